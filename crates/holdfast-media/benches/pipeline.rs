@@ -1,0 +1,43 @@
+//! Per-stage cost of the host's media path at 1920x1080 on synthetic desktop
+//! content that changes every frame: change detection, BGRA->I420
+//! conversion, and H.264 encoding. Screen capture itself needs a display and
+//! is measured by `holdfast-bench` under Xvfb.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use holdfast_media::change::ChangeDetector;
+use holdfast_media::encode::{EncoderSettings, H264Encoder};
+use holdfast_media::synthetic::SyntheticSource;
+use holdfast_media::{FrameSource, I420Image};
+
+fn stages(c: &mut Criterion) {
+    let mut src = SyntheticSource::new(1920, 1080);
+    let mut g = c.benchmark_group("1080p");
+    g.sample_size(30);
+
+    g.bench_function("change_detect_xxh3", |b| {
+        let f = src.grab().unwrap().unwrap();
+        let (data, w, h, s) = (f.data.to_vec(), f.width, f.height, f.stride);
+        b.iter(|| ChangeDetector::hash(&holdfast_media::BgraFrame { data: &data, width: w, height: h, stride: s }))
+    });
+
+    g.bench_function("convert_bgra_to_i420", |b| {
+        let f = src.grab().unwrap().unwrap();
+        let (data, w, h, s) = (f.data.to_vec(), f.width, f.height, f.stride);
+        let mut img = I420Image::default();
+        b.iter(|| img.convert_from(&holdfast_media::BgraFrame { data: &data, width: w, height: h, stride: s }).unwrap())
+    });
+
+    g.bench_function("convert_and_encode_changing", |b| {
+        let mut enc = H264Encoder::new(EncoderSettings::default()).unwrap();
+        let mut img = I420Image::default();
+        b.iter(|| {
+            let f = src.grab().unwrap().unwrap();
+            img.convert_from(&f).unwrap();
+            enc.encode(&img).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);

@@ -1,0 +1,500 @@
+//! The host role: registers a room, offers each viewer a `video` and a
+//! `commands` channel, and streams the screen to every viewer.
+//!
+//! One task owns all state and reacts to four sources: the signalling socket,
+//! peer-connection events, the frame ticker, and the media thread's results.
+//! Before each frame every viewer's [`VideoGate`] is asked with the channel's
+//! outstanding bytes; if none admits the frame, nothing is captured or
+//! encoded. Frame ids are per viewer and only assigned to frames actually
+//! sent, so a viewer sees a gap only on real loss.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use holdfast_media::pipeline::{FrameOutcome, FrameRequest, StageTimings};
+use holdfast_media::worker::MediaWorker;
+use holdfast_media::MediaError;
+use holdfast_proto::commands::{Command, Control};
+use holdfast_proto::signal::{ClientMessage, IceCandidate, IceServer, PeerId, ServerMessage};
+use holdfast_proto::video::{EncodedFrame, FrameChunker, DEFAULT_CHUNK_BYTES};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, info_span, warn, Instrument};
+use url::Url;
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
+
+use crate::backpressure::{Admission, GateReport, QueueLimits, VideoGate};
+use crate::rtc::{build_peer, to_init, RtcEvent, RtcOptions};
+use crate::signal_client::SignalConnection;
+use crate::PeerError;
+
+/// Captures per second after this many unchanged frames in a row drop to the idle rate.
+const IDLE_AFTER_UNCHANGED: u32 = 3;
+/// Ignore keyframe requests arriving sooner than this after the last keyframe
+/// sent to the same viewer (a misbehaving viewer must not pin the encoder).
+const MIN_KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The server's base URL, which also serves the viewer page.
+    pub signal_url: Url,
+    pub rtc: RtcOptions,
+    pub fps: u32,
+    /// Capture interval once the screen has stopped changing.
+    pub idle_interval: Duration,
+    pub limits: QueueLimits,
+    pub chunk_bytes: usize,
+}
+
+impl HostConfig {
+    pub fn new(signal_url: Url) -> Self {
+        HostConfig {
+            signal_url,
+            rtc: RtcOptions::default(),
+            fps: holdfast_media::encode::DEFAULT_FPS,
+            idle_interval: Duration::from_millis(200),
+            limits: QueueLimits::default(),
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+        }
+    }
+}
+
+/// What the host prints once its room exists.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomInfo {
+    pub id: String,
+    pub code: String,
+    pub viewer_url: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ViewerStats {
+    pub peer_id: String,
+    pub state: String,
+    pub frames_sent: u64,
+    pub keyframes_sent: u64,
+    pub frames_dropped: u64,
+    pub queued_bytes: usize,
+    pub max_queued_bytes: usize,
+    /// Largest single frame sent, in bytes (the "+ one frame" of the bound).
+    pub max_frame_bytes: usize,
+    /// True when every frame sent right after a drop was a keyframe.
+    pub keyframe_after_every_drop: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostStats {
+    pub frames_encoded: u64,
+    pub frames_unchanged: u64,
+    pub last_capture_us: u64,
+    pub last_convert_us: u64,
+    pub last_encode_us: u64,
+    pub viewers: Vec<ViewerStats>,
+}
+
+/// A running host. Dropping the handle does not stop it; call [`HostHandle::stop`].
+pub struct HostHandle {
+    pub room: RoomInfo,
+    pub stats: watch::Receiver<HostStats>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), PeerError>>,
+}
+
+impl HostHandle {
+    pub async fn stop(mut self) -> Result<(), PeerError> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Resolves when the host ends on its own (signalling lost, room closed).
+    pub async fn finished(&mut self) -> Result<(), PeerError> {
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Video,
+    Commands,
+}
+
+enum Ev {
+    Rtc(PeerId, RtcEvent),
+    Open(PeerId, Label),
+    Closed(PeerId, Label),
+    Command(PeerId, Command),
+    BadCommand(PeerId, String),
+    FrameDone(Result<FrameOutcome, MediaError>),
+}
+
+struct Viewer {
+    pc: Arc<dyn PeerConnection>,
+    video: Arc<dyn DataChannel>,
+    commands: Arc<dyn DataChannel>,
+    video_open: bool,
+    remote_set: bool,
+    pending: Vec<IceCandidate>,
+    gate: VideoGate,
+    next_frame_id: u32,
+    dropped_since_send: bool,
+    last_keyframe_at: Option<Instant>,
+    stats: ViewerStats,
+}
+
+/// Registers a room and starts streaming what `worker` captures.
+pub async fn start(config: HostConfig, worker: MediaWorker) -> Result<HostHandle, PeerError> {
+    let mut signal = SignalConnection::connect(&config.signal_url).await?;
+    signal.send(ClientMessage::Register)?;
+    let (room, ice) = match signal.recv().await? {
+        ServerMessage::Registered { id, code, ice_servers, .. } => {
+            let mut viewer_url = config.signal_url.clone();
+            viewer_url.set_path("/");
+            viewer_url.set_query(Some(&format!("id={}&code={}", id.as_str(), code.expose())));
+            (RoomInfo { id: id.grouped(), code: code.grouped(), viewer_url: viewer_url.to_string() }, ice_servers)
+        }
+        ServerMessage::Error { code, message } => {
+            return Err(PeerError::Refused(holdfast_proto::signal::SignalError::new(code, message)))
+        }
+        other => return Err(PeerError::Unexpected(format!("{other:?}"))),
+    };
+    let (stats_tx, stats_rx) = watch::channel(HostStats::default());
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let span = info_span!("host", room = %room.id);
+    let task = tokio::spawn(
+        HostLoop::new(config, worker, ice, stats_tx).run(signal, stop_rx).instrument(span),
+    );
+    Ok(HostHandle { room, stats: stats_rx, stop: Some(stop_tx), task })
+}
+
+struct HostLoop {
+    config: HostConfig,
+    worker: MediaWorker,
+    ice: Vec<IceServer>,
+    chunker: FrameChunker,
+    viewers: HashMap<PeerId, Viewer>,
+    ev_tx: mpsc::UnboundedSender<Ev>,
+    ev_rx: mpsc::UnboundedReceiver<Ev>,
+    in_flight: Option<Vec<PeerId>>,
+    next_capture_at: Instant,
+    unchanged_streak: u32,
+    stats: HostStats,
+    stats_tx: watch::Sender<HostStats>,
+}
+
+impl HostLoop {
+    fn new(config: HostConfig, worker: MediaWorker, ice: Vec<IceServer>, stats_tx: watch::Sender<HostStats>) -> Self {
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        HostLoop {
+            chunker: FrameChunker::new(config.chunk_bytes),
+            config,
+            worker,
+            ice,
+            viewers: HashMap::new(),
+            ev_tx,
+            ev_rx,
+            in_flight: None,
+            next_capture_at: Instant::now(),
+            unchanged_streak: 0,
+            stats: HostStats::default(),
+            stats_tx,
+        }
+    }
+
+    async fn run(mut self, mut signal: SignalConnection, mut stop: oneshot::Receiver<()>) -> Result<(), PeerError> {
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / self.config.fps.max(1) as f64));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let result = loop {
+            tokio::select! {
+                _ = &mut stop => break Ok(()),
+                msg = signal.rx.recv() => match msg {
+                    Some(msg) => {
+                        if let Err(e) = self.on_signal(&signal, msg).await {
+                            warn!("signalling message failed: {e}");
+                        }
+                    }
+                    None => break Err(PeerError::SignalClosed),
+                },
+                Some(ev) = self.ev_rx.recv() => self.on_event(&signal, ev).await,
+                _ = ticker.tick() => self.on_tick().await,
+            }
+        };
+        let _ = signal.send(ClientMessage::Leave);
+        for (_, v) in self.viewers.drain() {
+            let _ = v.pc.close().await;
+        }
+        result
+    }
+
+    async fn on_signal(&mut self, signal: &SignalConnection, msg: ServerMessage) -> Result<(), PeerError> {
+        match msg {
+            ServerMessage::PeerJoined { peer_id } => self.add_viewer(signal, peer_id).await?,
+            ServerMessage::Answer { from, sdp } => {
+                if let Some(v) = self.viewers.get_mut(&from) {
+                    v.pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
+                    v.remote_set = true;
+                    for c in std::mem::take(&mut v.pending) {
+                        v.pc.add_ice_candidate(to_init(&c)).await?;
+                    }
+                }
+            }
+            ServerMessage::Candidate { from, candidate } => {
+                if let Some(v) = self.viewers.get_mut(&from) {
+                    if v.remote_set {
+                        v.pc.add_ice_candidate(to_init(&candidate)).await?;
+                    } else if v.pending.len() < 64 {
+                        v.pending.push(candidate);
+                    }
+                }
+            }
+            ServerMessage::PeerLeft { peer_id } => self.remove_viewer(&peer_id, "left").await,
+            ServerMessage::Error { code, message } => warn!(?code, "server error: {message}"),
+            ServerMessage::RoomClosed { reason } => return Err(PeerError::Unexpected(format!("room closed: {reason}"))),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn add_viewer(&mut self, signal: &SignalConnection, peer: PeerId) -> Result<(), PeerError> {
+        info!(peer = %peer, "viewer joined; offering");
+        let (pc, mut rtc_rx) = build_peer(&self.ice, &self.config.rtc).await?;
+        let ordered = Some(RTCDataChannelInit { ordered: true, ..Default::default() });
+        let video = pc.create_data_channel("video", ordered.clone()).await?;
+        let commands = pc.create_data_channel("commands", ordered).await?;
+        for (dc, label) in [(video.clone(), Label::Video), (commands.clone(), Label::Commands)] {
+            tokio::spawn(poll_channel(dc, label, peer.clone(), self.ev_tx.clone()));
+        }
+        let tx = self.ev_tx.clone();
+        let p = peer.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = rtc_rx.recv().await {
+                if tx.send(Ev::Rtc(p.clone(), ev)).is_err() {
+                    break;
+                }
+            }
+        });
+        let offer = pc.create_offer(None).await?;
+        pc.set_local_description(offer.clone()).await?;
+        signal.send(ClientMessage::Offer { to: Some(peer.clone()), sdp: offer.sdp })?;
+        let stats = ViewerStats { peer_id: peer.0.clone(), state: "connecting".into(), keyframe_after_every_drop: true, ..Default::default() };
+        self.viewers.insert(
+            peer,
+            Viewer {
+                pc,
+                video,
+                commands,
+                video_open: false,
+                remote_set: false,
+                pending: Vec::new(),
+                gate: VideoGate::new(self.config.limits),
+                next_frame_id: 0,
+                dropped_since_send: false,
+                last_keyframe_at: None,
+                stats,
+            },
+        );
+        Ok(())
+    }
+
+    async fn remove_viewer(&mut self, peer: &PeerId, why: &str) {
+        if let Some(v) = self.viewers.remove(peer) {
+            info!(peer = %peer, frames = v.stats.frames_sent, dropped = v.stats.frames_dropped, "viewer {why}");
+            let _ = v.pc.close().await;
+        }
+    }
+
+    async fn on_event(&mut self, signal: &SignalConnection, ev: Ev) {
+        match ev {
+            Ev::Rtc(peer, RtcEvent::Candidate(c)) => {
+                let _ = signal.send(ClientMessage::Candidate { to: Some(peer), candidate: c });
+            }
+            Ev::Rtc(peer, RtcEvent::State(s)) => {
+                debug!(peer = %peer, state = %s, "peer connection state");
+                if let Some(v) = self.viewers.get_mut(&peer) {
+                    v.stats.state = s.to_string();
+                }
+                if s == RTCPeerConnectionState::Failed || s == RTCPeerConnectionState::Closed {
+                    // Resilience (ICE restart, grace window) builds on this hook.
+                    warn!(peer = %peer, state = %s, "peer connection lost");
+                }
+            }
+            Ev::Rtc(..) => {}
+            Ev::Open(peer, Label::Video) => {
+                if let Some(v) = self.viewers.get_mut(&peer) {
+                    v.video_open = true;
+                    self.next_capture_at = Instant::now();
+                    info!(peer = %peer, "video channel open");
+                }
+            }
+            Ev::Open(..) => {}
+            Ev::Closed(peer, label) => {
+                if label == Label::Video {
+                    if let Some(v) = self.viewers.get_mut(&peer) {
+                        v.video_open = false;
+                    }
+                }
+            }
+            Ev::Command(peer, Command::Control(Control::KeyframeRequest { .. })) => {
+                if let Some(v) = self.viewers.get_mut(&peer) {
+                    let recent = v.last_keyframe_at.is_some_and(|t| t.elapsed() < MIN_KEYFRAME_REQUEST_GAP);
+                    if !recent {
+                        debug!(peer = %peer, "viewer asked for a keyframe");
+                        v.gate.request_keyframe();
+                        self.next_capture_at = Instant::now();
+                    }
+                }
+            }
+            Ev::Command(peer, Command::Ping) => {
+                if let Some(v) = self.viewers.get(&peer) {
+                    let _ = v.commands.send(BytesMut::from(&holdfast_proto::commands::PONG[..])).await;
+                }
+            }
+            Ev::Command(_, Command::Pong) => {}
+            Ev::BadCommand(peer, e) => warn!(peer = %peer, "rejected command: {e}"),
+            Ev::FrameDone(result) => self.on_frame(result).await,
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        let now = Instant::now();
+        let mut admitted = Vec::new();
+        let mut force_keyframe = false;
+        for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| v.video_open) {
+            let queued = v.video.outstanding_bytes().await.unwrap_or(0);
+            v.stats.queued_bytes = queued;
+            if let Some(report) = v.gate.poll_report(now, queued) {
+                match report {
+                    GateReport::Dropped { count, total, queued } => {
+                        warn!(peer = %peer, count, total, queued, "video queue over limit: frames dropped")
+                    }
+                    GateReport::QueueHigh { queued, limit } => {
+                        warn!(peer = %peer, queued, limit, "video channel queue high")
+                    }
+                }
+            }
+            if self.in_flight.is_some() || now < self.next_capture_at {
+                continue;
+            }
+            match v.gate.admit(queued) {
+                Admission::Send { keyframe } => {
+                    force_keyframe |= keyframe;
+                    admitted.push(peer.clone());
+                }
+                Admission::Drop => {
+                    v.dropped_since_send = true;
+                    v.stats.frames_dropped = v.gate.dropped_total();
+                }
+            }
+            v.stats.max_queued_bytes = v.gate.max_queued_seen();
+        }
+        if admitted.is_empty() {
+            return;
+        }
+        let tx = self.ev_tx.clone();
+        let req = FrameRequest { force_keyframe };
+        if self.worker.request(req, move |r| drop(tx.send(Ev::FrameDone(r)))).is_ok() {
+            self.in_flight = Some(admitted);
+        }
+    }
+
+    async fn on_frame(&mut self, result: Result<FrameOutcome, MediaError>) {
+        let admitted = self.in_flight.take().unwrap_or_default();
+        let now = Instant::now();
+        match result {
+            Ok(FrameOutcome::Encoded(frame, timings)) => {
+                self.unchanged_streak = 0;
+                self.next_capture_at = now;
+                self.record_timings(&timings);
+                self.stats.frames_encoded += 1;
+                for peer in admitted {
+                    if let Some(v) = self.viewers.get_mut(&peer) {
+                        send_frame(&self.chunker, v, &frame).await;
+                    }
+                }
+            }
+            Ok(FrameOutcome::Unchanged(timings)) => {
+                self.stats.frames_unchanged += 1;
+                self.record_timings(&timings);
+                self.unchanged_streak += 1;
+                if self.unchanged_streak >= IDLE_AFTER_UNCHANGED {
+                    self.next_capture_at = now + self.config.idle_interval;
+                }
+            }
+            Ok(FrameOutcome::NotReady) => {}
+            Err(e) => {
+                warn!("media pipeline: {e}");
+                self.next_capture_at = now + Duration::from_millis(500);
+            }
+        }
+        self.stats.viewers = self.viewers.values().map(|v| v.stats.clone()).collect();
+        self.stats_tx.send_replace(self.stats.clone());
+    }
+
+    fn record_timings(&mut self, t: &StageTimings) {
+        self.stats.last_capture_us = t.capture.as_micros() as u64;
+        self.stats.last_convert_us = t.convert.as_micros() as u64;
+        self.stats.last_encode_us = t.encode.as_micros() as u64;
+    }
+}
+
+async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame) {
+    let mut f = frame.clone();
+    f.frame_id = v.next_frame_id;
+    let chunks = match chunker.split(&f) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("frame not sent: {e}");
+            v.gate.request_keyframe();
+            return;
+        }
+    };
+    for c in chunks {
+        if v.video.send(BytesMut::from(&c[..])).await.is_err() {
+            v.gate.request_keyframe();
+            return;
+        }
+    }
+    v.next_frame_id = v.next_frame_id.wrapping_add(1);
+    if v.dropped_since_send && !f.keyframe {
+        v.stats.keyframe_after_every_drop = false;
+    }
+    v.dropped_since_send = false;
+    if f.keyframe {
+        v.stats.keyframes_sent += 1;
+        v.last_keyframe_at = Some(Instant::now());
+    }
+    v.stats.frames_sent += 1;
+    v.stats.max_frame_bytes = v.stats.max_frame_bytes.max(f.data.len());
+    let queued = v.video.outstanding_bytes().await.unwrap_or(0);
+    v.gate.sent(f.keyframe, queued);
+    v.stats.queued_bytes = queued;
+    v.stats.max_queued_bytes = v.gate.max_queued_seen();
+}
+
+/// Polls one data channel for as long as it lives; every channel must be
+/// polled continuously (the SCTP receive window is shared).
+async fn poll_channel(dc: Arc<dyn DataChannel>, label: Label, peer: PeerId, tx: mpsc::UnboundedSender<Ev>) {
+    while let Some(event) = dc.poll().await {
+        let ev = match event {
+            DataChannelEvent::OnOpen => Ev::Open(peer.clone(), label),
+            DataChannelEvent::OnClose => {
+                let _ = tx.send(Ev::Closed(peer.clone(), label));
+                break;
+            }
+            DataChannelEvent::OnMessage(msg) if label == Label::Commands => match Command::parse(&msg.data) {
+                Ok(cmd) => Ev::Command(peer.clone(), cmd),
+                Err(e) => Ev::BadCommand(peer.clone(), e.to_string()),
+            },
+            DataChannelEvent::OnMessage(_) => Ev::BadCommand(peer.clone(), "viewer wrote to the video channel".into()),
+            _ => continue,
+        };
+        if tx.send(ev).is_err() {
+            break;
+        }
+    }
+}

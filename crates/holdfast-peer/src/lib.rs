@@ -1,0 +1,33 @@
+//! Holdfast's WebRTC roles over webrtc-rs 0.21.
+//!
+//! - [`signal_client`]: the signalling WebSocket, as a pair of channels.
+//! - [`rtc`]: building a peer connection and turning its callbacks into events.
+//! - [`backpressure`]: the pure per-viewer frame gate (4 MiB ceiling, keyframe after drop).
+//! - [`host`]: registers a room, offers `video` + `commands` to each viewer, streams.
+//! - [`viewer`]: joins a room, answers, reassembles frames (the Rust viewer).
+
+pub mod backpressure;
+pub mod host;
+pub mod rtc;
+pub mod signal_client;
+pub mod viewer;
+
+use holdfast_proto::signal::SignalError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("signalling connection failed: {0}")]
+    Connect(String),
+    #[error("signalling connection closed")]
+    SignalClosed,
+    #[error("server refused: {0}")]
+    Refused(SignalError),
+    #[error("unexpected signalling message: {0}")]
+    Unexpected(String),
+    #[error("WebRTC: {0}")]
+    Rtc(#[from] webrtc::error::Error),
+    #[error(transparent)]
+    Media(#[from] holdfast_media::MediaError),
+    #[error("invalid URL: {0}")]
+    Url(String),
+}

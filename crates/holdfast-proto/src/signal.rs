@@ -1,0 +1,307 @@
+//! Signalling messages: JSON objects on the `/ws` WebSocket, tagged by `type`.
+//!
+//! The host `register`s a room and receives its ID and one-time code; a viewer
+//! `join`s with both. The server relays `offer`, `answer` and `candidate`
+//! between members of one room only: a viewer's messages go to its host, a
+//! host addresses a viewer with `to`. Field names follow the browser's
+//! `RTCIceCandidateInit` so the viewer can pass candidates through unchanged.
+//!
+//! [`ClientMessage::parse`] is the only way in: it checks the size before
+//! parsing and tells an unknown `type` apart from a malformed message.
+
+use serde::{Deserialize, Serialize};
+
+use crate::room::{RoomCode, RoomId};
+
+/// Largest signalling message accepted, in bytes (an SDP is typically 1-4 KiB).
+pub const MAX_SIGNAL_MESSAGE_BYTES: usize = 64 * 1024;
+/// Longest peer ID accepted in a `to` field.
+const MAX_PEER_ID_LEN: usize = 64;
+
+/// Server-assigned identity of one WebSocket participant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PeerId(pub String);
+
+impl PeerId {
+    pub fn random(rng: &mut impl rand::Rng) -> Self {
+        PeerId(format!("p{:016x}", rng.random::<u64>()))
+    }
+    fn is_valid(&self) -> bool {
+        !self.0.is_empty()
+            && self.0.len() <= MAX_PEER_ID_LEN
+            && self.0.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+}
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An ICE candidate as the browser's `RTCIceCandidateInit` serialises it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, rename = "sdpMLineIndex", skip_serializing_if = "Option::is_none")]
+    pub sdp_mline_index: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_fragment: Option<String>,
+}
+
+/// A STUN or TURN server as the browser's `RTCIceServer` takes it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+impl std::fmt::Debug for IceServer {
+    // TURN credentials stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceServer")
+            .field("urls", &self.urls)
+            .field("username", &self.username)
+            .field("credential", &self.credential.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Messages a client sends to the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// A host asks for a new room.
+    Register,
+    /// A viewer asks to join a room.
+    Join { id: RoomId, code: RoomCode },
+    /// Session description offer; `to` is required from a host.
+    Offer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<PeerId>,
+        sdp: String,
+    },
+    /// Session description answer; `to` is required from a host.
+    Answer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<PeerId>,
+        sdp: String,
+    },
+    /// A trickled ICE candidate; `to` is required from a host.
+    Candidate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<PeerId>,
+        candidate: IceCandidate,
+    },
+    /// Leave the room (a host leaving ends it).
+    Leave,
+    /// Application-level liveness probe; answered with `pong`.
+    Ping,
+}
+
+/// The `type` tags [`ClientMessage`] knows, to tell "unknown" from "malformed".
+const CLIENT_TYPES: &[&str] = &["register", "join", "offer", "answer", "candidate", "leave", "ping"];
+
+impl ClientMessage {
+    /// Parses one text frame, enforcing [`MAX_SIGNAL_MESSAGE_BYTES`].
+    pub fn parse(text: &str) -> Result<Self, SignalError> {
+        if text.len() > MAX_SIGNAL_MESSAGE_BYTES {
+            return Err(SignalError::new(
+                ErrorKind::TooLarge,
+                format!("message of {} bytes exceeds the {MAX_SIGNAL_MESSAGE_BYTES}-byte limit", text.len()),
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("not valid JSON: {e}")))?;
+        let ty = value
+            .get("type")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| SignalError::new(ErrorKind::BadMessage, "message has no string `type`"))?
+            .to_owned();
+        if !CLIENT_TYPES.contains(&ty.as_str()) {
+            let shown: String = ty.chars().take(40).collect();
+            return Err(SignalError::new(ErrorKind::UnknownType, format!("unknown message type `{shown}`")));
+        }
+        let msg: ClientMessage = serde_json::from_value(value)
+            .map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("invalid `{ty}` message: {e}")))?;
+        msg.validate()?;
+        Ok(msg)
+    }
+
+    fn validate(&self) -> Result<(), SignalError> {
+        let to = match self {
+            ClientMessage::Offer { to, .. }
+            | ClientMessage::Answer { to, .. }
+            | ClientMessage::Candidate { to, .. } => to.as_ref(),
+            _ => None,
+        };
+        if let Some(to) = to {
+            if !to.is_valid() {
+                return Err(SignalError::new(ErrorKind::BadMessage, "`to` is not a valid peer ID"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("ClientMessage always serialises")
+    }
+}
+
+/// Messages the server sends to a client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ServerMessage {
+    /// Answer to `register`: the new room's credentials.
+    Registered {
+        id: RoomId,
+        code: RoomCode,
+        peer_id: PeerId,
+        ice_servers: Vec<IceServer>,
+    },
+    /// Answer to `join`.
+    Joined {
+        id: RoomId,
+        peer_id: PeerId,
+        host: PeerId,
+        ice_servers: Vec<IceServer>,
+    },
+    /// To a host: a viewer joined its room.
+    PeerJoined { peer_id: PeerId },
+    /// A room member left.
+    PeerLeft { peer_id: PeerId },
+    Offer { from: PeerId, sdp: String },
+    Answer { from: PeerId, sdp: String },
+    Candidate { from: PeerId, candidate: IceCandidate },
+    /// The room ended (its host left).
+    RoomClosed { reason: String },
+    Error { code: ErrorKind, message: String },
+    Pong,
+}
+
+impl ServerMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("ServerMessage always serialises")
+    }
+
+    /// Parses a server message (clients trust the server, but not blindly).
+    pub fn parse(text: &str) -> Result<Self, SignalError> {
+        if text.len() > MAX_SIGNAL_MESSAGE_BYTES {
+            return Err(SignalError::new(ErrorKind::TooLarge, "server message too large"));
+        }
+        serde_json::from_str(text)
+            .map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("invalid server message: {e}")))
+    }
+}
+
+impl From<SignalError> for ServerMessage {
+    fn from(e: SignalError) -> Self {
+        ServerMessage::Error { code: e.kind, message: e.message }
+    }
+}
+
+/// Why the server refused a message. Stable, machine-readable codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    BadMessage,
+    TooLarge,
+    UnknownType,
+    /// Wrong code or unknown room: deliberately the same answer.
+    InvalidCredentials,
+    NotInRoom,
+    UnknownPeer,
+    AlreadyInRoom,
+    RateLimited,
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct SignalError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl SignalError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        SignalError { kind, message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_client_message() {
+        let cand = IceCandidate {
+            candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+            username_fragment: None,
+        };
+        let msgs = vec![
+            ClientMessage::Register,
+            ClientMessage::Join { id: RoomId::parse("123456789").unwrap(), code: RoomCode::parse("ABCDEFGHJK").unwrap() },
+            ClientMessage::Offer { to: Some(PeerId("p1".into())), sdp: "v=0".into() },
+            ClientMessage::Answer { to: None, sdp: "v=0".into() },
+            ClientMessage::Candidate { to: None, candidate: cand },
+            ClientMessage::Leave,
+            ClientMessage::Ping,
+        ];
+        for m in msgs {
+            let json = m.to_json();
+            let back = ClientMessage::parse(&json).unwrap();
+            assert_eq!(back.to_json(), json);
+        }
+    }
+
+    #[test]
+    fn candidate_uses_browser_field_names() {
+        let json = r#"{"type":"candidate","candidate":{"candidate":"candidate:x","sdpMid":"0","sdpMLineIndex":0}}"#;
+        match ClientMessage::parse(json).unwrap() {
+            ClientMessage::Candidate { candidate, .. } => {
+                assert_eq!(candidate.sdp_mid.as_deref(), Some("0"));
+                assert_eq!(candidate.sdp_mline_index, Some(0));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input_with_distinct_kinds() {
+        let kind = |s: &str| ClientMessage::parse(s).unwrap_err().kind;
+        assert_eq!(kind("{not json"), ErrorKind::BadMessage);
+        assert_eq!(kind(r#"{"no":"type"}"#), ErrorKind::BadMessage);
+        assert_eq!(kind(r#"{"type":42}"#), ErrorKind::BadMessage);
+        assert_eq!(kind(r#"{"type":"launch-missiles"}"#), ErrorKind::UnknownType);
+        assert_eq!(kind(r#"{"type":"join","id":"12","code":"ABCDEFGHJK"}"#), ErrorKind::BadMessage);
+        assert_eq!(kind(r#"{"type":"offer","sdp":"v=0","to":"../etc"}"#), ErrorKind::BadMessage);
+        assert_eq!(
+            kind(r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK","admin":true}"#),
+            ErrorKind::BadMessage
+        );
+        let big = format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(MAX_SIGNAL_MESSAGE_BYTES));
+        assert_eq!(kind(&big), ErrorKind::TooLarge);
+    }
+
+    #[test]
+    fn unknown_type_message_is_truncated() {
+        let e = ClientMessage::parse(&format!(r#"{{"type":"{}"}}"#, "x".repeat(1000))).unwrap_err();
+        assert!(e.message.len() < 100);
+    }
+
+    #[test]
+    fn ice_server_debug_hides_credential() {
+        let s = IceServer { urls: vec!["turn:x".into()], username: Some("u".into()), credential: Some("hunter2".into()) };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

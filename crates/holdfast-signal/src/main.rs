@@ -1,0 +1,86 @@
+//! `holdfast-signal`: rooms over WebSocket, the browser viewer, and the ICE
+//! server list. See `--help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use holdfast_proto::signal::IceServer;
+use holdfast_signal::{spawn, ServerConfig, TlsMode};
+
+#[derive(Parser, Debug)]
+#[command(name = "holdfast-signal", version, about = "Holdfast signalling server: rooms over WebSocket, the browser viewer, ICE servers")]
+struct Cli {
+    /// Address to listen on. Loopback serves plain HTTP; any other address
+    /// serves HTTPS (WebCodecs needs a secure context off localhost).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "HOLDFAST_LISTEN")]
+    listen: SocketAddr,
+    /// PEM certificate chain for HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Directory for the self-signed certificate generated on first run.
+    #[arg(long, default_value = "holdfast-tls")]
+    tls_dir: PathBuf,
+    /// Serve plain HTTP even on a non-loopback address (behind a TLS proxy).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    no_tls: bool,
+    /// Directory of the built viewer (ui/dist). Found automatically when omitted.
+    #[arg(long, env = "HOLDFAST_UI_DIR")]
+    ui_dir: Option<PathBuf>,
+    /// STUN server URL handed to clients, e.g. stun:stun.example.org:3478 (repeatable).
+    #[arg(long = "stun")]
+    stun: Vec<String>,
+    /// TURN server URL handed to clients, e.g. turn:turn.example.org:3478 (repeatable).
+    #[arg(long = "turn")]
+    turn: Vec<String>,
+    /// TURN username.
+    #[arg(long, env = "HOLDFAST_TURN_USERNAME")]
+    turn_username: Option<String>,
+    /// TURN credential (prefer the environment variable: arguments are visible to other users).
+    #[arg(long, env = "HOLDFAST_TURN_CREDENTIAL", hide_env_values = true)]
+    turn_credential: Option<String>,
+    /// Log filter, e.g. `info` or `holdfast_signal=debug`.
+    #[arg(long, default_value = "info", env = "HOLDFAST_LOG")]
+    log: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => TlsMode::Files { cert: cert.clone(), key: key.clone() },
+        _ if cli.no_tls => TlsMode::Off,
+        _ => TlsMode::default_for(&cli.listen, cli.tls_dir.clone()),
+    };
+    let mut ice_servers = Vec::new();
+    if !cli.stun.is_empty() {
+        ice_servers.push(IceServer { urls: cli.stun.clone(), ..Default::default() });
+    }
+    if !cli.turn.is_empty() {
+        ice_servers.push(IceServer {
+            urls: cli.turn.clone(),
+            username: cli.turn_username.clone(),
+            credential: cli.turn_credential.clone(),
+        });
+    }
+    let config = ServerConfig {
+        listen: cli.listen,
+        tls,
+        ui_dir: cli.ui_dir.clone().or_else(holdfast_signal::server::default_ui_dir),
+        ice_servers,
+    };
+    let server = spawn(config).await?;
+    eprintln!("holdfast-signal: serving {}", server.base_url);
+    tokio::select! {
+        r = server.wait() => r?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,310 @@
+//! The HTTP side: small handlers around a shared [`Hub`].
+//!
+//! Each WebSocket gets a random [`PeerId`] and a bounded outbox drained by a
+//! writer task; a client that stops reading and fills its outbox is
+//! disconnected rather than allowed to grow the server's memory. Frames over
+//! [`WS_FRAME_LIMIT`] close the socket (code 1009); text messages over
+//! [`MAX_SIGNAL_MESSAGE_BYTES`] but under that get an `error` and the
+//! connection stays up. A bad message never changes any state.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt};
+use holdfast_proto::signal::{
+    ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError, MAX_SIGNAL_MESSAGE_BYTES,
+};
+use tokio::sync::mpsc;
+use tower_http::services::{ServeDir, ServeFile};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::hub::{Hub, Outbox};
+use crate::tls::{load_or_create_self_signed, TlsMode};
+
+/// Largest WebSocket frame or message read at all.
+pub const WS_FRAME_LIMIT: usize = 256 * 1024;
+/// Messages queued for one client before it counts as stalled.
+pub const OUTBOX_CAPACITY: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub tls: TlsMode,
+    /// Built viewer assets (`ui/dist`); `None` serves a short notice instead.
+    pub ui_dir: Option<PathBuf>,
+    pub ice_servers: Vec<IceServer>,
+}
+
+impl ServerConfig {
+    pub fn loopback(port: u16) -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            tls: TlsMode::Off,
+            ui_dir: default_ui_dir(),
+            ice_servers: Vec::new(),
+        }
+    }
+}
+
+/// Where the built viewer is, if anywhere obvious: `$HOLDFAST_UI_DIR`, the
+/// repository's `ui/dist` next to a cargo target directory, `./ui/dist`, or
+/// the packaged location.
+pub fn default_ui_dir() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Ok(d) = std::env::var("HOLDFAST_UI_DIR") {
+        candidates.push(PathBuf::from(d));
+    }
+    candidates.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/dist")));
+    candidates.push(PathBuf::from("ui/dist"));
+    candidates.push(PathBuf::from("/usr/share/holdfast/ui"));
+    candidates.into_iter().find(|d| d.join("index.html").is_file())
+}
+
+struct AppState {
+    hub: Mutex<Hub>,
+    peers: Mutex<HashMap<PeerId, mpsc::Sender<ServerMessage>>>,
+    ice_servers: Vec<IceServer>,
+}
+
+impl AppState {
+    fn deliver(&self, out: Outbox) {
+        let peers = self.peers.lock().expect("peers lock");
+        for (to, msg) in out {
+            if let Some(tx) = peers.get(&to) {
+                if tx.try_send(msg).is_err() {
+                    warn!(peer = %to, "client is not reading its messages; dropping it");
+                    // Dropping the sender ends its writer, which closes the socket.
+                }
+            }
+        }
+    }
+}
+
+/// A running server; dropping it does not stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    /// `http://addr` or `https://addr`.
+    pub base_url: String,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    pub async fn shutdown(self) {
+        self.handle.shutdown();
+        let _ = self.task.await;
+    }
+
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+pub fn router(config: &ServerConfig) -> Router {
+    let state = Arc::new(AppState {
+        hub: Mutex::new(Hub::new(config.ice_servers.clone())),
+        peers: Mutex::new(HashMap::new()),
+        ice_servers: config.ice_servers.clone(),
+    });
+    let app = Router::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(healthz))
+        .route("/api/ice-servers", get(ice_servers));
+    let app = match &config.ui_dir {
+        Some(dir) => app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))),
+        None => app.fallback(|| async {
+            "Holdfast signalling server. The viewer is not built here: run `npm run build` in ui/ or pass --ui-dir."
+        }),
+    };
+    app.with_state(state)
+}
+
+/// Binds and serves in the background.
+pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let app = router(&config).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let (scheme, task) = match &config.tls {
+        TlsMode::Off => {
+            let server = axum_server::bind(config.listen).handle(handle.clone());
+            ("http", tokio::spawn(server.serve(app)))
+        }
+        mode => {
+            let (cert, key) = match mode {
+                TlsMode::Files { cert, key } => (std::fs::read(cert)?, std::fs::read(key)?),
+                TlsMode::SelfSigned { dir } => load_or_create_self_signed(dir)?,
+                TlsMode::Off => unreachable!(),
+            };
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert, key).await?;
+            let server = axum_server::bind_rustls(config.listen, tls).handle(handle.clone());
+            ("https", tokio::spawn(server.serve(app)))
+        }
+    };
+    let addr = handle
+        .listening()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("could not listen on {}", config.listen))?;
+    info!(%addr, scheme, ui = ?config.ui_dir, "signalling server listening");
+    Ok(RunningServer { addr, base_url: format!("{scheme}://{addr}"), handle, task })
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let hub = state.hub.lock().expect("hub lock");
+    Json(serde_json::json!({ "status": "ok", "rooms": hub.room_count(), "members": hub.member_count() }))
+}
+
+async fn ice_servers(State(state): State<Arc<AppState>>) -> Json<Vec<IceServer>> {
+    Json(state.ice_servers.clone())
+}
+
+async fn ws_upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+) -> Response {
+    ws.max_message_size(WS_FRAME_LIMIT)
+        .max_frame_size(WS_FRAME_LIMIT)
+        .on_upgrade(move |socket| {
+            let peer = PeerId::random(&mut rand::rng());
+            let span = info_span!("ws", peer = %peer, remote = %addr);
+            client(socket, state, peer).instrument(span)
+        })
+        .into_response()
+}
+
+async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId) {
+    debug!("connected");
+    let (tx, mut rx) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
+    state.peers.lock().expect("peers lock").insert(peer.clone(), tx);
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if sink.send(Message::Text(msg.to_json().into())).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    while let Some(frame) = stream.next().await {
+        let out = match frame {
+            Ok(Message::Text(text)) => match ClientMessage::parse(text.as_str()) {
+                Ok(msg) => state.hub.lock().expect("hub lock").handle(&peer, msg),
+                Err(e) => {
+                    debug!("rejected message: {e}");
+                    vec![(peer.clone(), e.into())]
+                }
+            },
+            Ok(Message::Binary(_)) => vec![(
+                peer.clone(),
+                SignalError::new(ErrorKind::BadMessage, "binary frames are not accepted; send JSON text").into(),
+            )],
+            Ok(Message::Close(_)) => break,
+            Ok(_) => continue,
+            Err(e) => {
+                debug!("socket error: {e}");
+                break;
+            }
+        };
+        state.deliver(out);
+        if writer.is_finished() {
+            break;
+        }
+    }
+    let out = state.hub.lock().expect("hub lock").disconnect(&peer);
+    state.peers.lock().expect("peers lock").remove(&peer);
+    state.deliver(out);
+    writer.abort();
+    debug!("disconnected");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    async fn start() -> RunningServer {
+        let mut cfg = ServerConfig::loopback(0);
+        cfg.ui_dir = None;
+        spawn(cfg).await.unwrap()
+    }
+
+    type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    async fn ws(server: &RunningServer) -> Ws {
+        let url = format!("ws://{}/ws", server.addr);
+        tokio_tungstenite::connect_async(url).await.unwrap().0
+    }
+
+    async fn send(ws: &mut Ws, text: &str) {
+        ws.send(WsMessage::text(text.to_string())).await.unwrap();
+    }
+
+    async fn recv(ws: &mut Ws) -> ServerMessage {
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap() {
+                WsMessage::Text(t) => return ServerMessage::parse(&t).unwrap(),
+                _ => continue,
+            }
+        }
+    }
+
+    fn kind(m: ServerMessage) -> ErrorKind {
+        match m {
+            ServerMessage::Error { code, .. } => code,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_input_gets_clear_errors_and_the_connection_survives() {
+        let server = start().await;
+        let mut c = ws(&server).await;
+        send(&mut c, "{oops").await;
+        assert_eq!(kind(recv(&mut c).await), ErrorKind::BadMessage);
+        send(&mut c, r#"{"type":"teleport"}"#).await;
+        assert_eq!(kind(recv(&mut c).await), ErrorKind::UnknownType);
+        send(&mut c, &format!(r#"{{"type":"offer","sdp":"{}"}}"#, "x".repeat(70_000))).await;
+        assert_eq!(kind(recv(&mut c).await), ErrorKind::TooLarge);
+        c.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
+        assert_eq!(kind(recv(&mut c).await), ErrorKind::BadMessage);
+        send(&mut c, r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK"}"#).await;
+        assert_eq!(kind(recv(&mut c).await), ErrorKind::InvalidCredentials);
+        send(&mut c, r#"{"type":"answer","sdp":"v=0"}"#).await;
+        assert_eq!(kind(recv(&mut c).await), ErrorKind::NotInRoom);
+        // Still serving this same connection.
+        send(&mut c, r#"{"type":"ping"}"#).await;
+        assert!(matches!(recv(&mut c).await, ServerMessage::Pong));
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_closes_only_that_socket() {
+        let server = start().await;
+        let mut good = ws(&server).await;
+        send(&mut good, r#"{"type":"register"}"#).await;
+        assert!(matches!(recv(&mut good).await, ServerMessage::Registered { .. }));
+        let mut bad = ws(&server).await;
+        let _ = bad.send(WsMessage::text("y".repeat(WS_FRAME_LIMIT + 10))).await;
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                match bad.next().await {
+                    None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return true,
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert!(closed);
+        send(&mut good, r#"{"type":"ping"}"#).await;
+        assert!(matches!(recv(&mut good).await, ServerMessage::Pong));
+        server.shutdown().await;
+    }
+}

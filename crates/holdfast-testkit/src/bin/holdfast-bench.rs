@@ -1,0 +1,104 @@
+//! `holdfast-bench`: the end-to-end figures for docs/benchmarks.md, measured
+//! on real components (run as root; it makes its own namespace and display):
+//!
+//! - screen capture of a 1920x1080 Xvfb display (median, p95);
+//! - sustained frames per second decoded by Chromium while the screen changes;
+//! - capture-to-decoded latency in Chromium over loopback (p50, p95);
+//! - host CPU use with an idle screen and with a changing one.
+//!
+//! Per-stage conversion and encoding costs are criterion benches:
+//! `cargo bench -p holdfast-media`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use holdfast_media::{FrameSource, ScreenSource};
+use holdfast_testkit::{artifacts_dir, bin, start_pattern, wait_for, Browser, Netns, Proc, Xvfb};
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((p / 100.0) * v.len() as f64).floor().min(v.len() as f64 - 1.0) as usize]
+}
+
+/// CPU seconds (user + system) used so far by `pid`.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+fn cpu_percent(pid: u32, over: Duration) -> Result<f64> {
+    let (c0, t0) = (cpu_seconds(pid)?, Instant::now());
+    std::thread::sleep(over);
+    Ok((cpu_seconds(pid)? - c0) / t0.elapsed().as_secs_f64() * 100.0)
+}
+
+fn main() -> Result<()> {
+    let art = artifacts_dir("bench");
+    let ns = Netns::new()?;
+    let x = Xvfb::start(Some(&ns), 1920, 1080, &art)?;
+    let mut pat = start_pattern(Some(&ns), &x.display, &art)?;
+
+    // 1. Capture alone (this process joins the display through its socket file).
+    std::env::set_var("DISPLAY", &x.display);
+    let mut screen = ScreenSource::open(0)?;
+    let mut cap = Vec::new();
+    for _ in 0..120 {
+        let t = Instant::now();
+        screen.grab()?;
+        cap.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(screen);
+    println!("capture 1920x1080 (ms): median {:.2}, p95 {:.2}", percentile(&mut cap, 50.0), percentile(&mut cap, 95.0));
+
+    // 2-4. The whole path into Chromium.
+    let mut signal = ns.command(bin("holdfast-signal"));
+    signal.args(["--listen", "127.0.0.1:8080"]);
+    let _signal = Proc::spawn("signal", signal, &art)?;
+    wait_for(Duration::from_secs(20), "server", || {
+        Ok(ns.exec(&["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]).is_ok().then_some(()))
+    })?;
+    let mut host = ns.command(bin("holdfast-host"));
+    host.args(["--signal", "http://127.0.0.1:8080", "--ice-bind", "127.0.0.1:0", "--allow-loopback"])
+        .args(["--stats-file", art.join("host-stats.json").to_str().unwrap()])
+        .env("DISPLAY", &x.display);
+    let host = Proc::spawn("host", host, &art)?;
+    let room: serde_json::Value = serde_json::from_str(&host.line(Duration::from_secs(30))?)?;
+    let mut browser = Browser::start(Some(&ns), &art)?;
+    browser.open(room["viewer_url"].as_str().unwrap())?;
+    wait_for(Duration::from_secs(30), "first frame", || {
+        Ok((browser.stats()?["framesDecoded"].as_u64().unwrap_or(0) > 0).then_some(()))
+    })?;
+
+    // Changing screen: the square moves every 16 ms.
+    pat.write_line("speed 16")?;
+    pat.write_line("move")?;
+    std::thread::sleep(Duration::from_secs(3));
+    browser.eval("window.holdfast.latencySamples().length")?;
+    let f0 = browser.stats()?["framesDecoded"].as_u64().unwrap();
+    let t0 = Instant::now();
+    let busy_cpu = cpu_percent(host.pid(), Duration::from_secs(10))?;
+    let f1 = browser.stats()?["framesDecoded"].as_u64().unwrap();
+    let fps = (f1 - f0) as f64 / t0.elapsed().as_secs_f64();
+    let mut lat: Vec<f64> = serde_json::from_value(browser.eval("window.holdfast.latencySamples()")?)?;
+    println!("sustained fps (changing screen, Chromium decoded): {fps:.1}");
+    println!(
+        "capture-to-decoded latency in Chromium (ms, last {} frames): p50 {:.1}, p95 {:.1}",
+        lat.len(),
+        percentile(&mut lat, 50.0),
+        percentile(&mut lat, 95.0)
+    );
+    println!("host CPU, changing screen: {busy_cpu:.1}% of one core");
+
+    // Idle screen.
+    pat.write_line("still")?;
+    pat.write_line("speed 1000")?;
+    std::thread::sleep(Duration::from_secs(3));
+    let idle_cpu = cpu_percent(host.pid(), Duration::from_secs(10))?;
+    println!("host CPU, idle screen: {idle_cpu:.1}% of one core");
+    if let Ok(stats) = std::fs::read_to_string(art.join("host-stats.json")) {
+        println!("host stats: {stats}");
+    }
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! Test harness for Holdfast's end-to-end tests: the real components, started
+//! and stopped by the test itself.
+//!
+//! - [`Netns`]: a private network namespace with only loopback, so every
+//!   packet of a test stays on this machine and tests never collide on ports.
+//! - [`Xvfb`]: a virtual X display (inside the namespace).
+//! - [`Proc`]: a child process killed when dropped, with stdout lines.
+//! - [`Browser`]: Debian's Chromium driven through `tests/browser/driver.mjs`.
+//! - [`pattern`]: the colours the test-pattern window paints.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+pub mod pattern {
+    //! What `holdfast-testpattern` paints, as (r, g, b).
+    pub const TOP_LEFT: [u8; 3] = [0xE0, 0x20, 0x20];
+    pub const TOP_RIGHT: [u8; 3] = [0x20, 0xC0, 0x40];
+    pub const BOTTOM_LEFT: [u8; 3] = [0x20, 0x40, 0xE0];
+    pub const BOTTOM_RIGHT: [u8; 3] = [0xF0, 0xD0, 0x20];
+
+    /// Whether two colours match within `tol` per channel (codec and colour
+    /// conversion shift saturated colours by a few levels).
+    pub fn close(a: [u8; 3], b: [u8; 3], tol: u8) -> bool {
+        a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= tol)
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// A workspace binary built next to the running test.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("deps dir");
+    let dir = if dir.ends_with("deps") { dir.parent().expect("profile dir") } else { dir };
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is not built: run `cargo build --workspace` first", path.display());
+    path
+}
+
+/// Where a test keeps its screenshots and logs.
+pub fn artifacts_dir(test: &str) -> PathBuf {
+    let dir = repo_root().join("test-artifacts").join(test);
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    dir
+}
+
+/// Polls `f` until it returns `Some`, or fails after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    let start = Instant::now();
+    let mut last_err = None;
+    loop {
+        match f() {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace with only `lo` up; deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new() -> Result<Self> {
+        let name = format!("hf{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        run(Command::new("ip").args(["netns", "add", &name])).context("creating a network namespace (needs root and iproute2)")?;
+        let ns = Netns { name };
+        run(Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]))?;
+        Ok(ns)
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    /// Runs a command inside the namespace and waits for it.
+    pub fn exec(&self, args: &[&str]) -> Result<String> {
+        let out = self.command(args[0]).args(&args[1..]).output()?;
+        if !out.status.success() {
+            bail!("{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// A command for `program`, inside `ns` when given, else in this namespace.
+pub fn command_in(ns: Option<&Netns>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match ns {
+        Some(ns) => ns.command(program),
+        None => Command::new(program),
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// A child process, killed on drop. Stdout lines arrive on [`Proc::lines`];
+/// stderr goes to a log file in the artifacts directory.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, mut cmd: Command, log_dir: &Path) -> Result<Self> {
+        let log = log_dir.join(format!("{name}.log"));
+        let err = std::fs::File::create(&log)?;
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(err);
+        let mut child = cmd.spawn().with_context(|| format!("starting {name}: {cmd:?}"))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stdin = child.stdin.take();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Proc { name: name.into(), child, stdin, lines, log })
+    }
+
+    /// The next stdout line, within `timeout`.
+    pub fn line(&self, timeout: Duration) -> Result<String> {
+        self.lines.recv_timeout(timeout).map_err(|_| {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            anyhow!("{}: no output within {timeout:?}; log tail:\n{tail}", self.name)
+        })
+    }
+
+    pub fn write_line(&mut self, line: &str) -> Result<()> {
+        let stdin = self.stdin.as_mut().ok_or_else(|| anyhow!("stdin closed"))?;
+        writeln!(stdin, "{line}")?;
+        stdin.flush()?;
+        Ok(())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGSTOP/SIGCONT and other signals by name.
+    pub fn signal(&self, sig: &str) -> Result<()> {
+        run(Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An Xvfb display inside a namespace.
+pub struct Xvfb {
+    pub display: String,
+    _proc: Proc,
+}
+
+impl Xvfb {
+    /// Starts Xvfb at `width`x`height`, in `ns` if given.
+    pub fn start(ns: Option<&Netns>, width: u32, height: u32, log_dir: &Path) -> Result<Self> {
+        // A display number no concurrent test uses.
+        let n = 100 + (std::process::id() % 800) * 10 + COUNTER.fetch_add(1, Ordering::SeqCst) % 10;
+        let display = format!(":{n}");
+        let mut cmd = command_in(ns, "Xvfb");
+        cmd.args([&display, "-screen", "0", &format!("{width}x{height}x24"), "-nolisten", "tcp", "-ac"]);
+        let proc = Proc::spawn("xvfb", cmd, log_dir)?;
+        wait_for(Duration::from_secs(15), "Xvfb", || {
+            let ok = command_in(ns, "xdpyinfo").args(["-display", &display]).stdout(Stdio::null()).stderr(Stdio::null()).status()?.success();
+            Ok(ok.then_some(()))
+        })?;
+        Ok(Xvfb { display, _proc: proc })
+    }
+}
+
+/// Starts the test-pattern window on `display` and waits until it is painted.
+pub fn start_pattern(ns: Option<&Netns>, display: &str, log_dir: &Path) -> Result<Proc> {
+    let mut cmd = command_in(ns, bin("holdfast-testpattern"));
+    cmd.env("DISPLAY", display);
+    let p = Proc::spawn("testpattern", cmd, log_dir)?;
+    let line = p.line(Duration::from_secs(15))?;
+    if line.trim() != "ready" {
+        bail!("test pattern said {line}");
+    }
+    Ok(p)
+}
+
+/// Debian's Chromium driven by Playwright through a line protocol.
+pub struct Browser {
+    proc: Proc,
+}
+
+impl Browser {
+    pub fn start(ns: Option<&Netns>, log_dir: &Path) -> Result<Self> {
+        let mut cmd = command_in(ns, "node");
+        cmd.arg(repo_root().join("tests/browser/driver.mjs")).current_dir(repo_root());
+        let proc = Proc::spawn("chromium", cmd, log_dir)?;
+        let ready = proc.line(Duration::from_secs(60))?;
+        if !ready.contains("ready") {
+            bail!("browser driver said {ready}");
+        }
+        Ok(Browser { proc })
+    }
+
+    fn call(&mut self, req: serde_json::Value) -> Result<serde_json::Value> {
+        self.proc.write_line(&req.to_string())?;
+        let line = self.proc.line(Duration::from_secs(60))?;
+        let v: serde_json::Value = serde_json::from_str(&line)?;
+        if v["ok"] != true {
+            bail!("browser: {}", v["error"]);
+        }
+        Ok(v["value"].clone())
+    }
+
+    pub fn open(&mut self, url: &str) -> Result<()> {
+        self.call(serde_json::json!({"cmd": "open", "url": url})).map(|_| ())
+    }
+
+    pub fn eval(&mut self, expr: &str) -> Result<serde_json::Value> {
+        self.call(serde_json::json!({"cmd": "eval", "expr": expr}))
+    }
+
+    pub fn screenshot(&mut self, path: &Path) -> Result<()> {
+        self.call(serde_json::json!({"cmd": "screenshot", "path": path})).map(|_| ())
+    }
+
+    pub fn console(&mut self) -> Result<Vec<String>> {
+        let v = self.call(serde_json::json!({"cmd": "console"}))?;
+        Ok(serde_json::from_value(v)?)
+    }
+
+    /// The viewer's `window.holdfast.stats()`.
+    pub fn stats(&mut self) -> Result<serde_json::Value> {
+        self.eval("window.holdfast.stats()")
+    }
+
+    /// The colour the viewer drew at remote-screen pixel (x, y).
+    pub fn sample(&mut self, x: u32, y: u32) -> Result<[u8; 3]> {
+        let v = self.eval(&format!("window.holdfast.sample({x}, {y})"))?;
+        Ok(serde_json::from_value(v)?)
+    }
+}

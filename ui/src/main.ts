@@ -1,0 +1,106 @@
+// The browser viewer page: form or `?id=&code=` URL parameters, a canvas that
+// shows the remote screen at its aspect ratio, and `window.holdfast` for
+// scripts and tests (`stats()`, `sample(x, y)`).
+
+import './style.css';
+import { ViewerSession, type SessionState } from './session';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const canvas = $<HTMLCanvasElement>('screen');
+const ctx = canvas.getContext('2d', { willReadFrequently: false })!;
+const stateEl = $<HTMLSpanElement>('state');
+const infoEl = $<HTMLSpanElement>('info');
+const messageEl = $<HTMLParagraphElement>('message');
+const form = $<HTMLFormElement>('join');
+
+const LABELS: Record<SessionState, string> = {
+  idle: 'Not connected',
+  signalling: 'Contacting server…',
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  disconnected: 'Connection interrupted',
+  failed: 'Connection failed',
+  closed: 'Session ended',
+};
+
+let session: ViewerSession | null = null;
+
+function showMessage(text: string | null): void {
+  messageEl.hidden = text === null;
+  messageEl.textContent = text ?? '';
+}
+
+function wsUrl(): string {
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+}
+
+function start(id: string, code: string): void {
+  session?.close();
+  showMessage(null);
+  if (!('VideoDecoder' in window)) {
+    showMessage('This browser cannot decode video here (WebCodecs needs HTTPS or localhost).');
+    return;
+  }
+  session = new ViewerSession(wsUrl(), {
+    onState(state, detail) {
+      stateEl.textContent = LABELS[state];
+      stateEl.className = `state state-${state}`;
+      if (detail && (state === 'closed' || state === 'failed')) showMessage(detail);
+      if (state === 'connected') showMessage(null);
+    },
+    onError(message) {
+      showMessage(message);
+    },
+    onFrame(frame) {
+      if (canvas.width !== frame.displayWidth || canvas.height !== frame.displayHeight) {
+        canvas.width = frame.displayWidth;
+        canvas.height = frame.displayHeight;
+      }
+      ctx.drawImage(frame, 0, 0);
+      frame.close();
+    },
+  });
+  session.connect(id, code);
+}
+
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const data = new FormData(form);
+  start(String(data.get('id') ?? ''), String(data.get('code') ?? ''));
+});
+
+setInterval(() => {
+  const s = session?.stats;
+  if (!s || s.state !== 'connected') return;
+  const lat = s.latencyP50Ms === null ? '–' : `${s.latencyP50Ms.toFixed(0)} ms`;
+  infoEl.textContent = `${s.width}×${s.height} · ${s.fps} fps · latency ${lat}`;
+}, 500);
+
+declare global {
+  interface Window {
+    holdfast: {
+      stats(): object;
+      sample(x: number, y: number): [number, number, number];
+      latencySamples(): number[];
+    };
+  }
+}
+
+window.holdfast = {
+  stats: () => ({ ...(session?.stats ?? { state: 'idle' }) }),
+  /** The colour at screen pixel (x, y) of the remote display, as drawn. */
+  sample(x: number, y: number) {
+    const d = ctx.getImageData(x, y, 1, 1).data;
+    return [d[0], d[1], d[2]];
+  },
+  latencySamples: () => session?.latencySamples() ?? [],
+};
+
+const params = new URLSearchParams(location.search);
+const id = params.get('id');
+const code = params.get('code');
+if (id && code) {
+  ($<HTMLInputElement>('room-id')).value = id;
+  ($<HTMLInputElement>('room-code')).value = code;
+  start(id, code);
+}

@@ -1,0 +1,263 @@
+// One viewer session: signalling WebSocket, RTCPeerConnection answering the
+// host's offer, the `video` channel into the assembler and WebCodecs decoder,
+// and the `commands` channel (keepalive answers, keyframe requests).
+
+import { FrameAssembler, codecFromAnnexB, type Frame } from './assembler';
+
+const PING = new Uint8Array([0x00, 0x50, 0x49, 0x4e, 0x47]);
+const PONG = new Uint8Array([0x00, 0x50, 0x4f, 0x4e, 0x47]);
+/** Ask for a keyframe when nothing decodable arrived for this long. */
+const STALL_KEYFRAME_MS = 3000;
+/** Minimum gap between two keyframe requests. */
+const KEYFRAME_REQUEST_GAP_MS = 500;
+const LATENCY_WINDOW = 300;
+
+export type SessionState = 'idle' | 'signalling' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+
+export interface Stats {
+  state: SessionState;
+  framesDecoded: number;
+  framesReceived: number;
+  framesLost: number;
+  fps: number;
+  width: number;
+  height: number;
+  lastLatencyMs: number | null;
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+  clockOffsetMs: number;
+  keyframeRequests: number;
+  decodeErrors: number;
+  badChunks: number;
+}
+
+export interface SessionEvents {
+  onState(state: SessionState, detail?: string): void;
+  onError(message: string): void;
+  onFrame(frame: VideoFrame): void;
+}
+
+function percentile(sorted: number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Microseconds since the Unix epoch on this machine's clock. */
+function nowUs(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+export class ViewerSession {
+  private ws: WebSocket | null = null;
+  private pc: RTCPeerConnection | null = null;
+  private commands: RTCDataChannel | null = null;
+  private pendingCandidates: RTCIceCandidateInit[] = [];
+  private remoteSet = false;
+  private assembler = new FrameAssembler();
+  private decoder: VideoDecoder | null = null;
+  private codec: string | null = null;
+  private lastKeyframeRequest = 0;
+  private lastDecodableAt = 0;
+  private stallTimer: number | undefined;
+  private decodedTimes: number[] = [];
+  private latencies: number[] = [];
+  private state: SessionState = 'idle';
+  /** Host clock minus ours, in ms; 0 on one machine (estimated later from keepalive timestamps). */
+  clockOffsetMs = 0;
+  stats: Stats = {
+    state: 'idle', framesDecoded: 0, framesReceived: 0, framesLost: 0, fps: 0, width: 0, height: 0,
+    lastLatencyMs: null, latencyP50Ms: null, latencyP95Ms: null, clockOffsetMs: 0,
+    keyframeRequests: 0, decodeErrors: 0, badChunks: 0,
+  };
+
+  constructor(private readonly wsUrl: string, private readonly events: SessionEvents) {}
+
+  connect(id: string, code: string): void {
+    this.setState('signalling');
+    const ws = new WebSocket(this.wsUrl);
+    this.ws = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'join', id: id.replace(/[\s-]/g, ''), code }));
+    ws.onmessage = (ev) => this.onSignal(JSON.parse(String(ev.data)));
+    ws.onclose = () => {
+      if (this.state === 'signalling') this.setState('closed', 'signalling connection closed');
+    };
+    this.stallTimer = window.setInterval(() => this.checkStall(), 1000);
+  }
+
+  close(): void {
+    window.clearInterval(this.stallTimer);
+    this.ws?.close();
+    this.pc?.close();
+    this.decoder?.close();
+    this.setState('closed');
+  }
+
+  private send(msg: object): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  private setState(state: SessionState, detail?: string): void {
+    this.state = state;
+    this.stats.state = state;
+    this.events.onState(state, detail);
+  }
+
+  private async onSignal(msg: any): Promise<void> {
+    switch (msg.type) {
+      case 'joined':
+        this.setState('connecting');
+        this.createPeer(msg.ice_servers ?? []);
+        break;
+      case 'offer':
+        await this.onOffer(msg.sdp);
+        break;
+      case 'candidate':
+        if (this.remoteSet && this.pc) await this.pc.addIceCandidate(msg.candidate).catch(() => {});
+        else if (this.pendingCandidates.length < 64) this.pendingCandidates.push(msg.candidate);
+        break;
+      case 'room-closed':
+      case 'peer-left':
+        this.setState('closed', 'The host ended the session.');
+        break;
+      case 'error':
+        this.events.onError(msg.code === 'invalid-credentials' ? 'Invalid ID or code.' : `${msg.code}: ${msg.message}`);
+        if (this.state === 'signalling') this.setState('failed', msg.message);
+        break;
+    }
+  }
+
+  private createPeer(iceServers: RTCIceServer[]): void {
+    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    this.pc = pc;
+    pc.onicecandidate = (e) => {
+      if (e.candidate) this.send({ type: 'candidate', candidate: e.candidate.toJSON() });
+    };
+    pc.onconnectionstatechange = () => {
+      const s = pc.connectionState;
+      if (s === 'connected' || s === 'disconnected' || s === 'failed' || s === 'closed') this.setState(s);
+      else if (s === 'connecting' || s === 'new') this.setState('connecting');
+    };
+    pc.ondatachannel = (e) => {
+      const dc = e.channel;
+      dc.binaryType = 'arraybuffer';
+      if (dc.label === 'video') dc.onmessage = (m) => this.onVideo(new Uint8Array(m.data as ArrayBuffer));
+      else if (dc.label === 'commands') {
+        this.commands = dc;
+        dc.onmessage = (m) => this.onCommand(m.data);
+      }
+    };
+  }
+
+  private async onOffer(sdp: string): Promise<void> {
+    const pc = this.pc;
+    if (!pc) return;
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    this.remoteSet = true;
+    for (const c of this.pendingCandidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    this.send({ type: 'answer', sdp: answer.sdp });
+  }
+
+  private onCommand(data: ArrayBuffer | string): void {
+    if (typeof data === 'string') return;
+    const b = new Uint8Array(data);
+    if (b.length === PING.length && b.every((x, i) => x === PING[i])) this.commands?.send(PONG);
+  }
+
+  requestKeyframe(): void {
+    const now = performance.now();
+    if (now - this.lastKeyframeRequest < KEYFRAME_REQUEST_GAP_MS) return;
+    this.lastKeyframeRequest = now;
+    this.stats.keyframeRequests += 1;
+    if (this.commands?.readyState === 'open') this.commands.send(JSON.stringify({ type: 'keyframe-request', v: 1 }));
+  }
+
+  private onVideo(msg: Uint8Array): void {
+    let result;
+    try {
+      result = this.assembler.push(msg);
+    } catch {
+      this.stats.badChunks += 1;
+      this.requestKeyframe();
+      return;
+    }
+    this.stats.framesLost = this.assembler.framesLost;
+    if (result.kind === 'need-keyframe') this.requestKeyframe();
+    else if (result.kind === 'frame') this.decode(result.frame);
+  }
+
+  private ensureDecoder(frame: Frame): boolean {
+    const codec = codecFromAnnexB(frame.data);
+    if (!codec) return this.decoder !== null && this.decoder.state === 'configured';
+    if (this.decoder && this.decoder.state === 'configured' && codec === this.codec) return true;
+    this.decoder?.close();
+    this.decoder = new VideoDecoder({
+      output: (f) => this.onDecoded(f),
+      error: (e) => this.onDecodeError(String(e)),
+    });
+    this.decoder.configure({ codec, optimizeForLatency: true, codedWidth: frame.width, codedHeight: frame.height });
+    this.codec = codec;
+    return true;
+  }
+
+  private decode(frame: Frame): void {
+    this.stats.framesReceived += 1;
+    if (frame.keyframe && !this.ensureDecoder(frame)) return;
+    if (!this.decoder || this.decoder.state !== 'configured') {
+      this.assembler.requireKeyframe();
+      this.requestKeyframe();
+      return;
+    }
+    try {
+      this.decoder.decode(
+        new EncodedVideoChunk({ type: frame.keyframe ? 'key' : 'delta', timestamp: frame.captureUs, data: frame.data }),
+      );
+      this.lastDecodableAt = performance.now();
+    } catch (e) {
+      this.onDecodeError(String(e));
+    }
+  }
+
+  private onDecodeError(message: string): void {
+    this.stats.decodeErrors += 1;
+    console.warn('decoder error', message);
+    this.decoder = null;
+    this.codec = null;
+    this.assembler.requireKeyframe();
+    this.requestKeyframe();
+  }
+
+  private onDecoded(frame: VideoFrame): void {
+    const now = performance.now();
+    const latency = (nowUs() - frame.timestamp) / 1000 - this.clockOffsetMs;
+    this.stats.framesDecoded += 1;
+    this.stats.width = frame.displayWidth;
+    this.stats.height = frame.displayHeight;
+    this.stats.lastLatencyMs = latency;
+    this.latencies.push(latency);
+    if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    this.stats.latencyP50Ms = percentile(sorted, 50);
+    this.stats.latencyP95Ms = percentile(sorted, 95);
+    this.decodedTimes.push(now);
+    while (this.decodedTimes.length && now - this.decodedTimes[0] > 1000) this.decodedTimes.shift();
+    this.stats.fps = this.decodedTimes.length;
+    this.events.onFrame(frame);
+  }
+
+  private checkStall(): void {
+    const now = performance.now();
+    while (this.decodedTimes.length && now - this.decodedTimes[0] > 1000) this.decodedTimes.shift();
+    this.stats.fps = this.decodedTimes.length;
+    if (this.state === 'connected' && this.assembler && now - this.lastDecodableAt > STALL_KEYFRAME_MS && this.stats.framesReceived > 0) {
+      // An idle host sends nothing: only ask if we are waiting on a keyframe.
+      if (this.decoder === null) this.requestKeyframe();
+    }
+  }
+
+  /** Latency samples so far (for benchmarks). */
+  latencySamples(): number[] {
+    return [...this.latencies];
+  }
+}
