@@ -78,14 +78,27 @@ async fn share_screen(app: tauri::AppHandle) -> anyhow::Result<()> {
     let worker = MediaWorker::spawn(|| ScreenSource::open(0), EncoderSettings::default())?;
     let mut config = HostConfig::new(signal_url);
     if let Ok(bind) = std::env::var("HOLDFAST_ICE_BIND") {
-        config.rtc = RtcOptions { bind: vec![bind], allow_loopback: std::env::var("HOLDFAST_ALLOW_LOOPBACK").is_ok() };
+        let loopback = std::env::var("HOLDFAST_ALLOW_LOOPBACK").is_ok();
+        config.rtc = RtcOptions {
+            bind: vec![bind],
+            allow_loopback: loopback,
+            mdns: true,
+        };
     }
     let handle = host::start(config, worker).await?;
     // For scripts and tests, as holdfast-host does.
     println!("{}", serde_json::to_string(&handle.room)?);
     let room = handle.room.clone();
     let mut stats = handle.stats.clone();
-    publish(&app, HostStatus { state: "waiting".into(), room: Some(room.clone()), viewers: 0, error: None });
+    publish(
+        &app,
+        HostStatus {
+            state: "waiting".into(),
+            room: Some(room.clone()),
+            viewers: 0,
+            error: None,
+        },
+    );
     while stats.changed().await.is_ok() {
         let s = stats.borrow_and_update().clone();
         let state = if s.viewers.iter().any(|v| v.state == "connected") {
@@ -95,7 +108,15 @@ async fn share_screen(app: tauri::AppHandle) -> anyhow::Result<()> {
         } else {
             "connecting"
         };
-        publish(&app, HostStatus { state: state.into(), room: Some(room.clone()), viewers: s.viewers.len(), error: None });
+        publish(
+            &app,
+            HostStatus {
+                state: state.into(),
+                room: Some(room.clone()),
+                viewers: s.viewers.len(),
+                error: None,
+            },
+        );
     }
     Ok(())
 }
@@ -115,7 +136,14 @@ pub fn run() {
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = share_screen(handle.clone()).await {
                     tracing::error!("sharing failed: {e:#}");
-                    publish(&handle, HostStatus { state: "error".into(), error: Some(format!("{e:#}")), ..Default::default() });
+                    publish(
+                        &handle,
+                        HostStatus {
+                            state: "error".into(),
+                            error: Some(format!("{e:#}")),
+                            ..Default::default()
+                        },
+                    );
                 }
             });
             Ok(())

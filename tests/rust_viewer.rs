@@ -1,8 +1,7 @@
 //! Acceptance: a Rust viewer peer (webrtc-rs + OpenH264 decoder) connects to
 //! the host over loopback; what it decodes matches the captured screen.
-//! Also: with a stalled viewer the `video` queue stays within its bound, drops
-//! are counted, and the stream resumes on a keyframe with no decode error;
-//! and bad signalling input mid-stream leaves the running session untouched.
+//! Also: bad signalling input mid-stream leaves the running session untouched.
+//! (Backpressure needs a viewer whose socket stops draining: tests/backpressure.rs.)
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,12 @@ async fn server() -> RunningServer {
     holdfast_signal::spawn(cfg).await.expect("server starts")
 }
 
-async fn start_host(server: &RunningServer, worker: MediaWorker, limits: QueueLimits, fps: u32) -> HostHandle {
+async fn start_host(
+    server: &RunningServer,
+    worker: MediaWorker,
+    limits: QueueLimits,
+    fps: u32,
+) -> HostHandle {
     let mut cfg = HostConfig::new(url::Url::parse(&server.base_url).unwrap());
     cfg.rtc = RtcOptions::loopback();
     cfg.limits = limits;
@@ -76,10 +80,16 @@ async fn rust_viewer_decodes_what_the_host_captured() {
     let mut v = join(&server, &host).await;
 
     let first = next_frame(&mut v, Duration::from_secs(20)).await;
-    assert!(first.keyframe, "the first frame a viewer gets is a keyframe");
+    assert!(
+        first.keyframe,
+        "the first frame a viewer gets is a keyframe"
+    );
     assert_eq!((first.width, first.height), (1280, 720));
     let mut dec = H264Decoder::new().unwrap();
-    let pic = dec.decode(&first.data).unwrap().expect("a keyframe decodes to a picture");
+    let pic = dec
+        .decode(&first.data)
+        .unwrap()
+        .expect("a keyframe decodes to a picture");
 
     // What the screen shows now, captured independently and taken through
     // the same colour conversion the encoder sees.
@@ -88,86 +98,36 @@ async fn rust_viewer_decodes_what_the_host_captured() {
     let mut reference = I420Image::default();
     reference.convert_from(&grabbed).unwrap();
     let want = reference.to_rgba().unwrap();
-    let mean_err = pic.rgba.iter().zip(&want).map(|(a, b)| a.abs_diff(*b) as u64).sum::<u64>() as f64 / want.len() as f64;
+    let mean_err = pic
+        .rgba
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| a.abs_diff(*b) as u64)
+        .sum::<u64>() as f64
+        / want.len() as f64;
     eprintln!("decoded vs captured: mean abs error {mean_err:.2} per channel");
-    assert!(mean_err < 3.0, "decoded picture differs from the screen: {mean_err}");
-    for (x, y, c) in [(320, 180, pattern::TOP_LEFT), (960, 180, pattern::TOP_RIGHT), (320, 540, pattern::BOTTOM_LEFT), (960, 450, pattern::BOTTOM_RIGHT)] {
-        let got = pic.rgb_at(x, y);
-        assert!(pattern::close(got, c, 24), "({x},{y}) decoded {got:?}, want {c:?}");
-    }
-    host.stop().await.unwrap();
-    server.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_viewer_never_lets_the_queue_pass_the_ceiling() {
-    const CEILING: usize = 4 * 1024 * 1024;
-    let server = server().await;
-    // A busy 1080p desktop at a high bitrate fills the queue in seconds.
-    let settings = EncoderSettings { fps: 30, bitrate_kbps: 24_000, threads: 0 };
-    let worker = MediaWorker::spawn(|| Ok(SyntheticSource::new(1920, 1080)), settings).unwrap();
-    let host = start_host(&server, worker, QueueLimits::ceiling_only(CEILING), 30).await;
-    let mut v = join(&server, &host).await;
-    let mut dec = H264Decoder::new().unwrap();
-    let mut last_id = None;
-    let mut decode = |f: &EncodedFrame, last_id: &mut Option<u32>| {
-        if let Some(prev) = *last_id {
-            assert_eq!(f.frame_id, u32::wrapping_add(prev, 1), "no frame id gaps on a reliable channel");
-        }
-        *last_id = Some(f.frame_id);
-        dec.decode(&f.data).unwrap_or_else(|e| panic!("decode error on frame {}: {e}", f.frame_id));
-    };
-    let first = next_frame(&mut v, Duration::from_secs(20)).await;
-    assert!(first.keyframe);
-    decode(&first, &mut last_id);
-
-    // Stall: stop reading the video channel until the host has dropped frames.
-    v.pause_video(true);
-    let mut stats = host.stats.clone();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        stats.changed().await.unwrap();
-        let s = stats.borrow().clone();
-        if s.viewers.first().is_some_and(|v| v.frames_dropped >= 20) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no drops while stalled: {s:?}");
-    }
-    let during = stats.borrow().viewers[0].clone();
-    eprintln!("while stalled: {during:?}");
-    assert!(during.max_queued_bytes > CEILING / 2, "the stall should have filled the queue");
-
-    // Resume: everything queued arrives and decodes, then a keyframe follows the drops.
-    v.pause_video(false);
-    let frames_before_resume = last_id.unwrap();
-    let mut saw_keyframe_after = false;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline && !saw_keyframe_after {
-        let f = next_frame(&mut v, Duration::from_secs(20)).await;
-        decode(&f, &mut last_id);
-        saw_keyframe_after = f.keyframe && f.frame_id > frames_before_resume;
-    }
-    assert!(saw_keyframe_after, "the stream resumed on a keyframe");
-    for _ in 0..30 {
-        let f = next_frame(&mut v, Duration::from_secs(10)).await;
-        decode(&f, &mut last_id);
-    }
-    let s = stats.borrow().viewers[0].clone();
-    eprintln!("after resume: {s:?}");
-    assert!(s.frames_dropped >= 20, "drops are counted");
-    assert!(s.keyframe_after_every_drop, "every frame sent after a drop was a keyframe");
     assert!(
-        s.max_queued_bytes <= CEILING + s.max_frame_bytes,
-        "queue reached {} > ceiling {} + one frame {}",
-        s.max_queued_bytes,
-        CEILING,
-        s.max_frame_bytes
+        mean_err < 3.0,
+        "decoded picture differs from the screen: {mean_err}"
     );
+    for (x, y, c) in [
+        (320, 180, pattern::TOP_LEFT),
+        (960, 180, pattern::TOP_RIGHT),
+        (320, 540, pattern::BOTTOM_LEFT),
+        (960, 450, pattern::BOTTOM_RIGHT),
+    ] {
+        let got = pic.rgb_at(x, y);
+        assert!(
+            pattern::close(got, c, 24),
+            "({x},{y}) decoded {got:?}, want {c:?}"
+        );
+    }
     host.stop().await.unwrap();
     server.shutdown().await;
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signalling_input_does_not_disturb_a_running_stream() {
@@ -175,7 +135,11 @@ async fn bad_signalling_input_does_not_disturb_a_running_stream() {
     use tokio_tungstenite::tungstenite::Message;
 
     let server = server().await;
-    let worker = MediaWorker::spawn(|| Ok(SyntheticSource::new(640, 360)), EncoderSettings::default()).unwrap();
+    let worker = MediaWorker::spawn(
+        || Ok(SyntheticSource::new(640, 360)),
+        EncoderSettings::default(),
+    )
+    .unwrap();
     let host = start_host(&server, worker, QueueLimits::default(), 30).await;
     let mut v = join(&server, &host).await;
     next_frame(&mut v, Duration::from_secs(20)).await;
@@ -185,7 +149,11 @@ async fn bad_signalling_input_does_not_disturb_a_running_stream() {
     async fn reply(bad: &mut Ws, send: Message) -> serde_json::Value {
         bad.send(send).await.unwrap();
         loop {
-            let msg = tokio::time::timeout(Duration::from_secs(5), bad.next()).await.unwrap().unwrap().unwrap();
+            let msg = tokio::time::timeout(Duration::from_secs(5), bad.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
             if let Message::Text(t) = msg {
                 return serde_json::from_str(&t).unwrap();
             }
@@ -198,16 +166,50 @@ async fn bad_signalling_input_does_not_disturb_a_running_stream() {
         assert!(!v["message"].as_str().unwrap().is_empty(), "{v}");
     }
     expect_error(&mut bad, Message::text("{{{"), "bad-message").await;
-    expect_error(&mut bad, Message::text(format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(100_000))), "too-large").await;
-    expect_error(&mut bad, Message::text(r#"{"type":"format-c"}"#), "unknown-type").await;
+    expect_error(
+        &mut bad,
+        Message::text(format!(
+            r#"{{"type":"offer","sdp":"{}"}}"#,
+            "a".repeat(100_000)
+        )),
+        "too-large",
+    )
+    .await;
+    expect_error(
+        &mut bad,
+        Message::text(r#"{"type":"format-c"}"#),
+        "unknown-type",
+    )
+    .await;
     expect_error(&mut bad, Message::binary(vec![0u8; 16]), "bad-message").await;
-    expect_error(&mut bad, Message::text(r#"{"type":"join","id":"000000000","code":"ABCDEFGHJK"}"#), "invalid-credentials").await;
-    let wrong = format!(r#"{{"type":"join","id":"{}","code":"0000000000"}}"#, host.room.id.replace(' ', ""));
+    expect_error(
+        &mut bad,
+        Message::text(r#"{"type":"join","id":"000000000","code":"ABCDEFGHJK"}"#),
+        "invalid-credentials",
+    )
+    .await;
+    let wrong = format!(
+        r#"{{"type":"join","id":"{}","code":"0000000000"}}"#,
+        host.room.id.replace(' ', "")
+    );
     expect_error(&mut bad, Message::text(wrong), "invalid-credentials").await;
-    expect_error(&mut bad, Message::text(r#"{"type":"candidate","candidate":{"candidate":"x"}}"#), "not-in-room").await;
+    expect_error(
+        &mut bad,
+        Message::text(r#"{"type":"candidate","candidate":{"candidate":"x"}}"#),
+        "not-in-room",
+    )
+    .await;
     // Now a host of its own room, it tries to reach a peer of another room.
-    assert_eq!(reply(&mut bad, Message::text(r#"{"type":"register"}"#)).await["type"], "registered");
-    expect_error(&mut bad, Message::text(r#"{"type":"offer","to":"p0123456789abcdef","sdp":"v=0"}"#), "unknown-peer").await;
+    assert_eq!(
+        reply(&mut bad, Message::text(r#"{"type":"register"}"#)).await["type"],
+        "registered"
+    );
+    expect_error(
+        &mut bad,
+        Message::text(r#"{"type":"offer","to":"p0123456789abcdef","sdp":"v=0"}"#),
+        "unknown-peer",
+    )
+    .await;
     // Meanwhile the session never stopped.
     let mut frames = 0;
     let t0 = Instant::now();

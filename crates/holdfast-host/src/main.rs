@@ -24,10 +24,16 @@ enum Source {
     Screen,
     /// A generated moving desktop, for machines without a display.
     Synthetic,
+    /// The generated desktop with a band of fresh noise every frame (fills links, for tests).
+    Noise,
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "holdfast-host", version, about = "Share this screen with a Holdfast viewer")]
+#[command(
+    name = "holdfast-host",
+    version,
+    about = "Share this screen with a Holdfast viewer"
+)]
 struct Cli {
     /// Signalling server base URL, e.g. http://127.0.0.1:8080 (it also serves the viewer).
     /// Without it, an embedded server is started on --serve.
@@ -98,13 +104,18 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    let settings = EncoderSettings { fps: cli.fps, bitrate_kbps: cli.bitrate, threads: 0 };
+    let settings = EncoderSettings {
+        fps: cli.fps,
+        bitrate_kbps: cli.bitrate,
+        threads: 0,
+    };
     let worker = match cli.source {
         Source::Screen => {
             let display = cli.display;
             MediaWorker::spawn(move || ScreenSource::open(display), settings)
         }
         Source::Synthetic => MediaWorker::spawn(|| Ok(SyntheticSource::new(1920, 1080)), settings),
+        Source::Noise => MediaWorker::spawn(|| Ok(SyntheticSource::noisy(1920, 1080)), settings),
     }
     .context("opening the screen (is DISPLAY set?)")?;
     info!(dimensions = ?worker.dimensions(), "capturing");
@@ -115,18 +126,29 @@ async fn main() -> anyhow::Result<()> {
     config.limits = if cli.queue_target_ms == 0 {
         QueueLimits::ceiling_only(cli.queue_ceiling)
     } else {
-        let mut l = QueueLimits::for_bitrate(cli.bitrate, Duration::from_millis(cli.queue_target_ms));
+        let mut l =
+            QueueLimits::for_bitrate(cli.bitrate, Duration::from_millis(cli.queue_target_ms));
         l.ceiling = cli.queue_ceiling;
         l
     };
     config.rtc = RtcOptions {
-        bind: if cli.ice_bind.is_empty() { vec!["0.0.0.0:0".into()] } else { cli.ice_bind.clone() },
+        bind: if cli.ice_bind.is_empty() {
+            vec!["0.0.0.0:0".into()]
+        } else {
+            cli.ice_bind.clone()
+        },
         allow_loopback: cli.allow_loopback,
+        mdns: true,
     };
 
-    let mut host = host::start(config, worker).await.context("registering with the signalling server")?;
+    let mut host = host::start(config, worker)
+        .await
+        .context("registering with the signalling server")?;
     println!("{}", serde_json::to_string(&host.room)?);
-    eprintln!("holdfast-host: share ID {} and code {} — or open {}", host.room.id, host.room.code, host.room.viewer_url);
+    eprintln!(
+        "holdfast-host: share ID {} and code {} — or open {}",
+        host.room.id, host.room.code, host.room.viewer_url
+    );
 
     if let Some(path) = cli.stats_file.clone() {
         let mut stats = host.stats.clone();

@@ -17,14 +17,29 @@ fn stages(c: &mut Criterion) {
     g.bench_function("change_detect_xxh3", |b| {
         let f = src.grab().unwrap().unwrap();
         let (data, w, h, s) = (f.data.to_vec(), f.width, f.height, f.stride);
-        b.iter(|| ChangeDetector::hash(&holdfast_media::BgraFrame { data: &data, width: w, height: h, stride: s }))
+        b.iter(|| {
+            ChangeDetector::hash(&holdfast_media::BgraFrame {
+                data: &data,
+                width: w,
+                height: h,
+                stride: s,
+            })
+        })
     });
 
     g.bench_function("convert_bgra_to_i420", |b| {
         let f = src.grab().unwrap().unwrap();
         let (data, w, h, s) = (f.data.to_vec(), f.width, f.height, f.stride);
         let mut img = I420Image::default();
-        b.iter(|| img.convert_from(&holdfast_media::BgraFrame { data: &data, width: w, height: h, stride: s }).unwrap())
+        b.iter(|| {
+            img.convert_from(&holdfast_media::BgraFrame {
+                data: &data,
+                width: w,
+                height: h,
+                stride: s,
+            })
+            .unwrap()
+        })
     });
 
     g.bench_function("convert_and_encode_changing", |b| {

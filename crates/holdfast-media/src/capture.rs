@@ -36,7 +36,11 @@ pub fn list_displays() -> Result<Vec<DisplayInfo>, MediaError> {
     Ok(all
         .iter()
         .enumerate()
-        .map(|(index, d)| DisplayInfo { index, width: d.width() as u32, height: d.height() as u32 })
+        .map(|(index, d)| DisplayInfo {
+            index,
+            width: d.width() as u32,
+            height: d.height() as u32,
+        })
         .collect())
 }
 
@@ -61,8 +65,13 @@ impl ScreenSource {
             all.swap_remove(index)
         };
         let (width, height) = (display.width() as u32, display.height() as u32);
-        let capturer = scrap::Capturer::new(display).map_err(|e| MediaError::Capture(e.to_string()))?;
-        Ok(ScreenSource { capturer, width, height })
+        let capturer =
+            scrap::Capturer::new(display).map_err(|e| MediaError::Capture(e.to_string()))?;
+        Ok(ScreenSource {
+            capturer,
+            width,
+            height,
+        })
     }
 }
 
@@ -77,7 +86,12 @@ impl FrameSource for ScreenSource {
                 // capturer's own buffer, borrowed for as long as `&mut self`;
                 // its `Deref` merely shortens that lifetime.
                 let data: &[u8] = unsafe { std::slice::from_raw_parts(data.as_ptr(), data.len()) };
-                Ok(Some(BgraFrame { data, width, height, stride }))
+                Ok(Some(BgraFrame {
+                    data,
+                    width,
+                    height,
+                    stride,
+                }))
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(MediaError::Capture(e.to_string())),

@@ -54,7 +54,14 @@ mod tests {
     fn detects_a_single_pixel_change_and_ignores_stride_padding() {
         let (w, h, stride) = (8u32, 4u32, 40u32);
         let mut a = vec![0u8; (stride * h) as usize];
-        let frame = |d: &[u8]| ChangeDetector::hash(&BgraFrame { data: d, width: w, height: h, stride });
+        let frame = |d: &[u8]| {
+            ChangeDetector::hash(&BgraFrame {
+                data: d,
+                width: w,
+                height: h,
+                stride,
+            })
+        };
         let base = frame(&a);
         a[35] = 7; // padding byte of row 0
         assert_eq!(frame(&a), base);

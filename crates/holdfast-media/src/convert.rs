@@ -7,7 +7,9 @@
 //! stream carries no colour description.
 
 use openh264::formats::YUVSource;
-use yuv::{YuvChromaSubsampling, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix};
+use yuv::{
+    YuvChromaSubsampling, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
+};
 
 use crate::{BgraFrame, MediaError};
 
@@ -27,12 +29,17 @@ impl I420Image {
     pub fn convert_from(&mut self, frame: &BgraFrame<'_>) -> Result<(), MediaError> {
         let (w, h) = (frame.width & !1, frame.height & !1);
         if w == 0 || h == 0 {
-            return Err(MediaError::Convert(format!("frame too small: {}x{}", frame.width, frame.height)));
+            return Err(MediaError::Convert(format!(
+                "frame too small: {}x{}",
+                frame.width, frame.height
+            )));
         }
         if (frame.stride as usize) < frame.width as usize * 4
             || frame.data.len() < frame.stride as usize * (h as usize - 1) + w as usize * 4
         {
-            return Err(MediaError::Convert("BGRA buffer smaller than its geometry".into()));
+            return Err(MediaError::Convert(
+                "BGRA buffer smaller than its geometry".into(),
+            ));
         }
         let (cw, ch) = (w as usize / 2, h as usize / 2);
         self.width = w;
@@ -50,7 +57,9 @@ impl I420Image {
             width: w,
             height: h,
         };
-        debug_assert!(planar.check_constraints(YuvChromaSubsampling::Yuv420).is_ok());
+        debug_assert!(planar
+            .check_constraints(YuvChromaSubsampling::Yuv420)
+            .is_ok());
         yuv::bgra_to_yuv420(
             &mut planar,
             frame.data,
@@ -75,8 +84,14 @@ impl I420Image {
             width: self.width,
             height: self.height,
         };
-        yuv::yuv420_to_rgba(&img, &mut out, self.width * 4, YuvRange::Limited, YuvStandardMatrix::Bt601)
-            .map_err(|e| MediaError::Convert(e.to_string()))?;
+        yuv::yuv420_to_rgba(
+            &img,
+            &mut out,
+            self.width * 4,
+            YuvRange::Limited,
+            YuvStandardMatrix::Bt601,
+        )
+        .map_err(|e| MediaError::Convert(e.to_string()))?;
         Ok(out)
     }
 }
@@ -86,7 +101,11 @@ impl YUVSource for I420Image {
         (self.width as usize, self.height as usize)
     }
     fn strides(&self) -> (usize, usize, usize) {
-        (self.width as usize, self.width as usize / 2, self.width as usize / 2)
+        (
+            self.width as usize,
+            self.width as usize / 2,
+            self.width as usize / 2,
+        )
     }
     fn y(&self) -> &[u8] {
         &self.y
@@ -106,16 +125,32 @@ mod tests {
     #[test]
     fn solid_colours_survive_the_round_trip() {
         // Pure primaries and greys, as BGRA.
-        for (b, g, r) in [(0u8, 0u8, 255u8), (0, 255, 0), (255, 0, 0), (128, 128, 128), (255, 255, 255), (0, 0, 0)] {
+        for (b, g, r) in [
+            (0u8, 0u8, 255u8),
+            (0, 255, 0),
+            (255, 0, 0),
+            (128, 128, 128),
+            (255, 255, 255),
+            (0, 0, 0),
+        ] {
             let (w, h) = (64u32, 34u32);
             let data: Vec<u8> = (0..w * h).flat_map(|_| [b, g, r, 255]).collect();
-            let frame = BgraFrame { data: &data, width: w, height: h, stride: w * 4 };
+            let frame = BgraFrame {
+                data: &data,
+                width: w,
+                height: h,
+                stride: w * 4,
+            };
             let mut img = I420Image::default();
             img.convert_from(&frame).unwrap();
             let rgba = img.to_rgba().unwrap();
             for px in rgba.chunks(4) {
                 for (got, want) in px[..3].iter().zip([r, g, b]) {
-                    assert!((*got as i32 - want as i32).abs() <= 4, "got {px:?} want {:?}", (r, g, b));
+                    assert!(
+                        (*got as i32 - want as i32).abs() <= 4,
+                        "got {px:?} want {:?}",
+                        (r, g, b)
+                    );
                 }
             }
         }
@@ -125,7 +160,12 @@ mod tests {
     fn odd_sizes_are_cropped_and_padded_strides_honoured() {
         let (w, h, stride) = (33u32, 21u32, 33 * 4 + 12);
         let data = vec![90u8; (stride * h) as usize];
-        let frame = BgraFrame { data: &data, width: w, height: h, stride };
+        let frame = BgraFrame {
+            data: &data,
+            width: w,
+            height: h,
+            stride,
+        };
         let mut img = I420Image::default();
         img.convert_from(&frame).unwrap();
         assert_eq!((img.width, img.height), (32, 20));
@@ -135,7 +175,12 @@ mod tests {
     #[test]
     fn short_buffers_are_an_error_not_a_panic() {
         let data = vec![0u8; 100];
-        let frame = BgraFrame { data: &data, width: 64, height: 64, stride: 256 };
+        let frame = BgraFrame {
+            data: &data,
+            width: 64,
+            height: 64,
+            stride: 256,
+        };
         assert!(I420Image::default().convert_from(&frame).is_err());
     }
 }

@@ -36,12 +36,20 @@ impl H264Decoder {
 
     /// Decodes one access unit (Annex B); `None` if no picture came out yet.
     pub fn decode(&mut self, data: &[u8]) -> Result<Option<DecodedPicture>, MediaError> {
-        let Some(yuv) = self.decoder.decode(data).map_err(|e| MediaError::Decode(e.to_string()))? else {
+        let Some(yuv) = self
+            .decoder
+            .decode(data)
+            .map_err(|e| MediaError::Decode(e.to_string()))?
+        else {
             return Ok(None);
         };
         let (w, h) = yuv.dimensions();
         let mut rgba = vec![0u8; w * h * 4];
         yuv.write_rgba8(&mut rgba);
-        Ok(Some(DecodedPicture { width: w as u32, height: h as u32, rgba }))
+        Ok(Some(DecodedPicture {
+            width: w as u32,
+            height: h as u32,
+            rgba,
+        }))
     }
 }

@@ -4,8 +4,8 @@
 //! frames the viewer lacks), and keyframes only on request.
 
 use openh264::encoder::{
-    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode,
-    UsageType,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
+    RateControlMode, UsageType,
 };
 use openh264::OpenH264API;
 
@@ -26,7 +26,11 @@ pub struct EncoderSettings {
 
 impl Default for EncoderSettings {
     fn default() -> Self {
-        EncoderSettings { fps: DEFAULT_FPS, bitrate_kbps: DEFAULT_BITRATE_KBPS, threads: 0 }
+        EncoderSettings {
+            fps: DEFAULT_FPS,
+            bitrate_kbps: DEFAULT_BITRATE_KBPS,
+            threads: 0,
+        }
     }
 }
 
@@ -64,7 +68,8 @@ impl H264Encoder {
             .complexity(Complexity::Low)
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
             .num_threads(s.threads);
-        Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| MediaError::Encode(e.to_string()))
+        Encoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| MediaError::Encode(e.to_string()))
     }
 
     pub fn settings(&self) -> EncoderSettings {
@@ -90,7 +95,10 @@ impl H264Encoder {
         if self.force_keyframe {
             self.encoder.force_intra_frame();
         }
-        let stream = self.encoder.encode(image).map_err(|e| MediaError::Encode(e.to_string()))?;
+        let stream = self
+            .encoder
+            .encode(image)
+            .map_err(|e| MediaError::Encode(e.to_string()))?;
         let keyframe = match stream.frame_type() {
             FrameType::IDR | FrameType::I => true,
             FrameType::P | FrameType::IPMixed => false,

@@ -115,7 +115,12 @@ mod tests {
     struct Still(Vec<u8>);
     impl FrameSource for Still {
         fn grab(&mut self) -> Result<Option<crate::BgraFrame<'_>>, MediaError> {
-            Ok(Some(crate::BgraFrame { data: &self.0, width: 64, height: 48, stride: 256 }))
+            Ok(Some(crate::BgraFrame {
+                data: &self.0,
+                width: 64,
+                height: 48,
+                stride: 256,
+            }))
         }
         fn dimensions(&self) -> (u32, u32) {
             (64, 48)
@@ -124,13 +129,22 @@ mod tests {
 
     #[test]
     fn first_frame_is_a_keyframe_and_an_unchanged_screen_is_not_reencoded() {
-        let mut p = MediaPipeline::new(Still(vec![128; 256 * 48]), EncoderSettings::default()).unwrap();
+        let mut p =
+            MediaPipeline::new(Still(vec![128; 256 * 48]), EncoderSettings::default()).unwrap();
         match p.step(FrameRequest::default()).unwrap() {
             FrameOutcome::Encoded(f, _) => assert!(f.keyframe),
             other => panic!("expected a frame, got {other:?}"),
         }
-        assert!(matches!(p.step(FrameRequest::default()).unwrap(), FrameOutcome::Unchanged(_)));
-        match p.step(FrameRequest { force_keyframe: true }).unwrap() {
+        assert!(matches!(
+            p.step(FrameRequest::default()).unwrap(),
+            FrameOutcome::Unchanged(_)
+        ));
+        match p
+            .step(FrameRequest {
+                force_keyframe: true,
+            })
+            .unwrap()
+        {
             FrameOutcome::Encoded(f, _) => assert!(f.keyframe),
             other => panic!("expected a forced keyframe, got {other:?}"),
         }
@@ -138,17 +152,25 @@ mod tests {
 
     #[test]
     fn encoded_frames_decode_to_what_was_captured() {
-        let mut p = MediaPipeline::new(SyntheticSource::new(320, 240), EncoderSettings::default()).unwrap();
+        let mut p =
+            MediaPipeline::new(SyntheticSource::new(320, 240), EncoderSettings::default()).unwrap();
         let mut dec = H264Decoder::new().unwrap();
         let mut decoded = 0;
         for i in 0..10 {
-            let FrameOutcome::Encoded(f, _) = p.step(FrameRequest::default()).unwrap() else { continue };
+            let FrameOutcome::Encoded(f, _) = p.step(FrameRequest::default()).unwrap() else {
+                continue;
+            };
             assert_eq!(f.keyframe, i == 0, "only the first frame is a keyframe");
             if let Some(pic) = dec.decode(&f.data).unwrap() {
                 decoded += 1;
                 assert_eq!((pic.width, pic.height), (320, 240));
                 let want = p.last_image().to_rgba().unwrap();
-                let mean_err: f64 = pic.rgba.iter().zip(&want).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>()
+                let mean_err: f64 = pic
+                    .rgba
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (*a as f64 - *b as f64).abs())
+                    .sum::<f64>()
                     / want.len() as f64;
                 assert!(mean_err < 6.0, "frame {i}: mean abs error {mean_err}");
             }

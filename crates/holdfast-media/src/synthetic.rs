@@ -1,6 +1,8 @@
 //! A synthetic desktop for benchmarks and tests without a display: a static
 //! "window" layout with text-like stripes, plus a block that moves every frame
 //! and a scrolling region, so each frame differs the way real desktop work does.
+//! [`SyntheticSource::noisy`] adds a band of fresh noise every frame: content
+//! no encoder can compress, for filling a link on purpose.
 
 use crate::{BgraFrame, FrameSource, MediaError};
 
@@ -10,6 +12,7 @@ pub struct SyntheticSource {
     buf: Vec<u8>,
     base: Vec<u8>,
     tick: u32,
+    noise: Option<u64>,
 }
 
 impl SyntheticSource {
@@ -29,7 +32,23 @@ impl SyntheticSource {
                 base[i..i + 4].copy_from_slice(&[b, g, r, 255]);
             }
         }
-        SyntheticSource { width, height, buf: base.clone(), base, tick: 0 }
+        SyntheticSource {
+            width,
+            height,
+            buf: base.clone(),
+            base,
+            tick: 0,
+            noise: None,
+        }
+    }
+
+    /// Like [`new`](Self::new), plus a band (a third of the height) of new
+    /// random pixels every frame.
+    pub fn noisy(width: u32, height: u32) -> Self {
+        SyntheticSource {
+            noise: Some(0x9E37_79B9_7F4A_7C15),
+            ..Self::new(width, height)
+        }
     }
 
     fn render(&mut self) {
@@ -53,6 +72,16 @@ impl SyntheticSource {
                 self.buf[i..i + 4].copy_from_slice(&[40, 160, (self.tick * 9) as u8, 255]);
             }
         }
+        if let Some(state) = self.noise.as_mut() {
+            let band = &mut self.buf[(h / 3) * w * 4..(2 * h / 3) * w * 4];
+            for px in band.chunks_exact_mut(8) {
+                // xorshift64: cheap, and random enough to defeat prediction.
+                *state ^= *state << 13;
+                *state ^= *state >> 7;
+                *state ^= *state << 17;
+                px.copy_from_slice(&(*state | 0xFF00_0000_FF00_0000).to_le_bytes());
+            }
+        }
         self.tick = self.tick.wrapping_add(1);
     }
 }
@@ -60,7 +89,12 @@ impl SyntheticSource {
 impl FrameSource for SyntheticSource {
     fn grab(&mut self) -> Result<Option<BgraFrame<'_>>, MediaError> {
         self.render();
-        Ok(Some(BgraFrame { data: &self.buf, width: self.width, height: self.height, stride: self.width * 4 }))
+        Ok(Some(BgraFrame {
+            data: &self.buf,
+            width: self.width,
+            height: self.height,
+            stride: self.width * 4,
+        }))
     }
     fn dimensions(&self) -> (u32, u32) {
         (self.width, self.height)

@@ -65,6 +65,8 @@ impl MediaWorker {
         req: FrameRequest,
         reply: impl FnOnce(Result<FrameOutcome, MediaError>) + Send + 'static,
     ) -> Result<(), MediaError> {
-        self.jobs.send(Job::Frame(req, Box::new(reply))).map_err(|_| MediaError::WorkerGone)
+        self.jobs
+            .send(Job::Frame(req, Box::new(reply)))
+            .map_err(|_| MediaError::WorkerGone)
     }
 }

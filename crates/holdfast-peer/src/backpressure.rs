@@ -47,7 +47,10 @@ impl QueueLimits {
 
     /// Only the ceiling (used by tests that exercise the 4 MiB bound itself).
     pub fn ceiling_only(ceiling: usize) -> Self {
-        QueueLimits { ceiling, target: None }
+        QueueLimits {
+            ceiling,
+            target: None,
+        }
     }
 
     /// The bound in force.
@@ -58,7 +61,10 @@ impl QueueLimits {
 
 impl Default for QueueLimits {
     fn default() -> Self {
-        QueueLimits::for_bitrate(holdfast_media::encode::DEFAULT_BITRATE_KBPS, Duration::from_millis(500))
+        QueueLimits::for_bitrate(
+            holdfast_media::encode::DEFAULT_BITRATE_KBPS,
+            Duration::from_millis(500),
+        )
     }
 }
 
@@ -75,7 +81,11 @@ pub enum Admission {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GateReport {
     /// `count` frames dropped since the last report; `total` ever.
-    Dropped { count: u64, total: u64, queued: usize },
+    Dropped {
+        count: u64,
+        total: u64,
+        queued: usize,
+    },
     /// The periodic check found the queue high.
     QueueHigh { queued: usize, limit: usize },
 }
@@ -118,7 +128,9 @@ impl VideoGate {
             self.need_keyframe = true;
             Admission::Drop
         } else {
-            Admission::Send { keyframe: self.need_keyframe }
+            Admission::Send {
+                keyframe: self.need_keyframe,
+            }
         }
     }
 
@@ -150,10 +162,18 @@ impl VideoGate {
 
     /// Rate-limited reports: call on every tick with the current queue level.
     pub fn poll_report(&mut self, now: Instant, queued: usize) -> Option<GateReport> {
-        if self.dropped_unreported > 0 && self.last_drop_report.is_none_or(|t| now >= t + DROP_LOG_INTERVAL) {
+        if self.dropped_unreported > 0
+            && self
+                .last_drop_report
+                .is_none_or(|t| now >= t + DROP_LOG_INTERVAL)
+        {
             self.last_drop_report = Some(now);
             let count = std::mem::take(&mut self.dropped_unreported);
-            return Some(GateReport::Dropped { count, total: self.dropped_total, queued });
+            return Some(GateReport::Dropped {
+                count,
+                total: self.dropped_total,
+                queued,
+            });
         }
         let next = *self.next_check.get_or_insert(now + QUEUE_CHECK_INTERVAL);
         if now >= next {
@@ -185,7 +205,11 @@ mod tests {
     fn drops_above_the_ceiling_and_demands_a_keyframe_after() {
         let mut g = VideoGate::new(QueueLimits::ceiling_only(4 * MIB));
         g.sent(true, 0);
-        assert_eq!(g.admit(4 * MIB), Admission::Send { keyframe: false }, "at the limit is still allowed");
+        assert_eq!(
+            g.admit(4 * MIB),
+            Admission::Send { keyframe: false },
+            "at the limit is still allowed"
+        );
         assert_eq!(g.admit(4 * MIB + 1), Admission::Drop);
         assert_eq!(g.admit(5 * MIB), Admission::Drop);
         assert_eq!(g.dropped_total(), 2);
@@ -206,7 +230,11 @@ mod tests {
         g.sent(true, 0);
         assert_eq!(g.admit(limits.active() + 1), Admission::Drop);
         let huge = QueueLimits::for_bitrate(1_000_000, Duration::from_secs(1));
-        assert_eq!(huge.active(), VIDEO_QUEUE_CEILING_BYTES, "target never exceeds the ceiling");
+        assert_eq!(
+            huge.active(),
+            VIDEO_QUEUE_CEILING_BYTES,
+            "target never exceeds the ceiling"
+        );
     }
 
     #[test]
@@ -216,12 +244,26 @@ mod tests {
         for _ in 0..10 {
             g.admit(2 * MIB);
         }
-        assert_eq!(g.poll_report(t0, 2 * MIB), Some(GateReport::Dropped { count: 10, total: 10, queued: 2 * MIB }));
+        assert_eq!(
+            g.poll_report(t0, 2 * MIB),
+            Some(GateReport::Dropped {
+                count: 10,
+                total: 10,
+                queued: 2 * MIB
+            })
+        );
         g.admit(2 * MIB);
-        assert_eq!(g.poll_report(t0 + Duration::from_millis(500), 2 * MIB), None);
+        assert_eq!(
+            g.poll_report(t0 + Duration::from_millis(500), 2 * MIB),
+            None
+        );
         assert_eq!(
             g.poll_report(t0 + Duration::from_millis(1000), 2 * MIB),
-            Some(GateReport::Dropped { count: 1, total: 11, queued: 2 * MIB })
+            Some(GateReport::Dropped {
+                count: 1,
+                total: 11,
+                queued: 2 * MIB
+            })
         );
     }
 
@@ -229,14 +271,25 @@ mod tests {
     fn periodic_check_warns_only_when_high_and_only_every_five_seconds() {
         let t0 = Instant::now();
         let mut g = VideoGate::new(QueueLimits::ceiling_only(4 * MIB));
-        assert_eq!(g.poll_report(t0, 3 * MIB), None, "first call arms the timer");
+        assert_eq!(
+            g.poll_report(t0, 3 * MIB),
+            None,
+            "first call arms the timer"
+        );
         assert_eq!(g.poll_report(t0 + Duration::from_secs(4), 3 * MIB), None);
         assert_eq!(
             g.poll_report(t0 + Duration::from_secs(5), 3 * MIB),
-            Some(GateReport::QueueHigh { queued: 3 * MIB, limit: 4 * MIB })
+            Some(GateReport::QueueHigh {
+                queued: 3 * MIB,
+                limit: 4 * MIB
+            })
         );
         assert_eq!(g.poll_report(t0 + Duration::from_secs(6), 3 * MIB), None);
-        assert_eq!(g.poll_report(t0 + Duration::from_secs(10), MIB), None, "low queue: no warning");
+        assert_eq!(
+            g.poll_report(t0 + Duration::from_secs(10), MIB),
+            None,
+            "low queue: no warning"
+        );
         // Minutes of behaviour, driven in microseconds.
         let warnings = (11..600)
             .filter_map(|s| g.poll_report(t0 + Duration::from_secs(s), 3 * MIB))

@@ -152,14 +152,28 @@ pub async fn start(config: HostConfig, worker: MediaWorker) -> Result<HostHandle
     let mut signal = SignalConnection::connect(&config.signal_url).await?;
     signal.send(ClientMessage::Register)?;
     let (room, ice) = match signal.recv().await? {
-        ServerMessage::Registered { id, code, ice_servers, .. } => {
+        ServerMessage::Registered {
+            id,
+            code,
+            ice_servers,
+            ..
+        } => {
             let mut viewer_url = config.signal_url.clone();
             viewer_url.set_path("/");
             viewer_url.set_query(Some(&format!("id={}&code={}", id.as_str(), code.expose())));
-            (RoomInfo { id: id.grouped(), code: code.grouped(), viewer_url: viewer_url.to_string() }, ice_servers)
+            (
+                RoomInfo {
+                    id: id.grouped(),
+                    code: code.grouped(),
+                    viewer_url: viewer_url.to_string(),
+                },
+                ice_servers,
+            )
         }
         ServerMessage::Error { code, message } => {
-            return Err(PeerError::Refused(holdfast_proto::signal::SignalError::new(code, message)))
+            return Err(PeerError::Refused(
+                holdfast_proto::signal::SignalError::new(code, message),
+            ))
         }
         other => return Err(PeerError::Unexpected(format!("{other:?}"))),
     };
@@ -167,9 +181,16 @@ pub async fn start(config: HostConfig, worker: MediaWorker) -> Result<HostHandle
     let (stop_tx, stop_rx) = oneshot::channel();
     let span = info_span!("host", room = %room.id);
     let task = tokio::spawn(
-        HostLoop::new(config, worker, ice, stats_tx).run(signal, stop_rx).instrument(span),
+        HostLoop::new(config, worker, ice, stats_tx)
+            .run(signal, stop_rx)
+            .instrument(span),
     );
-    Ok(HostHandle { room, stats: stats_rx, stop: Some(stop_tx), task })
+    Ok(HostHandle {
+        room,
+        stats: stats_rx,
+        stop: Some(stop_tx),
+        task,
+    })
 }
 
 struct HostLoop {
@@ -188,7 +209,12 @@ struct HostLoop {
 }
 
 impl HostLoop {
-    fn new(config: HostConfig, worker: MediaWorker, ice: Vec<IceServer>, stats_tx: watch::Sender<HostStats>) -> Self {
+    fn new(
+        config: HostConfig,
+        worker: MediaWorker,
+        ice: Vec<IceServer>,
+        stats_tx: watch::Sender<HostStats>,
+    ) -> Self {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         HostLoop {
             chunker: FrameChunker::new(config.chunk_bytes),
@@ -206,8 +232,13 @@ impl HostLoop {
         }
     }
 
-    async fn run(mut self, mut signal: SignalConnection, mut stop: oneshot::Receiver<()>) -> Result<(), PeerError> {
-        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / self.config.fps.max(1) as f64));
+    async fn run(
+        mut self,
+        mut signal: SignalConnection,
+        mut stop: oneshot::Receiver<()>,
+    ) -> Result<(), PeerError> {
+        let mut ticker =
+            tokio::time::interval(Duration::from_secs_f64(1.0 / self.config.fps.max(1) as f64));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let result = loop {
             tokio::select! {
@@ -231,12 +262,17 @@ impl HostLoop {
         result
     }
 
-    async fn on_signal(&mut self, signal: &SignalConnection, msg: ServerMessage) -> Result<(), PeerError> {
+    async fn on_signal(
+        &mut self,
+        signal: &SignalConnection,
+        msg: ServerMessage,
+    ) -> Result<(), PeerError> {
         match msg {
             ServerMessage::PeerJoined { peer_id } => self.add_viewer(signal, peer_id).await?,
             ServerMessage::Answer { from, sdp } => {
                 if let Some(v) = self.viewers.get_mut(&from) {
-                    v.pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
+                    v.pc.set_remote_description(RTCSessionDescription::answer(sdp)?)
+                        .await?;
                     v.remote_set = true;
                     for c in std::mem::take(&mut v.pending) {
                         v.pc.add_ice_candidate(to_init(&c)).await?;
@@ -254,19 +290,31 @@ impl HostLoop {
             }
             ServerMessage::PeerLeft { peer_id } => self.remove_viewer(&peer_id, "left").await,
             ServerMessage::Error { code, message } => warn!(?code, "server error: {message}"),
-            ServerMessage::RoomClosed { reason } => return Err(PeerError::Unexpected(format!("room closed: {reason}"))),
+            ServerMessage::RoomClosed { reason } => {
+                return Err(PeerError::Unexpected(format!("room closed: {reason}")))
+            }
             _ => {}
         }
         Ok(())
     }
 
-    async fn add_viewer(&mut self, signal: &SignalConnection, peer: PeerId) -> Result<(), PeerError> {
+    async fn add_viewer(
+        &mut self,
+        signal: &SignalConnection,
+        peer: PeerId,
+    ) -> Result<(), PeerError> {
         info!(peer = %peer, "viewer joined; offering");
         let (pc, mut rtc_rx) = build_peer(&self.ice, &self.config.rtc).await?;
-        let ordered = Some(RTCDataChannelInit { ordered: true, ..Default::default() });
+        let ordered = Some(RTCDataChannelInit {
+            ordered: true,
+            ..Default::default()
+        });
         let video = pc.create_data_channel("video", ordered.clone()).await?;
         let commands = pc.create_data_channel("commands", ordered).await?;
-        for (dc, label) in [(video.clone(), Label::Video), (commands.clone(), Label::Commands)] {
+        for (dc, label) in [
+            (video.clone(), Label::Video),
+            (commands.clone(), Label::Commands),
+        ] {
             tokio::spawn(poll_channel(dc, label, peer.clone(), self.ev_tx.clone()));
         }
         let tx = self.ev_tx.clone();
@@ -280,8 +328,16 @@ impl HostLoop {
         });
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer.clone()).await?;
-        signal.send(ClientMessage::Offer { to: Some(peer.clone()), sdp: offer.sdp })?;
-        let stats = ViewerStats { peer_id: peer.0.clone(), state: "connecting".into(), keyframe_after_every_drop: true, ..Default::default() };
+        signal.send(ClientMessage::Offer {
+            to: Some(peer.clone()),
+            sdp: offer.sdp,
+        })?;
+        let stats = ViewerStats {
+            peer_id: peer.0.clone(),
+            state: "connecting".into(),
+            keyframe_after_every_drop: true,
+            ..Default::default()
+        };
         self.viewers.insert(
             peer,
             Viewer {
@@ -311,7 +367,10 @@ impl HostLoop {
     async fn on_event(&mut self, signal: &SignalConnection, ev: Ev) {
         match ev {
             Ev::Rtc(peer, RtcEvent::Candidate(c)) => {
-                let _ = signal.send(ClientMessage::Candidate { to: Some(peer), candidate: c });
+                let _ = signal.send(ClientMessage::Candidate {
+                    to: Some(peer),
+                    candidate: c,
+                });
             }
             Ev::Rtc(peer, RtcEvent::State(s)) => {
                 debug!(peer = %peer, state = %s, "peer connection state");
@@ -341,7 +400,9 @@ impl HostLoop {
             }
             Ev::Command(peer, Command::Control(Control::KeyframeRequest { .. })) => {
                 if let Some(v) = self.viewers.get_mut(&peer) {
-                    let recent = v.last_keyframe_at.is_some_and(|t| t.elapsed() < MIN_KEYFRAME_REQUEST_GAP);
+                    let recent = v
+                        .last_keyframe_at
+                        .is_some_and(|t| t.elapsed() < MIN_KEYFRAME_REQUEST_GAP);
                     if !recent {
                         debug!(peer = %peer, "viewer asked for a keyframe");
                         v.gate.request_keyframe();
@@ -351,7 +412,10 @@ impl HostLoop {
             }
             Ev::Command(peer, Command::Ping) => {
                 if let Some(v) = self.viewers.get(&peer) {
-                    let _ = v.commands.send(BytesMut::from(&holdfast_proto::commands::PONG[..])).await;
+                    let _ = v
+                        .commands
+                        .send(BytesMut::from(&holdfast_proto::commands::PONG[..]))
+                        .await;
                 }
             }
             Ev::Command(_, Command::Pong) => {}
@@ -369,7 +433,11 @@ impl HostLoop {
             v.stats.queued_bytes = queued;
             if let Some(report) = v.gate.poll_report(now, queued) {
                 match report {
-                    GateReport::Dropped { count, total, queued } => {
+                    GateReport::Dropped {
+                        count,
+                        total,
+                        queued,
+                    } => {
                         warn!(peer = %peer, count, total, queued, "video queue over limit: frames dropped")
                     }
                     GateReport::QueueHigh { queued, limit } => {
@@ -397,7 +465,11 @@ impl HostLoop {
         }
         let tx = self.ev_tx.clone();
         let req = FrameRequest { force_keyframe };
-        if self.worker.request(req, move |r| drop(tx.send(Ev::FrameDone(r)))).is_ok() {
+        if self
+            .worker
+            .request(req, move |r| drop(tx.send(Ev::FrameDone(r))))
+            .is_ok()
+        {
             self.in_flight = Some(admitted);
         }
     }
@@ -478,7 +550,12 @@ async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame
 
 /// Polls one data channel for as long as it lives; every channel must be
 /// polled continuously (the SCTP receive window is shared).
-async fn poll_channel(dc: Arc<dyn DataChannel>, label: Label, peer: PeerId, tx: mpsc::UnboundedSender<Ev>) {
+async fn poll_channel(
+    dc: Arc<dyn DataChannel>,
+    label: Label,
+    peer: PeerId,
+    tx: mpsc::UnboundedSender<Ev>,
+) {
     while let Some(event) = dc.poll().await {
         let ev = match event {
             DataChannelEvent::OnOpen => Ev::Open(peer.clone(), label),
@@ -486,11 +563,15 @@ async fn poll_channel(dc: Arc<dyn DataChannel>, label: Label, peer: PeerId, tx: 
                 let _ = tx.send(Ev::Closed(peer.clone(), label));
                 break;
             }
-            DataChannelEvent::OnMessage(msg) if label == Label::Commands => match Command::parse(&msg.data) {
-                Ok(cmd) => Ev::Command(peer.clone(), cmd),
-                Err(e) => Ev::BadCommand(peer.clone(), e.to_string()),
-            },
-            DataChannelEvent::OnMessage(_) => Ev::BadCommand(peer.clone(), "viewer wrote to the video channel".into()),
+            DataChannelEvent::OnMessage(msg) if label == Label::Commands => {
+                match Command::parse(&msg.data) {
+                    Ok(cmd) => Ev::Command(peer.clone(), cmd),
+                    Err(e) => Ev::BadCommand(peer.clone(), e.to_string()),
+                }
+            }
+            DataChannelEvent::OnMessage(_) => {
+                Ev::BadCommand(peer.clone(), "viewer wrote to the video channel".into())
+            }
             _ => continue,
         };
         if tx.send(ev).is_err() {

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use holdfast_proto::signal::{IceCandidate, IceServer};
+use rtc::ice::mdns::MulticastDnsMode;
 use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    SettingEngineBuilder,
+    RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, SettingEngineBuilder,
 };
 
 use crate::PeerError;
@@ -23,22 +24,33 @@ pub struct RtcOptions {
     pub bind: Vec<String>,
     /// Gather loopback candidates too (tests run inside an isolated namespace).
     pub allow_loopback: bool,
+    /// Resolve peers' `.local` (mDNS) candidates, which browsers send by
+    /// default instead of their LAN addresses. Falls back to off where no
+    /// multicast-capable interface exists.
+    pub mdns: bool,
 }
 
 impl Default for RtcOptions {
     fn default() -> Self {
-        RtcOptions { bind: vec!["0.0.0.0:0".into()], allow_loopback: false }
+        RtcOptions {
+            bind: vec!["0.0.0.0:0".into()],
+            allow_loopback: false,
+            mdns: true,
+        }
     }
 }
 
 impl RtcOptions {
     /// Binds only to loopback, as the tests do.
     pub fn loopback() -> Self {
-        RtcOptions { bind: vec!["127.0.0.1:0".into()], allow_loopback: true }
+        RtcOptions {
+            bind: vec!["127.0.0.1:0".into()],
+            allow_loopback: true,
+            mdns: false,
+        }
     }
 }
 
-#[derive(Debug)]
 pub enum RtcEvent {
     Candidate(IceCandidate),
     State(RTCPeerConnectionState),
@@ -90,6 +102,20 @@ pub async fn build_peer(
     ice_servers: &[IceServer],
     opts: &RtcOptions,
 ) -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<RtcEvent>), PeerError> {
+    if opts.mdns {
+        match build(ice_servers, opts, MulticastDnsMode::QueryOnly).await {
+            Ok(built) => return Ok(built),
+            Err(e) => tracing::warn!("mDNS unavailable ({e}); .local candidates will not resolve"),
+        }
+    }
+    build(ice_servers, opts, MulticastDnsMode::Disabled).await
+}
+
+async fn build(
+    ice_servers: &[IceServer],
+    opts: &RtcOptions,
+    mdns: MulticastDnsMode,
+) -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<RtcEvent>), PeerError> {
     let (tx, rx) = mpsc::unbounded_channel();
     let servers = ice_servers
         .iter()
@@ -102,10 +128,19 @@ pub async fn build_peer(
         .collect();
     let settings = SettingEngineBuilder::new()
         .with_include_loopback_candidate(opts.allow_loopback)
-        .with_ice_timeouts(Some(Duration::from_secs(5)), Some(Duration::from_secs(25)), Some(Duration::from_secs(2)))
+        .with_multicast_dns_mode(mdns)
+        .with_ice_timeouts(
+            Some(Duration::from_secs(5)),
+            Some(Duration::from_secs(25)),
+            Some(Duration::from_secs(2)),
+        )
         .build();
     let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(servers).build())
+        .with_configuration(
+            RTCConfigurationBuilder::new()
+                .with_ice_servers(servers)
+                .build(),
+        )
         .with_setting_engine(settings)
         .with_handler(Arc::new(Forwarder(tx)))
         .with_udp_addrs(opts.bind.clone())

@@ -9,7 +9,7 @@ use holdfast_proto::commands::{Command, Control, PONG};
 use holdfast_proto::signal::{ClientMessage, IceCandidate, ServerMessage, SignalError};
 use holdfast_proto::video::{Assembly, EncodedFrame, FrameAssembler};
 use holdfast_proto::{RoomCode, RoomId};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tracing::{debug, info_span, warn, Instrument};
 use url::Url;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
@@ -46,7 +46,6 @@ enum Ctl {
 pub struct ViewerHandle {
     pub events: mpsc::UnboundedReceiver<ViewerEvent>,
     ctl: mpsc::UnboundedSender<Ctl>,
-    paused: watch::Sender<bool>,
 }
 
 impl ViewerHandle {
@@ -54,28 +53,27 @@ impl ViewerHandle {
     pub fn request_keyframe(&self) {
         let _ = self.ctl.send(Ctl::RequestKeyframe);
     }
-
-    /// Stops (or resumes) reading the `video` channel, as a stalled viewer would.
-    pub fn pause_video(&self, paused: bool) {
-        let _ = self.paused.send(paused);
-    }
 }
 
 /// Joins the room; errors if the server refuses (wrong code, unknown room).
 pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
     let mut signal = SignalConnection::connect(&config.signal_url).await?;
-    signal.send(ClientMessage::Join { id: config.id.clone(), code: config.code.clone() })?;
+    signal.send(ClientMessage::Join {
+        id: config.id.clone(),
+        code: config.code.clone(),
+    })?;
     let ice = match signal.recv().await? {
         ServerMessage::Joined { ice_servers, .. } => ice_servers,
-        ServerMessage::Error { code, message } => return Err(PeerError::Refused(SignalError::new(code, message))),
+        ServerMessage::Error { code, message } => {
+            return Err(PeerError::Refused(SignalError::new(code, message)))
+        }
         other => return Err(PeerError::Unexpected(format!("{other:?}"))),
     };
     let (ev_tx, events) = mpsc::unbounded_channel();
     let (ctl, ctl_rx) = mpsc::unbounded_channel();
-    let (paused, paused_rx) = watch::channel(false);
     let span = info_span!("viewer", room = %config.id);
-    tokio::spawn(run(config, signal, ice, ev_tx, ctl_rx, paused_rx).instrument(span));
-    Ok(ViewerHandle { events, ctl, paused })
+    tokio::spawn(run(config, signal, ice, ev_tx, ctl_rx).instrument(span));
+    Ok(ViewerHandle { events, ctl })
 }
 
 enum Internal {
@@ -90,7 +88,6 @@ async fn run(
     ice: Vec<holdfast_proto::signal::IceServer>,
     out: mpsc::UnboundedSender<ViewerEvent>,
     mut ctl: mpsc::UnboundedReceiver<Ctl>,
-    paused: watch::Receiver<bool>,
 ) {
     let (itx, mut irx) = mpsc::unbounded_channel::<Internal>();
     let mut pc: Option<Arc<dyn PeerConnection>> = None;
@@ -143,7 +140,7 @@ async fn run(
                 Internal::Rtc(RtcEvent::DataChannel(dc)) => {
                     let label = dc.label().await.unwrap_or_default();
                     match label.as_str() {
-                        "video" => { tokio::spawn(poll_video(dc, out.clone(), itx.clone(), paused.clone())); }
+                        "video" => { tokio::spawn(poll_video(dc, out.clone(), itx.clone())); }
                         "commands" => {
                             commands = Some(dc.clone());
                             tokio::spawn(poll_commands(dc, itx.clone()));
@@ -167,16 +164,26 @@ async fn run(
     let _ = out.send(ViewerEvent::Closed(reason));
 }
 
-async fn answer(pc: &dyn PeerConnection, signal: &SignalConnection, sdp: String) -> Result<(), PeerError> {
-    pc.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
+async fn answer(
+    pc: &dyn PeerConnection,
+    signal: &SignalConnection,
+    sdp: String,
+) -> Result<(), PeerError> {
+    pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+        .await?;
     let answer = pc.create_answer(None).await?;
     pc.set_local_description(answer.clone()).await?;
-    signal.send(ClientMessage::Answer { to: None, sdp: answer.sdp })
+    signal.send(ClientMessage::Answer {
+        to: None,
+        sdp: answer.sdp,
+    })
 }
 
 async fn send_keyframe_request(commands: &Option<Arc<dyn DataChannel>>) {
     if let Some(dc) = commands {
-        let msg = Command::Control(Control::KeyframeRequest { v: holdfast_proto::commands::COMMANDS_VERSION });
+        let msg = Command::Control(Control::KeyframeRequest {
+            v: holdfast_proto::commands::COMMANDS_VERSION,
+        });
         let _ = dc.send(BytesMut::from(&msg.encode()[..])).await;
     }
 }
@@ -185,22 +192,22 @@ async fn poll_video(
     dc: Arc<dyn DataChannel>,
     out: mpsc::UnboundedSender<ViewerEvent>,
     itx: mpsc::UnboundedSender<Internal>,
-    mut paused: watch::Receiver<bool>,
 ) {
+    // Note: webrtc-rs buffers received messages without bound, so a viewer
+    // that stops polling does not push back on the host; only a viewer whose
+    // socket stops draining (a frozen process, a slow link) does.
     let mut asm = FrameAssembler::new();
     loop {
-        // A paused viewer stops reading, so SCTP's receive window fills up
-        // and the host's queue grows: the stalled-viewer case.
-        while *paused.borrow() {
-            if paused.changed().await.is_err() {
-                return;
-            }
-        }
         let Some(event) = dc.poll().await else { return };
         match event {
             DataChannelEvent::OnMessage(msg) => match asm.push(&msg.data) {
                 Ok(Assembly::Frame(f)) => {
-                    debug!(frame = f.frame_id, key = f.keyframe, bytes = f.data.len(), "frame");
+                    debug!(
+                        frame = f.frame_id,
+                        key = f.keyframe,
+                        bytes = f.data.len(),
+                        "frame"
+                    );
                     if out.send(ViewerEvent::Frame(f)).is_err() {
                         return;
                     }

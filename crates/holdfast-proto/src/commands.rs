@@ -108,10 +108,25 @@ mod tests {
 
     #[test]
     fn rejects_bad_commands() {
-        assert_eq!(Command::parse(b"\x00PANG"), Err(CommandError::UnknownBinary));
-        assert!(matches!(Command::parse(b"{"), Err(CommandError::Invalid(_))));
-        assert!(matches!(Command::parse(br#"{"type":"format-disk"}"#), Err(CommandError::Invalid(_))));
-        assert_eq!(Command::parse(br#"{"type":"keyframe-request","v":9}"#), Err(CommandError::Version(9)));
-        assert!(matches!(Command::parse(&vec![b' '; 5000]), Err(CommandError::TooLarge(5000))));
+        assert_eq!(
+            Command::parse(b"\x00PANG"),
+            Err(CommandError::UnknownBinary)
+        );
+        assert!(matches!(
+            Command::parse(b"{"),
+            Err(CommandError::Invalid(_))
+        ));
+        assert!(matches!(
+            Command::parse(br#"{"type":"format-disk"}"#),
+            Err(CommandError::Invalid(_))
+        ));
+        assert_eq!(
+            Command::parse(br#"{"type":"keyframe-request","v":9}"#),
+            Err(CommandError::Version(9))
+        );
+        assert!(matches!(
+            Command::parse(&vec![b' '; 5000]),
+            Err(CommandError::TooLarge(5000))
+        ));
     }
 }

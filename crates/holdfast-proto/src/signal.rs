@@ -30,7 +30,10 @@ impl PeerId {
     fn is_valid(&self) -> bool {
         !self.0.is_empty()
             && self.0.len() <= MAX_PEER_ID_LEN
-            && self.0.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 }
 
@@ -47,7 +50,11 @@ pub struct IceCandidate {
     pub candidate: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdp_mid: Option<String>,
-    #[serde(default, rename = "sdpMLineIndex", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "sdpMLineIndex",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sdp_mline_index: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_fragment: Option<String>,
@@ -69,7 +76,10 @@ impl std::fmt::Debug for IceServer {
         f.debug_struct("IceServer")
             .field("urls", &self.urls)
             .field("username", &self.username)
-            .field("credential", &self.credential.as_ref().map(|_| "<redacted>"))
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -107,7 +117,15 @@ pub enum ClientMessage {
 }
 
 /// The `type` tags [`ClientMessage`] knows, to tell "unknown" from "malformed".
-const CLIENT_TYPES: &[&str] = &["register", "join", "offer", "answer", "candidate", "leave", "ping"];
+const CLIENT_TYPES: &[&str] = &[
+    "register",
+    "join",
+    "offer",
+    "answer",
+    "candidate",
+    "leave",
+    "ping",
+];
 
 impl ClientMessage {
     /// Parses one text frame, enforcing [`MAX_SIGNAL_MESSAGE_BYTES`].
@@ -115,7 +133,10 @@ impl ClientMessage {
         if text.len() > MAX_SIGNAL_MESSAGE_BYTES {
             return Err(SignalError::new(
                 ErrorKind::TooLarge,
-                format!("message of {} bytes exceeds the {MAX_SIGNAL_MESSAGE_BYTES}-byte limit", text.len()),
+                format!(
+                    "message of {} bytes exceeds the {MAX_SIGNAL_MESSAGE_BYTES}-byte limit",
+                    text.len()
+                ),
             ));
         }
         let value: serde_json::Value = serde_json::from_str(text)
@@ -127,10 +148,17 @@ impl ClientMessage {
             .to_owned();
         if !CLIENT_TYPES.contains(&ty.as_str()) {
             let shown: String = ty.chars().take(40).collect();
-            return Err(SignalError::new(ErrorKind::UnknownType, format!("unknown message type `{shown}`")));
+            return Err(SignalError::new(
+                ErrorKind::UnknownType,
+                format!("unknown message type `{shown}`"),
+            ));
         }
-        let msg: ClientMessage = serde_json::from_value(value)
-            .map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("invalid `{ty}` message: {e}")))?;
+        let msg: ClientMessage = serde_json::from_value(value).map_err(|e| {
+            SignalError::new(
+                ErrorKind::BadMessage,
+                format!("invalid `{ty}` message: {e}"),
+            )
+        })?;
         msg.validate()?;
         Ok(msg)
     }
@@ -144,7 +172,10 @@ impl ClientMessage {
         };
         if let Some(to) = to {
             if !to.is_valid() {
-                return Err(SignalError::new(ErrorKind::BadMessage, "`to` is not a valid peer ID"));
+                return Err(SignalError::new(
+                    ErrorKind::BadMessage,
+                    "`to` is not a valid peer ID",
+                ));
             }
         }
         Ok(())
@@ -174,15 +205,33 @@ pub enum ServerMessage {
         ice_servers: Vec<IceServer>,
     },
     /// To a host: a viewer joined its room.
-    PeerJoined { peer_id: PeerId },
+    PeerJoined {
+        peer_id: PeerId,
+    },
     /// A room member left.
-    PeerLeft { peer_id: PeerId },
-    Offer { from: PeerId, sdp: String },
-    Answer { from: PeerId, sdp: String },
-    Candidate { from: PeerId, candidate: IceCandidate },
+    PeerLeft {
+        peer_id: PeerId,
+    },
+    Offer {
+        from: PeerId,
+        sdp: String,
+    },
+    Answer {
+        from: PeerId,
+        sdp: String,
+    },
+    Candidate {
+        from: PeerId,
+        candidate: IceCandidate,
+    },
     /// The room ended (its host left).
-    RoomClosed { reason: String },
-    Error { code: ErrorKind, message: String },
+    RoomClosed {
+        reason: String,
+    },
+    Error {
+        code: ErrorKind,
+        message: String,
+    },
     Pong,
 }
 
@@ -194,16 +243,26 @@ impl ServerMessage {
     /// Parses a server message (clients trust the server, but not blindly).
     pub fn parse(text: &str) -> Result<Self, SignalError> {
         if text.len() > MAX_SIGNAL_MESSAGE_BYTES {
-            return Err(SignalError::new(ErrorKind::TooLarge, "server message too large"));
+            return Err(SignalError::new(
+                ErrorKind::TooLarge,
+                "server message too large",
+            ));
         }
-        serde_json::from_str(text)
-            .map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("invalid server message: {e}")))
+        serde_json::from_str(text).map_err(|e| {
+            SignalError::new(
+                ErrorKind::BadMessage,
+                format!("invalid server message: {e}"),
+            )
+        })
     }
 }
 
 impl From<SignalError> for ServerMessage {
     fn from(e: SignalError) -> Self {
-        ServerMessage::Error { code: e.kind, message: e.message }
+        ServerMessage::Error {
+            code: e.kind,
+            message: e.message,
+        }
     }
 }
 
@@ -232,7 +291,10 @@ pub struct SignalError {
 
 impl SignalError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        SignalError { kind, message: message.into() }
+        SignalError {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -250,10 +312,22 @@ mod tests {
         };
         let msgs = vec![
             ClientMessage::Register,
-            ClientMessage::Join { id: RoomId::parse("123456789").unwrap(), code: RoomCode::parse("ABCDEFGHJK").unwrap() },
-            ClientMessage::Offer { to: Some(PeerId("p1".into())), sdp: "v=0".into() },
-            ClientMessage::Answer { to: None, sdp: "v=0".into() },
-            ClientMessage::Candidate { to: None, candidate: cand },
+            ClientMessage::Join {
+                id: RoomId::parse("123456789").unwrap(),
+                code: RoomCode::parse("ABCDEFGHJK").unwrap(),
+            },
+            ClientMessage::Offer {
+                to: Some(PeerId("p1".into())),
+                sdp: "v=0".into(),
+            },
+            ClientMessage::Answer {
+                to: None,
+                sdp: "v=0".into(),
+            },
+            ClientMessage::Candidate {
+                to: None,
+                candidate: cand,
+            },
             ClientMessage::Leave,
             ClientMessage::Ping,
         ];
@@ -282,14 +356,26 @@ mod tests {
         assert_eq!(kind("{not json"), ErrorKind::BadMessage);
         assert_eq!(kind(r#"{"no":"type"}"#), ErrorKind::BadMessage);
         assert_eq!(kind(r#"{"type":42}"#), ErrorKind::BadMessage);
-        assert_eq!(kind(r#"{"type":"launch-missiles"}"#), ErrorKind::UnknownType);
-        assert_eq!(kind(r#"{"type":"join","id":"12","code":"ABCDEFGHJK"}"#), ErrorKind::BadMessage);
-        assert_eq!(kind(r#"{"type":"offer","sdp":"v=0","to":"../etc"}"#), ErrorKind::BadMessage);
+        assert_eq!(
+            kind(r#"{"type":"launch-missiles"}"#),
+            ErrorKind::UnknownType
+        );
+        assert_eq!(
+            kind(r#"{"type":"join","id":"12","code":"ABCDEFGHJK"}"#),
+            ErrorKind::BadMessage
+        );
+        assert_eq!(
+            kind(r#"{"type":"offer","sdp":"v=0","to":"../etc"}"#),
+            ErrorKind::BadMessage
+        );
         assert_eq!(
             kind(r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK","admin":true}"#),
             ErrorKind::BadMessage
         );
-        let big = format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(MAX_SIGNAL_MESSAGE_BYTES));
+        let big = format!(
+            r#"{{"type":"offer","sdp":"{}"}}"#,
+            "a".repeat(MAX_SIGNAL_MESSAGE_BYTES)
+        );
         assert_eq!(kind(&big), ErrorKind::TooLarge);
     }
 
@@ -301,7 +387,11 @@ mod tests {
 
     #[test]
     fn ice_server_debug_hides_credential() {
-        let s = IceServer { urls: vec!["turn:x".into()], username: Some("u".into()), credential: Some("hunter2".into()) };
+        let s = IceServer {
+            urls: vec!["turn:x".into()],
+            username: Some("u".into()),
+            credential: Some("hunter2".into()),
+        };
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

@@ -9,7 +9,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use holdfast_proto::signal::{ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError};
+use holdfast_proto::signal::{
+    ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError,
+};
 use holdfast_proto::{RoomCode, RoomId};
 
 /// Cap on viewers in one room (support sessions have one or two).
@@ -50,7 +52,10 @@ fn err(to: &PeerId, kind: ErrorKind, message: &str) -> Outbox {
 
 impl Hub {
     pub fn new(ice_servers: Vec<IceServer>) -> Self {
-        Hub { ice_servers, ..Default::default() }
+        Hub {
+            ice_servers,
+            ..Default::default()
+        }
     }
 
     pub fn room_count(&self) -> usize {
@@ -65,11 +70,15 @@ impl Hub {
         match msg {
             ClientMessage::Register => self.register(from),
             ClientMessage::Join { id, code } => self.join(from, id, code),
-            ClientMessage::Offer { to, sdp } => self.relay(from, to, |f| ServerMessage::Offer { from: f, sdp }),
-            ClientMessage::Answer { to, sdp } => self.relay(from, to, |f| ServerMessage::Answer { from: f, sdp }),
-            ClientMessage::Candidate { to, candidate } => {
-                self.relay(from, to, |f| ServerMessage::Candidate { from: f, candidate })
+            ClientMessage::Offer { to, sdp } => {
+                self.relay(from, to, |f| ServerMessage::Offer { from: f, sdp })
             }
+            ClientMessage::Answer { to, sdp } => {
+                self.relay(from, to, |f| ServerMessage::Answer { from: f, sdp })
+            }
+            ClientMessage::Candidate { to, candidate } => self.relay(from, to, |f| {
+                ServerMessage::Candidate { from: f, candidate }
+            }),
             ClientMessage::Leave => self.leave(from),
             ClientMessage::Ping => vec![(from.clone(), ServerMessage::Pong)],
         }
@@ -82,7 +91,11 @@ impl Hub {
 
     fn register(&mut self, from: &PeerId) -> Outbox {
         if self.members.contains_key(from) {
-            return err(from, ErrorKind::AlreadyInRoom, "this connection is already in a room");
+            return err(
+                from,
+                ErrorKind::AlreadyInRoom,
+                "this connection is already in a room",
+            );
         }
         let mut rng = rand::rng();
         let id = loop {
@@ -92,28 +105,60 @@ impl Hub {
             }
         };
         let code = RoomCode::random(&mut rng);
-        self.rooms.insert(id.clone(), Room { code: code.clone(), host: from.clone(), viewers: HashSet::new() });
-        self.members.insert(from.clone(), Membership { room: id.clone(), role: Role::Host });
+        self.rooms.insert(
+            id.clone(),
+            Room {
+                code: code.clone(),
+                host: from.clone(),
+                viewers: HashSet::new(),
+            },
+        );
+        self.members.insert(
+            from.clone(),
+            Membership {
+                room: id.clone(),
+                role: Role::Host,
+            },
+        );
         vec![(
             from.clone(),
-            ServerMessage::Registered { id, code, peer_id: from.clone(), ice_servers: self.ice_servers.clone() },
+            ServerMessage::Registered {
+                id,
+                code,
+                peer_id: from.clone(),
+                ice_servers: self.ice_servers.clone(),
+            },
         )]
     }
 
     fn join(&mut self, from: &PeerId, id: RoomId, code: RoomCode) -> Outbox {
         if self.members.contains_key(from) {
-            return err(from, ErrorKind::AlreadyInRoom, "this connection is already in a room");
+            return err(
+                from,
+                ErrorKind::AlreadyInRoom,
+                "this connection is already in a room",
+            );
         }
         // Unknown room and wrong code: one answer, so nothing is learnt.
         let Some(room) = self.rooms.get_mut(&id).filter(|r| r.code.matches(&code)) else {
             return err(from, ErrorKind::InvalidCredentials, "invalid ID or code");
         };
         if room.viewers.len() >= MAX_VIEWERS_PER_ROOM {
-            return err(from, ErrorKind::RateLimited, "this session has as many viewers as it allows");
+            return err(
+                from,
+                ErrorKind::RateLimited,
+                "this session has as many viewers as it allows",
+            );
         }
         room.viewers.insert(from.clone());
         let host = room.host.clone();
-        self.members.insert(from.clone(), Membership { room: id.clone(), role: Role::Viewer });
+        self.members.insert(
+            from.clone(),
+            Membership {
+                room: id.clone(),
+                role: Role::Viewer,
+            },
+        );
         vec![
             (
                 from.clone(),
@@ -124,11 +169,21 @@ impl Hub {
                     ice_servers: self.ice_servers.clone(),
                 },
             ),
-            (host, ServerMessage::PeerJoined { peer_id: from.clone() }),
+            (
+                host,
+                ServerMessage::PeerJoined {
+                    peer_id: from.clone(),
+                },
+            ),
         ]
     }
 
-    fn relay(&mut self, from: &PeerId, to: Option<PeerId>, make: impl FnOnce(PeerId) -> ServerMessage) -> Outbox {
+    fn relay(
+        &mut self,
+        from: &PeerId,
+        to: Option<PeerId>,
+        make: impl FnOnce(PeerId) -> ServerMessage,
+    ) -> Outbox {
         let Some(m) = self.members.get(from) else {
             return err(from, ErrorKind::NotInRoom, "join or register a room first");
         };
@@ -137,7 +192,13 @@ impl Hub {
             (Role::Viewer, None) => room.host.clone(),
             (Role::Viewer, Some(t)) if t == room.host => t,
             (Role::Host, Some(t)) if room.viewers.contains(&t) => t,
-            (Role::Host, None) => return err(from, ErrorKind::BadMessage, "a host must say `to` which viewer"),
+            (Role::Host, None) => {
+                return err(
+                    from,
+                    ErrorKind::BadMessage,
+                    "a host must say `to` which viewer",
+                )
+            }
             (_, Some(_)) => return err(from, ErrorKind::UnknownPeer, "no such peer in your room"),
         };
         vec![(target, make(from.clone()))]
@@ -154,14 +215,24 @@ impl Hub {
                     .into_iter()
                     .map(|v| {
                         self.members.remove(&v);
-                        (v, ServerMessage::RoomClosed { reason: "the host ended the session".into() })
+                        (
+                            v,
+                            ServerMessage::RoomClosed {
+                                reason: "the host ended the session".into(),
+                            },
+                        )
                     })
                     .collect()
             }
             Role::Viewer => {
                 let room = self.rooms.get_mut(&m.room).expect("member's room exists");
                 room.viewers.remove(from);
-                vec![(room.host.clone(), ServerMessage::PeerLeft { peer_id: from.clone() })]
+                vec![(
+                    room.host.clone(),
+                    ServerMessage::PeerLeft {
+                        peer_id: from.clone(),
+                    },
+                )]
             }
         }
     }
@@ -195,17 +266,28 @@ mod tests {
         let (id, code) = registered(&mut hub, &p("h"));
         let out = hub.handle(&p("v"), ClientMessage::Join { id, code });
         assert!(matches!(out[0], (ref to, ServerMessage::Joined { .. }) if *to == p("v")));
-        assert!(matches!(out[1], (ref to, ServerMessage::PeerJoined { ref peer_id }) if *to == p("h") && *peer_id == p("v")));
+        assert!(
+            matches!(out[1], (ref to, ServerMessage::PeerJoined { ref peer_id }) if *to == p("h") && *peer_id == p("v"))
+        );
     }
 
     #[test]
     fn wrong_code_and_unknown_room_are_indistinguishable() {
         let mut hub = Hub::new(vec![]);
         let (id, _) = registered(&mut hub, &p("h"));
-        let wrong = hub.handle(&p("v"), ClientMessage::Join { id, code: RoomCode::parse("0000000000").unwrap() });
+        let wrong = hub.handle(
+            &p("v"),
+            ClientMessage::Join {
+                id,
+                code: RoomCode::parse("0000000000").unwrap(),
+            },
+        );
         let unknown = hub.handle(
             &p("v"),
-            ClientMessage::Join { id: RoomId::parse("999999999").unwrap(), code: RoomCode::parse("0000000000").unwrap() },
+            ClientMessage::Join {
+                id: RoomId::parse("999999999").unwrap(),
+                code: RoomCode::parse("0000000000").unwrap(),
+            },
         );
         assert_eq!(format!("{:?}", wrong[0].1), format!("{:?}", unknown[0].1));
         assert_eq!(error_kind(&wrong), ErrorKind::InvalidCredentials);
@@ -217,19 +299,57 @@ mod tests {
         let mut hub = Hub::new(vec![]);
         let (id1, code1) = registered(&mut hub, &p("h1"));
         let (id2, code2) = registered(&mut hub, &p("h2"));
-        hub.handle(&p("v1"), ClientMessage::Join { id: id1, code: code1 });
-        hub.handle(&p("v2"), ClientMessage::Join { id: id2, code: code2 });
+        hub.handle(
+            &p("v1"),
+            ClientMessage::Join {
+                id: id1,
+                code: code1,
+            },
+        );
+        hub.handle(
+            &p("v2"),
+            ClientMessage::Join {
+                id: id2,
+                code: code2,
+            },
+        );
         // Viewer to its own host.
-        let out = hub.handle(&p("v1"), ClientMessage::Answer { to: None, sdp: "x".into() });
-        assert!(matches!(&out[..], [(to, ServerMessage::Answer { from, .. })] if *to == p("h1") && *from == p("v1")));
+        let out = hub.handle(
+            &p("v1"),
+            ClientMessage::Answer {
+                to: None,
+                sdp: "x".into(),
+            },
+        );
+        assert!(
+            matches!(&out[..], [(to, ServerMessage::Answer { from, .. })] if *to == p("h1") && *from == p("v1"))
+        );
         // Host 1 to a viewer of room 2: refused.
-        let out = hub.handle(&p("h1"), ClientMessage::Offer { to: Some(p("v2")), sdp: "x".into() });
+        let out = hub.handle(
+            &p("h1"),
+            ClientMessage::Offer {
+                to: Some(p("v2")),
+                sdp: "x".into(),
+            },
+        );
         assert_eq!(error_kind(&out), ErrorKind::UnknownPeer);
         // Viewer 1 addressing host 2: refused.
-        let out = hub.handle(&p("v1"), ClientMessage::Offer { to: Some(p("h2")), sdp: "x".into() });
+        let out = hub.handle(
+            &p("v1"),
+            ClientMessage::Offer {
+                to: Some(p("h2")),
+                sdp: "x".into(),
+            },
+        );
         assert_eq!(error_kind(&out), ErrorKind::UnknownPeer);
         // A stranger: not in a room.
-        let out = hub.handle(&p("x"), ClientMessage::Offer { to: Some(p("v1")), sdp: "x".into() });
+        let out = hub.handle(
+            &p("x"),
+            ClientMessage::Offer {
+                to: Some(p("v1")),
+                sdp: "x".into(),
+            },
+        );
         assert_eq!(error_kind(&out), ErrorKind::NotInRoom);
     }
 
@@ -237,7 +357,13 @@ mod tests {
     fn host_leaving_closes_the_room_and_frees_everything() {
         let mut hub = Hub::new(vec![]);
         let (id, code) = registered(&mut hub, &p("h"));
-        hub.handle(&p("v"), ClientMessage::Join { id: id.clone(), code: code.clone() });
+        hub.handle(
+            &p("v"),
+            ClientMessage::Join {
+                id: id.clone(),
+                code: code.clone(),
+            },
+        );
         let out = hub.disconnect(&p("h"));
         assert!(matches!(&out[..], [(to, ServerMessage::RoomClosed { .. })] if *to == p("v")));
         assert_eq!((hub.room_count(), hub.member_count()), (0, 0));
@@ -250,8 +376,14 @@ mod tests {
     fn cannot_register_or_join_twice() {
         let mut hub = Hub::new(vec![]);
         let (id, code) = registered(&mut hub, &p("h"));
-        assert_eq!(error_kind(&hub.handle(&p("h"), ClientMessage::Register)), ErrorKind::AlreadyInRoom);
-        assert_eq!(error_kind(&hub.handle(&p("h"), ClientMessage::Join { id, code })), ErrorKind::AlreadyInRoom);
+        assert_eq!(
+            error_kind(&hub.handle(&p("h"), ClientMessage::Register)),
+            ErrorKind::AlreadyInRoom
+        );
+        assert_eq!(
+            error_kind(&hub.handle(&p("h"), ClientMessage::Join { id, code })),
+            ErrorKind::AlreadyInRoom
+        );
     }
 
     #[test]

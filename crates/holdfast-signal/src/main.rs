@@ -9,7 +9,11 @@ use holdfast_proto::signal::IceServer;
 use holdfast_signal::{spawn, ServerConfig, TlsMode};
 
 #[derive(Parser, Debug)]
-#[command(name = "holdfast-signal", version, about = "Holdfast signalling server: rooms over WebSocket, the browser viewer, ICE servers")]
+#[command(
+    name = "holdfast-signal",
+    version,
+    about = "Holdfast signalling server: rooms over WebSocket, the browser viewer, ICE servers"
+)]
 struct Cli {
     /// Address to listen on. Loopback serves plain HTTP; any other address
     /// serves HTTPS (WebCodecs needs a secure context off localhost).
@@ -55,13 +59,19 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let tls = match (&cli.tls_cert, &cli.tls_key) {
-        (Some(cert), Some(key)) => TlsMode::Files { cert: cert.clone(), key: key.clone() },
+        (Some(cert), Some(key)) => TlsMode::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
         _ if cli.no_tls => TlsMode::Off,
         _ => TlsMode::default_for(&cli.listen, cli.tls_dir.clone()),
     };
     let mut ice_servers = Vec::new();
     if !cli.stun.is_empty() {
-        ice_servers.push(IceServer { urls: cli.stun.clone(), ..Default::default() });
+        ice_servers.push(IceServer {
+            urls: cli.stun.clone(),
+            ..Default::default()
+        });
     }
     if !cli.turn.is_empty() {
         ice_servers.push(IceServer {
@@ -73,7 +83,10 @@ async fn main() -> anyhow::Result<()> {
     let config = ServerConfig {
         listen: cli.listen,
         tls,
-        ui_dir: cli.ui_dir.clone().or_else(holdfast_signal::server::default_ui_dir),
+        ui_dir: cli
+            .ui_dir
+            .clone()
+            .or_else(holdfast_signal::server::default_ui_dir),
         ice_servers,
     };
     let server = spawn(config).await?;

@@ -4,7 +4,7 @@
 //! writer task; a client that stops reading and fills its outbox is
 //! disconnected rather than allowed to grow the server's memory. Frames over
 //! [`WS_FRAME_LIMIT`] close the socket (code 1009); text messages over
-//! [`MAX_SIGNAL_MESSAGE_BYTES`] but under that get an `error` and the
+//! `holdfast_proto::signal::MAX_SIGNAL_MESSAGE_BYTES` but under that get an `error` and the
 //! connection stays up. A bad message never changes any state.
 
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 use holdfast_proto::signal::{
-    ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError, MAX_SIGNAL_MESSAGE_BYTES,
+    ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError,
 };
 use tokio::sync::mpsc;
 use tower_http::services::{ServeDir, ServeFile};
@@ -61,10 +61,15 @@ pub fn default_ui_dir() -> Option<PathBuf> {
     if let Ok(d) = std::env::var("HOLDFAST_UI_DIR") {
         candidates.push(PathBuf::from(d));
     }
-    candidates.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/dist")));
+    candidates.push(PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../ui/dist"
+    )));
     candidates.push(PathBuf::from("ui/dist"));
     candidates.push(PathBuf::from("/usr/share/holdfast/ui"));
-    candidates.into_iter().find(|d| d.join("index.html").is_file())
+    candidates
+        .into_iter()
+        .find(|d| d.join("index.html").is_file())
 }
 
 struct AppState {
@@ -152,12 +157,19 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .ok_or_else(|| anyhow::anyhow!("could not listen on {}", config.listen))?;
     info!(%addr, scheme, ui = ?config.ui_dir, "signalling server listening");
-    Ok(RunningServer { addr, base_url: format!("{scheme}://{addr}"), handle, task })
+    Ok(RunningServer {
+        addr,
+        base_url: format!("{scheme}://{addr}"),
+        handle,
+        task,
+    })
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     let hub = state.hub.lock().expect("hub lock");
-    Json(serde_json::json!({ "status": "ok", "rooms": hub.room_count(), "members": hub.member_count() }))
+    Json(
+        serde_json::json!({ "status": "ok", "rooms": hub.room_count(), "members": hub.member_count() }),
+    )
 }
 
 async fn ice_servers(State(state): State<Arc<AppState>>) -> Json<Vec<IceServer>> {
@@ -182,11 +194,19 @@ async fn ws_upgrade(
 async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId) {
     debug!("connected");
     let (tx, mut rx) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
-    state.peers.lock().expect("peers lock").insert(peer.clone(), tx);
+    state
+        .peers
+        .lock()
+        .expect("peers lock")
+        .insert(peer.clone(), tx);
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
-            if sink.send(Message::Text(msg.to_json().into())).await.is_err() {
+            if sink
+                .send(Message::Text(msg.to_json().into()))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -203,7 +223,11 @@ async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId) {
             },
             Ok(Message::Binary(_)) => vec![(
                 peer.clone(),
-                SignalError::new(ErrorKind::BadMessage, "binary frames are not accepted; send JSON text").into(),
+                SignalError::new(
+                    ErrorKind::BadMessage,
+                    "binary frames are not accepted; send JSON text",
+                )
+                .into(),
             )],
             Ok(Message::Close(_)) => break,
             Ok(_) => continue,
@@ -235,7 +259,9 @@ mod tests {
         spawn(cfg).await.unwrap()
     }
 
-    type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+    type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
 
     async fn ws(server: &RunningServer) -> Ws {
         let url = format!("ws://{}/ws", server.addr);
@@ -248,7 +274,12 @@ mod tests {
 
     async fn recv(ws: &mut Ws) -> ServerMessage {
         loop {
-            match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap() {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap()
+            {
                 WsMessage::Text(t) => return ServerMessage::parse(&t).unwrap(),
                 _ => continue,
             }
@@ -270,11 +301,19 @@ mod tests {
         assert_eq!(kind(recv(&mut c).await), ErrorKind::BadMessage);
         send(&mut c, r#"{"type":"teleport"}"#).await;
         assert_eq!(kind(recv(&mut c).await), ErrorKind::UnknownType);
-        send(&mut c, &format!(r#"{{"type":"offer","sdp":"{}"}}"#, "x".repeat(70_000))).await;
+        send(
+            &mut c,
+            &format!(r#"{{"type":"offer","sdp":"{}"}}"#, "x".repeat(70_000)),
+        )
+        .await;
         assert_eq!(kind(recv(&mut c).await), ErrorKind::TooLarge);
         c.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
         assert_eq!(kind(recv(&mut c).await), ErrorKind::BadMessage);
-        send(&mut c, r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK"}"#).await;
+        send(
+            &mut c,
+            r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK"}"#,
+        )
+        .await;
         assert_eq!(kind(recv(&mut c).await), ErrorKind::InvalidCredentials);
         send(&mut c, r#"{"type":"answer","sdp":"v=0"}"#).await;
         assert_eq!(kind(recv(&mut c).await), ErrorKind::NotInRoom);
@@ -289,9 +328,14 @@ mod tests {
         let server = start().await;
         let mut good = ws(&server).await;
         send(&mut good, r#"{"type":"register"}"#).await;
-        assert!(matches!(recv(&mut good).await, ServerMessage::Registered { .. }));
+        assert!(matches!(
+            recv(&mut good).await,
+            ServerMessage::Registered { .. }
+        ));
         let mut bad = ws(&server).await;
-        let _ = bad.send(WsMessage::text("y".repeat(WS_FRAME_LIMIT + 10))).await;
+        let _ = bad
+            .send(WsMessage::text("y".repeat(WS_FRAME_LIMIT + 10)))
+            .await;
         let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             loop {
                 match bad.next().await {

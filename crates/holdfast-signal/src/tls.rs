@@ -42,7 +42,8 @@ pub fn load_or_create_self_signed(dir: &Path) -> anyhow::Result<(Vec<u8>, Vec<u8
             names.push(h.to_string());
         }
     }
-    let generated = rcgen::generate_simple_self_signed(names).context("generating a self-signed certificate")?;
+    let generated = rcgen::generate_simple_self_signed(names)
+        .context("generating a self-signed certificate")?;
     let cert = generated.cert.pem().into_bytes();
     let key = generated.signing_key.serialize_pem().into_bytes();
     std::fs::write(&cert_path, &cert)?;
@@ -54,7 +55,13 @@ pub fn load_or_create_self_signed(dir: &Path) -> anyhow::Result<(Vec<u8>, Vec<u8
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?.write_all(data)
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(data)
 }
 
 #[cfg(not(unix))]
@@ -80,7 +87,13 @@ mod tests {
     #[test]
     fn loopback_defaults_to_plain_http() {
         let d = PathBuf::from("/tmp/x");
-        assert_eq!(TlsMode::default_for(&"127.0.0.1:8080".parse().unwrap(), d.clone()), TlsMode::Off);
-        assert!(matches!(TlsMode::default_for(&"0.0.0.0:8443".parse().unwrap(), d), TlsMode::SelfSigned { .. }));
+        assert_eq!(
+            TlsMode::default_for(&"127.0.0.1:8080".parse().unwrap(), d.clone()),
+            TlsMode::Off
+        );
+        assert!(matches!(
+            TlsMode::default_for(&"0.0.0.0:8443".parse().unwrap(), d),
+            TlsMode::SelfSigned { .. }
+        ));
     }
 }

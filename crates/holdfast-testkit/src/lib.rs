@@ -33,16 +33,27 @@ pub mod pattern {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// A workspace binary built next to the running test.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().expect("deps dir");
-    let dir = if dir.ends_with("deps") { dir.parent().expect("profile dir") } else { dir };
+    let dir = if dir.ends_with("deps") {
+        dir.parent().expect("profile dir")
+    } else {
+        dir
+    };
     let path = dir.join(name);
-    assert!(path.exists(), "{} is not built: run `cargo build --workspace` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace` first",
+        path.display()
+    );
     path
 }
 
@@ -54,7 +65,11 @@ pub fn artifacts_dir(test: &str) -> PathBuf {
 }
 
 /// Polls `f` until it returns `Some`, or fails after `timeout`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+pub fn wait_for<T>(
+    timeout: Duration,
+    what: &str,
+    mut f: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
     let start = Instant::now();
     let mut last_err = None;
     loop {
@@ -87,8 +102,13 @@ pub struct Netns {
 
 impl Netns {
     pub fn new() -> Result<Self> {
-        let name = format!("hf{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
-        run(Command::new("ip").args(["netns", "add", &name])).context("creating a network namespace (needs root and iproute2)")?;
+        let name = format!(
+            "hf{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        run(Command::new("ip").args(["netns", "add", &name]))
+            .context("creating a network namespace (needs root and iproute2)")?;
         let ns = Netns { name };
         run(Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]))?;
         Ok(ns)
@@ -121,7 +141,9 @@ pub fn command_in(ns: Option<&Netns>, program: impl AsRef<std::ffi::OsStr>) -> C
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -140,7 +162,9 @@ impl Proc {
         let log = log_dir.join(format!("{name}.log"));
         let err = std::fs::File::create(&log)?;
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(err);
-        let mut child = cmd.spawn().with_context(|| format!("starting {name}: {cmd:?}"))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {name}: {cmd:?}"))?;
         let stdout = child.stdout.take().expect("piped stdout");
         let stdin = child.stdin.take();
         let (tx, lines) = mpsc::channel();
@@ -151,15 +175,32 @@ impl Proc {
                 }
             }
         });
-        Ok(Proc { name: name.into(), child, stdin, lines, log })
+        Ok(Proc {
+            name: name.into(),
+            child,
+            stdin,
+            lines,
+            log,
+        })
     }
 
     /// The next stdout line, within `timeout`.
     pub fn line(&self, timeout: Duration) -> Result<String> {
         self.lines.recv_timeout(timeout).map_err(|_| {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-            anyhow!("{}: no output within {timeout:?}; log tail:\n{tail}", self.name)
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            anyhow!(
+                "{}: no output within {timeout:?}; log tail:\n{tail}",
+                self.name
+            )
         })
     }
 
@@ -204,13 +245,29 @@ impl Xvfb {
         let n = 100 + (std::process::id() % 800) * 10 + COUNTER.fetch_add(1, Ordering::SeqCst) % 10;
         let display = format!(":{n}");
         let mut cmd = command_in(ns, "Xvfb");
-        cmd.args([&display, "-screen", "0", &format!("{width}x{height}x24"), "-nolisten", "tcp", "-ac"]);
+        cmd.args([
+            &display,
+            "-screen",
+            "0",
+            &format!("{width}x{height}x24"),
+            "-nolisten",
+            "tcp",
+            "-ac",
+        ]);
         let proc = Proc::spawn("xvfb", cmd, log_dir)?;
         wait_for(Duration::from_secs(15), "Xvfb", || {
-            let ok = command_in(ns, "xdpyinfo").args(["-display", &display]).stdout(Stdio::null()).stderr(Stdio::null()).status()?.success();
+            let ok = command_in(ns, "xdpyinfo")
+                .args(["-display", &display])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?
+                .success();
             Ok(ok.then_some(()))
         })?;
-        Ok(Xvfb { display, _proc: proc })
+        Ok(Xvfb {
+            display,
+            _proc: proc,
+        })
     }
 }
 
@@ -234,7 +291,8 @@ pub struct Browser {
 impl Browser {
     pub fn start(ns: Option<&Netns>, log_dir: &Path) -> Result<Self> {
         let mut cmd = command_in(ns, "node");
-        cmd.arg(repo_root().join("tests/browser/driver.mjs")).current_dir(repo_root());
+        cmd.arg(repo_root().join("tests/browser/driver.mjs"))
+            .current_dir(repo_root());
         let proc = Proc::spawn("chromium", cmd, log_dir)?;
         let ready = proc.line(Duration::from_secs(60))?;
         if !ready.contains("ready") {
@@ -254,7 +312,8 @@ impl Browser {
     }
 
     pub fn open(&mut self, url: &str) -> Result<()> {
-        self.call(serde_json::json!({"cmd": "open", "url": url})).map(|_| ())
+        self.call(serde_json::json!({"cmd": "open", "url": url}))
+            .map(|_| ())
     }
 
     pub fn eval(&mut self, expr: &str) -> Result<serde_json::Value> {
@@ -262,7 +321,8 @@ impl Browser {
     }
 
     pub fn screenshot(&mut self, path: &Path) -> Result<()> {
-        self.call(serde_json::json!({"cmd": "screenshot", "path": path})).map(|_| ())
+        self.call(serde_json::json!({"cmd": "screenshot", "path": path}))
+            .map(|_| ())
     }
 
     pub fn console(&mut self) -> Result<Vec<String>> {

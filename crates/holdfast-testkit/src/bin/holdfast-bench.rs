@@ -17,13 +17,20 @@ use holdfast_testkit::{artifacts_dir, bin, start_pattern, wait_for, Browser, Net
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((p / 100.0) * v.len() as f64).floor().min(v.len() as f64 - 1.0) as usize]
+    v[((p / 100.0) * v.len() as f64)
+        .floor()
+        .min(v.len() as f64 - 1.0) as usize]
 }
 
 /// CPU seconds (user + system) used so far by `pid`.
 fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
     Ok(ticks / 100.0)
 }
@@ -50,19 +57,35 @@ fn main() -> Result<()> {
         cap.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     drop(screen);
-    println!("capture 1920x1080 (ms): median {:.2}, p95 {:.2}", percentile(&mut cap, 50.0), percentile(&mut cap, 95.0));
+    println!(
+        "capture 1920x1080 (ms): median {:.2}, p95 {:.2}",
+        percentile(&mut cap, 50.0),
+        percentile(&mut cap, 95.0)
+    );
 
     // 2-4. The whole path into Chromium.
     let mut signal = ns.command(bin("holdfast-signal"));
     signal.args(["--listen", "127.0.0.1:8080"]);
     let _signal = Proc::spawn("signal", signal, &art)?;
     wait_for(Duration::from_secs(20), "server", || {
-        Ok(ns.exec(&["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]).is_ok().then_some(()))
+        Ok(ns
+            .exec(&["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"])
+            .is_ok()
+            .then_some(()))
     })?;
     let mut host = ns.command(bin("holdfast-host"));
-    host.args(["--signal", "http://127.0.0.1:8080", "--ice-bind", "127.0.0.1:0", "--allow-loopback"])
-        .args(["--stats-file", art.join("host-stats.json").to_str().unwrap()])
-        .env("DISPLAY", &x.display);
+    host.args([
+        "--signal",
+        "http://127.0.0.1:8080",
+        "--ice-bind",
+        "127.0.0.1:0",
+        "--allow-loopback",
+    ])
+    .args([
+        "--stats-file",
+        art.join("host-stats.json").to_str().unwrap(),
+    ])
+    .env("DISPLAY", &x.display);
     let host = Proc::spawn("host", host, &art)?;
     let room: serde_json::Value = serde_json::from_str(&host.line(Duration::from_secs(30))?)?;
     let mut browser = Browser::start(Some(&ns), &art)?;
@@ -81,7 +104,8 @@ fn main() -> Result<()> {
     let busy_cpu = cpu_percent(host.pid(), Duration::from_secs(10))?;
     let f1 = browser.stats()?["framesDecoded"].as_u64().unwrap();
     let fps = (f1 - f0) as f64 / t0.elapsed().as_secs_f64();
-    let mut lat: Vec<f64> = serde_json::from_value(browser.eval("window.holdfast.latencySamples()")?)?;
+    let mut lat: Vec<f64> =
+        serde_json::from_value(browser.eval("window.holdfast.latencySamples()")?)?;
     println!("sustained fps (changing screen, Chromium decoded): {fps:.1}");
     println!(
         "capture-to-decoded latency in Chromium (ms, last {} frames): p50 {:.1}, p95 {:.1}",

@@ -14,6 +14,7 @@ use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
     ChangeGCAux, ConnectionExt, CreateGCAux, CreateWindowAux, EventMask, Rectangle, WindowClass,
 };
+use x11rb::wrapper::ConnectionExt as _;
 use x11rb::COPY_DEPTH_FROM_PARENT;
 
 pub const TOP_LEFT: u32 = 0xE02020;
@@ -38,7 +39,10 @@ fn main() -> anyhow::Result<()> {
         0,
         WindowClass::INPUT_OUTPUT,
         0,
-        &CreateWindowAux::new().override_redirect(1).background_pixel(0).event_mask(EventMask::EXPOSURE),
+        &CreateWindowAux::new()
+            .override_redirect(1)
+            .background_pixel(0)
+            .event_mask(EventMask::EXPOSURE),
     )?;
     let gc = conn.generate_id()?;
     conn.create_gc(gc, win, &CreateGCAux::new())?;
@@ -61,7 +65,16 @@ fn main() -> anyhow::Result<()> {
     let mut tick: i16 = 0;
     let fill = |color: u32, x: i16, y: i16, rw: u16, rh: u16| -> anyhow::Result<()> {
         conn.change_gc(gc, &ChangeGCAux::new().foreground(color))?;
-        conn.poly_fill_rectangle(win, gc, &[Rectangle { x, y, width: rw, height: rh }])?;
+        conn.poly_fill_rectangle(
+            win,
+            gc,
+            &[Rectangle {
+                x,
+                y,
+                width: rw,
+                height: rh,
+            }],
+        )?;
         Ok(())
     };
     let mut announced = false;
