@@ -48,7 +48,9 @@ holdfast_deps() {
   want=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "holdfast: installing npm packages" >&2
-    npm ci --no-audit --no-fund --loglevel=error >&2
+    # `npm ci` rejects lock files written with omit-lockfile-registry-resolved
+    # (they lack other platforms' optional packages); install keeps the locked versions.
+    npm install --no-save --no-audit --no-fund --loglevel=error >&2
     echo "$want" > "$stamp"
   fi
 }

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use holdfast_testkit::{artifacts_dir, bin, wait_for, Netns, Proc};
+use holdfast_testkit::{artifacts_dir, bin, start_host, start_signal, wait_for, Netns, Proc};
 use serde_json::Value;
 
 const CEILING: u64 = 4 * 1024 * 1024;
@@ -35,11 +35,7 @@ impl Session {
                 Some("frame") => {
                     let id = line["id"].as_u64().unwrap();
                     if let Some(prev) = self.last_id {
-                        assert_eq!(
-                            id,
-                            (prev + 1) % (1 << 32),
-                            "frame ids must be contiguous: {line}"
-                        );
+                        assert_eq!(id, (prev + 1) % (1 << 32), "frame ids must be contiguous: {line}");
                     }
                     self.last_id = Some(id);
                     assert!(line["decoded"] == true, "frame did not decode: {line}");
@@ -63,39 +59,26 @@ fn start(
     viewer_bind: &str,
     art: &std::path::Path,
 ) -> anyhow::Result<Session> {
-    let mut signal = host_ns.command(bin("holdfast-signal"));
-    signal.args(["--listen", &format!("{server_ip}:8080"), "--no-tls"]);
-    let signal = Proc::spawn("signal", signal, art)?;
-    wait_for(Duration::from_secs(20), "signalling server", || {
-        Ok(viewer_ns
-            .exec(&["bash", "-c", &format!("exec 3<>/dev/tcp/{server_ip}/8080")])
-            .is_ok()
-            .then_some(()))
-    })?;
+    let signal = start_signal(host_ns, server_ip, art)?;
     let stats = art.join("host-stats.json");
     let _ = std::fs::remove_file(&stats);
     let url = format!("http://{server_ip}:8080");
-    let mut host = host_ns.command(bin("holdfast-host"));
     // An incompressible 1080p picture at a high bitrate, bounded by the 4 MiB ceiling alone.
-    host.args([
-        "--signal",
-        &url,
+    let stats_path = stats.to_str().unwrap();
+    let host_args = [
         "--source",
         "noise",
         "--bitrate",
         "24000",
         "--queue-target-ms",
         "0",
-    ])
-    .args([
+        "--allow-loopback",
         "--ice-bind",
         host_bind,
-        "--allow-loopback",
         "--stats-file",
-        stats.to_str().unwrap(),
-    ]);
-    let host = Proc::spawn("host", host, art)?;
-    let room: Value = serde_json::from_str(&host.line(Duration::from_secs(30))?)?;
+        stats_path,
+    ];
+    let (host, room) = start_host(host_ns, &url, &host_args, None, art)?;
     let mut viewer = viewer_ns.command(bin("holdfast-probe-viewer"));
     viewer
         .args([
@@ -116,10 +99,7 @@ fn start(
         last_id: None,
     };
     let first = s.frame(Duration::from_secs(30))?;
-    assert!(
-        first["keyframe"] == true,
-        "first frame is a keyframe: {first}"
-    );
+    assert!(first["keyframe"] == true, "first frame is a keyframe: {first}");
     Ok(s)
 }
 
@@ -142,14 +122,8 @@ fn check_recovery(s: &mut Session, id_before_stall: u64) -> anyhow::Result<()> {
         v["max_queued_bytes"].as_u64().unwrap(),
         v["max_frame_bytes"].as_u64().unwrap(),
     );
-    assert!(
-        v["frames_dropped"].as_u64().unwrap() > 0,
-        "drops are counted"
-    );
-    assert!(
-        v["keyframe_after_every_drop"] == true,
-        "a keyframe after every drop"
-    );
+    assert!(v["frames_dropped"].as_u64().unwrap() > 0, "drops are counted");
+    assert!(v["keyframe_after_every_drop"] == true, "a keyframe after every drop");
     assert!(
         max_q <= CEILING + max_f,
         "queue reached {max_q} > {CEILING} + one frame ({max_f})"
@@ -171,16 +145,13 @@ fn frozen_viewer_never_pushes_the_queue_past_the_ceiling() -> anyhow::Result<()>
     }
     let before = s.last_id.unwrap();
     s.viewer.signal("STOP")?;
-    // Frozen for less than ICE's 5 s disconnect timeout; drops must start well before.
+    // Frozen for at most 8 s: past ICE's 5 s "disconnected" (which recovers) but
+    // far from its 25 s "failed". At ~20 Mbit/s the 4 MiB fill in about two seconds.
     let t0 = Instant::now();
-    let dropped = wait_for(
-        Duration::from_millis(4000),
-        "drops while the viewer is frozen",
-        || {
-            let v = s.host_stats()?;
-            Ok((v["frames_dropped"].as_u64().unwrap_or(0) >= 3).then_some(v))
-        },
-    );
+    let dropped = wait_for(Duration::from_secs(8), "drops while the viewer is frozen", || {
+        let v = s.host_stats()?;
+        Ok((v["frames_dropped"].as_u64().unwrap_or(0) >= 3).then_some(v))
+    });
     s.viewer.signal("CONT")?;
     let v = dropped?;
     eprintln!("drops began {:?} after the freeze: {v}", t0.elapsed());
@@ -215,17 +186,12 @@ fn throttled_link_never_pushes_the_queue_past_the_ceiling() -> anyhow::Result<()
     let before = s.last_id.unwrap();
     // Throttle the host's side to 2 Mbit/s, far below the ~20 Mbit/s it produces.
     h.exec(&[
-        "tc", "qdisc", "add", "dev", &vh, "root", "tbf", "rate", "2mbit", "burst", "32kb",
-        "latency", "400ms",
+        "tc", "qdisc", "add", "dev", &vh, "root", "tbf", "rate", "2mbit", "burst", "32kb", "latency", "400ms",
     ])?;
-    let throttled = wait_for(
-        Duration::from_secs(30),
-        "drops on the throttled link",
-        || {
-            let st = s.host_stats()?;
-            Ok((st["frames_dropped"].as_u64().unwrap_or(0) >= 10).then_some(st))
-        },
-    );
+    let throttled = wait_for(Duration::from_secs(30), "drops on the throttled link", || {
+        let st = s.host_stats()?;
+        Ok((st["frames_dropped"].as_u64().unwrap_or(0) >= 10).then_some(st))
+    });
     // Keep reading while throttled: every frame that gets through must decode.
     h.exec(&["tc", "qdisc", "del", "dev", &vh, "root"])?;
     let st = throttled?;

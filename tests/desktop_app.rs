@@ -26,35 +26,20 @@ fn desktop_app_shows_its_credentials_and_can_be_watched() -> anyhow::Result<()> 
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("LIBGL_ALWAYS_SOFTWARE", "1");
     let app = Proc::spawn("holdfast-app", app, &art)?;
-    let room: serde_json::Value = serde_json::from_str(&app.line(Duration::from_secs(60))?)?;
+    let room = app.json_line(Duration::from_secs(60))?;
     let (id, code) = (
         room["id"].as_str().unwrap().to_string(),
         room["code"].as_str().unwrap().to_string(),
     );
 
     // The window shows the ID and the code.
-    wait_for(
-        Duration::from_secs(30),
-        "the window to show ID and code",
-        || {
-            let text = std::fs::read_to_string(&report).unwrap_or_default();
-            Ok((text.contains(&id) && text.contains(&code)).then_some(()))
-        },
-    )?;
+    wait_for(Duration::from_secs(30), "the window to show ID and code", || {
+        let text = std::fs::read_to_string(&report).unwrap_or_default();
+        Ok((text.contains(&id) && text.contains(&code)).then_some(()))
+    })?;
 
     let mut browser = Browser::start(Some(&ns), &art)?;
-    browser.open(room["viewer_url"].as_str().unwrap())?;
-    wait_for(
-        Duration::from_secs(30),
-        "the viewer to decode frames",
-        || {
-            let s = browser.stats()?;
-            Ok(
-                (s["state"] == "connected" && s["framesDecoded"].as_u64().unwrap_or(0) > 0)
-                    .then_some(()),
-            )
-        },
-    )?;
+    browser.watch(room["viewer_url"].as_str().unwrap(), &art)?;
     wait_for(
         Duration::from_secs(15),
         "the window to say a viewer is connected",
@@ -77,9 +62,6 @@ fn desktop_app_shows_its_credentials_and_can_be_watched() -> anyhow::Result<()> 
             art.join("desktop.png").to_str().unwrap(),
         ])
         .status()?;
-    assert!(
-        art.join("desktop.png").exists(),
-        "screenshot of the display"
-    );
+    assert!(art.join("desktop.png").exists(), "screenshot of the display");
     Ok(())
 }

@@ -24,12 +24,7 @@ async fn server() -> RunningServer {
     holdfast_signal::spawn(cfg).await.expect("server starts")
 }
 
-async fn start_host(
-    server: &RunningServer,
-    worker: MediaWorker,
-    limits: QueueLimits,
-    fps: u32,
-) -> HostHandle {
+async fn start_host(server: &RunningServer, worker: MediaWorker, limits: QueueLimits, fps: u32) -> HostHandle {
     let mut cfg = HostConfig::new(url::Url::parse(&server.base_url).unwrap());
     cfg.rtc = RtcOptions::loopback();
     cfg.limits = limits;
@@ -80,10 +75,7 @@ async fn rust_viewer_decodes_what_the_host_captured() {
     let mut v = join(&server, &host).await;
 
     let first = next_frame(&mut v, Duration::from_secs(20)).await;
-    assert!(
-        first.keyframe,
-        "the first frame a viewer gets is a keyframe"
-    );
+    assert!(first.keyframe, "the first frame a viewer gets is a keyframe");
     assert_eq!((first.width, first.height), (1280, 720));
     let mut dec = H264Decoder::new().unwrap();
     let pic = dec
@@ -106,10 +98,7 @@ async fn rust_viewer_decodes_what_the_host_captured() {
         .sum::<u64>() as f64
         / want.len() as f64;
     eprintln!("decoded vs captured: mean abs error {mean_err:.2} per channel");
-    assert!(
-        mean_err < 3.0,
-        "decoded picture differs from the screen: {mean_err}"
-    );
+    assert!(mean_err < 3.0, "decoded picture differs from the screen: {mean_err}");
     for (x, y, c) in [
         (320, 180, pattern::TOP_LEFT),
         (960, 180, pattern::TOP_RIGHT),
@@ -117,17 +106,13 @@ async fn rust_viewer_decodes_what_the_host_captured() {
         (960, 450, pattern::BOTTOM_RIGHT),
     ] {
         let got = pic.rgb_at(x, y);
-        assert!(
-            pattern::close(got, c, 24),
-            "({x},{y}) decoded {got:?}, want {c:?}"
-        );
+        assert!(pattern::close(got, c, 24), "({x},{y}) decoded {got:?}, want {c:?}");
     }
     host.stop().await.unwrap();
     server.shutdown().await;
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signalling_input_does_not_disturb_a_running_stream() {
@@ -135,11 +120,7 @@ async fn bad_signalling_input_does_not_disturb_a_running_stream() {
     use tokio_tungstenite::tungstenite::Message;
 
     let server = server().await;
-    let worker = MediaWorker::spawn(
-        || Ok(SyntheticSource::new(640, 360)),
-        EncoderSettings::default(),
-    )
-    .unwrap();
+    let worker = MediaWorker::spawn(|| Ok(SyntheticSource::new(640, 360)), EncoderSettings::default()).unwrap();
     let host = start_host(&server, worker, QueueLimits::default(), 30).await;
     let mut v = join(&server, &host).await;
     next_frame(&mut v, Duration::from_secs(20)).await;
@@ -168,19 +149,11 @@ async fn bad_signalling_input_does_not_disturb_a_running_stream() {
     expect_error(&mut bad, Message::text("{{{"), "bad-message").await;
     expect_error(
         &mut bad,
-        Message::text(format!(
-            r#"{{"type":"offer","sdp":"{}"}}"#,
-            "a".repeat(100_000)
-        )),
+        Message::text(format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(100_000))),
         "too-large",
     )
     .await;
-    expect_error(
-        &mut bad,
-        Message::text(r#"{"type":"format-c"}"#),
-        "unknown-type",
-    )
-    .await;
+    expect_error(&mut bad, Message::text(r#"{"type":"format-c"}"#), "unknown-type").await;
     expect_error(&mut bad, Message::binary(vec![0u8; 16]), "bad-message").await;
     expect_error(
         &mut bad,

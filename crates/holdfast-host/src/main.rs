@@ -29,11 +29,7 @@ enum Source {
 }
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "holdfast-host",
-    version,
-    about = "Share this screen with a Holdfast viewer"
-)]
+#[command(name = "holdfast-host", version, about = "Share this screen with a Holdfast viewer")]
 struct Cli {
     /// Signalling server base URL, e.g. http://127.0.0.1:8080 (it also serves the viewer).
     /// Without it, an embedded server is started on --serve.
@@ -126,8 +122,7 @@ async fn main() -> anyhow::Result<()> {
     config.limits = if cli.queue_target_ms == 0 {
         QueueLimits::ceiling_only(cli.queue_ceiling)
     } else {
-        let mut l =
-            QueueLimits::for_bitrate(cli.bitrate, Duration::from_millis(cli.queue_target_ms));
+        let mut l = QueueLimits::for_bitrate(cli.bitrate, Duration::from_millis(cli.queue_target_ms));
         l.ceiling = cli.queue_ceiling;
         l
     };

@@ -65,8 +65,7 @@ impl ScreenSource {
             all.swap_remove(index)
         };
         let (width, height) = (display.width() as u32, display.height() as u32);
-        let capturer =
-            scrap::Capturer::new(display).map_err(|e| MediaError::Capture(e.to_string()))?;
+        let capturer = scrap::Capturer::new(display).map_err(|e| MediaError::Capture(e.to_string()))?;
         Ok(ScreenSource {
             capturer,
             width,

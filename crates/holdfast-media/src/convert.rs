@@ -7,9 +7,7 @@
 //! stream carries no colour description.
 
 use openh264::formats::YUVSource;
-use yuv::{
-    YuvChromaSubsampling, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
-};
+use yuv::{YuvChromaSubsampling, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix};
 
 use crate::{BgraFrame, MediaError};
 
@@ -37,9 +35,7 @@ impl I420Image {
         if (frame.stride as usize) < frame.width as usize * 4
             || frame.data.len() < frame.stride as usize * (h as usize - 1) + w as usize * 4
         {
-            return Err(MediaError::Convert(
-                "BGRA buffer smaller than its geometry".into(),
-            ));
+            return Err(MediaError::Convert("BGRA buffer smaller than its geometry".into()));
         }
         let (cw, ch) = (w as usize / 2, h as usize / 2);
         self.width = w;
@@ -57,9 +53,7 @@ impl I420Image {
             width: w,
             height: h,
         };
-        debug_assert!(planar
-            .check_constraints(YuvChromaSubsampling::Yuv420)
-            .is_ok());
+        debug_assert!(planar.check_constraints(YuvChromaSubsampling::Yuv420).is_ok());
         yuv::bgra_to_yuv420(
             &mut planar,
             frame.data,
@@ -101,11 +95,7 @@ impl YUVSource for I420Image {
         (self.width as usize, self.height as usize)
     }
     fn strides(&self) -> (usize, usize, usize) {
-        (
-            self.width as usize,
-            self.width as usize / 2,
-            self.width as usize / 2,
-        )
+        (self.width as usize, self.width as usize / 2, self.width as usize / 2)
     }
     fn y(&self) -> &[u8] {
         &self.y

@@ -4,8 +4,7 @@
 //! frames the viewer lacks), and keyframes only on request.
 
 use openh264::encoder::{
-    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
-    RateControlMode, UsageType,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode, UsageType,
 };
 use openh264::OpenH264API;
 
@@ -68,8 +67,7 @@ impl H264Encoder {
             .complexity(Complexity::Low)
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
             .num_threads(s.threads);
-        Encoder::with_api_config(OpenH264API::from_source(), config)
-            .map_err(|e| MediaError::Encode(e.to_string()))
+        Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| MediaError::Encode(e.to_string()))
     }
 
     pub fn settings(&self) -> EncoderSettings {

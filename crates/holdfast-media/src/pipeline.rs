@@ -129,8 +129,7 @@ mod tests {
 
     #[test]
     fn first_frame_is_a_keyframe_and_an_unchanged_screen_is_not_reencoded() {
-        let mut p =
-            MediaPipeline::new(Still(vec![128; 256 * 48]), EncoderSettings::default()).unwrap();
+        let mut p = MediaPipeline::new(Still(vec![128; 256 * 48]), EncoderSettings::default()).unwrap();
         match p.step(FrameRequest::default()).unwrap() {
             FrameOutcome::Encoded(f, _) => assert!(f.keyframe),
             other => panic!("expected a frame, got {other:?}"),
@@ -139,12 +138,7 @@ mod tests {
             p.step(FrameRequest::default()).unwrap(),
             FrameOutcome::Unchanged(_)
         ));
-        match p
-            .step(FrameRequest {
-                force_keyframe: true,
-            })
-            .unwrap()
-        {
+        match p.step(FrameRequest { force_keyframe: true }).unwrap() {
             FrameOutcome::Encoded(f, _) => assert!(f.keyframe),
             other => panic!("expected a forced keyframe, got {other:?}"),
         }
@@ -152,8 +146,7 @@ mod tests {
 
     #[test]
     fn encoded_frames_decode_to_what_was_captured() {
-        let mut p =
-            MediaPipeline::new(SyntheticSource::new(320, 240), EncoderSettings::default()).unwrap();
+        let mut p = MediaPipeline::new(SyntheticSource::new(320, 240), EncoderSettings::default()).unwrap();
         let mut dec = H264Decoder::new().unwrap();
         let mut decoded = 0;
         for i in 0..10 {

@@ -42,7 +42,7 @@ impl SyntheticSource {
         }
     }
 
-    /// Like [`new`](Self::new), plus a band (a third of the height) of new
+    /// Like [`new`](Self::new), plus a band (an eighth of the height) of new
     /// random pixels every frame.
     pub fn noisy(width: u32, height: u32) -> Self {
         SyntheticSource {
@@ -73,7 +73,7 @@ impl SyntheticSource {
             }
         }
         if let Some(state) = self.noise.as_mut() {
-            let band = &mut self.buf[(h / 3) * w * 4..(2 * h / 3) * w * 4];
+            let band = &mut self.buf[(h / 3) * w * 4..(h / 3 + h / 8) * w * 4];
             for px in band.chunks_exact_mut(8) {
                 // xorshift64: cheap, and random enough to defeat prediction.
                 *state ^= *state << 13;

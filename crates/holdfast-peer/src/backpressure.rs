@@ -47,10 +47,7 @@ impl QueueLimits {
 
     /// Only the ceiling (used by tests that exercise the 4 MiB bound itself).
     pub fn ceiling_only(ceiling: usize) -> Self {
-        QueueLimits {
-            ceiling,
-            target: None,
-        }
+        QueueLimits { ceiling, target: None }
     }
 
     /// The bound in force.
@@ -61,10 +58,7 @@ impl QueueLimits {
 
 impl Default for QueueLimits {
     fn default() -> Self {
-        QueueLimits::for_bitrate(
-            holdfast_media::encode::DEFAULT_BITRATE_KBPS,
-            Duration::from_millis(500),
-        )
+        QueueLimits::for_bitrate(holdfast_media::encode::DEFAULT_BITRATE_KBPS, Duration::from_millis(500))
     }
 }
 
@@ -81,11 +75,7 @@ pub enum Admission {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GateReport {
     /// `count` frames dropped since the last report; `total` ever.
-    Dropped {
-        count: u64,
-        total: u64,
-        queued: usize,
-    },
+    Dropped { count: u64, total: u64, queued: usize },
     /// The periodic check found the queue high.
     QueueHigh { queued: usize, limit: usize },
 }
@@ -162,11 +152,7 @@ impl VideoGate {
 
     /// Rate-limited reports: call on every tick with the current queue level.
     pub fn poll_report(&mut self, now: Instant, queued: usize) -> Option<GateReport> {
-        if self.dropped_unreported > 0
-            && self
-                .last_drop_report
-                .is_none_or(|t| now >= t + DROP_LOG_INTERVAL)
-        {
+        if self.dropped_unreported > 0 && self.last_drop_report.is_none_or(|t| now >= t + DROP_LOG_INTERVAL) {
             self.last_drop_report = Some(now);
             let count = std::mem::take(&mut self.dropped_unreported);
             return Some(GateReport::Dropped {
@@ -253,10 +239,7 @@ mod tests {
             })
         );
         g.admit(2 * MIB);
-        assert_eq!(
-            g.poll_report(t0 + Duration::from_millis(500), 2 * MIB),
-            None
-        );
+        assert_eq!(g.poll_report(t0 + Duration::from_millis(500), 2 * MIB), None);
         assert_eq!(
             g.poll_report(t0 + Duration::from_millis(1000), 2 * MIB),
             Some(GateReport::Dropped {
@@ -271,11 +254,7 @@ mod tests {
     fn periodic_check_warns_only_when_high_and_only_every_five_seconds() {
         let t0 = Instant::now();
         let mut g = VideoGate::new(QueueLimits::ceiling_only(4 * MIB));
-        assert_eq!(
-            g.poll_report(t0, 3 * MIB),
-            None,
-            "first call arms the timer"
-        );
+        assert_eq!(g.poll_report(t0, 3 * MIB), None, "first call arms the timer");
         assert_eq!(g.poll_report(t0 + Duration::from_secs(4), 3 * MIB), None);
         assert_eq!(
             g.poll_report(t0 + Duration::from_secs(5), 3 * MIB),

@@ -153,10 +153,7 @@ pub async fn start(config: HostConfig, worker: MediaWorker) -> Result<HostHandle
     signal.send(ClientMessage::Register)?;
     let (room, ice) = match signal.recv().await? {
         ServerMessage::Registered {
-            id,
-            code,
-            ice_servers,
-            ..
+            id, code, ice_servers, ..
         } => {
             let mut viewer_url = config.signal_url.clone();
             viewer_url.set_path("/");
@@ -171,9 +168,9 @@ pub async fn start(config: HostConfig, worker: MediaWorker) -> Result<HostHandle
             )
         }
         ServerMessage::Error { code, message } => {
-            return Err(PeerError::Refused(
-                holdfast_proto::signal::SignalError::new(code, message),
-            ))
+            return Err(PeerError::Refused(holdfast_proto::signal::SignalError::new(
+                code, message,
+            )))
         }
         other => return Err(PeerError::Unexpected(format!("{other:?}"))),
     };
@@ -209,12 +206,7 @@ struct HostLoop {
 }
 
 impl HostLoop {
-    fn new(
-        config: HostConfig,
-        worker: MediaWorker,
-        ice: Vec<IceServer>,
-        stats_tx: watch::Sender<HostStats>,
-    ) -> Self {
+    fn new(config: HostConfig, worker: MediaWorker, ice: Vec<IceServer>, stats_tx: watch::Sender<HostStats>) -> Self {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         HostLoop {
             chunker: FrameChunker::new(config.chunk_bytes),
@@ -232,13 +224,8 @@ impl HostLoop {
         }
     }
 
-    async fn run(
-        mut self,
-        mut signal: SignalConnection,
-        mut stop: oneshot::Receiver<()>,
-    ) -> Result<(), PeerError> {
-        let mut ticker =
-            tokio::time::interval(Duration::from_secs_f64(1.0 / self.config.fps.max(1) as f64));
+    async fn run(mut self, mut signal: SignalConnection, mut stop: oneshot::Receiver<()>) -> Result<(), PeerError> {
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / self.config.fps.max(1) as f64));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let result = loop {
             tokio::select! {
@@ -262,17 +249,12 @@ impl HostLoop {
         result
     }
 
-    async fn on_signal(
-        &mut self,
-        signal: &SignalConnection,
-        msg: ServerMessage,
-    ) -> Result<(), PeerError> {
+    async fn on_signal(&mut self, signal: &SignalConnection, msg: ServerMessage) -> Result<(), PeerError> {
         match msg {
             ServerMessage::PeerJoined { peer_id } => self.add_viewer(signal, peer_id).await?,
             ServerMessage::Answer { from, sdp } => {
                 if let Some(v) = self.viewers.get_mut(&from) {
-                    v.pc.set_remote_description(RTCSessionDescription::answer(sdp)?)
-                        .await?;
+                    v.pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
                     v.remote_set = true;
                     for c in std::mem::take(&mut v.pending) {
                         v.pc.add_ice_candidate(to_init(&c)).await?;
@@ -298,11 +280,7 @@ impl HostLoop {
         Ok(())
     }
 
-    async fn add_viewer(
-        &mut self,
-        signal: &SignalConnection,
-        peer: PeerId,
-    ) -> Result<(), PeerError> {
+    async fn add_viewer(&mut self, signal: &SignalConnection, peer: PeerId) -> Result<(), PeerError> {
         info!(peer = %peer, "viewer joined; offering");
         let (pc, mut rtc_rx) = build_peer(&self.ice, &self.config.rtc).await?;
         let ordered = Some(RTCDataChannelInit {
@@ -311,10 +289,7 @@ impl HostLoop {
         });
         let video = pc.create_data_channel("video", ordered.clone()).await?;
         let commands = pc.create_data_channel("commands", ordered).await?;
-        for (dc, label) in [
-            (video.clone(), Label::Video),
-            (commands.clone(), Label::Commands),
-        ] {
+        for (dc, label) in [(video.clone(), Label::Video), (commands.clone(), Label::Commands)] {
             tokio::spawn(poll_channel(dc, label, peer.clone(), self.ev_tx.clone()));
         }
         let tx = self.ev_tx.clone();
@@ -428,16 +403,13 @@ impl HostLoop {
         let now = Instant::now();
         let mut admitted = Vec::new();
         let mut force_keyframe = false;
+        let mut dropped = false;
         for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| v.video_open) {
             let queued = v.video.outstanding_bytes().await.unwrap_or(0);
             v.stats.queued_bytes = queued;
             if let Some(report) = v.gate.poll_report(now, queued) {
                 match report {
-                    GateReport::Dropped {
-                        count,
-                        total,
-                        queued,
-                    } => {
+                    GateReport::Dropped { count, total, queued } => {
                         warn!(peer = %peer, count, total, queued, "video queue over limit: frames dropped")
                     }
                     GateReport::QueueHigh { queued, limit } => {
@@ -456,9 +428,14 @@ impl HostLoop {
                 Admission::Drop => {
                     v.dropped_since_send = true;
                     v.stats.frames_dropped = v.gate.dropped_total();
+                    dropped = true;
                 }
             }
             v.stats.max_queued_bytes = v.gate.max_queued_seen();
+        }
+        if dropped {
+            // No frame will complete to publish this, so publish now.
+            self.publish_stats();
         }
         if admitted.is_empty() {
             return;
@@ -503,6 +480,10 @@ impl HostLoop {
                 self.next_capture_at = now + Duration::from_millis(500);
             }
         }
+        self.publish_stats();
+    }
+
+    fn publish_stats(&mut self) {
         self.stats.viewers = self.viewers.values().map(|v| v.stats.clone()).collect();
         self.stats_tx.send_replace(self.stats.clone());
     }
@@ -550,12 +531,7 @@ async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame
 
 /// Polls one data channel for as long as it lives; every channel must be
 /// polled continuously (the SCTP receive window is shared).
-async fn poll_channel(
-    dc: Arc<dyn DataChannel>,
-    label: Label,
-    peer: PeerId,
-    tx: mpsc::UnboundedSender<Ev>,
-) {
+async fn poll_channel(dc: Arc<dyn DataChannel>, label: Label, peer: PeerId, tx: mpsc::UnboundedSender<Ev>) {
     while let Some(event) = dc.poll().await {
         let ev = match event {
             DataChannelEvent::OnOpen => Ev::Open(peer.clone(), label),
@@ -563,15 +539,11 @@ async fn poll_channel(
                 let _ = tx.send(Ev::Closed(peer.clone(), label));
                 break;
             }
-            DataChannelEvent::OnMessage(msg) if label == Label::Commands => {
-                match Command::parse(&msg.data) {
-                    Ok(cmd) => Ev::Command(peer.clone(), cmd),
-                    Err(e) => Ev::BadCommand(peer.clone(), e.to_string()),
-                }
-            }
-            DataChannelEvent::OnMessage(_) => {
-                Ev::BadCommand(peer.clone(), "viewer wrote to the video channel".into())
-            }
+            DataChannelEvent::OnMessage(msg) if label == Label::Commands => match Command::parse(&msg.data) {
+                Ok(cmd) => Ev::Command(peer.clone(), cmd),
+                Err(e) => Ev::BadCommand(peer.clone(), e.to_string()),
+            },
+            DataChannelEvent::OnMessage(_) => Ev::BadCommand(peer.clone(), "viewer wrote to the video channel".into()),
             _ => continue,
         };
         if tx.send(ev).is_err() {

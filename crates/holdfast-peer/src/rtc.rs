@@ -10,9 +10,8 @@ use rtc::ice::mdns::MulticastDnsMode;
 use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, SettingEngineBuilder,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit,
+    RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
 };
 
 use crate::PeerError;
@@ -136,11 +135,7 @@ async fn build(
         )
         .build();
     let pc = PeerConnectionBuilder::new()
-        .with_configuration(
-            RTCConfigurationBuilder::new()
-                .with_ice_servers(servers)
-                .build(),
-        )
+        .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(servers).build())
         .with_setting_engine(settings)
         .with_handler(Arc::new(Forwarder(tx)))
         .with_udp_addrs(opts.bind.clone())

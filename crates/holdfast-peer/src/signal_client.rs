@@ -19,8 +19,7 @@ pub fn websocket_url(base: &Url) -> Result<Url, PeerError> {
         "https" | "wss" => "wss",
         other => return Err(PeerError::Url(format!("unsupported scheme `{other}`"))),
     };
-    url.set_scheme(scheme)
-        .map_err(|_| PeerError::Url(base.to_string()))?;
+    url.set_scheme(scheme).map_err(|_| PeerError::Url(base.to_string()))?;
     if !url.path().ends_with("/ws") {
         url.set_path("/ws");
     }
@@ -67,10 +66,7 @@ impl SignalConnection {
                 }
             }
         });
-        Ok(SignalConnection {
-            tx: out_tx,
-            rx: in_rx,
-        })
+        Ok(SignalConnection { tx: out_tx, rx: in_rx })
     }
 
     pub fn send(&self, msg: ClientMessage) -> Result<(), PeerError> {

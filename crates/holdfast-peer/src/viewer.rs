@@ -64,9 +64,7 @@ pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
     })?;
     let ice = match signal.recv().await? {
         ServerMessage::Joined { ice_servers, .. } => ice_servers,
-        ServerMessage::Error { code, message } => {
-            return Err(PeerError::Refused(SignalError::new(code, message)))
-        }
+        ServerMessage::Error { code, message } => return Err(PeerError::Refused(SignalError::new(code, message))),
         other => return Err(PeerError::Unexpected(format!("{other:?}"))),
     };
     let (ev_tx, events) = mpsc::unbounded_channel();
@@ -164,13 +162,8 @@ async fn run(
     let _ = out.send(ViewerEvent::Closed(reason));
 }
 
-async fn answer(
-    pc: &dyn PeerConnection,
-    signal: &SignalConnection,
-    sdp: String,
-) -> Result<(), PeerError> {
-    pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
-        .await?;
+async fn answer(pc: &dyn PeerConnection, signal: &SignalConnection, sdp: String) -> Result<(), PeerError> {
+    pc.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
     let answer = pc.create_answer(None).await?;
     pc.set_local_description(answer.clone()).await?;
     signal.send(ClientMessage::Answer {
@@ -202,12 +195,7 @@ async fn poll_video(
         match event {
             DataChannelEvent::OnMessage(msg) => match asm.push(&msg.data) {
                 Ok(Assembly::Frame(f)) => {
-                    debug!(
-                        frame = f.frame_id,
-                        key = f.keyframe,
-                        bytes = f.data.len(),
-                        "frame"
-                    );
+                    debug!(frame = f.frame_id, key = f.keyframe, bytes = f.data.len(), "frame");
                     if out.send(ViewerEvent::Frame(f)).is_err() {
                         return;
                     }

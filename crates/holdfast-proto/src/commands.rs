@@ -63,8 +63,7 @@ impl Command {
             [0, ..] => return Err(CommandError::UnknownBinary),
             _ => {}
         }
-        let control: Control =
-            serde_json::from_slice(bytes).map_err(|e| CommandError::Invalid(e.to_string()))?;
+        let control: Control = serde_json::from_slice(bytes).map_err(|e| CommandError::Invalid(e.to_string()))?;
         let v = match &control {
             Control::KeyframeRequest { v } => *v,
         };
@@ -108,14 +107,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_commands() {
-        assert_eq!(
-            Command::parse(b"\x00PANG"),
-            Err(CommandError::UnknownBinary)
-        );
-        assert!(matches!(
-            Command::parse(b"{"),
-            Err(CommandError::Invalid(_))
-        ));
+        assert_eq!(Command::parse(b"\x00PANG"), Err(CommandError::UnknownBinary));
+        assert!(matches!(Command::parse(b"{"), Err(CommandError::Invalid(_))));
         assert!(matches!(
             Command::parse(br#"{"type":"format-disk"}"#),
             Err(CommandError::Invalid(_))

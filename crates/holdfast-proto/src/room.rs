@@ -176,10 +176,7 @@ mod tests {
         assert!(RoomId::parse("12345678").is_err());
         assert!(RoomId::parse("1234567890").is_err());
         assert!(RoomId::parse("12345678a").is_err());
-        assert!(
-            RoomId::parse("١٢٣٤٥٦٧٨٩").is_err(),
-            "non-ASCII digits rejected"
-        );
+        assert!(RoomId::parse("١٢٣٤٥٦٧٨٩").is_err(), "non-ASCII digits rejected");
     }
 
     #[test]
@@ -187,15 +184,9 @@ mod tests {
         let code = RoomCode::parse("abcde-fghjk").unwrap();
         assert_eq!(code.expose(), "ABCDEFGHJK");
         assert!(code.matches(&RoomCode::parse("ABCDE FGHJK").unwrap()));
-        assert_eq!(
-            RoomCode::parse("0O1IL23456").unwrap().expose(),
-            "0011123456"
-        );
+        assert_eq!(RoomCode::parse("0O1IL23456").unwrap().expose(), "0011123456");
         assert!(RoomCode::parse("ABCDEFGHJ").is_err());
-        assert!(
-            RoomCode::parse("ABCDEFGHJU").is_err(),
-            "U is not in the alphabet"
-        );
+        assert!(RoomCode::parse("ABCDEFGHJU").is_err(), "U is not in the alphabet");
         assert!(!code.matches(&RoomCode::parse("ABCDEFGHJM").unwrap()));
     }
 

@@ -50,11 +50,7 @@ pub struct IceCandidate {
     pub candidate: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdp_mid: Option<String>,
-    #[serde(
-        default,
-        rename = "sdpMLineIndex",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "sdpMLineIndex", skip_serializing_if = "Option::is_none")]
     pub sdp_mline_index: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_fragment: Option<String>,
@@ -76,10 +72,7 @@ impl std::fmt::Debug for IceServer {
         f.debug_struct("IceServer")
             .field("urls", &self.urls)
             .field("username", &self.username)
-            .field(
-                "credential",
-                &self.credential.as_ref().map(|_| "<redacted>"),
-            )
+            .field("credential", &self.credential.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -117,15 +110,7 @@ pub enum ClientMessage {
 }
 
 /// The `type` tags [`ClientMessage`] knows, to tell "unknown" from "malformed".
-const CLIENT_TYPES: &[&str] = &[
-    "register",
-    "join",
-    "offer",
-    "answer",
-    "candidate",
-    "leave",
-    "ping",
-];
+const CLIENT_TYPES: &[&str] = &["register", "join", "offer", "answer", "candidate", "leave", "ping"];
 
 impl ClientMessage {
     /// Parses one text frame, enforcing [`MAX_SIGNAL_MESSAGE_BYTES`].
@@ -153,12 +138,8 @@ impl ClientMessage {
                 format!("unknown message type `{shown}`"),
             ));
         }
-        let msg: ClientMessage = serde_json::from_value(value).map_err(|e| {
-            SignalError::new(
-                ErrorKind::BadMessage,
-                format!("invalid `{ty}` message: {e}"),
-            )
-        })?;
+        let msg: ClientMessage = serde_json::from_value(value)
+            .map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("invalid `{ty}` message: {e}")))?;
         msg.validate()?;
         Ok(msg)
     }
@@ -172,10 +153,7 @@ impl ClientMessage {
         };
         if let Some(to) = to {
             if !to.is_valid() {
-                return Err(SignalError::new(
-                    ErrorKind::BadMessage,
-                    "`to` is not a valid peer ID",
-                ));
+                return Err(SignalError::new(ErrorKind::BadMessage, "`to` is not a valid peer ID"));
             }
         }
         Ok(())
@@ -243,17 +221,10 @@ impl ServerMessage {
     /// Parses a server message (clients trust the server, but not blindly).
     pub fn parse(text: &str) -> Result<Self, SignalError> {
         if text.len() > MAX_SIGNAL_MESSAGE_BYTES {
-            return Err(SignalError::new(
-                ErrorKind::TooLarge,
-                "server message too large",
-            ));
+            return Err(SignalError::new(ErrorKind::TooLarge, "server message too large"));
         }
-        serde_json::from_str(text).map_err(|e| {
-            SignalError::new(
-                ErrorKind::BadMessage,
-                format!("invalid server message: {e}"),
-            )
-        })
+        serde_json::from_str(text)
+            .map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("invalid server message: {e}")))
     }
 }
 
@@ -356,10 +327,7 @@ mod tests {
         assert_eq!(kind("{not json"), ErrorKind::BadMessage);
         assert_eq!(kind(r#"{"no":"type"}"#), ErrorKind::BadMessage);
         assert_eq!(kind(r#"{"type":42}"#), ErrorKind::BadMessage);
-        assert_eq!(
-            kind(r#"{"type":"launch-missiles"}"#),
-            ErrorKind::UnknownType
-        );
+        assert_eq!(kind(r#"{"type":"launch-missiles"}"#), ErrorKind::UnknownType);
         assert_eq!(
             kind(r#"{"type":"join","id":"12","code":"ABCDEFGHJK"}"#),
             ErrorKind::BadMessage
@@ -372,10 +340,7 @@ mod tests {
             kind(r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK","admin":true}"#),
             ErrorKind::BadMessage
         );
-        let big = format!(
-            r#"{{"type":"offer","sdp":"{}"}}"#,
-            "a".repeat(MAX_SIGNAL_MESSAGE_BYTES)
-        );
+        let big = format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(MAX_SIGNAL_MESSAGE_BYTES));
         assert_eq!(kind(&big), ErrorKind::TooLarge);
     }
 

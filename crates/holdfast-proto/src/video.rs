@@ -153,10 +153,7 @@ pub struct FrameChunker {
 impl FrameChunker {
     /// `chunk_bytes` is the whole message size, header included.
     pub fn new(chunk_bytes: usize) -> Self {
-        assert!(
-            chunk_bytes > KEYFRAME_HEADER_LEN + 64,
-            "chunk size too small"
-        );
+        assert!(chunk_bytes > KEYFRAME_HEADER_LEN + 64, "chunk size too small");
         FrameChunker { chunk_bytes }
     }
 
@@ -260,10 +257,7 @@ impl FrameAssembler {
             bytes: 0,
         });
         let h = &cur.header;
-        if h.count != header.count
-            || h.keyframe != header.keyframe
-            || h.capture_us != header.capture_us
-        {
+        if h.count != header.count || h.keyframe != header.keyframe || h.capture_us != header.capture_us {
             let id = header.frame_id;
             self.current = None;
             self.awaiting_keyframe = true;
@@ -290,8 +284,7 @@ impl FrameAssembler {
         let h = done.header;
         if let Some(last) = self.last_complete {
             if h.frame_id != last.wrapping_add(1) {
-                self.frames_lost +=
-                    u64::from(h.frame_id.wrapping_sub(last).wrapping_sub(1)).min(1 << 20);
+                self.frames_lost += u64::from(h.frame_id.wrapping_sub(last).wrapping_sub(1)).min(1 << 20);
                 self.awaiting_keyframe = true;
             }
         }
@@ -330,11 +323,7 @@ mod tests {
         }
     }
 
-    fn assemble_all(
-        asm: &mut FrameAssembler,
-        chunker: &FrameChunker,
-        f: &EncodedFrame,
-    ) -> Assembly {
+    fn assemble_all(asm: &mut FrameAssembler, chunker: &FrameChunker, f: &EncodedFrame) -> Assembly {
         let mut last = Assembly::Pending;
         for c in chunker.split(f).unwrap() {
             last = asm.push(&c).unwrap();
@@ -352,10 +341,7 @@ mod tests {
         let mut expect = d.clone();
         expect.width = 0;
         expect.height = 0;
-        assert_eq!(
-            assemble_all(&mut asm, &chunker, &d),
-            Assembly::Frame(expect)
-        );
+        assert_eq!(assemble_all(&mut asm, &chunker, &d), Assembly::Frame(expect));
         assert_eq!(asm.frames_lost, 0);
     }
 
@@ -363,20 +349,8 @@ mod tests {
     fn empty_and_exact_multiple_sizes_split_correctly() {
         let chunker = FrameChunker::new(1024);
         assert_eq!(chunker.split(&frame(1, false, 0)).unwrap().len(), 1);
-        assert_eq!(
-            chunker
-                .split(&frame(1, false, 1024 - HEADER_LEN))
-                .unwrap()
-                .len(),
-            1
-        );
-        assert_eq!(
-            chunker
-                .split(&frame(1, false, 1025 - HEADER_LEN))
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(chunker.split(&frame(1, false, 1024 - HEADER_LEN)).unwrap().len(), 1);
+        assert_eq!(chunker.split(&frame(1, false, 1025 - HEADER_LEN)).unwrap().len(), 2);
         for c in chunker.split(&frame(1, true, 10_000)).unwrap() {
             assert!(c.len() <= 1024);
         }
@@ -454,14 +428,8 @@ mod tests {
 
     #[test]
     fn malformed_chunks_are_rejected() {
-        let good = FrameChunker::new(1024)
-            .split(&frame(1, true, 100))
-            .unwrap()
-            .remove(0);
-        assert_eq!(
-            ChunkHeader::parse(&good[..10]),
-            Err(ChunkError::Truncated(10))
-        );
+        let good = FrameChunker::new(1024).split(&frame(1, true, 100)).unwrap().remove(0);
+        assert_eq!(ChunkHeader::parse(&good[..10]), Err(ChunkError::Truncated(10)));
         let mut v = good.clone();
         v[0] = 2;
         assert_eq!(ChunkHeader::parse(&v).unwrap_err(), ChunkError::Version(2));
@@ -470,22 +438,13 @@ mod tests {
         assert!(matches!(ChunkHeader::parse(&f), Err(ChunkError::Flags(_))));
         let mut idx = good.clone();
         idx[6..8].copy_from_slice(&5u16.to_be_bytes());
-        assert!(matches!(
-            ChunkHeader::parse(&idx),
-            Err(ChunkError::Index { .. })
-        ));
+        assert!(matches!(ChunkHeader::parse(&idx), Err(ChunkError::Index { .. })));
         let mut zero = good.clone();
         zero[8..10].copy_from_slice(&0u16.to_be_bytes());
-        assert!(matches!(
-            ChunkHeader::parse(&zero),
-            Err(ChunkError::Index { .. })
-        ));
+        assert!(matches!(ChunkHeader::parse(&zero), Err(ChunkError::Index { .. })));
         let mut dim = good.clone();
         dim[18..20].copy_from_slice(&0u16.to_be_bytes());
-        assert!(matches!(
-            ChunkHeader::parse(&dim),
-            Err(ChunkError::Dimensions(0, 1080))
-        ));
+        assert!(matches!(ChunkHeader::parse(&dim), Err(ChunkError::Dimensions(0, 1080))));
         assert!(matches!(
             ChunkHeader::parse(&good[..20]),
             Err(ChunkError::Truncated(20))
@@ -499,10 +458,7 @@ mod tests {
         let mut chunks = chunker.split(&frame(1, true, 3000)).unwrap();
         asm.push(&chunks[0]).unwrap();
         chunks[1][10] ^= 0xff; // capture time differs
-        assert!(matches!(
-            asm.push(&chunks[1]),
-            Err(ChunkError::Inconsistent(1))
-        ));
+        assert!(matches!(asm.push(&chunks[1]), Err(ChunkError::Inconsistent(1))));
         assert!(matches!(
             assemble_all(&mut asm, &chunker, &frame(2, true, 10)),
             Assembly::Frame(_)

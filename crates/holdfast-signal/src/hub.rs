@@ -9,9 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use holdfast_proto::signal::{
-    ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError,
-};
+use holdfast_proto::signal::{ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError};
 use holdfast_proto::{RoomCode, RoomId};
 
 /// Cap on viewers in one room (support sessions have one or two).
@@ -70,15 +68,11 @@ impl Hub {
         match msg {
             ClientMessage::Register => self.register(from),
             ClientMessage::Join { id, code } => self.join(from, id, code),
-            ClientMessage::Offer { to, sdp } => {
-                self.relay(from, to, |f| ServerMessage::Offer { from: f, sdp })
+            ClientMessage::Offer { to, sdp } => self.relay(from, to, |f| ServerMessage::Offer { from: f, sdp }),
+            ClientMessage::Answer { to, sdp } => self.relay(from, to, |f| ServerMessage::Answer { from: f, sdp }),
+            ClientMessage::Candidate { to, candidate } => {
+                self.relay(from, to, |f| ServerMessage::Candidate { from: f, candidate })
             }
-            ClientMessage::Answer { to, sdp } => {
-                self.relay(from, to, |f| ServerMessage::Answer { from: f, sdp })
-            }
-            ClientMessage::Candidate { to, candidate } => self.relay(from, to, |f| {
-                ServerMessage::Candidate { from: f, candidate }
-            }),
             ClientMessage::Leave => self.leave(from),
             ClientMessage::Ping => vec![(from.clone(), ServerMessage::Pong)],
         }
@@ -91,11 +85,7 @@ impl Hub {
 
     fn register(&mut self, from: &PeerId) -> Outbox {
         if self.members.contains_key(from) {
-            return err(
-                from,
-                ErrorKind::AlreadyInRoom,
-                "this connection is already in a room",
-            );
+            return err(from, ErrorKind::AlreadyInRoom, "this connection is already in a room");
         }
         let mut rng = rand::rng();
         let id = loop {
@@ -133,11 +123,7 @@ impl Hub {
 
     fn join(&mut self, from: &PeerId, id: RoomId, code: RoomCode) -> Outbox {
         if self.members.contains_key(from) {
-            return err(
-                from,
-                ErrorKind::AlreadyInRoom,
-                "this connection is already in a room",
-            );
+            return err(from, ErrorKind::AlreadyInRoom, "this connection is already in a room");
         }
         // Unknown room and wrong code: one answer, so nothing is learnt.
         let Some(room) = self.rooms.get_mut(&id).filter(|r| r.code.matches(&code)) else {
@@ -169,21 +155,11 @@ impl Hub {
                     ice_servers: self.ice_servers.clone(),
                 },
             ),
-            (
-                host,
-                ServerMessage::PeerJoined {
-                    peer_id: from.clone(),
-                },
-            ),
+            (host, ServerMessage::PeerJoined { peer_id: from.clone() }),
         ]
     }
 
-    fn relay(
-        &mut self,
-        from: &PeerId,
-        to: Option<PeerId>,
-        make: impl FnOnce(PeerId) -> ServerMessage,
-    ) -> Outbox {
+    fn relay(&mut self, from: &PeerId, to: Option<PeerId>, make: impl FnOnce(PeerId) -> ServerMessage) -> Outbox {
         let Some(m) = self.members.get(from) else {
             return err(from, ErrorKind::NotInRoom, "join or register a room first");
         };
@@ -192,13 +168,7 @@ impl Hub {
             (Role::Viewer, None) => room.host.clone(),
             (Role::Viewer, Some(t)) if t == room.host => t,
             (Role::Host, Some(t)) if room.viewers.contains(&t) => t,
-            (Role::Host, None) => {
-                return err(
-                    from,
-                    ErrorKind::BadMessage,
-                    "a host must say `to` which viewer",
-                )
-            }
+            (Role::Host, None) => return err(from, ErrorKind::BadMessage, "a host must say `to` which viewer"),
             (_, Some(_)) => return err(from, ErrorKind::UnknownPeer, "no such peer in your room"),
         };
         vec![(target, make(from.clone()))]
@@ -227,12 +197,7 @@ impl Hub {
             Role::Viewer => {
                 let room = self.rooms.get_mut(&m.room).expect("member's room exists");
                 room.viewers.remove(from);
-                vec![(
-                    room.host.clone(),
-                    ServerMessage::PeerLeft {
-                        peer_id: from.clone(),
-                    },
-                )]
+                vec![(room.host.clone(), ServerMessage::PeerLeft { peer_id: from.clone() })]
             }
         }
     }
@@ -299,20 +264,8 @@ mod tests {
         let mut hub = Hub::new(vec![]);
         let (id1, code1) = registered(&mut hub, &p("h1"));
         let (id2, code2) = registered(&mut hub, &p("h2"));
-        hub.handle(
-            &p("v1"),
-            ClientMessage::Join {
-                id: id1,
-                code: code1,
-            },
-        );
-        hub.handle(
-            &p("v2"),
-            ClientMessage::Join {
-                id: id2,
-                code: code2,
-            },
-        );
+        hub.handle(&p("v1"), ClientMessage::Join { id: id1, code: code1 });
+        hub.handle(&p("v2"), ClientMessage::Join { id: id2, code: code2 });
         // Viewer to its own host.
         let out = hub.handle(
             &p("v1"),
@@ -321,9 +274,7 @@ mod tests {
                 sdp: "x".into(),
             },
         );
-        assert!(
-            matches!(&out[..], [(to, ServerMessage::Answer { from, .. })] if *to == p("h1") && *from == p("v1"))
-        );
+        assert!(matches!(&out[..], [(to, ServerMessage::Answer { from, .. })] if *to == p("h1") && *from == p("v1")));
         // Host 1 to a viewer of room 2: refused.
         let out = hub.handle(
             &p("h1"),

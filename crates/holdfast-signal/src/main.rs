@@ -83,10 +83,7 @@ async fn main() -> anyhow::Result<()> {
     let config = ServerConfig {
         listen: cli.listen,
         tls,
-        ui_dir: cli
-            .ui_dir
-            .clone()
-            .or_else(holdfast_signal::server::default_ui_dir),
+        ui_dir: cli.ui_dir.clone().or_else(holdfast_signal::server::default_ui_dir),
         ice_servers,
     };
     let server = spawn(config).await?;

@@ -18,9 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
-use holdfast_proto::signal::{
-    ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError,
-};
+use holdfast_proto::signal::{ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError};
 use tokio::sync::mpsc;
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -61,15 +59,10 @@ pub fn default_ui_dir() -> Option<PathBuf> {
     if let Ok(d) = std::env::var("HOLDFAST_UI_DIR") {
         candidates.push(PathBuf::from(d));
     }
-    candidates.push(PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../ui/dist"
-    )));
+    candidates.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/dist")));
     candidates.push(PathBuf::from("ui/dist"));
     candidates.push(PathBuf::from("/usr/share/holdfast/ui"));
-    candidates
-        .into_iter()
-        .find(|d| d.join("index.html").is_file())
+    candidates.into_iter().find(|d| d.join("index.html").is_file())
 }
 
 struct AppState {
@@ -167,9 +160,7 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     let hub = state.hub.lock().expect("hub lock");
-    Json(
-        serde_json::json!({ "status": "ok", "rooms": hub.room_count(), "members": hub.member_count() }),
-    )
+    Json(serde_json::json!({ "status": "ok", "rooms": hub.room_count(), "members": hub.member_count() }))
 }
 
 async fn ice_servers(State(state): State<Arc<AppState>>) -> Json<Vec<IceServer>> {
@@ -194,19 +185,11 @@ async fn ws_upgrade(
 async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId) {
     debug!("connected");
     let (tx, mut rx) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
-    state
-        .peers
-        .lock()
-        .expect("peers lock")
-        .insert(peer.clone(), tx);
+    state.peers.lock().expect("peers lock").insert(peer.clone(), tx);
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
-            if sink
-                .send(Message::Text(msg.to_json().into()))
-                .await
-                .is_err()
-            {
+            if sink.send(Message::Text(msg.to_json().into())).await.is_err() {
                 break;
             }
         }
@@ -223,11 +206,7 @@ async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId) {
             },
             Ok(Message::Binary(_)) => vec![(
                 peer.clone(),
-                SignalError::new(
-                    ErrorKind::BadMessage,
-                    "binary frames are not accepted; send JSON text",
-                )
-                .into(),
+                SignalError::new(ErrorKind::BadMessage, "binary frames are not accepted; send JSON text").into(),
             )],
             Ok(Message::Close(_)) => break,
             Ok(_) => continue,
@@ -259,9 +238,7 @@ mod tests {
         spawn(cfg).await.unwrap()
     }
 
-    type Ws = tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >;
+    type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
     async fn ws(server: &RunningServer) -> Ws {
         let url = format!("ws://{}/ws", server.addr);
@@ -301,19 +278,11 @@ mod tests {
         assert_eq!(kind(recv(&mut c).await), ErrorKind::BadMessage);
         send(&mut c, r#"{"type":"teleport"}"#).await;
         assert_eq!(kind(recv(&mut c).await), ErrorKind::UnknownType);
-        send(
-            &mut c,
-            &format!(r#"{{"type":"offer","sdp":"{}"}}"#, "x".repeat(70_000)),
-        )
-        .await;
+        send(&mut c, &format!(r#"{{"type":"offer","sdp":"{}"}}"#, "x".repeat(70_000))).await;
         assert_eq!(kind(recv(&mut c).await), ErrorKind::TooLarge);
         c.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
         assert_eq!(kind(recv(&mut c).await), ErrorKind::BadMessage);
-        send(
-            &mut c,
-            r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK"}"#,
-        )
-        .await;
+        send(&mut c, r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK"}"#).await;
         assert_eq!(kind(recv(&mut c).await), ErrorKind::InvalidCredentials);
         send(&mut c, r#"{"type":"answer","sdp":"v=0"}"#).await;
         assert_eq!(kind(recv(&mut c).await), ErrorKind::NotInRoom);
@@ -328,14 +297,9 @@ mod tests {
         let server = start().await;
         let mut good = ws(&server).await;
         send(&mut good, r#"{"type":"register"}"#).await;
-        assert!(matches!(
-            recv(&mut good).await,
-            ServerMessage::Registered { .. }
-        ));
+        assert!(matches!(recv(&mut good).await, ServerMessage::Registered { .. }));
         let mut bad = ws(&server).await;
-        let _ = bad
-            .send(WsMessage::text("y".repeat(WS_FRAME_LIMIT + 10)))
-            .await;
+        let _ = bad.send(WsMessage::text("y".repeat(WS_FRAME_LIMIT + 10))).await;
         let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             loop {
                 match bad.next().await {

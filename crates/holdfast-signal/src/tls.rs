@@ -42,8 +42,7 @@ pub fn load_or_create_self_signed(dir: &Path) -> anyhow::Result<(Vec<u8>, Vec<u8
             names.push(h.to_string());
         }
     }
-    let generated = rcgen::generate_simple_self_signed(names)
-        .context("generating a self-signed certificate")?;
+    let generated = rcgen::generate_simple_self_signed(names).context("generating a self-signed certificate")?;
     let cert = generated.cert.pem().into_bytes();
     let key = generated.signing_key.serialize_pem().into_bytes();
     std::fs::write(&cert_path, &cert)?;

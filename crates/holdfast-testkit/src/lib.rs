@@ -65,11 +65,7 @@ pub fn artifacts_dir(test: &str) -> PathBuf {
 }
 
 /// Polls `f` until it returns `Some`, or fails after `timeout`.
-pub fn wait_for<T>(
-    timeout: Duration,
-    what: &str,
-    mut f: impl FnMut() -> Result<Option<T>>,
-) -> Result<T> {
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
     let start = Instant::now();
     let mut last_err = None;
     loop {
@@ -102,11 +98,7 @@ pub struct Netns {
 
 impl Netns {
     pub fn new() -> Result<Self> {
-        let name = format!(
-            "hf{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = format!("hf{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         run(Command::new("ip").args(["netns", "add", &name]))
             .context("creating a network namespace (needs root and iproute2)")?;
         let ns = Netns { name };
@@ -141,9 +133,7 @@ pub fn command_in(ns: Option<&Netns>, program: impl AsRef<std::ffi::OsStr>) -> C
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
 
@@ -162,9 +152,7 @@ impl Proc {
         let log = log_dir.join(format!("{name}.log"));
         let err = std::fs::File::create(&log)?;
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(err);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {name}: {cmd:?}"))?;
+        let mut child = cmd.spawn().with_context(|| format!("starting {name}: {cmd:?}"))?;
         let stdout = child.stdout.take().expect("piped stdout");
         let stdin = child.stdin.take();
         let (tx, lines) = mpsc::channel();
@@ -197,11 +185,20 @@ impl Proc {
                 .rev()
                 .collect::<Vec<_>>()
                 .join("\n");
-            anyhow!(
-                "{}: no output within {timeout:?}; log tail:\n{tail}",
-                self.name
-            )
+            anyhow!("{}: no output within {timeout:?}; log tail:\n{tail}", self.name)
         })
+    }
+
+    /// The next stdout line that is a JSON object, skipping any other output.
+    pub fn json_line(&self, timeout: Duration) -> Result<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let line = self.line(deadline.saturating_duration_since(Instant::now()))?;
+            if line.trim_start().starts_with('{') {
+                return Ok(serde_json::from_str(&line)?);
+            }
+            eprintln!("{}: {line}", self.name);
+        }
     }
 
     pub fn write_line(&mut self, line: &str) -> Result<()> {
@@ -264,10 +261,7 @@ impl Xvfb {
                 .success();
             Ok(ok.then_some(()))
         })?;
-        Ok(Xvfb {
-            display,
-            _proc: proc,
-        })
+        Ok(Xvfb { display, _proc: proc })
     }
 }
 
@@ -281,6 +275,39 @@ pub fn start_pattern(ns: Option<&Netns>, display: &str, log_dir: &Path) -> Resul
         bail!("test pattern said {line}");
     }
     Ok(p)
+}
+
+/// Starts `holdfast-signal` on `ip`:8080 in `ns` (plain HTTP) and waits until it accepts connections.
+pub fn start_signal(ns: &Netns, ip: &str, log_dir: &Path) -> Result<Proc> {
+    let mut cmd = ns.command(bin("holdfast-signal"));
+    cmd.args(["--listen", &format!("{ip}:8080"), "--no-tls"]);
+    let p = Proc::spawn("signal", cmd, log_dir)?;
+    wait_for(Duration::from_secs(20), "the signalling server", || {
+        Ok(ns
+            .exec(&["bash", "-c", &format!("exec 3<>/dev/tcp/{ip}/8080")])
+            .is_ok()
+            .then_some(()))
+    })?;
+    Ok(p)
+}
+
+/// Starts `holdfast-host` in `ns` against `signal_url` with extra `args`, and
+/// returns it with the room it printed (`id`, `code`, `viewer_url`).
+pub fn start_host(
+    ns: &Netns,
+    signal_url: &str,
+    args: &[&str],
+    display: Option<&str>,
+    log_dir: &Path,
+) -> Result<(Proc, serde_json::Value)> {
+    let mut cmd = ns.command(bin("holdfast-host"));
+    cmd.args(["--signal", signal_url]).args(args);
+    if let Some(d) = display {
+        cmd.env("DISPLAY", d);
+    }
+    let p = Proc::spawn("host", cmd, log_dir)?;
+    let room = p.json_line(Duration::from_secs(30))?;
+    Ok((p, room))
 }
 
 /// Debian's Chromium driven by Playwright through a line protocol.
@@ -312,8 +339,7 @@ impl Browser {
     }
 
     pub fn open(&mut self, url: &str) -> Result<()> {
-        self.call(serde_json::json!({"cmd": "open", "url": url}))
-            .map(|_| ())
+        self.call(serde_json::json!({"cmd": "open", "url": url})).map(|_| ())
     }
 
     pub fn eval(&mut self, expr: &str) -> Result<serde_json::Value> {
@@ -333,6 +359,20 @@ impl Browser {
     /// The viewer's `window.holdfast.stats()`.
     pub fn stats(&mut self) -> Result<serde_json::Value> {
         self.eval("window.holdfast.stats()")
+    }
+
+    /// Opens `url` and waits until the viewer is connected and has decoded a frame.
+    pub fn watch(&mut self, url: &str, log_dir: &Path) -> Result<serde_json::Value> {
+        self.open(url)?;
+        let r = wait_for(Duration::from_secs(30), "the viewer's first decoded frame", || {
+            let s = self.stats()?;
+            Ok((s["state"] == "connected" && s["framesDecoded"].as_u64().unwrap_or(0) > 0).then_some(s))
+        });
+        if r.is_err() {
+            let _ = self.screenshot(&log_dir.join("failed.png"));
+            eprintln!("browser console: {:#?}", self.console());
+        }
+        r
     }
 
     /// The colour the viewer drew at remote-screen pixel (x, y).

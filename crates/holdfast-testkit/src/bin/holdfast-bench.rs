@@ -13,24 +13,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use holdfast_media::{FrameSource, ScreenSource};
-use holdfast_testkit::{artifacts_dir, bin, start_pattern, wait_for, Browser, Netns, Proc, Xvfb};
+use holdfast_testkit::{artifacts_dir, start_host, start_pattern, start_signal, Browser, Netns, Xvfb};
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((p / 100.0) * v.len() as f64)
-        .floor()
-        .min(v.len() as f64 - 1.0) as usize]
+    v[((p / 100.0) * v.len() as f64).floor().min(v.len() as f64 - 1.0) as usize]
 }
 
 /// CPU seconds (user + system) used so far by `pid`.
 fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
     Ok(ticks / 100.0)
 }
@@ -64,35 +57,18 @@ fn main() -> Result<()> {
     );
 
     // 2-4. The whole path into Chromium.
-    let mut signal = ns.command(bin("holdfast-signal"));
-    signal.args(["--listen", "127.0.0.1:8080"]);
-    let _signal = Proc::spawn("signal", signal, &art)?;
-    wait_for(Duration::from_secs(20), "server", || {
-        Ok(ns
-            .exec(&["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"])
-            .is_ok()
-            .then_some(()))
-    })?;
-    let mut host = ns.command(bin("holdfast-host"));
-    host.args([
-        "--signal",
-        "http://127.0.0.1:8080",
+    let _signal = start_signal(&ns, "127.0.0.1", &art)?;
+    let stats_file = art.join("host-stats.json");
+    let host_args = [
         "--ice-bind",
         "127.0.0.1:0",
         "--allow-loopback",
-    ])
-    .args([
         "--stats-file",
-        art.join("host-stats.json").to_str().unwrap(),
-    ])
-    .env("DISPLAY", &x.display);
-    let host = Proc::spawn("host", host, &art)?;
-    let room: serde_json::Value = serde_json::from_str(&host.line(Duration::from_secs(30))?)?;
+        stats_file.to_str().unwrap(),
+    ];
+    let (host, room) = start_host(&ns, "http://127.0.0.1:8080", &host_args, Some(&x.display), &art)?;
     let mut browser = Browser::start(Some(&ns), &art)?;
-    browser.open(room["viewer_url"].as_str().unwrap())?;
-    wait_for(Duration::from_secs(30), "first frame", || {
-        Ok((browser.stats()?["framesDecoded"].as_u64().unwrap_or(0) > 0).then_some(()))
-    })?;
+    browser.watch(room["viewer_url"].as_str().unwrap(), &art)?;
 
     // Changing screen: the square moves every 16 ms.
     pat.write_line("speed 16")?;
@@ -104,8 +80,7 @@ fn main() -> Result<()> {
     let busy_cpu = cpu_percent(host.pid(), Duration::from_secs(10))?;
     let f1 = browser.stats()?["framesDecoded"].as_u64().unwrap();
     let fps = (f1 - f0) as f64 / t0.elapsed().as_secs_f64();
-    let mut lat: Vec<f64> =
-        serde_json::from_value(browser.eval("window.holdfast.latencySamples()")?)?;
+    let mut lat: Vec<f64> = serde_json::from_value(browser.eval("window.holdfast.latencySamples()")?)?;
     println!("sustained fps (changing screen, Chromium decoded): {fps:.1}");
     println!(
         "capture-to-decoded latency in Chromium (ms, last {} frames): p50 {:.1}, p95 {:.1}",
@@ -121,7 +96,7 @@ fn main() -> Result<()> {
     std::thread::sleep(Duration::from_secs(3));
     let idle_cpu = cpu_percent(host.pid(), Duration::from_secs(10))?;
     println!("host CPU, idle screen: {idle_cpu:.1}% of one core");
-    if let Ok(stats) = std::fs::read_to_string(art.join("host-stats.json")) {
+    if let Ok(stats) = std::fs::read_to_string(&stats_file) {
         println!("host stats: {stats}");
     }
     Ok(())
