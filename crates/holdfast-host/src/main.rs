@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use holdfast_media::encode::{EncoderSettings, DEFAULT_BITRATE_KBPS, DEFAULT_FPS};
+use holdfast_media::encode::{EncoderSettings, Tuning, DEFAULT_BITRATE_KBPS, DEFAULT_FPS};
 use holdfast_media::synthetic::SyntheticSource;
 use holdfast_media::worker::MediaWorker;
 use holdfast_media::ScreenSource;
@@ -26,6 +26,14 @@ enum Source {
     Synthetic,
     /// The generated desktop with a band of fresh noise every frame (fills links, for tests).
     Noise,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum TuningArg {
+    /// Smallest frames for text and UI (OpenH264 screen-content mode); ~23 ms per 1080p frame.
+    Screen,
+    /// Faster encoding for motion (OpenH264 camera mode); more bytes for small changes.
+    Motion,
 }
 
 #[derive(Parser, Debug)]
@@ -50,6 +58,9 @@ struct Cli {
     /// Target bitrate in kbit/s.
     #[arg(long, default_value_t = DEFAULT_BITRATE_KBPS)]
     bitrate: u32,
+    /// What the encoder optimises for.
+    #[arg(long, value_enum, default_value_t = TuningArg::Screen)]
+    tuning: TuningArg,
     /// Capture interval in ms once the screen is idle (unchanged).
     #[arg(long, default_value_t = 200)]
     idle_ms: u64,
@@ -100,10 +111,15 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
+    let tuning = match cli.tuning {
+        TuningArg::Screen => Tuning::Screen,
+        TuningArg::Motion => Tuning::Motion,
+    };
     let settings = EncoderSettings {
         fps: cli.fps,
         bitrate_kbps: cli.bitrate,
         threads: 0,
+        tuning,
     };
     let worker = match cli.source {
         Source::Screen => {

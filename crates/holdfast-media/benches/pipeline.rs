@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use holdfast_media::change::ChangeDetector;
-use holdfast_media::encode::{EncoderSettings, H264Encoder};
+use holdfast_media::encode::{EncoderSettings, H264Encoder, Tuning};
 use holdfast_media::synthetic::SyntheticSource;
 use holdfast_media::{FrameSource, I420Image};
 
@@ -42,15 +42,31 @@ fn stages(c: &mut Criterion) {
         })
     });
 
-    g.bench_function("convert_and_encode_changing", |b| {
-        let mut enc = H264Encoder::new(EncoderSettings::default()).unwrap();
-        let mut img = I420Image::default();
-        b.iter(|| {
-            let f = src.grab().unwrap().unwrap();
-            img.convert_from(&f).unwrap();
-            enc.encode(&img).unwrap()
-        })
-    });
+    // Pre-rendered frames, so only conversion and encoding are timed.
+    let frames: Vec<Vec<u8>> = (0..60).map(|_| src.grab().unwrap().unwrap().data.to_vec()).collect();
+    for (name, tuning) in [("screen", Tuning::Screen), ("motion", Tuning::Motion)] {
+        g.bench_function(format!("convert_and_encode_changing_{name}"), |b| {
+            let mut enc = H264Encoder::new(EncoderSettings {
+                tuning,
+                ..EncoderSettings::default()
+            })
+            .unwrap();
+            let mut img = I420Image::default();
+            let mut i = 0;
+            b.iter(|| {
+                let data = &frames[i % frames.len()];
+                i += 1;
+                img.convert_from(&holdfast_media::BgraFrame {
+                    data,
+                    width: 1920,
+                    height: 1080,
+                    stride: 1920 * 4,
+                })
+                .unwrap();
+                enc.encode(&img).unwrap()
+            })
+        });
+    }
     g.finish();
 }
 

@@ -1,7 +1,14 @@
 //! H.264 encoding with OpenH264, tuned for interactive screen sharing:
-//! screen-content real-time mode, bitrate rate control, no encoder-side frame
-//! skipping (the host drops frames itself, before encoding, so it knows which
-//! frames the viewer lacks), and keyframes only on request.
+//! real-time mode, bitrate rate control, no encoder-side frame skipping (the
+//! host drops frames itself, before encoding, so it knows which frames the
+//! viewer lacks), and keyframes only on request.
+//!
+//! [`Tuning::Screen`] (the default) is OpenH264's screen-content mode: the
+//! smallest frames for text and UI, but its content analysis costs about
+//! 23 ms per 1080p frame on this project's 2-core reference machine, capping
+//! the frame rate near 30. [`Tuning::Motion`] (OpenH264's camera mode) encodes
+//! busy 1080p content in about 18 ms there, at 2-3x the bytes for small
+//! changes. See docs/benchmarks.md.
 
 use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode, UsageType,
@@ -15,12 +22,23 @@ pub const DEFAULT_FPS: u32 = 30;
 /// Default bitrate: crisp 1080p desktop text at 30 fps.
 pub const DEFAULT_BITRATE_KBPS: u32 = 4_000;
 
+/// What the encoder optimises for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tuning {
+    /// Text and UI: OpenH264's screen-content mode.
+    #[default]
+    Screen,
+    /// Speed and motion: OpenH264's camera mode.
+    Motion,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EncoderSettings {
     pub fps: u32,
     pub bitrate_kbps: u32,
     /// OpenH264 worker threads; 0 lets it choose.
     pub threads: u16,
+    pub tuning: Tuning,
 }
 
 impl Default for EncoderSettings {
@@ -29,6 +47,7 @@ impl Default for EncoderSettings {
             fps: DEFAULT_FPS,
             bitrate_kbps: DEFAULT_BITRATE_KBPS,
             threads: 0,
+            tuning: Tuning::Screen,
         }
     }
 }
@@ -59,7 +78,10 @@ impl H264Encoder {
 
     fn make(s: EncoderSettings) -> Result<Encoder, MediaError> {
         let config = EncoderConfig::new()
-            .usage_type(UsageType::ScreenContentRealTime)
+            .usage_type(match s.tuning {
+                Tuning::Screen => UsageType::ScreenContentRealTime,
+                Tuning::Motion => UsageType::CameraVideoRealTime,
+            })
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(s.bitrate_kbps.saturating_mul(1000)))
             .max_frame_rate(FrameRate::from_hz(s.fps as f32))

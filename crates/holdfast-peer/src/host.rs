@@ -199,6 +199,9 @@ struct HostLoop {
     ev_tx: mpsc::UnboundedSender<Ev>,
     ev_rx: mpsc::UnboundedReceiver<Ev>,
     in_flight: Option<Vec<PeerId>>,
+    /// A tick arrived while a frame was in flight: start the next one as soon
+    /// as it completes, so a frame slower than the interval costs one tick, not two.
+    tick_pending: bool,
     next_capture_at: Instant,
     unchanged_streak: u32,
     stats: HostStats,
@@ -217,6 +220,7 @@ impl HostLoop {
             ev_tx,
             ev_rx,
             in_flight: None,
+            tick_pending: false,
             next_capture_at: Instant::now(),
             unchanged_streak: 0,
             stats: HostStats::default(),
@@ -395,11 +399,19 @@ impl HostLoop {
             }
             Ev::Command(_, Command::Pong) => {}
             Ev::BadCommand(peer, e) => warn!(peer = %peer, "rejected command: {e}"),
-            Ev::FrameDone(result) => self.on_frame(result).await,
+            Ev::FrameDone(result) => {
+                self.on_frame(result).await;
+                if std::mem::take(&mut self.tick_pending) {
+                    self.on_tick().await;
+                }
+            }
         }
     }
 
     async fn on_tick(&mut self) {
+        if self.in_flight.is_some() {
+            self.tick_pending = true;
+        }
         let now = Instant::now();
         let mut admitted = Vec::new();
         let mut force_keyframe = false;

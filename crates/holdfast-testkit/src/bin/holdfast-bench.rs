@@ -1,7 +1,7 @@
 //! `holdfast-bench`: the end-to-end figures for docs/benchmarks.md, measured
 //! on real components (run as root; it makes its own namespace and display):
 //!
-//! - screen capture of a 1920x1080 Xvfb display (median, p95);
+//! - per-stage times (capture, convert, encode) on a 1920x1080 Xvfb display (median, p95);
 //! - sustained frames per second decoded by Chromium while the screen changes;
 //! - capture-to-decoded latency in Chromium over loopback (p50, p95);
 //! - host CPU use with an idle screen and with a changing one.
@@ -12,7 +12,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use holdfast_media::{FrameSource, ScreenSource};
+use holdfast_media::encode::{EncoderSettings, Tuning};
+use holdfast_media::pipeline::{FrameOutcome, FrameRequest, MediaPipeline};
+use holdfast_media::ScreenSource;
 use holdfast_testkit::{artifacts_dir, start_host, start_pattern, start_signal, Browser, Netns, Xvfb};
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -35,26 +37,64 @@ fn cpu_percent(pid: u32, over: Duration) -> Result<f64> {
 }
 
 fn main() -> Result<()> {
+    // `holdfast-bench [screen|motion]`: the encoder tuning to measure.
+    let tuning_name = std::env::args().nth(1).unwrap_or_else(|| "screen".into());
+    let tuning = match tuning_name.as_str() {
+        "screen" => Tuning::Screen,
+        "motion" => Tuning::Motion,
+        other => anyhow::bail!("unknown tuning `{other}` (screen or motion)"),
+    };
+    println!("encoder tuning: {tuning_name}");
     let art = artifacts_dir("bench");
     let ns = Netns::new()?;
     let x = Xvfb::start(Some(&ns), 1920, 1080, &art)?;
     let mut pat = start_pattern(Some(&ns), &x.display, &art)?;
 
-    // 1. Capture alone (this process joins the display through its socket file).
+    // 1. The media pipeline alone on the real display, while the pattern moves
+    //    every 16 ms (this process joins the display through its socket file).
     std::env::set_var("DISPLAY", &x.display);
-    let mut screen = ScreenSource::open(0)?;
-    let mut cap = Vec::new();
-    for _ in 0..120 {
-        let t = Instant::now();
-        screen.grab()?;
-        cap.push(t.elapsed().as_secs_f64() * 1000.0);
+    pat.write_line("speed 16")?;
+    {
+        let mut p = MediaPipeline::new(
+            ScreenSource::open(0)?,
+            EncoderSettings {
+                tuning,
+                ..Default::default()
+            },
+        )?;
+        let (mut cap, mut conv, mut enc, mut both) = (vec![], vec![], vec![], vec![]);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let t0 = Instant::now();
+        let mut encoded = 0;
+        while encoded < 150 {
+            std::thread::sleep(Duration::from_millis(16));
+            match p.step(FrameRequest::default())? {
+                FrameOutcome::Encoded(_, t) => {
+                    encoded += 1;
+                    cap.push(ms(t.capture));
+                    conv.push(ms(t.convert));
+                    enc.push(ms(t.encode));
+                    both.push(ms(t.convert + t.encode));
+                }
+                FrameOutcome::Unchanged(t) => cap.push(ms(t.capture)),
+                FrameOutcome::NotReady => {}
+            }
+            anyhow::ensure!(t0.elapsed() < Duration::from_secs(60), "the pattern stopped changing");
+        }
+        for (name, v) in [
+            ("capture", &mut cap),
+            ("convert", &mut conv),
+            ("encode", &mut enc),
+            ("convert+encode", &mut both),
+        ] {
+            println!(
+                "stage {name:<15} 1920x1080 (ms): median {:.2}, p95 {:.2}",
+                percentile(v, 50.0),
+                percentile(v, 95.0)
+            );
+        }
     }
-    drop(screen);
-    println!(
-        "capture 1920x1080 (ms): median {:.2}, p95 {:.2}",
-        percentile(&mut cap, 50.0),
-        percentile(&mut cap, 95.0)
-    );
+    pat.write_line("speed 100")?;
 
     // 2-4. The whole path into Chromium.
     let _signal = start_signal(&ns, "127.0.0.1", &art)?;
