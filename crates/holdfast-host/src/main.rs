@@ -156,9 +156,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("registering with the signalling server")?;
     println!("{}", serde_json::to_string(&host.room)?);
+    // The code and link are on stdout only: stderr is the log, and codes never go in logs.
     eprintln!(
-        "holdfast-host: share ID {} and code {} — or open {}",
-        host.room.id, host.room.code, host.room.viewer_url
+        "holdfast-host: room {} is open; give the viewer the code or link printed on stdout",
+        host.room.id
     );
 
     if let Some(path) = cli.stats_file.clone() {

@@ -122,7 +122,6 @@ async fn build(
             urls: s.urls.clone(),
             username: s.username.clone().unwrap_or_default(),
             credential: s.credential.clone().unwrap_or_default(),
-            ..Default::default()
         })
         .collect();
     let settings = SettingEngineBuilder::new()

@@ -67,7 +67,8 @@ pub struct ChunkHeader {
 }
 
 impl ChunkHeader {
-    pub fn len(&self) -> usize {
+    /// Bytes this header takes on the wire.
+    pub fn encoded_len(&self) -> usize {
         if self.keyframe {
             KEYFRAME_HEADER_LEN
         } else {
@@ -128,7 +129,7 @@ impl ChunkHeader {
             }
             header.dimensions = Some((w, h));
         }
-        Ok((header, &msg[header.len()..]))
+        Ok((header, &msg[header.encoded_len()..]))
     }
 }
 
