@@ -64,3 +64,48 @@ fn chromium_viewer_shows_the_host_screen_and_follows_changes() -> anyhow::Result
     assert_eq!(s["decodeErrors"], 0);
     Ok(())
 }
+
+/// Off loopback the viewer page must come over HTTPS (WebCodecs needs a secure
+/// context): the server generates a self-signed certificate, the host trusts
+/// it explicitly, and Chromium (told to accept it) decodes frames.
+#[test]
+fn viewer_off_loopback_is_served_over_https_and_decodes() -> anyhow::Result<()> {
+    let art = artifacts_dir("browser_viewer_https");
+    let ns = Netns::new()?;
+    // A non-loopback address inside the namespace (a veth pair whose far end is
+    // unused). No IPv6: link-local addresses appearing a moment later would make
+    // Chromium abort its loads with ERR_NETWORK_CHANGED.
+    ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+    ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
+    ns.exec(&["ip", "link", "add", "hf0", "type", "veth", "peer", "name", "hf1"])?;
+    ns.exec(&["ip", "addr", "add", "10.213.9.1/24", "dev", "hf0"])?;
+    ns.exec(&["ip", "link", "set", "hf1", "up"])?;
+    ns.exec(&["ip", "link", "set", "hf0", "up"])?;
+    let tls_dir = art.join("tls");
+    let _ = std::fs::remove_dir_all(&tls_dir);
+    let mut signal = ns.command(holdfast_testkit::bin("holdfast-signal"));
+    signal.args(["--listen", "10.213.9.1:8443", "--tls-dir", tls_dir.to_str().unwrap()]);
+    let _signal = holdfast_testkit::Proc::spawn("signal", signal, &art)?;
+    wait_for(Duration::from_secs(20), "the certificate", || {
+        Ok(tls_dir.join("cert.pem").exists().then_some(()))
+    })?;
+    let ca = tls_dir.join("cert.pem");
+    let host_args = [
+        "--source",
+        "synthetic",
+        "--ice-bind",
+        "10.213.9.1:0",
+        "--signal-ca",
+        ca.to_str().unwrap(),
+    ];
+    let (_host, room) = start_host(&ns, "https://10.213.9.1:8443", &host_args, None, &art)?;
+    let url = room["viewer_url"].as_str().unwrap();
+    assert!(url.starts_with("https://10.213.9.1:8443/"), "{url}");
+    let mut browser = Browser::start(Some(&ns), &art)?;
+    let stats = browser.watch(url, &art)?;
+    assert_eq!(browser.eval("window.isSecureContext")?, true);
+    assert_eq!(stats["decodeErrors"], 0);
+    // Plain HTTP is not served on that address.
+    assert!(ns.exec(&["curl", "-sf", "http://10.213.9.1:8443/healthz"]).is_err());
+    Ok(())
+}

@@ -38,6 +38,7 @@ async fn join(server: &RunningServer, host: &HostHandle) -> ViewerHandle {
         id: RoomId::parse(&host.room.id).unwrap(),
         code: RoomCode::parse(&host.room.code).unwrap(),
         rtc: RtcOptions::loopback(),
+        tls: None,
     })
     .await
     .expect("viewer joins")

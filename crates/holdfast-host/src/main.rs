@@ -43,6 +43,9 @@ struct Cli {
     /// Without it, an embedded server is started on --serve.
     #[arg(long)]
     signal: Option<url::Url>,
+    /// PEM certificate to trust for an https:// --signal server (e.g. its self-signed cert.pem).
+    #[arg(long)]
+    signal_ca: Option<PathBuf>,
     /// Listen address of the embedded signalling server (when --signal is absent).
     #[arg(long, default_value = "127.0.0.1:8080")]
     serve: SocketAddr,
@@ -133,6 +136,9 @@ async fn main() -> anyhow::Result<()> {
     info!(dimensions = ?worker.dimensions(), "capturing");
 
     let mut config = HostConfig::new(signal_url);
+    if let Some(ca) = &cli.signal_ca {
+        config.tls = Some(holdfast_peer::signal_client::tls_config_with_ca(ca)?);
+    }
     config.fps = cli.fps;
     config.idle_interval = Duration::from_millis(cli.idle_ms);
     config.limits = if cli.queue_target_ms == 0 {

@@ -48,6 +48,8 @@ pub struct HostConfig {
     pub idle_interval: Duration,
     pub limits: QueueLimits,
     pub chunk_bytes: usize,
+    /// Trust roots for a `https://` server (None: the system's).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl HostConfig {
@@ -59,6 +61,7 @@ impl HostConfig {
             idle_interval: Duration::from_millis(200),
             limits: QueueLimits::default(),
             chunk_bytes: DEFAULT_CHUNK_BYTES,
+            tls: None,
         }
     }
 }
@@ -149,7 +152,7 @@ struct Viewer {
 
 /// Registers a room and starts streaming what `worker` captures.
 pub async fn start(config: HostConfig, worker: MediaWorker) -> Result<HostHandle, PeerError> {
-    let mut signal = SignalConnection::connect(&config.signal_url).await?;
+    let mut signal = SignalConnection::connect(&config.signal_url, config.tls.clone()).await?;
     signal.send(ClientMessage::Register)?;
     let (room, ice) = match signal.recv().await? {
         ServerMessage::Registered {

@@ -27,15 +27,40 @@ pub fn websocket_url(base: &Url) -> Result<Url, PeerError> {
     Ok(url)
 }
 
+/// A TLS client configuration trusting the system's roots plus the PEM
+/// certificate(s) in `ca` (for a server with a self-signed certificate).
+pub fn tls_config_with_ca(ca: &std::path::Path) -> Result<std::sync::Arc<rustls::ClientConfig>, PeerError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    let mut added = 0;
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| PeerError::Connect(format!("{}: {e}", ca.display())))? {
+        let cert = cert.map_err(|e| PeerError::Connect(format!("{}: {e}", ca.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| PeerError::Connect(format!("{}: {e}", ca.display())))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(PeerError::Connect(format!("{}: no certificate found", ca.display())));
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
+}
+
 pub struct SignalConnection {
     pub tx: mpsc::UnboundedSender<ClientMessage>,
     pub rx: mpsc::UnboundedReceiver<ServerMessage>,
 }
 
 impl SignalConnection {
-    pub async fn connect(base: &Url) -> Result<Self, PeerError> {
+    /// Connects; `tls` overrides the system's trust roots for `wss://`.
+    pub async fn connect(base: &Url, tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> Result<Self, PeerError> {
         let url = websocket_url(base)?;
-        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        let connector = tls.map(tokio_tungstenite::Connector::Rustls);
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, connector)
             .await
             .map_err(|e| PeerError::Connect(e.to_string()))?;
         let (mut sink, mut stream) = ws.split();

@@ -25,6 +25,8 @@ pub struct ViewerConfig {
     pub id: RoomId,
     pub code: RoomCode,
     pub rtc: RtcOptions,
+    /// Trust roots for a `https://` server (None: the system's).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 #[derive(Debug)]
@@ -57,7 +59,7 @@ impl ViewerHandle {
 
 /// Joins the room; errors if the server refuses (wrong code, unknown room).
 pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
-    let mut signal = SignalConnection::connect(&config.signal_url).await?;
+    let mut signal = SignalConnection::connect(&config.signal_url, config.tls.clone()).await?;
     signal.send(ClientMessage::Join {
         id: config.id.clone(),
         code: config.code.clone(),

@@ -28,6 +28,9 @@ struct Cli {
     /// Directory for the self-signed certificate generated on first run.
     #[arg(long, default_value = "holdfast-tls")]
     tls_dir: PathBuf,
+    /// Extra host name or IP address for the self-signed certificate (repeatable).
+    #[arg(long = "tls-name")]
+    tls_names: Vec<String>,
     /// Serve plain HTTP even on a non-loopback address (behind a TLS proxy).
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     no_tls: bool,
@@ -64,7 +67,13 @@ async fn main() -> anyhow::Result<()> {
             key: key.clone(),
         },
         _ if cli.no_tls => TlsMode::Off,
-        _ => TlsMode::default_for(&cli.listen, cli.tls_dir.clone()),
+        _ => match TlsMode::default_for(&cli.listen, cli.tls_dir.clone()) {
+            TlsMode::SelfSigned { dir, mut names } => {
+                names.extend(cli.tls_names.iter().cloned());
+                TlsMode::SelfSigned { dir, names }
+            }
+            other => other,
+        },
     };
     let mut ice_servers = Vec::new();
     if !cli.stun.is_empty() {

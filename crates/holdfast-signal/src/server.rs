@@ -137,7 +137,7 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
         mode => {
             let (cert, key) = match mode {
                 TlsMode::Files { cert, key } => (std::fs::read(cert)?, std::fs::read(key)?),
-                TlsMode::SelfSigned { dir } => load_or_create_self_signed(dir)?,
+                TlsMode::SelfSigned { dir, names } => load_or_create_self_signed(dir, names)?,
                 TlsMode::Off => unreachable!(),
             };
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert, key).await?;

@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
             allow_loopback: cli.allow_loopback,
             mdns: true,
         },
+        tls: None,
     })
     .await?;
     let mut decoder = H264Decoder::new()?;
