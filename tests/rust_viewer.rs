@@ -113,6 +113,27 @@ async fn rust_viewer_decodes_what_the_host_captured() {
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_pings_are_answered_and_timed() {
+    let server = server().await;
+    let worker = MediaWorker::spawn(|| Ok(SyntheticSource::new(320, 240)), EncoderSettings::default()).unwrap();
+    let mut cfg = HostConfig::new(url::Url::parse(&server.base_url).unwrap());
+    cfg.rtc = RtcOptions::loopback();
+    cfg.keepalive.interval = Duration::from_millis(100);
+    let host = host::start(cfg, worker).await.unwrap();
+    let mut v = join(&server, &host).await;
+    next_frame(&mut v, Duration::from_secs(20)).await;
+    tokio::spawn(async move { while v.events.recv().await.is_some() {} });
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let s = host.stats.borrow().viewers[0].clone();
+    eprintln!("keepalive: {} pings, rtt {:?} ms", s.pings_sent, s.rtt_ms);
+    assert!(s.pings_sent >= 8, "pings every 100 ms: {s:?}");
+    assert!(s.rtt_ms.is_some_and(|r| r < 100.0), "answered, with an RTT: {s:?}");
+    assert!(!s.unresponsive);
+    host.stop().await.unwrap();
+    server.shutdown().await;
+}
+
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,7 @@ use holdfast_media::MediaError;
 use holdfast_proto::commands::{Command, Control};
 use holdfast_proto::signal::{ClientMessage, IceCandidate, IceServer, PeerId, ServerMessage};
 use holdfast_proto::video::{EncodedFrame, FrameChunker, DEFAULT_CHUNK_BYTES};
+use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -48,6 +49,8 @@ pub struct HostConfig {
     pub idle_interval: Duration,
     pub limits: QueueLimits,
     pub chunk_bytes: usize,
+    /// PING cadence and dead-peer timeout on the `commands` channel.
+    pub keepalive: KeepaliveConfig,
     /// Trust roots for a `https://` server (None: the system's).
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -61,6 +64,7 @@ impl HostConfig {
             idle_interval: Duration::from_millis(200),
             limits: QueueLimits::default(),
             chunk_bytes: DEFAULT_CHUNK_BYTES,
+            keepalive: KeepaliveConfig::host(),
             tls: None,
         }
     }
@@ -87,6 +91,12 @@ pub struct ViewerStats {
     pub max_frame_bytes: usize,
     /// True when every frame sent right after a drop was a keyframe.
     pub keyframe_after_every_drop: bool,
+    /// Keepalive PINGs sent on the `commands` channel.
+    pub pings_sent: u64,
+    /// Round-trip time of the last answered PING, in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Nothing heard from the viewer for three keepalive intervals.
+    pub unresponsive: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -147,6 +157,8 @@ struct Viewer {
     next_frame_id: u32,
     dropped_since_send: bool,
     last_keyframe_at: Option<Instant>,
+    /// Started when the `commands` channel opens.
+    keepalive: Option<Keepalive>,
     stats: ViewerStats,
 }
 
@@ -333,6 +345,7 @@ impl HostLoop {
                 next_frame_id: 0,
                 dropped_since_send: false,
                 last_keyframe_at: None,
+                keepalive: None,
                 stats,
             },
         );
@@ -372,7 +385,11 @@ impl HostLoop {
                     info!(peer = %peer, "video channel open");
                 }
             }
-            Ev::Open(..) => {}
+            Ev::Open(peer, Label::Commands) => {
+                if let Some(v) = self.viewers.get_mut(&peer) {
+                    v.keepalive = Some(Keepalive::new(self.config.keepalive, Instant::now()));
+                }
+            }
             Ev::Closed(peer, label) => {
                 if label == Label::Video {
                     if let Some(v) = self.viewers.get_mut(&peer) {
@@ -380,34 +397,52 @@ impl HostLoop {
                     }
                 }
             }
-            Ev::Command(peer, Command::Control(Control::KeyframeRequest { .. })) => {
-                if let Some(v) = self.viewers.get_mut(&peer) {
-                    let recent = v
-                        .last_keyframe_at
-                        .is_some_and(|t| t.elapsed() < MIN_KEYFRAME_REQUEST_GAP);
-                    if !recent {
-                        debug!(peer = %peer, "viewer asked for a keyframe");
-                        v.gate.request_keyframe();
-                        self.next_capture_at = Instant::now();
-                    }
+            Ev::Command(peer, cmd) => self.on_command(peer, cmd).await,
+            Ev::BadCommand(peer, e) => {
+                // A malformed message is still a sign of life, and nothing else.
+                if let Some(k) = self.viewers.get_mut(&peer).and_then(|v| v.keepalive.as_mut()) {
+                    k.on_activity(Instant::now());
                 }
+                warn!(peer = %peer, "rejected command: {e}");
             }
-            Ev::Command(peer, Command::Ping) => {
-                if let Some(v) = self.viewers.get(&peer) {
-                    let _ = v
-                        .commands
-                        .send(BytesMut::from(&holdfast_proto::commands::PONG[..]))
-                        .await;
-                }
-            }
-            Ev::Command(_, Command::Pong) => {}
-            Ev::BadCommand(peer, e) => warn!(peer = %peer, "rejected command: {e}"),
             Ev::FrameDone(result) => {
                 self.on_frame(result).await;
                 if std::mem::take(&mut self.tick_pending) {
                     self.on_tick().await;
                 }
             }
+        }
+    }
+
+    async fn on_command(&mut self, peer: PeerId, cmd: Command) {
+        let now = Instant::now();
+        let Some(v) = self.viewers.get_mut(&peer) else { return };
+        if let Some(k) = v.keepalive.as_mut() {
+            match cmd {
+                Command::Pong => k.on_pong(now),
+                _ => k.on_activity(now),
+            }
+            v.stats.rtt_ms = k.rtt().map(|d| d.as_secs_f64() * 1000.0);
+            v.stats.unresponsive = k.is_dead();
+        }
+        match cmd {
+            Command::Control(Control::KeyframeRequest { .. }) => {
+                let recent = v
+                    .last_keyframe_at
+                    .is_some_and(|t| t.elapsed() < MIN_KEYFRAME_REQUEST_GAP);
+                if !recent {
+                    debug!(peer = %peer, "viewer asked for a keyframe");
+                    v.gate.request_keyframe();
+                    self.next_capture_at = now;
+                }
+            }
+            Command::Ping => {
+                let _ = v
+                    .commands
+                    .send(BytesMut::from(&holdfast_proto::commands::PONG[..]))
+                    .await;
+            }
+            Command::Pong => {}
         }
     }
 
@@ -419,6 +454,28 @@ impl HostLoop {
         let mut admitted = Vec::new();
         let mut force_keyframe = false;
         let mut dropped = false;
+        let mut keepalive_changed = false;
+        for (peer, v) in self.viewers.iter_mut() {
+            let Some(k) = v.keepalive.as_mut() else { continue };
+            while let Some(event) = k.poll(now) {
+                match event {
+                    KeepaliveEvent::SendPing => {
+                        let _ = v
+                            .commands
+                            .send(BytesMut::from(&holdfast_proto::commands::PING[..]))
+                            .await;
+                        v.stats.pings_sent = k.pings_sent();
+                        keepalive_changed = true;
+                    }
+                    KeepaliveEvent::PeerDead { silent } => {
+                        // Resilience (ICE restart, grace window) builds on this hook.
+                        warn!(peer = %peer, silent_ms = silent.as_millis() as u64, "viewer unresponsive");
+                        v.stats.unresponsive = true;
+                        keepalive_changed = true;
+                    }
+                }
+            }
+        }
         for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| v.video_open) {
             let queued = v.video.outstanding_bytes().await.unwrap_or(0);
             v.stats.queued_bytes = queued;
@@ -448,8 +505,8 @@ impl HostLoop {
             }
             v.stats.max_queued_bytes = v.gate.max_queued_seen();
         }
-        if dropped {
-            // No frame will complete to publish this, so publish now.
+        if dropped || keepalive_changed {
+            // No frame may complete to publish this (idle screen, drops), so publish now.
             self.publish_stats();
         }
         if admitted.is_empty() {
