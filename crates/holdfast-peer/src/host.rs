@@ -568,9 +568,7 @@ impl HostLoop {
 }
 
 async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame) {
-    let mut f = frame.clone();
-    f.frame_id = v.next_frame_id;
-    let chunks = match chunker.split(&f) {
+    let chunks = match chunker.split_as(frame, v.next_frame_id) {
         Ok(c) => c,
         Err(e) => {
             warn!("frame not sent: {e}");
@@ -585,18 +583,18 @@ async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame
         }
     }
     v.next_frame_id = v.next_frame_id.wrapping_add(1);
-    if v.dropped_since_send && !f.keyframe {
+    if v.dropped_since_send && !frame.keyframe {
         v.stats.keyframe_after_every_drop = false;
     }
     v.dropped_since_send = false;
-    if f.keyframe {
+    if frame.keyframe {
         v.stats.keyframes_sent += 1;
         v.last_keyframe_at = Some(Instant::now());
     }
     v.stats.frames_sent += 1;
-    v.stats.max_frame_bytes = v.stats.max_frame_bytes.max(f.data.len());
+    v.stats.max_frame_bytes = v.stats.max_frame_bytes.max(frame.data.len());
     let queued = v.video.outstanding_bytes().await.unwrap_or(0);
-    v.gate.sent(f.keyframe, queued);
+    v.gate.sent(frame.keyframe, queued);
     v.stats.queued_bytes = queued;
     v.stats.max_queued_bytes = v.gate.max_queued_seen();
 }

@@ -78,7 +78,8 @@ pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
 
 enum Internal {
     Rtc(RtcEvent),
-    Commands(Arc<dyn DataChannel>),
+    /// A PING arrived on this `commands` channel: answer it.
+    Pong(Arc<dyn DataChannel>),
     NeedKeyframe,
 }
 
@@ -149,7 +150,7 @@ async fn run(
                     }
                 }
                 Internal::Rtc(_) => {}
-                Internal::Commands(dc) => { let _ = dc.send(BytesMut::from(&PONG[..])).await; }
+                Internal::Pong(dc) => { let _ = dc.send(BytesMut::from(&PONG[..])).await; }
                 Internal::NeedKeyframe => send_keyframe_request(&commands).await,
             },
             Some(c) = ctl.recv() => match c {
@@ -222,7 +223,7 @@ async fn poll_commands(dc: Arc<dyn DataChannel>, itx: mpsc::UnboundedSender<Inte
         match event {
             DataChannelEvent::OnMessage(msg) => {
                 if let Ok(Command::Ping) = Command::parse(&msg.data) {
-                    let _ = itx.send(Internal::Commands(dc.clone()));
+                    let _ = itx.send(Internal::Pong(dc.clone()));
                 }
             }
             DataChannelEvent::OnClose => return,

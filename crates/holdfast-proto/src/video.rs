@@ -160,6 +160,12 @@ impl FrameChunker {
 
     /// The chunk messages for `frame`, in order.
     pub fn split(&self, frame: &EncodedFrame) -> Result<Vec<Vec<u8>>, ChunkError> {
+        self.split_as(frame, frame.frame_id)
+    }
+
+    /// Like [`split`](Self::split) but numbered `frame_id`: one encoded frame
+    /// goes to several viewers, each with its own id sequence, without copies.
+    pub fn split_as(&self, frame: &EncodedFrame, frame_id: u32) -> Result<Vec<Vec<u8>>, ChunkError> {
         let header_len = if frame.keyframe {
             KEYFRAME_HEADER_LEN
         } else {
@@ -176,7 +182,7 @@ impl FrameChunker {
             let end = (start + per_chunk).min(frame.data.len());
             let mut msg = Vec::with_capacity(header_len + end - start);
             ChunkHeader {
-                frame_id: frame.frame_id,
+                frame_id,
                 index: index as u16,
                 count: count as u16,
                 keyframe: frame.keyframe,
