@@ -22,6 +22,7 @@ fn desktop_app_shows_its_credentials_and_can_be_watched() -> anyhow::Result<()> 
         .env("HOLDFAST_SERVE", "127.0.0.1:8080")
         .env("HOLDFAST_ICE_BIND", "127.0.0.1:0")
         .env("HOLDFAST_ALLOW_LOOPBACK", "1")
+        .env("HOLDFAST_ACCEPT", "control")
         .env("HOLDFAST_RENDER_REPORT", &report)
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("LIBGL_ALWAYS_SOFTWARE", "1");

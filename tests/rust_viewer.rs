@@ -10,11 +10,13 @@ use holdfast_media::synthetic::SyntheticSource;
 use holdfast_media::worker::MediaWorker;
 use holdfast_media::{BgraFrame, FrameSource, H264Decoder, I420Image, ScreenSource};
 use holdfast_peer::backpressure::QueueLimits;
-use holdfast_peer::host::{self, HostConfig, HostHandle};
+use holdfast_peer::host::{self, ConsentPolicy, HostConfig, HostHandle};
 use holdfast_peer::rtc::RtcOptions;
 use holdfast_peer::viewer::{self, ViewerConfig, ViewerEvent, ViewerHandle};
+use holdfast_proto::signal::Decision;
 use holdfast_proto::video::EncodedFrame;
 use holdfast_proto::{RoomCode, RoomId};
+use holdfast_session::KeepaliveConfig;
 use holdfast_signal::{RunningServer, ServerConfig};
 use holdfast_testkit::{artifacts_dir, pattern, start_pattern, Xvfb};
 
@@ -29,7 +31,8 @@ async fn start_host(server: &RunningServer, worker: MediaWorker, limits: QueueLi
     cfg.rtc = RtcOptions::loopback();
     cfg.limits = limits;
     cfg.fps = fps;
-    host::start(cfg, worker).await.expect("host registers")
+    cfg.consent = ConsentPolicy::Always(Decision::Control);
+    host::start(cfg, worker, None).await.expect("host registers")
 }
 
 async fn join(server: &RunningServer, host: &HostHandle) -> ViewerHandle {
@@ -37,7 +40,9 @@ async fn join(server: &RunningServer, host: &HostHandle) -> ViewerHandle {
         signal_url: url::Url::parse(&server.base_url).unwrap(),
         id: RoomId::parse(&host.room.id).unwrap(),
         code: RoomCode::parse(&host.room.code).unwrap(),
+        token: None,
         rtc: RtcOptions::loopback(),
+        keepalive: KeepaliveConfig::viewer(),
         tls: None,
     })
     .await
@@ -120,7 +125,8 @@ async fn keepalive_pings_are_answered_and_timed() {
     let mut cfg = HostConfig::new(url::Url::parse(&server.base_url).unwrap());
     cfg.rtc = RtcOptions::loopback();
     cfg.keepalive.interval = Duration::from_millis(100);
-    let host = host::start(cfg, worker).await.unwrap();
+    cfg.consent = ConsentPolicy::Always(Decision::Control);
+    let host = host::start(cfg, worker, None).await.unwrap();
     let mut v = join(&server, &host).await;
     next_frame(&mut v, Duration::from_secs(20)).await;
     tokio::spawn(async move { while v.events.recv().await.is_some() {} });

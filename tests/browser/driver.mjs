@@ -4,8 +4,12 @@
 //   {"cmd":"eval","expr":"..."}           -> {"ok":true,"value":...}
 //   {"cmd":"screenshot","path":"..."}     -> {"ok":true}
 //   {"cmd":"console"}                     -> {"ok":true,"value":[...lines]}
+//   {"cmd":"mouse","action":"move|down|up|click|wheel","x":..,"y":..,"button":"left","dx":..,"dy":..}
+//   {"cmd":"keyboard","action":"type|press|down|up|insert","text":"..","key":".."}
 //   {"cmd":"close"}                       -> {"ok":true} and exit
 // Chromium never downloads anything: executablePath is the system binary.
+// HEADFUL=1 opens a real window on $DISPLAY (at 0,0, WINDOW_W x WINDOW_H): the
+// tests use one as the application that receives the injected input.
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
 import { mkdtempSync } from 'node:fs';
@@ -14,10 +18,15 @@ import { join } from 'node:path';
 
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const userDataDir = mkdtempSync(join(tmpdir(), 'holdfast-chromium-'));
+const headful = process.env.HEADFUL === '1';
+const windowArgs = headful
+  ? ['--ozone-platform=x11', '--window-position=0,0',
+     `--window-size=${process.env.WINDOW_W || 1920},${process.env.WINDOW_H || 1080}`, '--test-type']
+  : [];
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath,
-  headless: true,
-  viewport: { width: Number(process.env.VIEWPORT_W || 1280), height: Number(process.env.VIEWPORT_H || 800) },
+  headless: !headful,
+  viewport: headful ? null : { width: Number(process.env.VIEWPORT_W || 1280), height: Number(process.env.VIEWPORT_H || 800) },
   ignoreHTTPSErrors: true,
   args: [
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -26,6 +35,7 @@ const context = await chromium.launchPersistentContext(userDataDir, {
     // use it, and publish raw addresses instead of mDNS names.
     '--allow-loopback-in-peer-connection',
     '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ...windowArgs,
   ],
 });
 const page = context.pages()[0] ?? (await context.newPage());
@@ -56,6 +66,29 @@ for await (const line of createInterface({ input: process.stdin })) {
       case 'console':
         reply({ ok: true, value: consoleLines.splice(0) });
         break;
+      case 'mouse': {
+        const m = page.mouse;
+        const opts = { button: req.button || 'left' };
+        if (req.action === 'move') await m.move(req.x, req.y, { steps: req.steps || 1 });
+        else if (req.action === 'down') { await m.move(req.x, req.y); await m.down(opts); }
+        else if (req.action === 'up') { await m.move(req.x, req.y); await m.up(opts); }
+        else if (req.action === 'click') await m.click(req.x, req.y, { ...opts, clickCount: req.count || 1 });
+        else if (req.action === 'wheel') { await m.move(req.x, req.y); await m.wheel(req.dx || 0, req.dy || 0); }
+        else throw new Error(`unknown mouse action ${req.action}`);
+        reply({ ok: true });
+        break;
+      }
+      case 'keyboard': {
+        const k = page.keyboard;
+        if (req.action === 'type') await k.type(req.text, { delay: req.delay || 0 });
+        else if (req.action === 'press') await k.press(req.key);
+        else if (req.action === 'down') await k.down(req.key);
+        else if (req.action === 'up') await k.up(req.key);
+        else if (req.action === 'insert') await k.insertText(req.text);
+        else throw new Error(`unknown keyboard action ${req.action}`);
+        reply({ ok: true });
+        break;
+      }
       case 'close':
         reply({ ok: true });
         await context.close();

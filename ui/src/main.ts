@@ -1,8 +1,10 @@
 // The browser viewer page: form or `?id=&code=` URL parameters, a canvas that
-// shows the remote screen at its aspect ratio, and `window.holdfast` for
-// scripts and tests (`stats()`, `sample(x, y)`).
+// shows the remote screen at its aspect ratio and takes input while the host
+// allows control, and `window.holdfast` for scripts and tests (`stats()`,
+// `sample(x, y)`, `pictureRect()`, `control()`).
 
 import './style.css';
+import { InputCapture } from './input';
 import { ViewerSession, type SessionState } from './session';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -12,10 +14,12 @@ const stateEl = $<HTMLSpanElement>('state');
 const infoEl = $<HTMLSpanElement>('info');
 const messageEl = $<HTMLParagraphElement>('message');
 const form = $<HTMLFormElement>('join');
+const controlBtn = $<HTMLButtonElement>('control-toggle');
 
 const LABELS: Record<SessionState, string> = {
   idle: 'Not connected',
   signalling: 'Contacting server…',
+  waiting: 'Waiting for the host…',
   connecting: 'Connecting…',
   connected: 'Connected',
   disconnected: 'Connection interrupted',
@@ -24,6 +28,20 @@ const LABELS: Record<SessionState, string> = {
 };
 
 let session: ViewerSession | null = null;
+const input = new InputCapture(canvas, (msg) => session?.sendInput(msg));
+
+function showControl(allowed: boolean): void {
+  input.setEnabled(allowed);
+  const s = session;
+  controlBtn.hidden = !s || !s.controlAllowed;
+  controlBtn.textContent = s?.viewOnly ? 'Take control' : 'View only';
+  controlBtn.setAttribute('aria-pressed', String(Boolean(s?.viewOnly)));
+  infoEl.dataset.control = allowed ? 'control' : 'view-only';
+}
+
+controlBtn.addEventListener('click', () => {
+  if (session) session.setViewOnly(!session.viewOnly);
+});
 
 function showMessage(text: string | null): void {
   messageEl.hidden = text === null;
@@ -45,11 +63,15 @@ function start(id: string, code: string): void {
     onState(state, detail) {
       stateEl.textContent = LABELS[state];
       stateEl.className = `state state-${state}`;
-      if (detail && (state === 'closed' || state === 'failed')) showMessage(detail);
+      if (detail && (state === 'closed' || state === 'failed' || state === 'waiting')) showMessage(detail);
       if (state === 'connected') showMessage(null);
+      if (state === 'closed' || state === 'failed') showControl(false);
     },
     onError(message) {
       showMessage(message);
+    },
+    onControl(allowed) {
+      showControl(allowed);
     },
     onFrame(frame) {
       if (canvas.width !== frame.displayWidth || canvas.height !== frame.displayHeight) {
@@ -73,7 +95,8 @@ setInterval(() => {
   const s = session?.stats;
   if (!s || s.state !== 'connected') return;
   const lat = s.latencyP50Ms === null ? '–' : `${s.latencyP50Ms.toFixed(0)} ms`;
-  infoEl.textContent = `${s.width}×${s.height} · ${s.fps} fps · latency ${lat}`;
+  const mode = input.isEnabled ? 'control' : 'view only';
+  infoEl.textContent = `${s.width}×${s.height} · ${s.fps} fps · latency ${lat} · ${mode}`;
 }, 500);
 
 declare global {
@@ -82,6 +105,9 @@ declare global {
       stats(): object;
       sample(x: number, y: number): [number, number, number];
       latencySamples(): number[];
+      pictureRect(): { left: number; top: number; width: number; height: number };
+      control(): boolean;
+      message(): string | null;
     };
   }
 }
@@ -94,6 +120,12 @@ window.holdfast = {
     return [d[0], d[1], d[2]];
   },
   latencySamples: () => session?.latencySamples() ?? [],
+  /** Where the remote picture is on the page, in client pixels. */
+  pictureRect: () => input.pictureRect(),
+  /** Whether input is being sent to the host. */
+  control: () => input.isEnabled,
+  /** The message shown to the user, if any. */
+  message: () => (messageEl.hidden ? null : messageEl.textContent),
 };
 
 const params = new URLSearchParams(location.search);

@@ -1,6 +1,7 @@
-// One viewer session: signalling WebSocket, RTCPeerConnection answering the
-// host's offer, the `video` channel into the assembler and WebCodecs decoder,
-// and the `commands` channel (keepalive answers, keyframe requests).
+// One viewer session: signalling WebSocket (join, then wait for the host's
+// consent), RTCPeerConnection answering the host's offer, the `video` channel
+// into the assembler and WebCodecs decoder, and the `commands` channel
+// (keepalive answers, keyframe requests, input, the host's `mode`).
 
 import { FrameAssembler, codecFromAnnexB, type Frame } from './assembler';
 
@@ -11,8 +12,29 @@ const STALL_KEYFRAME_MS = 3000;
 /** Minimum gap between two keyframe requests. */
 const KEYFRAME_REQUEST_GAP_MS = 500;
 const LATENCY_WINDOW = 300;
+/** The host pings every 5 s; three silent intervals mean it is gone (seeds). */
+const HOST_SILENT_MS = 15_000;
 
-export type SessionState = 'idle' | 'signalling' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+export type SessionState =
+  | 'idle' | 'signalling' | 'waiting' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+
+/** What the server's error codes mean to a person. */
+export function errorText(code: string, message: string, retryAfterMs?: number): string {
+  switch (code) {
+    case 'invalid-credentials':
+      return `Wrong ID or code. ${/\((.*)\)/.exec(message)?.[1] ?? ''}`.trim();
+    case 'locked-out': {
+      const s = Math.ceil((retryAfterMs ?? 60_000) / 1000);
+      return `Too many wrong codes. Try again in ${s} s.`;
+    }
+    case 'consent-denied':
+      return 'The host declined your request to connect.';
+    case 'consent-timeout':
+      return 'The host did not answer your request in time.';
+    default:
+      return `${code}: ${message}`;
+  }
+}
 
 export interface Stats {
   state: SessionState;
@@ -35,6 +57,8 @@ export interface SessionEvents {
   onState(state: SessionState, detail?: string): void;
   onError(message: string): void;
   onFrame(frame: VideoFrame): void;
+  /** Whether the host accepts our input now. */
+  onControl?(allowed: boolean): void;
 }
 
 function percentile(sorted: number[], p: number): number | null {
@@ -62,6 +86,15 @@ export class ViewerSession {
   private decodedTimes: number[] = [];
   private latencies: number[] = [];
   private state: SessionState = 'idle';
+  private inputSeq = 0;
+  private lastHostActivity = 0;
+  private hostSilentReported = false;
+  /** The host granted control and has not switched it off. */
+  controlAllowed = false;
+  /** Our own switch: true stops sending input. */
+  viewOnly = false;
+  /** Rejoin without the code (kept for this tab only). */
+  token: string | null = null;
   /** Host clock minus ours, in ms; 0 on one machine (estimated later from keepalive timestamps). */
   clockOffsetMs = 0;
   stats: Stats = {
@@ -104,7 +137,15 @@ export class ViewerSession {
 
   private async onSignal(msg: any): Promise<void> {
     switch (msg.type) {
+      case 'awaiting-consent':
+        this.setState('waiting', 'Waiting for the host to accept…');
+        break;
       case 'joined':
+        this.token = typeof msg.token === 'string' ? msg.token : null;
+        try {
+          if (this.token) sessionStorage.setItem('holdfast.token', this.token);
+        } catch { /* storage may be unavailable */ }
+        this.setControl(Boolean(msg.control));
         this.setState('connecting');
         this.createPeer(msg.ice_servers ?? []);
         break;
@@ -119,10 +160,12 @@ export class ViewerSession {
       case 'peer-left':
         this.setState('closed', 'The host ended the session.');
         break;
-      case 'error':
-        this.events.onError(msg.code === 'invalid-credentials' ? 'Invalid ID or code.' : `${msg.code}: ${msg.message}`);
-        if (this.state === 'signalling') this.setState('failed', msg.message);
+      case 'error': {
+        const text = errorText(String(msg.code), String(msg.message ?? ''), msg.retry_after_ms);
+        this.events.onError(text);
+        if (this.state === 'signalling' || this.state === 'waiting') this.setState('failed', text);
         break;
+      }
     }
   }
 
@@ -143,6 +186,7 @@ export class ViewerSession {
       if (dc.label === 'video') dc.onmessage = (m) => this.onVideo(new Uint8Array(m.data as ArrayBuffer));
       else if (dc.label === 'commands') {
         this.commands = dc;
+        this.lastHostActivity = performance.now();
         dc.onmessage = (m) => this.onCommand(m.data);
       }
     };
@@ -160,9 +204,45 @@ export class ViewerSession {
   }
 
   private onCommand(data: ArrayBuffer | string): void {
-    if (typeof data === 'string') return;
-    const b = new Uint8Array(data);
-    if (b.length === PING.length && b.every((x, i) => x === PING[i])) this.commands?.send(PONG);
+    this.lastHostActivity = performance.now();
+    this.hostSilentReported = false;
+    const b = typeof data === 'string' ? new TextEncoder().encode(data) : new Uint8Array(data);
+    if (b.length === PING.length && b.every((x, i) => x === PING[i])) {
+      this.commands?.send(PONG);
+      return;
+    }
+    if (b.length > 4096 || b[0] !== 0x7b) return; // only JSON objects, within the limit
+    let msg: any;
+    try {
+      msg = JSON.parse(new TextDecoder().decode(b));
+    } catch {
+      return;
+    }
+    if (msg.type === 'mode' && typeof msg.control === 'boolean') this.setControl(msg.control);
+  }
+
+  private setControl(allowed: boolean): void {
+    this.controlAllowed = allowed;
+    this.events.onControl?.(allowed && !this.viewOnly);
+  }
+
+  /** Our own view-only switch; the host releases anything we held. */
+  setViewOnly(on: boolean): void {
+    this.viewOnly = on;
+    this.sendCommand({ type: 'view-only', on });
+    this.events.onControl?.(this.controlAllowed && !on);
+  }
+
+  /** Sends an input event, numbered (the channel is unordered; the host re-orders). */
+  sendInput(msg: { type: string } & Record<string, unknown>): void {
+    if (!this.controlAllowed || this.viewOnly) return;
+    if (this.sendCommand({ ...msg, seq: this.inputSeq })) this.inputSeq = (this.inputSeq + 1) >>> 0;
+  }
+
+  private sendCommand(msg: object): boolean {
+    if (this.commands?.readyState !== 'open') return false;
+    this.commands.send(JSON.stringify({ ...msg, v: 1 }));
+    return true;
   }
 
   requestKeyframe(): void {
@@ -170,7 +250,7 @@ export class ViewerSession {
     if (now - this.lastKeyframeRequest < KEYFRAME_REQUEST_GAP_MS) return;
     this.lastKeyframeRequest = now;
     this.stats.keyframeRequests += 1;
-    if (this.commands?.readyState === 'open') this.commands.send(JSON.stringify({ type: 'keyframe-request', v: 1 }));
+    this.sendCommand({ type: 'keyframe-request' });
   }
 
   private onVideo(msg: Uint8Array): void {
@@ -248,6 +328,11 @@ export class ViewerSession {
 
   private checkStall(): void {
     const now = performance.now();
+    if (this.commands?.readyState === 'open' && !this.hostSilentReported && now - this.lastHostActivity > HOST_SILENT_MS) {
+      // The resilience layer reconnects; here we only say so.
+      this.hostSilentReported = true;
+      this.events.onError('The host is not responding.');
+    }
     while (this.decodedTimes.length && now - this.decodedTimes[0] > 1000) this.decodedTimes.shift();
     this.stats.fps = this.decodedTimes.length;
     if (this.state === 'connected' && this.assembler && now - this.lastDecodableAt > STALL_KEYFRAME_MS && this.stats.framesReceived > 0) {

@@ -1,22 +1,36 @@
 //! `holdfast-host`: shares a screen without a window, for servers, unattended
-//! machines and tests. Prints exactly one JSON line on stdout once the room
-//! exists (`{"id","code","viewer_url"}`); everything else goes to stderr.
+//! machines and tests.
+//!
+//! Stdout carries JSON lines only: first the room (`{"id","code","viewer_url"}`),
+//! then events (`{"event":"join-request",...}`, `viewer-joined`, `viewer-left`,
+//! `viewer-unresponsive`). The log goes to stderr and never holds the code.
+//!
+//! With `--accept ask` (the default) each join request waits for an answer on
+//! stdin: `control [PEER]`, `view [PEER]` or `deny [PEER]` (or just `c`, `v`,
+//! `d` for the oldest request); `view-only on|off` flips the host's control
+//! switch. Unanswered requests are denied after the consent timeout.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use holdfast_input::{DisplayGeometry, EnigoInjector, InputWorker};
 use holdfast_media::encode::{EncoderSettings, Tuning, DEFAULT_BITRATE_KBPS, DEFAULT_FPS};
 use holdfast_media::synthetic::SyntheticSource;
 use holdfast_media::worker::MediaWorker;
 use holdfast_media::ScreenSource;
 use holdfast_peer::backpressure::{QueueLimits, VIDEO_QUEUE_CEILING_BYTES};
-use holdfast_peer::host::{self, HostConfig};
+use holdfast_peer::host::{self, ConsentPolicy, HostConfig, HostEvent, HostRemote};
 use holdfast_peer::rtc::RtcOptions;
+use holdfast_proto::commands::DisplayDesc;
+use holdfast_proto::signal::Decision;
+use holdfast_session::KEEPALIVE_INTERVAL;
 use holdfast_signal::{ServerConfig, TlsMode};
-use tracing::info;
+use tokio::io::AsyncBufReadExt;
+use tracing::{info, warn};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Source {
@@ -34,6 +48,18 @@ enum TuningArg {
     Screen,
     /// Faster encoding for motion (OpenH264 camera mode); more bytes for small changes.
     Motion,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Accept {
+    /// Ask on stdin for each viewer (see the module doc); silence means deny.
+    Ask,
+    /// Unattended: admit every viewer with the right code, with control.
+    Control,
+    /// Unattended: admit every viewer with the right code, view only.
+    View,
+    /// Admit nobody.
+    Deny,
 }
 
 #[derive(Parser, Debug)]
@@ -79,6 +105,19 @@ struct Cli {
     /// Also offer loopback candidates (for tests on one machine).
     #[arg(long)]
     allow_loopback: bool,
+    /// Who decides when a viewer with the right code asks to join.
+    #[arg(long, value_enum, default_value_t = Accept::Ask)]
+    accept: Accept,
+    /// Seconds a join request waits for an answer before it is denied.
+    #[arg(long, default_value_t = holdfast_proto::signal::CONSENT_TIMEOUT.as_secs_f64())]
+    consent_timeout_secs: f64,
+    /// Start with control switched off: viewers see the screen, their input is ignored.
+    #[arg(long)]
+    view_only: bool,
+    /// Keepalive PING interval in ms; a viewer silent for 3 intervals is dead
+    /// (its held keys are released).
+    #[arg(long, default_value_t = KEEPALIVE_INTERVAL.as_millis() as u64)]
+    keepalive_ms: u64,
     /// Write host statistics as JSON to this file every second.
     #[arg(long)]
     stats_file: Option<PathBuf>,
@@ -105,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
                 tls: TlsMode::default_for(&cli.serve, PathBuf::from("holdfast-tls")),
                 ui_dir: holdfast_signal::server::default_ui_dir(),
                 ice_servers: Vec::new(),
+                ..ServerConfig::loopback(0)
             })
             .await
             .context("starting the embedded signalling server")?;
@@ -124,9 +164,25 @@ async fn main() -> anyhow::Result<()> {
         threads: 0,
         tuning,
     };
+    let mut displays = Vec::new();
+    let mut input = None;
     let worker = match cli.source {
         Source::Screen => {
             let display = cli.display;
+            displays = holdfast_media::capture::list_displays()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| DisplayDesc {
+                    index: d.index as u32,
+                    width: d.width,
+                    height: d.height,
+                })
+                .collect();
+            let geometry = DisplayGeometry::of_display(display);
+            match InputWorker::spawn(|| EnigoInjector::new(None), geometry) {
+                Ok(w) => input = Some(w),
+                Err(e) => warn!("input injection unavailable (viewers can only watch): {e}"),
+            }
             MediaWorker::spawn(move || ScreenSource::open(display), settings)
         }
         Source::Synthetic => MediaWorker::spawn(|| Ok(SyntheticSource::new(1920, 1080)), settings),
@@ -148,6 +204,17 @@ async fn main() -> anyhow::Result<()> {
         l.ceiling = cli.queue_ceiling;
         l
     };
+    config.consent = match cli.accept {
+        Accept::Ask => ConsentPolicy::Ask,
+        Accept::Control => ConsentPolicy::Always(Decision::Control),
+        Accept::View => ConsentPolicy::Always(Decision::View),
+        Accept::Deny => ConsentPolicy::Always(Decision::Deny),
+    };
+    config.consent_timeout = Duration::try_from_secs_f64(cli.consent_timeout_secs)?;
+    config.control_enabled = !cli.view_only;
+    config.keepalive.interval = Duration::from_millis(cli.keepalive_ms.max(10));
+    config.current_display = cli.display as u32;
+    config.displays = displays;
     config.rtc = RtcOptions {
         bind: if cli.ice_bind.is_empty() {
             vec!["0.0.0.0:0".into()]
@@ -158,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
         mdns: true,
     };
 
-    let mut host = host::start(config, worker)
+    let mut host = host::start(config, worker, input)
         .await
         .context("registering with the signalling server")?;
     println!("{}", serde_json::to_string(&host.room)?);
@@ -182,9 +249,100 @@ async fn main() -> anyhow::Result<()> {
         });
     }
 
-    tokio::select! {
-        r = host.finished() => r.context("host stopped")?,
-        _ = tokio::signal::ctrl_c() => { host.stop().await?; }
+    let interactive = std::io::stdin().is_terminal();
+    let remote = host.remote();
+    let mut events = std::mem::replace(&mut host.events, tokio::sync::mpsc::unbounded_channel().1);
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    // Join requests waiting for an answer, oldest first.
+    let mut waiting: Vec<String> = Vec::new();
+    loop {
+        tokio::select! {
+            r = host.finished() => { r.context("host stopped")?; break; }
+            _ = tokio::signal::ctrl_c() => { host.stop().await?; break; }
+            Some(ev) = events.recv() => {
+                print_event(&ev);
+                match ev {
+                    HostEvent::JoinRequest { peer_id, address, timeout } => {
+                        if interactive {
+                            eprintln!(
+                                "holdfast-host: a viewer at {address} asks to join. Type c (control), v (view only) \
+                                 or d (deny) and Enter; no answer in {} s means deny.",
+                                timeout.as_secs()
+                            );
+                        }
+                        waiting.push(peer_id);
+                    }
+                    HostEvent::JoinAnswered { peer_id, .. } => waiting.retain(|p| *p != peer_id),
+                    _ => {}
+                }
+            }
+            line = stdin.next_line(), if stdin_open => match line {
+                Ok(Some(line)) => answer_line(&remote, &mut waiting, &line),
+                _ => stdin_open = false,
+            },
+        }
     }
     Ok(())
+}
+
+/// One event as a JSON line on stdout (no codes or tokens: none are in events).
+fn print_event(ev: &HostEvent) {
+    let json = match ev {
+        HostEvent::JoinRequest {
+            peer_id,
+            address,
+            timeout,
+        } => serde_json::json!({"event": "join-request", "peer_id": peer_id, "address": address,
+            "timeout_ms": timeout.as_millis() as u64}),
+        HostEvent::JoinAnswered { peer_id, decision } => {
+            serde_json::json!({"event": "join-answered", "peer_id": peer_id, "decision": decision})
+        }
+        HostEvent::ViewerJoined { peer_id, control } => {
+            serde_json::json!({"event": "viewer-joined", "peer_id": peer_id, "control": control})
+        }
+        HostEvent::ViewerLeft { peer_id } => serde_json::json!({"event": "viewer-left", "peer_id": peer_id}),
+        HostEvent::ViewerUnresponsive { peer_id } => {
+            serde_json::json!({"event": "viewer-unresponsive", "peer_id": peer_id})
+        }
+    };
+    println!("{json}");
+}
+
+/// Applies one stdin line: `control|view|deny [PEER]` (or `c`, `v`, `d`),
+/// or `view-only on|off`.
+fn answer_line(host: &HostRemote, waiting: &mut Vec<String>, line: &str) {
+    let mut words = line.split_whitespace();
+    let (Some(verb), arg) = (words.next(), words.next()) else {
+        return;
+    };
+    let decision = match verb {
+        "c" | "control" | "allow" => Decision::Control,
+        "v" | "view" => Decision::View,
+        "d" | "deny" => Decision::Deny,
+        "view-only" => {
+            match arg {
+                Some("on") => host.set_control(false),
+                Some("off") => host.set_control(true),
+                _ => eprintln!("holdfast-host: say `view-only on` or `view-only off`"),
+            }
+            return;
+        }
+        other => {
+            eprintln!("holdfast-host: unknown command `{other}` (control, view, deny, view-only on|off)");
+            return;
+        }
+    };
+    let peer = match arg {
+        Some(p) => p.to_owned(),
+        None => match waiting.first() {
+            Some(p) => p.clone(),
+            None => {
+                eprintln!("holdfast-host: no viewer is waiting");
+                return;
+            }
+        },
+    };
+    waiting.retain(|p| *p != peer);
+    host.consent(&peer, decision);
 }

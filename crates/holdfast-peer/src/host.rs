@@ -1,5 +1,15 @@
-//! The host role: registers a room, offers each viewer a `video` and a
-//! `commands` channel, and streams the screen to every viewer.
+//! The host role: registers a room, decides who may join (consent), offers
+//! each admitted viewer a `video` and a `commands` channel, streams the screen
+//! to every viewer and replays the input of viewers allowed to control.
+//!
+//! The `commands` channel is unordered: inside SCTP unordered messages go
+//! ahead of the ordered video queue, so keepalive and input never wait behind
+//! megabytes of frames. Input carries sequence numbers and is re-ordered by
+//! the input worker.
+//!
+//! Anything a viewer holds down is released when its control ends: view-only
+//! switched on (by either side), the viewer leaves, its connection fails or
+//! closes, or the keepalive declares it dead.
 //!
 //! One task owns all state and reacts to four sources: the signalling socket,
 //! peer-connection events, the frame ticker, and the media thread's results.
@@ -13,11 +23,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use holdfast_input::InputWorker;
 use holdfast_media::pipeline::{FrameOutcome, FrameRequest, StageTimings};
 use holdfast_media::worker::MediaWorker;
 use holdfast_media::MediaError;
-use holdfast_proto::commands::{Command, Control};
-use holdfast_proto::signal::{ClientMessage, IceCandidate, IceServer, PeerId, ServerMessage};
+use holdfast_proto::commands::{Command, Control, DisplayDesc};
+use holdfast_proto::signal::{
+    ClientMessage, Decision, IceCandidate, IceServer, PeerId, ServerMessage, CONSENT_TIMEOUT,
+};
 use holdfast_proto::video::{EncodedFrame, FrameChunker, DEFAULT_CHUNK_BYTES};
 use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent};
 use serde::Serialize;
@@ -53,6 +66,60 @@ pub struct HostConfig {
     pub keepalive: KeepaliveConfig,
     /// Trust roots for a `https://` server (None: the system's).
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Who decides when a viewer asks to join.
+    pub consent: ConsentPolicy,
+    /// How long a join request waits for [`HostHandle::consent`] before it is denied.
+    pub consent_timeout: Duration,
+    /// Whether viewers' input is accepted at all (the host's view-only switch).
+    pub control_enabled: bool,
+    /// The displays this host can share and the one it shares, told to viewers.
+    pub displays: Vec<DisplayDesc>,
+    pub current_display: u32,
+}
+
+/// How a host answers join requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentPolicy {
+    /// Ask the user: a [`HostEvent::JoinRequest`] is emitted; no answer within
+    /// the consent timeout means deny.
+    Ask,
+    /// Unattended: always answer this.
+    Always(Decision),
+}
+
+/// What a running host reports to its shell (UI or CLI).
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostEvent {
+    /// A viewer with the right code asks to join; answer with [`HostHandle::consent`].
+    JoinRequest {
+        peer_id: String,
+        address: String,
+        timeout: Duration,
+    },
+    /// A request was answered (by the user, the policy or the timeout).
+    JoinAnswered {
+        peer_id: String,
+        decision: Decision,
+    },
+    ViewerJoined {
+        peer_id: String,
+        control: bool,
+    },
+    ViewerLeft {
+        peer_id: String,
+    },
+    /// Nothing heard from this viewer for three keepalive intervals; its held
+    /// keys and buttons were released.
+    ViewerUnresponsive {
+        peer_id: String,
+    },
+}
+
+/// Instructions from the shell to a running host.
+#[derive(Debug)]
+enum HostCommand {
+    Consent(PeerId, Decision),
+    SetControl(bool),
 }
 
 impl HostConfig {
@@ -66,6 +133,11 @@ impl HostConfig {
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             keepalive: KeepaliveConfig::host(),
             tls: None,
+            consent: ConsentPolicy::Ask,
+            consent_timeout: CONSENT_TIMEOUT,
+            control_enabled: true,
+            displays: Vec::new(),
+            current_display: 0,
         }
     }
 }
@@ -97,6 +169,14 @@ pub struct ViewerStats {
     pub rtt_ms: Option<f64>,
     /// Nothing heard from the viewer for three keepalive intervals.
     pub unresponsive: bool,
+    /// The host granted control (not view only) when it admitted this viewer.
+    pub control_granted: bool,
+    /// The viewer switched itself to view only.
+    pub viewer_view_only: bool,
+    /// Input events applied / ignored (view only) / rejected (malformed).
+    pub input_events: u64,
+    pub input_ignored: u64,
+    pub commands_rejected: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -106,6 +186,8 @@ pub struct HostStats {
     pub last_capture_us: u64,
     pub last_convert_us: u64,
     pub last_encode_us: u64,
+    /// The host's view-only switch is off (input accepted from viewers granted control).
+    pub control_enabled: bool,
     pub viewers: Vec<ViewerStats>,
 }
 
@@ -113,11 +195,48 @@ pub struct HostStats {
 pub struct HostHandle {
     pub room: RoomInfo,
     pub stats: watch::Receiver<HostStats>,
+    pub events: mpsc::UnboundedReceiver<HostEvent>,
+    cmd: mpsc::UnboundedSender<HostCommand>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), PeerError>>,
 }
 
+/// A cloneable remote for a running host, for UI callbacks.
+#[derive(Clone)]
+pub struct HostRemote {
+    cmd: mpsc::UnboundedSender<HostCommand>,
+}
+
+impl HostRemote {
+    /// Answers a [`HostEvent::JoinRequest`].
+    pub fn consent(&self, peer_id: &str, decision: Decision) {
+        let _ = self
+            .cmd
+            .send(HostCommand::Consent(PeerId(peer_id.to_owned()), decision));
+    }
+
+    /// The host's view-only switch: `false` ignores every viewer's input (and
+    /// releases whatever they hold); `true` accepts it again from viewers granted control.
+    pub fn set_control(&self, enabled: bool) {
+        let _ = self.cmd.send(HostCommand::SetControl(enabled));
+    }
+}
+
 impl HostHandle {
+    pub fn remote(&self) -> HostRemote {
+        HostRemote { cmd: self.cmd.clone() }
+    }
+
+    /// Answers a [`HostEvent::JoinRequest`].
+    pub fn consent(&self, peer_id: &str, decision: Decision) {
+        self.remote().consent(peer_id, decision)
+    }
+
+    /// See [`HostRemote::set_control`].
+    pub fn set_control(&self, enabled: bool) {
+        self.remote().set_control(enabled)
+    }
+
     pub async fn stop(mut self) -> Result<(), PeerError> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -157,13 +276,27 @@ struct Viewer {
     next_frame_id: u32,
     dropped_since_send: bool,
     last_keyframe_at: Option<Instant>,
+    commands_open: bool,
     /// Started when the `commands` channel opens.
     keepalive: Option<Keepalive>,
     stats: ViewerStats,
 }
 
-/// Registers a room and starts streaming what `worker` captures.
-pub async fn start(config: HostConfig, worker: MediaWorker) -> Result<HostHandle, PeerError> {
+impl Viewer {
+    /// Input from this viewer is applied only if the host granted control,
+    /// the host's switch is on and the viewer has not switched itself off.
+    fn may_control(&self, host_enabled: bool) -> bool {
+        host_enabled && self.stats.control_granted && !self.stats.viewer_view_only
+    }
+}
+
+/// Registers a room and starts streaming what `worker` captures; viewers'
+/// input goes to `input` (None: a host that only shows its screen).
+pub async fn start(
+    config: HostConfig,
+    worker: MediaWorker,
+    input: Option<InputWorker>,
+) -> Result<HostHandle, PeerError> {
     let mut signal = SignalConnection::connect(&config.signal_url, config.tls.clone()).await?;
     signal.send(ClientMessage::Register)?;
     let (room, ice) = match signal.recv().await? {
@@ -182,7 +315,7 @@ pub async fn start(config: HostConfig, worker: MediaWorker) -> Result<HostHandle
                 ice_servers,
             )
         }
-        ServerMessage::Error { code, message } => {
+        ServerMessage::Error { code, message, .. } => {
             return Err(PeerError::Refused(holdfast_proto::signal::SignalError::new(
                 code, message,
             )))
@@ -191,15 +324,19 @@ pub async fn start(config: HostConfig, worker: MediaWorker) -> Result<HostHandle
     };
     let (stats_tx, stats_rx) = watch::channel(HostStats::default());
     let (stop_tx, stop_rx) = oneshot::channel();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (cmd, cmd_rx) = mpsc::unbounded_channel();
     let span = info_span!("host", room = %room.id);
     let task = tokio::spawn(
-        HostLoop::new(config, worker, ice, stats_tx)
-            .run(signal, stop_rx)
+        HostLoop::new(config, worker, input, ice, stats_tx, events_tx)
+            .run(signal, stop_rx, cmd_rx)
             .instrument(span),
     );
     Ok(HostHandle {
         room,
         stats: stats_rx,
+        events,
+        cmd,
         stop: Some(stop_tx),
         task,
     })
@@ -208,7 +345,11 @@ pub async fn start(config: HostConfig, worker: MediaWorker) -> Result<HostHandle
 struct HostLoop {
     config: HostConfig,
     worker: MediaWorker,
+    input: Option<InputWorker>,
     ice: Vec<IceServer>,
+    /// Join requests waiting for the user, with their deadlines.
+    requests: HashMap<PeerId, Instant>,
+    events: mpsc::UnboundedSender<HostEvent>,
     chunker: FrameChunker,
     viewers: HashMap<PeerId, Viewer>,
     ev_tx: mpsc::UnboundedSender<Ev>,
@@ -224,13 +365,27 @@ struct HostLoop {
 }
 
 impl HostLoop {
-    fn new(config: HostConfig, worker: MediaWorker, ice: Vec<IceServer>, stats_tx: watch::Sender<HostStats>) -> Self {
+    fn new(
+        config: HostConfig,
+        worker: MediaWorker,
+        input: Option<InputWorker>,
+        ice: Vec<IceServer>,
+        stats_tx: watch::Sender<HostStats>,
+        events: mpsc::UnboundedSender<HostEvent>,
+    ) -> Self {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let stats = HostStats {
+            control_enabled: config.control_enabled,
+            ..Default::default()
+        };
         HostLoop {
             chunker: FrameChunker::new(config.chunk_bytes),
             config,
             worker,
+            input,
             ice,
+            requests: HashMap::new(),
+            events,
             viewers: HashMap::new(),
             ev_tx,
             ev_rx,
@@ -238,12 +393,17 @@ impl HostLoop {
             tick_pending: false,
             next_capture_at: Instant::now(),
             unchanged_streak: 0,
-            stats: HostStats::default(),
+            stats,
             stats_tx,
         }
     }
 
-    async fn run(mut self, mut signal: SignalConnection, mut stop: oneshot::Receiver<()>) -> Result<(), PeerError> {
+    async fn run(
+        mut self,
+        mut signal: SignalConnection,
+        mut stop: oneshot::Receiver<()>,
+        mut commands: mpsc::UnboundedReceiver<HostCommand>,
+    ) -> Result<(), PeerError> {
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / self.config.fps.max(1) as f64));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let result = loop {
@@ -258,19 +418,111 @@ impl HostLoop {
                     None => break Err(PeerError::SignalClosed),
                 },
                 Some(ev) = self.ev_rx.recv() => self.on_event(&signal, ev).await,
-                _ = ticker.tick() => self.on_tick().await,
+                Some(cmd) = commands.recv() => self.on_host_command(&signal, cmd).await,
+                _ = ticker.tick() => {
+                    self.expire_requests(&signal);
+                    self.on_tick().await;
+                }
             }
         };
         let _ = signal.send(ClientMessage::Leave);
-        for (_, v) in self.viewers.drain() {
+        for (peer, v) in self.viewers.drain() {
+            if let Some(input) = &self.input {
+                let _ = input.forget(&peer.0);
+            }
             let _ = v.pc.close().await;
         }
         result
     }
 
+    fn emit(&self, ev: HostEvent) {
+        let _ = self.events.send(ev);
+    }
+
+    fn answer(&mut self, signal: &SignalConnection, peer: PeerId, decision: Decision) {
+        if self.requests.remove(&peer).is_none() {
+            return; // already answered or expired
+        }
+        info!(peer = %peer, ?decision, "join request answered");
+        let _ = signal.send(ClientMessage::Consent {
+            peer: peer.clone(),
+            decision,
+        });
+        self.emit(HostEvent::JoinAnswered {
+            peer_id: peer.0,
+            decision,
+        });
+    }
+
+    /// Unanswered join requests are denied at their deadline.
+    fn expire_requests(&mut self, signal: &SignalConnection) {
+        let now = Instant::now();
+        let expired: Vec<PeerId> = self
+            .requests
+            .iter()
+            .filter(|(_, &deadline)| deadline <= now)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for peer in expired {
+            info!(peer = %peer, "join request not answered in time: denied");
+            self.answer(signal, peer, Decision::Deny);
+        }
+    }
+
+    async fn on_host_command(&mut self, signal: &SignalConnection, cmd: HostCommand) {
+        match cmd {
+            HostCommand::Consent(peer, decision) => self.answer(signal, peer, decision),
+            HostCommand::SetControl(enabled) => {
+                info!(enabled, "host control switch");
+                self.config.control_enabled = enabled;
+                self.stats.control_enabled = enabled;
+                let peers: Vec<PeerId> = self.viewers.keys().cloned().collect();
+                for peer in peers {
+                    self.control_changed(&peer).await;
+                }
+                self.publish_stats();
+            }
+        }
+    }
+
+    /// Tells the viewer whether its input is accepted, and releases what it
+    /// holds when it no longer is.
+    async fn control_changed(&mut self, peer: &PeerId) {
+        let enabled = self.config.control_enabled;
+        let Some(v) = self.viewers.get(peer) else { return };
+        let control = v.may_control(enabled);
+        if !control {
+            if let Some(input) = &self.input {
+                let _ = input.release(&peer.0);
+            }
+        }
+        if v.commands_open {
+            send_command(&v.commands, Control::Mode { control }).await;
+        }
+    }
+
     async fn on_signal(&mut self, signal: &SignalConnection, msg: ServerMessage) -> Result<(), PeerError> {
         match msg {
-            ServerMessage::PeerJoined { peer_id } => self.add_viewer(signal, peer_id).await?,
+            ServerMessage::JoinRequest {
+                peer_id,
+                address,
+                timeout_ms,
+            } => {
+                let timeout = self.config.consent_timeout.min(Duration::from_millis(timeout_ms));
+                self.requests.insert(peer_id.clone(), Instant::now() + timeout);
+                match self.config.consent {
+                    ConsentPolicy::Always(decision) => self.answer(signal, peer_id, decision),
+                    ConsentPolicy::Ask => {
+                        info!(peer = %peer_id, "viewer asks to join");
+                        self.emit(HostEvent::JoinRequest {
+                            peer_id: peer_id.0,
+                            address,
+                            timeout,
+                        });
+                    }
+                }
+            }
+            ServerMessage::PeerJoined { peer_id, control } => self.add_viewer(signal, peer_id, control).await?,
             ServerMessage::Answer { from, sdp } => {
                 if let Some(v) = self.viewers.get_mut(&from) {
                     v.pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
@@ -289,8 +541,11 @@ impl HostLoop {
                     }
                 }
             }
-            ServerMessage::PeerLeft { peer_id } => self.remove_viewer(&peer_id, "left").await,
-            ServerMessage::Error { code, message } => warn!(?code, "server error: {message}"),
+            ServerMessage::PeerLeft { peer_id } => {
+                self.requests.remove(&peer_id);
+                self.remove_viewer(&peer_id, "left").await
+            }
+            ServerMessage::Error { code, message, .. } => warn!(?code, "server error: {message}"),
             ServerMessage::RoomClosed { reason } => {
                 return Err(PeerError::Unexpected(format!("room closed: {reason}")))
             }
@@ -299,15 +554,20 @@ impl HostLoop {
         Ok(())
     }
 
-    async fn add_viewer(&mut self, signal: &SignalConnection, peer: PeerId) -> Result<(), PeerError> {
-        info!(peer = %peer, "viewer joined; offering");
+    async fn add_viewer(&mut self, signal: &SignalConnection, peer: PeerId, control: bool) -> Result<(), PeerError> {
+        info!(peer = %peer, control, "viewer joined; offering");
         let (pc, mut rtc_rx) = build_peer(&self.ice, &self.config.rtc).await?;
         let ordered = Some(RTCDataChannelInit {
             ordered: true,
             ..Default::default()
         });
-        let video = pc.create_data_channel("video", ordered.clone()).await?;
-        let commands = pc.create_data_channel("commands", ordered).await?;
+        // Unordered so keepalive and input overtake queued video (see the module doc).
+        let unordered = Some(RTCDataChannelInit {
+            ordered: false,
+            ..Default::default()
+        });
+        let video = pc.create_data_channel("video", ordered).await?;
+        let commands = pc.create_data_channel("commands", unordered).await?;
         for (dc, label) in [(video.clone(), Label::Video), (commands.clone(), Label::Commands)] {
             tokio::spawn(poll_channel(dc, label, peer.clone(), self.ev_tx.clone()));
         }
@@ -330,8 +590,13 @@ impl HostLoop {
             peer_id: peer.0.clone(),
             state: "connecting".into(),
             keyframe_after_every_drop: true,
+            control_granted: control,
             ..Default::default()
         };
+        self.emit(HostEvent::ViewerJoined {
+            peer_id: peer.0.clone(),
+            control,
+        });
         self.viewers.insert(
             peer,
             Viewer {
@@ -345,6 +610,7 @@ impl HostLoop {
                 next_frame_id: 0,
                 dropped_since_send: false,
                 last_keyframe_at: None,
+                commands_open: false,
                 keepalive: None,
                 stats,
             },
@@ -355,7 +621,21 @@ impl HostLoop {
     async fn remove_viewer(&mut self, peer: &PeerId, why: &str) {
         if let Some(v) = self.viewers.remove(peer) {
             info!(peer = %peer, frames = v.stats.frames_sent, dropped = v.stats.frames_dropped, "viewer {why}");
+            if let Some(input) = &self.input {
+                let _ = input.forget(&peer.0);
+            }
             let _ = v.pc.close().await;
+            self.emit(HostEvent::ViewerLeft {
+                peer_id: peer.0.clone(),
+            });
+            self.publish_stats();
+        }
+    }
+
+    /// Releases whatever the viewer holds (its connection is in doubt).
+    fn release_input(&self, peer: &PeerId) {
+        if let Some(input) = &self.input {
+            let _ = input.release(&peer.0);
         }
     }
 
@@ -372,9 +652,15 @@ impl HostLoop {
                 if let Some(v) = self.viewers.get_mut(&peer) {
                     v.stats.state = s.to_string();
                 }
-                if s == RTCPeerConnectionState::Failed || s == RTCPeerConnectionState::Closed {
+                if matches!(
+                    s,
+                    RTCPeerConnectionState::Disconnected
+                        | RTCPeerConnectionState::Failed
+                        | RTCPeerConnectionState::Closed
+                ) {
                     // Resilience (ICE restart, grace window) builds on this hook.
                     warn!(peer = %peer, state = %s, "peer connection lost");
+                    self.release_input(&peer);
                 }
             }
             Ev::Rtc(..) => {}
@@ -388,20 +674,34 @@ impl HostLoop {
             Ev::Open(peer, Label::Commands) => {
                 if let Some(v) = self.viewers.get_mut(&peer) {
                     v.keepalive = Some(Keepalive::new(self.config.keepalive, Instant::now()));
+                    v.commands_open = true;
+                    let displays = Control::Displays {
+                        current: self.config.current_display,
+                        displays: self.config.displays.clone(),
+                    };
+                    send_command(&v.commands, displays).await;
                 }
+                self.control_changed(&peer).await;
             }
             Ev::Closed(peer, label) => {
-                if label == Label::Video {
-                    if let Some(v) = self.viewers.get_mut(&peer) {
-                        v.video_open = false;
+                if let Some(v) = self.viewers.get_mut(&peer) {
+                    match label {
+                        Label::Video => v.video_open = false,
+                        Label::Commands => v.commands_open = false,
                     }
+                }
+                if label == Label::Commands {
+                    self.release_input(&peer);
                 }
             }
             Ev::Command(peer, cmd) => self.on_command(peer, cmd).await,
             Ev::BadCommand(peer, e) => {
                 // A malformed message is still a sign of life, and nothing else.
-                if let Some(k) = self.viewers.get_mut(&peer).and_then(|v| v.keepalive.as_mut()) {
-                    k.on_activity(Instant::now());
+                if let Some(v) = self.viewers.get_mut(&peer) {
+                    if let Some(k) = v.keepalive.as_mut() {
+                        k.on_activity(Instant::now());
+                    }
+                    v.stats.commands_rejected += 1;
                 }
                 warn!(peer = %peer, "rejected command: {e}");
             }
@@ -426,7 +726,7 @@ impl HostLoop {
             v.stats.unresponsive = k.is_dead();
         }
         match cmd {
-            Command::Control(Control::KeyframeRequest { .. }) => {
+            Command::Control(Control::KeyframeRequest) => {
                 let recent = v
                     .last_keyframe_at
                     .is_some_and(|t| t.elapsed() < MIN_KEYFRAME_REQUEST_GAP);
@@ -443,6 +743,38 @@ impl HostLoop {
                     .await;
             }
             Command::Pong => {}
+            Command::Control(Control::ViewOnly { on }) => {
+                v.stats.viewer_view_only = on;
+                self.control_changed(&peer).await;
+                self.publish_stats();
+            }
+            Command::Control(Control::SelectDisplay { index }) => {
+                // Switching the captured display mid-session is not supported
+                // yet; the viewer is told which display it is seeing.
+                if index != self.config.current_display {
+                    warn!(peer = %peer, index, "display switch requested; not supported by this host");
+                }
+                let displays = Control::Displays {
+                    current: self.config.current_display,
+                    displays: self.config.displays.clone(),
+                };
+                send_command(&v.commands, displays).await;
+            }
+            Command::Control(c @ (Control::Mode { .. } | Control::Displays { .. })) => {
+                v.stats.commands_rejected += 1;
+                warn!(peer = %peer, "viewer sent a host-only message: {c:?}");
+            }
+            Command::Control(input) => {
+                let Ok((seq, event)) = input.into_input() else { return };
+                if v.may_control(self.config.control_enabled) {
+                    v.stats.input_events += 1;
+                    if let Some(worker) = &self.input {
+                        let _ = worker.apply(&peer.0, seq, event);
+                    }
+                } else {
+                    v.stats.input_ignored += 1;
+                }
+            }
         }
     }
 
@@ -455,6 +787,7 @@ impl HostLoop {
         let mut force_keyframe = false;
         let mut dropped = false;
         let mut keepalive_changed = false;
+        let mut dead = Vec::new();
         for (peer, v) in self.viewers.iter_mut() {
             let Some(k) = v.keepalive.as_mut() else { continue };
             while let Some(event) = k.poll(now) {
@@ -472,9 +805,15 @@ impl HostLoop {
                         warn!(peer = %peer, silent_ms = silent.as_millis() as u64, "viewer unresponsive");
                         v.stats.unresponsive = true;
                         keepalive_changed = true;
+                        dead.push(peer.clone());
                     }
                 }
             }
+        }
+        for peer in dead {
+            // No stuck keys: whatever a silent viewer holds is released now.
+            self.release_input(&peer);
+            self.emit(HostEvent::ViewerUnresponsive { peer_id: peer.0 });
         }
         for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| v.video_open) {
             let queued = v.video.outstanding_bytes().await.unwrap_or(0);
@@ -565,6 +904,10 @@ impl HostLoop {
         self.stats.last_convert_us = t.convert.as_micros() as u64;
         self.stats.last_encode_us = t.encode.as_micros() as u64;
     }
+}
+
+async fn send_command(dc: &Arc<dyn DataChannel>, control: Control) {
+    let _ = dc.send(BytesMut::from(&Command::Control(control).encode()[..])).await;
 }
 
 async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame) {

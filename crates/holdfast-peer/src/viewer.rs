@@ -1,14 +1,18 @@
-//! The viewer role in Rust: joins a room with ID and code, answers the host's
-//! offer, reassembles `video` chunks into frames and hands them out. The
-//! desktop app's viewer and the tests use it; decoding is the caller's choice.
+//! The viewer role in Rust: joins a room with ID and code (or a session
+//! token), waits for the host's consent, answers the host's offer,
+//! reassembles `video` chunks into frames and hands them out, answers PINGs
+//! and sends input. The desktop app's viewer and the tests use it; decoding is
+//! the caller's choice.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use holdfast_proto::commands::{Command, Control, PONG};
+use holdfast_proto::commands::{Command, Control, InputEvent, PONG};
 use holdfast_proto::signal::{ClientMessage, IceCandidate, ServerMessage, SignalError};
 use holdfast_proto::video::{Assembly, EncodedFrame, FrameAssembler};
-use holdfast_proto::{RoomCode, RoomId};
+use holdfast_proto::{RoomCode, RoomId, SessionToken};
+use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent};
 use tokio::sync::mpsc;
 use tracing::{debug, info_span, warn, Instrument};
 use url::Url;
@@ -24,7 +28,11 @@ pub struct ViewerConfig {
     pub signal_url: Url,
     pub id: RoomId,
     pub code: RoomCode,
+    /// Rejoin with this session token instead of the code (no new consent).
+    pub token: Option<SessionToken>,
     pub rtc: RtcOptions,
+    /// When the host counts as gone (nothing heard for three intervals).
+    pub keepalive: KeepaliveConfig,
     /// Trust roots for a `https://` server (None: the system's).
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -36,6 +44,12 @@ pub enum ViewerEvent {
     Frame(EncodedFrame),
     /// A chunk failed validation (counted, never fatal).
     BadChunk(String),
+    /// A control message from the host (`mode`, `displays`).
+    Control(Control),
+    /// A keepalive PING arrived (and was answered).
+    Pinged,
+    /// Nothing heard from the host for three keepalive intervals.
+    HostUnresponsive,
     Closed(String),
 }
 
@@ -43,10 +57,16 @@ pub enum ViewerEvent {
 #[derive(Debug)]
 enum Ctl {
     RequestKeyframe,
+    Input(InputEvent),
+    Send(Control),
 }
 
 pub struct ViewerHandle {
     pub events: mpsc::UnboundedReceiver<ViewerEvent>,
+    /// The session token to rejoin with.
+    pub token: SessionToken,
+    /// Whether the host allowed control (as opposed to view only).
+    pub control: bool,
     ctl: mpsc::UnboundedSender<Ctl>,
 }
 
@@ -55,31 +75,70 @@ impl ViewerHandle {
     pub fn request_keyframe(&self) {
         let _ = self.ctl.send(Ctl::RequestKeyframe);
     }
+
+    /// Sends an input event (numbered here, in order).
+    pub fn send_input(&self, event: InputEvent) {
+        let _ = self.ctl.send(Ctl::Input(event));
+    }
+
+    /// Sends any other control message (`view-only`, `select-display`).
+    pub fn send_control(&self, control: Control) {
+        let _ = self.ctl.send(Ctl::Send(control));
+    }
 }
 
-/// Joins the room; errors if the server refuses (wrong code, unknown room).
+/// Joins the room and waits for the host's consent; errors if the server
+/// refuses (wrong code, unknown room, lockout, consent denied or timed out).
 pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
     let mut signal = SignalConnection::connect(&config.signal_url, config.tls.clone()).await?;
+    let (code, token) = match &config.token {
+        Some(t) => (None, Some(t.clone())),
+        None => (Some(config.code.clone()), None),
+    };
     signal.send(ClientMessage::Join {
         id: config.id.clone(),
-        code: config.code.clone(),
+        code,
+        token,
     })?;
-    let ice = match signal.recv().await? {
-        ServerMessage::Joined { ice_servers, .. } => ice_servers,
-        ServerMessage::Error { code, message } => return Err(PeerError::Refused(SignalError::new(code, message))),
-        other => return Err(PeerError::Unexpected(format!("{other:?}"))),
+    let (ice, token, control) = loop {
+        match signal.recv().await? {
+            ServerMessage::AwaitingConsent { timeout_ms } => {
+                debug!(timeout_ms, "waiting for the host to accept");
+            }
+            ServerMessage::Joined {
+                ice_servers,
+                token,
+                control,
+                ..
+            } => break (ice_servers, token, control),
+            ServerMessage::Error {
+                code,
+                message,
+                retry_after_ms,
+            } => {
+                let mut e = SignalError::new(code, message);
+                e.retry_after_ms = retry_after_ms;
+                return Err(PeerError::Refused(e));
+            }
+            other => return Err(PeerError::Unexpected(format!("{other:?}"))),
+        }
     };
     let (ev_tx, events) = mpsc::unbounded_channel();
     let (ctl, ctl_rx) = mpsc::unbounded_channel();
     let span = info_span!("viewer", room = %config.id);
     tokio::spawn(run(config, signal, ice, ev_tx, ctl_rx).instrument(span));
-    Ok(ViewerHandle { events, ctl })
+    Ok(ViewerHandle {
+        events,
+        token,
+        control,
+        ctl,
+    })
 }
 
 enum Internal {
     Rtc(RtcEvent),
-    /// A PING arrived on this `commands` channel: answer it.
-    Pong(Arc<dyn DataChannel>),
+    /// A message arrived on the `commands` channel.
+    Command(Arc<dyn DataChannel>, Command),
     NeedKeyframe,
 }
 
@@ -95,6 +154,9 @@ async fn run(
     let mut pending: Vec<IceCandidate> = Vec::new();
     let mut remote_set = false;
     let mut commands: Option<Arc<dyn DataChannel>> = None;
+    let mut keepalive: Option<Keepalive> = None;
+    let mut seq: u32 = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     let reason = loop {
         tokio::select! {
             msg = signal.rx.recv() => {
@@ -131,7 +193,7 @@ async fn run(
                         _ => {}
                     },
                     ServerMessage::PeerLeft { .. } | ServerMessage::RoomClosed { .. } => break "host left".into(),
-                    ServerMessage::Error { code, message } => warn!(?code, "server error: {message}"),
+                    ServerMessage::Error { code, message, .. } => warn!(?code, "server error: {message}"),
                     _ => {}
                 }
             }
@@ -144,18 +206,47 @@ async fn run(
                         "video" => { tokio::spawn(poll_video(dc, out.clone(), itx.clone())); }
                         "commands" => {
                             commands = Some(dc.clone());
+                            keepalive = Some(Keepalive::new(config.keepalive, Instant::now()));
                             tokio::spawn(poll_commands(dc, itx.clone()));
                         }
                         other => warn!("ignoring unexpected data channel `{other}`"),
                     }
                 }
                 Internal::Rtc(_) => {}
-                Internal::Pong(dc) => { let _ = dc.send(BytesMut::from(&PONG[..])).await; }
-                Internal::NeedKeyframe => send_keyframe_request(&commands).await,
+                Internal::Command(dc, cmd) => {
+                    if let Some(k) = keepalive.as_mut() {
+                        k.on_activity(Instant::now());
+                    }
+                    match cmd {
+                        Command::Ping => {
+                            let _ = dc.send(BytesMut::from(&PONG[..])).await;
+                            let _ = out.send(ViewerEvent::Pinged);
+                        }
+                        Command::Pong => {}
+                        Command::Control(c) => { let _ = out.send(ViewerEvent::Control(c)); }
+                    }
+                }
+                Internal::NeedKeyframe => send_control(&commands, Control::KeyframeRequest).await,
             },
             Some(c) = ctl.recv() => match c {
-                Ctl::RequestKeyframe => send_keyframe_request(&commands).await,
+                Ctl::RequestKeyframe => send_control(&commands, Control::KeyframeRequest).await,
+                Ctl::Input(event) => {
+                    send_control(&commands, Control::input(seq, event)).await;
+                    seq = seq.wrapping_add(1);
+                }
+                Ctl::Send(control) => send_control(&commands, control).await,
             },
+            _ = tick.tick() => {
+                if let Some(k) = keepalive.as_mut() {
+                    // The viewer only listens: the host sends the PINGs.
+                    while let Some(ev) = k.poll(Instant::now()) {
+                        if let KeepaliveEvent::PeerDead { silent } = ev {
+                            warn!(silent_ms = silent.as_millis() as u64, "host unresponsive");
+                            let _ = out.send(ViewerEvent::HostUnresponsive);
+                        }
+                    }
+                }
+            }
         }
     };
     let _ = signal.send(ClientMessage::Leave);
@@ -175,12 +266,9 @@ async fn answer(pc: &dyn PeerConnection, signal: &SignalConnection, sdp: String)
     })
 }
 
-async fn send_keyframe_request(commands: &Option<Arc<dyn DataChannel>>) {
+async fn send_control(commands: &Option<Arc<dyn DataChannel>>, control: Control) {
     if let Some(dc) = commands {
-        let msg = Command::Control(Control::KeyframeRequest {
-            v: holdfast_proto::commands::COMMANDS_VERSION,
-        });
-        let _ = dc.send(BytesMut::from(&msg.encode()[..])).await;
+        let _ = dc.send(BytesMut::from(&Command::Control(control).encode()[..])).await;
     }
 }
 
@@ -221,11 +309,14 @@ async fn poll_video(
 async fn poll_commands(dc: Arc<dyn DataChannel>, itx: mpsc::UnboundedSender<Internal>) {
     while let Some(event) = dc.poll().await {
         match event {
-            DataChannelEvent::OnMessage(msg) => {
-                if let Ok(Command::Ping) = Command::parse(&msg.data) {
-                    let _ = itx.send(Internal::Pong(dc.clone()));
+            DataChannelEvent::OnMessage(msg) => match Command::parse(&msg.data) {
+                Ok(cmd) => {
+                    if itx.send(Internal::Command(dc.clone(), cmd)).is_err() {
+                        return;
+                    }
                 }
-            }
+                Err(e) => warn!("rejected command from host: {e}"),
+            },
             DataChannelEvent::OnClose => return,
             _ => {}
         }

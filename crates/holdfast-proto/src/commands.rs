@@ -1,11 +1,35 @@
-//! The `commands` data channel: keepalive probes and control messages.
+//! The `commands` data channel: keepalive probes, input events and control
+//! messages. Format version 1.
 //!
 //! Keepalive, byte for byte as the seeds specify: the host sends `\x00PING`
 //! (`00 50 49 4E 47`) and the viewer answers `\x00PONG` (`00 50 4F 4E 47`).
 //! A leading NUL can never start a JSON text, so the two kinds never collide.
 //!
-//! Everything else is a JSON object tagged by `type`, at most
-//! [`MAX_COMMAND_BYTES`], with a format version `v` (currently 1).
+//! Everything else is one JSON object per message, at most
+//! [`MAX_COMMAND_BYTES`], tagged by `type`, with an optional format version
+//! `v` (absent means 1; any other value is refused). Unknown fields are
+//! refused too, so a typo never silently does nothing.
+//!
+//! | `type`             | direction     | fields                                        |
+//! |--------------------|---------------|-----------------------------------------------|
+//! | `keyframe-request` | viewer → host |                                               |
+//! | `pointer-move`     | viewer → host | `seq`, `x`, `y` (0..=1 of the shared display) |
+//! | `pointer-button`   | viewer → host | `seq`, `button`, `down`, `x`, `y`             |
+//! | `wheel`            | viewer → host | `seq`, `dx`, `dy` (notches; +dy scrolls down) |
+//! | `key`              | viewer → host | `seq`, `code`, `key`, `down`                  |
+//! | `text`             | viewer → host | `seq`, `text` (IME commits, pasted text)      |
+//! | `release-all`      | viewer → host | `seq` (the viewer lost focus)                 |
+//! | `view-only`        | viewer → host | `on` (the viewer's own switch)                |
+//! | `select-display`   | viewer → host | `index`                                       |
+//! | `mode`             | host → viewer | `control` (whether input is accepted)         |
+//! | `displays`         | host → viewer | `current`, `displays`                         |
+//!
+//! `code` is the browser's physical `KeyboardEvent.code`, `key` the logical
+//! `KeyboardEvent.key` (the character produced, for character keys).
+//!
+//! The host's side of the channel is unordered, so that keepalive and input
+//! overtake queued video inside SCTP; input events therefore carry a `seq`
+//! (per viewer, from 0, +1 per event) and the host replays them in order.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -14,22 +38,197 @@ pub const PING: &[u8; 5] = b"\x00PING";
 pub const PONG: &[u8; 5] = b"\x00PONG";
 /// Largest commands-channel message accepted.
 pub const MAX_COMMAND_BYTES: usize = 4096;
-/// Current control-message format version.
+/// Current format version.
 pub const COMMANDS_VERSION: u8 = 1;
+/// Longest `text` accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 256;
+/// Longest `code` or `key`, in bytes (the longest DOM names are ~20).
+const MAX_KEY_NAME_BYTES: usize = 32;
+/// Largest wheel step in one event, in notches.
+pub const MAX_WHEEL_NOTCHES: i32 = 100;
+/// Highest display index accepted.
+const MAX_DISPLAY_INDEX: u32 = 63;
+/// Most displays listed in a `displays` message.
+const MAX_DISPLAYS: usize = 16;
 
-/// A control message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PointerButton {
+    Left,
+    Middle,
+    Right,
+    Back,
+    Forward,
+}
+
+/// One display the host can share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayDesc {
+    pub index: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A JSON message on the `commands` channel (everything but the keepalive).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Control {
-    /// Viewer to host: the decoder needs a keyframe (after a loss or an error).
-    KeyframeRequest {
-        #[serde(default = "version")]
-        v: u8,
+    /// The decoder needs a keyframe (after a loss or an error).
+    KeyframeRequest,
+    PointerMove {
+        seq: u32,
+        x: f32,
+        y: f32,
+    },
+    PointerButton {
+        seq: u32,
+        button: PointerButton,
+        down: bool,
+        x: f32,
+        y: f32,
+    },
+    Wheel {
+        seq: u32,
+        dx: i32,
+        dy: i32,
+    },
+    Key {
+        seq: u32,
+        code: String,
+        key: String,
+        down: bool,
+    },
+    Text {
+        seq: u32,
+        text: String,
+    },
+    /// Release every key and button this viewer holds.
+    ReleaseAll {
+        seq: u32,
+    },
+    /// The viewer switches its own control off (`on: true`) or back on.
+    ViewOnly {
+        on: bool,
+    },
+    SelectDisplay {
+        index: u32,
+    },
+    /// Host to viewer: whether the host currently accepts this viewer's input.
+    Mode {
+        control: bool,
+    },
+    /// Host to viewer: the displays it can share and the one it shares.
+    Displays {
+        current: u32,
+        displays: Vec<DisplayDesc>,
     },
 }
 
-fn version() -> u8 {
-    COMMANDS_VERSION
+/// An input event, as the host applies it (sequence number stripped).
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputEvent {
+    PointerMove {
+        x: f32,
+        y: f32,
+    },
+    PointerButton {
+        button: PointerButton,
+        down: bool,
+        x: f32,
+        y: f32,
+    },
+    Wheel {
+        dx: i32,
+        dy: i32,
+    },
+    Key {
+        code: String,
+        key: String,
+        down: bool,
+    },
+    Text {
+        text: String,
+    },
+    ReleaseAll,
+}
+
+impl Control {
+    /// Splits an input message into its sequence number and event.
+    pub fn into_input(self) -> Result<(u32, InputEvent), Control> {
+        Ok(match self {
+            Control::PointerMove { seq, x, y } => (seq, InputEvent::PointerMove { x, y }),
+            Control::PointerButton {
+                seq,
+                button,
+                down,
+                x,
+                y,
+            } => (seq, InputEvent::PointerButton { button, down, x, y }),
+            Control::Wheel { seq, dx, dy } => (seq, InputEvent::Wheel { dx, dy }),
+            Control::Key { seq, code, key, down } => (seq, InputEvent::Key { code, key, down }),
+            Control::Text { seq, text } => (seq, InputEvent::Text { text }),
+            Control::ReleaseAll { seq } => (seq, InputEvent::ReleaseAll),
+            other => return Err(other),
+        })
+    }
+
+    /// Wraps an input event (the inverse of [`Control::into_input`]).
+    pub fn input(seq: u32, event: InputEvent) -> Control {
+        match event {
+            InputEvent::PointerMove { x, y } => Control::PointerMove { seq, x, y },
+            InputEvent::PointerButton { button, down, x, y } => Control::PointerButton {
+                seq,
+                button,
+                down,
+                x,
+                y,
+            },
+            InputEvent::Wheel { dx, dy } => Control::Wheel { seq, dx, dy },
+            InputEvent::Key { code, key, down } => Control::Key { seq, code, key, down },
+            InputEvent::Text { text } => Control::Text { seq, text },
+            InputEvent::ReleaseAll => Control::ReleaseAll { seq },
+        }
+    }
+
+    /// Semantic checks serde cannot express.
+    fn validate(&self) -> Result<(), CommandError> {
+        let bad = |why: &str| Err(CommandError::Invalid(why.to_owned()));
+        match self {
+            Control::PointerMove { x, y, .. } | Control::PointerButton { x, y, .. } => {
+                if !(0.0..=1.0).contains(x) || !(0.0..=1.0).contains(y) {
+                    return bad("pointer coordinates must be within 0..=1");
+                }
+            }
+            Control::Wheel { dx, dy, .. } => {
+                if dx.abs() > MAX_WHEEL_NOTCHES || dy.abs() > MAX_WHEEL_NOTCHES {
+                    return bad("wheel step too large");
+                }
+            }
+            Control::Key { code, key, .. } => {
+                let code_ok = code.len() <= MAX_KEY_NAME_BYTES && code.bytes().all(|b| b.is_ascii_alphanumeric());
+                if !code_ok {
+                    return bad("`code` must be a short alphanumeric KeyboardEvent.code");
+                }
+                if key.is_empty() || key.len() > MAX_KEY_NAME_BYTES || key.chars().any(char::is_control) {
+                    return bad("`key` must be a short KeyboardEvent.key");
+                }
+            }
+            Control::Text { text, .. } => {
+                let n = text.chars().count();
+                if n == 0 || n > MAX_TEXT_CHARS {
+                    return bad("`text` must hold 1 to 256 characters");
+                }
+                if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+                    return bad("`text` may not contain control characters");
+                }
+            }
+            Control::SelectDisplay { index } if *index > MAX_DISPLAY_INDEX => return bad("display index out of range"),
+            Control::Displays { displays, .. } if displays.len() > MAX_DISPLAYS => return bad("too many displays"),
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// Any message on the `commands` channel.
@@ -46,13 +245,14 @@ pub enum CommandError {
     TooLarge(usize),
     #[error("unknown binary command")]
     UnknownBinary,
-    #[error("invalid control message: {0}")]
+    #[error("invalid command: {0}")]
     Invalid(String),
     #[error("unsupported commands version {0}")]
-    Version(u8),
+    Version(u64),
 }
 
 impl Command {
+    /// Decodes and validates one message. Total: never panics.
     pub fn parse(bytes: &[u8]) -> Result<Command, CommandError> {
         if bytes.len() > MAX_COMMAND_BYTES {
             return Err(CommandError::TooLarge(bytes.len()));
@@ -63,29 +263,50 @@ impl Command {
             [0, ..] => return Err(CommandError::UnknownBinary),
             _ => {}
         }
-        let control: Control = serde_json::from_slice(bytes).map_err(|e| CommandError::Invalid(e.to_string()))?;
-        let v = match &control {
-            Control::KeyframeRequest { v } => *v,
-        };
-        if v != COMMANDS_VERSION {
-            return Err(CommandError::Version(v));
+        let mut value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| CommandError::Invalid(e.to_string()))?;
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| CommandError::Invalid("a command is a JSON object".into()))?;
+        match object.remove("v") {
+            None => {}
+            Some(v) => match v.as_u64() {
+                Some(n) if n == COMMANDS_VERSION as u64 => {}
+                Some(n) => return Err(CommandError::Version(n)),
+                None => return Err(CommandError::Invalid("`v` must be a number".into())),
+            },
         }
+        let control: Control = serde_json::from_value(value).map_err(|e| CommandError::Invalid(e.to_string()))?;
+        control.validate()?;
         Ok(Command::Control(control))
     }
 
-    /// The wire bytes; control messages are JSON text.
+    /// The wire bytes; control messages are JSON text carrying `v`.
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Command::Ping => PING.to_vec(),
             Command::Pong => PONG.to_vec(),
-            Command::Control(c) => serde_json::to_vec(c).expect("Control always serialises"),
+            Command::Control(c) => {
+                let mut value = serde_json::to_value(c).expect("Control always serialises");
+                if let Some(o) = value.as_object_mut() {
+                    o.insert("v".into(), COMMANDS_VERSION.into());
+                }
+                serde_json::to_vec(&value).expect("a JSON value always serialises")
+            }
         }
+    }
+}
+
+impl From<Control> for Command {
+    fn from(c: Control) -> Self {
+        Command::Control(c)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn keepalive_bytes_match_the_seed() {
@@ -95,31 +316,144 @@ mod tests {
         assert_eq!(Command::parse(PONG).unwrap(), Command::Pong);
     }
 
-    #[test]
-    fn control_round_trips() {
-        let c = Command::Control(Control::KeyframeRequest { v: 1 });
-        assert_eq!(Command::parse(&c.encode()).unwrap(), c);
-        assert_eq!(
-            Command::parse(br#"{"type":"keyframe-request"}"#).unwrap(),
-            Command::Control(Control::KeyframeRequest { v: 1 })
-        );
+    fn every_control() -> Vec<Control> {
+        vec![
+            Control::KeyframeRequest,
+            Control::PointerMove {
+                seq: 0,
+                x: 0.25,
+                y: 1.0,
+            },
+            Control::PointerButton {
+                seq: 1,
+                button: PointerButton::Right,
+                down: true,
+                x: 0.0,
+                y: 0.5,
+            },
+            Control::Wheel { seq: 2, dx: 0, dy: -3 },
+            Control::Key {
+                seq: 3,
+                code: "KeyQ".into(),
+                key: "q".into(),
+                down: true,
+            },
+            Control::Key {
+                seq: 4,
+                code: "ShiftLeft".into(),
+                key: "Shift".into(),
+                down: false,
+            },
+            Control::Text {
+                seq: 5,
+                text: "héllo 你好 ✓".into(),
+            },
+            Control::ReleaseAll { seq: 6 },
+            Control::ViewOnly { on: true },
+            Control::SelectDisplay { index: 1 },
+            Control::Mode { control: false },
+            Control::Displays {
+                current: 0,
+                displays: vec![DisplayDesc {
+                    index: 0,
+                    width: 1920,
+                    height: 1080,
+                }],
+            },
+        ]
     }
 
     #[test]
-    fn rejects_bad_commands() {
-        assert_eq!(Command::parse(b"\x00PANG"), Err(CommandError::UnknownBinary));
-        assert!(matches!(Command::parse(b"{"), Err(CommandError::Invalid(_))));
-        assert!(matches!(
-            Command::parse(br#"{"type":"format-disk"}"#),
-            Err(CommandError::Invalid(_))
-        ));
+    fn every_control_round_trips_with_its_version() {
+        for c in every_control() {
+            let bytes = Command::Control(c.clone()).encode();
+            assert!(bytes.len() <= MAX_COMMAND_BYTES);
+            let text = std::str::from_utf8(&bytes).unwrap();
+            assert!(text.contains(r#""v":1"#), "{text}");
+            assert_eq!(Command::parse(&bytes).unwrap(), Command::Control(c));
+        }
+    }
+
+    #[test]
+    fn version_is_optional_but_checked() {
+        assert_eq!(
+            Command::parse(br#"{"type":"keyframe-request"}"#).unwrap(),
+            Command::Control(Control::KeyframeRequest)
+        );
         assert_eq!(
             Command::parse(br#"{"type":"keyframe-request","v":9}"#),
             Err(CommandError::Version(9))
         );
         assert!(matches!(
+            Command::parse(br#"{"type":"keyframe-request","v":"1"}"#),
+            Err(CommandError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn input_splits_and_rewraps() {
+        for c in every_control() {
+            if let Ok((seq, ev)) = c.clone().into_input() {
+                assert_eq!(Control::input(seq, ev), c);
+            }
+        }
+        assert!(Control::Mode { control: true }.into_input().is_err());
+    }
+
+    #[test]
+    fn rejects_bad_commands() {
+        let invalid = |s: &str| matches!(Command::parse(s.as_bytes()), Err(CommandError::Invalid(_)));
+        assert_eq!(Command::parse(b"\x00PANG"), Err(CommandError::UnknownBinary));
+        assert!(invalid("{"));
+        assert!(invalid("[1,2]"));
+        assert!(invalid(r#"{"type":"format-disk"}"#));
+        assert!(invalid(r#"{"type":"pointer-move","seq":1,"x":1.5,"y":0}"#));
+        assert!(invalid(r#"{"type":"pointer-move","seq":1,"x":-0.1,"y":0}"#));
+        assert!(invalid(r#"{"type":"pointer-move","seq":-1,"x":0,"y":0}"#));
+        assert!(invalid(r#"{"type":"pointer-move","x":0,"y":0}"#));
+        assert!(invalid(r#"{"type":"pointer-move","seq":1,"x":0,"y":0,"admin":true}"#));
+        assert!(invalid(
+            r#"{"type":"pointer-button","seq":1,"button":"turbo","down":true,"x":0,"y":0}"#
+        ));
+        assert!(invalid(r#"{"type":"wheel","seq":1,"dx":0,"dy":100000}"#));
+        assert!(invalid(
+            r#"{"type":"key","seq":1,"code":"Key A","key":"a","down":true}"#
+        ));
+        assert!(invalid(r#"{"type":"key","seq":1,"code":"KeyA","key":"","down":true}"#));
+        assert!(invalid(
+            r#"{"type":"key","seq":1,"code":"KeyA","key":"\u0007","down":true}"#
+        ));
+        assert!(invalid(r#"{"type":"text","seq":1,"text":""}"#));
+        assert!(invalid(r#"{"type":"text","seq":1,"text":"a\u001bb"}"#));
+        assert!(invalid(&format!(
+            r#"{{"type":"text","seq":1,"text":"{}"}}"#,
+            "x".repeat(300)
+        )));
+        assert!(invalid(r#"{"type":"select-display","index":1000}"#));
+        assert!(matches!(
             Command::parse(&vec![b' '; 5000]),
             Err(CommandError::TooLarge(5000))
         ));
+    }
+
+    proptest! {
+        // The decoder is total: arbitrary bytes, and mutations of valid
+        // messages, give a value or an error, never a panic.
+        #[test]
+        fn parse_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Command::parse(&bytes);
+        }
+
+        #[test]
+        fn parse_never_panics_on_mutated_messages(which in 0usize..12, pos in any::<usize>(), byte in any::<u8>()) {
+            let controls = every_control();
+            let mut bytes = Command::Control(controls[which % controls.len()].clone()).encode();
+            let i = pos % bytes.len();
+            bytes[i] = byte;
+            if let Ok(Command::Control(c)) = Command::parse(&bytes) {
+                // Whatever was accepted re-encodes to something accepted.
+                prop_assert!(Command::parse(&Command::Control(c).encode()).is_ok());
+            }
+        }
     }
 }

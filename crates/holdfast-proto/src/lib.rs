@@ -13,4 +13,4 @@ pub mod room;
 pub mod signal;
 pub mod video;
 
-pub use room::{RoomCode, RoomId};
+pub use room::{RoomCode, RoomId, SessionToken};

@@ -5,6 +5,10 @@
 //! say over the phone. Codes are 10 characters of Crockford base32 (50 bits of
 //! entropy, above the 40-bit floor), shown as `ABCDE-FGHJK`; parsing forgives
 //! case, spaces, dashes and the letters people confuse with digits.
+//!
+//! After a successful join the server hands the viewer a [`SessionToken`]:
+//! 256 random bits, bound to the room, that a rejoin presents instead of the
+//! code (and without asking the host again).
 
 use std::fmt;
 
@@ -25,6 +29,8 @@ pub enum CredentialError {
     BadId,
     #[error("a code has 10 letters and digits")]
     BadCode,
+    #[error("a session token is 64 hex digits")]
+    BadToken,
 }
 
 /// A room's public identifier, stored canonically as 9 digits.
@@ -161,6 +167,57 @@ impl From<RoomCode> for String {
     }
 }
 
+/// Hex digits in a session token (256 bits).
+pub const TOKEN_HEX_LEN: usize = 64;
+
+/// A viewer's session token: proof of an earlier, consented join. Redacted in
+/// `Debug`; compared in constant time.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SessionToken(String);
+
+impl SessionToken {
+    pub fn random(rng: &mut impl Rng) -> Self {
+        let bytes: [u8; 32] = rng.random();
+        SessionToken(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, CredentialError> {
+        if s.len() != TOKEN_HEX_LEN || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(CredentialError::BadToken);
+        }
+        Ok(SessionToken(s.to_owned()))
+    }
+
+    /// The wire form. Handle with care.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn matches(&self, other: &SessionToken) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
+impl TryFrom<String> for SessionToken {
+    type Error = CredentialError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        SessionToken::parse(&s)
+    }
+}
+
+impl From<SessionToken> for String {
+    fn from(t: SessionToken) -> String {
+        t.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +255,18 @@ mod tests {
         assert_ne!(a.expose(), b.expose());
         assert!(!format!("{a:?}").contains(a.expose()));
         assert_eq!(RoomCode::parse(&a.grouped()).unwrap().expose(), a.expose());
+    }
+
+    #[test]
+    fn tokens_are_random_strict_and_redacted() {
+        let mut rng = rand::rng();
+        let a = SessionToken::random(&mut rng);
+        let b = SessionToken::random(&mut rng);
+        assert!(!a.matches(&b));
+        assert!(a.matches(&SessionToken::parse(a.expose()).unwrap()));
+        assert!(!format!("{a:?}").contains(a.expose()));
+        assert!(SessionToken::parse(&a.expose().to_uppercase()).is_err());
+        assert!(SessionToken::parse(&a.expose()[1..]).is_err());
+        assert!(SessionToken::parse("").is_err());
     }
 }

@@ -1,7 +1,10 @@
 //! Signalling messages: JSON objects on the `/ws` WebSocket, tagged by `type`.
 //!
 //! The host `register`s a room and receives its ID and one-time code; a viewer
-//! `join`s with both. The server relays `offer`, `answer` and `candidate`
+//! `join`s with both (or, later, with the session token it was given). The
+//! host is then asked (`join-request`) and answers with `consent`: allow
+//! control, view only, or deny; only after that is the viewer `joined` and
+//! the host told `peer-joined`. The server relays `offer`, `answer` and `candidate`
 //! between members of one room only: a viewer's messages go to its host, a
 //! host addresses a viewer with `to`. Field names follow the browser's
 //! `RTCIceCandidateInit` so the viewer can pass candidates through unchanged.
@@ -11,10 +14,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::room::{RoomCode, RoomId};
+use crate::room::{RoomCode, RoomId, SessionToken};
 
 /// Largest signalling message accepted, in bytes (an SDP is typically 1-4 KiB).
 pub const MAX_SIGNAL_MESSAGE_BYTES: usize = 64 * 1024;
+/// How long a host has to answer a `join-request`; silence means deny.
+pub const CONSENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Longest peer ID accepted in a `to` field.
 const MAX_PEER_ID_LEN: usize = 64;
 
@@ -83,8 +88,16 @@ impl std::fmt::Debug for IceServer {
 pub enum ClientMessage {
     /// A host asks for a new room.
     Register,
-    /// A viewer asks to join a room.
-    Join { id: RoomId, code: RoomCode },
+    /// A viewer asks to join a room, with its code or an earlier session token.
+    Join {
+        id: RoomId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<RoomCode>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<SessionToken>,
+    },
+    /// A host's answer to a `join-request`.
+    Consent { peer: PeerId, decision: Decision },
     /// Session description offer; `to` is required from a host.
     Offer {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,7 +123,27 @@ pub enum ClientMessage {
 }
 
 /// The `type` tags [`ClientMessage`] knows, to tell "unknown" from "malformed".
-const CLIENT_TYPES: &[&str] = &["register", "join", "offer", "answer", "candidate", "leave", "ping"];
+const CLIENT_TYPES: &[&str] = &[
+    "register",
+    "join",
+    "consent",
+    "offer",
+    "answer",
+    "candidate",
+    "leave",
+    "ping",
+];
+
+/// What a host allows a viewer who asks to join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// See the screen and control it.
+    Control,
+    /// See the screen only.
+    View,
+    Deny,
+}
 
 impl ClientMessage {
     /// Parses one text frame, enforcing [`MAX_SIGNAL_MESSAGE_BYTES`].
@@ -149,11 +182,21 @@ impl ClientMessage {
             ClientMessage::Offer { to, .. }
             | ClientMessage::Answer { to, .. }
             | ClientMessage::Candidate { to, .. } => to.as_ref(),
+            ClientMessage::Consent { peer, .. } => Some(peer),
+            ClientMessage::Join { code, token, .. } => {
+                if code.is_some() == token.is_some() {
+                    return Err(SignalError::new(
+                        ErrorKind::BadMessage,
+                        "`join` takes exactly one of `code` and `token`",
+                    ));
+                }
+                None
+            }
             _ => None,
         };
         if let Some(to) = to {
             if !to.is_valid() {
-                return Err(SignalError::new(ErrorKind::BadMessage, "`to` is not a valid peer ID"));
+                return Err(SignalError::new(ErrorKind::BadMessage, "not a valid peer ID"));
             }
         }
         Ok(())
@@ -175,16 +218,32 @@ pub enum ServerMessage {
         peer_id: PeerId,
         ice_servers: Vec<IceServer>,
     },
-    /// Answer to `join`.
+    /// To a viewer: the code was right; the host is being asked.
+    AwaitingConsent {
+        timeout_ms: u64,
+    },
+    /// To a host: a viewer with the right code asks to join; answer with `consent`.
+    JoinRequest {
+        peer_id: PeerId,
+        /// The viewer's network address as the server saw it.
+        address: String,
+        timeout_ms: u64,
+    },
+    /// Answer to `join`, once the host agreed (or the token was valid).
     Joined {
         id: RoomId,
         peer_id: PeerId,
         host: PeerId,
         ice_servers: Vec<IceServer>,
+        /// Present this instead of the code to rejoin.
+        token: SessionToken,
+        /// Whether the host accepts this viewer's input.
+        control: bool,
     },
-    /// To a host: a viewer joined its room.
+    /// To a host: a viewer is admitted to its room; offer it a connection.
     PeerJoined {
         peer_id: PeerId,
+        control: bool,
     },
     /// A room member left.
     PeerLeft {
@@ -209,6 +268,9 @@ pub enum ServerMessage {
     Error {
         code: ErrorKind,
         message: String,
+        /// For `locked-out`: when to try again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     Pong,
 }
@@ -233,6 +295,7 @@ impl From<SignalError> for ServerMessage {
         ServerMessage::Error {
             code: e.kind,
             message: e.message,
+            retry_after_ms: e.retry_after_ms,
         }
     }
 }
@@ -244,8 +307,14 @@ pub enum ErrorKind {
     BadMessage,
     TooLarge,
     UnknownType,
-    /// Wrong code or unknown room: deliberately the same answer.
+    /// Wrong code or token, or unknown room: deliberately the same answer.
     InvalidCredentials,
+    /// Too many wrong codes from this address or for this room; see `retry_after_ms`.
+    LockedOut,
+    /// The host refused the join.
+    ConsentDenied,
+    /// The host did not answer in time (which counts as a refusal).
+    ConsentTimeout,
     NotInRoom,
     UnknownPeer,
     AlreadyInRoom,
@@ -258,6 +327,7 @@ pub enum ErrorKind {
 pub struct SignalError {
     pub kind: ErrorKind,
     pub message: String,
+    pub retry_after_ms: Option<u64>,
 }
 
 impl SignalError {
@@ -265,7 +335,13 @@ impl SignalError {
         SignalError {
             kind,
             message: message.into(),
+            retry_after_ms: None,
         }
+    }
+
+    pub fn retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after_ms = Some(after.as_millis() as u64);
+        self
     }
 }
 
@@ -285,7 +361,17 @@ mod tests {
             ClientMessage::Register,
             ClientMessage::Join {
                 id: RoomId::parse("123456789").unwrap(),
-                code: RoomCode::parse("ABCDEFGHJK").unwrap(),
+                code: Some(RoomCode::parse("ABCDEFGHJK").unwrap()),
+                token: None,
+            },
+            ClientMessage::Join {
+                id: RoomId::parse("123456789").unwrap(),
+                code: None,
+                token: Some(SessionToken::random(&mut rand::rng())),
+            },
+            ClientMessage::Consent {
+                peer: PeerId("p1".into()),
+                decision: Decision::View,
             },
             ClientMessage::Offer {
                 to: Some(PeerId("p1".into())),
@@ -338,6 +424,22 @@ mod tests {
         );
         assert_eq!(
             kind(r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK","admin":true}"#),
+            ErrorKind::BadMessage
+        );
+        assert_eq!(kind(r#"{"type":"join","id":"123456789"}"#), ErrorKind::BadMessage);
+        assert_eq!(
+            kind(&format!(
+                r#"{{"type":"join","id":"123456789","code":"ABCDEFGHJK","token":"{}"}}"#,
+                "a".repeat(64)
+            )),
+            ErrorKind::BadMessage
+        );
+        assert_eq!(
+            kind(r#"{"type":"join","id":"123456789","token":"not-a-token"}"#),
+            ErrorKind::BadMessage
+        );
+        assert_eq!(
+            kind(r#"{"type":"consent","peer":"p1","decision":"maybe"}"#),
             ErrorKind::BadMessage
         );
         let big = format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(MAX_SIGNAL_MESSAGE_BYTES));

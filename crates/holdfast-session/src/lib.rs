@@ -8,4 +8,4 @@
 
 pub mod keepalive;
 
-pub use keepalive::{Keepalive, KeepaliveConfig, KeepaliveEvent};
+pub use keepalive::{Keepalive, KeepaliveConfig, KeepaliveEvent, DEAD_AFTER_INTERVALS, KEEPALIVE_INTERVAL};

@@ -1,10 +1,12 @@
 //! `holdfast-signal`: the signalling server, usable as a binary or embedded
 //! (the headless host and the desktop app start one when none is configured).
 //!
-//! - [`hub`]: rooms and relay rules, pure.
+//! - [`hub`]: rooms, admission (consent, session tokens) and relay rules, pure.
+//! - [`access`]: the failed-attempt limiter behind lockouts, pure.
 //! - [`server`]: axum routes (`/ws`, `/healthz`, `/api/ice-servers`, the
 //!   viewer's static files) and the TLS listener.
 
+pub mod access;
 pub mod hub;
 pub mod server;
 pub mod tls;

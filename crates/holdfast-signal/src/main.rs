@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use holdfast_proto::signal::IceServer;
+use holdfast_signal::access::{self, LimiterConfig};
 use holdfast_signal::{spawn, ServerConfig, TlsMode};
 
 #[derive(Parser, Debug)]
@@ -49,6 +51,15 @@ struct Cli {
     /// TURN credential (prefer the environment variable: arguments are visible to other users).
     #[arg(long, env = "HOLDFAST_TURN_CREDENTIAL", hide_env_values = true)]
     turn_credential: Option<String>,
+    /// Wrong codes allowed per minute, per room and per client address, before a lockout.
+    #[arg(long, default_value_t = access::MAX_FAILURES)]
+    max_failures: u32,
+    /// First lockout in seconds; each further lockout of the same room or address doubles it.
+    #[arg(long, default_value_t = access::FIRST_LOCKOUT.as_secs_f64())]
+    lockout_secs: f64,
+    /// Seconds a host has to answer a join request (silence means deny).
+    #[arg(long, default_value_t = holdfast_proto::signal::CONSENT_TIMEOUT.as_secs_f64())]
+    consent_timeout_secs: f64,
     /// Log filter, e.g. `info` or `holdfast_signal=debug`.
     #[arg(long, default_value = "info", env = "HOLDFAST_LOG")]
     log: String,
@@ -94,6 +105,12 @@ async fn main() -> anyhow::Result<()> {
         tls,
         ui_dir: cli.ui_dir.clone().or_else(holdfast_signal::server::default_ui_dir),
         ice_servers,
+        limiter: LimiterConfig {
+            max_failures: cli.max_failures.max(1),
+            first_lockout: Duration::try_from_secs_f64(cli.lockout_secs)?,
+            ..LimiterConfig::default()
+        },
+        consent_timeout: Duration::try_from_secs_f64(cli.consent_timeout_secs)?,
     };
     let server = spawn(config).await?;
     eprintln!("holdfast-signal: serving {}", server.base_url);

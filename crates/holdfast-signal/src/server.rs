@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -23,7 +24,8 @@ use tokio::sync::mpsc;
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::hub::{Hub, Outbox};
+use crate::access::LimiterConfig;
+use crate::hub::{Hub, HubConfig, Outbox};
 use crate::tls::{load_or_create_self_signed, TlsMode};
 
 /// Largest WebSocket frame or message read at all.
@@ -38,6 +40,10 @@ pub struct ServerConfig {
     /// Built viewer assets (`ui/dist`); `None` serves a short notice instead.
     pub ui_dir: Option<PathBuf>,
     pub ice_servers: Vec<IceServer>,
+    /// Failed-join limits (5 per minute per room and per address, then growing lockouts).
+    pub limiter: LimiterConfig,
+    /// How long a host has to answer a join request.
+    pub consent_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -47,9 +53,14 @@ impl ServerConfig {
             tls: TlsMode::Off,
             ui_dir: default_ui_dir(),
             ice_servers: Vec::new(),
+            limiter: LimiterConfig::default(),
+            consent_timeout: holdfast_proto::signal::CONSENT_TIMEOUT,
         }
     }
 }
+
+/// How often time-driven hub work (consent timeouts) runs.
+const HUB_TICK: Duration = Duration::from_millis(250);
 
 /// Where the built viewer is, if anywhere obvious: `$HOLDFAST_UI_DIR`, the
 /// repository's `ui/dist` next to a cargo target directory, `./ui/dist`, or
@@ -107,9 +118,24 @@ impl RunningServer {
 
 pub fn router(config: &ServerConfig) -> Router {
     let state = Arc::new(AppState {
-        hub: Mutex::new(Hub::new(config.ice_servers.clone())),
+        hub: Mutex::new(Hub::new(HubConfig {
+            ice_servers: config.ice_servers.clone(),
+            limiter: config.limiter,
+            consent_timeout: config.consent_timeout,
+        })),
         peers: Mutex::new(HashMap::new()),
         ice_servers: config.ice_servers.clone(),
+    });
+    // The hub's clock: refuses join requests the host left unanswered.
+    let weak = Arc::downgrade(&state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HUB_TICK);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { break };
+            let out = state.hub.lock().expect("hub lock").poll(Instant::now());
+            state.deliver(out);
+        }
     });
     let app = Router::new()
         .route("/ws", get(ws_upgrade))
@@ -177,12 +203,12 @@ async fn ws_upgrade(
         .on_upgrade(move |socket| {
             let peer = PeerId::random(&mut rand::rng());
             let span = info_span!("ws", peer = %peer, remote = %addr);
-            client(socket, state, peer).instrument(span)
+            client(socket, state, peer, addr.ip()).instrument(span)
         })
         .into_response()
 }
 
-async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId) {
+async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId, ip: std::net::IpAddr) {
     debug!("connected");
     let (tx, mut rx) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
     state.peers.lock().expect("peers lock").insert(peer.clone(), tx);
@@ -198,7 +224,11 @@ async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId) {
     while let Some(frame) = stream.next().await {
         let out = match frame {
             Ok(Message::Text(text)) => match ClientMessage::parse(text.as_str()) {
-                Ok(msg) => state.hub.lock().expect("hub lock").handle(&peer, msg),
+                Ok(msg) => state
+                    .hub
+                    .lock()
+                    .expect("hub lock")
+                    .handle(Instant::now(), &peer, ip, msg),
                 Err(e) => {
                     debug!("rejected message: {e}");
                     vec![(peer.clone(), e.into())]

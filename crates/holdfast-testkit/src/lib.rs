@@ -302,6 +302,10 @@ pub fn start_host(
 ) -> Result<(Proc, serde_json::Value)> {
     let mut cmd = ns.command(bin("holdfast-host"));
     cmd.args(["--signal", signal_url]).args(args);
+    if !args.contains(&"--accept") {
+        // Tests that are not about consent admit their viewer unattended.
+        cmd.args(["--accept", "control"]);
+    }
     if let Some(d) = display {
         cmd.env("DISPLAY", d);
     }
@@ -317,10 +321,34 @@ pub struct Browser {
 
 impl Browser {
     pub fn start(ns: Option<&Netns>, log_dir: &Path) -> Result<Self> {
+        Self::start_with(ns, log_dir, "chromium", &[])
+    }
+
+    /// A real Chromium window on `display` covering `width`x`height` from the
+    /// top-left corner: an application for injected input to land in.
+    pub fn start_window(ns: Option<&Netns>, display: &str, width: u32, height: u32, log_dir: &Path) -> Result<Self> {
+        let (w, h) = (width.to_string(), height.to_string());
+        Self::start_with(
+            ns,
+            log_dir,
+            "chromium-window",
+            &[
+                ("HEADFUL", "1"),
+                ("DISPLAY", display),
+                ("WINDOW_W", &w),
+                ("WINDOW_H", &h),
+            ],
+        )
+    }
+
+    fn start_with(ns: Option<&Netns>, log_dir: &Path, name: &str, env: &[(&str, &str)]) -> Result<Self> {
         let mut cmd = command_in(ns, "node");
         cmd.arg(repo_root().join("tests/browser/driver.mjs"))
             .current_dir(repo_root());
-        let proc = Proc::spawn("chromium", cmd, log_dir)?;
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let proc = Proc::spawn(name, cmd, log_dir)?;
         let ready = proc.line(Duration::from_secs(60))?;
         if !ready.contains("ready") {
             bail!("browser driver said {ready}");
@@ -373,6 +401,23 @@ impl Browser {
             eprintln!("browser console: {:#?}", self.console());
         }
         r
+    }
+
+    /// Mouse actions at page coordinates (`move`, `down`, `up`, `click`).
+    pub fn mouse(&mut self, action: &str, x: f64, y: f64) -> Result<()> {
+        self.call(serde_json::json!({"cmd": "mouse", "action": action, "x": x, "y": y}))
+            .map(|_| ())
+    }
+
+    pub fn wheel(&mut self, x: f64, y: f64, dy: f64) -> Result<()> {
+        self.call(serde_json::json!({"cmd": "mouse", "action": "wheel", "x": x, "y": y, "dy": dy}))
+            .map(|_| ())
+    }
+
+    /// Keyboard actions: `type` and `insert` take text, `press`/`down`/`up` a key name.
+    pub fn keyboard(&mut self, action: &str, arg: &str) -> Result<()> {
+        self.call(serde_json::json!({"cmd": "keyboard", "action": action, "text": arg, "key": arg}))
+            .map(|_| ())
     }
 
     /// The colour the viewer drew at remote-screen pixel (x, y).

@@ -1,15 +1,24 @@
 //! `holdfast-probe-viewer`: a headless Rust viewer that joins a room, decodes
 //! every frame with OpenH264 and reports each one as a JSON line on stdout:
 //! `{"event":"frame","id":..,"keyframe":..,"bytes":..,"decoded":..,"capture_us":..}`,
-//! plus `state`, `decode-error`, `bad-chunk` and `closed` events. Tests run it
-//! as a separate process so it can be frozen (SIGSTOP) or put behind a slow link.
+//! plus `joined`, `state`, `decode-error`, `bad-chunk`, `control` (from the
+//! host), `ping`, `host-unresponsive` and `closed` events; a refused join
+//! prints `{"event":"refused","code":..,"message":..}` and exits with status 2.
+//!
+//! Each stdin line is a `commands` message to send, in its wire form; input
+//! events may omit `seq` (the viewer numbers them). Tests run it as a separate
+//! process so it can be frozen (SIGSTOP) or put behind a slow link.
 
 use clap::Parser;
 use holdfast_media::H264Decoder;
 use holdfast_peer::rtc::RtcOptions;
 use holdfast_peer::viewer::{self, ViewerConfig, ViewerEvent};
-use holdfast_proto::{RoomCode, RoomId};
+use holdfast_peer::PeerError;
+use holdfast_proto::commands::{Command, Control};
+use holdfast_proto::{RoomCode, RoomId, SessionToken};
+use holdfast_session::KeepaliveConfig;
 use serde_json::json;
+use tokio::io::AsyncBufReadExt;
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +32,12 @@ struct Cli {
     id: String,
     #[arg(long)]
     code: String,
+    /// Rejoin with this session token instead of the code.
+    #[arg(long)]
+    token: Option<String>,
+    /// Print only every Nth frame line (1 prints all).
+    #[arg(long, default_value_t = 1)]
+    frame_every: u64,
     /// Local UDP address for WebRTC (repeatable).
     #[arg(long = "ice-bind")]
     ice_bind: Vec<String>,
@@ -38,10 +53,12 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter("info")
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut v = viewer::connect(ViewerConfig {
+    let connecting = viewer::connect(ViewerConfig {
         signal_url: cli.signal,
         id: RoomId::parse(&cli.id)?,
         code: RoomCode::parse(&cli.code)?,
+        token: cli.token.as_deref().map(SessionToken::parse).transpose()?,
+        keepalive: KeepaliveConfig::viewer(),
         rtc: RtcOptions {
             bind: if cli.ice_bind.is_empty() {
                 vec!["0.0.0.0:0".into()]
@@ -53,12 +70,41 @@ async fn main() -> anyhow::Result<()> {
         },
         tls: None,
     })
-    .await?;
+    .await;
+    let mut v = match connecting {
+        Ok(v) => v,
+        Err(PeerError::Refused(e)) => {
+            println!(
+                "{}",
+                json!({"event": "refused", "code": e.kind, "message": e.message, "retry_after_ms": e.retry_after_ms})
+            );
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!("{}", json!({"event": "joined", "control": v.control}));
     let mut decoder = H264Decoder::new()?;
-    while let Some(ev) = v.events.recv().await {
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    let mut frames = 0u64;
+    loop {
+        let ev = tokio::select! {
+            ev = v.events.recv() => match ev { Some(ev) => ev, None => break },
+            line = stdin.next_line(), if stdin_open => {
+                match line {
+                    Ok(Some(line)) => send_line(&v, &line),
+                    _ => stdin_open = false,
+                }
+                continue;
+            }
+        };
         let line = match ev {
             ViewerEvent::Frame(f) => match decoder.decode(&f.data) {
                 Ok(pic) => {
+                    frames += 1;
+                    if frames % cli.frame_every.max(1) != 0 && !f.keyframe {
+                        continue;
+                    }
                     json!({"event": "frame", "id": f.frame_id, "keyframe": f.keyframe, "bytes": f.data.len(),
                     "decoded": pic.is_some(), "capture_us": f.capture_us})
                 }
@@ -69,6 +115,12 @@ async fn main() -> anyhow::Result<()> {
             },
             ViewerEvent::State(s) => json!({"event": "state", "state": s.to_string()}),
             ViewerEvent::BadChunk(e) => json!({"event": "bad-chunk", "error": e}),
+            ViewerEvent::Control(c) => {
+                let wire: serde_json::Value = serde_json::from_slice(&Command::Control(c).encode()).unwrap_or_default();
+                json!({"event": "control", "message": wire})
+            }
+            ViewerEvent::Pinged => json!({"event": "ping"}),
+            ViewerEvent::HostUnresponsive => json!({"event": "host-unresponsive"}),
             ViewerEvent::Closed(why) => {
                 println!("{}", json!({"event": "closed", "reason": why}));
                 break;
@@ -77,4 +129,40 @@ async fn main() -> anyhow::Result<()> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// Sends one stdin line; input events without `seq` are numbered by the viewer.
+fn send_line(v: &viewer::ViewerHandle, line: &str) {
+    let line = line.trim();
+    if line.is_empty() {
+        return;
+    }
+    let mut value: serde_json::Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => return eprintln!("probe-viewer: not JSON: {e}"),
+    };
+    let numbered_here = value.get("seq").is_none();
+    if numbered_here {
+        if let Some(o) = value.as_object_mut() {
+            o.insert("seq".into(), 0.into());
+        }
+    }
+    let bytes = serde_json::to_vec(&value).unwrap_or_default();
+    let control = match Command::parse(&bytes) {
+        Ok(Command::Control(c)) => c,
+        // Not an input event after all: try it without the seq we added.
+        _ => match value
+            .as_object_mut()
+            .map(|o| o.remove("seq"))
+            .and_then(|_| Command::parse(&serde_json::to_vec(&value).unwrap_or_default()).ok())
+        {
+            Some(Command::Control(c)) => c,
+            _ => return eprintln!("probe-viewer: not a valid command: {line}"),
+        },
+    };
+    match control.into_input() {
+        Ok((_, event)) if numbered_here => v.send_input(event),
+        Ok((seq, event)) => v.send_control(Control::input(seq, event)),
+        Err(other) => v.send_control(other),
+    }
 }

@@ -1,0 +1,124 @@
+//! The [`Injector`] trait (what the controller needs from the OS) and its
+//! `enigo` implementation. Kept minimal so the controller's rules are tested
+//! against a recording injector, and the real one is tested under Xvfb.
+
+use enigo::{Axis, Button, Coordinate, Direction, Enigo, Key, Keyboard, Mouse, Settings};
+
+use crate::InputError;
+
+pub trait Injector {
+    fn move_to(&mut self, x: i32, y: i32) -> Result<(), InputError>;
+    fn button(&mut self, button: Button, down: bool) -> Result<(), InputError>;
+    /// Notches; positive `dy` scrolls down, positive `dx` right.
+    fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError>;
+    fn key(&mut self, key: Key, down: bool) -> Result<(), InputError>;
+    fn text(&mut self, text: &str) -> Result<(), InputError>;
+    /// Size of the main display, for when the capturer gave no geometry.
+    fn main_display(&self) -> Result<(u32, u32), InputError>;
+}
+
+/// Real input through `enigo`: XTEST over x11rb on Linux (X11), SendInput on
+/// Windows, CGEvent on macOS.
+pub struct EnigoInjector {
+    enigo: Enigo,
+}
+
+impl EnigoInjector {
+    /// Connects to `x11_display` (Linux; `None` uses `$DISPLAY`).
+    pub fn new(x11_display: Option<String>) -> Result<Self, InputError> {
+        let settings = Settings {
+            x11_display,
+            // We release held keys ourselves, per viewer; this is the backstop.
+            release_keys_when_dropped: true,
+            ..Settings::default()
+        };
+        let enigo = Enigo::new(&settings).map_err(|e| InputError::Open(e.to_string()))?;
+        Ok(EnigoInjector { enigo })
+    }
+}
+
+fn dir(down: bool) -> Direction {
+    if down {
+        Direction::Press
+    } else {
+        Direction::Release
+    }
+}
+
+fn inject(e: enigo::InputError) -> InputError {
+    InputError::Inject(e.to_string())
+}
+
+impl Injector for EnigoInjector {
+    fn move_to(&mut self, x: i32, y: i32) -> Result<(), InputError> {
+        self.enigo.move_mouse(x, y, Coordinate::Abs).map_err(inject)
+    }
+
+    fn button(&mut self, button: Button, down: bool) -> Result<(), InputError> {
+        self.enigo.button(button, dir(down)).map_err(inject)
+    }
+
+    fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
+        if dy != 0 {
+            self.enigo.scroll(dy, Axis::Vertical).map_err(inject)?;
+        }
+        if dx != 0 {
+            self.enigo.scroll(dx, Axis::Horizontal).map_err(inject)?;
+        }
+        Ok(())
+    }
+
+    fn key(&mut self, key: Key, down: bool) -> Result<(), InputError> {
+        self.enigo.key(key, dir(down)).map_err(inject)
+    }
+
+    fn text(&mut self, text: &str) -> Result<(), InputError> {
+        self.enigo.text(text).map_err(inject)
+    }
+
+    fn main_display(&self) -> Result<(u32, u32), InputError> {
+        let (w, h) = self.enigo.main_display().map_err(inject)?;
+        Ok((w.max(1) as u32, h.max(1) as u32))
+    }
+}
+
+/// Records calls instead of injecting; for tests of the rules above the OS.
+#[derive(Debug, Default)]
+pub struct RecordingInjector {
+    pub calls: Vec<Injected>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Injected {
+    Move(i32, i32),
+    Button(Button, bool),
+    Scroll(i32, i32),
+    Key(Key, bool),
+    Text(String),
+}
+
+impl Injector for RecordingInjector {
+    fn move_to(&mut self, x: i32, y: i32) -> Result<(), InputError> {
+        self.calls.push(Injected::Move(x, y));
+        Ok(())
+    }
+    fn button(&mut self, button: Button, down: bool) -> Result<(), InputError> {
+        self.calls.push(Injected::Button(button, down));
+        Ok(())
+    }
+    fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
+        self.calls.push(Injected::Scroll(dx, dy));
+        Ok(())
+    }
+    fn key(&mut self, key: Key, down: bool) -> Result<(), InputError> {
+        self.calls.push(Injected::Key(key, down));
+        Ok(())
+    }
+    fn text(&mut self, text: &str) -> Result<(), InputError> {
+        self.calls.push(Injected::Text(text.to_owned()));
+        Ok(())
+    }
+    fn main_display(&self) -> Result<(u32, u32), InputError> {
+        Ok((1920, 1080))
+    }
+}

@@ -1,0 +1,236 @@
+//! Limits on guessing: failed join attempts are counted per room and per
+//! client address; too many within a window lock the key out, for a time that
+//! doubles with each lockout. Pure, with time passed in, so minutes of
+//! lockouts are tested in microseconds.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use holdfast_proto::RoomId;
+
+/// Failed attempts allowed per window before a lockout.
+pub const MAX_FAILURES: u32 = 5;
+/// The window failures are counted in.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// First lockout; each further lockout of the same key doubles it.
+pub const FIRST_LOCKOUT: Duration = Duration::from_secs(60);
+/// Longest lockout.
+pub const MAX_LOCKOUT: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimiterConfig {
+    pub max_failures: u32,
+    pub window: Duration,
+    pub first_lockout: Duration,
+    pub max_lockout: Duration,
+}
+
+impl Default for LimiterConfig {
+    fn default() -> Self {
+        LimiterConfig {
+            max_failures: MAX_FAILURES,
+            window: FAILURE_WINDOW,
+            first_lockout: FIRST_LOCKOUT,
+            max_lockout: MAX_LOCKOUT,
+        }
+    }
+}
+
+/// What is being limited: guesses at one room, or guesses from one address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AttemptKey {
+    Room(RoomId),
+    Addr(IpAddr),
+}
+
+#[derive(Debug)]
+struct Entry {
+    failures: VecDeque<Instant>,
+    locked_until: Option<Instant>,
+    lockouts: u32,
+    last_seen: Instant,
+}
+
+/// The outcome of a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// This many attempts are left in the window.
+    Remaining(u32),
+    /// The key is now locked for this long.
+    LockedOut(Duration),
+}
+
+#[derive(Debug)]
+pub struct AttemptLimiter<K = AttemptKey> {
+    config: LimiterConfig,
+    entries: HashMap<K, Entry>,
+}
+
+impl<K: Eq + Hash + Clone> AttemptLimiter<K> {
+    pub fn new(config: LimiterConfig) -> Self {
+        AttemptLimiter {
+            config,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// `Err(retry_after)` while the key is locked out.
+    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        match self.entries.get(key).and_then(|e| e.locked_until) {
+            Some(until) if until > now => Err(until - now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Attempts left before a lockout (the full allowance for an unknown key).
+    pub fn remaining(&self, key: &K, now: Instant) -> u32 {
+        let used = self.entries.get(key).map_or(0, |e| {
+            e.failures
+                .iter()
+                .filter(|&&t| now.saturating_duration_since(t) < self.config.window)
+                .count() as u32
+        });
+        self.config.max_failures.saturating_sub(used)
+    }
+
+    /// Records a failed attempt.
+    pub fn fail(&mut self, key: &K, now: Instant) -> Failure {
+        let cfg = self.config;
+        let e = self.entries.entry(key.clone()).or_insert_with(|| Entry {
+            failures: VecDeque::new(),
+            locked_until: None,
+            lockouts: 0,
+            last_seen: now,
+        });
+        e.last_seen = now;
+        while e
+            .failures
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= cfg.window)
+        {
+            e.failures.pop_front();
+        }
+        e.failures.push_back(now);
+        let used = e.failures.len() as u32;
+        if used < cfg.max_failures {
+            return Failure::Remaining(cfg.max_failures - used);
+        }
+        let factor = 1u32.checked_shl(e.lockouts.min(20)).unwrap_or(u32::MAX);
+        let lockout = cfg.first_lockout.saturating_mul(factor).min(cfg.max_lockout);
+        e.lockouts += 1;
+        e.failures.clear();
+        e.locked_until = Some(now + lockout);
+        Failure::LockedOut(lockout)
+    }
+
+    /// A right answer clears the key's failures (its lockout history stays,
+    /// so an attacker who sometimes knows a code still locks out faster).
+    pub fn succeed(&mut self, key: &K) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.failures.clear();
+        }
+    }
+
+    /// Forgets keys that are neither locked nor recently used, so memory stays
+    /// bounded by recent activity. Lockout history decays after a quiet
+    /// `max_lockout`.
+    pub fn purge(&mut self, now: Instant) {
+        let keep_for = self.config.window.max(self.config.max_lockout);
+        self.entries.retain(|_, e| {
+            let locked = e.locked_until.is_some_and(|t| t > now);
+            locked || now.saturating_duration_since(e.last_seen) < keep_for
+        });
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn limiter() -> AttemptLimiter<&'static str> {
+        AttemptLimiter::new(LimiterConfig::default())
+    }
+
+    #[test]
+    fn five_failures_in_a_minute_lock_the_key_for_a_minute() {
+        let mut l = limiter();
+        let t0 = Instant::now();
+        for i in 0..4 {
+            assert_eq!(l.fail(&"k", t0 + S(i)), Failure::Remaining(4 - i as u32));
+            assert!(l.check(&"k", t0 + S(i)).is_ok());
+        }
+        assert_eq!(l.fail(&"k", t0 + S(4)), Failure::LockedOut(S(60)));
+        assert_eq!(l.check(&"k", t0 + S(4)), Err(S(60)));
+        assert_eq!(l.check(&"k", t0 + S(34)), Err(S(30)));
+        assert!(l.check(&"k", t0 + S(64)).is_ok(), "the lockout expires");
+        assert!(l.check(&"other", t0 + S(4)).is_ok(), "keys are independent");
+    }
+
+    #[test]
+    fn failures_spread_beyond_the_window_never_lock() {
+        let mut l = limiter();
+        let t0 = Instant::now();
+        for i in 0..50 {
+            assert!(matches!(l.fail(&"k", t0 + S(15 * i)), Failure::Remaining(_)));
+        }
+        assert!(l.check(&"k", t0 + S(15 * 50)).is_ok());
+    }
+
+    #[test]
+    fn lockouts_double_up_to_the_cap() {
+        let mut l = limiter();
+        let mut now = Instant::now();
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let mut outcome = Failure::Remaining(0);
+            for _ in 0..5 {
+                outcome = l.fail(&"k", now);
+            }
+            let Failure::LockedOut(d) = outcome else {
+                panic!("{outcome:?}")
+            };
+            seen.push(d.as_secs());
+            now += d;
+        }
+        assert_eq!(seen, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600, 3600]);
+    }
+
+    #[test]
+    fn success_clears_failures_but_not_history() {
+        let mut l = limiter();
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            l.fail(&"k", t0);
+        }
+        l.succeed(&"k");
+        assert_eq!(l.remaining(&"k", t0), 5);
+        for _ in 0..5 {
+            l.fail(&"k", t0);
+        }
+        l.succeed(&"k");
+        assert!(l.check(&"k", t0).is_err(), "a success does not lift a lockout");
+    }
+
+    #[test]
+    fn idle_keys_are_forgotten() {
+        let mut l = limiter();
+        let t0 = Instant::now();
+        for i in 0..10_000 {
+            let key: &'static str = Box::leak(format!("k{i}").into_boxed_str());
+            l.fail(&key, t0);
+        }
+        assert_eq!(l.tracked(), 10_000);
+        l.purge(t0 + S(10));
+        assert_eq!(l.tracked(), 10_000, "recent keys are kept");
+        l.purge(t0 + MAX_LOCKOUT + S(1));
+        assert_eq!(l.tracked(), 0);
+    }
+}
