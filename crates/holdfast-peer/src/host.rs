@@ -347,8 +347,10 @@ struct HostLoop {
     worker: MediaWorker,
     input: Option<InputWorker>,
     ice: Vec<IceServer>,
-    /// Join requests waiting for the user, with their deadlines.
-    requests: HashMap<PeerId, Instant>,
+    /// Join requests waiting for the user: deadline, and whether our own
+    /// timeout is shorter than the server's (then we deny at the deadline;
+    /// otherwise the server times the request out and tells the viewer so).
+    requests: HashMap<PeerId, (Instant, bool)>,
     events: mpsc::UnboundedSender<HostEvent>,
     chunker: FrameChunker,
     viewers: HashMap<PeerId, Viewer>,
@@ -443,6 +445,10 @@ impl HostLoop {
         if self.requests.remove(&peer).is_none() {
             return; // already answered or expired
         }
+        self.send_consent(signal, peer, decision);
+    }
+
+    fn send_consent(&mut self, signal: &SignalConnection, peer: PeerId, decision: Decision) {
         info!(peer = %peer, ?decision, "join request answered");
         let _ = signal.send(ClientMessage::Consent {
             peer: peer.clone(),
@@ -457,15 +463,25 @@ impl HostLoop {
     /// Unanswered join requests are denied at their deadline.
     fn expire_requests(&mut self, signal: &SignalConnection) {
         let now = Instant::now();
-        let expired: Vec<PeerId> = self
+        let expired: Vec<(PeerId, bool)> = self
             .requests
             .iter()
-            .filter(|(_, &deadline)| deadline <= now)
-            .map(|(p, _)| p.clone())
+            .filter(|(_, &(deadline, _))| deadline <= now)
+            .map(|(p, &(_, ours))| (p.clone(), ours))
             .collect();
-        for peer in expired {
+        for (peer, ours) in expired {
             info!(peer = %peer, "join request not answered in time: denied");
-            self.answer(signal, peer, Decision::Deny);
+            self.requests.remove(&peer);
+            if ours {
+                self.send_consent(signal, peer, Decision::Deny);
+            } else {
+                // The server's clock runs out at the same moment and tells
+                // the viewer it timed out; just close the question here.
+                self.emit(HostEvent::JoinAnswered {
+                    peer_id: peer.0,
+                    decision: Decision::Deny,
+                });
+            }
         }
     }
 
@@ -508,8 +524,10 @@ impl HostLoop {
                 address,
                 timeout_ms,
             } => {
-                let timeout = self.config.consent_timeout.min(Duration::from_millis(timeout_ms));
-                self.requests.insert(peer_id.clone(), Instant::now() + timeout);
+                let server_timeout = Duration::from_millis(timeout_ms);
+                let ours = self.config.consent_timeout < server_timeout;
+                let timeout = self.config.consent_timeout.min(server_timeout);
+                self.requests.insert(peer_id.clone(), (Instant::now() + timeout, ours));
                 match self.config.consent {
                     ConsentPolicy::Always(decision) => self.answer(signal, peer_id, decision),
                     ConsentPolicy::Ask => {

@@ -123,6 +123,104 @@ impl Netns {
     }
 }
 
+/// One end of a veth pair between two namespaces; the link can be cut and restored.
+pub struct Veth {
+    ns: String,
+    pub dev: String,
+}
+
+impl Netns {
+    /// A veth pair from this namespace (`ip_here`) to `other` (`ip_there`),
+    /// both `/24`, IPv6 off in both (late link-local addresses upset Chromium).
+    /// Returns this side's end.
+    pub fn veth_to(&self, other: &Netns, ip_here: &str, ip_there: &str) -> Result<Veth> {
+        let (here, there) = (format!("{}a", self.name), format!("{}b", self.name));
+        for ns in [self, other] {
+            ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+            ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
+        }
+        run(Command::new("ip").args([
+            "link",
+            "add",
+            &here,
+            "netns",
+            &self.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &there,
+            "netns",
+            &other.name,
+        ]))?;
+        self.exec(&["ip", "addr", "add", &format!("{ip_here}/24"), "dev", &here])?;
+        other.exec(&["ip", "addr", "add", &format!("{ip_there}/24"), "dev", &there])?;
+        self.exec(&["ip", "link", "set", &here, "up"])?;
+        other.exec(&["ip", "link", "set", &there, "up"])?;
+        Ok(Veth {
+            ns: self.name.clone(),
+            dev: here,
+        })
+    }
+}
+
+impl Veth {
+    /// Cuts (`false`) or restores (`true`) the link: with one end down nothing crosses.
+    pub fn set_up(&self, up: bool) -> Result<()> {
+        run(Command::new("ip").args(["-n", &self.ns, "link", "set", &self.dev, if up { "up" } else { "down" }]))
+    }
+}
+
+/// The X server's input state via `holdfast-xstate`: `{"pointer":[x,y],"keys":[..],"buttons":..}`.
+pub fn x_input_state(ns: Option<&Netns>, display: &str) -> Result<serde_json::Value> {
+    let out = command_in(ns, bin("holdfast-xstate"))
+        .env("DISPLAY", display)
+        .output()?;
+    if !out.status.success() {
+        bail!("holdfast-xstate: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The pointer position as `xdotool getmouselocation` reports it.
+pub fn xdotool_pointer(ns: Option<&Netns>, display: &str) -> Result<(i32, i32)> {
+    let out = command_in(ns, "xdotool")
+        .args(["getmouselocation", "--shell"])
+        .env("DISPLAY", display)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |k: &str| -> Result<i32> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .ok_or_else(|| anyhow!("xdotool printed no {k}: {text}"))?
+            .trim()
+            .parse()
+            .map_err(Into::into)
+    };
+    Ok((field("X=")?, field("Y=")?))
+}
+
+/// Starts `holdfast-probe-viewer` in `ns` for `room` (as `start_host` returned it).
+pub fn start_probe_viewer(
+    ns: &Netns,
+    signal_url: &str,
+    room: &serde_json::Value,
+    args: &[&str],
+    log_dir: &Path,
+) -> Result<Proc> {
+    let mut cmd = ns.command(bin("holdfast-probe-viewer"));
+    cmd.args([
+        "--signal",
+        signal_url,
+        "--id",
+        room["id"].as_str().unwrap_or_default(),
+        "--code",
+        room["code"].as_str().unwrap_or_default(),
+    ])
+    .args(args);
+    Proc::spawn("viewer", cmd, log_dir)
+}
+
 /// A command for `program`, inside `ns` when given, else in this namespace.
 pub fn command_in(ns: Option<&Netns>, program: impl AsRef<std::ffi::OsStr>) -> Command {
     match ns {
@@ -406,6 +504,12 @@ impl Browser {
     /// Mouse actions at page coordinates (`move`, `down`, `up`, `click`).
     pub fn mouse(&mut self, action: &str, x: f64, y: f64) -> Result<()> {
         self.call(serde_json::json!({"cmd": "mouse", "action": action, "x": x, "y": y}))
+            .map(|_| ())
+    }
+
+    /// A mouse action with a given button (`left`, `middle`, `right`).
+    pub fn mouse_button(&mut self, action: &str, x: f64, y: f64, button: &str) -> Result<()> {
+        self.call(serde_json::json!({"cmd": "mouse", "action": action, "x": x, "y": y, "button": button}))
             .map(|_| ())
     }
 

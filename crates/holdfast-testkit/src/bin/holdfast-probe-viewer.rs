@@ -82,7 +82,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    println!("{}", json!({"event": "joined", "control": v.control}));
+    // The token goes to stdout only (like the host's code), for tests that rejoin with it.
+    println!(
+        "{}",
+        json!({"event": "joined", "control": v.control, "token": v.token.expose()})
+    );
     let mut decoder = H264Decoder::new()?;
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
