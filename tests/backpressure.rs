@@ -4,7 +4,8 @@
 //! viewer behind a link throttled with `tc` in a network namespace must never
 //! let the host's queue exceed 4 MiB plus one frame; drops are counted; when
 //! the viewer resumes, the stream continues on a keyframe and nothing fails to
-//! decode.
+//! decode. On the throttled link the keepalive must keep flowing while the
+//! video queue sits at its limit (PING/PONG do not wait behind video).
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,8 @@ struct Session {
     viewer: Proc,
     stats: std::path::PathBuf,
     last_id: Option<u64>,
+    /// When each keepalive PING reached the viewer (Unix ms, the viewer's clock).
+    pings: Vec<u64>,
 }
 
 impl Session {
@@ -44,6 +47,7 @@ impl Session {
                 Some("decode-error") | Some("bad-chunk") | Some("closed") => {
                     panic!("viewer reported {line}")
                 }
+                Some("ping") => self.pings.push(line["at_ms"].as_u64().unwrap()),
                 _ => {}
             }
         }
@@ -77,6 +81,8 @@ fn start(
         host_bind,
         "--stats-file",
         stats_path,
+        "--keepalive-ms",
+        "1000",
     ];
     let (host, room) = start_host(host_ns, &url, &host_args, None, art)?;
     let mut viewer = viewer_ns.command(bin("holdfast-probe-viewer"));
@@ -97,6 +103,7 @@ fn start(
         viewer,
         stats,
         last_id: None,
+        pings: Vec::new(),
     };
     let first = s.frame(Duration::from_secs(30))?;
     assert!(first["keyframe"] == true, "first frame is a keyframe: {first}");
@@ -192,10 +199,58 @@ fn throttled_link_never_pushes_the_queue_past_the_ceiling() -> anyhow::Result<()
         let st = s.host_stats()?;
         Ok((st["frames_dropped"].as_u64().unwrap_or(0) >= 10).then_some(st))
     });
-    // Keep reading while throttled: every frame that gets through must decode.
-    h.exec(&["tc", "qdisc", "del", "dev", &vh, "root"])?;
     let st = throttled?;
     eprintln!("while throttled: {st}");
+    // Stay throttled, queue at its limit, for a while: the keepalive must keep flowing.
+    let full_from = unix_ms();
+    let mut worst_rtt = 0f64;
+    let mut max_queued = 0;
+    for _ in 0..16 {
+        std::thread::sleep(Duration::from_millis(500));
+        let st = s.host_stats()?;
+        assert!(
+            st["unresponsive"] == false,
+            "the viewer looked dead while the queue was full: {st}"
+        );
+        worst_rtt = worst_rtt.max(st["rtt_ms"].as_f64().unwrap_or(0.0));
+        max_queued = max_queued.max(st["queued_bytes"].as_u64().unwrap_or(0));
+    }
+    let full_until = unix_ms();
+    h.exec(&["tc", "qdisc", "del", "dev", &vh, "root"])?;
     check_recovery(&mut s, before)?;
+    let during: Vec<u64> = s
+        .pings
+        .iter()
+        .copied()
+        .filter(|&t| t >= full_from && t <= full_until + 1500)
+        .collect();
+    let mut edges = vec![full_from];
+    edges.extend(&during);
+    let worst_gap = edges.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(u64::MAX);
+    eprintln!(
+        "queue full for {} ms (max {max_queued} B queued): {} PINGs reached the viewer, worst gap {worst_gap} ms, \
+         worst host RTT {worst_rtt:.0} ms",
+        full_until - full_from,
+        during.len()
+    );
+    assert!(
+        max_queued > CEILING / 2,
+        "the queue should have been near its limit (max {max_queued})"
+    );
+    assert!(during.len() >= 6, "PINGs every 1 s: only {} in 8 s", during.len());
+    assert!(
+        worst_gap < 3000,
+        "a 3 s gap would declare the viewer dead: {worst_gap} ms"
+    );
+    assert!(
+        worst_rtt > 0.0 && worst_rtt < 3000.0,
+        "PONGs answered within the dead-peer timeout: {worst_rtt} ms"
+    );
     Ok(())
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
                 let wire: serde_json::Value = serde_json::from_slice(&Command::Control(c).encode()).unwrap_or_default();
                 json!({"event": "control", "message": wire})
             }
-            ViewerEvent::Pinged => json!({"event": "ping"}),
+            ViewerEvent::Pinged => json!({"event": "ping", "at_ms": unix_ms()}),
             ViewerEvent::HostUnresponsive => json!({"event": "host-unresponsive"}),
             ViewerEvent::Closed(why) => {
                 println!("{}", json!({"event": "closed", "reason": why}));
@@ -133,6 +133,12 @@ async fn main() -> anyhow::Result<()> {
         println!("{line}");
     }
     Ok(())
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Sends one stdin line; input events without `seq` are numbered by the viewer.

@@ -1,0 +1,205 @@
+//! Acceptance: nobody joins without the code and the host's consent, against
+//! the real server, host and viewers (Rust probe viewers and Chromium).
+//!
+//! - Wrong codes are refused with a clear error and a count of attempts left;
+//!   the fifth locks the address out (even for the right code) until the
+//!   lockout expires (shortened to 3 s here), after which the right code works.
+//! - The host denies: the viewer is told so and gets no video. The host does
+//!   not answer: the request times out (shortened to 2 s) with its own message.
+//! - The host allows: video flows; the session token then rejoins without a
+//!   new question to the host.
+//! - Neither the code nor the token ever appears in the server's or host's log.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use holdfast_testkit::{artifacts_dir, bin, start_host, start_probe_viewer, wait_for, Browser, Netns, Proc};
+use serde_json::Value;
+
+const URL: &str = "http://127.0.0.1:8080";
+
+fn start_signal(ns: &Netns, art: &Path) -> anyhow::Result<Proc> {
+    let mut cmd = ns.command(bin("holdfast-signal"));
+    cmd.args([
+        "--listen",
+        "127.0.0.1:8080",
+        "--no-tls",
+        "--lockout-secs",
+        "3",
+        "--consent-timeout-secs",
+        "2",
+        "--log",
+        "debug",
+    ]);
+    let p = Proc::spawn("signal", cmd, art)?;
+    wait_for(Duration::from_secs(20), "the signalling server", || {
+        Ok(ns
+            .exec(&["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"])
+            .is_ok()
+            .then_some(()))
+    })?;
+    Ok(p)
+}
+
+/// Runs a probe viewer with `code` until it is refused or joined; returns its first such event.
+fn attempt(ns: &Netns, room: &Value, code: &str, art: &Path) -> anyhow::Result<(Proc, Value)> {
+    let mut room = room.clone();
+    room["code"] = code.into();
+    let p = start_probe_viewer(ns, URL, &room, &["--ice-bind", "127.0.0.1:0", "--allow-loopback"], art)?;
+    let ev = outcome(&p, Duration::from_secs(15))?;
+    Ok((p, ev))
+}
+
+fn outcome(p: &Proc, within: Duration) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let ev = p.json_line(deadline.saturating_duration_since(Instant::now()))?;
+        if ev["event"] == "refused" || ev["event"] == "joined" {
+            return Ok(ev);
+        }
+    }
+}
+
+fn next_host_event(host: &Proc, name: &str) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ev = host.json_line(deadline.saturating_duration_since(Instant::now()))?;
+        if ev["event"] == name {
+            return Ok(ev);
+        }
+    }
+}
+
+#[test]
+fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
+    let art = artifacts_dir("access_control");
+    let ns = Netns::new()?;
+    let signal = start_signal(&ns, &art)?;
+    let args = [
+        "--source",
+        "synthetic",
+        "--ice-bind",
+        "127.0.0.1:0",
+        "--allow-loopback",
+        "--accept",
+        "ask",
+        "--log",
+        "debug",
+    ];
+    let (mut host, room) = start_host(&ns, URL, &args, None, &art)?;
+    let code = room["code"].as_str().unwrap().to_owned();
+
+    // Four wrong codes: refused, counting down.
+    for left in (1..=4).rev() {
+        let (_, ev) = attempt(&ns, &room, "0000000000", &art)?;
+        assert_eq!(ev["code"], "invalid-credentials", "{ev}");
+        let msg = ev["message"].as_str().unwrap();
+        assert!(msg.contains(&format!("{left} attempts left")), "{msg}");
+    }
+    // The fifth locks this address out; so is the right code, right now.
+    let (_, ev) = attempt(&ns, &room, "0000000000", &art)?;
+    assert_eq!(ev["code"], "locked-out", "{ev}");
+    let (_, ev) = attempt(&ns, &room, &code, &art)?;
+    assert_eq!(ev["code"], "locked-out", "the right code is locked out too: {ev}");
+    let wait = ev["retry_after_ms"].as_u64().unwrap();
+    assert!(wait > 0 && wait <= 3000, "{ev}");
+    eprintln!("locked out; retry after {wait} ms");
+    std::thread::sleep(Duration::from_millis(wait + 200));
+
+    // After the lockout the right code works: the host is asked, and denies.
+    let viewer = start_probe_viewer(
+        &ns,
+        URL,
+        &room,
+        &["--ice-bind", "127.0.0.1:0", "--allow-loopback"],
+        &art,
+    )?;
+    let req = next_host_event(&host, "join-request")?;
+    assert_eq!(req["address"], "127.0.0.1");
+    host.write_line(&format!("deny {}", req["peer_id"].as_str().unwrap()))?;
+    let ev = outcome(&viewer, Duration::from_secs(10))?;
+    assert_eq!(ev["code"], "consent-denied", "{ev}");
+    assert!(ev["message"].as_str().unwrap().contains("declined"), "{ev}");
+
+    // The host does not answer: refused when the 2 s run out.
+    let t0 = Instant::now();
+    let viewer = start_probe_viewer(
+        &ns,
+        URL,
+        &room,
+        &["--ice-bind", "127.0.0.1:0", "--allow-loopback"],
+        &art,
+    )?;
+    next_host_event(&host, "join-request")?;
+    let ev = outcome(&viewer, Duration::from_secs(10))?;
+    let took = t0.elapsed();
+    assert_eq!(ev["code"], "consent-timeout", "{ev}");
+    assert!(took >= Duration::from_millis(1900), "timed out after {took:?}");
+    eprintln!("unanswered request refused after {took:?}");
+
+    // In a browser: the denial is shown, and no video arrives.
+    let mut browser = Browser::start(Some(&ns), &art)?;
+    browser.open(room["viewer_url"].as_str().unwrap())?;
+    let req = next_host_event(&host, "join-request")?;
+    wait_for(Duration::from_secs(5), "the waiting message", || {
+        Ok(
+            (browser.eval("window.holdfast.message()")?.as_str() == Some("Waiting for the host to accept…"))
+                .then_some(()),
+        )
+    })?;
+    host.write_line(&format!("deny {}", req["peer_id"].as_str().unwrap()))?;
+    let shown = wait_for(Duration::from_secs(5), "the denial in the page", || {
+        let m = browser.eval("window.holdfast.message()")?;
+        Ok(m.as_str().filter(|m| m.contains("declined")).map(str::to_owned))
+    })?;
+    eprintln!("the page says: {shown}");
+    browser.screenshot(&art.join("viewer-denied.png"))?;
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(browser.stats()?["framesDecoded"], 0, "no video after a denial");
+
+    // The host allows: frames flow; then the token rejoins without a question.
+    let viewer = start_probe_viewer(
+        &ns,
+        URL,
+        &room,
+        &["--ice-bind", "127.0.0.1:0", "--allow-loopback"],
+        &art,
+    )?;
+    let req = next_host_event(&host, "join-request")?;
+    host.write_line(&format!("control {}", req["peer_id"].as_str().unwrap()))?;
+    let joined = outcome(&viewer, Duration::from_secs(10))?;
+    assert_eq!(joined["event"], "joined", "{joined}");
+    assert_eq!(joined["control"], true);
+    wait_for(Duration::from_secs(20), "a decoded frame", || {
+        let ev = viewer.json_line(Duration::from_secs(20))?;
+        Ok((ev["event"] == "frame" && ev["decoded"] == true).then_some(()))
+    })?;
+    let token = joined["token"].as_str().unwrap().to_owned();
+    drop(viewer);
+    next_host_event(&host, "viewer-left")?;
+    let again = start_probe_viewer(
+        &ns,
+        URL,
+        &room,
+        &["--token", &token, "--ice-bind", "127.0.0.1:0", "--allow-loopback"],
+        &art,
+    )?;
+    let ev = outcome(&again, Duration::from_secs(10))?;
+    assert_eq!(ev["event"], "joined", "the token rejoins: {ev}");
+    let ev = next_host_event(&host, "viewer-joined")?;
+    assert_eq!(ev["control"], true, "with the control it was granted: {ev}");
+    drop(again);
+
+    // No secret in any log.
+    drop(host);
+    drop(signal);
+    std::thread::sleep(Duration::from_millis(300));
+    for log in ["signal.log", "host.log"] {
+        let text = std::fs::read_to_string(art.join(log)).unwrap_or_default();
+        assert!(!text.is_empty(), "{log} is empty: wrong file name?");
+        assert!(!text.contains(&code), "{log} contains the code");
+        assert!(!text.contains(&code.replace('-', "")), "{log} contains the code");
+        assert!(!text.contains(&token), "{log} contains the session token");
+    }
+    Ok(())
+}
