@@ -4,7 +4,9 @@
 //! - per-stage times (capture, convert, encode) on a 1920x1080 Xvfb display (median, p95);
 //! - sustained frames per second decoded by Chromium while the screen changes;
 //! - capture-to-decoded latency in Chromium over loopback (p50, p95);
-//! - host CPU use with an idle screen and with a changing one.
+//! - host CPU use with an idle screen and with a changing one;
+//! - `holdfast-bench input`: viewer input event to injection on the host's X
+//!   display over loopback (p50, p95), pointer moves and key presses.
 //!
 //! Per-stage conversion and encoding costs are criterion benches:
 //! `cargo bench -p holdfast-media`.
@@ -15,7 +17,11 @@ use anyhow::Result;
 use holdfast_media::encode::{EncoderSettings, Tuning};
 use holdfast_media::pipeline::{FrameOutcome, FrameRequest, MediaPipeline};
 use holdfast_media::ScreenSource;
-use holdfast_testkit::{artifacts_dir, start_host, start_pattern, start_signal, Browser, Netns, Xvfb};
+use holdfast_testkit::{
+    artifacts_dir, start_host, start_pattern, start_probe_viewer, start_signal, Browser, Netns, Proc, Xvfb,
+};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::ConnectionExt;
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -36,9 +42,116 @@ fn cpu_percent(pid: u32, over: Duration) -> Result<f64> {
     Ok((cpu_seconds(pid)? - c0) / t0.elapsed().as_secs_f64() * 100.0)
 }
 
+/// Input latency: the probe viewer sends an event at t0 (written to its stdin
+/// the instant before); this process polls the X server until the event has
+/// taken effect (pointer at the target, key down) at t1.
+fn input_latency() -> Result<()> {
+    let art = artifacts_dir("bench_input");
+    let ns = Netns::new()?;
+    let x = Xvfb::start(Some(&ns), 1920, 1080, &art)?;
+    let mut pat = start_pattern(Some(&ns), &x.display, &art)?;
+    pat.write_line("still")?;
+    let _signal = start_signal(&ns, "127.0.0.1", &art)?;
+    let host_args = ["--ice-bind", "127.0.0.1:0", "--allow-loopback", "--accept", "control"];
+    let (_host, room) = start_host(&ns, "http://127.0.0.1:8080", &host_args, Some(&x.display), &art)?;
+    let viewer_args = ["--ice-bind", "127.0.0.1:0", "--allow-loopback", "--frame-every", "1000"];
+    let mut viewer = start_probe_viewer(&ns, "http://127.0.0.1:8080", &room, &viewer_args, &art)?;
+    wait_event(&viewer, "joined")?;
+    wait_event(&viewer, "frame")?;
+    let (conn, screen) = x11rb::connect(Some(&x.display))?;
+    let root = conn.setup().roots[screen].root;
+
+    for (screen, pattern) in [("idle screen", "still"), ("screen changing every 16 ms", "move")] {
+        pat.write_line("speed 16")?;
+        pat.write_line(pattern)?;
+        std::thread::sleep(Duration::from_secs(2));
+        measure_input(&conn, root, &mut viewer, screen)?;
+    }
+    Ok(())
+}
+
+/// Pause between two polls of the X server (adds at most this much to a sample).
+const POLL: Duration = Duration::from_micros(100);
+
+fn measure_input(
+    conn: &x11rb::rust_connection::RustConnection,
+    root: u32,
+    viewer: &mut Proc,
+    screen: &str,
+) -> Result<()> {
+    let deadline = |t0: Instant| -> Result<()> {
+        anyhow::ensure!(t0.elapsed() < Duration::from_secs(5), "input never landed");
+        Ok(())
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut moves = Vec::new();
+    for i in 0..400u32 {
+        // Alternate between two points so every move changes the position.
+        let (nx, ny) = if i % 2 == 0 { (0.25, 0.25) } else { (0.75, 0.75) };
+        let want = ((nx * 1919.0f64).round() as i16, (ny * 1079.0f64).round() as i16);
+        let t0 = Instant::now();
+        viewer.write_line(&format!(r#"{{"type":"pointer-move","x":{nx},"y":{ny}}}"#))?;
+        loop {
+            let p = conn.query_pointer(root)?.reply()?;
+            if (p.root_x, p.root_y) == want {
+                break;
+            }
+            deadline(t0)?;
+            // Poll gently: a busy loop would take a core from the host being measured.
+            std::thread::sleep(POLL);
+        }
+        moves.push(ms(t0.elapsed()));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let key_down = |conn: &x11rb::rust_connection::RustConnection| -> Result<bool> {
+        let map = conn.query_keymap()?.reply()?;
+        Ok(map.keys.iter().any(|&b| b != 0))
+    };
+    let mut keys = Vec::new();
+    for _ in 0..200 {
+        let t0 = Instant::now();
+        viewer.write_line(r#"{"type":"key","code":"ShiftLeft","key":"Shift","down":true}"#)?;
+        while !key_down(conn)? {
+            deadline(t0)?;
+            std::thread::sleep(POLL);
+        }
+        keys.push(ms(t0.elapsed()));
+        viewer.write_line(r#"{"type":"key","code":"ShiftLeft","key":"Shift","down":false}"#)?;
+        let t1 = Instant::now();
+        while key_down(conn)? {
+            deadline(t1)?;
+            std::thread::sleep(POLL);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (name, v) in [("pointer move", &mut moves), ("key press", &mut keys)] {
+        println!(
+            "input latency, viewer event to host injection, {screen}, {name} ({} samples, ms): p50 {:.2}, p95 {:.2}, max {:.2}",
+            v.len(),
+            percentile(v, 50.0),
+            percentile(v, 95.0),
+            percentile(v, 100.0)
+        );
+    }
+    Ok(())
+}
+
+fn wait_event(p: &Proc, name: &str) -> Result<()> {
+    loop {
+        let ev = p.json_line(Duration::from_secs(30))?;
+        anyhow::ensure!(ev["event"] != "refused", "viewer refused: {ev}");
+        if ev["event"] == name {
+            return Ok(());
+        }
+    }
+}
+
 fn main() -> Result<()> {
-    // `holdfast-bench [screen|motion]`: the encoder tuning to measure.
+    // `holdfast-bench [screen|motion|input]`: the encoder tuning to measure, or input latency.
     let tuning_name = std::env::args().nth(1).unwrap_or_else(|| "screen".into());
+    if tuning_name == "input" {
+        return input_latency();
+    }
     let tuning = match tuning_name.as_str() {
         "screen" => Tuning::Screen,
         "motion" => Tuning::Motion,
