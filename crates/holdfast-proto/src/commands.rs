@@ -195,15 +195,13 @@ impl Control {
     fn validate(&self) -> Result<(), CommandError> {
         let bad = |why: &str| Err(CommandError::Invalid(why.to_owned()));
         match self {
-            Control::PointerMove { x, y, .. } | Control::PointerButton { x, y, .. } => {
-                if !(0.0..=1.0).contains(x) || !(0.0..=1.0).contains(y) {
-                    return bad("pointer coordinates must be within 0..=1");
-                }
+            Control::PointerMove { x, y, .. } | Control::PointerButton { x, y, .. }
+                if !(0.0..=1.0).contains(x) || !(0.0..=1.0).contains(y) =>
+            {
+                return bad("pointer coordinates must be within 0..=1")
             }
-            Control::Wheel { dx, dy, .. } => {
-                if dx.abs() > MAX_WHEEL_NOTCHES || dy.abs() > MAX_WHEEL_NOTCHES {
-                    return bad("wheel step too large");
-                }
+            Control::Wheel { dx, dy, .. } if dx.abs() > MAX_WHEEL_NOTCHES || dy.abs() > MAX_WHEEL_NOTCHES => {
+                return bad("wheel step too large")
             }
             Control::Key { code, key, .. } => {
                 let code_ok = code.len() <= MAX_KEY_NAME_BYTES && code.bytes().all(|b| b.is_ascii_alphanumeric());

@@ -106,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
             ViewerEvent::Frame(f) => match decoder.decode(&f.data) {
                 Ok(pic) => {
                     frames += 1;
-                    if frames % cli.frame_every.max(1) != 0 && !f.keyframe {
+                    if !frames.is_multiple_of(cli.frame_every.max(1)) && !f.keyframe {
                         continue;
                     }
                     json!({"event": "frame", "id": f.frame_id, "keyframe": f.keyframe, "bytes": f.data.len(),
