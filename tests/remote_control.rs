@@ -189,6 +189,32 @@ fn chromium_viewer_moves_clicks_and_types_on_the_host_and_view_only_stops_it() -
     wait_for(Duration::from_secs(5), "a click after control returned", || {
         Ok((d.target_state()?.0["clicks"] == 2).then_some(()))
     })?;
+
+    // The viewer's own switch: "View only" in the page stops its input too.
+    d.viewer.eval("document.getElementById('control-toggle').click()")?;
+    assert_eq!(d.viewer.eval("window.holdfast.control()")?, false);
+    let before_pointer = d.pointer()?;
+    d.viewer.mouse("move", mx, my)?;
+    d.viewer.mouse("click", mx, my)?;
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        d.pointer()?,
+        before_pointer,
+        "the pointer moved after the viewer chose view only"
+    );
+    assert_eq!(
+        d.target_state()?.0["clicks"],
+        2,
+        "a click landed after the viewer chose view only"
+    );
+    d.viewer.eval("document.getElementById('control-toggle').click()")?;
+    wait_for(Duration::from_secs(5), "the viewer to take control back", || {
+        Ok((d.viewer.eval("window.holdfast.control()")? == true).then_some(()))
+    })?;
+    d.viewer.mouse("click", cx, cy)?;
+    wait_for(Duration::from_secs(5), "a click after taking control back", || {
+        Ok((d.target_state()?.0["clicks"] == 3).then_some(()))
+    })?;
     Ok(())
 }
 
