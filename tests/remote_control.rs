@@ -10,6 +10,8 @@
 //! - A viewer admitted view-only that sends input anyway changes nothing.
 //! - Keys held when the network is cut are released within the dead-peer
 //!   timeout, and the viewer is declared dead after 3 silent intervals.
+//! - On a host with two monitors sharing the second, the pointer lands on
+//!   the second monitor.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -231,10 +233,25 @@ struct Split {
 }
 
 fn split(art: &Path, net: &str, host_args: &[&str]) -> anyhow::Result<Split> {
+    split_with_monitors(art, net, host_args, &[])
+}
+
+/// As [`split`], with the screen divided into RandR monitors (`WxH+X+Y`) first.
+fn split_with_monitors(art: &Path, net: &str, host_args: &[&str], monitors: &[&str]) -> anyhow::Result<Split> {
     let (host_ns, viewer_ns) = (Netns::new()?, Netns::new()?);
     let (host_ip, viewer_ip) = (format!("{net}.1"), format!("{net}.2"));
     let link = host_ns.veth_to(&viewer_ns, &host_ip, &viewer_ip)?;
     let x = Xvfb::start(Some(&host_ns), 1920, 1080, art)?;
+    if !monitors.is_empty() {
+        let out = host_ns
+            .command(holdfast_testkit::bin("holdfast-xstate"))
+            .arg("monitors")
+            .args(monitors)
+            .env("DISPLAY", &x.display)
+            .output()?;
+        anyhow::ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("monitors: {}", String::from_utf8_lossy(&out.stdout).trim());
+    }
     let signal = start_signal(&host_ns, &host_ip, art)?;
     let bind = format!("{host_ip}:0");
     let mut args = vec!["--ice-bind", &bind];
@@ -357,5 +374,39 @@ fn a_viewer_admitted_view_only_cannot_inject_even_if_it_tries() -> anyhow::Resul
     );
     assert_eq!(xs["keys"].as_array().map(Vec::len), Some(0), "a key went down: {xs}");
     assert_eq!(xs["buttons"], 0, "a button went down: {xs}");
+    Ok(())
+}
+
+#[test]
+fn on_a_two_monitor_host_input_lands_on_the_shared_monitor() -> anyhow::Result<()> {
+    let art = artifacts_dir("remote_control_monitors");
+    let net = "10.213.13";
+    // Two monitors side by side; the host shares the right one.
+    let monitors = ["960x1080+0+0", "960x1080+960+0"];
+    let s = split_with_monitors(&art, net, &["--accept", "control", "--display", "1"], &monitors)?;
+    let mut viewer = s.probe(net, &art)?;
+    // Asking for the display it already shows makes the host list them again.
+    viewer.write_line(r#"{"type":"select-display","index":1}"#)?;
+    let displays = wait_for(Duration::from_secs(10), "the host's display list", || {
+        let ev = viewer.json_line(Duration::from_secs(10))?;
+        Ok((ev["event"] == "control" && ev["message"]["type"] == "displays").then(|| ev["message"].clone()))
+    })?;
+    eprintln!("host says: {displays}");
+    assert_eq!(displays["current"], 1);
+    // The X server also lists the output's own full-screen monitor (ours have no outputs).
+    assert!(displays["displays"].as_array().map_or(0, Vec::len) >= 2, "{displays}");
+    assert_eq!(displays["displays"][1]["width"], 960);
+    for ((nx, ny), want) in [
+        ((0.0, 0.0), (960, 0)),
+        ((0.5, 0.5), (1440, 540)),
+        ((1.0, 1.0), (1919, 1079)),
+    ] {
+        viewer.write_line(&format!(r#"{{"type":"pointer-move","x":{nx},"y":{ny}}}"#))?;
+        let at = wait_for(Duration::from_secs(5), "the pointer on the second monitor", || {
+            let p = xdotool_pointer(Some(&s.host_ns), &s.x.display)?;
+            Ok(near(p, want).then_some(p))
+        })?;
+        eprintln!("({nx},{ny}) of monitor 1 -> host pointer {at:?}");
+    }
     Ok(())
 }

@@ -2,6 +2,9 @@
 //! `enigo` implementation. Kept minimal so the controller's rules are tested
 //! against a recording injector, and the real one is tested under Xvfb.
 
+use std::collections::HashSet;
+use std::time::Duration;
+
 use enigo::{Axis, Button, Coordinate, Direction, Enigo, Key, Keyboard, Mouse, Settings};
 
 use crate::InputError;
@@ -19,8 +22,31 @@ pub trait Injector {
 
 /// Real input through `enigo`: XTEST over x11rb on Linux (X11), SendInput on
 /// Windows, CGEvent on macOS.
+///
+/// On X11 a character the keyboard map lacks (`é` on a US map, or any
+/// character on a shifted level) is typed by binding a spare keycode to it
+/// first. Applications learn about the new binding asynchronously, and one
+/// that handles the key press before it re-reads the map types nothing (seen
+/// with Chromium: an occasional lost `é`). So the first time a character is
+/// used, it is bound (by a release of its key, which the server discards)
+/// and given [`KEYMAP_SETTLE`] before the real press.
 pub struct EnigoInjector {
     enigo: Enigo,
+    /// Characters bound recently enough to type without waiting.
+    bound: HashSet<char>,
+}
+
+/// Time for applications to re-read the keyboard map after a new binding.
+pub const KEYMAP_SETTLE: Duration = Duration::from_millis(40);
+/// Characters remembered as bound. Kept well below the spare keycodes of a
+/// usual map: when enigo runs out it unbinds them all, and then the cache
+/// must already have forgotten them.
+const BOUND_CACHE: usize = 16;
+
+/// Characters on the first level of practically every Latin layout, which
+/// never need a new binding.
+fn on_base_level(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == ' '
 }
 
 impl EnigoInjector {
@@ -33,7 +59,24 @@ impl EnigoInjector {
             ..Settings::default()
         };
         let enigo = Enigo::new(&settings).map_err(|e| InputError::Open(e.to_string()))?;
-        Ok(EnigoInjector { enigo })
+        Ok(EnigoInjector {
+            enigo,
+            bound: HashSet::new(),
+        })
+    }
+
+    /// Makes sure typing `c` will not race the keyboard map (see the type doc).
+    fn settle_binding(&mut self, c: char) -> Result<(), InputError> {
+        if !cfg!(target_os = "linux") || on_base_level(c) || self.bound.contains(&c) {
+            return Ok(());
+        }
+        if self.bound.len() >= BOUND_CACHE {
+            self.bound.clear();
+        }
+        self.enigo.key(Key::Unicode(c), Direction::Release).map_err(inject)?;
+        std::thread::sleep(KEYMAP_SETTLE);
+        self.bound.insert(c);
+        Ok(())
     }
 }
 
@@ -69,11 +112,25 @@ impl Injector for EnigoInjector {
     }
 
     fn key(&mut self, key: Key, down: bool) -> Result<(), InputError> {
+        if let (Key::Unicode(c), true) = (key, down) {
+            self.settle_binding(c)?;
+        }
         self.enigo.key(key, dir(down)).map_err(inject)
     }
 
     fn text(&mut self, text: &str) -> Result<(), InputError> {
-        self.enigo.text(text).map_err(inject)
+        for c in text.chars() {
+            let key = match c {
+                '\n' => Key::Return,
+                '\t' => Key::Tab,
+                c => {
+                    self.settle_binding(c)?;
+                    Key::Unicode(c)
+                }
+            };
+            self.enigo.key(key, Direction::Click).map_err(inject)?;
+        }
+        Ok(())
     }
 
     fn main_display(&self) -> Result<(u32, u32), InputError> {

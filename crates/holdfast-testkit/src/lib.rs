@@ -348,6 +348,8 @@ impl Xvfb {
             "-nolisten",
             "tcp",
             "-ac",
+            // Keep state (RandR monitors, keymap) when the last client leaves.
+            "-noreset",
         ]);
         let proc = Proc::spawn("xvfb", cmd, log_dir)?;
         wait_for(Duration::from_secs(15), "Xvfb", || {
