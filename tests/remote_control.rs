@@ -11,7 +11,7 @@
 //! - Keys held when the network is cut are released within the dead-peer
 //!   timeout, and the viewer is declared dead after 3 silent intervals.
 //! - On a host with two monitors sharing the second, the pointer lands on
-//!   the second monitor.
+//!   the second monitor; the viewer switches displays and input follows.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -407,6 +407,34 @@ fn on_a_two_monitor_host_input_lands_on_the_shared_monitor() -> anyhow::Result<(
             Ok(near(p, want).then_some(p))
         })?;
         eprintln!("({nx},{ny}) of monitor 1 -> host pointer {at:?}");
+    }
+
+    // The viewer switches to the full-screen monitor (index 2), then to the left one.
+    for (index, width, (nx, ny), want) in [(2, 1920, (0.25, 0.25), (480, 270)), (0, 960, (1.0, 1.0), (959, 1079))] {
+        viewer.write_line(&format!(r#"{{"type":"select-display","index":{index}}}"#))?;
+        let mut told = false;
+        let mut keyframe = false;
+        wait_for(
+            Duration::from_secs(20),
+            "the switch and a keyframe of the new display",
+            || {
+                let ev = viewer.json_line(Duration::from_secs(20))?;
+                told |= ev["event"] == "control" && ev["message"]["current"] == index;
+                keyframe |=
+                    ev["event"] == "frame" && ev["keyframe"] == true && ev["decoded"] == true && ev["width"] == width;
+                Ok((told && keyframe).then_some(()))
+            },
+        )?;
+        viewer.write_line(&format!(r#"{{"type":"pointer-move","x":{nx},"y":{ny}}}"#))?;
+        let at = wait_for(
+            Duration::from_secs(5),
+            "the pointer on the newly shared display",
+            || {
+                let p = xdotool_pointer(Some(&s.host_ns), &s.x.display)?;
+                Ok(near(p, want).then_some(p))
+            },
+        )?;
+        eprintln!("switched to display {index} ({width} wide): ({nx},{ny}) -> host pointer {at:?}");
     }
     Ok(())
 }

@@ -183,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
                 Ok(w) => input = Some(w),
                 Err(e) => warn!("input injection unavailable (viewers can only watch): {e}"),
             }
-            MediaWorker::spawn(move || ScreenSource::open(display), settings)
+            MediaWorker::spawn_switchable(ScreenSource::open, display, settings)
         }
         Source::Synthetic => MediaWorker::spawn(|| Ok(SyntheticSource::new(1920, 1080)), settings),
         Source::Noise => MediaWorker::spawn(|| Ok(SyntheticSource::noisy(1920, 1080)), settings),

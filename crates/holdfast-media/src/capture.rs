@@ -22,6 +22,15 @@ pub trait FrameSource {
     fn dimensions(&self) -> (u32, u32);
 }
 
+impl FrameSource for Box<dyn FrameSource> {
+    fn grab(&mut self) -> Result<Option<BgraFrame<'_>>, MediaError> {
+        (**self).grab()
+    }
+    fn dimensions(&self) -> (u32, u32) {
+        (**self).dimensions()
+    }
+}
+
 /// Geometry of one display, in the virtual desktop's coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DisplayInfo {

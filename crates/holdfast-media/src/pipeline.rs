@@ -57,6 +57,14 @@ impl<S: FrameSource> MediaPipeline<S> {
         self.source.dimensions()
     }
 
+    /// Captures from `source` from now on; its first frame is encoded (as a
+    /// keyframe if the size changed) even if it looks like the last one.
+    pub fn replace_source(&mut self, source: S) {
+        self.source = source;
+        self.detector = ChangeDetector::default();
+        self.encoder.request_keyframe();
+    }
+
     pub fn step(&mut self, req: FrameRequest) -> Result<FrameOutcome, MediaError> {
         let mut t = StageTimings::default();
         let start = Instant::now();

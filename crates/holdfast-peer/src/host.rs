@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use holdfast_input::InputWorker;
+use holdfast_input::{DisplayGeometry, InputWorker};
 use holdfast_media::pipeline::{FrameOutcome, FrameRequest, StageTimings};
 use holdfast_media::worker::MediaWorker;
 use holdfast_media::MediaError;
@@ -120,6 +120,7 @@ pub enum HostEvent {
 enum HostCommand {
     Consent(PeerId, Decision),
     SetControl(bool),
+    SelectDisplay(u32),
 }
 
 impl HostConfig {
@@ -220,6 +221,11 @@ impl HostRemote {
     pub fn set_control(&self, enabled: bool) {
         let _ = self.cmd.send(HostCommand::SetControl(enabled));
     }
+
+    /// Shares display `index` (of [`HostConfig::displays`]) from now on.
+    pub fn select_display(&self, index: u32) {
+        let _ = self.cmd.send(HostCommand::SelectDisplay(index));
+    }
 }
 
 impl HostHandle {
@@ -263,6 +269,8 @@ enum Ev {
     Command(PeerId, Command),
     BadCommand(PeerId, String),
     FrameDone(Result<FrameOutcome, MediaError>),
+    /// The media thread switched displays (or could not).
+    Switched(u32, Result<(u32, u32), MediaError>),
 }
 
 struct Viewer {
@@ -488,6 +496,11 @@ impl HostLoop {
     async fn on_host_command(&mut self, signal: &SignalConnection, cmd: HostCommand) {
         match cmd {
             HostCommand::Consent(peer, decision) => self.answer(signal, peer, decision),
+            HostCommand::SelectDisplay(index) => {
+                if !self.switch_display(index) {
+                    warn!(index, "no such display to share (or already shared)");
+                }
+            }
             HostCommand::SetControl(enabled) => {
                 info!(enabled, "host control switch");
                 self.config.control_enabled = enabled;
@@ -498,6 +511,48 @@ impl HostLoop {
                 }
                 self.publish_stats();
             }
+        }
+    }
+
+    /// Asks the media thread to capture display `index`; false if it cannot
+    /// (unknown display, already shared, no media thread).
+    fn switch_display(&mut self, index: u32) -> bool {
+        if index as usize >= self.config.displays.len() || index == self.config.current_display {
+            return false;
+        }
+        let tx = self.ev_tx.clone();
+        self.worker
+            .switch(index as usize, move |r| drop(tx.send(Ev::Switched(index, r))))
+            .is_ok()
+    }
+
+    /// The display changed: new pointer geometry, a keyframe for everyone, and every viewer told.
+    async fn on_switched(&mut self, index: u32, result: Result<(u32, u32), MediaError>) {
+        match result {
+            Ok((w, h)) => {
+                info!(index, width = w, height = h, "now sharing another display");
+                self.config.current_display = index;
+                if let Some(input) = &self.input {
+                    let g = DisplayGeometry::of_display(index as usize).unwrap_or(DisplayGeometry::new(0, 0, w, h));
+                    let _ = input.set_geometry(g);
+                }
+                self.next_capture_at = Instant::now();
+                for v in self.viewers.values_mut() {
+                    v.gate.request_keyframe();
+                }
+            }
+            Err(e) => warn!(index, "cannot share that display: {e}"),
+        }
+        let displays = self.displays_message();
+        for v in self.viewers.values().filter(|v| v.commands_open) {
+            send_command(&v.commands, displays.clone()).await;
+        }
+    }
+
+    fn displays_message(&self) -> Control {
+        Control::Displays {
+            current: self.config.current_display,
+            displays: self.config.displays.clone(),
         }
     }
 
@@ -690,13 +745,10 @@ impl HostLoop {
                 }
             }
             Ev::Open(peer, Label::Commands) => {
+                let displays = self.displays_message();
                 if let Some(v) = self.viewers.get_mut(&peer) {
                     v.keepalive = Some(Keepalive::new(self.config.keepalive, Instant::now()));
                     v.commands_open = true;
-                    let displays = Control::Displays {
-                        current: self.config.current_display,
-                        displays: self.config.displays.clone(),
-                    };
                     send_command(&v.commands, displays).await;
                 }
                 self.control_changed(&peer).await;
@@ -723,6 +775,7 @@ impl HostLoop {
                 }
                 warn!(peer = %peer, "rejected command: {e}");
             }
+            Ev::Switched(index, result) => self.on_switched(index, result).await,
             Ev::FrameDone(result) => {
                 self.on_frame(result).await;
                 if std::mem::take(&mut self.tick_pending) {
@@ -767,16 +820,16 @@ impl HostLoop {
                 self.publish_stats();
             }
             Command::Control(Control::SelectDisplay { index }) => {
-                // Switching the captured display mid-session is not supported
-                // yet; the viewer is told which display it is seeing.
-                if index != self.config.current_display {
-                    warn!(peer = %peer, index, "display switch requested; not supported by this host");
+                // Choosing what the host shares is a control action.
+                let allowed = v.may_control(self.config.control_enabled);
+                let commands = v.commands.clone();
+                if !allowed {
+                    v.stats.input_ignored += 1;
                 }
-                let displays = Control::Displays {
-                    current: self.config.current_display,
-                    displays: self.config.displays.clone(),
-                };
-                send_command(&v.commands, displays).await;
+                if !(allowed && self.switch_display(index)) {
+                    // Nothing changes: say what is being shared.
+                    send_command(&commands, self.displays_message()).await;
+                }
             }
             Command::Control(c @ (Control::Mode { .. } | Control::Displays { .. })) => {
                 v.stats.commands_rejected += 1;

@@ -110,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
                         continue;
                     }
                     json!({"event": "frame", "id": f.frame_id, "keyframe": f.keyframe, "bytes": f.data.len(),
+                    "width": pic.as_ref().map(|p| p.width), "height": pic.as_ref().map(|p| p.height),
                     "decoded": pic.is_some(), "capture_us": f.capture_us})
                 }
                 Err(e) => {
