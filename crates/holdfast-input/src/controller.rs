@@ -103,6 +103,12 @@ impl<I: Injector> InputController<I> {
         first_err.map_or(Ok(n), Err)
     }
 
+    /// Applies one event that is already in order (the caller sequenced it).
+    pub fn apply_ordered(&mut self, viewer: &str, event: InputEvent) -> Result<(), InputError> {
+        self.viewers.entry(viewer.to_owned()).or_default();
+        self.apply_now(viewer, event)
+    }
+
     fn apply_now(&mut self, viewer: &str, event: InputEvent) -> Result<(), InputError> {
         let geometry = self.geometry;
         let v = self.viewers.get_mut(viewer).expect("created by apply");

@@ -33,4 +33,6 @@ pub enum InputError {
     Inject(String),
     #[error("the input thread has stopped")]
     WorkerGone,
+    #[error("too much input queued; event dropped")]
+    Busy,
 }

@@ -1,6 +1,11 @@
 //! Owns the injector on a thread of its own: OS input calls block (X11
 //! round trips, enigo's key delays), and some injectors may not leave the
 //! thread that opened them. The async host sends jobs and never waits.
+//!
+//! The queue is bounded ([`MAX_QUEUED_JOBS`]): a viewer flooding input gets
+//! [`InputError::Busy`] instead of growing the host's memory. Releases are
+//! never dropped: when the queue is full they are handed to a short-lived
+//! thread that waits for room, so they still run after everything queued before.
 
 use std::sync::mpsc;
 use std::thread;
@@ -13,25 +18,21 @@ use crate::geometry::DisplayGeometry;
 use crate::injector::Injector;
 use crate::InputError;
 
+/// Input jobs queued for the injector before new input is refused (about a
+/// second of work at enigo's ~1 ms per event).
+pub const MAX_QUEUED_JOBS: usize = 1024;
+
 enum Job {
-    Apply {
-        viewer: String,
-        seq: u32,
-        event: InputEvent,
-    },
-    Release {
-        viewer: String,
-    },
-    Forget {
-        viewer: String,
-    },
+    Apply { viewer: String, event: InputEvent },
+    Release { viewer: String },
+    Forget { viewer: String },
     Geometry(DisplayGeometry),
 }
 
 /// Handle to the input thread; dropping it stops the thread (and the
 /// injector's own drop releases anything still held).
 pub struct InputWorker {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
 }
 
 impl InputWorker {
@@ -42,7 +43,7 @@ impl InputWorker {
         I: Injector + 'static,
         F: FnOnce() -> Result<I, InputError> + Send + 'static,
     {
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::sync_channel::<Job>(MAX_QUEUED_JOBS);
         let (ready_tx, ready_rx) = mpsc::channel();
         thread::Builder::new()
             .name("holdfast-input".into())
@@ -68,8 +69,8 @@ impl InputWorker {
                 let mut controller = InputController::new(injector, geometry);
                 while let Ok(job) = rx.recv() {
                     match job {
-                        Job::Apply { viewer, seq, event } => {
-                            if let Err(e) = controller.apply(&viewer, seq, event) {
+                        Job::Apply { viewer, event } => {
+                            if let Err(e) = controller.apply_ordered(&viewer, event) {
                                 warn!(viewer = %viewer, "input: {e}");
                             }
                         }
@@ -94,12 +95,20 @@ impl InputWorker {
         Ok(InputWorker { jobs })
     }
 
-    pub fn apply(&self, viewer: &str, seq: u32, event: InputEvent) -> Result<(), InputError> {
-        self.send(Job::Apply {
+    /// Queues one event, already in the viewer's order (see
+    /// [`InputSequencer`](crate::InputSequencer)); [`InputError::Busy`] when the
+    /// queue is full (the caller should then [`release`](Self::release) the
+    /// viewer, since a dropped key-up would otherwise leave a key down).
+    pub fn apply(&self, viewer: &str, event: InputEvent) -> Result<(), InputError> {
+        let job = Job::Apply {
             viewer: viewer.to_owned(),
-            seq,
             event,
-        })
+        };
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(_)) => Err(InputError::Busy),
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(InputError::WorkerGone),
+        }
     }
 
     /// Releases what `viewer` holds (control switched off, focus lost, silence).
@@ -120,7 +129,101 @@ impl InputWorker {
         self.send(Job::Geometry(g))
     }
 
+    /// Queues a job that must not be lost, without blocking the caller.
     fn send(&self, job: Job) -> Result<(), InputError> {
-        self.jobs.send(job).map_err(|_| InputError::WorkerGone)
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(job)) => {
+                let jobs = self.jobs.clone();
+                thread::Builder::new()
+                    .name("holdfast-input-release".into())
+                    .spawn(move || drop(jobs.send(job)))
+                    .map(drop)
+                    .map_err(|e| InputError::Inject(format!("cannot queue a release: {e}")))
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(InputError::WorkerGone),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use enigo::{Button, Key};
+
+    use super::*;
+    use crate::injector::Injected;
+
+    /// Records calls where the test can see them, slowly, like a real injector.
+    struct Slow(Arc<Mutex<Vec<Injected>>>);
+
+    impl Injector for Slow {
+        fn move_to(&mut self, x: i32, y: i32) -> Result<(), InputError> {
+            std::thread::sleep(Duration::from_micros(200));
+            self.0.lock().unwrap().push(Injected::Move(x, y));
+            Ok(())
+        }
+        fn button(&mut self, b: Button, down: bool) -> Result<(), InputError> {
+            self.0.lock().unwrap().push(Injected::Button(b, down));
+            Ok(())
+        }
+        fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
+            self.0.lock().unwrap().push(Injected::Scroll(dx, dy));
+            Ok(())
+        }
+        fn key(&mut self, key: Key, down: bool) -> Result<(), InputError> {
+            self.0.lock().unwrap().push(Injected::Key(key, down));
+            Ok(())
+        }
+        fn text(&mut self, text: &str) -> Result<(), InputError> {
+            self.0.lock().unwrap().push(Injected::Text(text.into()));
+            Ok(())
+        }
+        fn main_display(&self) -> Result<(u32, u32), InputError> {
+            Ok((100, 100))
+        }
+    }
+
+    #[test]
+    fn a_flood_is_refused_and_held_keys_are_still_released() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let c = calls.clone();
+        let w = InputWorker::spawn(move || Ok(Slow(c)), None).unwrap();
+        let key = |down| InputEvent::Key {
+            code: "ShiftLeft".into(),
+            key: "Shift".into(),
+            down,
+        };
+        w.apply("v", key(true)).unwrap();
+        let mut busy = 0;
+        for _ in 1..20_000u32 {
+            if let Err(InputError::Busy) = w.apply("v", InputEvent::PointerMove { x: 0.5, y: 0.5 }) {
+                busy += 1;
+            }
+        }
+        assert!(busy > 0, "a flood must hit the bound");
+        w.release("v").unwrap();
+        let t0 = Instant::now();
+        loop {
+            let last = calls.lock().unwrap().last().cloned();
+            if last == Some(Injected::Key(Key::Shift, false)) {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the held key was never released"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Every accepted move was applied before the release, and only those.
+        let moves = calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| matches!(c, Injected::Move(..)))
+            .count();
+        assert_eq!(moves, 19_999 - busy);
     }
 }

@@ -23,11 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use holdfast_input::{DisplayGeometry, InputWorker};
+use holdfast_input::{DisplayGeometry, InputSequencer, InputWorker};
 use holdfast_media::pipeline::{FrameOutcome, FrameRequest, StageTimings};
 use holdfast_media::worker::MediaWorker;
 use holdfast_media::MediaError;
-use holdfast_proto::commands::{Command, Control, DisplayDesc};
+use holdfast_proto::commands::{Command, Control, DisplayDesc, InputEvent};
 use holdfast_proto::signal::{
     ClientMessage, Decision, IceCandidate, IceServer, PeerId, ServerMessage, CONSENT_TIMEOUT,
 };
@@ -177,6 +177,8 @@ pub struct ViewerStats {
     /// Input events applied / ignored (view only) / rejected (malformed).
     pub input_events: u64,
     pub input_ignored: u64,
+    /// Input refused because the injection queue was full (a flood).
+    pub input_dropped: u64,
     pub commands_rejected: u64,
 }
 
@@ -285,6 +287,10 @@ struct Viewer {
     dropped_since_send: bool,
     last_keyframe_at: Option<Instant>,
     commands_open: bool,
+    /// Puts the unordered channel's input back in the viewer's order.
+    sequencer: InputSequencer<InputEvent>,
+    /// The input queue refused this viewer's last event (a release is queued).
+    input_overflow: bool,
     /// Started when the `commands` channel opens.
     keepalive: Option<Keepalive>,
     stats: ViewerStats,
@@ -684,6 +690,8 @@ impl HostLoop {
                 dropped_since_send: false,
                 last_keyframe_at: None,
                 commands_open: false,
+                sequencer: InputSequencer::default(),
+                input_overflow: false,
                 keepalive: None,
                 stats,
             },
@@ -837,13 +845,24 @@ impl HostLoop {
             }
             Command::Control(input) => {
                 let Ok((seq, event)) = input.into_input() else { return };
-                if v.may_control(self.config.control_enabled) {
-                    v.stats.input_events += 1;
-                    if let Some(worker) = &self.input {
-                        let _ = worker.apply(&peer.0, seq, event);
-                    }
-                } else {
+                if !v.may_control(self.config.control_enabled) {
                     v.stats.input_ignored += 1;
+                    return;
+                }
+                for event in v.sequencer.push(seq, event) {
+                    v.stats.input_events += 1;
+                    let Some(worker) = &self.input else { continue };
+                    match worker.apply(&peer.0, event) {
+                        Ok(()) => v.input_overflow = false,
+                        Err(e) => {
+                            v.stats.input_dropped += 1;
+                            if !std::mem::replace(&mut v.input_overflow, true) {
+                                // A dropped key-up must not leave a key down.
+                                warn!(peer = %peer, "input dropped ({e}); releasing what the viewer holds");
+                                let _ = worker.release(&peer.0);
+                            }
+                        }
+                    }
                 }
             }
         }
