@@ -13,39 +13,23 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use holdfast_testkit::{artifacts_dir, bin, start_host, start_probe_viewer, wait_for, Browser, Netns, Proc};
+use holdfast_testkit::{
+    artifacts_dir, start_host, start_probe_viewer, start_signal_with, wait_for, Browser, Netns, Proc,
+};
 use serde_json::Value;
 
 const URL: &str = "http://127.0.0.1:8080";
 
-fn start_signal(ns: &Netns, art: &Path) -> anyhow::Result<Proc> {
-    let mut cmd = ns.command(bin("holdfast-signal"));
-    cmd.args([
-        "--listen",
-        "127.0.0.1:8080",
-        "--no-tls",
-        "--lockout-secs",
-        "3",
-        "--consent-timeout-secs",
-        "2",
-        "--log",
-        "debug",
-    ]);
-    let p = Proc::spawn("signal", cmd, art)?;
-    wait_for(Duration::from_secs(20), "the signalling server", || {
-        Ok(ns
-            .exec(&["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"])
-            .is_ok()
-            .then_some(()))
-    })?;
-    Ok(p)
+/// A viewer joining with the room's real code (its outcome is up to the host).
+fn ask_to_join(ns: &Netns, room: &Value, art: &Path) -> anyhow::Result<Proc> {
+    start_probe_viewer(ns, URL, room, &["--ice-bind", "127.0.0.1:0", "--allow-loopback"], art)
 }
 
 /// Runs a probe viewer with `code` until it is refused or joined; returns its first such event.
 fn attempt(ns: &Netns, room: &Value, code: &str, art: &Path) -> anyhow::Result<(Proc, Value)> {
     let mut room = room.clone();
     room["code"] = code.into();
-    let p = start_probe_viewer(ns, URL, &room, &["--ice-bind", "127.0.0.1:0", "--allow-loopback"], art)?;
+    let p = ask_to_join(ns, &room, art)?;
     let ev = outcome(&p, Duration::from_secs(15))?;
     Ok((p, ev))
 }
@@ -74,7 +58,8 @@ fn next_host_event(host: &Proc, name: &str) -> anyhow::Result<Value> {
 fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
     let art = artifacts_dir("access_control");
     let ns = Netns::new()?;
-    let signal = start_signal(&ns, &art)?;
+    let server_args = ["--lockout-secs", "3", "--consent-timeout-secs", "2", "--log", "debug"];
+    let signal = start_signal_with(&ns, "127.0.0.1", &server_args, &art)?;
     let args = [
         "--source",
         "synthetic",
@@ -107,13 +92,7 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(wait + 200));
 
     // After the lockout the right code works: the host is asked, and denies.
-    let viewer = start_probe_viewer(
-        &ns,
-        URL,
-        &room,
-        &["--ice-bind", "127.0.0.1:0", "--allow-loopback"],
-        &art,
-    )?;
+    let viewer = ask_to_join(&ns, &room, &art)?;
     let req = next_host_event(&host, "join-request")?;
     assert_eq!(req["address"], "127.0.0.1");
     host.write_line(&format!("deny {}", req["peer_id"].as_str().unwrap()))?;
@@ -123,13 +102,7 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
 
     // The host does not answer: refused when the 2 s run out.
     let t0 = Instant::now();
-    let viewer = start_probe_viewer(
-        &ns,
-        URL,
-        &room,
-        &["--ice-bind", "127.0.0.1:0", "--allow-loopback"],
-        &art,
-    )?;
+    let viewer = ask_to_join(&ns, &room, &art)?;
     next_host_event(&host, "join-request")?;
     let ev = outcome(&viewer, Duration::from_secs(10))?;
     let took = t0.elapsed();
@@ -158,13 +131,7 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
     assert_eq!(browser.stats()?["framesDecoded"], 0, "no video after a denial");
 
     // The host allows: frames flow; then the token rejoins without a question.
-    let viewer = start_probe_viewer(
-        &ns,
-        URL,
-        &room,
-        &["--ice-bind", "127.0.0.1:0", "--allow-loopback"],
-        &art,
-    )?;
+    let viewer = ask_to_join(&ns, &room, &art)?;
     let req = next_host_event(&host, "join-request")?;
     host.write_line(&format!("control {}", req["peer_id"].as_str().unwrap()))?;
     let joined = outcome(&viewer, Duration::from_secs(10))?;

@@ -379,8 +379,13 @@ pub fn start_pattern(ns: Option<&Netns>, display: &str, log_dir: &Path) -> Resul
 
 /// Starts `holdfast-signal` on `ip`:8080 in `ns` (plain HTTP) and waits until it accepts connections.
 pub fn start_signal(ns: &Netns, ip: &str, log_dir: &Path) -> Result<Proc> {
+    start_signal_with(ns, ip, &[], log_dir)
+}
+
+/// [`start_signal`] with extra arguments (`--lockout-secs 3`, say).
+pub fn start_signal_with(ns: &Netns, ip: &str, args: &[&str], log_dir: &Path) -> Result<Proc> {
     let mut cmd = ns.command(bin("holdfast-signal"));
-    cmd.args(["--listen", &format!("{ip}:8080"), "--no-tls"]);
+    cmd.args(["--listen", &format!("{ip}:8080"), "--no-tls"]).args(args);
     let p = Proc::spawn("signal", cmd, log_dir)?;
     wait_for(Duration::from_secs(20), "the signalling server", || {
         Ok(ns
