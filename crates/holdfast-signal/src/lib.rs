@@ -3,11 +3,14 @@
 //!
 //! - [`hub`]: rooms, admission (consent, session tokens) and relay rules, pure.
 //! - [`access`]: the failed-attempt limiter behind lockouts, pure.
+//! - [`replay`]: the per-room buffer of sequence-numbered messages for
+//!   reconnecting peers, pure (not yet wired into the hub).
 //! - [`server`]: axum routes (`/ws`, `/healthz`, `/api/ice-servers`, the
 //!   viewer's static files) and the TLS listener.
 
 pub mod access;
 pub mod hub;
+pub mod replay;
 pub mod server;
 pub mod tls;
 

@@ -1,0 +1,241 @@
+//! When to restart ICE, and when to give up on the peer connection and build
+//! a new one inside the same session.
+//!
+//! - `disconnected` often heals by itself: wait the platform's timeout
+//!   ([`disconnected_timeout`]: 10 s on Windows, 5 s elsewhere, as in the
+//!   seeds), then restart ICE if it has not.
+//! - `failed`: restart ICE at once.
+//! - Poor quality held for [`POOR_QUALITY_HOLD`] (loss over 10 % or RTT over
+//!   500 ms, the seeds' thresholds): restart ICE.
+//! - After [`MAX_ICE_RESTARTS`] restarts without reaching `connected`,
+//!   rebuild the peer connection.
+//!
+//! Only one side restarts, so two offers never cross: the side created as
+//! [`Role::Restarter`] (the host, which made the first offer). The other side
+//! reports what it sees and otherwise waits.
+
+use std::time::{Duration, Instant};
+
+/// Restarts tried before the peer connection is rebuilt.
+pub const MAX_ICE_RESTARTS: u32 = 3;
+/// How long poor quality must last before it triggers a restart.
+pub const POOR_QUALITY_HOLD: Duration = Duration::from_secs(10);
+/// How long one restart may take before it counts as failed.
+pub const RESTART_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long `disconnected` may last before an ICE restart, per platform.
+pub const fn disconnected_timeout(windows: bool) -> Duration {
+    if windows {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(5)
+    }
+}
+
+/// The connection states that matter here (a subset of WebRTC's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Connecting,
+    Connected,
+    Disconnected,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Performs restarts (the offerer).
+    Restarter,
+    /// Never restarts on its own (the answerer).
+    Follower,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IceAction {
+    RestartIce,
+    /// Restarts keep failing: close this peer connection and make a new one.
+    Rebuild,
+}
+
+#[derive(Debug, Clone)]
+pub struct IceRecovery {
+    role: Role,
+    disconnected_timeout: Duration,
+    state: LinkState,
+    disconnected_since: Option<Instant>,
+    poor_since: Option<Instant>,
+    restart_started: Option<Instant>,
+    restarts: u32,
+}
+
+impl IceRecovery {
+    pub fn new(role: Role, disconnected_timeout: Duration) -> Self {
+        IceRecovery {
+            role,
+            disconnected_timeout,
+            state: LinkState::Connecting,
+            disconnected_since: None,
+            poor_since: None,
+            restart_started: None,
+            restarts: 0,
+        }
+    }
+
+    /// Restarts since the link was last connected.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    pub fn on_state(&mut self, state: LinkState, now: Instant) -> Option<IceAction> {
+        self.state = state;
+        match state {
+            LinkState::Connected => {
+                self.restarts = 0;
+                self.disconnected_since = None;
+                self.restart_started = None;
+                None
+            }
+            LinkState::Disconnected => {
+                self.disconnected_since.get_or_insert(now);
+                None
+            }
+            LinkState::Failed => self.restart(now),
+            LinkState::Connecting => None,
+        }
+    }
+
+    /// Quality as measured now (`poor`: loss > 10 % or RTT > 500 ms).
+    pub fn on_quality(&mut self, poor: bool, now: Instant) -> Option<IceAction> {
+        if !poor {
+            self.poor_since = None;
+            return None;
+        }
+        let since = *self.poor_since.get_or_insert(now);
+        if self.state == LinkState::Connected && now.saturating_duration_since(since) >= POOR_QUALITY_HOLD {
+            self.poor_since = None;
+            return self.restart(now);
+        }
+        None
+    }
+
+    /// Time-driven decisions: a `disconnected` that outlasted its timeout, a
+    /// restart that never connected.
+    pub fn poll(&mut self, now: Instant) -> Option<IceAction> {
+        if let Some(started) = self.restart_started {
+            if now.saturating_duration_since(started) >= RESTART_TIMEOUT {
+                return self.restart(now);
+            }
+            return None;
+        }
+        match (self.state, self.disconnected_since) {
+            (LinkState::Disconnected, Some(since))
+                if now.saturating_duration_since(since) >= self.disconnected_timeout =>
+            {
+                self.restart(now)
+            }
+            _ => None,
+        }
+    }
+
+    /// When [`poll`](Self::poll) next has something to decide.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if let Some(started) = self.restart_started {
+            return Some(started + RESTART_TIMEOUT);
+        }
+        match (self.state, self.disconnected_since) {
+            (LinkState::Disconnected, Some(since)) => Some(since + self.disconnected_timeout),
+            _ => None,
+        }
+    }
+
+    fn restart(&mut self, now: Instant) -> Option<IceAction> {
+        if self.role == Role::Follower {
+            return None;
+        }
+        self.disconnected_since = None;
+        self.restart_started = Some(now);
+        if self.restarts >= MAX_ICE_RESTARTS {
+            self.restarts = 0;
+            return Some(IceAction::Rebuild);
+        }
+        self.restarts += 1;
+        Some(IceAction::RestartIce)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn host() -> IceRecovery {
+        IceRecovery::new(Role::Restarter, disconnected_timeout(false))
+    }
+
+    #[test]
+    fn platform_timeouts_are_ten_seconds_on_windows_and_five_elsewhere() {
+        assert_eq!(disconnected_timeout(true), S(10));
+        assert_eq!(disconnected_timeout(false), S(5));
+        let t0 = Instant::now();
+        let mut w = IceRecovery::new(Role::Restarter, disconnected_timeout(true));
+        w.on_state(LinkState::Connected, t0);
+        w.on_state(LinkState::Disconnected, t0);
+        assert_eq!(w.next_deadline(), Some(t0 + S(10)));
+        assert_eq!(w.poll(t0 + S(9)), None);
+        assert_eq!(w.poll(t0 + S(10)), Some(IceAction::RestartIce));
+    }
+
+    #[test]
+    fn a_disconnect_that_heals_in_time_needs_no_restart() {
+        let t0 = Instant::now();
+        let mut h = host();
+        h.on_state(LinkState::Connected, t0);
+        h.on_state(LinkState::Disconnected, t0 + S(1));
+        assert_eq!(h.poll(t0 + S(5)), None);
+        h.on_state(LinkState::Connected, t0 + S(5));
+        assert_eq!(h.poll(t0 + S(60)), None);
+        assert_eq!(h.restarts(), 0);
+    }
+
+    #[test]
+    fn failed_restarts_at_once_and_repeated_failure_rebuilds() {
+        let t0 = Instant::now();
+        let mut h = host();
+        h.on_state(LinkState::Connected, t0);
+        assert_eq!(h.on_state(LinkState::Failed, t0), Some(IceAction::RestartIce));
+        // Each restart that does not connect within its timeout is retried...
+        assert_eq!(h.poll(t0 + S(14)), None);
+        assert_eq!(h.poll(t0 + S(15)), Some(IceAction::RestartIce));
+        assert_eq!(h.on_state(LinkState::Failed, t0 + S(16)), Some(IceAction::RestartIce));
+        assert_eq!(h.restarts(), 3);
+        // ...until the peer connection itself is rebuilt.
+        assert_eq!(h.poll(t0 + S(31)), Some(IceAction::Rebuild));
+        // A success clears the count.
+        h.on_state(LinkState::Connected, t0 + S(35));
+        assert_eq!(h.restarts(), 0);
+        assert_eq!(h.on_state(LinkState::Failed, t0 + S(40)), Some(IceAction::RestartIce));
+    }
+
+    #[test]
+    fn only_the_restarter_restarts() {
+        let t0 = Instant::now();
+        let mut v = IceRecovery::new(Role::Follower, disconnected_timeout(false));
+        v.on_state(LinkState::Connected, t0);
+        assert_eq!(v.on_state(LinkState::Failed, t0), None);
+        v.on_state(LinkState::Disconnected, t0);
+        assert_eq!(v.poll(t0 + S(60)), None);
+        assert_eq!(v.on_quality(true, t0 + S(100)), None);
+    }
+
+    #[test]
+    fn poor_quality_held_for_ten_seconds_restarts() {
+        let t0 = Instant::now();
+        let mut h = host();
+        h.on_state(LinkState::Connected, t0);
+        assert_eq!(h.on_quality(true, t0), None);
+        assert_eq!(h.on_quality(true, t0 + S(9)), None);
+        assert_eq!(h.on_quality(false, t0 + S(9)), None, "a good sample resets the hold");
+        assert_eq!(h.on_quality(true, t0 + S(10)), None);
+        assert_eq!(h.on_quality(true, t0 + S(20)), Some(IceAction::RestartIce));
+    }
+}
