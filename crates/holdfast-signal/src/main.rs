@@ -60,6 +60,12 @@ struct Cli {
     /// Seconds a host has to answer a join request (silence means deny).
     #[arg(long, default_value_t = holdfast_proto::signal::CONSENT_TIMEOUT.as_secs_f64())]
     consent_timeout_secs: f64,
+    /// Seconds between WebSocket pings to each client.
+    #[arg(long, default_value_t = holdfast_signal::server::WS_PING_INTERVAL.as_secs_f64())]
+    ws_ping_secs: f64,
+    /// Close a client connection silent for this many seconds (rounded up to whole ping intervals).
+    #[arg(long, default_value_t = holdfast_signal::server::WS_SILENT_TIMEOUT.as_secs_f64())]
+    ws_silent_secs: f64,
     /// Log filter, e.g. `info` or `holdfast_signal=debug`.
     #[arg(long, default_value = "info", env = "HOLDFAST_LOG")]
     log: String,
@@ -111,6 +117,8 @@ async fn main() -> anyhow::Result<()> {
             ..LimiterConfig::default()
         },
         consent_timeout: Duration::try_from_secs_f64(cli.consent_timeout_secs)?,
+        ws_ping_interval: Duration::try_from_secs_f64(cli.ws_ping_secs)?,
+        ws_silent_timeout: Duration::try_from_secs_f64(cli.ws_silent_secs)?,
     };
     let server = spawn(config).await?;
     eprintln!("holdfast-signal: serving {}", server.base_url);

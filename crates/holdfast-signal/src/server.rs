@@ -6,6 +6,10 @@
 //! [`WS_FRAME_LIMIT`] close the socket (code 1009); text messages over
 //! `holdfast_proto::signal::MAX_SIGNAL_MESSAGE_BYTES` but under that get an `error` and the
 //! connection stays up. A bad message never changes any state.
+//!
+//! Socket health: the server pings every client every [`WS_PING_INTERVAL`]
+//! and closes a connection it has heard nothing from (not even a pong) for
+//! [`WS_SILENT_TIMEOUT`], so half-open connections do not hold rooms.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,6 +28,8 @@ use tokio::sync::mpsc;
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent};
+
 use crate::access::LimiterConfig;
 use crate::hub::{Hub, HubConfig, Outbox};
 use crate::tls::{load_or_create_self_signed, TlsMode};
@@ -32,6 +38,16 @@ use crate::tls::{load_or_create_self_signed, TlsMode};
 pub const WS_FRAME_LIMIT: usize = 256 * 1024;
 /// Messages queued for one client before it counts as stalled.
 pub const OUTBOX_CAPACITY: usize = 512;
+/// WebSocket ping cadence (seed: 10 s).
+pub const WS_PING_INTERVAL: Duration = Duration::from_secs(10);
+/// A connection silent this long is closed (seed: 30 s; rounded up to whole ping intervals).
+pub const WS_SILENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the writer task sends on one socket.
+enum Out {
+    Msg(ServerMessage),
+    Ping,
+}
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -44,6 +60,8 @@ pub struct ServerConfig {
     pub limiter: LimiterConfig,
     /// How long a host has to answer a join request.
     pub consent_timeout: Duration,
+    pub ws_ping_interval: Duration,
+    pub ws_silent_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -55,6 +73,8 @@ impl ServerConfig {
             ice_servers: Vec::new(),
             limiter: LimiterConfig::default(),
             consent_timeout: holdfast_proto::signal::CONSENT_TIMEOUT,
+            ws_ping_interval: WS_PING_INTERVAL,
+            ws_silent_timeout: WS_SILENT_TIMEOUT,
         }
     }
 }
@@ -78,8 +98,9 @@ pub fn default_ui_dir() -> Option<PathBuf> {
 
 struct AppState {
     hub: Mutex<Hub>,
-    peers: Mutex<HashMap<PeerId, mpsc::Sender<ServerMessage>>>,
+    peers: Mutex<HashMap<PeerId, mpsc::Sender<Out>>>,
     ice_servers: Vec<IceServer>,
+    health: KeepaliveConfig,
 }
 
 impl AppState {
@@ -87,7 +108,7 @@ impl AppState {
         let peers = self.peers.lock().expect("peers lock");
         for (to, msg) in out {
             if let Some(tx) = peers.get(&to) {
-                if tx.try_send(msg).is_err() {
+                if tx.try_send(Out::Msg(msg)).is_err() {
                     warn!(peer = %to, "client is not reading its messages; dropping it");
                     // Dropping the sender ends its writer, which closes the socket.
                 }
@@ -125,6 +146,7 @@ pub fn router(config: &ServerConfig) -> Router {
         })),
         peers: Mutex::new(HashMap::new()),
         ice_servers: config.ice_servers.clone(),
+        health: socket_health(config),
     });
     // The hub's clock: refuses join requests the host left unanswered.
     let weak = Arc::downgrade(&state);
@@ -208,20 +230,55 @@ async fn ws_upgrade(
         .into_response()
 }
 
+/// The ping cadence and silence limit as a keepalive (the limit rounded up to whole intervals).
+fn socket_health(config: &ServerConfig) -> KeepaliveConfig {
+    let interval = config.ws_ping_interval.max(Duration::from_millis(10));
+    let intervals = config.ws_silent_timeout.as_nanos().div_ceil(interval.as_nanos()).max(1);
+    KeepaliveConfig {
+        interval,
+        dead_after_intervals: intervals.min(u32::MAX as u128) as u32,
+        sends_pings: true,
+    }
+}
+
 async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId, ip: std::net::IpAddr) {
     debug!("connected");
-    let (tx, mut rx) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
-    state.peers.lock().expect("peers lock").insert(peer.clone(), tx);
+    let (tx, mut rx) = mpsc::channel::<Out>(OUTBOX_CAPACITY);
+    state.peers.lock().expect("peers lock").insert(peer.clone(), tx.clone());
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            if sink.send(Message::Text(msg.to_json().into())).await.is_err() {
+        while let Some(out) = rx.recv().await {
+            let frame = match out {
+                Out::Msg(msg) => Message::Text(msg.to_json().into()),
+                Out::Ping => Message::Ping(Default::default()),
+            };
+            if sink.send(frame).await.is_err() {
                 break;
             }
         }
         let _ = sink.close().await;
     });
-    while let Some(frame) = stream.next().await {
+    let mut health = Keepalive::new(state.health, Instant::now());
+    let mut tick = tokio::time::interval((state.health.interval / 4).max(Duration::from_millis(5)));
+    loop {
+        let frame = tokio::select! {
+            frame = stream.next() => match frame {
+                Some(frame) => frame,
+                None => break,
+            },
+            _ = tick.tick() => {
+                match health.poll(Instant::now()) {
+                    Some(KeepaliveEvent::SendPing) => { let _ = tx.try_send(Out::Ping); }
+                    Some(KeepaliveEvent::PeerDead { silent }) => {
+                        info!(silent_ms = silent.as_millis() as u64, "closing a silent connection");
+                        break;
+                    }
+                    None => {}
+                }
+                continue;
+            }
+        };
+        health.on_activity(Instant::now());
         let out = match frame {
             Ok(Message::Text(text)) => match ClientMessage::parse(text.as_str()) {
                 Ok(msg) => state
@@ -319,6 +376,43 @@ mod tests {
         // Still serving this same connection.
         send(&mut c, r#"{"type":"ping"}"#).await;
         assert!(matches!(recv(&mut c).await, ServerMessage::Pong));
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn silent_connections_are_closed_and_live_ones_are_kept() {
+        let mut cfg = ServerConfig::loopback(0);
+        cfg.ui_dir = None;
+        cfg.ws_ping_interval = std::time::Duration::from_millis(50);
+        cfg.ws_silent_timeout = std::time::Duration::from_millis(200);
+        let server = spawn(cfg).await.unwrap();
+        let mut live = ws(&server).await;
+        let mut silent = ws(&server).await;
+        // The live client reads (tungstenite answers each ping with a pong) for a second.
+        let t0 = std::time::Instant::now();
+        let mut pings = 0;
+        while t0.elapsed() < std::time::Duration::from_secs(1) {
+            match tokio::time::timeout(std::time::Duration::from_millis(100), live.next()).await {
+                Ok(Some(Ok(WsMessage::Ping(_)))) => pings += 1,
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(WsMessage::Close(_)))) => panic!("a live client was closed"),
+                _ => {}
+            }
+        }
+        assert!(pings >= 10, "pinged every 50 ms: {pings} pings in 1 s");
+        send(&mut live, r#"{"type":"ping"}"#).await;
+        assert!(matches!(recv(&mut live).await, ServerMessage::Pong));
+        // The silent one, never read (so never ponged), was closed long ago.
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            loop {
+                match silent.next().await {
+                    None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return true,
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert!(closed);
         server.shutdown().await;
     }
 
