@@ -23,6 +23,7 @@ pub enum Quality {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Metrics {
     pub latency_ms: f64,
     pub packet_loss_percent: f64,

@@ -21,6 +21,8 @@ use holdfast_proto::signal::{
 };
 use holdfast_proto::{RoomCode, RoomId, SessionToken};
 
+use holdfast_session::Quality;
+
 use crate::access::{AttemptKey, AttemptLimiter, Failure, LimiterConfig};
 
 /// Cap on viewers (admitted and pending) in one room (support sessions have one or two).
@@ -63,7 +65,16 @@ struct Room {
     code: RoomCode,
     host: PeerId,
     viewers: HashSet<PeerId>,
-    tokens: Vec<(SessionToken, bool)>,
+    tokens: Vec<TokenEntry>,
+}
+
+/// An admitted viewer's session token and what goes with it.
+#[derive(Debug)]
+struct TokenEntry {
+    token: SessionToken,
+    control: bool,
+    /// The last connection quality this viewer reported.
+    quality: Option<Quality>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +92,19 @@ pub struct Hub {
     rooms: HashMap<RoomId, Room>,
     members: HashMap<PeerId, Membership>,
     limiter: AttemptLimiter,
+    counters: HubCounters,
+}
+
+/// Running totals for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubCounters {
+    pub rooms_created: u64,
+    pub joins_admitted: u64,
+    pub joins_denied: u64,
+    pub joins_timed_out: u64,
+    pub wrong_credentials: u64,
+    pub lockouts: u64,
+    pub relayed: u64,
 }
 
 fn err(to: &PeerId, e: SignalError) -> Outbox {
@@ -98,7 +122,12 @@ impl Hub {
             config,
             rooms: HashMap::new(),
             members: HashMap::new(),
+            counters: HubCounters::default(),
         }
+    }
+
+    pub fn counters(&self) -> HubCounters {
+        self.counters
     }
 
     pub fn room_count(&self) -> usize {
@@ -107,6 +136,50 @@ impl Hub {
 
     pub fn member_count(&self) -> usize {
         self.members.len()
+    }
+
+    /// Records a quality report from the holder of `token` in room `id`.
+    /// Unknown room and wrong token are one answer, and both count as a
+    /// failed attempt from `addr` (so tokens cannot be guessed here either).
+    pub fn report_quality(
+        &mut self,
+        now: Instant,
+        addr: IpAddr,
+        id: &RoomId,
+        token: &SessionToken,
+        quality: Quality,
+    ) -> Result<(), SignalError> {
+        let key = AttemptKey::Addr(addr);
+        if let Err(wait) = self.limiter.check(&key, now) {
+            return Err(locked_out(wait));
+        }
+        let entry = self
+            .rooms
+            .get_mut(id)
+            .and_then(|r| r.tokens.iter_mut().find(|e| e.token.matches(token)));
+        match entry {
+            Some(e) => {
+                e.quality = Some(quality);
+                Ok(())
+            }
+            None => match self.limiter.fail(&key, now) {
+                Failure::LockedOut(d) => Err(locked_out(d)),
+                Failure::Remaining(_) => Err(SignalError::new(
+                    ErrorKind::InvalidCredentials,
+                    "invalid room or session token",
+                )),
+            },
+        }
+    }
+
+    /// The last quality reported with `token` in room `id` (for tests and state queries).
+    pub fn reported_quality(&self, id: &RoomId, token: &SessionToken) -> Option<Quality> {
+        self.rooms
+            .get(id)?
+            .tokens
+            .iter()
+            .find(|e| e.token.matches(token))?
+            .quality
     }
 
     /// Keys the attempt limiter currently tracks.
@@ -144,6 +217,7 @@ impl Hub {
             .map(|(p, _)| p.clone())
             .collect();
         let mut out = Vec::new();
+        self.counters.joins_timed_out += expired.len() as u64;
         for peer in expired {
             let m = self.members.remove(&peer).expect("listed above");
             if let Some(room) = self.rooms.get_mut(&m.room) {
@@ -178,6 +252,7 @@ impl Hub {
             }
         };
         let code = RoomCode::random(&mut rng);
+        self.counters.rooms_created += 1;
         self.rooms.insert(
             id.clone(),
             Room {
@@ -229,14 +304,11 @@ impl Hub {
         // and wrong code take the same path, so they get the same answer.
         let grant = self.rooms.get(&id).and_then(|room| match (&code, &token) {
             (Some(c), _) if room.code.matches(c) => Some(None),
-            (_, Some(t)) => room
-                .tokens
-                .iter()
-                .find(|(known, _)| known.matches(t))
-                .map(|(_, c)| Some(*c)),
+            (_, Some(t)) => room.tokens.iter().find(|e| e.token.matches(t)).map(|e| Some(e.control)),
             _ => None,
         });
         let Some(grant) = grant else {
+            self.counters.wrong_credentials += 1;
             let mut remaining = u32::MAX;
             let mut lockout = None;
             for k in &keys {
@@ -246,6 +318,7 @@ impl Hub {
                 }
             }
             if let Some(d) = lockout {
+                self.counters.lockouts += 1;
                 return err(from, locked_out(d));
             }
             let what = if token.is_some() { "session token" } else { "code" };
@@ -305,7 +378,8 @@ impl Hub {
         }
     }
 
-    fn admitted(&self, viewer: &PeerId, id: &RoomId, host: PeerId, token: SessionToken, control: bool) -> Outbox {
+    fn admitted(&mut self, viewer: &PeerId, id: &RoomId, host: PeerId, token: SessionToken, control: bool) -> Outbox {
+        self.counters.joins_admitted += 1;
         vec![
             (
                 viewer.clone(),
@@ -352,6 +426,7 @@ impl Hub {
             Decision::Control => true,
             Decision::View => false,
             Decision::Deny => {
+                self.counters.joins_denied += 1;
                 self.members.remove(&peer);
                 if let Some(room) = self.rooms.get_mut(&host_room) {
                     room.viewers.remove(&peer);
@@ -367,7 +442,11 @@ impl Hub {
         if room.tokens.len() >= MAX_TOKENS_PER_ROOM {
             room.tokens.remove(0);
         }
-        room.tokens.push((token.clone(), control));
+        room.tokens.push(TokenEntry {
+            token: token.clone(),
+            control,
+            quality: None,
+        });
         self.members.get_mut(&peer).expect("pending member").role = Role::Viewer { control };
         self.admitted(&peer, &host_room, from.clone(), token, control)
     }
@@ -410,6 +489,7 @@ impl Hub {
                 )
             }
         };
+        self.counters.relayed += 1;
         vec![(target, make(from.clone()))]
     }
 

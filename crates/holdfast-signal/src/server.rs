@@ -17,10 +17,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 use holdfast_proto::signal::{ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError};
@@ -28,7 +30,8 @@ use tokio::sync::mpsc;
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent};
+use holdfast_proto::{RoomId, SessionToken};
+use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent, Metrics};
 
 use crate::access::LimiterConfig;
 use crate::hub::{Hub, HubConfig, Outbox};
@@ -38,6 +41,8 @@ use crate::tls::{load_or_create_self_signed, TlsMode};
 pub const WS_FRAME_LIMIT: usize = 256 * 1024;
 /// Messages queued for one client before it counts as stalled.
 pub const OUTBOX_CAPACITY: usize = 512;
+/// Largest body the REST endpoints read.
+pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024;
 /// WebSocket ping cadence (seed: 10 s).
 pub const WS_PING_INTERVAL: Duration = Duration::from_secs(10);
 /// A connection silent this long is closed (seed: 30 s; rounded up to whole ping intervals).
@@ -101,6 +106,8 @@ struct AppState {
     peers: Mutex<HashMap<PeerId, mpsc::Sender<Out>>>,
     ice_servers: Vec<IceServer>,
     health: KeepaliveConfig,
+    connections_total: std::sync::atomic::AtomicU64,
+    quality_reports_total: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -147,6 +154,8 @@ pub fn router(config: &ServerConfig) -> Router {
         peers: Mutex::new(HashMap::new()),
         ice_servers: config.ice_servers.clone(),
         health: socket_health(config),
+        connections_total: Default::default(),
+        quality_reports_total: Default::default(),
     });
     // The hub's clock: refuses join requests the host left unanswered.
     let weak = Arc::downgrade(&state);
@@ -162,7 +171,12 @@ pub fn router(config: &ServerConfig) -> Router {
     let app = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(healthz))
-        .route("/api/ice-servers", get(ice_servers));
+        .route("/api/ice-servers", get(ice_servers))
+        .route("/metrics", get(metrics))
+        .route(
+            "/rooms/{id}/connection-quality",
+            post(connection_quality).layer(DefaultBodyLimit::max(MAX_HTTP_BODY_BYTES)),
+        );
     let app = match &config.ui_dir {
         Some(dir) => app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))),
         None => app.fallback(|| async {
@@ -215,6 +229,165 @@ async fn ice_servers(State(state): State<Arc<AppState>>) -> Json<Vec<IceServer>>
     Json(state.ice_servers.clone())
 }
 
+/// Prometheus text format.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let (rooms, members, c) = {
+        let hub = state.hub.lock().expect("hub lock");
+        (hub.room_count(), hub.member_count(), hub.counters())
+    };
+    let connections = state.peers.lock().expect("peers lock").len();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    metric(
+        "holdfast_connections",
+        "gauge",
+        "Open signalling connections.",
+        connections as u64,
+    );
+    metric(
+        "holdfast_connections_total",
+        "counter",
+        "Signalling connections accepted.",
+        state.connections_total.load(Relaxed),
+    );
+    metric("holdfast_rooms", "gauge", "Open rooms.", rooms as u64);
+    metric(
+        "holdfast_room_members",
+        "gauge",
+        "Hosts and viewers in rooms.",
+        members as u64,
+    );
+    metric(
+        "holdfast_rooms_created_total",
+        "counter",
+        "Rooms registered.",
+        c.rooms_created,
+    );
+    metric(
+        "holdfast_joins_admitted_total",
+        "counter",
+        "Viewers admitted (consent or token).",
+        c.joins_admitted,
+    );
+    metric(
+        "holdfast_joins_denied_total",
+        "counter",
+        "Join requests the host denied.",
+        c.joins_denied,
+    );
+    metric(
+        "holdfast_joins_timed_out_total",
+        "counter",
+        "Join requests the host left unanswered.",
+        c.joins_timed_out,
+    );
+    metric(
+        "holdfast_wrong_credentials_total",
+        "counter",
+        "Joins with a wrong code or token.",
+        c.wrong_credentials,
+    );
+    metric(
+        "holdfast_lockouts_total",
+        "counter",
+        "Lockouts after repeated wrong codes.",
+        c.lockouts,
+    );
+    metric(
+        "holdfast_messages_relayed_total",
+        "counter",
+        "Offers, answers and candidates relayed.",
+        c.relayed,
+    );
+    metric(
+        "holdfast_quality_reports_total",
+        "counter",
+        "Connection-quality reports accepted.",
+        state.quality_reports_total.load(Relaxed),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// A JSON error body with the same codes as the WebSocket's `error` messages.
+fn http_error(status: StatusCode, e: SignalError) -> Response {
+    let mut response = (
+        status,
+        Json(serde_json::json!({ "error": { "code": e.kind, "message": e.message } })),
+    )
+        .into_response();
+    if let Some(ms) = e.retry_after_ms {
+        let secs = ms.div_ceil(1000).to_string();
+        if let Ok(v) = header::HeaderValue::from_str(&secs) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    response
+}
+
+/// `POST /rooms/{id}/connection-quality` with `Authorization: Bearer <session token>` and a body
+/// `{latency_ms, packet_loss_percent, jitter_ms, bandwidth_kbps?}`; answers `{quality, metrics,
+/// recommendations, timestamp}`.
+async fn connection_quality(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let bad = |m: String| http_error(StatusCode::BAD_REQUEST, SignalError::new(ErrorKind::BadMessage, m));
+    let Ok(id) = RoomId::parse(&id) else {
+        return bad("a room ID has 9 digits".into());
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| SessionToken::parse(t.trim()).ok());
+    let Some(token) = token else {
+        let e = SignalError::new(
+            ErrorKind::InvalidCredentials,
+            "a session token is required: Authorization: Bearer <token>",
+        );
+        return http_error(StatusCode::UNAUTHORIZED, e);
+    };
+    let report: Metrics = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return bad(format!("invalid quality report: {e}")),
+    };
+    if !report.is_valid() {
+        return bad("metrics must be finite and non-negative, loss at most 100".into());
+    }
+    let quality = report.classify();
+    let result = state
+        .hub
+        .lock()
+        .expect("hub lock")
+        .report_quality(Instant::now(), addr.ip(), &id, &token, quality);
+    match result {
+        Ok(()) => {
+            state
+                .quality_reports_total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            Json(serde_json::json!({
+                "quality": quality,
+                "metrics": report,
+                "recommendations": report.recommendations(),
+                "timestamp": timestamp,
+            }))
+            .into_response()
+        }
+        Err(e) if e.kind == ErrorKind::LockedOut => http_error(StatusCode::TOO_MANY_REQUESTS, e),
+        Err(e) => http_error(StatusCode::UNAUTHORIZED, e),
+    }
+}
+
 async fn ws_upgrade(
     ws: WebSocketUpgrade,
     State(state): State<Arc<AppState>>,
@@ -243,6 +416,9 @@ fn socket_health(config: &ServerConfig) -> KeepaliveConfig {
 
 async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId, ip: std::net::IpAddr) {
     debug!("connected");
+    state
+        .connections_total
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Out>(OUTBOX_CAPACITY);
     state.peers.lock().expect("peers lock").insert(peer.clone(), tx.clone());
     let (mut sink, mut stream) = socket.split();
@@ -376,6 +552,117 @@ mod tests {
         // Still serving this same connection.
         send(&mut c, r#"{"type":"ping"}"#).await;
         assert!(matches!(recv(&mut c).await, ServerMessage::Pong));
+        server.shutdown().await;
+    }
+
+    /// One HTTP/1.1 request over a fresh TCP connection: (status, body).
+    async fn http(server: &RunningServer, request: String) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tcp.read_to_end(&mut raw).await.unwrap();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn post_quality(id: &str, token: Option<&str>, body: &str) -> String {
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "POST /rooms/{id}/connection-quality HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[tokio::test]
+    async fn quality_reports_need_the_session_token_and_a_valid_body() {
+        let server = start().await;
+        let mut host = ws(&server).await;
+        send(&mut host, r#"{"type":"register"}"#).await;
+        let (id, code) = match recv(&mut host).await {
+            ServerMessage::Registered { id, code, .. } => (id.as_str().to_owned(), code.expose().to_owned()),
+            other => panic!("{other:?}"),
+        };
+        let mut viewer = ws(&server).await;
+        send(
+            &mut viewer,
+            &format!(r#"{{"type":"join","id":"{id}","code":"{code}"}}"#),
+        )
+        .await;
+        let peer = match recv(&mut host).await {
+            ServerMessage::JoinRequest { peer_id, .. } => peer_id,
+            other => panic!("{other:?}"),
+        };
+        send(
+            &mut host,
+            &format!(r#"{{"type":"consent","peer":"{peer}","decision":"control"}}"#),
+        )
+        .await;
+        let token = loop {
+            if let ServerMessage::Joined { token, .. } = recv(&mut viewer).await {
+                break token.expose().to_owned();
+            }
+        };
+        let example = r#"{"latency_ms":150,"packet_loss_percent":2.5,"jitter_ms":30,"bandwidth_kbps":5000}"#;
+
+        let (status, body) = http(&server, post_quality(&id, None, example)).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("invalid-credentials"), "{body}");
+        let wrong = "0".repeat(64);
+        assert_eq!(http(&server, post_quality(&id, Some(&wrong), example)).await.0, 401);
+        assert_eq!(
+            http(&server, post_quality("999999999", Some(&token), example)).await.0,
+            401
+        );
+        for bad in [
+            "{",
+            r#"{"latency_ms":-1,"packet_loss_percent":0,"jitter_ms":0}"#,
+            r#"{"latency_ms":1,"packet_loss_percent":101,"jitter_ms":0}"#,
+            r#"{"latency_ms":1,"packet_loss_percent":1,"jitter_ms":1,"admin":true}"#,
+            r#"{"latency_ms":"fast","packet_loss_percent":1,"jitter_ms":1}"#,
+        ] {
+            let (status, body) = http(&server, post_quality(&id, Some(&token), bad)).await;
+            assert_eq!(status, 400, "{bad}: {body}");
+            assert!(body.contains("bad-message"), "{body}");
+        }
+        let huge = format!(
+            r#"{{"latency_ms":1,"packet_loss_percent":1,"jitter_ms":1,"x":"{}"}}"#,
+            "y".repeat(8000)
+        );
+        assert_eq!(http(&server, post_quality(&id, Some(&token), &huge)).await.0, 413);
+
+        let (status, body) = http(&server, post_quality(&id, Some(&token), example)).await;
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["quality"], "fair", "the seeds' example: {v}");
+        assert_eq!(v["metrics"]["latency_ms"], 150.0);
+        assert!(v["recommendations"].as_array().is_some_and(|r| !r.is_empty()));
+        assert!(v["timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+
+        let (status, text) = http(
+            &server,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        for line in [
+            "holdfast_rooms 1",
+            "holdfast_connections 2",
+            "holdfast_joins_admitted_total 1",
+            "holdfast_quality_reports_total 1",
+            "holdfast_wrong_credentials_total 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        }
+        assert!(!text.contains(&token) && !text.contains(&code), "no secrets in metrics");
         server.shutdown().await;
     }
 
