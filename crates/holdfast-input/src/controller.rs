@@ -209,8 +209,8 @@ mod tests {
         }
     }
 
-    fn calls(c: &InputController<RecordingInjector>) -> &[Injected] {
-        &c.injector().calls
+    fn calls(c: &InputController<RecordingInjector>) -> Vec<Injected> {
+        c.injector().calls()
     }
 
     #[test]

@@ -140,9 +140,12 @@ impl Injector for EnigoInjector {
 }
 
 /// Records calls instead of injecting; for tests of the rules above the OS.
-#[derive(Debug, Default)]
+/// The log is shared, so a test can read it while a worker thread owns the
+/// injector; `move_delay` makes pointer moves as slow as a real injector's.
+#[derive(Debug, Default, Clone)]
 pub struct RecordingInjector {
-    pub calls: Vec<Injected>,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<Injected>>>,
+    pub move_delay: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -154,26 +157,34 @@ pub enum Injected {
     Text(String),
 }
 
+impl RecordingInjector {
+    /// Everything injected so far, in order.
+    pub fn calls(&self) -> Vec<Injected> {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    fn record(&self, call: Injected) -> Result<(), InputError> {
+        self.log.lock().expect("log lock").push(call);
+        Ok(())
+    }
+}
+
 impl Injector for RecordingInjector {
     fn move_to(&mut self, x: i32, y: i32) -> Result<(), InputError> {
-        self.calls.push(Injected::Move(x, y));
-        Ok(())
+        std::thread::sleep(self.move_delay);
+        self.record(Injected::Move(x, y))
     }
     fn button(&mut self, button: Button, down: bool) -> Result<(), InputError> {
-        self.calls.push(Injected::Button(button, down));
-        Ok(())
+        self.record(Injected::Button(button, down))
     }
     fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
-        self.calls.push(Injected::Scroll(dx, dy));
-        Ok(())
+        self.record(Injected::Scroll(dx, dy))
     }
     fn key(&mut self, key: Key, down: bool) -> Result<(), InputError> {
-        self.calls.push(Injected::Key(key, down));
-        Ok(())
+        self.record(Injected::Key(key, down))
     }
     fn text(&mut self, text: &str) -> Result<(), InputError> {
-        self.calls.push(Injected::Text(text.to_owned()));
-        Ok(())
+        self.record(Injected::Text(text.to_owned()))
     }
     fn main_display(&self) -> Result<(u32, u32), InputError> {
         Ok((1920, 1080))

@@ -148,49 +148,22 @@ impl InputWorker {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
-    use enigo::{Button, Key};
+    use enigo::Key;
 
     use super::*;
-    use crate::injector::Injected;
-
-    /// Records calls where the test can see them, slowly, like a real injector.
-    struct Slow(Arc<Mutex<Vec<Injected>>>);
-
-    impl Injector for Slow {
-        fn move_to(&mut self, x: i32, y: i32) -> Result<(), InputError> {
-            std::thread::sleep(Duration::from_micros(200));
-            self.0.lock().unwrap().push(Injected::Move(x, y));
-            Ok(())
-        }
-        fn button(&mut self, b: Button, down: bool) -> Result<(), InputError> {
-            self.0.lock().unwrap().push(Injected::Button(b, down));
-            Ok(())
-        }
-        fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
-            self.0.lock().unwrap().push(Injected::Scroll(dx, dy));
-            Ok(())
-        }
-        fn key(&mut self, key: Key, down: bool) -> Result<(), InputError> {
-            self.0.lock().unwrap().push(Injected::Key(key, down));
-            Ok(())
-        }
-        fn text(&mut self, text: &str) -> Result<(), InputError> {
-            self.0.lock().unwrap().push(Injected::Text(text.into()));
-            Ok(())
-        }
-        fn main_display(&self) -> Result<(u32, u32), InputError> {
-            Ok((100, 100))
-        }
-    }
+    use crate::injector::{Injected, RecordingInjector};
 
     #[test]
     fn a_flood_is_refused_and_held_keys_are_still_released() {
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let c = calls.clone();
-        let w = InputWorker::spawn(move || Ok(Slow(c)), None).unwrap();
+        // As slow as a real injector, so a flood outruns it.
+        let recorder = RecordingInjector {
+            move_delay: Duration::from_micros(200),
+            ..Default::default()
+        };
+        let r = recorder.clone();
+        let w = InputWorker::spawn(move || Ok(r), None).unwrap();
         let key = |down| InputEvent::Key {
             code: "ShiftLeft".into(),
             key: "Shift".into(),
@@ -207,7 +180,7 @@ mod tests {
         w.release("v").unwrap();
         let t0 = Instant::now();
         loop {
-            let last = calls.lock().unwrap().last().cloned();
+            let last = recorder.calls().last().cloned();
             if last == Some(Injected::Key(Key::Shift, false)) {
                 break;
             }
@@ -218,9 +191,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         // Every accepted move was applied before the release, and only those.
-        let moves = calls
-            .lock()
-            .unwrap()
+        let moves = recorder
+            .calls()
             .iter()
             .filter(|c| matches!(c, Injected::Move(..)))
             .count();
