@@ -44,6 +44,7 @@ async fn join(server: &RunningServer, host: &HostHandle) -> ViewerHandle {
         rtc: RtcOptions::loopback(),
         keepalive: KeepaliveConfig::viewer(),
         tls: None,
+        grace: holdfast_session::GRACE_PERIOD,
     })
     .await
     .expect("viewer joins")

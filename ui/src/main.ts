@@ -73,6 +73,10 @@ function start(id: string, code: string): void {
     onControl(allowed) {
       showControl(allowed);
     },
+    onNotice(text) {
+      // Passing conditions (signalling lost / back); the session keeps itself alive.
+      showMessage(text);
+    },
     onFrame(frame) {
       if (canvas.width !== frame.displayWidth || canvas.height !== frame.displayHeight) {
         canvas.width = frame.displayWidth;

@@ -4,6 +4,7 @@
 // (keepalive answers, keyframe requests, input, the host's `mode`).
 
 import { FrameAssembler, codecFromAnnexB, type Frame } from './assembler';
+import { ResumeState, SignallingSession } from './signalling';
 
 const PING = new Uint8Array([0x00, 0x50, 0x49, 0x4e, 0x47]);
 const PONG = new Uint8Array([0x00, 0x50, 0x4f, 0x4e, 0x47]);
@@ -31,6 +32,10 @@ export function errorText(code: string, message: string, retryAfterMs?: number):
       return 'The host declined your request to connect.';
     case 'consent-timeout':
       return 'The host did not answer your request in time.';
+    case 'session-ended':
+      return 'This session has ended. Ask the host for a new code.';
+    case 'expired':
+      return message;
     default:
       return `${code}: ${message}`;
   }
@@ -59,6 +64,8 @@ export interface SessionEvents {
   onFrame(frame: VideoFrame): void;
   /** Whether the host accepts our input now. */
   onControl?(allowed: boolean): void;
+  /** A passing condition to show (signalling lost / restored, host away); null clears it. */
+  onNotice?(text: string | null): void;
 }
 
 function percentile(sorted: number[], p: number): number | null {
@@ -72,8 +79,11 @@ function nowUs(): number {
 }
 
 export class ViewerSession {
-  private ws: WebSocket | null = null;
+  private signalling: SignallingSession | null = null;
   private pc: RTCPeerConnection | null = null;
+  /** Which of the host's peer connections `pc` answers (the host bumps it when it rebuilds). */
+  private generation = 0;
+  private iceServers: RTCIceServer[] = [];
   private commands: RTCDataChannel | null = null;
   private pendingCandidates: RTCIceCandidateInit[] = [];
   private remoteSet = false;
@@ -107,26 +117,44 @@ export class ViewerSession {
 
   connect(id: string, code: string): void {
     this.setState('signalling');
-    const ws = new WebSocket(this.wsUrl);
-    this.ws = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ type: 'join', id: id.replace(/[\s-]/g, ''), code }));
-    ws.onmessage = (ev) => this.onSignal(JSON.parse(String(ev.data)));
-    ws.onclose = () => {
-      if (this.state === 'signalling') this.setState('closed', 'signalling connection closed');
-    };
+    const resume = new ResumeState(id.replace(/[\s-]/g, ''), code);
+    const signalling = new SignallingSession(this.wsUrl, resume, {
+      onAdmitted: (msg, reconnection) => {
+        if (reconnection) this.events.onNotice?.(null);
+        if (!this.pc) void this.onSignal(msg);
+      },
+      onMessage: (msg) => void this.onSignal(msg),
+      onLost: (attempt, retryInMs) => {
+        const s = Math.ceil(retryInMs / 1000);
+        this.events.onNotice?.(`Connection to the server lost; reconnecting in ${s} s (attempt ${attempt + 1}).`);
+      },
+      onEnded: (reason, code, retryAfterMs) => {
+        const text = code ? errorText(code, reason, retryAfterMs) : reason;
+        this.events.onError(text);
+        const early = this.state === 'signalling' || this.state === 'waiting';
+        this.setState(early ? 'failed' : 'closed', text);
+      },
+    });
+    this.signalling = signalling;
+    signalling.start();
     this.stallTimer = window.setInterval(() => this.checkStall(), 1000);
+  }
+
+  /** Resume now instead of waiting out the backoff (the reconnect button). */
+  reconnect(): void {
+    this.signalling?.reconnectNow();
   }
 
   close(): void {
     window.clearInterval(this.stallTimer);
-    this.ws?.close();
+    this.signalling?.close();
     this.pc?.close();
     this.decoder?.close();
     this.setState('closed');
   }
 
-  private send(msg: object): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  private send(msg: { type: string } & Record<string, unknown>): void {
+    this.signalling?.send(msg);
   }
 
   private setState(state: SessionState, detail?: string): void {
@@ -147,16 +175,29 @@ export class ViewerSession {
         } catch { /* storage may be unavailable */ }
         this.setControl(Boolean(msg.control));
         this.setState('connecting');
-        this.createPeer(msg.ice_servers ?? []);
+        this.iceServers = msg.ice_servers ?? [];
+        this.createPeer();
         break;
-      case 'offer':
+      case 'offer': {
+        const g = Number(msg.generation ?? 0);
+        if (g < this.generation) break; // about a connection the host replaced
+        if (g > this.generation) {
+          // The host built a new peer connection: start over with it.
+          this.pc?.close();
+          this.generation = g;
+          this.createPeer();
+        }
         await this.onOffer(msg.sdp);
         break;
+      }
       case 'candidate':
+        if (Number(msg.generation ?? 0) !== this.generation) break;
         if (this.remoteSet && this.pc) await this.pc.addIceCandidate(msg.candidate).catch(() => {});
         else if (this.pendingCandidates.length < 64) this.pendingCandidates.push(msg.candidate);
         break;
-      case 'room-closed':
+      case 'peer-state':
+        this.events.onNotice?.(msg.connected ? null : 'The host lost its connection to the server; waiting for it…');
+        break;
       case 'peer-left':
         this.setState('closed', 'The host ended the session.');
         break;
@@ -169,13 +210,18 @@ export class ViewerSession {
     }
   }
 
-  private createPeer(iceServers: RTCIceServer[]): void {
-    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+  private createPeer(): void {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.pc = pc;
+    this.remoteSet = false;
+    this.pendingCandidates = [];
+    this.commands = null;
+    const generation = this.generation;
     pc.onicecandidate = (e) => {
-      if (e.candidate) this.send({ type: 'candidate', candidate: e.candidate.toJSON() });
+      if (e.candidate) this.send({ type: 'candidate', candidate: e.candidate.toJSON(), generation });
     };
     pc.onconnectionstatechange = () => {
+      if (this.pc !== pc) return;
       const s = pc.connectionState;
       if (s === 'connected' || s === 'disconnected' || s === 'failed' || s === 'closed') this.setState(s);
       else if (s === 'connecting' || s === 'new') this.setState('connecting');
@@ -200,7 +246,7 @@ export class ViewerSession {
     for (const c of this.pendingCandidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
-    this.send({ type: 'answer', sdp: answer.sdp });
+    this.send({ type: 'answer', sdp: answer.sdp, generation: this.generation });
   }
 
   private onCommand(data: ArrayBuffer | string): void {

@@ -305,6 +305,21 @@ fn print_event(ev: &HostEvent) {
         HostEvent::ViewerUnresponsive { peer_id } => {
             serde_json::json!({"event": "viewer-unresponsive", "peer_id": peer_id})
         }
+        HostEvent::ViewerState { peer_id, state } => {
+            serde_json::json!({"event": "viewer-state", "peer_id": peer_id, "state": state})
+        }
+        HostEvent::ViewerRecovering { peer_id, rebuild } => {
+            serde_json::json!({"event": "viewer-recovering", "peer_id": peer_id, "rebuild": rebuild})
+        }
+        HostEvent::SignalLost {
+            attempt,
+            retry_in,
+            grace_left,
+        } => serde_json::json!({"event": "signal-lost", "attempt": attempt,
+            "retry_in_ms": retry_in.as_millis() as u64, "grace_left_ms": grace_left.as_millis() as u64}),
+        HostEvent::SignalRestored { reconnection } => serde_json::json!({"event": "signal-restored",
+            "disconnect_duration": reconnection.as_ref().map(|r| r.disconnect_duration),
+            "missed_message_count": reconnection.as_ref().map(|r| r.missed_message_count)}),
     };
     println!("{json}");
 }
@@ -320,6 +335,10 @@ fn answer_line(host: &HostRemote, waiting: &mut Vec<String>, line: &str) {
         "c" | "control" | "allow" => Decision::Control,
         "v" | "view" => Decision::View,
         "d" | "deny" => Decision::Deny,
+        "reconnect" => {
+            host.reconnect();
+            return;
+        }
         "view-only" => {
             match arg {
                 Some("on") => host.set_control(false),

@@ -11,7 +11,15 @@
 //! switched on (by either side), the viewer leaves, its connection fails or
 //! closes, or the keepalive declares it dead.
 //!
-//! One task owns all state and reacts to four sources: the signalling socket,
+//! Recovery: the host restarts (it made the first offer, so two restarts
+//! never cross). Each viewer's [`IceRecovery`] turns connection states into
+//! decisions: `disconnected` for the platform timeout (5 s; 10 s on
+//! Windows) or `failed` → ICE restart; restarts that keep failing → a new
+//! peer connection with the next `generation`, inside the same session.
+//! The signalling session reconnects by itself; offers made while it is down
+//! wait in its queue. Viewers whose signalling drops keep their place.
+//!
+//! One task owns all state and reacts to four sources: the signalling session,
 //! peer-connection events, the frame ticker, and the media thread's results.
 //! Before each frame every viewer's [`VideoGate`] is asked with the channel's
 //! outstanding bytes; if none admits the frame, nothing is captured or
@@ -29,10 +37,12 @@ use holdfast_media::worker::MediaWorker;
 use holdfast_media::MediaError;
 use holdfast_proto::commands::{Command, Control, DisplayDesc, InputEvent};
 use holdfast_proto::signal::{
-    ClientMessage, Decision, IceCandidate, IceServer, PeerId, ServerMessage, CONSENT_TIMEOUT,
+    ClientMessage, Decision, Generation, IceCandidate, IceServer, PeerId, ServerMessage, CONSENT_TIMEOUT,
 };
 use holdfast_proto::video::{EncodedFrame, FrameChunker, DEFAULT_CHUNK_BYTES};
-use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent};
+use holdfast_session::{
+    disconnected_timeout, IceAction, IceRecovery, Keepalive, KeepaliveConfig, KeepaliveEvent, LinkState, Role,
+};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -42,8 +52,9 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 
 use crate::backpressure::{Admission, GateReport, QueueLimits, VideoGate};
+use crate::resume::{Credentials, Reconnection, ResumeState};
 use crate::rtc::{build_peer, to_init, RtcEvent, RtcOptions};
-use crate::signal_client::SignalConnection;
+use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
 use crate::PeerError;
 
 /// Captures per second after this many unchanged frames in a row drop to the idle rate.
@@ -75,6 +86,10 @@ pub struct HostConfig {
     /// The displays this host can share and the one it shares, told to viewers.
     pub displays: Vec<DisplayDesc>,
     pub current_display: u32,
+    /// How long the session survives without signalling (seed: 300 s).
+    pub grace: Duration,
+    /// How long a viewer's connection may stay `disconnected` before an ICE restart.
+    pub ice_disconnected_timeout: Duration,
 }
 
 /// How a host answers join requests.
@@ -113,6 +128,26 @@ pub enum HostEvent {
     ViewerUnresponsive {
         peer_id: String,
     },
+    /// A viewer's peer connection changed state (`connected`, `disconnected`, ...).
+    ViewerState {
+        peer_id: String,
+        state: String,
+    },
+    /// Recovering a viewer's connection: an ICE restart, or a new peer connection.
+    ViewerRecovering {
+        peer_id: String,
+        rebuild: bool,
+    },
+    /// The host's signalling connection dropped; retrying.
+    SignalLost {
+        attempt: u32,
+        retry_in: Duration,
+        grace_left: Duration,
+    },
+    /// Signalling is back, same room and code.
+    SignalRestored {
+        reconnection: Option<Reconnection>,
+    },
 }
 
 /// Instructions from the shell to a running host.
@@ -121,6 +156,7 @@ enum HostCommand {
     Consent(PeerId, Decision),
     SetControl(bool),
     SelectDisplay(u32),
+    Reconnect,
 }
 
 impl HostConfig {
@@ -139,6 +175,8 @@ impl HostConfig {
             control_enabled: true,
             displays: Vec::new(),
             current_display: 0,
+            grace: holdfast_session::GRACE_PERIOD,
+            ice_disconnected_timeout: disconnected_timeout(cfg!(windows)),
         }
     }
 }
@@ -228,6 +266,12 @@ impl HostRemote {
     pub fn select_display(&self, index: u32) {
         let _ = self.cmd.send(HostCommand::SelectDisplay(index));
     }
+
+    /// Resume now: reconnect signalling without waiting out the backoff, and
+    /// restart ICE for every viewer that is not connected.
+    pub fn reconnect(&self) {
+        let _ = self.cmd.send(HostCommand::Reconnect);
+    }
 }
 
 impl HostHandle {
@@ -265,9 +309,9 @@ enum Label {
 }
 
 enum Ev {
-    Rtc(PeerId, RtcEvent),
-    Open(PeerId, Label),
-    Closed(PeerId, Label),
+    Rtc(PeerId, Generation, RtcEvent),
+    Open(PeerId, Generation, Label),
+    Closed(PeerId, Generation, Label),
     Command(PeerId, Command),
     BadCommand(PeerId, String),
     FrameDone(Result<FrameOutcome, MediaError>),
@@ -276,6 +320,10 @@ enum Ev {
 }
 
 struct Viewer {
+    /// Which peer connection of this session `pc` is (0 first, +1 per rebuild).
+    generation: Generation,
+    /// When to restart ICE or rebuild.
+    ice: IceRecovery,
     pc: Arc<dyn PeerConnection>,
     video: Arc<dyn DataChannel>,
     commands: Arc<dyn DataChannel>,
@@ -311,30 +359,36 @@ pub async fn start(
     worker: MediaWorker,
     input: Option<InputWorker>,
 ) -> Result<HostHandle, PeerError> {
-    let mut signal = SignalConnection::connect(&config.signal_url, config.tls.clone()).await?;
-    signal.send(ClientMessage::Register)?;
-    let (room, ice) = match signal.recv().await? {
-        ServerMessage::Registered {
-            id, code, ice_servers, ..
-        } => {
-            let mut viewer_url = config.signal_url.clone();
-            viewer_url.set_path("/");
-            viewer_url.set_query(Some(&format!("id={}&code={}", id.as_str(), code.expose())));
-            (
-                RoomInfo {
-                    id: id.grouped(),
-                    code: code.grouped(),
-                    viewer_url: viewer_url.to_string(),
+    let signal_config = SignalConfig {
+        tls: config.tls.clone(),
+        grace: config.grace,
+        ..SignalConfig::new(config.signal_url.clone())
+    };
+    let mut session = SignalSession::start(signal_config, ResumeState::new(Credentials::Host)).await?;
+    let (room, ice) = loop {
+        match session.next().await {
+            SignalEvent::Admitted {
+                answer: ServerMessage::Registered {
+                    id, code, ice_servers, ..
                 },
-                ice_servers,
-            )
+                ..
+            } => {
+                let mut viewer_url = config.signal_url.clone();
+                viewer_url.set_path("/");
+                viewer_url.set_query(Some(&format!("id={}&code={}", id.as_str(), code.expose())));
+                break (
+                    RoomInfo {
+                        id: id.grouped(),
+                        code: code.grouped(),
+                        viewer_url: viewer_url.to_string(),
+                    },
+                    ice_servers,
+                );
+            }
+            SignalEvent::Ended(e) => return Err(e),
+            SignalEvent::Disconnected { .. } => {}
+            other => return Err(PeerError::Unexpected(format!("{other:?}"))),
         }
-        ServerMessage::Error { code, message, .. } => {
-            return Err(PeerError::Refused(holdfast_proto::signal::SignalError::new(
-                code, message,
-            )))
-        }
-        other => return Err(PeerError::Unexpected(format!("{other:?}"))),
     };
     let (stats_tx, stats_rx) = watch::channel(HostStats::default());
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -342,8 +396,8 @@ pub async fn start(
     let (cmd, cmd_rx) = mpsc::unbounded_channel();
     let span = info_span!("host", room = %room.id);
     let task = tokio::spawn(
-        HostLoop::new(config, worker, input, ice, stats_tx, events_tx)
-            .run(signal, stop_rx, cmd_rx)
+        HostLoop::new(config, worker, input, ice, session.sender(), stats_tx, events_tx)
+            .run(session, stop_rx, cmd_rx)
             .instrument(span),
     );
     Ok(HostHandle {
@@ -358,6 +412,7 @@ pub async fn start(
 
 struct HostLoop {
     config: HostConfig,
+    signal: SignalSender,
     worker: MediaWorker,
     input: Option<InputWorker>,
     ice: Vec<IceServer>,
@@ -386,6 +441,7 @@ impl HostLoop {
         worker: MediaWorker,
         input: Option<InputWorker>,
         ice: Vec<IceServer>,
+        signal: SignalSender,
         stats_tx: watch::Sender<HostStats>,
         events: mpsc::UnboundedSender<HostEvent>,
     ) -> Self {
@@ -395,6 +451,7 @@ impl HostLoop {
             ..Default::default()
         };
         HostLoop {
+            signal,
             chunker: FrameChunker::new(config.chunk_bytes),
             config,
             worker,
@@ -416,7 +473,7 @@ impl HostLoop {
 
     async fn run(
         mut self,
-        mut signal: SignalConnection,
+        mut session: SignalSession,
         mut stop: oneshot::Receiver<()>,
         mut commands: mpsc::UnboundedReceiver<HostCommand>,
     ) -> Result<(), PeerError> {
@@ -425,23 +482,32 @@ impl HostLoop {
         let result = loop {
             tokio::select! {
                 _ = &mut stop => break Ok(()),
-                msg = signal.rx.recv() => match msg {
-                    Some(msg) => {
-                        if let Err(e) = self.on_signal(&signal, msg).await {
+                ev = session.next() => match ev {
+                    SignalEvent::Message(msg) => {
+                        if let Err(e) = self.on_signal(msg).await {
                             warn!("signalling message failed: {e}");
                         }
                     }
-                    None => break Err(PeerError::SignalClosed),
+                    SignalEvent::Admitted { reconnection, .. } => {
+                        info!(?reconnection, "signalling restored: same room and code");
+                        self.emit(HostEvent::SignalRestored { reconnection });
+                    }
+                    SignalEvent::Disconnected { attempt, retry_in, grace_left, reason } => {
+                        warn!(attempt, "signalling lost ({reason}); media goes on peer to peer");
+                        self.emit(HostEvent::SignalLost { attempt, retry_in, grace_left });
+                    }
+                    SignalEvent::Ended(e) => break Err(e),
                 },
-                Some(ev) = self.ev_rx.recv() => self.on_event(&signal, ev).await,
-                Some(cmd) = commands.recv() => self.on_host_command(&signal, cmd).await,
+                Some(ev) = self.ev_rx.recv() => self.on_event(ev).await,
+                Some(cmd) = commands.recv() => self.on_host_command(cmd).await,
                 _ = ticker.tick() => {
-                    self.expire_requests(&signal);
+                    self.expire_requests();
+                    self.poll_recovery().await;
                     self.on_tick().await;
                 }
             }
         };
-        let _ = signal.send(ClientMessage::Leave);
+        self.signal.close();
         for (peer, v) in self.viewers.drain() {
             if let Some(input) = &self.input {
                 let _ = input.forget(&peer.0);
@@ -455,16 +521,16 @@ impl HostLoop {
         let _ = self.events.send(ev);
     }
 
-    fn answer(&mut self, signal: &SignalConnection, peer: PeerId, decision: Decision) {
+    fn answer(&mut self, peer: PeerId, decision: Decision) {
         if self.requests.remove(&peer).is_none() {
             return; // already answered or expired
         }
-        self.send_consent(signal, peer, decision);
+        self.send_consent(peer, decision);
     }
 
-    fn send_consent(&mut self, signal: &SignalConnection, peer: PeerId, decision: Decision) {
+    fn send_consent(&mut self, peer: PeerId, decision: Decision) {
         info!(peer = %peer, ?decision, "join request answered");
-        let _ = signal.send(ClientMessage::Consent {
+        self.signal.send(ClientMessage::Consent {
             peer: peer.clone(),
             decision,
         });
@@ -475,7 +541,7 @@ impl HostLoop {
     }
 
     /// Unanswered join requests are denied at their deadline.
-    fn expire_requests(&mut self, signal: &SignalConnection) {
+    fn expire_requests(&mut self) {
         let now = Instant::now();
         let expired: Vec<(PeerId, bool)> = self
             .requests
@@ -487,7 +553,7 @@ impl HostLoop {
             info!(peer = %peer, "join request not answered in time: denied");
             self.requests.remove(&peer);
             if ours {
-                self.send_consent(signal, peer, Decision::Deny);
+                self.send_consent(peer, Decision::Deny);
             } else {
                 // The server's clock runs out at the same moment and tells
                 // the viewer it timed out; just close the question here.
@@ -499,9 +565,22 @@ impl HostLoop {
         }
     }
 
-    async fn on_host_command(&mut self, signal: &SignalConnection, cmd: HostCommand) {
+    async fn on_host_command(&mut self, cmd: HostCommand) {
         match cmd {
-            HostCommand::Consent(peer, decision) => self.answer(signal, peer, decision),
+            HostCommand::Consent(peer, decision) => self.answer(peer, decision),
+            HostCommand::Reconnect => {
+                info!("reconnect asked for");
+                self.signal.reconnect_now();
+                let stuck: Vec<PeerId> = self
+                    .viewers
+                    .iter()
+                    .filter(|(_, v)| v.stats.state != "connected")
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for peer in stuck {
+                    self.recover(&peer, IceAction::RestartIce).await;
+                }
+            }
             HostCommand::SelectDisplay(index) => {
                 if !self.switch_display(index) {
                     warn!(index, "no such display to share (or already shared)");
@@ -578,7 +657,7 @@ impl HostLoop {
         }
     }
 
-    async fn on_signal(&mut self, signal: &SignalConnection, msg: ServerMessage) -> Result<(), PeerError> {
+    async fn on_signal(&mut self, msg: ServerMessage) -> Result<(), PeerError> {
         match msg {
             ServerMessage::JoinRequest {
                 peer_id,
@@ -590,7 +669,7 @@ impl HostLoop {
                 let timeout = self.config.consent_timeout.min(server_timeout);
                 self.requests.insert(peer_id.clone(), (Instant::now() + timeout, ours));
                 match self.config.consent {
-                    ConsentPolicy::Always(decision) => self.answer(signal, peer_id, decision),
+                    ConsentPolicy::Always(decision) => self.answer(peer_id, decision),
                     ConsentPolicy::Ask => {
                         info!(peer = %peer_id, "viewer asks to join");
                         self.emit(HostEvent::JoinRequest {
@@ -601,9 +680,34 @@ impl HostLoop {
                     }
                 }
             }
-            ServerMessage::PeerJoined { peer_id, control } => self.add_viewer(signal, peer_id, control).await?,
-            ServerMessage::Answer { from, sdp } => {
-                if let Some(v) = self.viewers.get_mut(&from) {
+            ServerMessage::PeerJoined {
+                peer_id,
+                control,
+                fresh,
+            } => {
+                if self.viewers.contains_key(&peer_id) {
+                    // Back after a signalling drop (or a server restart): same viewer, same consent.
+                    let connected = self.viewers[&peer_id].stats.state == "connected";
+                    info!(peer = %peer_id, connected, fresh, "viewer rejoined");
+                    if fresh {
+                        // It kept nothing (a new process or page): a new connection.
+                        self.emit(HostEvent::ViewerJoined {
+                            peer_id: peer_id.0.clone(),
+                            control,
+                        });
+                        self.recover(&peer_id, IceAction::Rebuild).await;
+                    } else if !connected {
+                        self.recover(&peer_id, IceAction::RestartIce).await;
+                    }
+                } else {
+                    self.add_viewer(peer_id, control).await?
+                }
+            }
+            ServerMessage::PeerState { peer_id, connected, .. } => {
+                info!(peer = %peer_id, connected, "viewer's signalling connection");
+            }
+            ServerMessage::Answer { from, sdp, generation } => {
+                if let Some(v) = self.viewers.get_mut(&from).filter(|v| v.generation == generation) {
                     v.pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
                     v.remote_set = true;
                     for c in std::mem::take(&mut v.pending) {
@@ -611,8 +715,12 @@ impl HostLoop {
                     }
                 }
             }
-            ServerMessage::Candidate { from, candidate } => {
-                if let Some(v) = self.viewers.get_mut(&from) {
+            ServerMessage::Candidate {
+                from,
+                candidate,
+                generation,
+            } => {
+                if let Some(v) = self.viewers.get_mut(&from).filter(|v| v.generation == generation) {
                     if v.remote_set {
                         v.pc.add_ice_candidate(to_init(&candidate)).await?;
                     } else if v.pending.len() < 64 {
@@ -633,8 +741,9 @@ impl HostLoop {
         Ok(())
     }
 
-    async fn add_viewer(&mut self, signal: &SignalConnection, peer: PeerId, control: bool) -> Result<(), PeerError> {
-        info!(peer = %peer, control, "viewer joined; offering");
+    /// A new peer connection to `peer` with `video` and `commands`, its events
+    /// tagged with `generation`, and the offer sent.
+    async fn open_peer(&self, peer: &PeerId, generation: Generation) -> Result<OpenedPeer, PeerError> {
         let (pc, mut rtc_rx) = build_peer(&self.ice, &self.config.rtc).await?;
         let ordered = Some(RTCDataChannelInit {
             ordered: true,
@@ -648,23 +757,30 @@ impl HostLoop {
         let video = pc.create_data_channel("video", ordered).await?;
         let commands = pc.create_data_channel("commands", unordered).await?;
         for (dc, label) in [(video.clone(), Label::Video), (commands.clone(), Label::Commands)] {
-            tokio::spawn(poll_channel(dc, label, peer.clone(), self.ev_tx.clone()));
+            tokio::spawn(poll_channel(dc, label, peer.clone(), generation, self.ev_tx.clone()));
         }
         let tx = self.ev_tx.clone();
         let p = peer.clone();
         tokio::spawn(async move {
             while let Some(ev) = rtc_rx.recv().await {
-                if tx.send(Ev::Rtc(p.clone(), ev)).is_err() {
+                if tx.send(Ev::Rtc(p.clone(), generation, ev)).is_err() {
                     break;
                 }
             }
         });
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer.clone()).await?;
-        signal.send(ClientMessage::Offer {
+        self.signal.send(ClientMessage::Offer {
             to: Some(peer.clone()),
             sdp: offer.sdp,
-        })?;
+            generation,
+        });
+        Ok(OpenedPeer { pc, video, commands })
+    }
+
+    async fn add_viewer(&mut self, peer: PeerId, control: bool) -> Result<(), PeerError> {
+        info!(peer = %peer, control, "viewer joined; offering");
+        let OpenedPeer { pc, video, commands } = self.open_peer(&peer, 0).await?;
         let stats = ViewerStats {
             peer_id: peer.0.clone(),
             state: "connecting".into(),
@@ -679,6 +795,8 @@ impl HostLoop {
         self.viewers.insert(
             peer,
             Viewer {
+                generation: 0,
+                ice: IceRecovery::new(Role::Restarter, self.config.ice_disconnected_timeout),
                 pc,
                 video,
                 commands,
@@ -697,6 +815,80 @@ impl HostLoop {
             },
         );
         Ok(())
+    }
+
+    /// Carries out a recovery decision for one viewer.
+    async fn recover(&mut self, peer: &PeerId, action: IceAction) {
+        let rebuild = action == IceAction::Rebuild;
+        self.emit(HostEvent::ViewerRecovering {
+            peer_id: peer.0.clone(),
+            rebuild,
+        });
+        // Whatever it holds is released: its connection is in doubt.
+        self.release_input(peer);
+        let result = if rebuild {
+            self.rebuild(peer).await
+        } else {
+            self.restart_ice(peer).await
+        };
+        if let Err(e) = result {
+            warn!(peer = %peer, rebuild, "recovery failed: {e}");
+        }
+    }
+
+    async fn restart_ice(&mut self, peer: &PeerId) -> Result<(), PeerError> {
+        let Some(v) = self.viewers.get_mut(peer) else {
+            return Ok(());
+        };
+        info!(peer = %peer, restarts = v.ice.restarts(), "restarting ICE");
+        v.pc.restart_ice().await?;
+        let offer = v.pc.create_offer(None).await?;
+        v.pc.set_local_description(offer.clone()).await?;
+        // Candidates for the new ICE session wait for the answer.
+        v.remote_set = false;
+        self.signal.send(ClientMessage::Offer {
+            to: Some(peer.clone()),
+            sdp: offer.sdp,
+            generation: v.generation,
+        });
+        Ok(())
+    }
+
+    /// Replaces the viewer's peer connection with a new one (next generation).
+    async fn rebuild(&mut self, peer: &PeerId) -> Result<(), PeerError> {
+        let Some(generation) = self.viewers.get(peer).map(|v| v.generation + 1) else {
+            return Ok(());
+        };
+        info!(peer = %peer, generation, "building a new peer connection");
+        let opened = self.open_peer(peer, generation).await?;
+        let v = self.viewers.get_mut(peer).expect("checked");
+        let old = std::mem::replace(&mut v.pc, opened.pc);
+        v.video = opened.video;
+        v.commands = opened.commands;
+        v.generation = generation;
+        v.video_open = false;
+        v.commands_open = false;
+        v.remote_set = false;
+        v.pending.clear();
+        v.keepalive = None;
+        v.gate.request_keyframe();
+        v.stats.state = "connecting".into();
+        let _ = old.close().await;
+        Ok(())
+    }
+
+    /// Time-driven recovery decisions (a `disconnected` that outlasted its
+    /// timeout, a restart that never connected).
+    async fn poll_recovery(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(PeerId, IceAction)> = self
+            .viewers
+            .iter_mut()
+            .filter_map(|(p, v)| v.ice.poll(now).map(|a| (p.clone(), a)))
+            .collect();
+        for (peer, action) in due {
+            self.recover(&peer, action).await;
+        }
     }
 
     async fn remove_viewer(&mut self, peer: &PeerId, why: &str) {
@@ -720,39 +912,74 @@ impl HostLoop {
         }
     }
 
-    async fn on_event(&mut self, signal: &SignalConnection, ev: Ev) {
+    async fn on_event(&mut self, ev: Ev) {
+        let current = |viewers: &HashMap<PeerId, Viewer>, peer: &PeerId, g: Generation| {
+            viewers.get(peer).is_some_and(|v| v.generation == g)
+        };
         match ev {
-            Ev::Rtc(peer, RtcEvent::Candidate(c)) => {
-                let _ = signal.send(ClientMessage::Candidate {
+            // Events of a replaced peer connection are history.
+            Ev::Rtc(peer, g, _) | Ev::Open(peer, g, _) | Ev::Closed(peer, g, _)
+                if !current(&self.viewers, &peer, g) => {}
+            Ev::Rtc(peer, generation, RtcEvent::Candidate(c)) => {
+                self.signal.send(ClientMessage::Candidate {
                     to: Some(peer),
                     candidate: c,
+                    generation,
                 });
             }
-            Ev::Rtc(peer, RtcEvent::State(s)) => {
+            Ev::Rtc(peer, _, RtcEvent::State(s)) => {
                 debug!(peer = %peer, state = %s, "peer connection state");
+                let now = Instant::now();
+                let link = match s {
+                    RTCPeerConnectionState::Connected => Some(LinkState::Connected),
+                    RTCPeerConnectionState::Disconnected => Some(LinkState::Disconnected),
+                    RTCPeerConnectionState::Failed => Some(LinkState::Failed),
+                    RTCPeerConnectionState::New | RTCPeerConnectionState::Connecting => Some(LinkState::Connecting),
+                    _ => None,
+                };
+                let mut action = None;
                 if let Some(v) = self.viewers.get_mut(&peer) {
-                    v.stats.state = s.to_string();
+                    let was = std::mem::replace(&mut v.stats.state, s.to_string());
+                    if let Some(link) = link {
+                        action = v.ice.on_state(link, now);
+                    }
+                    if s == RTCPeerConnectionState::Connected && was != "connected" && was != "connecting" {
+                        // Back after a drop: a fresh picture, and the keepalive starts over.
+                        info!(peer = %peer, "viewer connection restored");
+                        v.gate.request_keyframe();
+                        self.next_capture_at = now;
+                        if let Some(k) = v.keepalive.as_mut() {
+                            k.on_activity(now);
+                        }
+                    }
                 }
+                self.emit(HostEvent::ViewerState {
+                    peer_id: peer.0.clone(),
+                    state: s.to_string(),
+                });
                 if matches!(
                     s,
                     RTCPeerConnectionState::Disconnected
                         | RTCPeerConnectionState::Failed
                         | RTCPeerConnectionState::Closed
                 ) {
-                    // Resilience (ICE restart, grace window) builds on this hook.
                     warn!(peer = %peer, state = %s, "peer connection lost");
                     self.release_input(&peer);
                 }
+                if let Some(action) = action {
+                    self.recover(&peer, action).await;
+                }
+                self.publish_stats();
             }
             Ev::Rtc(..) => {}
-            Ev::Open(peer, Label::Video) => {
+            Ev::Open(peer, _, Label::Video) => {
                 if let Some(v) = self.viewers.get_mut(&peer) {
                     v.video_open = true;
                     self.next_capture_at = Instant::now();
                     info!(peer = %peer, "video channel open");
                 }
             }
-            Ev::Open(peer, Label::Commands) => {
+            Ev::Open(peer, _, Label::Commands) => {
                 let displays = self.displays_message();
                 if let Some(v) = self.viewers.get_mut(&peer) {
                     v.keepalive = Some(Keepalive::new(self.config.keepalive, Instant::now()));
@@ -761,7 +988,7 @@ impl HostLoop {
                 }
                 self.control_changed(&peer).await;
             }
-            Ev::Closed(peer, label) => {
+            Ev::Closed(peer, _, label) => {
                 if let Some(v) = self.viewers.get_mut(&peer) {
                     match label {
                         Label::Video => v.video_open = false,
@@ -996,6 +1223,12 @@ impl HostLoop {
     }
 }
 
+struct OpenedPeer {
+    pc: Arc<dyn PeerConnection>,
+    video: Arc<dyn DataChannel>,
+    commands: Arc<dyn DataChannel>,
+}
+
 async fn send_command(dc: &Arc<dyn DataChannel>, control: Control) {
     let _ = dc.send(BytesMut::from(&Command::Control(control).encode()[..])).await;
 }
@@ -1034,12 +1267,18 @@ async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame
 
 /// Polls one data channel for as long as it lives; every channel must be
 /// polled continuously (the SCTP receive window is shared).
-async fn poll_channel(dc: Arc<dyn DataChannel>, label: Label, peer: PeerId, tx: mpsc::UnboundedSender<Ev>) {
+async fn poll_channel(
+    dc: Arc<dyn DataChannel>,
+    label: Label,
+    peer: PeerId,
+    generation: Generation,
+    tx: mpsc::UnboundedSender<Ev>,
+) {
     while let Some(event) = dc.poll().await {
         let ev = match event {
-            DataChannelEvent::OnOpen => Ev::Open(peer.clone(), label),
+            DataChannelEvent::OnOpen => Ev::Open(peer.clone(), generation, label),
             DataChannelEvent::OnClose => {
-                let _ = tx.send(Ev::Closed(peer.clone(), label));
+                let _ = tx.send(Ev::Closed(peer.clone(), generation, label));
                 break;
             }
             DataChannelEvent::OnMessage(msg) if label == Label::Commands => match Command::parse(&msg.data) {

@@ -1,6 +1,7 @@
 //! Holdfast's WebRTC roles over webrtc-rs 0.21.
 //!
-//! - [`signal_client`]: the signalling WebSocket, as a pair of channels.
+//! - [`resume`]: what a client remembers to resume signalling (token, sequence numbers, unconfirmed messages), pure.
+//! - [`signal_client`]: the signalling session that reconnects by itself.
 //! - [`rtc`]: building a peer connection and turning its callbacks into events.
 //! - [`backpressure`]: the pure per-viewer frame gate (4 MiB ceiling, keyframe after drop).
 //! - [`host`]: registers a room, offers `video` + `commands` to each viewer, streams.
@@ -8,6 +9,7 @@
 
 pub mod backpressure;
 pub mod host;
+pub mod resume;
 pub mod rtc;
 pub mod signal_client;
 pub mod viewer;
@@ -30,4 +32,8 @@ pub enum PeerError {
     Media(#[from] holdfast_media::MediaError),
     #[error("invalid URL: {0}")]
     Url(String),
+    #[error("the session ended: {0}")]
+    Ended(String),
+    #[error("could not reconnect within {} s; the session has ended", .0.as_secs())]
+    Expired(std::time::Duration),
 }

@@ -1,14 +1,26 @@
-//! The signalling WebSocket as two channels: typed messages out, typed
-//! messages in. A reader and a writer task own the socket; when it closes the
-//! incoming channel ends, which is how callers learn of it.
+//! The signalling session: one task owns the WebSocket and replaces it when
+//! it drops (exponential backoff with full jitter, base 1 s, cap 30 s; the
+//! attempt counter resets on admission), resuming with the session token so
+//! the server recognises the client and replays what it missed. Transient
+//! failures (refused, reset, timeout, a server that says "not yet") are
+//! retried; refusals that retrying cannot fix (wrong credentials, consent
+//! denied, session ended) end the session and say why, as does the grace
+//! window running out. What the role sends meanwhile is queued.
+
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use holdfast_proto::signal::{ClientMessage, ServerMessage};
+use holdfast_proto::signal::{ClientEnvelope, ClientMessage, ErrorKind, ServerEnvelope, ServerMessage};
+use holdfast_session::{
+    BackoffConfig, GraceWindow, Keepalive, KeepaliveConfig, KeepaliveEvent, ReconnectPolicy, DEAD_AFTER_INTERVALS,
+    GRACE_PERIOD,
+};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn, Instrument};
 use url::Url;
 
+use crate::resume::{Incoming, Reconnection, ResumeState};
 use crate::PeerError;
 
 /// The `/ws` endpoint for a server base URL (`http://host:port` or `ws://...`).
@@ -50,56 +62,332 @@ pub fn tls_config_with_ca(ca: &std::path::Path) -> Result<std::sync::Arc<rustls:
     Ok(std::sync::Arc::new(config))
 }
 
-pub struct SignalConnection {
-    pub tx: mpsc::UnboundedSender<ClientMessage>,
-    pub rx: mpsc::UnboundedReceiver<ServerMessage>,
+/// How a [`SignalSession`] connects and reconnects.
+#[derive(Debug, Clone)]
+pub struct SignalConfig {
+    pub url: Url,
+    /// Trust roots for `wss://` (None: the system's).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Reconnection delays: full jitter, base 1 s, cap 30 s.
+    pub backoff: BackoffConfig,
+    /// How long to keep trying after a drop before the session ends (seed: 300 s).
+    pub grace: Duration,
+    /// Application-level `ping` cadence; the server counts as gone after
+    /// three silent intervals, and the socket is replaced.
+    pub ping_interval: Duration,
+    /// Longest wait for one connection attempt (TCP, TLS and upgrade).
+    pub connect_timeout: Duration,
 }
 
-impl SignalConnection {
-    /// Connects; `tls` overrides the system's trust roots for `wss://`.
-    pub async fn connect(base: &Url, tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> Result<Self, PeerError> {
-        let url = websocket_url(base)?;
-        let connector = tls.map(tokio_tungstenite::Connector::Rustls);
-        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, connector)
+impl SignalConfig {
+    pub fn new(url: Url) -> Self {
+        SignalConfig {
+            url,
+            tls: None,
+            backoff: BackoffConfig::default(),
+            grace: GRACE_PERIOD,
+            ping_interval: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the signalling session reports to its role.
+#[derive(Debug)]
+pub enum SignalEvent {
+    /// Admitted, first or again: `answer` is the server's `registered` or
+    /// `joined`; `reconnection` when the server recognised a rejoin.
+    Admitted {
+        answer: ServerMessage,
+        reconnection: Option<Reconnection>,
+    },
+    /// A message for the role (relayed, room events, `awaiting-consent`, errors).
+    Message(ServerMessage),
+    /// The socket dropped; the next attempt is in `retry_in`; `grace_left`
+    /// until the session is given up.
+    Disconnected {
+        attempt: u32,
+        retry_in: Duration,
+        grace_left: Duration,
+        reason: String,
+    },
+    /// The session is over; no more events follow.
+    Ended(PeerError),
+}
+
+#[derive(Debug)]
+enum SessionCmd {
+    Send(ClientMessage),
+    /// Skip the backoff wait and try now (network change, the user's button).
+    ReconnectNow,
+    /// Say goodbye and stop.
+    Close,
+}
+
+/// A signalling session that outlives its sockets: it reconnects with
+/// backoff and jitter, resumes with its token, replays and resends through
+/// [`ResumeState`], and gives up only on a refusal that retrying cannot fix
+/// or when the grace window runs out.
+pub struct SignalSession {
+    cmd: mpsc::UnboundedSender<SessionCmd>,
+    pub events: mpsc::UnboundedReceiver<SignalEvent>,
+}
+
+/// A cloneable way to send through a [`SignalSession`].
+#[derive(Clone)]
+pub struct SignalSender {
+    cmd: mpsc::UnboundedSender<SessionCmd>,
+}
+
+impl SignalSender {
+    /// Sends now if connected; otherwise queues (numbered messages) until the next admission.
+    pub fn send(&self, msg: ClientMessage) {
+        let _ = self.cmd.send(SessionCmd::Send(msg));
+    }
+
+    /// Tries to reconnect at once instead of waiting out the backoff.
+    pub fn reconnect_now(&self) {
+        let _ = self.cmd.send(SessionCmd::ReconnectNow);
+    }
+
+    /// Leaves the room and ends the session.
+    pub fn close(&self) {
+        let _ = self.cmd.send(SessionCmd::Close);
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl SignalSession {
+    /// Connects once (an error here is returned, not retried: the address
+    /// is probably wrong) and sends the hello; from then on the session
+    /// keeps itself connected.
+    pub async fn start(config: SignalConfig, state: ResumeState) -> Result<Self, PeerError> {
+        let ws = open(&config).await?;
+        let (cmd, cmd_rx) = mpsc::unbounded_channel();
+        let (ev_tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(run(config, state, ws, cmd_rx, ev_tx).in_current_span());
+        Ok(SignalSession { cmd, events })
+    }
+
+    pub fn sender(&self) -> SignalSender {
+        SignalSender { cmd: self.cmd.clone() }
+    }
+
+    pub fn send(&self, msg: ClientMessage) {
+        let _ = self.cmd.send(SessionCmd::Send(msg));
+    }
+
+    /// The next event; `Ended(SignalClosed)` once the session is gone.
+    pub async fn next(&mut self) -> SignalEvent {
+        self.events
+            .recv()
             .await
-            .map_err(|e| PeerError::Connect(e.to_string()))?;
-        let (mut sink, mut stream) = ws.split();
-        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ClientMessage>();
-        let (in_tx, in_rx) = mpsc::unbounded_channel::<ServerMessage>();
-        tokio::spawn(async move {
-            while let Some(msg) = out_rx.recv().await {
-                if sink.send(Message::text(msg.to_json())).await.is_err() {
-                    break;
+            .unwrap_or(SignalEvent::Ended(PeerError::SignalClosed))
+    }
+}
+
+async fn open(config: &SignalConfig) -> Result<Ws, PeerError> {
+    let url = websocket_url(&config.url)?;
+    let connector = config.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, connector);
+    match tokio::time::timeout(config.connect_timeout, attempt).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(PeerError::Connect(e.to_string())),
+        Err(_) => Err(PeerError::Connect(format!(
+            "no answer within {} ms",
+            config.connect_timeout.as_millis()
+        ))),
+    }
+}
+
+/// Why a connected phase ended.
+enum Exit {
+    /// The socket is gone; try again.
+    Lost(String),
+    /// The server refused for now; try again no sooner than this.
+    RetryAfter(String, Duration),
+    Fatal(PeerError),
+    Closed,
+}
+
+async fn run(
+    config: SignalConfig,
+    mut state: ResumeState,
+    first: Ws,
+    mut cmd: mpsc::UnboundedReceiver<SessionCmd>,
+    events: mpsc::UnboundedSender<SignalEvent>,
+) {
+    let mut policy = ReconnectPolicy::new(config.backoff);
+    let mut grace = GraceWindow::new(config.grace);
+    let mut ws = Some(first);
+    loop {
+        let mut min_wait = Duration::ZERO;
+        let reason = match ws.take() {
+            Some(socket) => {
+                match connected(&config, &mut state, socket, &mut cmd, &events, &mut policy, &mut grace).await {
+                    Exit::Closed => return,
+                    Exit::Fatal(e) => {
+                        let _ = events.send(SignalEvent::Ended(e));
+                        return;
+                    }
+                    Exit::Lost(reason) => reason,
+                    Exit::RetryAfter(reason, wait) => {
+                        min_wait = wait;
+                        reason
+                    }
                 }
             }
-            let _ = sink.close().await;
+            None => "not connected".into(),
+        };
+        state.disconnected();
+        let now = Instant::now();
+        grace.dropped(now);
+        let attempt = policy.attempt();
+        let retry_in = policy.next_delay(&mut rand::rng()).max(min_wait);
+        let grace_left = grace.remaining(now).unwrap_or_default();
+        warn!(
+            attempt,
+            retry_in_ms = retry_in.as_millis() as u64,
+            "signalling lost: {reason}"
+        );
+        let _ = events.send(SignalEvent::Disconnected {
+            attempt,
+            retry_in,
+            grace_left,
+            reason,
         });
-        tokio::spawn(async move {
-            while let Some(frame) = stream.next().await {
-                match frame {
-                    Ok(Message::Text(text)) => match ServerMessage::parse(&text) {
-                        Ok(msg) => {
-                            debug!(kind = ?std::mem::discriminant(&msg), "signal in");
-                            if in_tx.send(msg).is_err() {
-                                break;
+        let wake = tokio::time::sleep(retry_in);
+        tokio::pin!(wake);
+        let deadline = tokio::time::sleep_until(grace.deadline().unwrap_or(now + config.grace).into());
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut wake => break,
+                _ = &mut deadline => {
+                    grace.poll(Instant::now());
+                    let _ = events.send(SignalEvent::Ended(PeerError::Expired(config.grace)));
+                    return;
+                }
+                c = cmd.recv() => match c {
+                    Some(SessionCmd::Send(msg)) => { let _ = state.send(msg); }
+                    Some(SessionCmd::ReconnectNow) => break,
+                    Some(SessionCmd::Close) | None => return,
+                },
+            }
+        }
+        match open(&config).await {
+            Ok(socket) => ws = Some(socket),
+            Err(e) => debug!("reconnection attempt failed: {e}"),
+        }
+    }
+}
+
+/// One socket's life: hello, then messages both ways and pings, until it drops.
+#[allow(clippy::too_many_arguments)]
+async fn connected(
+    config: &SignalConfig,
+    state: &mut ResumeState,
+    mut ws: Ws,
+    cmd: &mut mpsc::UnboundedReceiver<SessionCmd>,
+    events: &mpsc::UnboundedSender<SignalEvent>,
+    policy: &mut ReconnectPolicy,
+    grace: &mut GraceWindow,
+) -> Exit {
+    let write_timeout = config.connect_timeout;
+    macro_rules! write {
+        ($env:expr) => {
+            let text = $env.to_json();
+            match tokio::time::timeout(write_timeout, ws.send(Message::text(text))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Exit::Lost(format!("write failed: {e}")),
+                Err(_) => return Exit::Lost("write timed out".into()),
+            }
+        };
+    }
+    write!(state.hello());
+    let health = KeepaliveConfig {
+        interval: config.ping_interval,
+        dead_after_intervals: DEAD_AFTER_INTERVALS,
+        sends_pings: true,
+    };
+    let mut keepalive = Keepalive::new(health, Instant::now());
+    let mut tick = tokio::time::interval((config.ping_interval / 4).max(Duration::from_millis(10)));
+    loop {
+        tokio::select! {
+            frame = ws.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None => return Exit::Lost("the server closed the connection".into()),
+                    Some(Err(e)) => return Exit::Lost(e.to_string()),
+                    Some(Ok(_)) => { keepalive.on_activity(Instant::now()); continue; }
+                };
+                keepalive.on_activity(Instant::now());
+                let env = match ServerEnvelope::parse(&text) {
+                    Ok(env) => env,
+                    Err(e) => { warn!("ignoring bad server message: {e}"); continue; }
+                };
+                match state.on_message(env) {
+                    Incoming::Deliver(msg) => { let _ = events.send(SignalEvent::Message(msg)); }
+                    Incoming::Duplicate | Incoming::Nothing => {}
+                    Incoming::Admitted { answer, reconnection, resend } => {
+                        policy.reset();
+                        if let Ok(gone) = grace.resume(Instant::now()) {
+                            if !gone.is_zero() {
+                                info!(gone_ms = gone.as_millis() as u64, resent = resend.len(), "signalling resumed");
                             }
                         }
-                        Err(e) => warn!("ignoring bad server message: {e}"),
-                    },
-                    Ok(Message::Close(_)) | Err(_) => break,
-                    Ok(_) => {}
+                        for env in resend {
+                            write!(env);
+                        }
+                        let _ = events.send(SignalEvent::Admitted { answer, reconnection });
+                    }
+                    Incoming::Refused(e) if !state.is_admitted() => {
+                        // The hello was refused. A lockout ends a join with a code (the
+                        // person must wait and retype it); a resume waits it out.
+                        let locked_out_code = e.kind == ErrorKind::LockedOut && state.token().is_none();
+                        if e.kind.is_fatal() || locked_out_code {
+                            return Exit::Fatal(PeerError::Refused(e));
+                        }
+                        let wait = Duration::from_millis(e.retry_after_ms.unwrap_or(0));
+                        return Exit::RetryAfter(format!("server: {}", e.message), wait);
+                    }
+                    Incoming::Refused(e) if e.kind == ErrorKind::Superseded => {
+                        return Exit::Fatal(PeerError::Refused(e));
+                    }
+                    Incoming::Refused(e) => {
+                        let _ = events.send(SignalEvent::Message(e.into()));
+                    }
+                    Incoming::Ended(reason) => return Exit::Fatal(PeerError::Ended(reason)),
                 }
             }
-        });
-        Ok(SignalConnection { tx: out_tx, rx: in_rx })
-    }
-
-    pub fn send(&self, msg: ClientMessage) -> Result<(), PeerError> {
-        self.tx.send(msg).map_err(|_| PeerError::SignalClosed)
-    }
-
-    pub async fn recv(&mut self) -> Result<ServerMessage, PeerError> {
-        self.rx.recv().await.ok_or(PeerError::SignalClosed)
+            c = cmd.recv() => match c {
+                Some(SessionCmd::Send(msg)) => {
+                    if let Some(env) = state.send(msg) {
+                        write!(env);
+                    }
+                }
+                Some(SessionCmd::ReconnectNow) => {}
+                Some(SessionCmd::Close) | None => {
+                    if state.is_admitted() {
+                        let _ = tokio::time::timeout(
+                            write_timeout,
+                            ws.send(Message::text(ClientEnvelope::new(None, ClientMessage::Leave).to_json())),
+                        )
+                        .await;
+                    }
+                    let _ = tokio::time::timeout(write_timeout, ws.close(None)).await;
+                    return Exit::Closed;
+                }
+            },
+            _ = tick.tick() => match keepalive.poll(Instant::now()) {
+                Some(KeepaliveEvent::SendPing) => { write!(ClientEnvelope::new(None, ClientMessage::Ping)); }
+                Some(KeepaliveEvent::PeerDead { silent }) => {
+                    return Exit::Lost(format!("server silent for {} ms", silent.as_millis()));
+                }
+                None => {}
+            },
+        }
     }
 }
 

@@ -3,13 +3,18 @@
 //! reassembles `video` chunks into frames and hands them out, answers PINGs
 //! and sends input. The desktop app's viewer and the tests use it; decoding is
 //! the caller's choice.
+//!
+//! The viewer follows in recovery: its signalling session reconnects and
+//! resumes by itself ([`SignalSession`]); the host restarts ICE or builds a
+//! new peer connection (a higher `generation`), and the viewer answers
+//! whatever the newest generation offers.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use holdfast_proto::commands::{Command, Control, InputEvent, PONG};
-use holdfast_proto::signal::{ClientMessage, IceCandidate, ServerMessage, SignalError};
+use holdfast_proto::signal::{ClientMessage, Generation, IceCandidate, ServerMessage};
 use holdfast_proto::video::{Assembly, EncodedFrame, FrameAssembler};
 use holdfast_proto::{RoomCode, RoomId, SessionToken};
 use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent};
@@ -19,8 +24,9 @@ use url::Url;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 
+use crate::resume::{Credentials, Reconnection, ResumeState};
 use crate::rtc::{build_peer, to_init, RtcEvent, RtcOptions};
-use crate::signal_client::SignalConnection;
+use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
 use crate::PeerError;
 
 #[derive(Debug, Clone)]
@@ -35,6 +41,31 @@ pub struct ViewerConfig {
     pub keepalive: KeepaliveConfig,
     /// Trust roots for a `https://` server (None: the system's).
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// How long to keep trying after the signalling connection drops.
+    pub grace: Duration,
+}
+
+impl ViewerConfig {
+    pub fn new(signal_url: Url, id: RoomId, code: RoomCode) -> Self {
+        ViewerConfig {
+            signal_url,
+            id,
+            code,
+            token: None,
+            rtc: RtcOptions::default(),
+            keepalive: KeepaliveConfig::viewer(),
+            tls: None,
+            grace: holdfast_session::GRACE_PERIOD,
+        }
+    }
+
+    fn signal(&self) -> SignalConfig {
+        SignalConfig {
+            tls: self.tls.clone(),
+            grace: self.grace,
+            ..SignalConfig::new(self.signal_url.clone())
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -50,6 +81,16 @@ pub enum ViewerEvent {
     Pinged,
     /// Nothing heard from the host for three keepalive intervals.
     HostUnresponsive,
+    /// The signalling connection dropped; retrying (see [`SignalEvent::Disconnected`]).
+    SignalLost {
+        attempt: u32,
+        retry_in: Duration,
+        grace_left: Duration,
+    },
+    /// Signalling is back, in the same session.
+    SignalResumed(Option<Reconnection>),
+    /// The host's own signalling connection dropped (`grace` left) or came back.
+    HostAway(bool),
     Closed(String),
 }
 
@@ -68,6 +109,7 @@ pub struct ViewerHandle {
     /// Whether the host allowed control (as opposed to view only).
     pub control: bool,
     ctl: mpsc::UnboundedSender<Ctl>,
+    signal: SignalSender,
 }
 
 impl ViewerHandle {
@@ -85,58 +127,68 @@ impl ViewerHandle {
     pub fn send_control(&self, control: Control) {
         let _ = self.ctl.send(Ctl::Send(control));
     }
+
+    /// Resume now: a signalling reconnection attempt without waiting out the backoff.
+    pub fn reconnect(&self) {
+        self.signal.reconnect_now();
+    }
+
+    /// Leaves the session.
+    pub fn leave(&self) {
+        self.signal.close();
+    }
 }
 
 /// Joins the room and waits for the host's consent; errors if the server
 /// refuses (wrong code, unknown room, lockout, consent denied or timed out).
 pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
-    let mut signal = SignalConnection::connect(&config.signal_url, config.tls.clone()).await?;
-    let (code, token) = match &config.token {
-        Some(t) => (None, Some(t.clone())),
-        None => (Some(config.code.clone()), None),
-    };
-    signal.send(ClientMessage::Join {
+    let mut state = ResumeState::new(Credentials::Viewer {
         id: config.id.clone(),
-        code,
-        token,
-    })?;
+        code: config.code.clone(),
+    });
+    if let Some(t) = &config.token {
+        state = state.with_token(t.clone());
+    }
+    let mut session = SignalSession::start(config.signal(), state).await?;
     let (ice, token, control) = loop {
-        match signal.recv().await? {
-            ServerMessage::AwaitingConsent { timeout_ms } => {
+        match session.next().await {
+            SignalEvent::Message(ServerMessage::AwaitingConsent { timeout_ms }) => {
                 debug!(timeout_ms, "waiting for the host to accept");
             }
-            ServerMessage::Joined {
-                ice_servers,
-                token,
-                control,
+            SignalEvent::Admitted {
+                answer:
+                    ServerMessage::Joined {
+                        ice_servers,
+                        token,
+                        control,
+                        ..
+                    },
                 ..
             } => break (ice_servers, token, control),
-            ServerMessage::Error {
-                code,
-                message,
-                retry_after_ms,
-            } => {
-                let mut e = SignalError::new(code, message);
-                e.retry_after_ms = retry_after_ms;
-                return Err(PeerError::Refused(e));
+            SignalEvent::Ended(e) => return Err(e),
+            SignalEvent::Disconnected { .. } => {}
+            SignalEvent::Message(other) | SignalEvent::Admitted { answer: other, .. } => {
+                return Err(PeerError::Unexpected(format!("{other:?}")))
             }
-            other => return Err(PeerError::Unexpected(format!("{other:?}"))),
         }
     };
     let (ev_tx, events) = mpsc::unbounded_channel();
     let (ctl, ctl_rx) = mpsc::unbounded_channel();
     let span = info_span!("viewer", room = %config.id);
-    tokio::spawn(run(config, signal, ice, ev_tx, ctl_rx).instrument(span));
+    let signal = session.sender();
+    tokio::spawn(run(config, session, ice, ev_tx, ctl_rx).instrument(span));
     Ok(ViewerHandle {
         events,
         token,
         control,
         ctl,
+        signal,
     })
 }
 
 enum Internal {
-    Rtc(RtcEvent),
+    /// An event of the peer connection of this generation.
+    Rtc(Generation, RtcEvent),
     /// A message arrived on the `commands` channel.
     Command(Arc<dyn DataChannel>, Command),
     NeedKeyframe,
@@ -144,13 +196,15 @@ enum Internal {
 
 async fn run(
     config: ViewerConfig,
-    mut signal: SignalConnection,
+    mut session: SignalSession,
     ice: Vec<holdfast_proto::signal::IceServer>,
     out: mpsc::UnboundedSender<ViewerEvent>,
     mut ctl: mpsc::UnboundedReceiver<Ctl>,
 ) {
+    let signal = session.sender();
     let (itx, mut irx) = mpsc::unbounded_channel::<Internal>();
     let mut pc: Option<Arc<dyn PeerConnection>> = None;
+    let mut generation: Generation = 0;
     let mut pending: Vec<IceCandidate> = Vec::new();
     let mut remote_set = false;
     let mut commands: Option<Arc<dyn DataChannel>> = None;
@@ -159,17 +213,41 @@ async fn run(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let reason = loop {
         tokio::select! {
-            msg = signal.rx.recv() => {
-                let Some(msg) = msg else { break "signalling closed".to_string() };
+            ev = session.next() => {
+                let msg = match ev {
+                    SignalEvent::Message(msg) => msg,
+                    SignalEvent::Admitted { reconnection, .. } => {
+                        let _ = out.send(ViewerEvent::SignalResumed(reconnection));
+                        continue;
+                    }
+                    SignalEvent::Disconnected { attempt, retry_in, grace_left, .. } => {
+                        let _ = out.send(ViewerEvent::SignalLost { attempt, retry_in, grace_left });
+                        continue;
+                    }
+                    SignalEvent::Ended(e) => break e.to_string(),
+                };
                 match msg {
-                    ServerMessage::Offer { sdp, .. } => {
-                        if pc.is_none() {
+                    ServerMessage::Offer { sdp, generation: g, .. } => {
+                        if g < generation && pc.is_some() {
+                            debug!(g, generation, "ignoring an offer for an older connection");
+                            continue;
+                        }
+                        if g > generation || pc.is_none() {
+                            // A new peer connection (the host rebuilt it): start over.
+                            if let Some(old) = pc.take() {
+                                let _ = old.close().await;
+                            }
+                            commands = None;
+                            keepalive = None;
+                            remote_set = false;
+                            pending.clear();
+                            generation = g;
                             match build_peer(&ice, &config.rtc).await {
                                 Ok((p, mut rx)) => {
                                     let itx = itx.clone();
                                     tokio::spawn(async move {
                                         while let Some(e) = rx.recv().await {
-                                            if itx.send(Internal::Rtc(e)).is_err() { break; }
+                                            if itx.send(Internal::Rtc(g, e)).is_err() { break; }
                                         }
                                     });
                                     pc = Some(p);
@@ -178,7 +256,7 @@ async fn run(
                             }
                         }
                         let p = pc.as_ref().expect("just created");
-                        if let Err(e) = answer(p.as_ref(), &signal, sdp).await {
+                        if let Err(e) = answer(p.as_ref(), &signal, sdp, generation).await {
                             warn!("answering failed: {e}");
                             continue;
                         }
@@ -187,20 +265,22 @@ async fn run(
                             let _ = p.add_ice_candidate(to_init(&c)).await;
                         }
                     }
-                    ServerMessage::Candidate { candidate, .. } => match (&pc, remote_set) {
+                    ServerMessage::Candidate { candidate, generation: g, .. } if g == generation => match (&pc, remote_set) {
                         (Some(p), true) => { let _ = p.add_ice_candidate(to_init(&candidate)).await; }
                         _ if pending.len() < 64 => pending.push(candidate),
                         _ => {}
                     },
-                    ServerMessage::PeerLeft { .. } | ServerMessage::RoomClosed { .. } => break "host left".into(),
+                    ServerMessage::PeerState { connected, .. } => { let _ = out.send(ViewerEvent::HostAway(!connected)); }
+                    ServerMessage::PeerLeft { .. } => break "host left".into(),
                     ServerMessage::Error { code, message, .. } => warn!(?code, "server error: {message}"),
                     _ => {}
                 }
             }
             Some(ev) = irx.recv() => match ev {
-                Internal::Rtc(RtcEvent::Candidate(c)) => { let _ = signal.send(ClientMessage::Candidate { to: None, candidate: c }); }
-                Internal::Rtc(RtcEvent::State(s)) => { let _ = out.send(ViewerEvent::State(s)); }
-                Internal::Rtc(RtcEvent::DataChannel(dc)) => {
+                Internal::Rtc(g, _) if g != generation => {}
+                Internal::Rtc(_, RtcEvent::Candidate(c)) => signal.send(ClientMessage::Candidate { to: None, candidate: c, generation }),
+                Internal::Rtc(_, RtcEvent::State(s)) => { let _ = out.send(ViewerEvent::State(s)); }
+                Internal::Rtc(_, RtcEvent::DataChannel(dc)) => {
                     let label = dc.label().await.unwrap_or_default();
                     match label.as_str() {
                         "video" => { tokio::spawn(poll_video(dc, out.clone(), itx.clone())); }
@@ -212,7 +292,7 @@ async fn run(
                         other => warn!("ignoring unexpected data channel `{other}`"),
                     }
                 }
-                Internal::Rtc(_) => {}
+                Internal::Rtc(..) => {}
                 Internal::Command(dc, cmd) => {
                     if let Some(k) = keepalive.as_mut() {
                         k.on_activity(Instant::now());
@@ -249,21 +329,28 @@ async fn run(
             }
         }
     };
-    let _ = signal.send(ClientMessage::Leave);
+    signal.close();
     if let Some(p) = pc {
         let _ = p.close().await;
     }
     let _ = out.send(ViewerEvent::Closed(reason));
 }
 
-async fn answer(pc: &dyn PeerConnection, signal: &SignalConnection, sdp: String) -> Result<(), PeerError> {
+async fn answer(
+    pc: &dyn PeerConnection,
+    signal: &SignalSender,
+    sdp: String,
+    generation: Generation,
+) -> Result<(), PeerError> {
     pc.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
     let answer = pc.create_answer(None).await?;
     pc.set_local_description(answer.clone()).await?;
     signal.send(ClientMessage::Answer {
         to: None,
         sdp: answer.sdp,
-    })
+        generation,
+    });
+    Ok(())
 }
 
 async fn send_control(commands: &Option<Arc<dyn DataChannel>>, control: Control) {

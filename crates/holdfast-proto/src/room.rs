@@ -6,9 +6,10 @@
 //! entropy, above the 40-bit floor), shown as `ABCDE-FGHJK`; parsing forgives
 //! case, spaces, dashes and the letters people confuse with digits.
 //!
-//! After a successful join the server hands the viewer a [`SessionToken`]:
-//! 256 random bits, bound to the room, that a rejoin presents instead of the
-//! code (and without asking the host again).
+//! After a successful join the server hands the viewer a [`SessionToken`]
+//! (and the host one for its room): an opaque string, signed by the server
+//! and bound to the room, that a rejoin presents instead of the code (and
+//! without asking the host again). Clients never look inside it.
 
 use std::fmt;
 
@@ -29,7 +30,7 @@ pub enum CredentialError {
     BadId,
     #[error("a code has 10 letters and digits")]
     BadCode,
-    #[error("a session token is 64 hex digits")]
+    #[error("a session token is 32 to 512 characters from A-Z a-z 0-9 . _ -")]
     BadToken,
 }
 
@@ -167,11 +168,11 @@ impl From<RoomCode> for String {
     }
 }
 
-/// Hex digits in a session token (256 bits).
-pub const TOKEN_HEX_LEN: usize = 64;
+/// Shortest and longest session token accepted.
+pub const TOKEN_LEN: std::ops::RangeInclusive<usize> = 32..=512;
 
-/// A viewer's session token: proof of an earlier, consented join. Redacted in
-/// `Debug`; compared in constant time.
+/// A session token: proof of an earlier, consented join (or of owning a
+/// room). Opaque to clients; redacted in `Debug`; compared in constant time.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SessionToken(String);
@@ -183,7 +184,8 @@ impl SessionToken {
     }
 
     pub fn parse(s: &str) -> Result<Self, CredentialError> {
-        if s.len() != TOKEN_HEX_LEN || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+        if !TOKEN_LEN.contains(&s.len()) || !s.bytes().all(allowed) {
             return Err(CredentialError::BadToken);
         }
         Ok(SessionToken(s.to_owned()))
@@ -265,8 +267,9 @@ mod tests {
         assert!(!a.matches(&b));
         assert!(a.matches(&SessionToken::parse(a.expose()).unwrap()));
         assert!(!format!("{a:?}").contains(a.expose()));
-        assert!(SessionToken::parse(&a.expose().to_uppercase()).is_err());
-        assert!(SessionToken::parse(&a.expose()[1..]).is_err());
+        assert!(SessionToken::parse(&format!("{}/", a.expose())).is_err());
+        assert!(SessionToken::parse(&a.expose()[..31]).is_err());
+        assert!(SessionToken::parse(&"a".repeat(513)).is_err());
         assert!(SessionToken::parse("").is_err());
     }
 }

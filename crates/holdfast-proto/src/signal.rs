@@ -82,12 +82,28 @@ impl std::fmt::Debug for IceServer {
     }
 }
 
+/// Numbers the peer connections of one session: a host that gives up on
+/// ICE restarts builds a new connection with the next generation, and a
+/// viewer drops anything about an older one. 0 is the first.
+pub type Generation = u32;
+
+fn is_zero(g: &Generation) -> bool {
+    *g == 0
+}
+
 /// Messages a client sends to the server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ClientMessage {
-    /// A host asks for a new room.
-    Register,
+    /// A host asks for a new room, or with its host `token` resumes the one
+    /// it had (same ID and code), also after a server restart.
+    Register {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<SessionToken>,
+        /// The last room sequence number this client received (for replay).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seq: Option<u64>,
+    },
     /// A viewer asks to join a room, with its code or an earlier session token.
     Join {
         id: RoomId,
@@ -95,6 +111,9 @@ pub enum ClientMessage {
         code: Option<RoomCode>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<SessionToken>,
+        /// With a token: the last room sequence number received (for replay).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seq: Option<u64>,
     },
     /// A host's answer to a `join-request`.
     Consent { peer: PeerId, decision: Decision },
@@ -103,18 +122,25 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<PeerId>,
         sdp: String,
+        /// Which peer connection of the session this is about (see [`Generation`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        generation: Generation,
     },
     /// Session description answer; `to` is required from a host.
     Answer {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<PeerId>,
         sdp: String,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        generation: Generation,
     },
     /// A trickled ICE candidate; `to` is required from a host.
     Candidate {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<PeerId>,
         candidate: IceCandidate,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        generation: Generation,
     },
     /// Leave the room (a host leaving ends it).
     Leave,
@@ -134,6 +160,92 @@ const CLIENT_TYPES: &[&str] = &[
     "ping",
 ];
 
+/// A client message with the sender's optional sequence number `seq`
+/// (a JSON field beside `type`). Numbered messages the server has already
+/// taken from this peer are dropped, so a client may resend after a drop
+/// without anything arriving twice.
+#[derive(Debug, Clone)]
+pub struct ClientEnvelope {
+    pub seq: Option<u64>,
+    pub msg: ClientMessage,
+}
+
+impl ClientEnvelope {
+    pub fn new(seq: Option<u64>, msg: ClientMessage) -> Self {
+        ClientEnvelope { seq, msg }
+    }
+
+    /// Parses one text frame, enforcing [`MAX_SIGNAL_MESSAGE_BYTES`].
+    pub fn parse(text: &str) -> Result<Self, SignalError> {
+        let mut value = json_within_limit(text)?;
+        let seq = match value.as_object_mut().and_then(|o| o.remove("seq")) {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| SignalError::new(ErrorKind::BadMessage, "`seq` is a positive integer"))?,
+            ),
+        };
+        Ok(ClientEnvelope {
+            seq,
+            msg: ClientMessage::from_value(value)?,
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        with_seq(serde_json::to_value(&self.msg), self.seq)
+    }
+}
+
+/// A server message with the room sequence number `seq` it was given, if it
+/// is part of the room's conversation (relayed messages and room events);
+/// direct answers (errors, `pong`, `joined`) carry none.
+#[derive(Debug, Clone)]
+pub struct ServerEnvelope {
+    pub seq: Option<u64>,
+    pub msg: ServerMessage,
+}
+
+impl ServerEnvelope {
+    pub fn parse(text: &str) -> Result<Self, SignalError> {
+        if text.len() > MAX_SIGNAL_MESSAGE_BYTES {
+            return Err(SignalError::new(ErrorKind::TooLarge, "server message too large"));
+        }
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("invalid server message: {e}")))?;
+        let seq = value.get("seq").and_then(|v| v.as_u64());
+        let msg = serde_json::from_value(value)
+            .map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("invalid server message: {e}")))?;
+        Ok(ServerEnvelope { seq, msg })
+    }
+
+    pub fn to_json(&self) -> String {
+        with_seq(serde_json::to_value(&self.msg), self.seq)
+    }
+}
+
+/// Parses one client frame as JSON, enforcing [`MAX_SIGNAL_MESSAGE_BYTES`] first.
+fn json_within_limit(text: &str) -> Result<serde_json::Value, SignalError> {
+    if text.len() > MAX_SIGNAL_MESSAGE_BYTES {
+        return Err(SignalError::new(
+            ErrorKind::TooLarge,
+            format!(
+                "message of {} bytes exceeds the {MAX_SIGNAL_MESSAGE_BYTES}-byte limit",
+                text.len()
+            ),
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("not valid JSON: {e}")))
+}
+
+fn with_seq(value: serde_json::Result<serde_json::Value>, seq: Option<u64>) -> String {
+    let mut value = value.expect("signalling messages always serialise");
+    if let (Some(seq), Some(o)) = (seq, value.as_object_mut()) {
+        o.insert("seq".into(), seq.into());
+    }
+    value.to_string()
+}
+
 /// What a host allows a viewer who asks to join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -148,17 +260,10 @@ pub enum Decision {
 impl ClientMessage {
     /// Parses one text frame, enforcing [`MAX_SIGNAL_MESSAGE_BYTES`].
     pub fn parse(text: &str) -> Result<Self, SignalError> {
-        if text.len() > MAX_SIGNAL_MESSAGE_BYTES {
-            return Err(SignalError::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "message of {} bytes exceeds the {MAX_SIGNAL_MESSAGE_BYTES}-byte limit",
-                    text.len()
-                ),
-            ));
-        }
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| SignalError::new(ErrorKind::BadMessage, format!("not valid JSON: {e}")))?;
+        Self::from_value(json_within_limit(text)?)
+    }
+
+    fn from_value(value: serde_json::Value) -> Result<Self, SignalError> {
         let ty = value
             .get("type")
             .and_then(|t| t.as_str())
@@ -217,6 +322,11 @@ pub enum ServerMessage {
         code: RoomCode,
         peer_id: PeerId,
         ice_servers: Vec<IceServer>,
+        /// Present this with `register` to resume the room after a drop.
+        token: SessionToken,
+        /// True when an existing room was resumed with the host token.
+        #[serde(default)]
+        resumed: bool,
     },
     /// To a viewer: the code was right; the host is being asked.
     AwaitingConsent {
@@ -244,6 +354,10 @@ pub enum ServerMessage {
     PeerJoined {
         peer_id: PeerId,
         control: bool,
+        /// A viewer the host may know, back with its token but without any
+        /// state (a restarted process, a reloaded page): it needs a new connection.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fresh: bool,
     },
     /// A room member left.
     PeerLeft {
@@ -252,16 +366,42 @@ pub enum ServerMessage {
     Offer {
         from: PeerId,
         sdp: String,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        generation: Generation,
     },
     Answer {
         from: PeerId,
         sdp: String,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        generation: Generation,
     },
     Candidate {
         from: PeerId,
         candidate: IceCandidate,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        generation: Generation,
     },
-    /// The room ended (its host left).
+    /// A member's signalling connection dropped (`connected: false`, kept for
+    /// `grace_ms`) or came back.
+    PeerState {
+        peer_id: PeerId,
+        connected: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace_ms: Option<u64>,
+    },
+    /// First answer to a rejoin the server recognises: how long the peer was
+    /// gone and how many messages it missed; they follow, in order, once,
+    /// after the `registered`/`joined` answer.
+    ReconnectionDetected {
+        /// Seconds between the drop and this rejoin.
+        disconnect_duration: f64,
+        missed_message_count: u64,
+        /// The last client `seq` the server took from this peer: resend what came after.
+        last_received: u64,
+        /// False if some messages after the peer's `last_seq` were already discarded.
+        replay_complete: bool,
+    },
+    /// The room ended (its host left, or did not come back within the grace window).
     RoomClosed {
         reason: String,
     },
@@ -319,7 +459,31 @@ pub enum ErrorKind {
     UnknownPeer,
     AlreadyInRoom,
     RateLimited,
+    /// The session this token belonged to is over (grace window passed, host ended it).
+    SessionEnded,
+    /// The token is good but its host has not come back yet (say, after a server
+    /// restart): try again after `retry_after_ms`.
+    SessionUnavailable,
+    /// Another connection resumed this peer's session; this one is closed.
+    Superseded,
     Internal,
+}
+
+impl ErrorKind {
+    /// Refusals that retrying with the same credentials cannot fix.
+    pub fn is_fatal(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::InvalidCredentials
+                | ErrorKind::ConsentDenied
+                | ErrorKind::ConsentTimeout
+                | ErrorKind::SessionEnded
+                | ErrorKind::Superseded
+                | ErrorKind::BadMessage
+                | ErrorKind::UnknownType
+                | ErrorKind::TooLarge
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -358,16 +522,25 @@ mod tests {
             username_fragment: None,
         };
         let msgs = vec![
-            ClientMessage::Register,
+            ClientMessage::Register {
+                token: None,
+                last_seq: None,
+            },
+            ClientMessage::Register {
+                token: Some(SessionToken::random(&mut rand::rng())),
+                last_seq: Some(7),
+            },
             ClientMessage::Join {
                 id: RoomId::parse("123456789").unwrap(),
                 code: Some(RoomCode::parse("ABCDEFGHJK").unwrap()),
                 token: None,
+                last_seq: None,
             },
             ClientMessage::Join {
                 id: RoomId::parse("123456789").unwrap(),
                 code: None,
                 token: Some(SessionToken::random(&mut rand::rng())),
+                last_seq: Some(3),
             },
             ClientMessage::Consent {
                 peer: PeerId("p1".into()),
@@ -376,14 +549,17 @@ mod tests {
             ClientMessage::Offer {
                 to: Some(PeerId("p1".into())),
                 sdp: "v=0".into(),
+                generation: 2,
             },
             ClientMessage::Answer {
                 to: None,
                 sdp: "v=0".into(),
+                generation: 0,
             },
             ClientMessage::Candidate {
                 to: None,
                 candidate: cand,
+                generation: 1,
             },
             ClientMessage::Leave,
             ClientMessage::Ping,
@@ -444,6 +620,54 @@ mod tests {
         );
         let big = format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(MAX_SIGNAL_MESSAGE_BYTES));
         assert_eq!(kind(&big), ErrorKind::TooLarge);
+    }
+
+    #[test]
+    fn envelopes_carry_seq_beside_the_type() {
+        let env = ClientEnvelope::parse(r#"{"type":"answer","sdp":"v=0","seq":12}"#).unwrap();
+        assert_eq!(env.seq, Some(12));
+        assert!(matches!(env.msg, ClientMessage::Answer { generation: 0, .. }));
+        assert_eq!(ClientEnvelope::parse(&env.to_json()).unwrap().seq, Some(12));
+        for bad in [
+            r#"{"type":"ping","seq":-1}"#,
+            r#"{"type":"ping","seq":0}"#,
+            r#"{"type":"ping","seq":"1"}"#,
+        ] {
+            assert_eq!(
+                ClientEnvelope::parse(bad).unwrap_err().kind,
+                ErrorKind::BadMessage,
+                "{bad}"
+            );
+        }
+        // Without an envelope a `seq` is an unknown field.
+        assert!(ClientMessage::parse(r#"{"type":"answer","sdp":"v=0","seq":1}"#).is_err());
+
+        let out = ServerEnvelope {
+            seq: Some(9),
+            msg: ServerMessage::PeerLeft {
+                peer_id: PeerId("p1".into()),
+            },
+        };
+        let json = out.to_json();
+        assert!(json.contains(r#""seq":9"#), "{json}");
+        let back = ServerEnvelope::parse(&json).unwrap();
+        assert_eq!(back.seq, Some(9));
+        assert!(matches!(back.msg, ServerMessage::PeerLeft { .. }));
+        assert_eq!(ServerEnvelope::parse(r#"{"type":"pong"}"#).unwrap().seq, None);
+    }
+
+    #[test]
+    fn reconnection_detected_has_the_documented_shape() {
+        let m = ServerMessage::ReconnectionDetected {
+            disconnect_duration: 12.5,
+            missed_message_count: 3,
+            last_received: 4,
+            replay_complete: true,
+        };
+        let v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        assert_eq!(v["type"], "reconnection-detected");
+        assert_eq!(v["disconnect_duration"], 12.5);
+        assert_eq!(v["missed_message_count"], 3);
     }
 
     #[test]

@@ -1,40 +1,66 @@
-//! Rooms, membership and admission, free of IO: [`Hub::handle`] takes one
-//! client message (and the time) and returns the messages to deliver, so the
-//! rules (who may join, who may talk to whom) are tested without sockets.
+//! Rooms, membership, admission and state recovery, free of IO:
+//! [`Hub::handle`] takes one client message (and the time) and returns what
+//! to deliver, so the rules are tested without sockets.
 //!
-//! A host `register`s and owns one room. A viewer `join`s with the room's ID
-//! and one-time code; a wrong code and an unknown room get the same answer,
-//! so guesses learn nothing about which rooms exist, and failures are limited
-//! per room and per address ([`AttemptLimiter`]). A right code makes the
-//! viewer *pending*: the host gets a `join-request` and must answer with
-//! `consent` within the consent timeout, or the request is refused. Admitted
-//! viewers get a session token that rejoins present instead of the code.
-//! Relayed messages only ever travel between the host and an admitted viewer
-//! of the same room.
+//! **Admission.** A host `register`s and owns one room. A viewer `join`s with
+//! the room's ID and one-time code; a wrong code and an unknown room get the
+//! same answer, and failures are limited per room and per address
+//! ([`AttemptLimiter`]). A right code makes the viewer *pending*: the host gets
+//! a `join-request` and must answer with `consent` within the consent timeout.
+//! Admitted viewers (and the host) get a signed session token ([`TokenKey`]).
+//!
+//! **Recovery (seed 001).** Members are people, not sockets: a member whose
+//! connection drops stays in the room, marked disconnected, for the grace
+//! window. Every message of the room's conversation (relayed offers, answers
+//! and candidates, and room events) gets the room's next sequence number and
+//! is kept in a [`ReplayBuffer`], delivered at once to a connected recipient
+//! and only kept for a disconnected one. A member that comes back with its
+//! token (`join`/`register` with `last_seq`) gets `reconnection-detected`,
+//! its answer, then everything addressed to it after `last_seq`, in order,
+//! once. Clients number what they send (`seq`); the server drops a number it
+//! has already taken, so resending after a drop is safe. A member gone longer
+//! than the grace window is removed and its token refused; the room ends with
+//! its host. Signed tokens let a restarted server take the room back from its
+//! host and re-admit viewers without asking anyone again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use holdfast_proto::signal::{
-    ClientMessage, Decision, ErrorKind, IceServer, PeerId, ServerMessage, SignalError, CONSENT_TIMEOUT,
+    ClientEnvelope, ClientMessage, Decision, ErrorKind, IceServer, PeerId, ServerMessage, SignalError, CONSENT_TIMEOUT,
 };
 use holdfast_proto::{RoomCode, RoomId, SessionToken};
-
-use holdfast_session::Quality;
+use holdfast_session::{Quality, GRACE_PERIOD};
+use rand::Rng;
+use serde::Serialize;
 
 use crate::access::{AttemptKey, AttemptLimiter, Failure, LimiterConfig};
+use crate::replay::{ReplayBuffer, ReplayConfig};
+use crate::token::{Claims, Grant, TokenKey};
 
 /// Cap on viewers (admitted and pending) in one room (support sessions have one or two).
 pub const MAX_VIEWERS_PER_ROOM: usize = 8;
-/// Session tokens remembered per room (one per admitted viewer, oldest dropped).
-const MAX_TOKENS_PER_ROOM: usize = 32;
+/// Viewers whose session ended, remembered per room so their tokens stay refused.
+const MAX_REVOKED_PER_ROOM: usize = 64;
+/// Ended rooms remembered (to tell "ended" from "host not back yet" after a rejoin).
+const MAX_ENDED_ROOMS: usize = 4096;
+/// How long an ended room is remembered.
+const ENDED_MEMORY: Duration = Duration::from_secs(3600);
+/// What a viewer is told to wait when its host has not come back yet.
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     pub ice_servers: Vec<IceServer>,
     pub limiter: LimiterConfig,
     pub consent_timeout: Duration,
+    /// How long a member whose connection dropped keeps its place (seed: 300 s).
+    pub grace: Duration,
+    /// Messages kept per room for replay and for how long (seed: 50, 5 min).
+    pub replay: ReplayConfig,
+    /// Signs session tokens; keep it across restarts so tokens survive them.
+    pub token_key: TokenKey,
 }
 
 impl Default for HubConfig {
@@ -43,9 +69,37 @@ impl Default for HubConfig {
             ice_servers: Vec::new(),
             limiter: LimiterConfig::default(),
             consent_timeout: CONSENT_TIMEOUT,
+            grace: GRACE_PERIOD,
+            replay: ReplayConfig::default(),
+            token_key: TokenKey::random(),
         }
     }
 }
+
+/// One WebSocket connection, numbered by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// What the hub asks the server to do.
+#[derive(Debug, Clone)]
+pub enum Out {
+    /// Write `msg` (with the room sequence number `seq`, if any) to `to`.
+    Send {
+        to: ConnId,
+        seq: Option<u64>,
+        msg: ServerMessage,
+    },
+    /// Close this connection (after what was sent to it before).
+    Close(ConnId),
+}
+
+pub type Outbox = Vec<Out>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -60,37 +114,86 @@ pub enum Role {
     },
 }
 
+/// One member's connection state (seed 001's per-user state).
+#[derive(Debug, Clone)]
+struct Member {
+    role: Role,
+    conn: Option<ConnId>,
+    last_seen: Instant,
+    disconnected_at: Option<Instant>,
+    /// Room sequence number of the last message written to its connection.
+    last_delivered: u64,
+    /// The last client `seq` taken from it.
+    last_received: u64,
+    quality: Option<Quality>,
+    reconnections: u32,
+}
+
+impl Member {
+    fn new(role: Role, conn: ConnId, now: Instant) -> Self {
+        Member {
+            role,
+            conn: Some(conn),
+            last_seen: now,
+            disconnected_at: None,
+            last_delivered: 0,
+            last_received: 0,
+            quality: None,
+            reconnections: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Room {
     code: RoomCode,
+    nonce: u64,
     host: PeerId,
-    viewers: HashSet<PeerId>,
-    tokens: Vec<TokenEntry>,
+    members: HashMap<PeerId, Member>,
+    replay: ReplayBuffer<(PeerId, ServerMessage)>,
+    /// Viewers whose session ended (left, or gone past the grace window).
+    revoked: VecDeque<PeerId>,
 }
 
-/// An admitted viewer's session token and what goes with it.
-#[derive(Debug)]
-struct TokenEntry {
-    token: SessionToken,
-    control: bool,
-    /// The last connection quality this viewer reported.
-    quality: Option<Quality>,
+impl Room {
+    fn viewer_count(&self) -> usize {
+        self.members.len() - 1
+    }
 }
 
-#[derive(Debug, Clone)]
-struct Membership {
-    room: RoomId,
-    role: Role,
+/// A member's state as `GET /rooms/{id}/reconnection-state` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReconnectionState {
+    pub room: String,
+    pub peer_id: PeerId,
+    pub role: &'static str,
+    pub connected: bool,
+    /// Milliseconds since the server last heard from this member.
+    pub last_seen_ms_ago: u64,
+    /// While disconnected: milliseconds left in the grace window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace_remaining_ms: Option<u64>,
+    /// The room's last sequence number, and the last one written to this member.
+    pub room_seq: u64,
+    pub last_delivered_seq: u64,
+    /// The last client `seq` taken from this member.
+    pub last_received_seq: u64,
+    pub buffered_messages: usize,
+    pub reconnections: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
+    /// Everyone in the room: peer ID and whether connected.
+    pub members: Vec<(PeerId, bool)>,
 }
-
-/// Messages to deliver, each to one peer.
-pub type Outbox = Vec<(PeerId, ServerMessage)>;
 
 #[derive(Debug)]
 pub struct Hub {
     config: HubConfig,
     rooms: HashMap<RoomId, Room>,
-    members: HashMap<PeerId, Membership>,
+    /// Connections that registered or joined: which member of which room.
+    conns: HashMap<ConnId, (RoomId, PeerId)>,
+    /// Rooms that ended, by ID and nonce, and when.
+    ended: HashMap<(RoomId, u64), Instant>,
     limiter: AttemptLimiter,
     counters: HubCounters,
 }
@@ -99,20 +202,51 @@ pub struct Hub {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HubCounters {
     pub rooms_created: u64,
+    /// Rooms taken back by their host's token after a server restart.
+    pub rooms_restored: u64,
     pub joins_admitted: u64,
     pub joins_denied: u64,
     pub joins_timed_out: u64,
     pub wrong_credentials: u64,
     pub lockouts: u64,
     pub relayed: u64,
+    /// Members that came back within the grace window.
+    pub reconnections: u64,
+    /// Genuine tokens presented for sessions that had ended.
+    pub reconnections_failed: u64,
+    /// Sum of the disconnect durations of `reconnections`, in milliseconds.
+    pub reconnection_ms_total: u64,
+    pub messages_replayed: u64,
+    /// Numbered client messages dropped because they had already been taken.
+    pub duplicates_dropped: u64,
+    /// Members removed because the grace window ran out.
+    pub grace_expired: u64,
 }
 
-fn err(to: &PeerId, e: SignalError) -> Outbox {
-    vec![(to.clone(), e.into())]
+fn reply(to: ConnId, msg: ServerMessage) -> Out {
+    Out::Send { to, seq: None, msg }
+}
+
+fn err(to: ConnId, e: SignalError) -> Outbox {
+    vec![reply(to, e.into())]
 }
 
 fn secs(d: Duration) -> u64 {
     d.as_millis().div_ceil(1000) as u64
+}
+
+fn already_in_room(to: ConnId) -> Outbox {
+    err(
+        to,
+        SignalError::new(ErrorKind::AlreadyInRoom, "this connection is already in a room"),
+    )
+}
+
+fn session_ended() -> SignalError {
+    SignalError::new(
+        ErrorKind::SessionEnded,
+        "this session has ended; ask the host for a new code",
+    )
 }
 
 impl Hub {
@@ -121,7 +255,8 @@ impl Hub {
             limiter: AttemptLimiter::new(config.limiter),
             config,
             rooms: HashMap::new(),
-            members: HashMap::new(),
+            conns: HashMap::new(),
+            ended: HashMap::new(),
             counters: HubCounters::default(),
         }
     }
@@ -134,52 +269,14 @@ impl Hub {
         self.rooms.len()
     }
 
+    /// Members of all rooms, connected or within their grace window.
     pub fn member_count(&self) -> usize {
-        self.members.len()
+        self.rooms.values().map(|r| r.members.len()).sum()
     }
 
-    /// Records a quality report from the holder of `token` in room `id`.
-    /// Unknown room and wrong token are one answer, and both count as a
-    /// failed attempt from `addr` (so tokens cannot be guessed here either).
-    pub fn report_quality(
-        &mut self,
-        now: Instant,
-        addr: IpAddr,
-        id: &RoomId,
-        token: &SessionToken,
-        quality: Quality,
-    ) -> Result<(), SignalError> {
-        let key = AttemptKey::Addr(addr);
-        if let Err(wait) = self.limiter.check(&key, now) {
-            return Err(locked_out(wait));
-        }
-        let entry = self
-            .rooms
-            .get_mut(id)
-            .and_then(|r| r.tokens.iter_mut().find(|e| e.token.matches(token)));
-        match entry {
-            Some(e) => {
-                e.quality = Some(quality);
-                Ok(())
-            }
-            None => match self.limiter.fail(&key, now) {
-                Failure::LockedOut(d) => Err(locked_out(d)),
-                Failure::Remaining(_) => Err(SignalError::new(
-                    ErrorKind::InvalidCredentials,
-                    "invalid room or session token",
-                )),
-            },
-        }
-    }
-
-    /// The last quality reported with `token` in room `id` (for tests and state queries).
-    pub fn reported_quality(&self, id: &RoomId, token: &SessionToken) -> Option<Quality> {
-        self.rooms
-            .get(id)?
-            .tokens
-            .iter()
-            .find(|e| e.token.matches(token))?
-            .quality
+    /// Messages held in all rooms' replay buffers.
+    pub fn buffered_count(&self) -> usize {
+        self.rooms.values().map(|r| r.replay.len()).sum()
     }
 
     /// Keys the attempt limiter currently tracks.
@@ -187,62 +284,185 @@ impl Hub {
         self.limiter.tracked()
     }
 
-    pub fn handle(&mut self, now: Instant, from: &PeerId, addr: IpAddr, msg: ClientMessage) -> Outbox {
-        match msg {
-            ClientMessage::Register => self.register(from),
-            ClientMessage::Join { id, code, token } => self.join(now, from, addr, id, code, token),
-            ClientMessage::Consent { peer, decision } => self.consent(from, peer, decision),
-            ClientMessage::Offer { to, sdp } => self.relay(from, to, |f| ServerMessage::Offer { from: f, sdp }),
-            ClientMessage::Answer { to, sdp } => self.relay(from, to, |f| ServerMessage::Answer { from: f, sdp }),
-            ClientMessage::Candidate { to, candidate } => {
-                self.relay(from, to, |f| ServerMessage::Candidate { from: f, candidate })
+    /// Everything the hub keeps per room or connection, for leak checks.
+    pub fn footprint(&self) -> usize {
+        self.rooms.len() + self.member_count() + self.buffered_count() + self.conns.len() + self.ended.len()
+    }
+
+    pub fn handle(&mut self, now: Instant, conn: ConnId, addr: IpAddr, env: ClientEnvelope) -> Outbox {
+        if let Some(m) = self.member_mut(conn) {
+            m.last_seen = now;
+        }
+        let seq = env.seq;
+        match env.msg {
+            ClientMessage::Register { token: None, .. } => self.register(now, conn),
+            ClientMessage::Register {
+                token: Some(token),
+                last_seq,
+            } => self.resume_host(now, conn, addr, token, last_seq),
+            ClientMessage::Join {
+                id,
+                code,
+                token,
+                last_seq,
+            } => self.join(now, conn, addr, id, code, token, last_seq),
+            ClientMessage::Consent { peer, decision } => {
+                if self.duplicate(conn, seq) {
+                    return Vec::new();
+                }
+                self.consent(now, conn, peer, decision)
             }
-            ClientMessage::Leave => self.leave(from),
-            ClientMessage::Ping => vec![(from.clone(), ServerMessage::Pong)],
+            ClientMessage::Offer { to, sdp, generation } => self.relay(now, conn, seq, to, |from| {
+                ServerMessage::Offer { from, sdp, generation }
+            }),
+            ClientMessage::Answer { to, sdp, generation } => self.relay(now, conn, seq, to, |from| {
+                ServerMessage::Answer { from, sdp, generation }
+            }),
+            ClientMessage::Candidate {
+                to,
+                candidate,
+                generation,
+            } => self.relay(now, conn, seq, to, |from| ServerMessage::Candidate {
+                from,
+                candidate,
+                generation,
+            }),
+            ClientMessage::Leave => self.leave(now, conn),
+            ClientMessage::Ping => vec![reply(conn, ServerMessage::Pong)],
         }
     }
 
-    /// The peer's socket closed: same as leaving.
-    pub fn disconnect(&mut self, peer: &PeerId) -> Outbox {
-        self.leave(peer)
-    }
-
-    /// Time-driven work: join requests the host left unanswered are refused,
-    /// and the attempt limiter forgets idle keys.
-    pub fn poll(&mut self, now: Instant) -> Outbox {
-        let expired: Vec<PeerId> = self
-            .members
-            .iter()
-            .filter(|(_, m)| matches!(m.role, Role::Pending { deadline } if deadline <= now))
-            .map(|(p, _)| p.clone())
-            .collect();
+    /// The connection closed (or went silent): its member stays for the
+    /// grace window, marked disconnected; a pending viewer is simply gone.
+    pub fn disconnect(&mut self, now: Instant, conn: ConnId) -> Outbox {
+        let Some((id, peer)) = self.conns.remove(&conn) else {
+            return Vec::new();
+        };
+        let grace = self.config.grace;
+        let room = self.rooms.get_mut(&id).expect("a connection's room exists");
+        let member = room.members.get_mut(&peer).expect("a connection's member exists");
+        if member.conn != Some(conn) {
+            return Vec::new();
+        }
+        member.conn = None;
         let mut out = Vec::new();
-        self.counters.joins_timed_out += expired.len() as u64;
-        for peer in expired {
-            let m = self.members.remove(&peer).expect("listed above");
-            if let Some(room) = self.rooms.get_mut(&m.room) {
-                room.viewers.remove(&peer);
-                out.push((room.host.clone(), ServerMessage::PeerLeft { peer_id: peer.clone() }));
-            }
-            out.push((
-                peer,
-                SignalError::new(
-                    ErrorKind::ConsentTimeout,
-                    "the host did not answer your request to join in time",
-                )
-                .into(),
-            ));
+        if matches!(member.role, Role::Pending { .. }) {
+            room.members.remove(&peer);
+            let host = room.host.clone();
+            post(room, &host, ServerMessage::PeerLeft { peer_id: peer }, now, &mut out);
+            return out;
         }
-        self.limiter.purge(now);
+        member.disconnected_at = Some(now);
+        let state = ServerMessage::PeerState {
+            peer_id: peer.clone(),
+            connected: false,
+            grace_ms: Some(grace.as_millis() as u64),
+        };
+        broadcast(room, &peer, state, now, &mut out);
         out
     }
 
-    fn register(&mut self, from: &PeerId) -> Outbox {
-        if self.members.contains_key(from) {
-            return err(
-                from,
-                SignalError::new(ErrorKind::AlreadyInRoom, "this connection is already in a room"),
-            );
+    /// Time-driven work: unanswered join requests are refused, members gone
+    /// past the grace window are removed (a host takes its room with it),
+    /// and the limiter and the ended-room memory forget old entries.
+    pub fn poll(&mut self, now: Instant) -> Outbox {
+        let mut out = Vec::new();
+        let grace = self.config.grace;
+        let ids: Vec<RoomId> = self.rooms.keys().cloned().collect();
+        for id in ids {
+            let room = self.rooms.get_mut(&id).expect("listed");
+            let mut timed_out = Vec::new();
+            let mut expired = Vec::new();
+            for (peer, m) in &room.members {
+                match (m.role, m.disconnected_at) {
+                    (Role::Pending { deadline }, _) if deadline <= now => timed_out.push(peer.clone()),
+                    (_, Some(at)) if now.saturating_duration_since(at) >= grace => expired.push(peer.clone()),
+                    _ => {}
+                }
+            }
+            self.counters.joins_timed_out += timed_out.len() as u64;
+            for peer in timed_out {
+                let m = room.members.remove(&peer).expect("listed");
+                if let Some(c) = m.conn {
+                    self.conns.remove(&c);
+                    out.push(reply(
+                        c,
+                        SignalError::new(
+                            ErrorKind::ConsentTimeout,
+                            "the host did not answer your request to join in time",
+                        )
+                        .into(),
+                    ));
+                }
+                let host = room.host.clone();
+                post(room, &host, ServerMessage::PeerLeft { peer_id: peer }, now, &mut out);
+            }
+            self.counters.grace_expired += expired.len() as u64;
+            if expired.contains(&room.host) {
+                let reason = format!(
+                    "the host did not come back within {} s; the session has ended",
+                    secs(grace)
+                );
+                out.extend(self.close_room(&id, reason, now));
+                continue;
+            }
+            for peer in expired {
+                room.members.remove(&peer);
+                revoke(room, peer.clone());
+                let host = room.host.clone();
+                post(room, &host, ServerMessage::PeerLeft { peer_id: peer }, now, &mut out);
+            }
+            room.replay.expire(now);
+        }
+        self.limiter.purge(now);
+        self.ended
+            .retain(|_, at| now.saturating_duration_since(*at) < ENDED_MEMORY);
+        out
+    }
+
+    fn member_mut(&mut self, conn: ConnId) -> Option<&mut Member> {
+        let (id, peer) = self.conns.get(&conn)?;
+        self.rooms.get_mut(id)?.members.get_mut(peer)
+    }
+
+    /// True if `seq` was already taken from this connection's member (and
+    /// records it otherwise).
+    fn duplicate(&mut self, conn: ConnId, seq: Option<u64>) -> bool {
+        let Some(seq) = seq else { return false };
+        let Some(m) = self.member_mut(conn) else { return false };
+        if seq <= m.last_received {
+            self.counters.duplicates_dropped += 1;
+            return true;
+        }
+        m.last_received = seq;
+        false
+    }
+
+    fn sign(&self, id: &RoomId, room: &Room, peer: &PeerId, grant: Grant) -> SessionToken {
+        self.config.token_key.sign(&Claims {
+            room: id.clone(),
+            nonce: room.nonce,
+            peer: peer.clone(),
+            grant,
+            code: (grant == Grant::Host).then(|| room.code.clone()),
+        })
+    }
+
+    fn registered(&self, id: &RoomId, resumed: bool) -> ServerMessage {
+        let room = &self.rooms[id];
+        ServerMessage::Registered {
+            id: id.clone(),
+            code: room.code.clone(),
+            peer_id: room.host.clone(),
+            ice_servers: self.config.ice_servers.clone(),
+            token: self.sign(id, room, &room.host, Grant::Host),
+            resumed,
+        }
+    }
+
+    fn register(&mut self, now: Instant, conn: ConnId) -> Outbox {
+        if self.conns.contains_key(&conn) {
+            return already_in_room(conn);
         }
         let mut rng = rand::rng();
         let id = loop {
@@ -251,64 +471,249 @@ impl Hub {
                 break id;
             }
         };
-        let code = RoomCode::random(&mut rng);
+        let host = PeerId::random(&mut rng);
         self.counters.rooms_created += 1;
+        self.insert_room(now, conn, &id, RoomCode::random(&mut rng), rng.random(), host);
+        vec![reply(conn, self.registered(&id, false))]
+    }
+
+    fn insert_room(&mut self, now: Instant, conn: ConnId, id: &RoomId, code: RoomCode, nonce: u64, host: PeerId) {
+        let mut members = HashMap::new();
+        members.insert(host.clone(), Member::new(Role::Host, conn, now));
+        self.conns.insert(conn, (id.clone(), host.clone()));
         self.rooms.insert(
             id.clone(),
             Room {
-                code: code.clone(),
-                host: from.clone(),
-                viewers: HashSet::new(),
-                tokens: Vec::new(),
-            },
-        );
-        self.members.insert(
-            from.clone(),
-            Membership {
-                room: id.clone(),
-                role: Role::Host,
-            },
-        );
-        vec![(
-            from.clone(),
-            ServerMessage::Registered {
-                id,
                 code,
-                peer_id: from.clone(),
-                ice_servers: self.config.ice_servers.clone(),
+                nonce,
+                host,
+                members,
+                replay: ReplayBuffer::new(self.config.replay, now),
+                revoked: VecDeque::new(),
             },
-        )]
+        );
     }
 
+    /// A genuine token whose room is gone: ended, or (after a restart) not back yet.
+    fn absent_room(&mut self, id: &RoomId, nonce: u64) -> SignalError {
+        if self.ended.contains_key(&(id.clone(), nonce)) {
+            self.counters.reconnections_failed += 1;
+            session_ended()
+        } else {
+            SignalError::new(
+                ErrorKind::SessionUnavailable,
+                "the host has not reconnected yet; trying again shortly",
+            )
+            .retry_after(UNAVAILABLE_RETRY)
+        }
+    }
+
+    /// A host comes back with its token: the same room (same ID and code),
+    /// also if this server was restarted and no longer knew it.
+    fn resume_host(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        addr: IpAddr,
+        token: SessionToken,
+        last_seq: Option<u64>,
+    ) -> Outbox {
+        if self.conns.contains_key(&conn) {
+            return already_in_room(conn);
+        }
+        let claims = match self.check_token(now, addr, None, &token) {
+            Ok(Claims {
+                grant: Grant::Host,
+                code: Some(code),
+                room,
+                nonce,
+                peer,
+                ..
+            }) => (room, nonce, peer, code),
+            Ok(_) => return err(conn, self.wrong_token(now, addr, None)),
+            Err(e) => return err(conn, e),
+        };
+        let (id, nonce, peer, code) = claims;
+        match self.rooms.get(&id) {
+            Some(room) if room.nonce == nonce && room.host == peer => {
+                self.reconnect(now, conn, &id, &peer, last_seq, |hub| hub.registered(&id, true))
+            }
+            Some(_) => {
+                self.counters.reconnections_failed += 1;
+                err(conn, session_ended())
+            }
+            None if self.ended.contains_key(&(id.clone(), nonce)) => {
+                self.counters.reconnections_failed += 1;
+                err(conn, session_ended())
+            }
+            None => {
+                // A restarted server: the room comes back as it was.
+                self.counters.rooms_restored += 1;
+                self.insert_room(now, conn, &id, code, nonce, peer);
+                vec![reply(conn, self.registered(&id, true))]
+            }
+        }
+    }
+
+    /// Verifies a token under the lockout rules (a forged token is a failed attempt).
+    fn check_token(
+        &mut self,
+        now: Instant,
+        addr: IpAddr,
+        room: Option<&RoomId>,
+        token: &SessionToken,
+    ) -> Result<Claims, SignalError> {
+        let key = AttemptKey::Addr(addr);
+        if let Err(wait) = self.limiter.check(&key, now) {
+            return Err(locked_out(wait));
+        }
+        match self.config.token_key.verify(token) {
+            Some(c) => Ok(c),
+            None => Err(self.wrong_token(now, addr, room)),
+        }
+    }
+
+    fn wrong_token(&mut self, now: Instant, addr: IpAddr, room: Option<&RoomId>) -> SignalError {
+        self.counters.wrong_credentials += 1;
+        let mut keys = vec![AttemptKey::Addr(addr)];
+        keys.extend(room.map(|r| AttemptKey::Room(r.clone())));
+        let mut remaining = u32::MAX;
+        for k in &keys {
+            match self.limiter.fail(k, now) {
+                Failure::Remaining(n) => remaining = remaining.min(n),
+                Failure::LockedOut(d) => {
+                    self.counters.lockouts += 1;
+                    return locked_out(d);
+                }
+            }
+        }
+        SignalError::new(
+            ErrorKind::InvalidCredentials,
+            format!("invalid ID or session token ({remaining} attempts left before a lockout)"),
+        )
+    }
+
+    /// Member `peer` of room `id` is back on `conn`: `reconnection-detected`,
+    /// the answer `reply_msg` builds, then what it missed, in order.
+    fn reconnect(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        id: &RoomId,
+        peer: &PeerId,
+        last_seq: Option<u64>,
+        reply_msg: impl FnOnce(&Hub) -> ServerMessage,
+    ) -> Outbox {
+        let answer = reply_msg(self);
+        let mut out = Vec::new();
+        let room = self.rooms.get_mut(id).expect("caller checked");
+        let member = room.members.get_mut(peer).expect("caller checked");
+        if let Some(old) = member.conn.replace(conn) {
+            // A half-open connection the server had not noticed yet.
+            self.conns.remove(&old);
+            out.push(reply(
+                old,
+                SignalError::new(ErrorKind::Superseded, "this session was resumed on another connection").into(),
+            ));
+            out.push(Out::Close(old));
+        }
+        self.conns.insert(conn, (id.clone(), peer.clone()));
+        let gone = now.saturating_duration_since(member.disconnected_at.take().unwrap_or(member.last_seen));
+        member.last_seen = now;
+        member.reconnections += 1;
+        // Without `last_seq` the client has no state to complete (a new
+        // process with an old token): nothing to replay, and the host is told
+        // it needs a new connection.
+        let fresh = last_seq.is_none() && member.role != Role::Host;
+        if last_seq.is_none() {
+            // A new client process numbers its messages from 1 again.
+            member.last_received = 0;
+        }
+        let seen = last_seq.unwrap_or(room.replay.last_seq());
+        let missed = room.replay.since(seen, now);
+        let mine: Vec<(u64, ServerMessage)> = missed
+            .messages
+            .into_iter()
+            .filter(|(_, (to, _))| to == peer)
+            .map(|(seq, (_, msg))| (seq, msg))
+            .collect();
+        self.counters.reconnections += 1;
+        self.counters.reconnection_ms_total += gone.as_millis() as u64;
+        self.counters.messages_replayed += mine.len() as u64;
+        out.push(reply(
+            conn,
+            ServerMessage::ReconnectionDetected {
+                disconnect_duration: gone.as_secs_f64(),
+                missed_message_count: mine.len() as u64,
+                last_received: member.last_received,
+                replay_complete: missed.lost == 0,
+            },
+        ));
+        out.push(reply(conn, answer));
+        for (seq, msg) in mine {
+            member.last_delivered = seq;
+            out.push(Out::Send {
+                to: conn,
+                seq: Some(seq),
+                msg,
+            });
+        }
+        if fresh {
+            let Role::Viewer { control } = member.role else {
+                unreachable!("checked")
+            };
+            let host = room.host.clone();
+            let again = ServerMessage::PeerJoined {
+                peer_id: peer.clone(),
+                control,
+                fresh: true,
+            };
+            post(room, &host, again, now, &mut out);
+        } else {
+            let back = ServerMessage::PeerState {
+                peer_id: peer.clone(),
+                connected: true,
+                grace_ms: None,
+            };
+            broadcast(room, peer, back, now, &mut out);
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn join(
         &mut self,
         now: Instant,
-        from: &PeerId,
+        conn: ConnId,
         addr: IpAddr,
         id: RoomId,
         code: Option<RoomCode>,
         token: Option<SessionToken>,
+        last_seq: Option<u64>,
     ) -> Outbox {
-        if self.members.contains_key(from) {
-            return err(
-                from,
-                SignalError::new(ErrorKind::AlreadyInRoom, "this connection is already in a room"),
-            );
+        if self.conns.contains_key(&conn) {
+            return already_in_room(conn);
         }
         let keys = [AttemptKey::Addr(addr), AttemptKey::Room(id.clone())];
         let locked = keys.iter().filter_map(|k| self.limiter.check(k, now).err()).max();
         if let Some(wait) = locked {
-            return err(from, locked_out(wait));
+            return err(conn, locked_out(wait));
         }
-        // Which grant the credentials prove: None for wrong ones. Unknown room
-        // and wrong code take the same path, so they get the same answer.
-        let grant = self.rooms.get(&id).and_then(|room| match (&code, &token) {
-            (Some(c), _) if room.code.matches(c) => Some(None),
-            (_, Some(t)) => room.tokens.iter().find(|e| e.token.matches(t)).map(|e| Some(e.control)),
-            _ => None,
-        });
-        let Some(grant) = grant else {
+        match (code, token) {
+            (Some(code), _) => self.join_with_code(now, conn, addr, id, code),
+            (None, Some(token)) => self.join_with_token(now, conn, addr, id, token, last_seq),
+            (None, None) => err(
+                conn,
+                SignalError::new(ErrorKind::BadMessage, "a code or a token is required"),
+            ),
+        }
+    }
+
+    fn join_with_code(&mut self, now: Instant, conn: ConnId, addr: IpAddr, id: RoomId, code: RoomCode) -> Outbox {
+        // Unknown room and wrong code take the same path, so they get the same answer.
+        if !self.rooms.get(&id).is_some_and(|room| room.code.matches(&code)) {
             self.counters.wrong_credentials += 1;
+            let keys = [AttemptKey::Addr(addr), AttemptKey::Room(id)];
             let mut remaining = u32::MAX;
             let mut lockout = None;
             for k in &keys {
@@ -319,106 +724,118 @@ impl Hub {
             }
             if let Some(d) = lockout {
                 self.counters.lockouts += 1;
-                return err(from, locked_out(d));
+                return err(conn, locked_out(d));
             }
-            let what = if token.is_some() { "session token" } else { "code" };
             return err(
-                from,
+                conn,
                 SignalError::new(
                     ErrorKind::InvalidCredentials,
-                    format!("invalid ID or {what} ({remaining} attempts left before a lockout)"),
+                    format!("invalid ID or code ({remaining} attempts left before a lockout)"),
                 ),
             );
-        };
-        self.limiter.succeed(&keys[0]);
+        }
+        self.limiter.succeed(&AttemptKey::Addr(addr));
+        let deadline = now + self.config.consent_timeout;
         let room = self.rooms.get_mut(&id).expect("credentials matched a room");
-        if room.viewers.len() >= MAX_VIEWERS_PER_ROOM {
-            return err(
-                from,
-                SignalError::new(ErrorKind::RateLimited, "this session has as many viewers as it allows"),
-            );
+        if room.viewer_count() >= MAX_VIEWERS_PER_ROOM {
+            return err(conn, too_many_viewers());
         }
-        room.viewers.insert(from.clone());
+        let peer = PeerId::random(&mut rand::rng());
+        room.members
+            .insert(peer.clone(), Member::new(Role::Pending { deadline }, conn, now));
+        self.conns.insert(conn, (id, peer.clone()));
+        let timeout_ms = self.config.consent_timeout.as_millis() as u64;
+        let mut out = vec![reply(conn, ServerMessage::AwaitingConsent { timeout_ms })];
         let host = room.host.clone();
-        match grant {
-            // A valid token: consent was given before; admit at once.
-            Some(control) => {
-                let token = token.expect("a token grant comes from a token");
-                self.members.insert(
-                    from.clone(),
-                    Membership {
-                        room: id.clone(),
-                        role: Role::Viewer { control },
-                    },
-                );
-                self.admitted(from, &id, host, token, control)
-            }
-            None => {
-                let deadline = now + self.config.consent_timeout;
-                self.members.insert(
-                    from.clone(),
-                    Membership {
-                        room: id,
-                        role: Role::Pending { deadline },
-                    },
-                );
-                let timeout_ms = self.config.consent_timeout.as_millis() as u64;
-                vec![
-                    (from.clone(), ServerMessage::AwaitingConsent { timeout_ms }),
-                    (
-                        host,
-                        ServerMessage::JoinRequest {
-                            peer_id: from.clone(),
-                            address: addr.to_string(),
-                            timeout_ms,
-                        },
-                    ),
-                ]
-            }
+        let request = ServerMessage::JoinRequest {
+            peer_id: peer,
+            address: addr.to_string(),
+            timeout_ms,
+        };
+        post(room, &host, request, now, &mut out);
+        out
+    }
+
+    fn join_with_token(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        addr: IpAddr,
+        id: RoomId,
+        token: SessionToken,
+        last_seq: Option<u64>,
+    ) -> Outbox {
+        let (peer, control, nonce) = match self.check_token(now, addr, Some(&id), &token) {
+            Ok(Claims {
+                grant: Grant::Viewer { control },
+                room,
+                peer,
+                nonce,
+                ..
+            }) if room == id => (peer, control, nonce),
+            Ok(_) => return err(conn, self.wrong_token(now, addr, Some(&id))),
+            Err(e) => return err(conn, e),
+        };
+        self.limiter.succeed(&AttemptKey::Addr(addr));
+        let live = match self.rooms.get(&id) {
+            Some(room) => room.nonce == nonce && !room.revoked.contains(&peer),
+            None => return err(conn, self.absent_room(&id, nonce)),
+        };
+        if !live {
+            self.counters.reconnections_failed += 1;
+            return err(conn, session_ended());
         }
-    }
-
-    fn admitted(&mut self, viewer: &PeerId, id: &RoomId, host: PeerId, token: SessionToken, control: bool) -> Outbox {
+        let joined = |hub: &Hub| ServerMessage::Joined {
+            id: id.clone(),
+            peer_id: peer.clone(),
+            host: hub.rooms[&id].host.clone(),
+            ice_servers: hub.config.ice_servers.clone(),
+            token: token.clone(),
+            control,
+        };
+        if self.rooms[&id].members.contains_key(&peer) {
+            return self.reconnect(now, conn, &id, &peer, last_seq, joined);
+        }
+        // Known to the token but not to this room (a restarted server): admit
+        // again without asking, as the host already agreed.
+        let answer = joined(self);
+        let room = self.rooms.get_mut(&id).expect("checked");
+        if room.viewer_count() >= MAX_VIEWERS_PER_ROOM {
+            return err(conn, too_many_viewers());
+        }
+        room.members
+            .insert(peer.clone(), Member::new(Role::Viewer { control }, conn, now));
+        self.conns.insert(conn, (id, peer.clone()));
         self.counters.joins_admitted += 1;
-        vec![
-            (
-                viewer.clone(),
-                ServerMessage::Joined {
-                    id: id.clone(),
-                    peer_id: viewer.clone(),
-                    host: host.clone(),
-                    ice_servers: self.config.ice_servers.clone(),
-                    token,
-                    control,
-                },
-            ),
-            (
-                host,
-                ServerMessage::PeerJoined {
-                    peer_id: viewer.clone(),
-                    control,
-                },
-            ),
-        ]
+        let mut out = vec![reply(conn, answer)];
+        let host = room.host.clone();
+        let joined = ServerMessage::PeerJoined {
+            peer_id: peer,
+            control,
+            fresh: last_seq.is_none(),
+        };
+        post(room, &host, joined, now, &mut out);
+        out
     }
 
-    fn consent(&mut self, from: &PeerId, peer: PeerId, decision: Decision) -> Outbox {
-        let host_room = match self.members.get(from) {
-            Some(Membership { room, role: Role::Host }) => room.clone(),
+    fn consent(&mut self, now: Instant, conn: ConnId, peer: PeerId, decision: Decision) -> Outbox {
+        let id = match self.conns.get(&conn) {
+            Some((id, p)) if self.rooms[id].host == *p => id.clone(),
             _ => {
                 return err(
-                    from,
+                    conn,
                     SignalError::new(ErrorKind::NotInRoom, "only a host answers join requests"),
                 )
             }
         };
-        let pending = matches!(
-            self.members.get(&peer),
-            Some(Membership { room, role: Role::Pending { .. } }) if *room == host_room
-        );
+        let room = self.rooms.get_mut(&id).expect("host's room exists");
+        let pending = room
+            .members
+            .get(&peer)
+            .is_some_and(|m| matches!(m.role, Role::Pending { .. }));
         if !pending {
             return err(
-                from,
+                conn,
                 SignalError::new(ErrorKind::UnknownPeer, "no such request to join (it may have expired)"),
             );
         }
@@ -427,100 +844,259 @@ impl Hub {
             Decision::View => false,
             Decision::Deny => {
                 self.counters.joins_denied += 1;
-                self.members.remove(&peer);
-                if let Some(room) = self.rooms.get_mut(&host_room) {
-                    room.viewers.remove(&peer);
-                }
+                let m = room.members.remove(&peer).expect("pending member");
+                let Some(c) = m.conn else { return Vec::new() };
+                self.conns.remove(&c);
                 return err(
-                    &peer,
+                    c,
                     SignalError::new(ErrorKind::ConsentDenied, "the host declined your request to join"),
                 );
             }
         };
-        let token = SessionToken::random(&mut rand::rng());
-        let room = self.rooms.get_mut(&host_room).expect("host's room exists");
-        if room.tokens.len() >= MAX_TOKENS_PER_ROOM {
-            room.tokens.remove(0);
+        let token = self.sign(&id, &self.rooms[&id], &peer, Grant::Viewer { control });
+        self.counters.joins_admitted += 1;
+        let room = self.rooms.get_mut(&id).expect("host's room exists");
+        let member = room.members.get_mut(&peer).expect("pending member");
+        member.role = Role::Viewer { control };
+        let mut out = Vec::new();
+        if let Some(c) = member.conn {
+            out.push(reply(
+                c,
+                ServerMessage::Joined {
+                    id: id.clone(),
+                    peer_id: peer.clone(),
+                    host: room.host.clone(),
+                    ice_servers: self.config.ice_servers.clone(),
+                    token,
+                    control,
+                },
+            ));
         }
-        room.tokens.push(TokenEntry {
-            token: token.clone(),
+        let host = room.host.clone();
+        let joined = ServerMessage::PeerJoined {
+            peer_id: peer,
             control,
-            quality: None,
-        });
-        self.members.get_mut(&peer).expect("pending member").role = Role::Viewer { control };
-        self.admitted(&peer, &host_room, from.clone(), token, control)
+            fresh: false,
+        };
+        post(room, &host, joined, now, &mut out);
+        out
     }
 
-    fn relay(&mut self, from: &PeerId, to: Option<PeerId>, make: impl FnOnce(PeerId) -> ServerMessage) -> Outbox {
-        let not_in_room = || SignalError::new(ErrorKind::NotInRoom, "join or register a room first");
-        let Some(m) = self.members.get(from) else {
-            return err(from, not_in_room());
+    fn relay(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        seq: Option<u64>,
+        to: Option<PeerId>,
+        make: impl FnOnce(PeerId) -> ServerMessage,
+    ) -> Outbox {
+        let Some((id, from)) = self.conns.get(&conn).cloned() else {
+            return err(
+                conn,
+                SignalError::new(ErrorKind::NotInRoom, "join or register a room first"),
+            );
         };
-        let room = &self.rooms[&m.room];
+        let room = &self.rooms[&id];
         let admitted = |p: &PeerId| {
-            matches!(
-                self.members.get(p),
-                Some(Membership {
-                    role: Role::Viewer { .. },
-                    ..
-                })
-            )
+            room.members
+                .get(p)
+                .is_some_and(|m| matches!(m.role, Role::Viewer { .. }))
         };
-        let target = match (m.role, to) {
+        let target = match (room.members[&from].role, to) {
             (Role::Pending { .. }, _) => {
                 return err(
-                    from,
+                    conn,
                     SignalError::new(ErrorKind::NotInRoom, "waiting for the host's consent"),
                 )
             }
             (Role::Viewer { .. }, None) => room.host.clone(),
             (Role::Viewer { .. }, Some(t)) if t == room.host => t,
-            (Role::Host, Some(t)) if room.viewers.contains(&t) && admitted(&t) => t,
+            (Role::Host, Some(t)) if admitted(&t) => t,
             (Role::Host, None) => {
                 return err(
-                    from,
+                    conn,
                     SignalError::new(ErrorKind::BadMessage, "a host must say `to` which viewer"),
                 )
             }
             (_, Some(_)) => {
                 return err(
-                    from,
+                    conn,
                     SignalError::new(ErrorKind::UnknownPeer, "no such peer in your room"),
                 )
             }
         };
+        if self.duplicate(conn, seq) {
+            return Vec::new();
+        }
         self.counters.relayed += 1;
-        vec![(target, make(from.clone()))]
+        let room = self.rooms.get_mut(&id).expect("checked");
+        let mut out = Vec::new();
+        post(room, &target, make(from), now, &mut out);
+        out
     }
 
-    fn leave(&mut self, from: &PeerId) -> Outbox {
-        let Some(m) = self.members.remove(from) else {
+    /// An explicit goodbye: a viewer's session ends (its token with it); a host's ends the room.
+    fn leave(&mut self, now: Instant, conn: ConnId) -> Outbox {
+        let Some((id, peer)) = self.conns.remove(&conn) else {
             return Vec::new();
         };
-        match m.role {
-            Role::Host => {
-                // The room, its code and its tokens end with the host.
-                let room = self.rooms.remove(&m.room).expect("member's room exists");
-                room.viewers
-                    .into_iter()
-                    .map(|v| {
-                        self.members.remove(&v);
-                        (
-                            v,
-                            ServerMessage::RoomClosed {
-                                reason: "the host ended the session".into(),
-                            },
-                        )
-                    })
-                    .collect()
-            }
-            Role::Viewer { .. } | Role::Pending { .. } => {
-                let room = self.rooms.get_mut(&m.room).expect("member's room exists");
-                room.viewers.remove(from);
-                vec![(room.host.clone(), ServerMessage::PeerLeft { peer_id: from.clone() })]
+        let room = self.rooms.get_mut(&id).expect("a connection's room exists");
+        if room.host == peer {
+            return self.close_room(&id, "the host ended the session".into(), now);
+        }
+        room.members.remove(&peer);
+        revoke(room, peer.clone());
+        let mut out = Vec::new();
+        let host = room.host.clone();
+        post(room, &host, ServerMessage::PeerLeft { peer_id: peer }, now, &mut out);
+        out
+    }
+
+    /// Ends a room: connected viewers are told why; every trace goes.
+    fn close_room(&mut self, id: &RoomId, reason: String, now: Instant) -> Outbox {
+        let Some(room) = self.rooms.remove(id) else {
+            return Vec::new();
+        };
+        if self.ended.len() >= MAX_ENDED_ROOMS {
+            if let Some(oldest) = self.ended.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
+                self.ended.remove(&oldest);
             }
         }
+        self.ended.insert((id.clone(), room.nonce), now);
+        let mut out = Vec::new();
+        for (peer, m) in room.members {
+            let Some(c) = m.conn else { continue };
+            self.conns.remove(&c);
+            if peer != room.host {
+                out.push(reply(c, ServerMessage::RoomClosed { reason: reason.clone() }));
+            }
+        }
+        out
     }
+
+    /// Records a quality report from the holder of `token` in room `id`.
+    /// A bad token counts as a failed attempt from `addr`.
+    pub fn report_quality(
+        &mut self,
+        now: Instant,
+        addr: IpAddr,
+        id: &RoomId,
+        token: &SessionToken,
+        quality: Quality,
+    ) -> Result<(), SignalError> {
+        let member = self.token_member(now, addr, id, token)?;
+        self.rooms
+            .get_mut(id)
+            .and_then(|r| r.members.get_mut(&member))
+            .expect("token_member checked")
+            .quality = Some(quality);
+        Ok(())
+    }
+
+    /// The last quality reported by the member `token` belongs to.
+    pub fn reported_quality(&self, id: &RoomId, token: &SessionToken) -> Option<Quality> {
+        let claims = self.config.token_key.verify(token)?;
+        self.rooms.get(id)?.members.get(&claims.peer)?.quality
+    }
+
+    /// The connection state of the member `token` belongs to, and the room's.
+    pub fn reconnection_state(
+        &mut self,
+        now: Instant,
+        addr: IpAddr,
+        id: &RoomId,
+        token: &SessionToken,
+    ) -> Result<ReconnectionState, SignalError> {
+        let peer = self.token_member(now, addr, id, token)?;
+        let grace = self.config.grace;
+        let room = self.rooms.get_mut(id).expect("token_member checked");
+        room.replay.expire(now);
+        let m = &room.members[&peer];
+        let mut members: Vec<(PeerId, bool)> = room
+            .members
+            .iter()
+            .map(|(p, m)| (p.clone(), m.conn.is_some()))
+            .collect();
+        members.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
+        Ok(ReconnectionState {
+            room: id.as_str().to_owned(),
+            peer_id: peer.clone(),
+            role: match m.role {
+                Role::Host => "host",
+                _ => "viewer",
+            },
+            connected: m.conn.is_some(),
+            last_seen_ms_ago: now.saturating_duration_since(m.last_seen).as_millis() as u64,
+            grace_remaining_ms: m
+                .disconnected_at
+                .map(|at| grace.saturating_sub(now.saturating_duration_since(at)).as_millis() as u64),
+            room_seq: room.replay.last_seq(),
+            last_delivered_seq: m.last_delivered,
+            last_received_seq: m.last_received,
+            buffered_messages: room.replay.len(),
+            reconnections: m.reconnections,
+            quality: m.quality,
+            members,
+        })
+    }
+
+    /// The member a token names, if the token is genuine and its session lives.
+    fn token_member(
+        &mut self,
+        now: Instant,
+        addr: IpAddr,
+        id: &RoomId,
+        token: &SessionToken,
+    ) -> Result<PeerId, SignalError> {
+        let claims = self.check_token(now, addr, Some(id), token)?;
+        let live = self
+            .rooms
+            .get(id)
+            .is_some_and(|r| claims.room == *id && r.nonce == claims.nonce && r.members.contains_key(&claims.peer));
+        if !live {
+            return Err(self.wrong_token(now, addr, None));
+        }
+        Ok(claims.peer)
+    }
+}
+
+/// Numbers `msg` as the room's next message to `to`, keeps it for replay,
+/// and writes it at once if `to` is connected.
+fn post(room: &mut Room, to: &PeerId, msg: ServerMessage, now: Instant, out: &mut Outbox) {
+    let Some(member) = room.members.get_mut(to) else { return };
+    let seq = room.replay.push((to.clone(), msg.clone()), now);
+    if let Some(conn) = member.conn {
+        member.last_delivered = seq;
+        out.push(Out::Send {
+            to: conn,
+            seq: Some(seq),
+            msg,
+        });
+    }
+}
+
+/// [`post`]s `msg` to every admitted member but `except`.
+fn broadcast(room: &mut Room, except: &PeerId, msg: ServerMessage, now: Instant, out: &mut Outbox) {
+    let to: Vec<PeerId> = room
+        .members
+        .iter()
+        .filter(|(p, m)| *p != except && !matches!(m.role, Role::Pending { .. }))
+        .map(|(p, _)| p.clone())
+        .collect();
+    for p in to {
+        post(room, &p, msg.clone(), now, out);
+    }
+}
+
+fn revoke(room: &mut Room, peer: PeerId) {
+    if room.revoked.len() >= MAX_REVOKED_PER_ROOM {
+        room.revoked.pop_front();
+    }
+    room.revoked.push_back(peer);
+}
+
+fn too_many_viewers() -> SignalError {
+    SignalError::new(ErrorKind::RateLimited, "this session has as many viewers as it allows")
 }
 
 fn locked_out(wait: Duration) -> SignalError {
@@ -532,342 +1108,4 @@ fn locked_out(wait: Duration) -> SignalError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(s: &str) -> PeerId {
-        PeerId(s.into())
-    }
-
-    fn ip(n: u8) -> IpAddr {
-        IpAddr::from([10, 0, 0, n])
-    }
-
-    struct T {
-        hub: Hub,
-        now: Instant,
-    }
-
-    impl T {
-        fn new() -> Self {
-            T {
-                hub: Hub::new(HubConfig::default()),
-                now: Instant::now(),
-            }
-        }
-        fn send(&mut self, from: &str, addr: IpAddr, msg: ClientMessage) -> Outbox {
-            self.hub.handle(self.now, &p(from), addr, msg)
-        }
-        fn register(&mut self, host: &str) -> (RoomId, RoomCode) {
-            match self.send(host, ip(1), ClientMessage::Register).remove(0).1 {
-                ServerMessage::Registered { id, code, .. } => (id, code),
-                other => panic!("{other:?}"),
-            }
-        }
-        fn join_code(&mut self, viewer: &str, addr: IpAddr, id: &RoomId, code: &RoomCode) -> Outbox {
-            let msg = ClientMessage::Join {
-                id: id.clone(),
-                code: Some(code.clone()),
-                token: None,
-            };
-            self.send(viewer, addr, msg)
-        }
-        fn consent(&mut self, host: &str, viewer: &str, decision: Decision) -> Outbox {
-            self.send(
-                host,
-                ip(1),
-                ClientMessage::Consent {
-                    peer: p(viewer),
-                    decision,
-                },
-            )
-        }
-        /// Joins with the code and has the host allow control; returns the token.
-        fn admit(&mut self, host: &str, viewer: &str, id: &RoomId, code: &RoomCode) -> SessionToken {
-            self.join_code(viewer, ip(2), id, code);
-            match self.consent(host, viewer, Decision::Control).remove(0).1 {
-                ServerMessage::Joined { token, .. } => token,
-                other => panic!("{other:?}"),
-            }
-        }
-    }
-
-    fn error_kind(out: &Outbox) -> ErrorKind {
-        match &out[..] {
-            [(_, ServerMessage::Error { code, .. })] => *code,
-            other => panic!("expected one error, got {other:?}"),
-        }
-    }
-
-    fn wrong_code() -> RoomCode {
-        RoomCode::parse("0000000000").unwrap()
-    }
-
-    #[test]
-    fn right_code_asks_the_host_and_consent_admits_with_a_token() {
-        let mut t = T::new();
-        let (id, code) = t.register("h");
-        let out = t.join_code("v", ip(2), &id, &code);
-        assert!(matches!(&out[0], (to, ServerMessage::AwaitingConsent { timeout_ms: 30_000 }) if *to == p("v")));
-        assert!(
-            matches!(&out[1], (to, ServerMessage::JoinRequest { peer_id, address, .. }) if *to == p("h") && *peer_id == p("v") && address == "10.0.0.2")
-        );
-        // Nothing is relayed before consent, either way.
-        let offer = ClientMessage::Offer {
-            to: None,
-            sdp: "x".into(),
-        };
-        assert_eq!(error_kind(&t.send("v", ip(2), offer)), ErrorKind::NotInRoom);
-        let offer = ClientMessage::Offer {
-            to: Some(p("v")),
-            sdp: "x".into(),
-        };
-        assert_eq!(error_kind(&t.send("h", ip(1), offer)), ErrorKind::UnknownPeer);
-
-        let out = t.consent("h", "v", Decision::View);
-        assert!(matches!(&out[0], (to, ServerMessage::Joined { control: false, .. }) if *to == p("v")));
-        assert!(
-            matches!(&out[1], (to, ServerMessage::PeerJoined { peer_id, control: false }) if *to == p("h") && *peer_id == p("v"))
-        );
-        let offer = ClientMessage::Offer {
-            to: Some(p("v")),
-            sdp: "x".into(),
-        };
-        assert!(matches!(&t.send("h", ip(1), offer)[..], [(to, ServerMessage::Offer { .. })] if *to == p("v")));
-    }
-
-    #[test]
-    fn denied_or_unanswered_requests_are_refused_clearly() {
-        let mut t = T::new();
-        let (id, code) = t.register("h");
-        t.join_code("v1", ip(2), &id, &code);
-        let out = t.consent("h", "v1", Decision::Deny);
-        assert!(
-            matches!(&out[..], [(to, ServerMessage::Error { code: ErrorKind::ConsentDenied, .. })] if *to == p("v1"))
-        );
-        assert_eq!(t.hub.member_count(), 1, "a refused viewer holds no place");
-
-        t.join_code("v2", ip(3), &id, &code);
-        t.now += Duration::from_secs(29);
-        assert!(t.hub.poll(t.now).is_empty(), "still within the 30 s");
-        t.now += Duration::from_secs(1);
-        let out = t.hub.poll(t.now);
-        assert!(out.iter().any(|(to, m)| *to == p("v2")
-            && matches!(
-                m,
-                ServerMessage::Error {
-                    code: ErrorKind::ConsentTimeout,
-                    ..
-                }
-            )));
-        assert!(out
-            .iter()
-            .any(|(to, m)| *to == p("h") && matches!(m, ServerMessage::PeerLeft { .. })));
-        assert_eq!(t.hub.member_count(), 1);
-        // A late answer finds nothing to admit.
-        assert_eq!(
-            error_kind(&t.consent("h", "v2", Decision::Control)),
-            ErrorKind::UnknownPeer
-        );
-        // Only the room's host answers.
-        t.join_code("v3", ip(4), &id, &code);
-        assert_eq!(
-            error_kind(&t.consent("v3", "v3", Decision::Control)),
-            ErrorKind::NotInRoom
-        );
-    }
-
-    #[test]
-    fn wrong_code_and_unknown_room_are_indistinguishable() {
-        let mut t = T::new();
-        let (id, _) = t.register("h");
-        let wrong = t.join_code("v", ip(2), &id, &wrong_code());
-        let unknown = t.join_code("v", ip(3), &RoomId::parse("999999999").unwrap(), &wrong_code());
-        assert_eq!(format!("{:?}", wrong[0].1), format!("{:?}", unknown[0].1));
-        assert_eq!(error_kind(&wrong), ErrorKind::InvalidCredentials);
-        assert_eq!(t.hub.member_count(), 1, "a refused join changes nothing");
-    }
-
-    #[test]
-    fn five_wrong_codes_lock_an_address_out_even_for_the_right_code_until_expiry() {
-        let mut t = T::new();
-        let (id, code) = t.register("h");
-        for left in (1..5).rev() {
-            let out = t.join_code("v", ip(2), &id, &wrong_code());
-            match &out[0].1 {
-                ServerMessage::Error { code, message, .. } => {
-                    assert_eq!(*code, ErrorKind::InvalidCredentials);
-                    assert!(message.contains(&format!("{left} attempts left")), "{message}");
-                }
-                other => panic!("{other:?}"),
-            }
-        }
-        let out = t.join_code("v", ip(2), &id, &wrong_code());
-        assert!(matches!(
-            &out[0].1,
-            ServerMessage::Error {
-                code: ErrorKind::LockedOut,
-                retry_after_ms: Some(60_000),
-                ..
-            }
-        ));
-        t.now += Duration::from_secs(30);
-        let out = t.join_code("v", ip(2), &id, &code);
-        assert!(matches!(
-            &out[0].1,
-            ServerMessage::Error {
-                code: ErrorKind::LockedOut,
-                retry_after_ms: Some(30_000),
-                ..
-            }
-        ));
-        // Another address is not locked by this one's guesses (the room is not yet: 5 failures, all from one address).
-        // After the lockout the right code works.
-        t.now += Duration::from_secs(31);
-        let out = t.join_code("v", ip(2), &id, &code);
-        assert!(matches!(&out[0].1, ServerMessage::AwaitingConsent { .. }), "{out:?}");
-    }
-
-    #[test]
-    fn guesses_from_many_addresses_lock_the_room() {
-        let mut t = T::new();
-        let (id, code) = t.register("h");
-        for n in 10..15 {
-            t.join_code("v", ip(n), &id, &wrong_code());
-        }
-        let out = t.join_code("v", ip(99), &id, &code);
-        assert_eq!(error_kind(&out), ErrorKind::LockedOut);
-        // Other rooms are unaffected.
-        let (id2, code2) = t.register("h2");
-        let out = t.join_code("v", ip(99), &id2, &code2);
-        assert!(matches!(&out[0].1, ServerMessage::AwaitingConsent { .. }));
-    }
-
-    #[test]
-    fn a_token_rejoins_without_consent_only_in_its_room_and_only_while_it_lives() {
-        let mut t = T::new();
-        let (id, code) = t.register("h");
-        let (id2, _) = t.register("h2");
-        let token = t.admit("h", "v", &id, &code);
-        t.hub.disconnect(&p("v"));
-        let rejoin = |id: &RoomId| ClientMessage::Join {
-            id: id.clone(),
-            code: None,
-            token: Some(token.clone()),
-        };
-        let out = t.send("v-again", ip(2), rejoin(&id));
-        assert!(
-            matches!(&out[0].1, ServerMessage::Joined { control: true, .. }),
-            "{out:?}"
-        );
-        assert!(matches!(&out[1], (to, ServerMessage::PeerJoined { .. }) if *to == p("h")));
-        // Bound to its room.
-        assert_eq!(
-            error_kind(&t.send("w", ip(2), rejoin(&id2))),
-            ErrorKind::InvalidCredentials
-        );
-        // Dead with the session.
-        t.hub.disconnect(&p("h"));
-        assert_eq!(
-            error_kind(&t.send("x", ip(2), rejoin(&id))),
-            ErrorKind::InvalidCredentials
-        );
-    }
-
-    #[test]
-    fn relays_only_within_a_room() {
-        let mut t = T::new();
-        let (id1, code1) = t.register("h1");
-        let (id2, code2) = t.register("h2");
-        t.admit("h1", "v1", &id1, &code1);
-        t.admit("h2", "v2", &id2, &code2);
-        let out = t.send(
-            "v1",
-            ip(2),
-            ClientMessage::Answer {
-                to: None,
-                sdp: "x".into(),
-            },
-        );
-        assert!(matches!(&out[..], [(to, ServerMessage::Answer { from, .. })] if *to == p("h1") && *from == p("v1")));
-        let out = t.send(
-            "h1",
-            ip(1),
-            ClientMessage::Offer {
-                to: Some(p("v2")),
-                sdp: "x".into(),
-            },
-        );
-        assert_eq!(error_kind(&out), ErrorKind::UnknownPeer);
-        let out = t.send(
-            "v1",
-            ip(2),
-            ClientMessage::Offer {
-                to: Some(p("h2")),
-                sdp: "x".into(),
-            },
-        );
-        assert_eq!(error_kind(&out), ErrorKind::UnknownPeer);
-        let out = t.send(
-            "x",
-            ip(3),
-            ClientMessage::Offer {
-                to: Some(p("v1")),
-                sdp: "x".into(),
-            },
-        );
-        assert_eq!(error_kind(&out), ErrorKind::NotInRoom);
-    }
-
-    #[test]
-    fn host_leaving_closes_the_room_and_frees_everything() {
-        let mut t = T::new();
-        let (id, code) = t.register("h");
-        t.admit("h", "v", &id, &code);
-        let out = t.hub.disconnect(&p("h"));
-        assert!(matches!(&out[..], [(to, ServerMessage::RoomClosed { .. })] if *to == p("v")));
-        assert_eq!((t.hub.room_count(), t.hub.member_count()), (0, 0));
-        let out = t.join_code("v2", ip(5), &id, &code);
-        assert_eq!(
-            error_kind(&out),
-            ErrorKind::InvalidCredentials,
-            "the code ends with the session"
-        );
-    }
-
-    #[test]
-    fn cannot_register_or_join_twice() {
-        let mut t = T::new();
-        let (id, code) = t.register("h");
-        assert_eq!(
-            error_kind(&t.send("h", ip(1), ClientMessage::Register)),
-            ErrorKind::AlreadyInRoom
-        );
-        assert_eq!(
-            error_kind(&t.join_code("h", ip(1), &id, &code)),
-            ErrorKind::AlreadyInRoom
-        );
-    }
-
-    #[test]
-    fn many_rooms_come_and_go_without_leaking() {
-        let mut t = T::new();
-        for i in 0..1000u32 {
-            let h = format!("h{i}");
-            let (id, code) = t.register(&h);
-            t.admit(&h, &format!("v{i}"), &id, &code);
-            t.join_code(
-                &format!("w{i}"),
-                IpAddr::from([10, 1, (i / 256) as u8, i as u8]),
-                &id,
-                &wrong_code(),
-            );
-            t.hub.disconnect(&p(&format!("v{i}")));
-            t.hub.disconnect(&p(&h));
-        }
-        assert_eq!((t.hub.room_count(), t.hub.member_count()), (0, 0));
-        t.now += crate::access::MAX_LOCKOUT + Duration::from_secs(1);
-        t.hub.poll(t.now);
-        assert_eq!(t.hub.tracked_attempt_keys(), 0);
-    }
-}
+mod tests;

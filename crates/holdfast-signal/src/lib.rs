@@ -4,7 +4,8 @@
 //! - [`hub`]: rooms, admission (consent, session tokens) and relay rules, pure.
 //! - [`access`]: the failed-attempt limiter behind lockouts, pure.
 //! - [`replay`]: the per-room buffer of sequence-numbered messages for
-//!   reconnecting peers, pure (not yet wired into the hub).
+//!   reconnecting peers, pure.
+//! - [`token`]: signed session tokens that outlive a server restart.
 //! - [`server`]: axum routes (`/ws`, `/healthz`, `/api/ice-servers`, the
 //!   viewer's static files) and the TLS listener.
 
@@ -13,6 +14,7 @@ pub mod hub;
 pub mod replay;
 pub mod server;
 pub mod tls;
+pub mod token;
 
 pub use server::{spawn, RunningServer, ServerConfig};
 pub use tls::TlsMode;

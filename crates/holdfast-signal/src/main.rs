@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 use holdfast_proto::signal::IceServer;
 use holdfast_signal::access::{self, LimiterConfig};
+use holdfast_signal::replay::ReplayConfig;
+use holdfast_signal::token::TokenKey;
 use holdfast_signal::{spawn, ServerConfig, TlsMode};
 
 #[derive(Parser, Debug)]
@@ -66,6 +68,23 @@ struct Cli {
     /// Close a client connection silent for this many seconds (rounded up to whole ping intervals).
     #[arg(long, default_value_t = holdfast_signal::server::WS_SILENT_TIMEOUT.as_secs_f64())]
     ws_silent_secs: f64,
+    /// Seconds a member whose connection dropped keeps its place (and can resume).
+    #[arg(long, default_value_t = holdfast_session::GRACE_PERIOD.as_secs_f64())]
+    grace_secs: f64,
+    /// Messages kept per room for reconnecting members.
+    #[arg(long, default_value_t = holdfast_signal::replay::REPLAY_MESSAGES)]
+    replay_messages: usize,
+    /// Seconds those messages are kept after the room's last activity.
+    #[arg(long, default_value_t = holdfast_signal::replay::REPLAY_TTL.as_secs_f64())]
+    replay_ttl_secs: f64,
+    /// File with the key that signs session tokens (created on first run), so
+    /// tokens survive a restart. Default: holdfast/signal-token.key in the
+    /// user's local data directory.
+    #[arg(long, env = "HOLDFAST_TOKEN_KEY_FILE")]
+    token_key_file: Option<PathBuf>,
+    /// Sign tokens with a key that dies with the process (a restart logs everyone out).
+    #[arg(long, conflicts_with = "token_key_file")]
+    ephemeral_tokens: bool,
     /// Log filter, e.g. `info` or `holdfast_signal=debug`.
     #[arg(long, default_value = "info", env = "HOLDFAST_LOG")]
     log: String,
@@ -106,6 +125,16 @@ async fn main() -> anyhow::Result<()> {
             credential: cli.turn_credential.clone(),
         });
     }
+    let token_key = if cli.ephemeral_tokens {
+        TokenKey::random()
+    } else {
+        let path = cli
+            .token_key_file
+            .clone()
+            .or_else(|| dirs::data_local_dir().map(|d| d.join("holdfast").join("signal-token.key")))
+            .ok_or_else(|| anyhow::anyhow!("no data directory: pass --token-key-file or --ephemeral-tokens"))?;
+        TokenKey::load_or_create(&path).map_err(|e| anyhow::anyhow!("token key {}: {e}", path.display()))?
+    };
     let config = ServerConfig {
         listen: cli.listen,
         tls,
@@ -119,6 +148,12 @@ async fn main() -> anyhow::Result<()> {
         consent_timeout: Duration::try_from_secs_f64(cli.consent_timeout_secs)?,
         ws_ping_interval: Duration::try_from_secs_f64(cli.ws_ping_secs)?,
         ws_silent_timeout: Duration::try_from_secs_f64(cli.ws_silent_secs)?,
+        grace: Duration::try_from_secs_f64(cli.grace_secs)?,
+        replay: ReplayConfig {
+            capacity: cli.replay_messages.max(1),
+            ttl: Duration::try_from_secs_f64(cli.replay_ttl_secs)?,
+        },
+        token_key,
     };
     let server = spawn(config).await?;
     eprintln!("holdfast-signal: serving {}", server.base_url);

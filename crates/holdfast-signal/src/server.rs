@@ -1,7 +1,7 @@
 //! The HTTP side: small handlers around a shared [`Hub`].
 //!
-//! Each WebSocket gets a random [`PeerId`] and a bounded outbox drained by a
-//! writer task; a client that stops reading and fills its outbox is
+//! Each WebSocket gets a [`ConnId`] and a bounded outbox drained by a
+//! writer task (the hub decides which room member a connection speaks for); a client that stops reading and fills its outbox is
 //! disconnected rather than allowed to grow the server's memory. Frames over
 //! [`WS_FRAME_LIMIT`] close the socket (code 1009); text messages over
 //! `holdfast_proto::signal::MAX_SIGNAL_MESSAGE_BYTES` but under that get an `error` and the
@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
-use holdfast_proto::signal::{ClientMessage, ErrorKind, IceServer, PeerId, ServerMessage, SignalError};
+use holdfast_proto::signal::{ClientEnvelope, ErrorKind, IceServer, ServerEnvelope, ServerMessage, SignalError};
 use tokio::sync::mpsc;
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -34,8 +34,10 @@ use holdfast_proto::{RoomId, SessionToken};
 use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent, Metrics};
 
 use crate::access::LimiterConfig;
-use crate::hub::{Hub, HubConfig, Outbox};
+use crate::hub::{ConnId, Hub, HubConfig, Out as HubOut, Outbox};
+use crate::replay::ReplayConfig;
 use crate::tls::{load_or_create_self_signed, TlsMode};
+use crate::token::TokenKey;
 
 /// Largest WebSocket frame or message read at all.
 pub const WS_FRAME_LIMIT: usize = 256 * 1024;
@@ -50,8 +52,14 @@ pub const WS_SILENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the writer task sends on one socket.
 enum Out {
-    Msg(ServerMessage),
+    Text(String),
     Ping,
+}
+
+/// One open connection: its outbox, and how to make its reader stop.
+struct Conn {
+    tx: mpsc::Sender<Out>,
+    close: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +75,12 @@ pub struct ServerConfig {
     pub consent_timeout: Duration,
     pub ws_ping_interval: Duration,
     pub ws_silent_timeout: Duration,
+    /// How long a member whose connection dropped keeps its place (seed: 300 s).
+    pub grace: Duration,
+    /// Replay buffer size and lifetime per room (seed: 50 messages, 5 min).
+    pub replay: ReplayConfig,
+    /// Signs session tokens; the same key after a restart keeps tokens valid.
+    pub token_key: TokenKey,
 }
 
 impl ServerConfig {
@@ -80,11 +94,14 @@ impl ServerConfig {
             consent_timeout: holdfast_proto::signal::CONSENT_TIMEOUT,
             ws_ping_interval: WS_PING_INTERVAL,
             ws_silent_timeout: WS_SILENT_TIMEOUT,
+            grace: holdfast_session::GRACE_PERIOD,
+            replay: ReplayConfig::default(),
+            token_key: TokenKey::random(),
         }
     }
 }
 
-/// How often time-driven hub work (consent timeouts) runs.
+/// How often time-driven hub work (consent timeouts, grace windows) runs.
 const HUB_TICK: Duration = Duration::from_millis(250);
 
 /// Where the built viewer is, if anywhere obvious: `$HOLDFAST_UI_DIR`, the
@@ -103,7 +120,8 @@ pub fn default_ui_dir() -> Option<PathBuf> {
 
 struct AppState {
     hub: Mutex<Hub>,
-    peers: Mutex<HashMap<PeerId, mpsc::Sender<Out>>>,
+    conns: Mutex<HashMap<ConnId, Conn>>,
+    next_conn: std::sync::atomic::AtomicU64,
     ice_servers: Vec<IceServer>,
     health: KeepaliveConfig,
     connections_total: std::sync::atomic::AtomicU64,
@@ -112,12 +130,20 @@ struct AppState {
 
 impl AppState {
     fn deliver(&self, out: Outbox) {
-        let peers = self.peers.lock().expect("peers lock");
-        for (to, msg) in out {
-            if let Some(tx) = peers.get(&to) {
-                if tx.try_send(Out::Msg(msg)).is_err() {
-                    warn!(peer = %to, "client is not reading its messages; dropping it");
-                    // Dropping the sender ends its writer, which closes the socket.
+        let conns = self.conns.lock().expect("conns lock");
+        for item in out {
+            match item {
+                HubOut::Send { to, seq, msg } => {
+                    let Some(c) = conns.get(&to) else { continue };
+                    if c.tx.try_send(Out::Text(ServerEnvelope { seq, msg }.to_json())).is_err() {
+                        warn!(conn = %to, "client is not reading its messages; dropping it");
+                        c.close.notify_one();
+                    }
+                }
+                HubOut::Close(conn) => {
+                    if let Some(c) = conns.get(&conn) {
+                        c.close.notify_one();
+                    }
                 }
             }
         }
@@ -150,14 +176,18 @@ pub fn router(config: &ServerConfig) -> Router {
             ice_servers: config.ice_servers.clone(),
             limiter: config.limiter,
             consent_timeout: config.consent_timeout,
+            grace: config.grace,
+            replay: config.replay,
+            token_key: config.token_key.clone(),
         })),
-        peers: Mutex::new(HashMap::new()),
+        conns: Mutex::new(HashMap::new()),
+        next_conn: Default::default(),
         ice_servers: config.ice_servers.clone(),
         health: socket_health(config),
         connections_total: Default::default(),
         quality_reports_total: Default::default(),
     });
-    // The hub's clock: refuses join requests the host left unanswered.
+    // The hub's clock: refuses join requests the host left unanswered, ends grace windows.
     let weak = Arc::downgrade(&state);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(HUB_TICK);
@@ -176,7 +206,8 @@ pub fn router(config: &ServerConfig) -> Router {
         .route(
             "/rooms/{id}/connection-quality",
             post(connection_quality).layer(DefaultBodyLimit::max(MAX_HTTP_BODY_BYTES)),
-        );
+        )
+        .route("/rooms/{id}/reconnection-state", get(reconnection_state));
     let app = match &config.ui_dir {
         Some(dir) => app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))),
         None => app.fallback(|| async {
@@ -233,11 +264,16 @@ async fn ice_servers(State(state): State<Arc<AppState>>) -> Json<Vec<IceServer>>
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
-    let (rooms, members, c) = {
+    let (rooms, members, buffered, c) = {
         let hub = state.hub.lock().expect("hub lock");
-        (hub.room_count(), hub.member_count(), hub.counters())
+        (
+            hub.room_count(),
+            hub.member_count(),
+            hub.buffered_count(),
+            hub.counters(),
+        )
     };
-    let connections = state.peers.lock().expect("peers lock").len();
+    let connections = state.conns.lock().expect("conns lock").len();
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
@@ -309,6 +345,72 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Connection-quality reports accepted.",
         state.quality_reports_total.load(Relaxed),
     );
+    metric(
+        "holdfast_reconnections_total",
+        "counter",
+        "Members that came back within the grace window.",
+        c.reconnections,
+    );
+    metric(
+        "holdfast_reconnections_failed_total",
+        "counter",
+        "Genuine tokens presented after their session had ended.",
+        c.reconnections_failed,
+    );
+    metric(
+        "holdfast_messages_replayed_total",
+        "counter",
+        "Messages replayed to reconnecting members.",
+        c.messages_replayed,
+    );
+    metric(
+        "holdfast_duplicates_dropped_total",
+        "counter",
+        "Resent client messages the server had already taken.",
+        c.duplicates_dropped,
+    );
+    metric(
+        "holdfast_grace_expired_total",
+        "counter",
+        "Members removed because the grace window ran out.",
+        c.grace_expired,
+    );
+    metric(
+        "holdfast_rooms_restored_total",
+        "counter",
+        "Rooms taken back by their host's token (after a server restart).",
+        c.rooms_restored,
+    );
+    metric(
+        "holdfast_replay_buffered_messages",
+        "gauge",
+        "Messages held for replay, all rooms.",
+        buffered as u64,
+    );
+    let attempts = c.reconnections + c.reconnections_failed;
+    let rate = if attempts == 0 {
+        1.0
+    } else {
+        c.reconnections as f64 / attempts as f64
+    };
+    let avg = if c.reconnections == 0 {
+        0.0
+    } else {
+        c.reconnection_ms_total as f64 / c.reconnections as f64 / 1000.0
+    };
+    let mut gauge = |name: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    };
+    gauge(
+        "holdfast_reconnection_success_ratio",
+        "Reconnections over reconnection attempts with a genuine token (1 when none).",
+        rate,
+    );
+    gauge(
+        "holdfast_reconnection_seconds_avg",
+        "Average time members were disconnected before coming back.",
+        avg,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
@@ -342,17 +444,9 @@ async fn connection_quality(
     let Ok(id) = RoomId::parse(&id) else {
         return bad("a room ID has 9 digits".into());
     };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| SessionToken::parse(t.trim()).ok());
-    let Some(token) = token else {
-        let e = SignalError::new(
-            ErrorKind::InvalidCredentials,
-            "a session token is required: Authorization: Bearer <token>",
-        );
-        return http_error(StatusCode::UNAUTHORIZED, e);
+    let token = match bearer(&headers) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let report: Metrics = match serde_json::from_slice(&body) {
         Ok(m) => m,
@@ -388,6 +482,53 @@ async fn connection_quality(
     }
 }
 
+/// The session token of an `Authorization: Bearer <token>` header, or a 401.
+fn bearer(headers: &HeaderMap) -> Result<SessionToken, Box<Response>> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| SessionToken::parse(t.trim()).ok())
+        .ok_or_else(|| {
+            let e = SignalError::new(
+                ErrorKind::InvalidCredentials,
+                "a session token is required: Authorization: Bearer <token>",
+            );
+            Box::new(http_error(StatusCode::UNAUTHORIZED, e))
+        })
+}
+
+/// `GET /rooms/{id}/reconnection-state` with the caller's session token:
+/// its own connection state (connected, last seen, sequence numbers, grace
+/// left, quality) and who else in the room is connected.
+async fn reconnection_state(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(id) = RoomId::parse(&id) else {
+        return http_error(
+            StatusCode::BAD_REQUEST,
+            SignalError::new(ErrorKind::BadMessage, "a room ID has 9 digits"),
+        );
+    };
+    let token = match bearer(&headers) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let result = state
+        .hub
+        .lock()
+        .expect("hub lock")
+        .reconnection_state(Instant::now(), addr.ip(), &id, &token);
+    match result {
+        Ok(s) => Json(s).into_response(),
+        Err(e) if e.kind == ErrorKind::LockedOut => http_error(StatusCode::TOO_MANY_REQUESTS, e),
+        Err(e) => http_error(StatusCode::UNAUTHORIZED, e),
+    }
+}
+
 async fn ws_upgrade(
     ws: WebSocketUpgrade,
     State(state): State<Arc<AppState>>,
@@ -396,9 +537,9 @@ async fn ws_upgrade(
     ws.max_message_size(WS_FRAME_LIMIT)
         .max_frame_size(WS_FRAME_LIMIT)
         .on_upgrade(move |socket| {
-            let peer = PeerId::random(&mut rand::rng());
-            let span = info_span!("ws", peer = %peer, remote = %addr);
-            client(socket, state, peer, addr.ip()).instrument(span)
+            let conn = ConnId(state.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+            let span = info_span!("ws", conn = %conn, remote = %addr);
+            client(socket, state, conn, addr.ip()).instrument(span)
         })
         .into_response()
 }
@@ -414,18 +555,25 @@ fn socket_health(config: &ServerConfig) -> KeepaliveConfig {
     }
 }
 
-async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId, ip: std::net::IpAddr) {
+async fn client(socket: WebSocket, state: Arc<AppState>, conn: ConnId, ip: std::net::IpAddr) {
     debug!("connected");
     state
         .connections_total
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Out>(OUTBOX_CAPACITY);
-    state.peers.lock().expect("peers lock").insert(peer.clone(), tx.clone());
+    let close = Arc::new(tokio::sync::Notify::new());
+    state.conns.lock().expect("conns lock").insert(
+        conn,
+        Conn {
+            tx: tx.clone(),
+            close: close.clone(),
+        },
+    );
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
             let frame = match out {
-                Out::Msg(msg) => Message::Text(msg.to_json().into()),
+                Out::Text(text) => Message::Text(text.into()),
                 Out::Ping => Message::Ping(Default::default()),
             };
             if sink.send(frame).await.is_err() {
@@ -442,6 +590,7 @@ async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId, ip: std::
                 Some(frame) => frame,
                 None => break,
             },
+            _ = close.notified() => break,
             _ = tick.tick() => {
                 match health.poll(Instant::now()) {
                     Some(KeepaliveEvent::SendPing) => { let _ = tx.try_send(Out::Ping); }
@@ -455,22 +604,28 @@ async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId, ip: std::
             }
         };
         health.on_activity(Instant::now());
+        let reply = |msg: ServerMessage| {
+            vec![HubOut::Send {
+                to: conn,
+                seq: None,
+                msg,
+            }]
+        };
         let out = match frame {
-            Ok(Message::Text(text)) => match ClientMessage::parse(text.as_str()) {
-                Ok(msg) => state
+            Ok(Message::Text(text)) => match ClientEnvelope::parse(text.as_str()) {
+                Ok(env) => state
                     .hub
                     .lock()
                     .expect("hub lock")
-                    .handle(Instant::now(), &peer, ip, msg),
+                    .handle(Instant::now(), conn, ip, env),
                 Err(e) => {
                     debug!("rejected message: {e}");
-                    vec![(peer.clone(), e.into())]
+                    reply(e.into())
                 }
             },
-            Ok(Message::Binary(_)) => vec![(
-                peer.clone(),
-                SignalError::new(ErrorKind::BadMessage, "binary frames are not accepted; send JSON text").into(),
-            )],
+            Ok(Message::Binary(_)) => {
+                reply(SignalError::new(ErrorKind::BadMessage, "binary frames are not accepted; send JSON text").into())
+            }
             Ok(Message::Close(_)) => break,
             Ok(_) => continue,
             Err(e) => {
@@ -483,10 +638,14 @@ async fn client(socket: WebSocket, state: Arc<AppState>, peer: PeerId, ip: std::
             break;
         }
     }
-    let out = state.hub.lock().expect("hub lock").disconnect(&peer);
-    state.peers.lock().expect("peers lock").remove(&peer);
+    let out = state.hub.lock().expect("hub lock").disconnect(Instant::now(), conn);
+    state.conns.lock().expect("conns lock").remove(&conn);
     state.deliver(out);
-    writer.abort();
+    // Let the writer flush what was queued (a `superseded` notice, say), briefly.
+    drop(tx);
+    if tokio::time::timeout(Duration::from_millis(500), writer).await.is_err() {
+        debug!("writer did not finish in time");
+    }
     debug!("disconnected");
 }
 
@@ -658,7 +817,8 @@ mod tests {
             "holdfast_connections 2",
             "holdfast_joins_admitted_total 1",
             "holdfast_quality_reports_total 1",
-            "holdfast_wrong_credentials_total 0",
+            // The unsigned token and the unknown room above.
+            "holdfast_wrong_credentials_total 2",
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
         }

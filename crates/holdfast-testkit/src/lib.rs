@@ -11,7 +11,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -168,6 +168,109 @@ impl Veth {
     /// Cuts (`false`) or restores (`true`) the link: with one end down nothing crosses.
     pub fn set_up(&self, up: bool) -> Result<()> {
         run(Command::new("ip").args(["-n", &self.ns, "link", "set", &self.dev, if up { "up" } else { "down" }]))
+    }
+}
+
+/// A switched LAN: a namespace holding a Linux bridge that other namespaces
+/// plug into ([`Lan::attach`]), so host, viewer and server each get their own
+/// namespace and link, and any one link can be cut or degraded alone.
+pub struct Lan {
+    switch: Netns,
+    ports: AtomicUsize,
+}
+
+/// One namespace's cable into a [`Lan`]: both ends, so faults apply both ways.
+pub struct Link {
+    ns: String,
+    pub dev: String,
+    switch_ns: String,
+    switch_dev: String,
+}
+
+impl Lan {
+    pub fn new() -> Result<Self> {
+        let switch = Netns::new()?;
+        switch.exec(&["ip", "link", "add", "br0", "type", "bridge"])?;
+        switch.exec(&["ip", "link", "set", "br0", "up"])?;
+        Ok(Lan {
+            switch,
+            ports: AtomicUsize::new(0),
+        })
+    }
+
+    /// Plugs `ns` in with address `ip`/24 (IPv6 off, as Chromium dislikes late link-local addresses).
+    pub fn attach(&self, ns: &Netns, ip: &str) -> Result<Link> {
+        let n = self.ports.fetch_add(1, Ordering::SeqCst);
+        let (here, port) = (format!("{}e{n}", self.switch.name), format!("{}p{n}", self.switch.name));
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
+        run(Command::new("ip").args([
+            "link",
+            "add",
+            &here,
+            "netns",
+            &ns.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &port,
+            "netns",
+            &self.switch.name,
+        ]))?;
+        self.switch.exec(&["ip", "link", "set", &port, "master", "br0"])?;
+        self.switch.exec(&["ip", "link", "set", &port, "up"])?;
+        ns.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", &here])?;
+        ns.exec(&["ip", "link", "set", &here, "up"])?;
+        Ok(Link {
+            ns: ns.name.clone(),
+            dev: here,
+            switch_ns: self.switch.name.clone(),
+            switch_dev: port,
+        })
+    }
+}
+
+impl Link {
+    fn both(&self, args: &[&str]) -> Result<()> {
+        for (ns, dev) in [(&self.ns, &self.dev), (&self.switch_ns, &self.switch_dev)] {
+            let mut cmd = Command::new("ip");
+            cmd.args([
+                "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "netem",
+            ]);
+            run(cmd.args(args))?;
+        }
+        Ok(())
+    }
+
+    /// Silently drops everything both ways: the switch port leaves the bridge,
+    /// so this end keeps its link, carrier and routes, and no error reaches
+    /// the sockets, as in a real outage upstream. [`Link::restore`] undoes it.
+    pub fn blackout(&self) -> Result<()> {
+        run(Command::new("ip").args(["-n", &self.switch_ns, "link", "set", &self.switch_dev, "nomaster"]))
+    }
+
+    /// `tc netem` with these parameters on both ends (`delay 150ms loss 10%`,
+    /// say). Needs the kernel's `sch_netem`.
+    pub fn netem(&self, params: &str) -> Result<()> {
+        self.both(&params.split_whitespace().collect::<Vec<_>>())
+    }
+
+    /// Back to a clean link (bridged again, no qdisc).
+    pub fn restore(&self) -> Result<()> {
+        run(Command::new("ip").args(["-n", &self.switch_ns, "link", "set", &self.switch_dev, "master", "br0"]))?;
+        for (ns, dev) in [(&self.ns, &self.dev), (&self.switch_ns, &self.switch_dev)] {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "root"])
+                .output();
+        }
+        Ok(())
+    }
+
+    /// Moves this end to a new address (the old one is removed).
+    pub fn readdress(&self, old_ip: &str, new_ip: &str) -> Result<()> {
+        run(Command::new("ip").args(["-n", &self.ns, "addr", "add", &format!("{new_ip}/24"), "dev", &self.dev]))?;
+        run(Command::new("ip").args(["-n", &self.ns, "addr", "del", &format!("{old_ip}/24"), "dev", &self.dev]))
     }
 }
 

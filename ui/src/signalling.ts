@@ -1,0 +1,309 @@
+// The browser viewer's signalling session, the same rules as the Rust core
+// (crates/holdfast-peer/src/signal_client.rs and resume.rs):
+// - the socket reconnects by itself: exponential backoff with full jitter
+//   (base 1 s, cap 30 s; the attempt counter resets once admitted);
+// - it resumes with the session token and the last room `seq` it received,
+//   so the server replays what it missed; duplicates are dropped here;
+// - offers, answers and candidates are numbered; after a rejoin what the
+//   server did not take is resent once, in order; while disconnected they queue;
+// - refusals that retrying cannot fix end the session with the reason;
+//   so does the grace window (300 s) running out;
+// - `online` / `offline` events skip the backoff wait / pause attempts.
+// The state logic (`ResumeState`, `ReconnectPolicy`) is pure and unit-tested.
+
+export const BACKOFF_BASE_MS = 1000;
+export const BACKOFF_CAP_MS = 30_000;
+export const GRACE_MS = 300_000;
+/** App-level ping cadence; the server counts as gone after three silent intervals. */
+export const PING_INTERVAL_MS = 5000;
+const MAX_UNCONFIRMED = 256;
+
+/** Server error codes that retrying with the same credentials cannot fix. */
+const FATAL = new Set([
+  'invalid-credentials', 'consent-denied', 'consent-timeout', 'session-ended', 'superseded',
+  'bad-message', 'unknown-type', 'too-large',
+]);
+
+export function isFatal(code: string): boolean {
+  return FATAL.has(code);
+}
+
+/** Exponential backoff with full jitter: a uniform delay in [0, min(cap, base·2^n)]. */
+export class ReconnectPolicy {
+  attempt = 0;
+  constructor(
+    private readonly baseMs = BACKOFF_BASE_MS,
+    private readonly capMs = BACKOFF_CAP_MS,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  ceiling(n: number): number {
+    return Math.min(this.capMs, this.baseMs * 2 ** Math.min(n, 30));
+  }
+
+  nextDelay(): number {
+    const d = this.random() * this.ceiling(this.attempt);
+    this.attempt += 1;
+    return d;
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+}
+
+type Msg = { type: string } & Record<string, unknown>;
+
+export type Incoming =
+  | { kind: 'deliver'; msg: Msg }
+  | { kind: 'duplicate' }
+  | { kind: 'nothing' }
+  | { kind: 'admitted'; msg: Msg; reconnection: Msg | null; resend: Msg[] }
+  | { kind: 'refused'; code: string; message: string; retryAfterMs?: number }
+  | { kind: 'ended'; reason: string };
+
+const NUMBERED = new Set(['offer', 'answer', 'candidate']);
+
+/** What the viewer remembers to resume: token, last room seq, unconfirmed messages. */
+export class ResumeState {
+  token: string | null = null;
+  lastSeq = 0;
+  admitted = false;
+  /** Admitted before by this page: a rejoin resumes (with `last_seq`) instead of starting fresh. */
+  private admittedOnce = false;
+  private nextSeq = 1;
+  private unconfirmed: { seq: number; msg: Msg; written: boolean }[] = [];
+  private reconnection: Msg | null = null;
+
+  constructor(private readonly id: string, private readonly code: string) {}
+
+  hello(): Msg {
+    if (this.token) {
+      const m: Msg = { type: 'join', id: this.id, token: this.token };
+      if (this.admittedOnce) m.last_seq = this.lastSeq;
+      return m;
+    }
+    return { type: 'join', id: this.id, code: this.code };
+  }
+
+  /** Returns the message to write now, or null (queued until admitted, or dropped if unnumbered). */
+  send(msg: Msg): Msg | null {
+    if (!NUMBERED.has(msg.type)) return this.admitted ? msg : null;
+    const seq = this.nextSeq++;
+    if (this.unconfirmed.length >= MAX_UNCONFIRMED) this.unconfirmed.shift();
+    this.unconfirmed.push({ seq, msg, written: this.admitted });
+    return this.admitted ? { ...msg, seq } : null;
+  }
+
+  disconnected(): void {
+    this.admitted = false;
+    this.reconnection = null;
+  }
+
+  onMessage(msg: Msg): Incoming {
+    if (typeof msg.seq === 'number') {
+      if (msg.seq <= this.lastSeq) return { kind: 'duplicate' };
+      this.lastSeq = msg.seq;
+    }
+    switch (msg.type) {
+      case 'reconnection-detected':
+        this.reconnection = msg;
+        return { kind: 'nothing' };
+      case 'joined': {
+        if (typeof msg.token === 'string') this.token = msg.token;
+        this.admitted = true;
+        this.admittedOnce = true;
+        const r = this.reconnection;
+        this.reconnection = null;
+        if (r) {
+          const last = Number(r.last_received ?? 0);
+          this.unconfirmed = this.unconfirmed.filter((u) => u.seq > last);
+        } else {
+          // A server without our state (restarted): only what was never written.
+          this.unconfirmed = this.unconfirmed.filter((u) => !u.written);
+          this.lastSeq = 0;
+        }
+        const resend = this.unconfirmed.map((u) => ({ ...u.msg, seq: u.seq }));
+        for (const u of this.unconfirmed) u.written = true;
+        return { kind: 'admitted', msg, reconnection: r, resend };
+      }
+      case 'error':
+        return {
+          kind: 'refused', code: String(msg.code), message: String(msg.message ?? ''),
+          retryAfterMs: typeof msg.retry_after_ms === 'number' ? msg.retry_after_ms : undefined,
+        };
+      case 'room-closed':
+        this.admitted = false;
+        return { kind: 'ended', reason: String(msg.reason ?? 'the session ended') };
+      case 'pong':
+        return { kind: 'nothing' };
+      default:
+        return { kind: 'deliver', msg };
+    }
+  }
+}
+
+export interface SignallingEvents {
+  /** Admitted (first time or again); `reconnection` is the server's `reconnection-detected`, if any. */
+  onAdmitted(msg: Msg, reconnection: Msg | null): void;
+  onMessage(msg: Msg): void;
+  /** Lost the socket; trying again in `retryInMs`; `graceLeftMs` until giving up. */
+  onLost(attempt: number, retryInMs: number, graceLeftMs: number): void;
+  /** The session is over (refused for good, room closed, or the grace window ran out). */
+  onEnded(reason: string, code?: string, retryAfterMs?: number): void;
+}
+
+/** A signalling session over WebSocket that outlives its sockets. */
+export class SignallingSession {
+  private ws: WebSocket | null = null;
+  private readonly policy = new ReconnectPolicy();
+  private droppedAt: number | null = null;
+  private retryTimer: number | undefined;
+  private pingTimer: number | undefined;
+  private lastHeard = 0;
+  private ended = false;
+  private readonly onOnline = () => this.reconnectNow();
+
+  constructor(
+    private readonly url: string,
+    private readonly state: ResumeState,
+    private readonly events: SignallingEvents,
+    private readonly graceMs = GRACE_MS,
+  ) {}
+
+  start(): void {
+    window.addEventListener('online', this.onOnline);
+    this.open();
+  }
+
+  send(msg: Msg): void {
+    const now = this.state.send(msg);
+    if (now && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(now));
+  }
+
+  /** Skip the backoff wait (the user's button, the network came back). */
+  reconnectNow(): void {
+    if (this.ended || this.ws) return;
+    window.clearTimeout(this.retryTimer);
+    this.open();
+  }
+
+  close(): void {
+    if (this.ended) return;
+    if (this.state.admitted) this.ws?.send(JSON.stringify({ type: 'leave' }));
+    this.finish();
+    this.ws?.close();
+  }
+
+  private finish(): void {
+    this.ended = true;
+    window.removeEventListener('online', this.onOnline);
+    window.clearTimeout(this.retryTimer);
+    window.clearInterval(this.pingTimer);
+  }
+
+  private open(): void {
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.lastHeard = performance.now();
+      ws.send(JSON.stringify(this.state.hello()));
+      window.clearInterval(this.pingTimer);
+      this.pingTimer = window.setInterval(() => this.ping(ws), PING_INTERVAL_MS);
+    };
+    ws.onmessage = (ev) => {
+      this.lastHeard = performance.now();
+      let msg: Msg;
+      try {
+        msg = JSON.parse(String(ev.data));
+      } catch {
+        return;
+      }
+      this.onMessage(ws, msg);
+    };
+    ws.onclose = () => this.lost(ws, 'the connection closed');
+  }
+
+  private ping(ws: WebSocket): void {
+    if (performance.now() - this.lastHeard > 3 * PING_INTERVAL_MS) {
+      ws.close();
+      this.lost(ws, 'the server stopped answering');
+      return;
+    }
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ping' }));
+  }
+
+  private onMessage(ws: WebSocket, msg: Msg): void {
+    const r = this.state.onMessage(msg);
+    switch (r.kind) {
+      case 'deliver':
+        this.events.onMessage(r.msg);
+        break;
+      case 'admitted':
+        this.policy.reset();
+        this.droppedAt = null;
+        for (const m of r.resend) ws.send(JSON.stringify(m));
+        this.events.onAdmitted(r.msg, r.reconnection);
+        break;
+      case 'refused':
+        if (!this.state.admitted || r.code === 'superseded') {
+          // A lockout ends a join with a code (retype it later); a resume waits it out.
+          if (isFatal(r.code) || (r.code === 'locked-out' && !this.state.token)) {
+            this.finish();
+            ws.close();
+            this.events.onEnded(r.message, r.code, r.retryAfterMs);
+          } else {
+            // Not yet (say, the host is still reconnecting): try again after the hint.
+            ws.close();
+            this.lost(ws, r.message, r.retryAfterMs ?? 0);
+          }
+        } else {
+          this.events.onMessage(msg);
+        }
+        break;
+      case 'ended':
+        this.finish();
+        ws.close();
+        this.events.onEnded(r.reason);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private lost(ws: WebSocket, _why: string, minWaitMs = 0): void {
+    if (this.ws !== ws || this.ended) return;
+    this.ws = null;
+    window.clearInterval(this.pingTimer);
+    this.state.disconnected();
+    const now = performance.now();
+    this.droppedAt ??= now;
+    const graceLeft = this.graceMs - (now - this.droppedAt);
+    if (graceLeft <= 0) {
+      this.finish();
+      this.events.onEnded(`Could not reconnect within ${Math.round(this.graceMs / 1000)} s; the session has ended.`, 'expired');
+      return;
+    }
+    const attempt = this.policy.attempt;
+    const delay = Math.min(graceLeft, Math.max(minWaitMs, this.policy.nextDelay()));
+    this.events.onLost(attempt, delay, graceLeft);
+    this.schedule(delay);
+  }
+
+  private schedule(delayMs: number): void {
+    window.clearTimeout(this.retryTimer);
+    this.retryTimer = window.setTimeout(() => {
+      if (this.ended || this.ws) return;
+      const graceLeft = this.graceMs - (performance.now() - (this.droppedAt ?? performance.now()));
+      if (graceLeft <= 0) {
+        this.finish();
+        this.events.onEnded(`Could not reconnect within ${Math.round(this.graceMs / 1000)} s; the session has ended.`, 'expired');
+      } else if (navigator.onLine === false) {
+        // Offline: the `online` event reconnects at once; look again meanwhile.
+        this.schedule(Math.min(graceLeft, 1000));
+      } else {
+        this.open();
+      }
+    }, delayMs);
+  }
+}
