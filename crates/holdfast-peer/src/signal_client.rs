@@ -174,10 +174,6 @@ impl SignalSession {
         SignalSender { cmd: self.cmd.clone() }
     }
 
-    pub fn send(&self, msg: ClientMessage) {
-        let _ = self.cmd.send(SessionCmd::Send(msg));
-    }
-
     /// The next event; `Ended(SignalClosed)` once the session is gone.
     pub async fn next(&mut self) -> SignalEvent {
         self.events

@@ -574,22 +574,29 @@ impl Hub {
     }
 
     fn wrong_token(&mut self, now: Instant, addr: IpAddr, room: Option<&RoomId>) -> SignalError {
+        self.failed_attempt(now, addr, room.cloned(), "session token")
+    }
+
+    /// Counts a wrong code or token against the address (and the room, if
+    /// named); the answer says how many tries are left, or that a lockout began.
+    fn failed_attempt(&mut self, now: Instant, addr: IpAddr, room: Option<RoomId>, what: &str) -> SignalError {
         self.counters.wrong_credentials += 1;
-        let mut keys = vec![AttemptKey::Addr(addr)];
-        keys.extend(room.map(|r| AttemptKey::Room(r.clone())));
+        let keys = std::iter::once(AttemptKey::Addr(addr)).chain(room.map(AttemptKey::Room));
         let mut remaining = u32::MAX;
-        for k in &keys {
-            match self.limiter.fail(k, now) {
+        let mut lockout = None;
+        for k in keys {
+            match self.limiter.fail(&k, now) {
                 Failure::Remaining(n) => remaining = remaining.min(n),
-                Failure::LockedOut(d) => {
-                    self.counters.lockouts += 1;
-                    return locked_out(d);
-                }
+                Failure::LockedOut(d) => lockout = Some(d),
             }
+        }
+        if let Some(d) = lockout {
+            self.counters.lockouts += 1;
+            return locked_out(d);
         }
         SignalError::new(
             ErrorKind::InvalidCredentials,
-            format!("invalid ID or session token ({remaining} attempts left before a lockout)"),
+            format!("invalid ID or {what} ({remaining} attempts left before a lockout)"),
         )
     }
 
@@ -712,27 +719,7 @@ impl Hub {
     fn join_with_code(&mut self, now: Instant, conn: ConnId, addr: IpAddr, id: RoomId, code: RoomCode) -> Outbox {
         // Unknown room and wrong code take the same path, so they get the same answer.
         if !self.rooms.get(&id).is_some_and(|room| room.code.matches(&code)) {
-            self.counters.wrong_credentials += 1;
-            let keys = [AttemptKey::Addr(addr), AttemptKey::Room(id)];
-            let mut remaining = u32::MAX;
-            let mut lockout = None;
-            for k in &keys {
-                match self.limiter.fail(k, now) {
-                    Failure::Remaining(n) => remaining = remaining.min(n),
-                    Failure::LockedOut(d) => lockout = Some(d),
-                }
-            }
-            if let Some(d) = lockout {
-                self.counters.lockouts += 1;
-                return err(conn, locked_out(d));
-            }
-            return err(
-                conn,
-                SignalError::new(
-                    ErrorKind::InvalidCredentials,
-                    format!("invalid ID or code ({remaining} attempts left before a lockout)"),
-                ),
-            );
+            return err(conn, self.failed_attempt(now, addr, Some(id), "code"));
         }
         self.limiter.succeed(&AttemptKey::Addr(addr));
         let deadline = now + self.config.consent_timeout;

@@ -113,6 +113,13 @@ impl Netns {
         c
     }
 
+    /// IPv6 off (late link-local addresses upset Chromium's ICE).
+    fn disable_ipv6(&self) -> Result<()> {
+        self.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+        self.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
+        Ok(())
+    }
+
     /// Runs a command inside the namespace and waits for it.
     pub fn exec(&self, args: &[&str]) -> Result<String> {
         let out = self.command(args[0]).args(&args[1..]).output()?;
@@ -135,10 +142,8 @@ impl Netns {
     /// Returns this side's end.
     pub fn veth_to(&self, other: &Netns, ip_here: &str, ip_there: &str) -> Result<Veth> {
         let (here, there) = (format!("{}a", self.name), format!("{}b", self.name));
-        for ns in [self, other] {
-            ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
-            ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
-        }
+        self.disable_ipv6()?;
+        other.disable_ipv6()?;
         run(Command::new("ip").args([
             "link",
             "add",
@@ -202,8 +207,7 @@ impl Lan {
     pub fn attach(&self, ns: &Netns, ip: &str) -> Result<Link> {
         let n = self.ports.fetch_add(1, Ordering::SeqCst);
         let (here, port) = (format!("{}e{n}", self.switch.name), format!("{}p{n}", self.switch.name));
-        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
-        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
+        ns.disable_ipv6()?;
         run(Command::new("ip").args([
             "link",
             "add",
