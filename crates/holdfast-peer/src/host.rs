@@ -483,7 +483,7 @@ impl HostLoop {
             tokio::select! {
                 _ = &mut stop => break Ok(()),
                 ev = session.next() => match ev {
-                    SignalEvent::Message(msg) => {
+                    SignalEvent::Message { msg, .. } => {
                         if let Err(e) = self.on_signal(msg).await {
                             warn!("signalling message failed: {e}");
                         }

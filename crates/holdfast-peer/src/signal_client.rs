@@ -62,6 +62,14 @@ pub fn tls_config_with_ca(ca: &std::path::Path) -> Result<std::sync::Arc<rustls:
     Ok(std::sync::Arc::new(config))
 }
 
+/// How long a `ping` may go unanswered before a replacement socket is tried.
+/// Above a TCP retransmission or two on a lossy, slow path (150 ms, 10 %).
+pub const STALL_AFTER: Duration = Duration::from_secs(3);
+/// Longest wait for one replacement attempt. Short, and attempts follow each
+/// other at once: a SYN sent into a dead network is retried by the kernel
+/// only after 1 s, then 3 s, so a fresh attempt finds a returned network sooner.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
 /// How a [`SignalSession`] connects and reconnects.
 #[derive(Debug, Clone)]
 pub struct SignalConfig {
@@ -77,6 +85,9 @@ pub struct SignalConfig {
     pub ping_interval: Duration,
     /// Longest wait for one connection attempt (TCP, TLS and upgrade).
     pub connect_timeout: Duration,
+    /// A `ping` unanswered this long makes the socket suspect: a fresh one is
+    /// tried alongside it (see [`connected`]), without giving the old one up.
+    pub stall_after: Duration,
 }
 
 impl SignalConfig {
@@ -88,6 +99,7 @@ impl SignalConfig {
             grace: GRACE_PERIOD,
             ping_interval: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            stall_after: STALL_AFTER,
         }
     }
 }
@@ -101,8 +113,9 @@ pub enum SignalEvent {
         answer: ServerMessage,
         reconnection: Option<Reconnection>,
     },
-    /// A message for the role (relayed, room events, `awaiting-consent`, errors).
-    Message(ServerMessage),
+    /// A message for the role (relayed, room events, `awaiting-consent`,
+    /// errors), each numbered one once and in order (`seq`: the room's number).
+    Message { seq: Option<u64>, msg: ServerMessage },
     /// The socket dropped; the next attempt is in `retry_in`; `grace_left`
     /// until the session is given up.
     Disconnected {
@@ -184,16 +197,33 @@ impl SignalSession {
 }
 
 async fn open(config: &SignalConfig) -> Result<Ws, PeerError> {
-    let url = websocket_url(&config.url)?;
-    let connector = config.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    open_within(config.url.clone(), config.tls.clone(), config.connect_timeout).await
+}
+
+async fn open_within(
+    url: Url,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    timeout: Duration,
+) -> Result<Ws, PeerError> {
+    let url = websocket_url(&url)?;
+    let connector = tls.map(tokio_tungstenite::Connector::Rustls);
     let attempt = tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, connector);
-    match tokio::time::timeout(config.connect_timeout, attempt).await {
+    match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(e)) => Err(PeerError::Connect(e.to_string())),
         Err(_) => Err(PeerError::Connect(format!(
             "no answer within {} ms",
-            config.connect_timeout.as_millis()
+            timeout.as_millis()
         ))),
+    }
+}
+
+/// A replacement socket being opened; aborted when dropped.
+struct Probe(tokio::task::JoinHandle<Result<Ws, PeerError>>);
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -201,6 +231,8 @@ async fn open(config: &SignalConfig) -> Result<Ws, PeerError> {
 enum Exit {
     /// The socket is gone; try again.
     Lost(String),
+    /// The socket stalled and a fresh one is already open: resume on it now.
+    Switch(Box<Ws>),
     /// The server refused for now; try again no sooner than this.
     RetryAfter(String, Duration),
     Fatal(PeerError),
@@ -223,6 +255,13 @@ async fn run(
             Some(socket) => {
                 match connected(&config, &mut state, socket, &mut cmd, &events, &mut policy, &mut grace).await {
                     Exit::Closed => return,
+                    Exit::Switch(fresh) => {
+                        // Not a drop: no backoff, no grace clock; the hello on the
+                        // fresh socket resumes, and the server supersedes the old one.
+                        state.disconnected();
+                        ws = Some(*fresh);
+                        continue;
+                    }
                     Exit::Fatal(e) => {
                         let _ = events.send(SignalEvent::Ended(e));
                         return;
@@ -309,8 +348,37 @@ async fn connected(
     };
     let mut keepalive = Keepalive::new(health, Instant::now());
     let mut tick = tokio::time::interval((config.ping_interval / 4).max(Duration::from_millis(10)));
+    // A TCP connection that lost packets in an outage keeps backing off its
+    // retransmissions (up to minutes) after the network is back, and what we
+    // write meanwhile waits behind them. So once a ping goes unanswered for
+    // `stall_after`, replacement sockets are tried one after another; the
+    // first that opens takes over. A pong on the old socket calls this off.
+    let mut probe: Option<Probe> = None;
+    let probe_timeout = PROBE_TIMEOUT.min(config.connect_timeout);
+    let mut probe_tick = tokio::time::interval((config.stall_after / 4).max(Duration::from_millis(10)));
     loop {
         tokio::select! {
+            opened = async { (&mut probe.as_mut().expect("guarded").0).await }, if probe.is_some() => {
+                probe = None;
+                match opened {
+                    Ok(Ok(fresh)) => {
+                        info!(
+                            unanswered_ms = keepalive.unanswered_for(Instant::now()).unwrap_or_default().as_millis() as u64,
+                            "signalling socket stalled; moving to a fresh one"
+                        );
+                        return Exit::Switch(Box::new(fresh));
+                    }
+                    Ok(Err(e)) => debug!("replacement socket failed: {e}"),
+                    Err(e) => debug!("replacement attempt aborted: {e}"),
+                }
+            }
+            _ = probe_tick.tick() => {
+                let stalled = keepalive.unanswered_for(Instant::now()).is_some_and(|d| d >= config.stall_after);
+                if stalled && probe.is_none() {
+                    let (url, tls) = (config.url.clone(), config.tls.clone());
+                    probe = Some(Probe(tokio::spawn(open_within(url, tls, probe_timeout))));
+                }
+            }
             frame = ws.next() => {
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text,
@@ -323,8 +391,13 @@ async fn connected(
                     Ok(env) => env,
                     Err(e) => { warn!("ignoring bad server message: {e}"); continue; }
                 };
+                let seq = env.seq;
+                if matches!(env.msg, ServerMessage::Pong) {
+                    keepalive.on_pong(Instant::now());
+                    probe = None; // the old socket answers again
+                }
                 match state.on_message(env) {
-                    Incoming::Deliver(msg) => { let _ = events.send(SignalEvent::Message(msg)); }
+                    Incoming::Deliver(msg) => { let _ = events.send(SignalEvent::Message { seq, msg }); }
                     Incoming::Duplicate | Incoming::Nothing => {}
                     Incoming::Admitted { answer, reconnection, resend } => {
                         policy.reset();
@@ -352,7 +425,7 @@ async fn connected(
                         return Exit::Fatal(PeerError::Refused(e));
                     }
                     Incoming::Refused(e) => {
-                        let _ = events.send(SignalEvent::Message(e.into()));
+                        let _ = events.send(SignalEvent::Message { seq: None, msg: e.into() });
                     }
                     Incoming::Ended(reason) => return Exit::Fatal(PeerError::Ended(reason)),
                 }

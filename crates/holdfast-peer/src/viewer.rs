@@ -89,6 +89,11 @@ pub enum ViewerEvent {
     },
     /// Signalling is back, in the same session.
     SignalResumed(Option<Reconnection>),
+    /// A numbered room message arrived (`kind`: its `type`); for diagnostics.
+    Signal {
+        seq: u64,
+        kind: &'static str,
+    },
     /// The host's own signalling connection dropped (`grace` left) or came back.
     HostAway(bool),
     Closed(String),
@@ -152,7 +157,10 @@ pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
     let mut session = SignalSession::start(config.signal(), state).await?;
     let (ice, token, control) = loop {
         match session.next().await {
-            SignalEvent::Message(ServerMessage::AwaitingConsent { timeout_ms }) => {
+            SignalEvent::Message {
+                msg: ServerMessage::AwaitingConsent { timeout_ms },
+                ..
+            } => {
                 debug!(timeout_ms, "waiting for the host to accept");
             }
             SignalEvent::Admitted {
@@ -167,7 +175,7 @@ pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
             } => break (ice_servers, token, control),
             SignalEvent::Ended(e) => return Err(e),
             SignalEvent::Disconnected { .. } => {}
-            SignalEvent::Message(other) | SignalEvent::Admitted { answer: other, .. } => {
+            SignalEvent::Message { msg: other, .. } | SignalEvent::Admitted { answer: other, .. } => {
                 return Err(PeerError::Unexpected(format!("{other:?}")))
             }
         }
@@ -215,7 +223,12 @@ async fn run(
         tokio::select! {
             ev = session.next() => {
                 let msg = match ev {
-                    SignalEvent::Message(msg) => msg,
+                    SignalEvent::Message { seq, msg } => {
+                        if let Some(seq) = seq {
+                            let _ = out.send(ViewerEvent::Signal { seq, kind: msg.kind() });
+                        }
+                        msg
+                    }
                     SignalEvent::Admitted { reconnection, .. } => {
                         let _ = out.send(ViewerEvent::SignalResumed(reconnection));
                         continue;

@@ -416,6 +416,26 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
+    /// The message's `type` on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Registered { .. } => "registered",
+            ServerMessage::AwaitingConsent { .. } => "awaiting-consent",
+            ServerMessage::JoinRequest { .. } => "join-request",
+            ServerMessage::Joined { .. } => "joined",
+            ServerMessage::PeerJoined { .. } => "peer-joined",
+            ServerMessage::PeerLeft { .. } => "peer-left",
+            ServerMessage::Offer { .. } => "offer",
+            ServerMessage::Answer { .. } => "answer",
+            ServerMessage::Candidate { .. } => "candidate",
+            ServerMessage::PeerState { .. } => "peer-state",
+            ServerMessage::ReconnectionDetected { .. } => "reconnection-detected",
+            ServerMessage::RoomClosed { .. } => "room-closed",
+            ServerMessage::Error { .. } => "error",
+            ServerMessage::Pong => "pong",
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("ServerMessage always serialises")
     }
@@ -684,5 +704,20 @@ mod tests {
             credential: Some("hunter2".into()),
         };
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn kind_is_the_wire_type() {
+        let msgs = [
+            ServerMessage::Pong,
+            ServerMessage::PeerLeft {
+                peer_id: PeerId("p1".into()),
+            },
+            ServerMessage::RoomClosed { reason: "x".into() },
+        ];
+        for m in msgs {
+            let v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+            assert_eq!(v["type"], m.kind());
+        }
     }
 }

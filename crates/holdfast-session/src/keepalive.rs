@@ -60,6 +60,8 @@ pub struct Keepalive {
     last_activity: Instant,
     next_ping: Instant,
     ping_in_flight: Option<Instant>,
+    /// When the oldest PING still without any PONG was sent.
+    unanswered_since: Option<Instant>,
     rtt: Option<Duration>,
     dead: bool,
     pings_sent: u64,
@@ -73,6 +75,7 @@ impl Keepalive {
             last_activity: now,
             next_ping: now + config.interval,
             ping_in_flight: None,
+            unanswered_since: None,
             rtt: None,
             dead: false,
             pings_sent: 0,
@@ -88,6 +91,7 @@ impl Keepalive {
     /// A `\x00PONG` arrived: activity, and an RTT sample when it answers the last PING.
     pub fn on_pong(&mut self, now: Instant) {
         self.on_activity(now);
+        self.unanswered_since = None;
         if let Some(sent) = self.ping_in_flight.take() {
             self.rtt = Some(now.saturating_duration_since(sent));
         }
@@ -107,6 +111,7 @@ impl Keepalive {
                 self.next_ping = now + self.config.interval;
             }
             self.ping_in_flight = Some(now);
+            self.unanswered_since.get_or_insert(now);
             self.pings_sent += 1;
             return Some(KeepaliveEvent::SendPing);
         }
@@ -122,6 +127,14 @@ impl Keepalive {
             (Some(d), Some(p)) => Some(d.min(p)),
             (d, p) => d.or(p),
         }
+    }
+
+    /// How long the oldest unanswered PING has waited for a PONG. Other
+    /// traffic does not reset this: over TCP, data can keep arriving while
+    /// our own bytes sit in a retransmission backoff, and only a PONG shows
+    /// that the way back works.
+    pub fn unanswered_for(&self, now: Instant) -> Option<Duration> {
+        self.unanswered_since.map(|sent| now.saturating_duration_since(sent))
     }
 
     /// Latest round-trip time measured from PING to PONG.
@@ -295,5 +308,21 @@ mod tests {
             sends_pings: true,
         };
         assert_eq!(custom.dead_after(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_unanswered_ping_ages_from_the_first_one_sent_until_a_pong() {
+        let t0 = Instant::now();
+        let mut k = Keepalive::new(KeepaliveConfig::host(), t0);
+        assert_eq!(k.unanswered_for(t0), None);
+        assert_eq!(k.poll(t0 + 5 * S), Some(KeepaliveEvent::SendPing));
+        assert_eq!(k.unanswered_for(t0 + 7 * S), Some(2 * S));
+        // Other traffic does not count as an answer, and a second PING does
+        // not restart the clock.
+        k.on_activity(t0 + 8 * S);
+        assert_eq!(k.poll(t0 + 10 * S), Some(KeepaliveEvent::SendPing));
+        assert_eq!(k.unanswered_for(t0 + 11 * S), Some(6 * S));
+        k.on_pong(t0 + 11 * S);
+        assert_eq!(k.unanswered_for(t0 + 12 * S), None);
     }
 }

@@ -139,6 +139,9 @@ async fn main() -> anyhow::Result<()> {
             ViewerEvent::SignalResumed(r) => json!({"event": "signal-resumed", "at_ms": unix_ms(),
                 "disconnect_duration": r.as_ref().map(|r| r.disconnect_duration),
                 "missed_message_count": r.as_ref().map(|r| r.missed_message_count)}),
+            ViewerEvent::Signal { seq, kind } => {
+                json!({"event": "signal", "seq": seq, "type": kind, "at_ms": unix_ms()})
+            }
             ViewerEvent::HostAway(away) => json!({"event": "host-away", "away": away}),
             ViewerEvent::Closed(why) => {
                 println!("{}", json!({"event": "closed", "reason": why}));
