@@ -18,7 +18,7 @@ struct Net {
     host_ns: Netns,
     viewer_ns: Netns,
     _server_link: Link,
-    _host_link: Link,
+    host_link: Link,
     viewer_link: Link,
 }
 
@@ -42,41 +42,57 @@ fn net() -> anyhow::Result<Net> {
         host_ns,
         viewer_ns,
         _server_link: server_link,
-        _host_link: host_link,
+        host_link,
         viewer_link,
     })
 }
 
 /// The host (moving synthetic picture) and a Rust viewer, joined and decoding.
 fn session(net: &Net, server_args: &[&str], art: &Path) -> anyhow::Result<(Proc, Proc, Proc, Value)> {
+    let s = session_with(net, server_args, &[], &[], art)?;
+    Ok((s.signal, s.host, s.viewer, s.room))
+}
+
+struct Session {
+    signal: Proc,
+    host: Proc,
+    viewer: Proc,
+    room: Value,
+    /// The viewer's session token.
+    token: String,
+}
+
+/// [`session`] with extra arguments for the host and the viewer.
+fn session_with(
+    net: &Net,
+    server_args: &[&str],
+    host_args: &[&str],
+    viewer_args: &[&str],
+    art: &Path,
+) -> anyhow::Result<Session> {
     let signal = start_signal_with(&net.server_ns, SERVER_IP, server_args, art)?;
     let bind = format!("{HOST_IP}:0");
-    let (host, room) = start_host(
-        &net.host_ns,
-        &url(),
-        &[
-            "--source",
-            "synthetic",
-            "--ice-bind",
-            &bind,
-            "--log",
-            "info,holdfast_peer=debug",
-        ],
-        None,
-        art,
-    )?;
+    let mut args = vec!["--source", "synthetic", "--log", "info,holdfast_peer=debug"];
+    if !host_args.contains(&"--ice-bind") {
+        args.extend(["--ice-bind", &bind]);
+    }
+    args.extend(host_args);
+    let (host, room) = start_host(&net.host_ns, &url(), &args, None, art)?;
     let vbind = format!("{VIEWER_IP}:0");
-    let viewer = start_probe_viewer(
-        &net.viewer_ns,
-        &url(),
-        &room,
-        &["--ice-bind", &vbind, "--frame-every", "1"],
-        art,
-    )?;
+    let mut vargs = vec!["--ice-bind", &vbind, "--frame-every", "1"];
+    vargs.extend(viewer_args);
+    let viewer = start_probe_viewer(&net.viewer_ns, &url(), &room, &vargs, art)?;
     let joined = next_event(&viewer, &["joined", "refused"], Duration::from_secs(20))?;
     anyhow::ensure!(joined["event"] == "joined", "{joined}");
     next_event(&viewer, &["frame"], Duration::from_secs(20))?;
-    Ok((signal, host, viewer, room))
+    let token = joined["token"].as_str().unwrap_or_default().to_owned();
+    Ok(Session {
+        signal,
+        host,
+        viewer,
+        room,
+        token,
+    })
 }
 
 fn next_event(p: &Proc, names: &[&str], within: Duration) -> anyhow::Result<Value> {
@@ -177,4 +193,249 @@ fn drain(p: &Proc) -> Vec<Value> {
         out.push(ev);
     }
     out
+}
+
+/// Frames seen in `events`.
+fn frames(events: &[Value]) -> usize {
+    events.iter().filter(|e| e["event"] == "frame").count()
+}
+
+/// Events of the given names, for printing.
+fn named<'a>(events: &'a [Value], names: &[&str]) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| names.iter().any(|n| e["event"] == *n))
+        .collect()
+}
+
+#[test]
+fn a_sixty_second_blackout_past_ice_failure_resumes_by_itself() -> anyhow::Result<()> {
+    let art = artifacts_dir("resilience_blackout_60s");
+    let net = net()?;
+    let (_signal, host, viewer, _room) = session(&net, &[], &art)?;
+    anyhow::ensure!(
+        frames(&events_for(&viewer, Duration::from_secs(2))) > 0,
+        "no frames before the cut"
+    );
+    net.viewer_link.blackout()?;
+    let cut = Instant::now();
+    let during = events_for(&viewer, Duration::from_secs(60));
+    net.viewer_link.restore()?;
+    let restored = Instant::now();
+    // Within the grace window (300 s) and with no help: the signalling
+    // backoff (cap 30 s) plus a rebuilt or restarted connection.
+    let (first, on_the_way) = next_event_keeping(&viewer, &["frame", "closed"], Duration::from_secs(120))?;
+    let recovered = restored.elapsed();
+    anyhow::ensure!(first["event"] == "frame", "the session ended: {first}");
+    let host_events = drain(&host);
+    let recoveries = named(&host_events, &["viewer-recovering"]);
+    eprintln!(
+        "blackout {:.1} s; signalling lost seen by the viewer after {:?}; first frame {:.2} s after the link returned; \
+         host recoveries {}: {:?}; viewer events after the link returned: {:?}",
+        (restored - cut).as_secs_f64(),
+        named(&during, &["signal-lost"]).first().and_then(|e| e["at_ms"].as_u64()),
+        recovered.as_secs_f64(),
+        recoveries.len(),
+        recoveries,
+        named(&on_the_way, &["signal-resumed", "state", "host-away"]),
+    );
+    let all: Vec<Value> = during.iter().chain(&on_the_way).cloned().collect();
+    anyhow::ensure!(
+        named(&all, &["joined", "closed"]).is_empty(),
+        "same session: {:?}",
+        named(&all, &["joined", "closed"])
+    );
+    anyhow::ensure!(!recoveries.is_empty(), "the host never tried to recover");
+    let after = events_for(&viewer, Duration::from_secs(3));
+    anyhow::ensure!(
+        frames(&after) > 10,
+        "video keeps flowing: {} frames in 3 s",
+        frames(&after)
+    );
+    Ok(())
+}
+
+#[test]
+fn past_the_grace_window_the_session_ends_cleanly_and_its_credentials_are_dead() -> anyhow::Result<()> {
+    let art = artifacts_dir("resilience_past_grace");
+    let net = net()?;
+    // Grace shortened to 8 s on all three; the server notices silence in 6 s.
+    let server = ["--grace-secs", "8", "--ws-ping-secs", "2", "--ws-silent-secs", "6"];
+    let Session {
+        signal: _signal,
+        host,
+        viewer,
+        room,
+        token: viewer_token,
+    } = session_with(&net, &server, &["--grace-secs", "8"], &["--grace-secs", "8"], &art)?;
+    // The host's cable goes dark for longer than the window.
+    net.host_link.blackout()?;
+    let cut = Instant::now();
+    let closed = next_event(&viewer, &["closed"], Duration::from_secs(40))?;
+    let viewer_told = cut.elapsed();
+    let ended = next_event(&host, &["session-ended"], Duration::from_secs(40))?;
+    let host_told = cut.elapsed();
+    net.host_link.restore()?;
+    eprintln!(
+        "host cut; viewer told after {:.1} s: {closed}; host told after {:.1} s: {ended}",
+        viewer_told.as_secs_f64(),
+        host_told.as_secs_f64()
+    );
+    let reason = closed["reason"].as_str().unwrap_or_default();
+    anyhow::ensure!(
+        reason.contains("ended") || reason.contains("closed"),
+        "a clear reason: {reason}"
+    );
+    anyhow::ensure!(
+        ended["reason"].as_str().unwrap_or_default().contains("ended"),
+        "a clear reason on the host: {ended}"
+    );
+    // The old code and the old token are refused, with a clear message.
+    let vbind = format!("{VIEWER_IP}:0");
+    let by_code = start_probe_viewer(&net.viewer_ns, &url(), &room, &["--ice-bind", &vbind], &art)?;
+    let refused = next_event(&by_code, &["refused", "joined"], Duration::from_secs(20))?;
+    eprintln!("old code: {refused}");
+    anyhow::ensure!(refused["event"] == "refused", "the old code still works: {refused}");
+    let by_token = start_probe_viewer(
+        &net.viewer_ns,
+        &url(),
+        &room,
+        &["--ice-bind", &vbind, "--token", &viewer_token],
+        &art,
+    )?;
+    let refused = next_event(&by_token, &["refused", "joined"], Duration::from_secs(20))?;
+    eprintln!("old token: {refused}");
+    anyhow::ensure!(refused["event"] == "refused", "the old token still works: {refused}");
+    anyhow::ensure!(
+        refused["code"] == "session-ended" && refused["message"].as_str().unwrap_or_default().contains("ended"),
+        "says the session ended: {refused}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_restarted_server_picks_the_session_up_and_delivers_what_was_queued_once_in_order() -> anyhow::Result<()> {
+    let art = artifacts_dir("resilience_server_restart");
+    let net = net()?;
+    // Tokens are signed with a key kept on disk, so they outlive the process.
+    let key = art.join("signal-token.key");
+    let key = key.to_str().unwrap_or_default();
+    let server_args = ["--token-key-file", key];
+    let Session {
+        signal,
+        mut host,
+        viewer,
+        ..
+    } = session_with(&net, &server_args, &[], &[], &art)?;
+    drop(signal); // killed: no goodbye to anyone
+    let down = Instant::now();
+    // Media does not need the server.
+    let meanwhile = events_for(&viewer, Duration::from_secs(4));
+    eprintln!("server down: {} frames in 4 s", frames(&meanwhile));
+    anyhow::ensure!(frames(&meanwhile) > 20, "media stopped with the server");
+    // The host renegotiates while the server is down: its offer is queued.
+    host.write_line("restart-ice")?;
+    let queued = events_for(&viewer, Duration::from_secs(1));
+    anyhow::ensure!(
+        named(&queued, &["signal"]).is_empty(),
+        "nothing can arrive while the server is down"
+    );
+    let signal = start_signal_with(
+        &net.server_ns,
+        SERVER_IP,
+        &server_args,
+        &artifacts_dir("resilience_server_restart/restarted"),
+    )?;
+    let back = Instant::now();
+    // Both come back by themselves; the viewer gets the queued offer, once.
+    let (first, on_the_way) = next_event_keeping(&viewer, &["frame"], Duration::from_secs(60))?;
+    let settle = events_for(&viewer, Duration::from_secs(5));
+    let seen: Vec<Value> = on_the_way
+        .iter()
+        .chain(std::iter::once(&first))
+        .chain(&settle)
+        .cloned()
+        .collect();
+    let signals = named(&seen, &["signal"]);
+    let seqs: Vec<u64> = signals.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    let offers = signals.iter().filter(|e| e["type"] == "offer").count();
+    let host_events = drain(&host);
+    eprintln!(
+        "server down {:.1} s; viewer events after the restart: {:?}; host: {:?}",
+        (back - down).as_secs_f64(),
+        named(
+            &seen,
+            &["signal", "signal-resumed", "signal-lost", "state", "joined", "closed"]
+        ),
+        named(
+            &host_events,
+            &["signal-lost", "signal-restored", "viewer-recovering", "viewer-state"]
+        ),
+    );
+    anyhow::ensure!(offers == 1, "the queued offer arrives exactly once: {signals:?}");
+    anyhow::ensure!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    anyhow::ensure!(
+        named(&host_events, &["signal-restored"]).len() == 1,
+        "the host re-registered its room"
+    );
+    anyhow::ensure!(named(&seen, &["joined", "closed"]).is_empty(), "the same session");
+    anyhow::ensure!(
+        frames(&settle) > 20,
+        "video flows after the restart: {}",
+        frames(&settle)
+    );
+    let metrics = net.server_ns.exec(&["curl", "-sf", &format!("{}/metrics", url())])?;
+    let restored = metrics
+        .lines()
+        .find(|l| l.starts_with("holdfast_rooms_restored_total"))
+        .unwrap_or_default()
+        .to_owned();
+    eprintln!("restarted server: {restored}");
+    anyhow::ensure!(
+        restored.ends_with(" 1"),
+        "the room was restored from the host's token: {restored}"
+    );
+    drop(signal);
+    Ok(())
+}
+
+#[test]
+fn when_the_hosts_address_changes_the_session_moves_to_the_new_one() -> anyhow::Result<()> {
+    let art = artifacts_dir("resilience_address_change");
+    let net = net()?;
+    // Bound to every interface, as by default, so new addresses can be used.
+    let Session {
+        signal: _signal,
+        host,
+        viewer,
+        ..
+    } = session_with(&net, &[], &["--ice-bind", "0.0.0.0:0"], &[], &art)?;
+    anyhow::ensure!(frames(&events_for(&viewer, Duration::from_secs(2))) > 0);
+    net.host_link.readdress(HOST_IP, "10.77.0.12")?;
+    let changed = Instant::now();
+    let noticed = next_event(&host, &["network-changed"], Duration::from_secs(10))?;
+    let detect = changed.elapsed();
+    // Frames in flight may still arrive; wait for the new connection's.
+    let (recovering, _) = next_event_keeping(&host, &["viewer-recovering"], Duration::from_secs(10))?;
+    let (first, on_the_way) = next_event_keeping(&viewer, &["frame", "closed"], Duration::from_secs(30))?;
+    let after = events_for(&viewer, Duration::from_secs(3));
+    let recovered = changed.elapsed();
+    eprintln!(
+        "address changed; host noticed in {:.2} s: {noticed}; {recovering}; video back within {:.2} s; viewer: {:?}",
+        detect.as_secs_f64(),
+        recovered.as_secs_f64(),
+        named(&on_the_way, &["state", "signal-resumed", "signal"])
+    );
+    anyhow::ensure!(first["event"] == "frame", "the session ended: {first}");
+    anyhow::ensure!(
+        frames(&after) > 10,
+        "video flows on the new address: {}",
+        frames(&after)
+    );
+    anyhow::ensure!(
+        named(&on_the_way, &["signal"]).iter().any(|e| e["type"] == "offer"),
+        "the host renegotiated"
+    );
+    anyhow::ensure!(named(&after, &["joined", "closed"]).is_empty(), "the same session");
+    Ok(())
 }

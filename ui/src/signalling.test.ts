@@ -77,6 +77,23 @@ describe('ResumeState', () => {
     expect(s.onMessage({ type: 'offer', seq: 1 }).kind).toBe('deliver');
   });
 
+  it('resumed on a restarted server that expected it, sends only what was never written', () => {
+    const s = new ResumeState('1', 'c');
+    s.onMessage(joined);
+    s.send({ type: 'answer', sdp: 'a1' });
+    expect(s.onMessage({ type: 'offer', seq: 7 }).kind).toBe('deliver');
+    s.disconnected();
+    s.send({ type: 'candidate', c: 2 });
+    // No last_received: the new server cannot know what the old one took.
+    s.onMessage({ type: 'reconnection-detected', disconnect_duration: 12, missed_message_count: 1 });
+    const r = s.onMessage(joined);
+    if (r.kind !== 'admitted') throw new Error(r.kind);
+    expect(r.reconnection?.disconnect_duration).toBe(12);
+    expect(r.resend.map((m) => m.seq)).toEqual([2]);
+    // Its numbers continue above the old server's.
+    expect(s.onMessage({ type: 'offer', seq: 1_800_000_000_001 }).kind).toBe('deliver');
+  });
+
   it('tells refusals that retrying cannot fix from passing ones', () => {
     expect(isFatal('session-ended')).toBe(true);
     expect(isFatal('invalid-credentials')).toBe(true);

@@ -115,9 +115,12 @@ export class ResumeState {
         this.admittedOnce = true;
         const r = this.reconnection;
         this.reconnection = null;
-        if (r) {
-          const last = Number(r.last_received ?? 0);
+        if (r && typeof r.last_received === 'number') {
+          const last = r.last_received;
           this.unconfirmed = this.unconfirmed.filter((u) => u.seq > last);
+        } else if (r) {
+          // Resumed on a restarted server, which cannot know what we sent before.
+          this.unconfirmed = this.unconfirmed.filter((u) => !u.written);
         } else {
           // A server without our state (restarted): only what was never written.
           this.unconfirmed = this.unconfirmed.filter((u) => !u.written);

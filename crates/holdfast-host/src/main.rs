@@ -105,6 +105,14 @@ struct Cli {
     /// Also offer loopback candidates (for tests on one machine).
     #[arg(long)]
     allow_loopback: bool,
+    /// Seconds the session survives without the signalling server before it
+    /// ends (the seeds' 300; between 1 and 3600).
+    #[arg(long, default_value_t = holdfast_session::GRACE_PERIOD.as_secs_f64(),
+          value_parser = grace_secs)]
+    grace_secs: f64,
+    /// Do not watch the machine's addresses for changes.
+    #[arg(long)]
+    no_network_watch: bool,
     /// Who decides when a viewer with the right code asks to join.
     #[arg(long, value_enum, default_value_t = Accept::Ask)]
     accept: Accept,
@@ -214,6 +222,10 @@ async fn main() -> anyhow::Result<()> {
     config.control_enabled = !cli.view_only;
     config.keepalive.interval = Duration::from_millis(cli.keepalive_ms.max(10));
     config.current_display = cli.display as u32;
+    config.grace = Duration::from_secs_f64(cli.grace_secs);
+    if cli.no_network_watch {
+        config.watch_network = None;
+    }
     config.displays = displays;
     config.rtc = RtcOptions {
         bind: if cli.ice_bind.is_empty() {
@@ -258,7 +270,14 @@ async fn main() -> anyhow::Result<()> {
     let mut waiting: Vec<String> = Vec::new();
     loop {
         tokio::select! {
-            r = host.finished() => { r.context("host stopped")?; break; }
+            r = host.finished() => {
+                if let Err(e) = &r {
+                    // Say why on stdout too, for whoever drives this process.
+                    println!("{}", serde_json::json!({"event": "session-ended", "reason": e.to_string()}));
+                }
+                r.context("the session is over")?;
+                break;
+            }
             _ = tokio::signal::ctrl_c() => { host.stop().await?; break; }
             Some(ev) = events.recv() => {
                 print_event(&ev);
@@ -317,6 +336,9 @@ fn print_event(ev: &HostEvent) {
             grace_left,
         } => serde_json::json!({"event": "signal-lost", "attempt": attempt,
             "retry_in_ms": retry_in.as_millis() as u64, "grace_left_ms": grace_left.as_millis() as u64}),
+        HostEvent::NetworkChanged { added, removed } => {
+            serde_json::json!({"event": "network-changed", "added": added, "removed": removed})
+        }
         HostEvent::SignalRestored { reconnection } => serde_json::json!({"event": "signal-restored",
             "disconnect_duration": reconnection.as_ref().map(|r| r.disconnect_duration),
             "missed_message_count": reconnection.as_ref().map(|r| r.missed_message_count)}),
@@ -324,8 +346,17 @@ fn print_event(ev: &HostEvent) {
     println!("{json}");
 }
 
+fn grace_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (1.0..=3600.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("the grace window must be between 1 and 3600 s".into())
+    }
+}
+
 /// Applies one stdin line: `control|view|deny [PEER]` (or `c`, `v`, `d`),
-/// or `view-only on|off`.
+/// `view-only on|off`, `reconnect` (resume now) or `restart-ice` (repair every viewer's connection).
 fn answer_line(host: &HostRemote, waiting: &mut Vec<String>, line: &str) {
     let mut words = line.split_whitespace();
     let (Some(verb), arg) = (words.next(), words.next()) else {
@@ -337,6 +368,10 @@ fn answer_line(host: &HostRemote, waiting: &mut Vec<String>, line: &str) {
         "d" | "deny" => Decision::Deny,
         "reconnect" => {
             host.reconnect();
+            return;
+        }
+        "restart-ice" => {
+            host.restart_ice();
             return;
         }
         "view-only" => {

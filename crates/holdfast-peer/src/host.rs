@@ -46,6 +46,8 @@ use holdfast_session::{
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+
+use crate::netwatch::{local_addresses, AddressSet, NetworkChange};
 use tracing::{debug, info, info_span, warn, Instrument};
 use url::Url;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
@@ -90,6 +92,9 @@ pub struct HostConfig {
     pub grace: Duration,
     /// How long a viewer's connection may stay `disconnected` before an ICE restart.
     pub ice_disconnected_timeout: Duration,
+    /// Poll the machine's addresses at this interval and recover connections
+    /// when they change (None: do not watch).
+    pub watch_network: Option<Duration>,
 }
 
 /// How a host answers join requests.
@@ -148,6 +153,11 @@ pub enum HostEvent {
     SignalRestored {
         reconnection: Option<Reconnection>,
     },
+    /// The machine's addresses changed; connections are being moved.
+    NetworkChanged {
+        added: Vec<std::net::IpAddr>,
+        removed: Vec<std::net::IpAddr>,
+    },
 }
 
 /// Instructions from the shell to a running host.
@@ -157,6 +167,9 @@ enum HostCommand {
     SetControl(bool),
     SelectDisplay(u32),
     Reconnect,
+    /// ICE restart for every viewer, connected or not ("repair the connection").
+    RestartIce,
+    NetworkChanged(NetworkChange),
 }
 
 impl HostConfig {
@@ -177,6 +190,7 @@ impl HostConfig {
             current_display: 0,
             grace: holdfast_session::GRACE_PERIOD,
             ice_disconnected_timeout: disconnected_timeout(cfg!(windows)),
+            watch_network: Some(crate::netwatch::NETWORK_POLL_INTERVAL),
         }
     }
 }
@@ -271,6 +285,12 @@ impl HostRemote {
     /// restart ICE for every viewer that is not connected.
     pub fn reconnect(&self) {
         let _ = self.cmd.send(HostCommand::Reconnect);
+    }
+
+    /// Restarts ICE with every viewer now, even those that look connected
+    /// (the path may be poor, or the network changed under it).
+    pub fn restart_ice(&self) {
+        let _ = self.cmd.send(HostCommand::RestartIce);
     }
 }
 
@@ -395,6 +415,9 @@ pub async fn start(
     let (events_tx, events) = mpsc::unbounded_channel();
     let (cmd, cmd_rx) = mpsc::unbounded_channel();
     let span = info_span!("host", room = %room.id);
+    if let Some(every) = config.watch_network {
+        tokio::spawn(watch_network(every, cmd.clone()).instrument(span.clone()));
+    }
     let task = tokio::spawn(
         HostLoop::new(config, worker, input, ice, session.sender(), stats_tx, events_tx)
             .run(session, stop_rx, cmd_rx)
@@ -408,6 +431,23 @@ pub async fn start(
         stop: Some(stop_tx),
         task,
     })
+}
+
+/// Polls the machine's addresses; tells the host loop when they change.
+async fn watch_network(every: Duration, cmd: mpsc::UnboundedSender<HostCommand>) {
+    let mut known = AddressSet::new(tokio::task::spawn_blocking(local_addresses).await.unwrap_or_default());
+    loop {
+        tokio::time::sleep(every).await;
+        let now = tokio::task::spawn_blocking(local_addresses).await.unwrap_or_default();
+        if let Some(change) = known.update(now) {
+            if cmd.send(HostCommand::NetworkChanged(change)).is_err() {
+                return; // the host is gone
+            }
+        }
+        if cmd.is_closed() {
+            return;
+        }
+    }
 }
 
 struct HostLoop {
@@ -579,6 +619,34 @@ impl HostLoop {
                     .collect();
                 for peer in stuck {
                     self.recover(&peer, IceAction::RestartIce).await;
+                }
+            }
+            HostCommand::RestartIce => {
+                info!("ICE restart asked for");
+                let peers: Vec<PeerId> = self.viewers.keys().cloned().collect();
+                for peer in peers {
+                    self.recover(&peer, IceAction::RestartIce).await;
+                }
+            }
+            HostCommand::NetworkChanged(change) => {
+                info!(added = ?change.added, removed = ?change.removed, "network addresses changed");
+                self.emit(HostEvent::NetworkChanged {
+                    added: change.added.clone(),
+                    removed: change.removed.clone(),
+                });
+                // The signalling socket may be bound to an address that is gone.
+                self.signal.reconnect_now();
+                // Sockets bound to a removed address are dead: an ICE restart on
+                // them cannot gather anything new, so build fresh connections.
+                // With only new addresses, a restart finds the better path.
+                let action = if change.removed.is_empty() {
+                    IceAction::RestartIce
+                } else {
+                    IceAction::Rebuild
+                };
+                let peers: Vec<PeerId> = self.viewers.keys().cloned().collect();
+                for peer in peers {
+                    self.recover(&peer, action).await;
                 }
             }
             HostCommand::SelectDisplay(index) => {

@@ -4,11 +4,13 @@
 //! - [`signal_client`]: the signalling session that reconnects by itself.
 //! - [`rtc`]: building a peer connection and turning its callbacks into events.
 //! - [`backpressure`]: the pure per-viewer frame gate (4 MiB ceiling, keyframe after drop).
+//! - [`netwatch`]: noticing that the host's addresses changed (pure diff + a poll).
 //! - [`host`]: registers a room, offers `video` + `commands` to each viewer, streams.
 //! - [`viewer`]: joins a room, answers, reassembles frames (the Rust viewer).
 
 pub mod backpressure;
 pub mod host;
+pub mod netwatch;
 pub mod resume;
 pub mod rtc;
 pub mod signal_client;

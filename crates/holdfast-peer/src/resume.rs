@@ -75,7 +75,7 @@ pub struct ResumeState {
     /// Admitted at least once by this process: a rejoin then resumes (with
     /// `last_seq`, even 0) rather than starting fresh.
     admitted_once: bool,
-    reconnection: Option<(Reconnection, u64)>,
+    reconnection: Option<(Reconnection, Option<u64>)>,
 }
 
 fn numbered(msg: &ClientMessage) -> bool {
@@ -200,13 +200,13 @@ impl ResumeState {
                 let reconnection = self.reconnection.take();
                 let resend = match &reconnection {
                     // The server says what it took: everything after it goes again.
-                    Some((_, last_received)) => {
+                    Some((_, Some(last_received))) => {
                         let last = *last_received;
                         self.unconfirmed.retain(|u| u.seq > last);
                         self.unconfirmed.iter().collect::<Vec<_>>()
                     }
                     // A server without our state: only what was never written.
-                    None => {
+                    Some((_, None)) | None => {
                         self.unconfirmed.retain(|u| !u.written);
                         self.unconfirmed.iter().collect()
                     }
@@ -381,7 +381,7 @@ mod tests {
             msg: ServerMessage::ReconnectionDetected {
                 disconnect_duration: 10.0,
                 missed_message_count: 0,
-                last_received: 2,
+                last_received: Some(2),
                 replay_complete: true,
             },
         };
@@ -394,6 +394,35 @@ mod tests {
             "3 was written but not taken; 4 and 5 were queued"
         );
         assert_eq!(s.send(offer(6)).unwrap().seq, Some(6));
+    }
+
+    #[test]
+    fn a_restarted_server_that_expected_us_gets_only_what_was_never_written() {
+        // The host of a restored room talked to us first, so the new server
+        // detects a reconnection, but it cannot know what the old one took.
+        let mut s = ResumeState::new(Credentials::Host);
+        let t = token();
+        admitted(s.on_message(registered(&t, false)));
+        s.send(offer(1)); // taken by the old server long ago
+        s.disconnected();
+        s.send(offer(2));
+        let detected = ServerEnvelope {
+            seq: None,
+            msg: ServerMessage::ReconnectionDetected {
+                disconnect_duration: 12.0,
+                missed_message_count: 1,
+                last_received: None,
+                replay_complete: true,
+            },
+        };
+        assert!(matches!(s.on_message(detected), Incoming::Nothing));
+        let (r, resend) = admitted(s.on_message(registered(&t, true)));
+        assert!(r.is_some());
+        assert_eq!(
+            sdps(&resend),
+            vec![(2, "o2".into())],
+            "the old answer is not sent again"
+        );
     }
 
     #[test]

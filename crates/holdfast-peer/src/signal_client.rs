@@ -158,7 +158,9 @@ impl SignalSender {
         let _ = self.cmd.send(SessionCmd::Send(msg));
     }
 
-    /// Tries to reconnect at once instead of waiting out the backoff.
+    /// Tries to reconnect at once instead of waiting out the backoff; when
+    /// connected, moves to a fresh socket (the old one may be bound to an
+    /// address that is gone).
     pub fn reconnect_now(&self) {
         let _ = self.cmd.send(SessionCmd::ReconnectNow);
     }
@@ -436,7 +438,14 @@ async fn connected(
                         write!(env);
                     }
                 }
-                Some(SessionCmd::ReconnectNow) => {}
+                Some(SessionCmd::ReconnectNow) => {
+                    // Asked (network change, the user's button): try a fresh
+                    // socket now; the old one stays until that one is up.
+                    if probe.is_none() {
+                        let (url, tls) = (config.url.clone(), config.tls.clone());
+                        probe = Some(Probe(tokio::spawn(open_within(url, tls, config.connect_timeout))));
+                    }
+                }
                 Some(SessionCmd::Close) | None => {
                     if state.is_admitted() {
                         let _ = tokio::time::timeout(

@@ -396,8 +396,11 @@ pub enum ServerMessage {
         /// Seconds between the drop and this rejoin.
         disconnect_duration: f64,
         missed_message_count: u64,
-        /// The last client `seq` the server took from this peer: resend what came after.
-        last_received: u64,
+        /// The last client `seq` the server took from this peer: resend what
+        /// came after. Absent when this server cannot know (it was restarted
+        /// since): then resend only what was never written to a socket.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_received: Option<u64>,
         /// False if some messages after the peer's `last_seq` were already discarded.
         replay_complete: bool,
     },
@@ -681,7 +684,7 @@ mod tests {
         let m = ServerMessage::ReconnectionDetected {
             disconnect_duration: 12.5,
             missed_message_count: 3,
-            last_received: 4,
+            last_received: Some(4),
             replay_complete: true,
         };
         let v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();

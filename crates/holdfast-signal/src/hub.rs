@@ -61,6 +61,11 @@ pub struct HubConfig {
     pub replay: ReplayConfig,
     /// Signs session tokens; keep it across restarts so tokens survive them.
     pub token_key: TokenKey,
+    /// Room sequence numbers start after this. The server passes the Unix
+    /// time in ms at start-up, so a room restored after a restart keeps
+    /// numbering above anything its clients saw before (they drop numbers
+    /// they have already seen as duplicates). 0 in tests.
+    pub seq_base: u64,
 }
 
 impl Default for HubConfig {
@@ -72,6 +77,7 @@ impl Default for HubConfig {
             grace: GRACE_PERIOD,
             replay: ReplayConfig::default(),
             token_key: TokenKey::random(),
+            seq_base: 0,
         }
     }
 }
@@ -127,6 +133,10 @@ struct Member {
     last_received: u64,
     quality: Option<Quality>,
     reconnections: u32,
+    /// Not seen by this server yet: a viewer the host of a restored room is
+    /// talking to. Holds messages for it until it comes back with its token
+    /// (or its grace window runs out, as for any dropped member).
+    expected: bool,
 }
 
 impl Member {
@@ -140,6 +150,7 @@ impl Member {
             last_received: 0,
             quality: None,
             reconnections: 0,
+            expected: false,
         }
     }
 }
@@ -153,6 +164,8 @@ struct Room {
     replay: ReplayBuffer<(PeerId, ServerMessage)>,
     /// Viewers whose session ended (left, or gone past the grace window).
     revoked: VecDeque<PeerId>,
+    /// Re-created from its host's token after a server restart.
+    restored: bool,
 }
 
 impl Room {
@@ -488,8 +501,9 @@ impl Hub {
                 nonce,
                 host,
                 members,
-                replay: ReplayBuffer::new(self.config.replay, now),
+                replay: ReplayBuffer::starting_after(self.config.replay, now, self.config.seq_base),
                 revoked: VecDeque::new(),
+                restored: false,
             },
         );
     }
@@ -550,6 +564,7 @@ impl Hub {
                 // A restarted server: the room comes back as it was.
                 self.counters.rooms_restored += 1;
                 self.insert_room(now, conn, &id, code, nonce, peer);
+                self.rooms.get_mut(&id).expect("inserted").restored = true;
                 vec![reply(conn, self.registered(&id, true))]
             }
         }
@@ -628,6 +643,9 @@ impl Hub {
         let gone = now.saturating_duration_since(member.disconnected_at.take().unwrap_or(member.last_seen));
         member.last_seen = now;
         member.reconnections += 1;
+        // A member this server only expected has sent it nothing yet, but may
+        // have sent the previous server plenty: say we cannot know.
+        let knows_received = !std::mem::take(&mut member.expected);
         // Without `last_seq` the client has no state to complete (a new
         // process with an old token): nothing to replay, and the host is told
         // it needs a new connection.
@@ -652,7 +670,7 @@ impl Hub {
             ServerMessage::ReconnectionDetected {
                 disconnect_duration: gone.as_secs_f64(),
                 missed_message_count: mine.len() as u64,
-                last_received: member.last_received,
+                last_received: knows_received.then_some(member.last_received),
                 replay_complete: missed.lost == 0,
             },
         ));
@@ -780,7 +798,11 @@ impl Hub {
             token: token.clone(),
             control,
         };
-        if self.rooms[&id].members.contains_key(&peer) {
+        if let Some(member) = self.rooms.get_mut(&id).expect("checked").members.get_mut(&peer) {
+            if member.expected {
+                // The token, not the host's message, says what it may do.
+                member.role = Role::Viewer { control };
+            }
             return self.reconnect(now, conn, &id, &peer, last_seq, joined);
         }
         // Known to the token but not to this room (a restarted server): admit
@@ -899,6 +921,22 @@ impl Hub {
             (Role::Viewer { .. }, None) => room.host.clone(),
             (Role::Viewer { .. }, Some(t)) if t == room.host => t,
             (Role::Host, Some(t)) if admitted(&t) => t,
+            // After a restart the host may talk to a viewer that has not
+            // reconnected yet (an ICE restart it queued while we were down).
+            (Role::Host, Some(t))
+                if room.restored
+                    && !room.members.contains_key(&t)
+                    && !room.revoked.contains(&t)
+                    && room.viewer_count() < MAX_VIEWERS_PER_ROOM =>
+            {
+                let room = self.rooms.get_mut(&id).expect("checked");
+                let mut member = Member::new(Role::Viewer { control: false }, ConnId(0), now);
+                member.conn = None;
+                member.disconnected_at = Some(now);
+                member.expected = true;
+                room.members.insert(t.clone(), member);
+                t
+            }
             (Role::Host, None) => {
                 return err(
                     conn,

@@ -55,7 +55,15 @@ impl<T: Clone> ReplayBuffer<T> {
         }
     }
 
-    /// Numbers and keeps `message`; returns its sequence number (from 1).
+    /// A buffer whose first message gets `base + 1` (see `HubConfig::seq_base`).
+    pub fn starting_after(config: ReplayConfig, now: Instant, base: u64) -> Self {
+        ReplayBuffer {
+            last_seq: base,
+            ..Self::new(config, now)
+        }
+    }
+
+    /// Numbers and keeps `message`; returns its sequence number (from 1, or `base + 1`).
     pub fn push(&mut self, message: T, now: Instant) -> u64 {
         self.expire(now);
         self.last_seq += 1;

@@ -179,6 +179,10 @@ pub fn router(config: &ServerConfig) -> Router {
             grace: config.grace,
             replay: config.replay,
             token_key: config.token_key.clone(),
+            // The edge reads the wall clock; the hub stays pure.
+            seq_base: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
         })),
         conns: Mutex::new(HashMap::new()),
         next_conn: Default::default(),

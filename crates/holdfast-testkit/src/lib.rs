@@ -271,10 +271,12 @@ impl Link {
         Ok(())
     }
 
-    /// Moves this end to a new address (the old one is removed).
+    /// Moves this end to a new address, as a new DHCP lease does: the old one
+    /// goes first (deleting a primary address also deletes the secondaries
+    /// of its subnet, so the new one is added after).
     pub fn readdress(&self, old_ip: &str, new_ip: &str) -> Result<()> {
-        run(Command::new("ip").args(["-n", &self.ns, "addr", "add", &format!("{new_ip}/24"), "dev", &self.dev]))?;
-        run(Command::new("ip").args(["-n", &self.ns, "addr", "del", &format!("{old_ip}/24"), "dev", &self.dev]))
+        run(Command::new("ip").args(["-n", &self.ns, "addr", "del", &format!("{old_ip}/24"), "dev", &self.dev]))?;
+        run(Command::new("ip").args(["-n", &self.ns, "addr", "add", &format!("{new_ip}/24"), "dev", &self.dev]))
     }
 }
 

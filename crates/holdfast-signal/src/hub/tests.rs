@@ -475,7 +475,10 @@ fn messages_a_client_resends_after_a_drop_arrive_once() {
     // The client learns the server took up to 2, and resends only 3.
     assert!(matches!(
         &out[0].2,
-        ServerMessage::ReconnectionDetected { last_received: 2, .. }
+        ServerMessage::ReconnectionDetected {
+            last_received: Some(2),
+            ..
+        }
     ));
     assert!(t.send_seq("v2", ip(2), Some(2), answer("a2")).is_empty());
     let out = t.send_seq("v2", ip(2), Some(3), answer("a3"));
@@ -633,6 +636,111 @@ fn a_restarted_server_takes_the_room_back_from_its_host_and_readmits_its_viewer(
     // The session goes on.
     let out = t.offer("h1", Some(1), Some(&viewer), "restart");
     assert!(matches!(&out[..], [(to, Some(2), _)] if to == "v2"));
+}
+
+#[test]
+fn after_a_restart_what_the_host_sends_a_viewer_not_back_yet_waits_for_it() {
+    let key = TokenKey::random();
+    let mut before = T::with(HubConfig {
+        token_key: key.clone(),
+        ..HubConfig::default()
+    });
+    let (id, code, _, host_token) = before.register("h");
+    let (viewer, token) = before.admit("h", "v", &id, &code);
+    let old_last = 5; // what the viewer had seen from the old server
+                      // The restarted server numbers above anything the old one could have used.
+    let mut t = T::with(HubConfig {
+        token_key: key,
+        seq_base: 1_000,
+        ..HubConfig::default()
+    });
+    let out = t.send(
+        "h1",
+        ip(1),
+        ClientMessage::Register {
+            token: Some(host_token),
+            last_seq: Some(4),
+        },
+    );
+    assert!(
+        matches!(&out[..], [(_, None, ServerMessage::Registered { resumed: true, .. })]),
+        "{out:?}"
+    );
+    // The host's queued ICE restart, sent before the viewer is back: kept for it.
+    assert!(t.offer("h1", Some(1), Some(&viewer), "restart-1").is_empty());
+    assert!(t.offer("h1", Some(2), Some(&viewer), "restart-2").is_empty());
+    assert!(
+        t.offer("h1", Some(2), Some(&viewer), "restart-2 again").is_empty(),
+        "a resend is dropped"
+    );
+    let out = t.join_token("v1", &id, &token, Some(old_last));
+    assert!(
+        // It cannot know what the viewer sent the old server: no `last_received`.
+        matches!(
+            &out[0],
+            (
+                _,
+                None,
+                ServerMessage::ReconnectionDetected {
+                    missed_message_count: 2,
+                    last_received: None,
+                    ..
+                }
+            )
+        ),
+        "{out:?}"
+    );
+    assert!(
+        matches!(&out[1], (_, None, ServerMessage::Joined { control: true, .. })),
+        "the token's grant, not a guess"
+    );
+    let replayed: Vec<(u64, &str)> = out[2..4].iter().map(|(_, s, m)| (s.unwrap(), sdp_of(m))).collect();
+    assert_eq!(replayed, vec![(1_001, "restart-1"), (1_002, "restart-2")]);
+    assert!(replayed.iter().all(|(seq, _)| *seq > old_last));
+    // The session goes on, numbered above the replay.
+    let out = t.offer("h1", Some(3), Some(&viewer), "next");
+    assert!(
+        matches!(&out[..], [(to, Some(seq), _)] if to == "v1" && *seq > 1_002),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn in_a_restored_room_a_viewer_that_never_returns_is_gone_after_the_grace_window() {
+    let key = TokenKey::random();
+    let mut before = T::with(HubConfig {
+        token_key: key.clone(),
+        ..HubConfig::default()
+    });
+    let (_, _, _, host_token) = before.register("h");
+    let mut t = T::with(HubConfig {
+        token_key: key,
+        ..HubConfig::default()
+    });
+    t.send(
+        "h1",
+        ip(1),
+        ClientMessage::Register {
+            token: Some(host_token),
+            last_seq: None,
+        },
+    );
+    // A peer that never comes back (or a made-up one: the host is trusted with
+    // its own room, up to its viewer limit) is held only for the grace window.
+    let ghost = PeerId("p0123456789abcdef".into());
+    assert!(t.offer("h1", Some(1), Some(&ghost), "o").is_empty());
+    assert_eq!(t.hub.member_count(), 2);
+    t.now += GRACE_PERIOD + Duration::from_secs(1);
+    let out = t.poll();
+    assert!(
+        out.iter()
+            .any(|(to, _, m)| to == "h1" && matches!(m, ServerMessage::PeerLeft { peer_id } if *peer_id == ghost)),
+        "{out:?}"
+    );
+    assert_eq!(t.hub.member_count(), 1);
+    // Not again: it is revoked now.
+    let out = t.offer("h1", Some(2), Some(&ghost), "o");
+    assert_eq!(error_kind(&out), ErrorKind::UnknownPeer);
 }
 
 #[test]
