@@ -9,7 +9,8 @@
 //! - [`grace`]: the 300 s window in which a dropped session can resume.
 //! - [`ice`]: when to restart ICE (platform timeouts, `failed`, poor
 //!   quality) and when to rebuild the peer connection; one side restarts.
-//! - [`quality`]: good / fair / poor from latency, loss and jitter.
+//! - [`quality`]: good / fair / poor from latency, loss and jitter, and the
+//!   `QualityMonitor` that derives them from RTT samples and probe counters.
 
 pub mod backoff;
 pub mod grace;
@@ -21,4 +22,4 @@ pub use backoff::{BackoffConfig, ReconnectPolicy, BACKOFF_BASE, BACKOFF_CAP};
 pub use grace::{GraceError, GraceState, GraceWindow, GRACE_PERIOD};
 pub use ice::{disconnected_timeout, IceAction, IceRecovery, LinkState, Role};
 pub use keepalive::{Keepalive, KeepaliveConfig, KeepaliveEvent, DEAD_AFTER_INTERVALS, KEEPALIVE_INTERVAL};
-pub use quality::{Metrics, Quality};
+pub use quality::{Metrics, Quality, QualityMonitor};
