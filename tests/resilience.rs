@@ -3,7 +3,7 @@
 //! switched LAN (`holdfast_testkit::Lan`); faults are applied to one
 //! participant's cable. A blackout takes the cable's switch port off the
 //! bridge, so everything is dropped silently, both ways, as in a real outage
-//! (this kernel has no `sch_netem`; see `holdfast_testkit::netns`). Each case
+//! (this kernel has no `sch_netem`; see `Link::blackout`). Each case
 //! prints what it measured.
 
 use std::path::Path;
@@ -48,11 +48,6 @@ fn net() -> anyhow::Result<Net> {
 }
 
 /// The host (moving synthetic picture) and a Rust viewer, joined and decoding.
-fn session(net: &Net, server_args: &[&str], art: &Path) -> anyhow::Result<(Proc, Proc, Proc, Value)> {
-    let s = session_with(net, server_args, &[], &[], art)?;
-    Ok((s.signal, s.host, s.viewer, s.room))
-}
-
 struct Session {
     signal: Proc,
     host: Proc,
@@ -62,7 +57,7 @@ struct Session {
     token: String,
 }
 
-/// [`session`] with extra arguments for the host and the viewer.
+/// Starts a [`Session`]; the arguments are added to each process's defaults.
 fn session_with(
     net: &Net,
     server_args: &[&str],
@@ -129,7 +124,12 @@ fn events_for(p: &Proc, d: Duration) -> Vec<Value> {
 fn a_ten_second_blackout_resumes_the_same_session_within_three_seconds() -> anyhow::Result<()> {
     let art = artifacts_dir("resilience_blackout_10s");
     let net = net()?;
-    let (_signal, host, viewer, _room) = session(&net, &[], &art)?;
+    let Session {
+        signal: _signal,
+        host,
+        viewer,
+        ..
+    } = session_with(&net, &[], &[], &[], &art)?;
     // Frames flow; then the viewer's cable goes dark for 10 s.
     let before = events_for(&viewer, Duration::from_secs(2));
     anyhow::ensure!(before.iter().any(|e| e["event"] == "frame"), "no frames before the cut");
@@ -157,7 +157,7 @@ fn a_ten_second_blackout_resumes_the_same_session_within_three_seconds() -> anyh
     // What the host sent through the server meanwhile (the ICE restart's
     // offer and candidates) reached the viewer once each, in order.
     let host_events = drain(&host);
-    let restarts = host_events.iter().filter(|e| e["event"] == "viewer-recovering").count();
+    let restarts = named(&host_events, &["viewer-recovering"]).len();
     let signals: Vec<&Value> = before
         .iter()
         .chain(&during)
@@ -212,7 +212,12 @@ fn named<'a>(events: &'a [Value], names: &[&str]) -> Vec<&'a Value> {
 fn a_sixty_second_blackout_past_ice_failure_resumes_by_itself() -> anyhow::Result<()> {
     let art = artifacts_dir("resilience_blackout_60s");
     let net = net()?;
-    let (_signal, host, viewer, _room) = session(&net, &[], &art)?;
+    let Session {
+        signal: _signal,
+        host,
+        viewer,
+        ..
+    } = session_with(&net, &[], &[], &[], &art)?;
     anyhow::ensure!(
         frames(&events_for(&viewer, Duration::from_secs(2))) > 0,
         "no frames before the cut"

@@ -46,14 +46,13 @@ use holdfast_session::{
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-
-use crate::netwatch::{local_addresses, AddressSet, NetworkChange};
 use tracing::{debug, info, info_span, warn, Instrument};
 use url::Url;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 
 use crate::backpressure::{Admission, GateReport, QueueLimits, VideoGate};
+use crate::netwatch::{local_addresses, AddressSet, NetworkChange};
 use crate::resume::{Credentials, Reconnection, ResumeState};
 use crate::rtc::{build_peer, to_init, RtcEvent, RtcOptions};
 use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
@@ -623,31 +622,22 @@ impl HostLoop {
             }
             HostCommand::RestartIce => {
                 info!("ICE restart asked for");
-                let peers: Vec<PeerId> = self.viewers.keys().cloned().collect();
-                for peer in peers {
-                    self.recover(&peer, IceAction::RestartIce).await;
-                }
+                self.recover_all(IceAction::RestartIce).await;
             }
-            HostCommand::NetworkChanged(change) => {
-                info!(added = ?change.added, removed = ?change.removed, "network addresses changed");
-                self.emit(HostEvent::NetworkChanged {
-                    added: change.added.clone(),
-                    removed: change.removed.clone(),
-                });
-                // The signalling socket may be bound to an address that is gone.
-                self.signal.reconnect_now();
+            HostCommand::NetworkChanged(NetworkChange { added, removed }) => {
+                info!(?added, ?removed, "network addresses changed");
                 // Sockets bound to a removed address are dead: an ICE restart on
                 // them cannot gather anything new, so build fresh connections.
                 // With only new addresses, a restart finds the better path.
-                let action = if change.removed.is_empty() {
+                let action = if removed.is_empty() {
                     IceAction::RestartIce
                 } else {
                     IceAction::Rebuild
                 };
-                let peers: Vec<PeerId> = self.viewers.keys().cloned().collect();
-                for peer in peers {
-                    self.recover(&peer, action).await;
-                }
+                self.emit(HostEvent::NetworkChanged { added, removed });
+                // The signalling socket may be bound to an address that is gone.
+                self.signal.reconnect_now();
+                self.recover_all(action).await;
             }
             HostCommand::SelectDisplay(index) => {
                 if !self.switch_display(index) {
@@ -901,6 +891,13 @@ impl HostLoop {
         };
         if let Err(e) = result {
             warn!(peer = %peer, rebuild, "recovery failed: {e}");
+        }
+    }
+
+    async fn recover_all(&mut self, action: IceAction) {
+        let peers: Vec<PeerId> = self.viewers.keys().cloned().collect();
+        for peer in peers {
+            self.recover(&peer, action).await;
         }
     }
 

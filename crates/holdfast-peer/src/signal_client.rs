@@ -223,6 +223,16 @@ async fn open_within(
 /// A replacement socket being opened; aborted when dropped.
 struct Probe(tokio::task::JoinHandle<Result<Ws, PeerError>>);
 
+impl Probe {
+    fn open(config: &SignalConfig, timeout: Duration) -> Self {
+        Probe(tokio::spawn(open_within(
+            config.url.clone(),
+            config.tls.clone(),
+            timeout,
+        )))
+    }
+}
+
 impl Drop for Probe {
     fn drop(&mut self) {
         self.0.abort();
@@ -377,8 +387,7 @@ async fn connected(
             _ = probe_tick.tick() => {
                 let stalled = keepalive.unanswered_for(Instant::now()).is_some_and(|d| d >= config.stall_after);
                 if stalled && probe.is_none() {
-                    let (url, tls) = (config.url.clone(), config.tls.clone());
-                    probe = Some(Probe(tokio::spawn(open_within(url, tls, probe_timeout))));
+                    probe = Some(Probe::open(config, probe_timeout));
                 }
             }
             frame = ws.next() => {
@@ -442,8 +451,7 @@ async fn connected(
                     // Asked (network change, the user's button): try a fresh
                     // socket now; the old one stays until that one is up.
                     if probe.is_none() {
-                        let (url, tls) = (config.url.clone(), config.tls.clone());
-                        probe = Some(Probe(tokio::spawn(open_within(url, tls, config.connect_timeout))));
+                        probe = Some(Probe::open(config, config.connect_timeout));
                     }
                 }
                 Some(SessionCmd::Close) | None => {

@@ -153,6 +153,17 @@ impl Member {
             expected: false,
         }
     }
+
+    /// A viewer the host of a restored room talks to before it is back:
+    /// disconnected since `now`, so the grace window applies to it.
+    fn expected(now: Instant) -> Self {
+        Member {
+            conn: None,
+            disconnected_at: Some(now),
+            expected: true,
+            ..Member::new(Role::Viewer { control: false }, ConnId(0), now)
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -930,11 +941,7 @@ impl Hub {
                     && room.viewer_count() < MAX_VIEWERS_PER_ROOM =>
             {
                 let room = self.rooms.get_mut(&id).expect("checked");
-                let mut member = Member::new(Role::Viewer { control: false }, ConnId(0), now);
-                member.conn = None;
-                member.disconnected_at = Some(now);
-                member.expected = true;
-                room.members.insert(t.clone(), member);
+                room.members.insert(t.clone(), Member::expected(now));
                 t
             }
             (Role::Host, None) => {
