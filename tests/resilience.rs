@@ -2,14 +2,18 @@
 //! and viewer each run in their own network namespace, plugged into one
 //! switched LAN (`holdfast_testkit::Lan`); faults are applied to one
 //! participant's cable. A blackout takes the cable's switch port off the
-//! bridge, so everything is dropped silently, both ways, as in a real outage
-//! (this kernel has no `sch_netem`; see `Link::blackout`). Each case
-//! prints what it measured.
+//! bridge, so everything is dropped silently, both ways, as in a real outage;
+//! loss and delay are applied by a userspace forwarder in the port's place
+//! (this kernel has no `sch_netem`; see `Link::blackout`, `Link::impair`).
+//! Each case prints what it measured.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use holdfast_testkit::{artifacts_dir, start_host, start_probe_viewer, start_signal_with, Lan, Link, Netns, Proc};
+use holdfast_testkit::{
+    artifacts_dir, start_host, start_pattern, start_probe_viewer, start_signal_with, wait_for, xdotool_pointer,
+    Browser, Lan, Link, Netns, Proc, Xvfb,
+};
 use serde_json::Value;
 
 struct Net {
@@ -65,14 +69,30 @@ fn session_with(
     viewer_args: &[&str],
     art: &Path,
 ) -> anyhow::Result<Session> {
+    session_on(net, None, server_args, host_args, viewer_args, art)
+}
+
+/// As [`session_with`]; with a `display`, the host shares that X display
+/// (and injects input there) instead of a synthetic picture.
+fn session_on(
+    net: &Net,
+    display: Option<&str>,
+    server_args: &[&str],
+    host_args: &[&str],
+    viewer_args: &[&str],
+    art: &Path,
+) -> anyhow::Result<Session> {
     let signal = start_signal_with(&net.server_ns, SERVER_IP, server_args, art)?;
     let bind = format!("{HOST_IP}:0");
-    let mut args = vec!["--source", "synthetic", "--log", "info,holdfast_peer=debug"];
+    let mut args = vec!["--log", "info,holdfast_peer=debug"];
+    if display.is_none() {
+        args.extend(["--source", "synthetic"]);
+    }
     if !host_args.contains(&"--ice-bind") {
         args.extend(["--ice-bind", &bind]);
     }
     args.extend(host_args);
-    let (host, room) = start_host(&net.host_ns, &url(), &args, None, art)?;
+    let (host, room) = start_host(&net.host_ns, &url(), &args, display, art)?;
     let vbind = format!("{VIEWER_IP}:0");
     let mut vargs = vec!["--ice-bind", &vbind, "--frame-every", "1"];
     vargs.extend(viewer_args);
@@ -138,15 +158,33 @@ fn a_ten_second_blackout_resumes_the_same_session_within_three_seconds() -> anyh
     let during = events_for(&viewer, Duration::from_secs(10));
     net.viewer_link.restore()?;
     let restored = Instant::now();
+    let restored_us = unix_micros();
     let blackout = restored - cut;
-    let (first, on_the_way) = next_event_keeping(&viewer, &["frame", "closed"], Duration::from_secs(30))?;
+    // Live video: a frame captured after the link returned (frames the host
+    // queued before it saw the outage may arrive first, stale).
+    let deadline = restored + Duration::from_secs(30);
+    let mut on_the_way = Vec::new();
+    let first = loop {
+        let (ev, skipped) = next_event_keeping(
+            &viewer,
+            &["frame", "closed"],
+            deadline.saturating_duration_since(Instant::now()),
+        )?;
+        on_the_way.extend(skipped);
+        if ev["event"] == "closed" || ev["capture_us"].as_u64().unwrap_or(0) >= restored_us {
+            break ev;
+        }
+        on_the_way.push(ev);
+    };
     let resumed_after = restored.elapsed();
     anyhow::ensure!(first["event"] == "frame", "the session ended: {first}");
     let frames_during = during.iter().filter(|e| e["event"] == "frame").count();
     eprintln!(
-        "blackout {:.1} s; frames during {frames_during}; first frame {:.2} s after the link returned; events during: {:?}",
+        "blackout {:.1} s; frames during {frames_during}; live video {:.2} s after the link returned \
+         (stale frames first: {}); events during: {:?}",
         blackout.as_secs_f64(),
         resumed_after.as_secs_f64(),
+        frames(&on_the_way),
         during.iter().filter(|e| e["event"] != "frame").collect::<Vec<_>>()
     );
     let after = events_for(&viewer, Duration::from_secs(3));
@@ -184,6 +222,12 @@ fn a_ten_second_blackout_resumes_the_same_session_within_three_seconds() -> anyh
         resumed_after.as_secs_f64()
     );
     Ok(())
+}
+
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Every line the process has printed so far (without waiting for more).
@@ -442,5 +486,212 @@ fn when_the_hosts_address_changes_the_session_moves_to_the_new_one() -> anyhow::
         "the host renegotiated"
     );
     anyhow::ensure!(named(&after, &["joined", "closed"]).is_empty(), "the same session");
+    Ok(())
+}
+
+#[test]
+fn ten_percent_loss_and_150_ms_for_a_minute_keeps_the_session_and_input_lands() -> anyhow::Result<()> {
+    let art = artifacts_dir("resilience_lossy_link");
+    let net = net()?;
+    let x = Xvfb::start(Some(&net.host_ns), 1280, 720, &art)?;
+    // A moving square, so frames keep coming.
+    let _pattern = start_pattern(Some(&net.host_ns), &x.display, &art)?;
+    let stats = art.join("host-stats.json");
+    let stats_arg = stats.to_str().unwrap_or_default().to_owned();
+    let Session {
+        signal: _signal,
+        host,
+        mut viewer,
+        room,
+        token,
+    } = session_on(&net, Some(&x.display), &[], &["--stats-file", &stats_arg], &[], &art)?;
+    let host_stats =
+        || -> Value { serde_json::from_str(&std::fs::read_to_string(&stats).unwrap_or_default()).unwrap_or_default() };
+    let quality = || host_stats()["viewers"][0]["quality"].as_str().map(str::to_owned);
+    let before = wait_for(Duration::from_secs(20), "a quality reading on a clean link", || {
+        Ok(quality())
+    })?;
+    eprintln!("clean link: {before} {}", host_stats()["viewers"][0]);
+    anyhow::ensure!(before == "good", "a clean LAN reads good, not {before}");
+
+    // 10 % loss and 150 ms each way on the viewer's cable, for 60 s.
+    let impaired = net.viewer_link.impair(10.0, Duration::from_millis(150), 5, &art)?;
+    let start = Instant::now();
+    let mut seen = std::collections::BTreeMap::<String, u32>::new();
+    let (mut frames_seen, mut moves, mut landed, mut worst_landing) = (0usize, 0u32, 0u32, Duration::ZERO);
+    let mut events = Vec::new();
+    let mut corner = 0;
+    let mut detected = None;
+    while start.elapsed() < Duration::from_secs(60) {
+        // A pointer move every few seconds; it must land on the host's screen.
+        let targets = [(0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)];
+        let (tx, ty) = targets[corner % 4];
+        corner += 1;
+        let want = ((tx * 1280.0) as i32, (ty * 720.0) as i32);
+        viewer.write_line(&format!(r#"{{"type":"pointer-move","x":{tx},"y":{ty}}}"#))?;
+        moves += 1;
+        let sent = Instant::now();
+        let close = |p: (i32, i32)| (p.0 - want.0).abs() <= 2 && (p.1 - want.1).abs() <= 2;
+        let mut ok = false;
+        while sent.elapsed() < Duration::from_secs(5) {
+            let batch = events_for(&viewer, Duration::from_millis(250));
+            frames_seen += frames(&batch);
+            events.extend(batch.into_iter().filter(|e| e["event"] != "frame"));
+            if let Some(q) = quality() {
+                if q != "good" && detected.is_none() {
+                    detected = Some(start.elapsed());
+                }
+                *seen.entry(q).or_default() += 1;
+            }
+            if !ok && close(xdotool_pointer(Some(&net.host_ns), &x.display)?) {
+                ok = true;
+                landed += 1;
+                worst_landing = worst_landing.max(sent.elapsed());
+            }
+        }
+    }
+    let counters = impaired.counters();
+    let during = host_stats()["viewers"][0].clone();
+    let server_view = net.server_ns.exec(&[
+        "curl",
+        "-sf",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &format!(
+            "{}/rooms/{}/reconnection-state",
+            url(),
+            room["id"].as_str().unwrap_or_default().replace(' ', "")
+        ),
+    ])?;
+    drop(impaired);
+    let lifted = Instant::now();
+    let recovered = wait_for(Duration::from_secs(30), "quality to read good again", || {
+        Ok(quality().filter(|q| q == "good"))
+    })
+    .map(|_| lifted.elapsed());
+    let host_events = drain(&host);
+    eprintln!(
+        "60 s at 10 % loss + 150 ms each way: forwarder {counters}; frames decoded {frames_seen}; \
+         pointer moves {moves}, landed {landed}, slowest {:.2} s; quality left good after {detected:?}; \
+         host quality readings {seen:?}; \
+         host stats at the end {during}; server's view {server_view}; ICE restarts {}; viewer events {:?}; \
+         good again {recovered:?} after the impairment was lifted",
+        worst_landing.as_secs_f64(),
+        named(&host_events, &["viewer-recovering"]).len(),
+        named(&events, &["state", "closed", "joined", "signal-lost", "signal-resumed"])
+    );
+    anyhow::ensure!(
+        named(&events, &["closed", "joined"]).is_empty(),
+        "the session survived, same join: {events:?}"
+    );
+    anyhow::ensure!(
+        counters["a_to_b"]["lost"].as_u64().unwrap_or(0) > 0,
+        "the link did lose packets"
+    );
+    anyhow::ensure!(landed == moves, "{landed} of {moves} pointer moves landed");
+    anyhow::ensure!(frames_seen > 60, "video kept coming: {frames_seen} frames in 60 s");
+    let impaired_readings = seen.get("fair").copied().unwrap_or(0) + seen.get("poor").copied().unwrap_or(0);
+    anyhow::ensure!(
+        impaired_readings > 0 && seen.get("good").copied().unwrap_or(0) < impaired_readings / 4,
+        "quality reads fair or poor while impaired: {seen:?}"
+    );
+    anyhow::ensure!(
+        during["latency_ms"].as_f64().unwrap_or(0.0) >= 250.0,
+        "latency shows the 300 ms round trip: {during}"
+    );
+    let server_view: Value = serde_json::from_str(&server_view)?;
+    anyhow::ensure!(
+        matches!(server_view["quality"].as_str(), Some("fair" | "poor")),
+        "the server was told: {server_view}"
+    );
+    recovered?;
+    Ok(())
+}
+
+#[test]
+fn chromium_resumes_after_a_ten_second_blackout_within_three_seconds() -> anyhow::Result<()> {
+    let art = artifacts_dir("resilience_chromium_blackout");
+    let net = net()?;
+    let _signal = start_signal_with(&net.server_ns, SERVER_IP, &[], &art)?;
+    // The test pattern (a small square moving ten times a second): cheap to
+    // decode, so every frame received is decoded at once and "decoded" means "shown".
+    let x = Xvfb::start(Some(&net.host_ns), 1280, 720, &art)?;
+    let _pattern = start_pattern(Some(&net.host_ns), &x.display, &art)?;
+    let bind = format!("{HOST_IP}:0");
+    let args = ["--ice-bind", &bind, "--log", "info,holdfast_peer=debug"];
+    let (host, room) = start_host(&net.host_ns, &url(), &args, Some(&x.display), &art)?;
+    let mut browser = Browser::start_trusting(Some(&net.viewer_ns), &art, &url())?;
+    browser.watch(room["viewer_url"].as_str().unwrap_or_default(), &art)?;
+    let decoded = |b: &mut Browser| -> anyhow::Result<u64> { Ok(b.stats()?["framesDecoded"].as_u64().unwrap_or(0)) };
+    let quality = wait_for(Duration::from_secs(15), "the viewer's quality reading", || {
+        Ok(browser.stats()?["quality"].as_str().map(str::to_owned))
+    })?;
+    anyhow::ensure!(
+        quality == "good",
+        "a clean LAN reads good in the browser, not {quality}"
+    );
+    let joined_before = named(&drain(&host), &["viewer-joined"]).len();
+
+    // Frames flow for a few seconds first.
+    let flowing = decoded(&mut browser)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let before = browser.stats()?;
+    eprintln!("before the blackout: {before}");
+    anyhow::ensure!(
+        before["framesDecoded"].as_u64().unwrap_or(0) >= flowing + 10,
+        "frames flow before the cut: {before}"
+    );
+    net.viewer_link.blackout()?;
+    let cut = Instant::now();
+    let mut states = Vec::new();
+    while cut.elapsed() < Duration::from_secs(10) {
+        let s = browser.stats()?["state"].as_str().unwrap_or_default().to_owned();
+        if states.last() != Some(&s) {
+            states.push(s);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let at_restore = decoded(&mut browser)?;
+    let received_at_restore = browser.stats()?["framesReceived"].as_u64().unwrap_or(0);
+    net.viewer_link.restore()?;
+    let restored = Instant::now();
+    // Live video again: a frame captured after the link returned, decoded
+    // (frames queued before the host saw the outage arrive first, stale).
+    let mut stale = 0;
+    let resumed = wait_for(Duration::from_secs(60), "live frames after the blackout", || {
+        let s = browser.stats()?;
+        let since = restored.elapsed();
+        let new = s["framesReceived"].as_u64().unwrap_or(0) > received_at_restore
+            && s["framesDecoded"].as_u64().unwrap_or(0) > at_restore;
+        let age = Duration::from_secs_f64(s["lastLatencyMs"].as_f64().unwrap_or(f64::MAX).min(1e9) / 1000.0);
+        if new && age >= since {
+            stale = s["framesReceived"].as_u64().unwrap_or(0) - received_at_restore;
+        }
+        Ok((new && age < since).then_some(since))
+    });
+    let _ = wait_for(Duration::from_secs(10), "the browser to read connected", || {
+        Ok((browser.stats()?["state"] == "connected").then_some(()))
+    });
+    let after = browser.stats()?;
+    let host_events = drain(&host);
+    eprintln!(
+        "Chromium, 10 s blackout: states during {states:?}; live video {:?} s after the link returned \
+         (stale frames first: {stale}); \
+         ICE restarts by the host {}; browser stats {after}; message {:?}",
+        resumed.as_ref().map(|d| d.as_secs_f64()),
+        named(&host_events, &["viewer-recovering"]).len(),
+        browser.eval("window.holdfast.message()")?
+    );
+    let resumed = resumed?;
+    anyhow::ensure!(after["state"] == "connected", "connected again: {after}");
+    anyhow::ensure!(
+        named(&host_events, &["viewer-joined", "join-request"]).is_empty() && joined_before <= 1,
+        "the same session, no new join or consent: {host_events:?}"
+    );
+    anyhow::ensure!(
+        resumed <= Duration::from_secs(3),
+        "video resumed {:.2} s after the link returned (want ≤ 3 s)",
+        resumed.as_secs_f64()
+    );
     Ok(())
 }

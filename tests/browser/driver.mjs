@@ -35,6 +35,9 @@ const context = await chromium.launchPersistentContext(userDataDir, {
     // use it, and publish raw addresses instead of mDNS names.
     '--allow-loopback-in-peer-connection',
     '--disable-features=WebRtcHideLocalIpsWithMdns',
+    // Plain-HTTP origins to treat as secure (WebCodecs needs a secure context),
+    // for tests whose server sits on a namespace's LAN address without TLS.
+    ...(process.env.SECURE_ORIGINS ? [`--unsafely-treat-insecure-origin-as-secure=${process.env.SECURE_ORIGINS}`] : []),
     ...windowArgs,
   ],
 });

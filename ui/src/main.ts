@@ -100,7 +100,10 @@ setInterval(() => {
   if (!s || s.state !== 'connected') return;
   const lat = s.latencyP50Ms === null ? '–' : `${s.latencyP50Ms.toFixed(0)} ms`;
   const mode = input.isEnabled ? 'control' : 'view only';
-  infoEl.textContent = `${s.width}×${s.height} · ${s.fps} fps · latency ${lat} · ${mode}`;
+  const q = s.quality
+    ? ` · ${s.quality} (rtt ${s.rttMs?.toFixed(0)} ms, loss ${s.lossPercent?.toFixed(0)} %, jitter ${s.jitterMs?.toFixed(0)} ms)`
+    : '';
+  infoEl.textContent = `${s.width}×${s.height} · ${s.fps} fps · latency ${lat} · ${mode}${q}`;
 }, 500);
 
 declare global {

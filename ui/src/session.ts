@@ -4,6 +4,7 @@
 // (keepalive answers, keyframe requests, input, the host's `mode`).
 
 import { FrameAssembler, codecFromAnnexB, type Frame } from './assembler';
+import { QualityMonitor, classify, pathSample, type Quality } from './quality';
 import { ResumeState, SignallingSession } from './signalling';
 
 const PING = new Uint8Array([0x00, 0x50, 0x49, 0x4e, 0x47]);
@@ -15,6 +16,8 @@ const KEYFRAME_REQUEST_GAP_MS = 500;
 const LATENCY_WINDOW = 300;
 /** The host pings every 5 s; three silent intervals mean it is gone (seeds). */
 const HOST_SILENT_MS = 15_000;
+/** How often the server hears of an unchanged quality (a change is sent at once). */
+const QUALITY_REPORT_MS = 10_000;
 
 export type SessionState =
   | 'idle' | 'signalling' | 'waiting' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
@@ -56,6 +59,11 @@ export interface Stats {
   keyframeRequests: number;
   decodeErrors: number;
   badChunks: number;
+  /** The link's class, and what it was judged on (10 s window, ICE checks). */
+  quality: Quality | null;
+  rttMs: number | null;
+  lossPercent: number | null;
+  jitterMs: number | null;
 }
 
 export interface SessionEvents {
@@ -111,7 +119,11 @@ export class ViewerSession {
     state: 'idle', framesDecoded: 0, framesReceived: 0, framesLost: 0, fps: 0, width: 0, height: 0,
     lastLatencyMs: null, latencyP50Ms: null, latencyP95Ms: null, clockOffsetMs: 0,
     keyframeRequests: 0, decodeErrors: 0, badChunks: 0,
+    quality: null, rttMs: null, lossPercent: null, jitterMs: null,
   };
+  private readonly quality = new QualityMonitor();
+  private qualityReportedAt = -Infinity;
+  private lastAnswered = 0;
 
   constructor(private readonly wsUrl: string, private readonly events: SessionEvents) {}
 
@@ -223,6 +235,8 @@ export class ViewerSession {
     pc.onconnectionstatechange = () => {
       if (this.pc !== pc) return;
       const s = pc.connectionState;
+      // A path that comes back is measured afresh.
+      if (s === 'connected' && this.state !== 'connected') this.quality.reset();
       if (s === 'connected' || s === 'disconnected' || s === 'failed' || s === 'closed') this.setState(s);
       else if (s === 'connecting' || s === 'new') this.setState('connecting');
     };
@@ -372,8 +386,35 @@ export class ViewerSession {
     this.events.onFrame(frame);
   }
 
+  /** Once a second while connected: ICE's view of the path into the quality monitor. */
+  private async sampleQuality(): Promise<void> {
+    const pc = this.pc;
+    if (!pc || this.state !== 'connected') return;
+    const sample = pathSample(await pc.getStats());
+    const now = performance.now();
+    if (sample) {
+      if (sample.answered < this.lastAnswered) this.lastAnswered = 0;
+      if (sample.rttMs !== null && sample.answered > this.lastAnswered) this.quality.onRtt(now, sample.rttMs);
+      this.lastAnswered = sample.answered;
+      this.quality.onProbes(now, sample.sent, sample.answered);
+    }
+    const metrics = this.quality.metrics(now);
+    if (!metrics) return;
+    const q = classify(metrics);
+    const changed = q !== this.stats.quality;
+    this.stats.quality = q;
+    this.stats.rttMs = metrics.latency_ms;
+    this.stats.lossPercent = metrics.packet_loss_percent;
+    this.stats.jitterMs = metrics.jitter_ms;
+    if (changed || now - this.qualityReportedAt >= QUALITY_REPORT_MS) {
+      this.qualityReportedAt = now;
+      this.send({ type: 'quality', metrics });
+    }
+  }
+
   private checkStall(): void {
     const now = performance.now();
+    void this.sampleQuality().catch(() => {});
     if (this.commands?.readyState === 'open' && !this.hostSilentReported && now - this.lastHostActivity > HOST_SILENT_MS) {
       // The resilience layer reconnects; here we only say so.
       this.hostSilentReported = true;

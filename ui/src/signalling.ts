@@ -8,7 +8,12 @@
 //   server did not take is resent once, in order; while disconnected they queue;
 // - refusals that retrying cannot fix end the session with the reason;
 //   so does the grace window (300 s) running out;
-// - `online` / `offline` events skip the backoff wait / pause attempts.
+// - `online` / `offline` events skip the backoff wait / pause attempts;
+// - a socket whose ping goes unanswered for 3 s is suspect (after an outage
+//   TCP may sit in retransmission backoff for many seconds): a fresh socket
+//   is tried beside it, 1.5 s at a time, and the first that opens carries
+//   the session on (the server supersedes the old one). `online` and the
+//   reconnect button do the same at once while a socket is open.
 // The state logic (`ResumeState`, `ReconnectPolicy`) is pure and unit-tested.
 
 export const BACKOFF_BASE_MS = 1000;
@@ -16,6 +21,10 @@ export const BACKOFF_CAP_MS = 30_000;
 export const GRACE_MS = 300_000;
 /** App-level ping cadence; the server counts as gone after three silent intervals. */
 export const PING_INTERVAL_MS = 5000;
+/** A ping unanswered this long makes the socket suspect (as the Rust client's STALL_AFTER). */
+export const STALL_AFTER_MS = 3000;
+/** How long a replacement socket may take to open. */
+export const PROBE_TIMEOUT_MS = 1500;
 const MAX_UNCONFIRMED = 256;
 
 /** Server error codes that retrying with the same credentials cannot fix. */
@@ -164,6 +173,10 @@ export class SignallingSession {
   private retryTimer: number | undefined;
   private pingTimer: number | undefined;
   private lastHeard = 0;
+  /** When the unanswered ping was sent, if one is. */
+  private pingSentAt: number | null = null;
+  /** A replacement socket being tried beside a suspect one. */
+  private probe: WebSocket | null = null;
   private ended = false;
   private readonly onOnline = () => this.reconnectNow();
 
@@ -184,9 +197,14 @@ export class SignallingSession {
     if (now && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(now));
   }
 
-  /** Skip the backoff wait (the user's button, the network came back). */
+  /** Skip the backoff wait (the user's button, the network came back); with
+   *  a socket open, try a fresh one beside it, as the old may be stalled. */
   reconnectNow(): void {
-    if (this.ended || this.ws) return;
+    if (this.ended) return;
+    if (this.ws) {
+      this.startProbe();
+      return;
+    }
     window.clearTimeout(this.retryTimer);
     this.open();
   }
@@ -200,22 +218,32 @@ export class SignallingSession {
 
   private finish(): void {
     this.ended = true;
+    this.probe?.close();
+    this.probe = null;
     window.removeEventListener('online', this.onOnline);
     window.clearTimeout(this.retryTimer);
     window.clearInterval(this.pingTimer);
   }
 
   private open(): void {
-    const ws = new WebSocket(this.url);
+    this.adopt(new WebSocket(this.url));
+  }
+
+  /** Makes `ws` the session's socket: hello (join or resume) once it is open. */
+  private adopt(ws: WebSocket): void {
     this.ws = ws;
-    ws.onopen = () => {
+    const opened = () => {
       this.lastHeard = performance.now();
+      this.pingSentAt = null;
       ws.send(JSON.stringify(this.state.hello()));
       window.clearInterval(this.pingTimer);
       this.pingTimer = window.setInterval(() => this.ping(ws), PING_INTERVAL_MS);
     };
+    if (ws.readyState === WebSocket.OPEN) opened();
+    else ws.onopen = opened;
     ws.onmessage = (ev) => {
       this.lastHeard = performance.now();
+      this.pingSentAt = null;
       let msg: Msg;
       try {
         msg = JSON.parse(String(ev.data));
@@ -233,7 +261,57 @@ export class SignallingSession {
       this.lost(ws, 'the server stopped answering');
       return;
     }
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ping' }));
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(JSON.stringify({ type: 'ping' }));
+    const sentAt = performance.now();
+    this.pingSentAt ??= sentAt;
+    window.setTimeout(() => {
+      if (this.ws === ws && this.pingSentAt !== null && this.pingSentAt <= sentAt) this.startProbe();
+    }, STALL_AFTER_MS);
+  }
+
+  /** Tries a fresh socket beside a suspect one; if it opens first, the
+   *  session moves to it and the old one is dropped without ceremony. */
+  private startProbe(): void {
+    if (this.probe || this.ended) return;
+    const p = new WebSocket(this.url);
+    this.probe = p;
+    // A probe that fails while the socket is still suspect is followed by
+    // another at once, so the first moment the network works is not missed.
+    const failed = () => {
+      window.clearTimeout(timer);
+      this.probe = null;
+      if (this.ws && this.pingSentAt !== null && performance.now() - this.pingSentAt >= STALL_AFTER_MS) {
+        window.setTimeout(() => { if (this.ws && !this.probe) this.startProbe(); }, 0);
+      }
+    };
+    const timer = window.setTimeout(() => {
+      if (this.probe !== p) return;
+      p.onclose = null;
+      p.close();
+      failed();
+    }, PROBE_TIMEOUT_MS);
+    p.onopen = () => {
+      window.clearTimeout(timer);
+      if (this.probe !== p || this.ended) {
+        p.close();
+        return;
+      }
+      this.probe = null;
+      const old = this.ws;
+      if (old) {
+        old.onopen = null;
+        old.onmessage = null;
+        old.onclose = null;
+        old.close();
+        this.state.disconnected();
+      }
+      window.clearTimeout(this.retryTimer);
+      this.adopt(p);
+    };
+    p.onclose = () => {
+      if (this.probe === p) failed();
+    };
   }
 
   private onMessage(ws: WebSocket, msg: Msg): void {

@@ -336,6 +336,11 @@ fn print_event(ev: &HostEvent) {
             grace_left,
         } => serde_json::json!({"event": "signal-lost", "attempt": attempt,
             "retry_in_ms": retry_in.as_millis() as u64, "grace_left_ms": grace_left.as_millis() as u64}),
+        HostEvent::Quality {
+            peer_id,
+            quality,
+            metrics,
+        } => serde_json::json!({"event": "quality", "peer_id": peer_id, "quality": quality, "metrics": metrics}),
         HostEvent::NetworkChanged { added, removed } => {
             serde_json::json!({"event": "network-changed", "added": added, "removed": removed})
         }

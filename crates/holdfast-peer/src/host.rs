@@ -41,7 +41,8 @@ use holdfast_proto::signal::{
 };
 use holdfast_proto::video::{EncodedFrame, FrameChunker, DEFAULT_CHUNK_BYTES};
 use holdfast_session::{
-    disconnected_timeout, IceAction, IceRecovery, Keepalive, KeepaliveConfig, KeepaliveEvent, LinkState, Role,
+    disconnected_timeout, IceAction, IceRecovery, Keepalive, KeepaliveConfig, KeepaliveEvent, LinkState, Metrics,
+    Quality, QualityMonitor, Role,
 };
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -54,7 +55,7 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSession
 use crate::backpressure::{Admission, GateReport, QueueLimits, VideoGate};
 use crate::netwatch::{local_addresses, AddressSet, NetworkChange};
 use crate::resume::{Credentials, Reconnection, ResumeState};
-use crate::rtc::{build_peer, to_init, RtcEvent, RtcOptions};
+use crate::rtc::{build_peer, path_sample, to_init, RtcEvent, RtcOptions};
 use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
 use crate::PeerError;
 
@@ -152,6 +153,12 @@ pub enum HostEvent {
     SignalRestored {
         reconnection: Option<Reconnection>,
     },
+    /// A viewer's link changed class (good / fair / poor).
+    Quality {
+        peer_id: String,
+        quality: Quality,
+        metrics: Metrics,
+    },
     /// The machine's addresses changed; connections are being moved.
     NetworkChanged {
         added: Vec<std::net::IpAddr>,
@@ -194,6 +201,12 @@ impl HostConfig {
     }
 }
 
+/// How often each viewer's path statistics are read into its quality monitor.
+pub const QUALITY_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a viewer's quality is reported to the server when it has not
+/// changed class (a change is reported at once).
+pub const QUALITY_REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
 /// What the host prints once its room exists.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomInfo {
@@ -219,6 +232,12 @@ pub struct ViewerStats {
     pub pings_sent: u64,
     /// Round-trip time of the last answered PING, in milliseconds.
     pub rtt_ms: Option<f64>,
+    /// The link's class and what it was judged on (see [`QualityMonitor`]):
+    /// median round trip, jitter and loss over the last ten seconds.
+    pub quality: Option<Quality>,
+    pub latency_ms: Option<f64>,
+    pub jitter_ms: Option<f64>,
+    pub loss_percent: Option<f64>,
     /// Nothing heard from the viewer for three keepalive intervals.
     pub unresponsive: bool,
     /// The host granted control (not view only) when it admitted this viewer.
@@ -360,6 +379,12 @@ struct Viewer {
     input_overflow: bool,
     /// Started when the `commands` channel opens.
     keepalive: Option<Keepalive>,
+    /// Keepalive and ICE measurements of this viewer's link.
+    quality: QualityMonitor,
+    /// ICE check answers already taken as RTT samples (a new answer is a new sample).
+    path_answers: u64,
+    /// When the server last heard of this link's quality.
+    quality_reported_at: Option<Instant>,
     stats: ViewerStats,
 }
 
@@ -469,6 +494,7 @@ struct HostLoop {
     /// as it completes, so a frame slower than the interval costs one tick, not two.
     tick_pending: bool,
     next_capture_at: Instant,
+    next_quality_at: Instant,
     unchanged_streak: u32,
     stats: HostStats,
     stats_tx: watch::Sender<HostStats>,
@@ -504,6 +530,7 @@ impl HostLoop {
             in_flight: None,
             tick_pending: false,
             next_capture_at: Instant::now(),
+            next_quality_at: Instant::now() + QUALITY_SAMPLE_INTERVAL,
             unchanged_streak: 0,
             stats,
             stats_tx,
@@ -542,6 +569,7 @@ impl HostLoop {
                 _ = ticker.tick() => {
                     self.expire_requests();
                     self.poll_recovery().await;
+                    self.sample_quality().await;
                     self.on_tick().await;
                 }
             }
@@ -869,6 +897,9 @@ impl HostLoop {
                 sequencer: InputSequencer::default(),
                 input_overflow: false,
                 keepalive: None,
+                quality: QualityMonitor::default(),
+                path_answers: 0,
+                quality_reported_at: None,
                 stats,
             },
         );
@@ -936,10 +967,78 @@ impl HostLoop {
         v.remote_set = false;
         v.pending.clear();
         v.keepalive = None;
+        v.quality.reset();
+        v.path_answers = 0;
         v.gate.request_keyframe();
         v.stats.state = "connecting".into();
         let _ = old.close().await;
         Ok(())
+    }
+
+    /// Once a second: each connected viewer's ICE path statistics into its
+    /// quality monitor; a change of class is shown (stats, event), reported
+    /// to the server and, when poor has held, answered with an ICE restart.
+    async fn sample_quality(&mut self) {
+        let now = Instant::now();
+        if now < self.next_quality_at {
+            return;
+        }
+        self.next_quality_at = now + QUALITY_SAMPLE_INTERVAL;
+        let mut changed = Vec::new();
+        let mut due = Vec::new();
+        for (peer, v) in self.viewers.iter_mut() {
+            if v.stats.state != "connected" {
+                continue;
+            }
+            if let Some(sample) = path_sample(&v.pc).await {
+                if sample.probes_answered < v.path_answers {
+                    v.path_answers = 0; // a new pair after a restart
+                }
+                if let Some(rtt) = sample.rtt.filter(|_| sample.probes_answered > v.path_answers) {
+                    v.quality.on_rtt(now, rtt);
+                }
+                v.path_answers = sample.probes_answered;
+                v.quality.on_probes(now, sample.probes_sent, sample.probes_answered);
+            }
+            let Some(metrics) = v.quality.metrics(now) else {
+                continue;
+            };
+            let quality = metrics.classify();
+            v.stats.latency_ms = Some(metrics.latency_ms);
+            v.stats.jitter_ms = Some(metrics.jitter_ms);
+            v.stats.loss_percent = Some(metrics.packet_loss_percent);
+            let was = v.stats.quality.replace(quality);
+            if was != Some(quality) {
+                info!(peer = %peer, ?quality, latency_ms = metrics.latency_ms, loss = metrics.packet_loss_percent,
+                      jitter_ms = metrics.jitter_ms, "link quality changed");
+                changed.push((peer.clone(), quality, metrics));
+            }
+            if was != Some(quality)
+                || v.quality_reported_at
+                    .is_none_or(|t| now.saturating_duration_since(t) >= QUALITY_REPORT_INTERVAL)
+            {
+                v.quality_reported_at = Some(now);
+                self.signal.send(ClientMessage::Quality {
+                    peer: Some(peer.clone()),
+                    metrics,
+                });
+            }
+            if let Some(action) = v.ice.on_quality(quality == Quality::Poor, now) {
+                warn!(peer = %peer, "quality poor for 10 s: trying another path");
+                due.push((peer.clone(), action));
+            }
+        }
+        for (peer, quality, metrics) in changed {
+            self.emit(HostEvent::Quality {
+                peer_id: peer.0,
+                quality,
+                metrics,
+            });
+        }
+        for (peer, action) in due {
+            self.recover(&peer, action).await;
+        }
+        self.publish_stats();
     }
 
     /// Time-driven recovery decisions (a `disconnected` that outlasted its
@@ -1009,9 +1108,11 @@ impl HostLoop {
                         action = v.ice.on_state(link, now);
                     }
                     if s == RTCPeerConnectionState::Connected && was != "connected" && was != "connecting" {
-                        // Back after a drop: a fresh picture, and the keepalive starts over.
+                        // Back after a drop: a fresh picture, and the keepalive
+                        // and quality measurements start over.
                         info!(peer = %peer, "viewer connection restored");
                         v.gate.request_keyframe();
+                        v.quality.reset();
                         self.next_capture_at = now;
                         if let Some(k) = v.keepalive.as_mut() {
                             k.on_activity(now);
@@ -1090,7 +1191,12 @@ impl HostLoop {
         let Some(v) = self.viewers.get_mut(&peer) else { return };
         if let Some(k) = v.keepalive.as_mut() {
             match cmd {
-                Command::Pong => k.on_pong(now),
+                Command::Pong => {
+                    k.on_pong(now);
+                    if let Some(rtt) = k.rtt() {
+                        v.quality.on_rtt(now, rtt);
+                    }
+                }
                 _ => k.on_activity(now),
             }
             v.stats.rtt_ms = k.rtt().map(|d| d.as_secs_f64() * 1000.0);
@@ -1197,7 +1303,13 @@ impl HostLoop {
             self.release_input(&peer);
             self.emit(HostEvent::ViewerUnresponsive { peer_id: peer.0 });
         }
-        for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| v.video_open) {
+        // Only over a connected path: frames queued into a dead one would all
+        // arrive, stale, when it comes back (it gets a fresh keyframe instead).
+        for (peer, v) in self
+            .viewers
+            .iter_mut()
+            .filter(|(_, v)| v.video_open && v.stats.state == "connected")
+        {
             let queued = v.video.outstanding_bytes().await.unwrap_or(0);
             v.stats.queued_bytes = queued;
             if let Some(report) = v.gate.poll_report(now, queued) {

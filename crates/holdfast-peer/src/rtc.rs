@@ -3,7 +3,7 @@
 //! channel (callbacks run on webrtc-rs's driver task and must never block).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use holdfast_proto::signal::{IceCandidate, IceServer};
 use rtc::ice::mdns::MulticastDnsMode;
@@ -12,6 +12,7 @@ use webrtc::data_channel::DataChannel;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit,
     RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
+    StatsSelector,
 };
 
 use crate::PeerError;
@@ -141,4 +142,39 @@ async fn build(
         .build()
         .await?;
     Ok((Arc::new(pc), rx))
+}
+
+/// What ICE measured on the pair in use: its connectivity checks (consent
+/// freshness runs every couple of seconds for as long as the connection
+/// lives) are probes that see the path's loss and round trip, which the
+/// reliable data channels hide.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PathSample {
+    /// Latest check round trip, if any was answered.
+    pub rtt: Option<Duration>,
+    /// Cumulative checks sent and answered on this pair.
+    pub probes_sent: u64,
+    pub probes_answered: u64,
+}
+
+/// Reads [`PathSample`] for the selected candidate pair (or, before one is
+/// reported, the nominated one); `None` while there is no pair.
+pub async fn path_sample(pc: &Arc<dyn PeerConnection>) -> Option<PathSample> {
+    let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+    let selected = report.transport().map(|t| t.selected_candidate_pair_id.clone());
+    let pair = report
+        .candidate_pairs()
+        .find(|p| selected.as_deref().is_some_and(|id| !id.is_empty() && p.stats.id == id))
+        .or_else(|| {
+            report
+                .candidate_pairs()
+                .filter(|p| p.nominated)
+                .max_by_key(|p| p.responses_received)
+        })?;
+    Some(PathSample {
+        rtt: (pair.responses_received > 0 && pair.current_round_trip_time.is_finite())
+            .then(|| Duration::from_secs_f64(pair.current_round_trip_time.max(0.0))),
+        probes_sent: pair.requests_sent,
+        probes_answered: pair.responses_received,
+    })
 }

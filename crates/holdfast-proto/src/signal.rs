@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::room::{RoomCode, RoomId, SessionToken};
+pub use holdfast_session::Metrics;
 
 /// Largest signalling message accepted, in bytes (an SDP is typically 1-4 KiB).
 pub const MAX_SIGNAL_MESSAGE_BYTES: usize = 64 * 1024;
@@ -146,6 +147,15 @@ pub enum ClientMessage {
     Leave,
     /// Application-level liveness probe; answered with `pong`.
     Ping,
+    /// The sender's measured connection quality, for the server's per-user
+    /// state. A host names the viewer (`peer`) whose link it measured; a
+    /// viewer reports its own link to the host. Not answered, not numbered
+    /// (a stale measurement is not worth replaying).
+    Quality {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<PeerId>,
+        metrics: Metrics,
+    },
 }
 
 /// The `type` tags [`ClientMessage`] knows, to tell "unknown" from "malformed".
@@ -158,6 +168,7 @@ const CLIENT_TYPES: &[&str] = &[
     "candidate",
     "leave",
     "ping",
+    "quality",
 ];
 
 /// A client message with the sender's optional sequence number `seq`
@@ -288,6 +299,15 @@ impl ClientMessage {
             | ClientMessage::Answer { to, .. }
             | ClientMessage::Candidate { to, .. } => to.as_ref(),
             ClientMessage::Consent { peer, .. } => Some(peer),
+            ClientMessage::Quality { peer, metrics } => {
+                if !metrics.is_valid() {
+                    return Err(SignalError::new(
+                        ErrorKind::BadMessage,
+                        "metrics must be finite and non-negative, loss at most 100",
+                    ));
+                }
+                peer.as_ref()
+            }
             ClientMessage::Join { code, token, .. } => {
                 if code.is_some() == token.is_some() {
                     return Err(SignalError::new(

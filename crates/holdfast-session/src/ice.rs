@@ -6,7 +6,9 @@
 //!   seeds), then restart ICE if it has not.
 //! - `failed`: restart ICE at once.
 //! - Poor quality held for [`POOR_QUALITY_HOLD`] (loss over 10 % or RTT over
-//!   500 ms, the seeds' thresholds): restart ICE.
+//!   500 ms, the seeds' thresholds) on a connected link: restart ICE, at most
+//!   once per [`QUALITY_RESTART_COOLDOWN`] (a path that is simply bad stays
+//!   bad, and restarting it every ten seconds would only add interruptions).
 //! - After [`MAX_ICE_RESTARTS`] restarts without reaching `connected`,
 //!   rebuild the peer connection.
 //!
@@ -20,6 +22,8 @@ use std::time::{Duration, Instant};
 pub const MAX_ICE_RESTARTS: u32 = 3;
 /// How long poor quality must last before it triggers a restart.
 pub const POOR_QUALITY_HOLD: Duration = Duration::from_secs(10);
+/// The least time between two restarts for poor quality.
+pub const QUALITY_RESTART_COOLDOWN: Duration = Duration::from_secs(60);
 /// How long one restart may take before it counts as failed.
 pub const RESTART_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -63,6 +67,7 @@ pub struct IceRecovery {
     state: LinkState,
     disconnected_since: Option<Instant>,
     poor_since: Option<Instant>,
+    last_quality_restart: Option<Instant>,
     restart_started: Option<Instant>,
     restarts: u32,
 }
@@ -75,6 +80,7 @@ impl IceRecovery {
             state: LinkState::Connecting,
             disconnected_since: None,
             poor_since: None,
+            last_quality_restart: None,
             restart_started: None,
             restarts: 0,
         }
@@ -103,16 +109,25 @@ impl IceRecovery {
         }
     }
 
-    /// Quality as measured now (`poor`: loss > 10 % or RTT > 500 ms).
+    /// Quality as measured now (`poor`: loss > 10 % or RTT > 500 ms). Only
+    /// a connected link's quality counts: an outage is the state machine's
+    /// business, and what was measured during one says nothing of the path
+    /// that comes back.
     pub fn on_quality(&mut self, poor: bool, now: Instant) -> Option<IceAction> {
-        if !poor {
+        if !poor || self.state != LinkState::Connected || self.restart_started.is_some() {
             self.poor_since = None;
             return None;
         }
         let since = *self.poor_since.get_or_insert(now);
-        if self.state == LinkState::Connected && now.saturating_duration_since(since) >= POOR_QUALITY_HOLD {
+        let cooled = self
+            .last_quality_restart
+            .is_none_or(|t| now.saturating_duration_since(t) >= QUALITY_RESTART_COOLDOWN);
+        if self.role == Role::Restarter && cooled && now.saturating_duration_since(since) >= POOR_QUALITY_HOLD {
+            // The link stays up through this restart (no state change need
+            // follow), so it is not timed or counted like a recovery.
             self.poor_since = None;
-            return self.restart(now);
+            self.last_quality_restart = Some(now);
+            return Some(IceAction::RestartIce);
         }
         None
     }
@@ -237,5 +252,43 @@ mod tests {
         assert_eq!(h.on_quality(false, t0 + S(9)), None, "a good sample resets the hold");
         assert_eq!(h.on_quality(true, t0 + S(10)), None);
         assert_eq!(h.on_quality(true, t0 + S(20)), Some(IceAction::RestartIce));
+        // The link stayed up: no restart timeout, no count towards a rebuild.
+        assert_eq!(h.next_deadline(), None);
+        assert_eq!(h.poll(t0 + S(50)), None);
+        assert_eq!(h.restarts(), 0);
+    }
+
+    #[test]
+    fn a_path_that_stays_poor_is_restarted_once_a_minute_at_most() {
+        let t0 = Instant::now();
+        let mut h = host();
+        h.on_state(LinkState::Connected, t0);
+        let restarts_at: Vec<u64> = (0..=200).filter(|&s| h.on_quality(true, t0 + S(s)).is_some()).collect();
+        assert_eq!(
+            restarts_at,
+            vec![10, 70, 130, 190],
+            "held 10 s, then once per 60 s cooldown"
+        );
+    }
+
+    #[test]
+    fn poor_quality_during_an_outage_does_not_count() {
+        let t0 = Instant::now();
+        let mut h = host();
+        h.on_state(LinkState::Connected, t0);
+        h.on_state(LinkState::Disconnected, t0 + S(1));
+        for s in 1..=4 {
+            assert_eq!(h.on_quality(true, t0 + S(s)), None);
+        }
+        // Back before the disconnected timeout: the hold starts again from here.
+        h.on_state(LinkState::Connected, t0 + S(4));
+        assert_eq!(h.on_quality(true, t0 + S(5)), None);
+        assert_eq!(h.on_quality(true, t0 + S(14)), None);
+        assert_eq!(h.on_quality(true, t0 + S(15)), Some(IceAction::RestartIce));
+        // While a recovery restart is under way, quality is not judged.
+        h.on_state(LinkState::Failed, t0 + S(100));
+        h.on_state(LinkState::Connected, t0 + S(101));
+        assert_eq!(h.on_state(LinkState::Failed, t0 + S(102)), Some(IceAction::RestartIce));
+        assert_eq!(h.on_quality(true, t0 + S(103)), None);
     }
 }

@@ -122,6 +122,14 @@ impl QualityMonitor {
         }
     }
 
+    /// Forgets every sample: the path changed (a reconnection, a new peer
+    /// connection), and what the old one measured says nothing of it.
+    pub fn reset(&mut self) {
+        self.rtts.clear();
+        self.probes.clear();
+        self.poor_since = None;
+    }
+
     /// A round-trip time was measured.
     pub fn on_rtt(&mut self, now: Instant, rtt: Duration) {
         self.rtts.push_back((now, rtt.as_secs_f64() * 1000.0));

@@ -245,6 +245,8 @@ pub struct HubCounters {
     pub duplicates_dropped: u64,
     /// Members removed because the grace window ran out.
     pub grace_expired: u64,
+    /// Quality reports accepted (over the socket or HTTP).
+    pub quality_reports: u64,
 }
 
 fn reply(to: ConnId, msg: ServerMessage) -> Out {
@@ -353,7 +355,50 @@ impl Hub {
             }),
             ClientMessage::Leave => self.leave(now, conn),
             ClientMessage::Ping => vec![reply(conn, ServerMessage::Pong)],
+            ClientMessage::Quality { peer, metrics } => self.quality_report(conn, peer, metrics.classify()),
         }
+    }
+
+    /// A member's measured link quality: a host's report about one of its
+    /// viewers lands on that viewer (the link is theirs together); a
+    /// viewer's lands on itself. Not answered unless it is wrong.
+    fn quality_report(&mut self, conn: ConnId, about: Option<PeerId>, quality: Quality) -> Outbox {
+        let Some((id, from)) = self.conns.get(&conn).cloned() else {
+            return err(
+                conn,
+                SignalError::new(ErrorKind::NotInRoom, "join or register a room first"),
+            );
+        };
+        let room = self.rooms.get_mut(&id).expect("a connection's room exists");
+        let target = match (room.members[&from].role, about) {
+            (Role::Pending { .. }, _) => {
+                return err(
+                    conn,
+                    SignalError::new(ErrorKind::NotInRoom, "waiting for the host's consent"),
+                )
+            }
+            (Role::Host, Some(p))
+                if room
+                    .members
+                    .get(&p)
+                    .is_some_and(|m| matches!(m.role, Role::Viewer { .. })) =>
+            {
+                p
+            }
+            (Role::Host, _) => {
+                return err(
+                    conn,
+                    SignalError::new(
+                        ErrorKind::UnknownPeer,
+                        "a host's quality report names one of its viewers",
+                    ),
+                )
+            }
+            (Role::Viewer { .. }, _) => from,
+        };
+        room.members.get_mut(&target).expect("checked").quality = Some(quality);
+        self.counters.quality_reports += 1;
+        Vec::new()
     }
 
     /// The connection closed (or went silent): its member stays for the
@@ -1022,6 +1067,7 @@ impl Hub {
             .and_then(|r| r.members.get_mut(&member))
             .expect("token_member checked")
             .quality = Some(quality);
+        self.counters.quality_reports += 1;
         Ok(())
     }
 

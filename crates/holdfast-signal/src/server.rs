@@ -125,7 +125,6 @@ struct AppState {
     ice_servers: Vec<IceServer>,
     health: KeepaliveConfig,
     connections_total: std::sync::atomic::AtomicU64,
-    quality_reports_total: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -189,7 +188,6 @@ pub fn router(config: &ServerConfig) -> Router {
         ice_servers: config.ice_servers.clone(),
         health: socket_health(config),
         connections_total: Default::default(),
-        quality_reports_total: Default::default(),
     });
     // The hub's clock: refuses join requests the host left unanswered, ends grace windows.
     let weak = Arc::downgrade(&state);
@@ -347,7 +345,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "holdfast_quality_reports_total",
         "counter",
         "Connection-quality reports accepted.",
-        state.quality_reports_total.load(Relaxed),
+        c.quality_reports,
     );
     metric(
         "holdfast_reconnections_total",
@@ -467,9 +465,6 @@ async fn connection_quality(
         .report_quality(Instant::now(), addr.ip(), &id, &token, quality);
     match result {
         Ok(()) => {
-            state
-                .quality_reports_total
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let timestamp = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);

@@ -7,6 +7,7 @@
 //! - [`Proc`]: a child process killed when dropped, with stdout lines.
 //! - [`Browser`]: Debian's Chromium driven through `tests/browser/driver.mjs`.
 //! - [`pattern`]: the colours the test-pattern window paints.
+//! - [`netem`]: loss and delay for a [`Link`], in userspace ([`Link::impair`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+
+pub mod netem;
 
 pub mod pattern {
     //! What `holdfast-testpattern` paints, as (r, g, b).
@@ -236,17 +239,6 @@ impl Lan {
 }
 
 impl Link {
-    fn both(&self, args: &[&str]) -> Result<()> {
-        for (ns, dev) in [(&self.ns, &self.dev), (&self.switch_ns, &self.switch_dev)] {
-            let mut cmd = Command::new("ip");
-            cmd.args([
-                "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "netem",
-            ]);
-            run(cmd.args(args))?;
-        }
-        Ok(())
-    }
-
     /// Silently drops everything both ways: the switch port leaves the bridge,
     /// so this end keeps its link, carrier and routes, and no error reaches
     /// the sockets, as in a real outage upstream. [`Link::restore`] undoes it.
@@ -254,21 +246,42 @@ impl Link {
         run(Command::new("ip").args(["-n", &self.switch_ns, "link", "set", &self.switch_dev, "nomaster"]))
     }
 
-    /// `tc netem` with these parameters on both ends (`delay 150ms loss 10%`,
-    /// say). Needs the kernel's `sch_netem`.
-    pub fn netem(&self, params: &str) -> Result<()> {
-        self.both(&params.split_whitespace().collect::<Vec<_>>())
+    /// Loses `loss_percent` of the packets and delays the rest by `delay`,
+    /// each way, until the returned [`Impaired`] is dropped. This kernel has
+    /// no `sch_netem`, so `holdfast-netem` carries the port's frames in
+    /// userspace (see [`netem`]); the switch port leaves the bridge and a
+    /// veth pair through the forwarder takes its place.
+    pub fn impair(&self, loss_percent: f64, delay: Duration, seed: u64, log_dir: &Path) -> Result<Impaired> {
+        let (inner, outer) = (format!("{}i", self.switch_dev), format!("{}j", self.switch_dev));
+        let ip = |args: &[&str]| run(Command::new("ip").args(["-n", &self.switch_ns]).args(args));
+        ip(&["link", "add", &inner, "type", "veth", "peer", "name", &outer])?;
+        ip(&["link", "set", &outer, "up"])?;
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.switch_ns])
+            .arg(bin("holdfast-netem"))
+            .args([&self.switch_dev, &outer])
+            .args(["--loss", &loss_percent.to_string()])
+            .args(["--delay-ms", &delay.as_millis().to_string()])
+            .args(["--seed", &seed.to_string()]);
+        let proc = Proc::spawn(&format!("netem-{}", self.switch_dev), cmd, log_dir)?;
+        let impaired = Impaired {
+            proc,
+            switch_ns: self.switch_ns.clone(),
+            switch_dev: self.switch_dev.clone(),
+            inner,
+            last: std::cell::RefCell::new(serde_json::Value::Null),
+        };
+        // The forwarder is carrying frames before the port leaves the bridge.
+        impaired.proc.json_line(Duration::from_secs(5))?;
+        ip(&["link", "set", &self.switch_dev, "nomaster"])?;
+        ip(&["link", "set", &impaired.inner, "master", "br0"])?;
+        ip(&["link", "set", &impaired.inner, "up"])?;
+        Ok(impaired)
     }
 
-    /// Back to a clean link (bridged again, no qdisc).
+    /// Ends a [`Link::blackout`]: the port is bridged again.
     pub fn restore(&self) -> Result<()> {
-        run(Command::new("ip").args(["-n", &self.switch_ns, "link", "set", &self.switch_dev, "master", "br0"]))?;
-        for (ns, dev) in [(&self.ns, &self.dev), (&self.switch_ns, &self.switch_dev)] {
-            let _ = Command::new("ip")
-                .args(["netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "root"])
-                .output();
-        }
-        Ok(())
+        run(Command::new("ip").args(["-n", &self.switch_ns, "link", "set", &self.switch_dev, "master", "br0"]))
     }
 
     /// Moves this end to a new address, as a new DHCP lease does: the old one
@@ -277,6 +290,39 @@ impl Link {
     pub fn readdress(&self, old_ip: &str, new_ip: &str) -> Result<()> {
         run(Command::new("ip").args(["-n", &self.ns, "addr", "del", &format!("{old_ip}/24"), "dev", &self.dev]))?;
         run(Command::new("ip").args(["-n", &self.ns, "addr", "add", &format!("{new_ip}/24"), "dev", &self.dev]))
+    }
+}
+
+/// A [`Link`] under [`Link::impair`]; dropping it bridges the port again.
+pub struct Impaired {
+    proc: Proc,
+    switch_ns: String,
+    switch_dev: String,
+    inner: String,
+    last: std::cell::RefCell<serde_json::Value>,
+}
+
+impl Impaired {
+    /// The forwarder's latest counters:
+    /// `{"a_to_b": {"passed", "lost", "overflow"}, "b_to_a": {..}}`, where
+    /// `a_to_b` is what the participant sent.
+    pub fn counters(&self) -> serde_json::Value {
+        while let Ok(v) = self.proc.json_line(Duration::ZERO) {
+            *self.last.borrow_mut() = v;
+        }
+        self.last.borrow().clone()
+    }
+}
+
+impl Drop for Impaired {
+    fn drop(&mut self) {
+        let ip = |args: &[&str]| {
+            let _ = Command::new("ip").args(["-n", &self.switch_ns]).args(args).output();
+        };
+        // The forwarder stops before the port is bridged again (no frame twice).
+        let _ = self.proc.signal("KILL");
+        ip(&["link", "set", &self.switch_dev, "master", "br0"]);
+        ip(&["link", "del", &self.inner]);
     }
 }
 
@@ -536,6 +582,12 @@ pub struct Browser {
 impl Browser {
     pub fn start(ns: Option<&Netns>, log_dir: &Path) -> Result<Self> {
         Self::start_with(ns, log_dir, "chromium", &[])
+    }
+
+    /// Headless, treating the plain-HTTP `origin` as secure (as if it were
+    /// HTTPS or loopback), for a server on a namespace's LAN address.
+    pub fn start_trusting(ns: Option<&Netns>, log_dir: &Path, origin: &str) -> Result<Self> {
+        Self::start_with(ns, log_dir, "chromium", &[("SECURE_ORIGINS", origin)])
     }
 
     /// A real Chromium window on `display` covering `width`x`height` from the

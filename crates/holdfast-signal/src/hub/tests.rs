@@ -3,6 +3,7 @@
 
 use super::*;
 use holdfast_proto::signal::IceCandidate;
+use holdfast_session::Metrics;
 
 fn ip(n: u8) -> IpAddr {
     IpAddr::from([10, 0, 0, n])
@@ -903,4 +904,58 @@ fn many_rooms_come_and_go_without_leaking() {
     t.poll();
     assert_eq!(t.hub.tracked_attempt_keys(), 0);
     assert_eq!(t.hub.footprint(), 0);
+}
+
+#[test]
+fn quality_reports_over_the_socket_land_on_the_measured_link() {
+    let mut t = T::new();
+    let (id, code, host_peer, _) = t.register("host");
+    let (viewer, token) = t.admit("host", "viewer", &id, &code);
+    let metrics = |latency_ms: f64, packet_loss_percent: f64| Metrics {
+        latency_ms,
+        packet_loss_percent,
+        jitter_ms: 5.0,
+        bandwidth_kbps: None,
+    };
+    let report = |peer: Option<&PeerId>, m: Metrics| ClientMessage::Quality {
+        peer: peer.cloned(),
+        metrics: m,
+    };
+
+    // The host's report about its viewer is the viewer's link quality; no answer.
+    assert!(t
+        .send("host", ip(1), report(Some(&viewer), metrics(300.0, 1.0)))
+        .is_empty());
+    assert_eq!(t.hub.reported_quality(&id, &token), Some(Quality::Fair));
+    // A viewer reports its own link.
+    assert!(t.send("viewer", ip(2), report(None, metrics(20.0, 15.0))).is_empty());
+    assert_eq!(t.hub.reported_quality(&id, &token), Some(Quality::Poor));
+    assert_eq!(t.hub.counters().quality_reports, 2);
+
+    // A host must name one of its viewers; nothing changes when it does not.
+    let out = t.send("host", ip(1), report(None, metrics(1.0, 0.0)));
+    assert_eq!(error_kind(&out), ErrorKind::UnknownPeer);
+    let out = t.send("host", ip(1), report(Some(&host_peer), metrics(1.0, 0.0)));
+    assert_eq!(error_kind(&out), ErrorKind::UnknownPeer);
+    // Not in a room yet.
+    let out = t.send("stranger", ip(3), report(None, metrics(1.0, 0.0)));
+    assert_eq!(error_kind(&out), ErrorKind::NotInRoom);
+    assert_eq!(t.hub.reported_quality(&id, &token), Some(Quality::Poor));
+    assert_eq!(t.hub.counters().quality_reports, 2);
+}
+
+#[test]
+fn quality_messages_are_validated_when_parsed() {
+    let ok = r#"{"type":"quality","metrics":{"latency_ms":150,"packet_loss_percent":2.5,"jitter_ms":30}}"#;
+    assert!(ClientEnvelope::parse(ok).is_ok());
+    for bad in [
+        r#"{"type":"quality","metrics":{"latency_ms":-1,"packet_loss_percent":0,"jitter_ms":0}}"#,
+        r#"{"type":"quality","metrics":{"latency_ms":1,"packet_loss_percent":101,"jitter_ms":0}}"#,
+        r#"{"type":"quality","metrics":{"latency_ms":1,"packet_loss_percent":1}}"#,
+        r#"{"type":"quality","metrics":{"latency_ms":1,"packet_loss_percent":1,"jitter_ms":1,"extra":1}}"#,
+        r#"{"type":"quality","peer":"not a peer","metrics":{"latency_ms":1,"packet_loss_percent":1,"jitter_ms":1}}"#,
+    ] {
+        let e = ClientEnvelope::parse(bad).expect_err(bad);
+        assert_eq!(e.kind, ErrorKind::BadMessage, "{bad}: {e:?}");
+    }
 }
