@@ -115,6 +115,7 @@ declare global {
       pictureRect(): { left: number; top: number; width: number; height: number };
       control(): boolean;
       message(): string | null;
+      signals(): { seq: number | null; type: string }[];
     };
   }
 }
@@ -133,6 +134,8 @@ window.holdfast = {
   control: () => input.isEnabled,
   /** The message shown to the user, if any. */
   message: () => (messageEl.hidden ? null : messageEl.textContent),
+  /** Room messages delivered so far, `{seq, type}`, once each, in order of arrival. */
+  signals: () => [...(session?.signalLog ?? [])],
 };
 
 const params = new URLSearchParams(location.search);

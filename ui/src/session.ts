@@ -121,6 +121,8 @@ export class ViewerSession {
     keyframeRequests: 0, decodeErrors: 0, badChunks: 0,
     quality: null, rttMs: null, lossPercent: null, jitterMs: null,
   };
+  /** Room messages delivered, in arrival order (the last 500). */
+  readonly signalLog: { seq: number | null; type: string }[] = [];
   private readonly quality = new QualityMonitor();
   private qualityReportedAt = -Infinity;
   private lastAnswered = 0;
@@ -135,7 +137,12 @@ export class ViewerSession {
         if (reconnection) this.events.onNotice?.(null);
         if (!this.pc) void this.onSignal(msg);
       },
-      onMessage: (msg) => void this.onSignal(msg),
+      onMessage: (msg) => {
+        // What arrived, once each after de-duplication (for tests and support).
+        if (this.signalLog.length >= 500) this.signalLog.shift();
+        this.signalLog.push({ seq: typeof msg.seq === 'number' ? msg.seq : null, type: String(msg.type) });
+        void this.onSignal(msg);
+      },
       onLost: (attempt, retryInMs) => {
         const s = Math.ceil(retryInMs / 1000);
         this.events.onNotice?.(`Connection to the server lost; reconnecting in ${s} s (attempt ${attempt + 1}).`);
