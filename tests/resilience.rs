@@ -672,11 +672,15 @@ fn chromium_resumes_after_a_ten_second_blackout_within_three_seconds() -> anyhow
     let _ = wait_for(Duration::from_secs(10), "the browser to read connected", || {
         Ok((browser.stats()?["state"] == "connected").then_some(()))
     });
+    // And it goes on: frames keep being decoded.
+    let live_at = decoded(&mut browser)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let flowing = decoded(&mut browser)? - live_at;
     let after = browser.stats()?;
     let host_events = drain(&host);
     eprintln!(
         "Chromium, 10 s blackout: states during {states:?}; live video {:?} s after the link returned \
-         (stale frames first: {stale}); \
+         (stale frames first: {stale}; then {flowing} frames in 3 s); \
          ICE restarts by the host {}; browser stats {after}; message {:?}",
         resumed.as_ref().map(|d| d.as_secs_f64()),
         named(&host_events, &["viewer-recovering"]).len(),
@@ -684,6 +688,7 @@ fn chromium_resumes_after_a_ten_second_blackout_within_three_seconds() -> anyhow
     );
     let resumed = resumed?;
     anyhow::ensure!(after["state"] == "connected", "connected again: {after}");
+    anyhow::ensure!(flowing >= 10, "video flows after recovery: {flowing} frames in 3 s");
     anyhow::ensure!(
         named(&host_events, &["viewer-joined", "join-request"]).is_empty() && joined_before <= 1,
         "the same session, no new join or consent: {host_events:?}"

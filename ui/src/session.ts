@@ -16,6 +16,11 @@ const KEYFRAME_REQUEST_GAP_MS = 500;
 const LATENCY_WINDOW = 300;
 /** The host pings every 5 s; three silent intervals mean it is gone (seeds). */
 const HOST_SILENT_MS = 15_000;
+/** A frame this much later than the quickest one ever was is stale: after an
+ *  outage the reliable channel delivers what the host queued before it
+ *  noticed, seconds old. Such frames are skipped (not decoded) until a
+ *  fresh keyframe, so the picture jumps to now instead of replaying the past. */
+export const STALE_AFTER_MS = 1000;
 /** How often the server hears of an unchanged quality (a change is sent at once). */
 const QUALITY_REPORT_MS = 10_000;
 
@@ -59,6 +64,8 @@ export interface Stats {
   keyframeRequests: number;
   decodeErrors: number;
   badChunks: number;
+  /** Stale frames skipped after an outage (see STALE_AFTER_MS). */
+  framesSkipped: number;
   /** The link's class, and what it was judged on (10 s window, ICE checks). */
   quality: Quality | null;
   rttMs: number | null;
@@ -118,12 +125,14 @@ export class ViewerSession {
   stats: Stats = {
     state: 'idle', framesDecoded: 0, framesReceived: 0, framesLost: 0, fps: 0, width: 0, height: 0,
     lastLatencyMs: null, latencyP50Ms: null, latencyP95Ms: null, clockOffsetMs: 0,
-    keyframeRequests: 0, decodeErrors: 0, badChunks: 0,
+    keyframeRequests: 0, decodeErrors: 0, badChunks: 0, framesSkipped: 0,
     quality: null, rttMs: null, lossPercent: null, jitterMs: null,
   };
   /** Room messages delivered, in arrival order (the last 500). */
   readonly signalLog: { seq: number | null; type: string }[] = [];
   private readonly quality = new QualityMonitor();
+  /** The least (arrival − capture) seen, in ms: transit plus the clocks' offset. */
+  private minTransitMs: number | null = null;
   private qualityReportedAt = -Infinity;
   private lastAnswered = 0;
 
@@ -350,6 +359,16 @@ export class ViewerSession {
 
   private decode(frame: Frame): void {
     this.stats.framesReceived += 1;
+    // Measured against the quickest frame so far, so the two machines' clocks
+    // need not agree.
+    const transit = Date.now() - frame.captureUs / 1000;
+    this.minTransitMs = Math.min(this.minTransitMs ?? transit, transit);
+    if (transit - this.minTransitMs > STALE_AFTER_MS) {
+      this.stats.framesSkipped += 1;
+      this.assembler.requireKeyframe();
+      this.requestKeyframe();
+      return;
+    }
     if (frame.keyframe && !this.ensureDecoder(frame)) return;
     if (!this.decoder || this.decoder.state !== 'configured') {
       this.assembler.requireKeyframe();
