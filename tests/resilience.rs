@@ -224,6 +224,42 @@ fn a_ten_second_blackout_resumes_the_same_session_within_three_seconds() -> anyh
     Ok(())
 }
 
+/// Where the server keeps its token-signing key, so tokens outlive the process.
+fn durable_token_key(art: &Path) -> String {
+    art.join("signal-token.key").to_string_lossy().into_owned()
+}
+
+/// A host sharing an Xvfb display with the test pattern (a small square moving
+/// ten times a second: cheap to decode, so every frame received is decoded at
+/// once and "decoded" means "shown"), watched by Chromium in the viewer's
+/// namespace. The server must be running.
+struct ChromiumSession {
+    _x: Xvfb,
+    _pattern: Proc,
+    host: Proc,
+    browser: Browser,
+}
+
+fn chromium_session(net: &Net, art: &Path) -> anyhow::Result<ChromiumSession> {
+    let x = Xvfb::start(Some(&net.host_ns), 1280, 720, art)?;
+    let pattern = start_pattern(Some(&net.host_ns), &x.display, art)?;
+    let bind = format!("{HOST_IP}:0");
+    let args = ["--ice-bind", &bind, "--log", "info,holdfast_peer=debug"];
+    let (host, room) = start_host(&net.host_ns, &url(), &args, Some(&x.display), art)?;
+    let mut browser = Browser::start_trusting(Some(&net.viewer_ns), art, &url())?;
+    browser.watch(room["viewer_url"].as_str().unwrap_or_default(), art)?;
+    Ok(ChromiumSession {
+        _x: x,
+        _pattern: pattern,
+        host,
+        browser,
+    })
+}
+
+fn decoded(b: &mut Browser) -> anyhow::Result<u64> {
+    Ok(b.stats()?["framesDecoded"].as_u64().unwrap_or(0))
+}
+
 fn unix_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -366,10 +402,8 @@ fn past_the_grace_window_the_session_ends_cleanly_and_its_credentials_are_dead()
 fn a_restarted_server_picks_the_session_up_and_delivers_what_was_queued_once_in_order() -> anyhow::Result<()> {
     let art = artifacts_dir("resilience_server_restart");
     let net = net()?;
-    // Tokens are signed with a key kept on disk, so they outlive the process.
-    let key = art.join("signal-token.key");
-    let key = key.to_str().unwrap_or_default();
-    let server_args = ["--token-key-file", key];
+    let key = durable_token_key(&art);
+    let server_args = ["--token-key-file", &key];
     let Session {
         signal,
         mut host,
@@ -613,16 +647,12 @@ fn chromium_resumes_after_a_ten_second_blackout_within_three_seconds() -> anyhow
     let art = artifacts_dir("resilience_chromium_blackout");
     let net = net()?;
     let _signal = start_signal_with(&net.server_ns, SERVER_IP, &[], &art)?;
-    // The test pattern (a small square moving ten times a second): cheap to
-    // decode, so every frame received is decoded at once and "decoded" means "shown".
-    let x = Xvfb::start(Some(&net.host_ns), 1280, 720, &art)?;
-    let _pattern = start_pattern(Some(&net.host_ns), &x.display, &art)?;
-    let bind = format!("{HOST_IP}:0");
-    let args = ["--ice-bind", &bind, "--log", "info,holdfast_peer=debug"];
-    let (host, room) = start_host(&net.host_ns, &url(), &args, Some(&x.display), &art)?;
-    let mut browser = Browser::start_trusting(Some(&net.viewer_ns), &art, &url())?;
-    browser.watch(room["viewer_url"].as_str().unwrap_or_default(), &art)?;
-    let decoded = |b: &mut Browser| -> anyhow::Result<u64> { Ok(b.stats()?["framesDecoded"].as_u64().unwrap_or(0)) };
+    let ChromiumSession {
+        _x,
+        _pattern,
+        host,
+        mut browser,
+    } = chromium_session(&net, &art)?;
     let quality = wait_for(Duration::from_secs(15), "the viewer's quality reading", || {
         Ok(browser.stats()?["quality"].as_str().map(str::to_owned))
     })?;
@@ -705,18 +735,15 @@ fn chromium_resumes_after_a_ten_second_blackout_within_three_seconds() -> anyhow
 fn chromium_rides_out_a_server_restart_and_gets_the_queued_offer_once() -> anyhow::Result<()> {
     let art = artifacts_dir("resilience_chromium_server_restart");
     let net = net()?;
-    let key = art.join("signal-token.key");
-    let key = key.to_str().unwrap_or_default();
-    let server_args = ["--token-key-file", key];
+    let key = durable_token_key(&art);
+    let server_args = ["--token-key-file", &key];
     let signal = start_signal_with(&net.server_ns, SERVER_IP, &server_args, &art)?;
-    let x = Xvfb::start(Some(&net.host_ns), 1280, 720, &art)?;
-    let _pattern = start_pattern(Some(&net.host_ns), &x.display, &art)?;
-    let bind = format!("{HOST_IP}:0");
-    let args = ["--ice-bind", &bind, "--log", "info,holdfast_peer=debug"];
-    let (mut host, room) = start_host(&net.host_ns, &url(), &args, Some(&x.display), &art)?;
-    let mut browser = Browser::start_trusting(Some(&net.viewer_ns), &art, &url())?;
-    browser.watch(room["viewer_url"].as_str().unwrap_or_default(), &art)?;
-    let decoded = |b: &mut Browser| -> anyhow::Result<u64> { Ok(b.stats()?["framesDecoded"].as_u64().unwrap_or(0)) };
+    let ChromiumSession {
+        _x,
+        _pattern,
+        mut host,
+        mut browser,
+    } = chromium_session(&net, &art)?;
     let signals = |b: &mut Browser| -> anyhow::Result<Vec<Value>> {
         Ok(b.eval("window.holdfast.signals()")?
             .as_array()

@@ -1007,13 +1007,13 @@ impl HostLoop {
             v.stats.latency_ms = Some(metrics.latency_ms);
             v.stats.jitter_ms = Some(metrics.jitter_ms);
             v.stats.loss_percent = Some(metrics.packet_loss_percent);
-            let was = v.stats.quality.replace(quality);
-            if was != Some(quality) {
+            let changed_class = v.stats.quality.replace(quality) != Some(quality);
+            if changed_class {
                 info!(peer = %peer, ?quality, latency_ms = metrics.latency_ms, loss = metrics.packet_loss_percent,
                       jitter_ms = metrics.jitter_ms, "link quality changed");
                 changed.push((peer.clone(), quality, metrics));
             }
-            if was != Some(quality)
+            if changed_class
                 || v.quality_reported_at
                     .is_none_or(|t| now.saturating_duration_since(t) >= QUALITY_REPORT_INTERVAL)
             {

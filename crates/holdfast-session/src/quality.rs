@@ -84,8 +84,6 @@ impl Metrics {
 
 /// How far back [`QualityMonitor`] looks.
 pub const QUALITY_WINDOW: Duration = Duration::from_secs(10);
-/// How long quality must stay poor before it counts (the seeds: "held for a while").
-pub const POOR_HOLD: Duration = Duration::from_secs(10);
 
 /// Turns raw measurements into [`Metrics`] over a sliding window:
 /// round-trip samples (keepalive PING→PONG, ICE's `currentRoundTripTime`)
@@ -103,7 +101,6 @@ pub struct QualityMonitor {
     rtts: VecDeque<(Instant, f64)>,
     /// Cumulative (sent, answered) counter readings.
     probes: VecDeque<(Instant, u64, u64)>,
-    poor_since: Option<Instant>,
 }
 
 impl Default for QualityMonitor {
@@ -118,7 +115,6 @@ impl QualityMonitor {
             window,
             rtts: VecDeque::new(),
             probes: VecDeque::new(),
-            poor_since: None,
         }
     }
 
@@ -127,7 +123,6 @@ impl QualityMonitor {
     pub fn reset(&mut self) {
         self.rtts.clear();
         self.probes.clear();
-        self.poor_since = None;
     }
 
     /// A round-trip time was measured.
@@ -193,24 +188,6 @@ impl QualityMonitor {
             jitter_ms,
             bandwidth_kbps: None,
         })
-    }
-
-    /// The current class, and for how long it has been poor.
-    pub fn quality(&mut self, now: Instant) -> Option<(Quality, Option<Duration>)> {
-        let q = self.metrics(now)?.classify();
-        if q == Quality::Poor {
-            let since = *self.poor_since.get_or_insert(now);
-            Some((q, Some(now.saturating_duration_since(since))))
-        } else {
-            self.poor_since = None;
-            Some((q, None))
-        }
-    }
-
-    /// True once quality has been poor for at least [`POOR_HOLD`]: time to
-    /// try another path (`IceRecovery::on_quality`).
-    pub fn held_poor(&mut self, now: Instant) -> bool {
-        matches!(self.quality(now), Some((_, Some(d))) if d >= POOR_HOLD)
     }
 }
 
@@ -282,7 +259,7 @@ mod tests {
         let m = q.metrics(t0 + 9 * 1000 * MS).unwrap();
         assert!((m.latency_ms - 21.0).abs() < 1e-9, "{m:?}");
         assert!(m.jitter_ms < 2.0 && m.packet_loss_percent == 0.0, "{m:?}");
-        assert_eq!(q.quality(t0 + 9 * 1000 * MS).unwrap().0, Quality::Good);
+        assert_eq!(q.metrics(t0 + 9 * 1000 * MS).unwrap().classify(), Quality::Good);
     }
 
     #[test]
@@ -307,19 +284,19 @@ mod tests {
         assert_eq!(m.classify(), Quality::Poor);
     }
 
+    // How long poor must hold before it counts is IceRecovery's business
+    // (`ice::tests::poor_quality_held_for_ten_seconds_restarts`).
     #[test]
-    fn old_samples_leave_the_window_and_poor_must_be_held() {
+    fn old_samples_leave_the_window() {
         let t0 = Instant::now();
         let mut q = QualityMonitor::new(Duration::from_secs(10));
         q.on_rtt(t0, 900 * MS);
-        assert_eq!(q.quality(t0).unwrap(), (Quality::Poor, Some(Duration::ZERO)));
-        assert!(!q.held_poor(t0 + 5000 * MS));
+        assert_eq!(q.metrics(t0).unwrap().classify(), Quality::Poor);
         q.on_rtt(t0 + 9000 * MS, 800 * MS);
-        assert!(q.held_poor(t0 + 10_000 * MS), "poor for 10 s");
-        // The path recovers: the old samples age out and the clock resets.
+        assert_eq!(q.metrics(t0 + 10_000 * MS).unwrap().classify(), Quality::Poor);
+        // The path recovers: the old samples age out.
         q.on_rtt(t0 + 20_000 * MS, 30 * MS);
-        assert_eq!(q.quality(t0 + 20_000 * MS).unwrap(), (Quality::Good, None));
-        assert!(!q.held_poor(t0 + 21_000 * MS));
+        assert_eq!(q.metrics(t0 + 20_000 * MS).unwrap().classify(), Quality::Good);
     }
 
     #[test]
