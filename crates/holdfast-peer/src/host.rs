@@ -1107,12 +1107,15 @@ impl HostLoop {
                     if let Some(link) = link {
                         action = v.ice.on_state(link, now);
                     }
+                    if s == RTCPeerConnectionState::Connected && was != "connected" {
+                        // Connected again (after a drop or a restart): what was
+                        // measured before says nothing of this path.
+                        v.quality.reset();
+                    }
                     if s == RTCPeerConnectionState::Connected && was != "connected" && was != "connecting" {
-                        // Back after a drop: a fresh picture, and the keepalive
-                        // and quality measurements start over.
+                        // Back after a drop: a fresh picture, and the keepalive starts over.
                         info!(peer = %peer, "viewer connection restored");
                         v.gate.request_keyframe();
-                        v.quality.reset();
                         self.next_capture_at = now;
                         if let Some(k) = v.keepalive.as_mut() {
                             k.on_activity(now);

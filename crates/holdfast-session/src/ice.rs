@@ -92,6 +92,12 @@ impl IceRecovery {
     }
 
     pub fn on_state(&mut self, state: LinkState, now: Instant) -> Option<IceAction> {
+        // Poor quality is held on one unbroken connected stretch: an outage
+        // (or a restart) in between starts the hold again, whether or not
+        // quality was reported meanwhile.
+        if state != self.state {
+            self.poor_since = None;
+        }
         self.state = state;
         match state {
             LinkState::Connected => {
@@ -285,6 +291,12 @@ mod tests {
         assert_eq!(h.on_quality(true, t0 + S(5)), None);
         assert_eq!(h.on_quality(true, t0 + S(14)), None);
         assert_eq!(h.on_quality(true, t0 + S(15)), Some(IceAction::RestartIce));
+        // No samples during an outage (the host measures connected links
+        // only): poor before it does not carry over.
+        assert_eq!(h.on_quality(true, t0 + S(20)), None);
+        h.on_state(LinkState::Disconnected, t0 + S(21));
+        h.on_state(LinkState::Connected, t0 + S(29));
+        assert_eq!(h.on_quality(true, t0 + S(31)), None, "held since 31 s, not 20 s");
         // While a recovery restart is under way, quality is not judged.
         h.on_state(LinkState::Failed, t0 + S(100));
         h.on_state(LinkState::Connected, t0 + S(101));
