@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use holdfast_proto::commands::{Command, Control, InputEvent, PONG};
 use holdfast_proto::signal::{ClientMessage, Generation, IceCandidate, ServerMessage};
-use holdfast_proto::video::{Assembly, EncodedFrame, FrameAssembler, StaleFilter};
+use holdfast_proto::video::{Assembly, EncodedFrame, FrameAssembler};
 use holdfast_proto::{RoomCode, RoomId, SessionToken};
 use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent};
 use tokio::sync::mpsc;
@@ -381,17 +381,10 @@ async fn poll_video(
     // that stops polling does not push back on the host; only a viewer whose
     // socket stops draining (a frozen process, a slow link) does.
     let mut asm = FrameAssembler::new();
-    let mut stale = StaleFilter::default();
     loop {
         let Some(event) = dc.poll().await else { return };
         match event {
             DataChannelEvent::OnMessage(msg) => match asm.push(&msg.data) {
-                Ok(Assembly::Frame(f)) if stale.is_stale(holdfast_media::unix_micros(), f.capture_us) => {
-                    // Queued before the host saw an outage: skip to a fresh keyframe.
-                    debug!(frame = f.frame_id, "stale frame skipped");
-                    asm.require_keyframe();
-                    let _ = itx.send(Internal::NeedKeyframe);
-                }
                 Ok(Assembly::Frame(f)) => {
                     debug!(frame = f.frame_id, key = f.keyframe, bytes = f.data.len(), "frame");
                     if out.send(ViewerEvent::Frame(f)).is_err() {

@@ -197,31 +197,6 @@ impl FrameChunker {
     }
 }
 
-/// A frame arriving this much later than the quickest one so far is stale.
-pub const STALE_AFTER_US: i64 = 1_000_000;
-
-/// Tells stale frames from live ones. After an outage the reliable `video`
-/// channel delivers what the host queued before it noticed, seconds old;
-/// decoding those replays the past before the picture catches up. A frame
-/// whose (arrival − capture) exceeds the least seen by more than
-/// [`STALE_AFTER_US`] is stale: skip it and wait for a fresh keyframe.
-/// Measured against its own baseline, so the two clocks need not agree.
-#[derive(Debug, Default)]
-pub struct StaleFilter {
-    min_transit_us: Option<i64>,
-}
-
-impl StaleFilter {
-    /// `arrival_us` is the receiver's clock, `capture_us` the sender's (µs).
-    pub fn is_stale(&mut self, arrival_us: u64, capture_us: u64) -> bool {
-        let transit = arrival_us as i64 - capture_us as i64;
-        let min = *self
-            .min_transit_us
-            .insert(self.min_transit_us.map_or(transit, |m| m.min(transit)));
-        transit - min > STALE_AFTER_US
-    }
-}
-
 /// What the reassembler reports for each chunk pushed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assembly {
@@ -341,25 +316,6 @@ impl FrameAssembler {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn frames_much_later_than_the_quickest_are_stale_whatever_the_clock_offset() {
-        for offset in [0i64, 3_600_000_000, -3_600_000_000] {
-            let mut f = StaleFilter::default();
-            let cap = |t: i64| (t + offset) as u64;
-            let base = 1_800_000_000_000_000i64;
-            assert!(!f.is_stale(base as u64 + 20_000, cap(base)), "first frame, 20 ms");
-            assert!(
-                !f.is_stale(base as u64 + 1_050_000, cap(base + 100_000)),
-                "0.95 s late: not yet"
-            );
-            assert!(f.is_stale(base as u64 + 5_000_000, cap(base + 200_000)), "4.8 s late");
-            assert!(
-                !f.is_stale(base as u64 + 5_030_000, cap(base + 5_000_000)),
-                "live again"
-            );
-        }
-    }
-
     use super::*;
     use proptest::prelude::*;
 
