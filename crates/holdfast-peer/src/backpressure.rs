@@ -125,6 +125,16 @@ impl VideoGate {
     }
 
     /// Records that a frame went out; a keyframe satisfies a pending request.
+    /// A frame not offered at all because the path is down (the viewer's
+    /// connection is not `connected`): counted as a drop like one over the
+    /// limit, and the next frame sent is a keyframe.
+    pub fn skip(&mut self) -> Admission {
+        self.dropped_total += 1;
+        self.dropped_unreported += 1;
+        self.need_keyframe = true;
+        Admission::Drop
+    }
+
     pub fn sent(&mut self, keyframe: bool, queued_after: usize) {
         self.max_queued_seen = self.max_queued_seen.max(queued_after);
         if keyframe {

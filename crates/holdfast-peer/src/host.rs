@@ -1306,13 +1306,7 @@ impl HostLoop {
             self.release_input(&peer);
             self.emit(HostEvent::ViewerUnresponsive { peer_id: peer.0 });
         }
-        // Only over a connected path: frames queued into a dead one would all
-        // arrive, stale, when it comes back (it gets a fresh keyframe instead).
-        for (peer, v) in self
-            .viewers
-            .iter_mut()
-            .filter(|(_, v)| v.video_open && v.stats.state == "connected")
-        {
+        for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| v.video_open) {
             let queued = v.video.outstanding_bytes().await.unwrap_or(0);
             v.stats.queued_bytes = queued;
             if let Some(report) = v.gate.poll_report(now, queued) {
@@ -1328,7 +1322,14 @@ impl HostLoop {
             if self.in_flight.is_some() || now < self.next_capture_at {
                 continue;
             }
-            match v.gate.admit(queued) {
+            // Only over a connected path: frames queued into a dead one would all
+            // arrive, stale, when it comes back (it gets a fresh keyframe instead).
+            let admission = if v.stats.state == "connected" {
+                v.gate.admit(queued)
+            } else {
+                v.gate.skip()
+            };
+            match admission {
                 Admission::Send { keyframe } => {
                     force_keyframe |= keyframe;
                     admitted.push(peer.clone());
