@@ -72,7 +72,9 @@ fn start(
     let stats = art.join("host-stats.json");
     let _ = std::fs::remove_file(&stats);
     let url = format!("http://{server_ip}:8080");
-    // An incompressible 1080p picture at a high bitrate, bounded by the 4 MiB ceiling alone.
+    // An incompressible 1080p picture at a high bitrate, bounded by the 4 MiB
+    // ceiling alone: no latency target, and no withholding from a stalled queue
+    // (a frozen viewer must fill it to the ceiling).
     let stats_path = stats.to_str().unwrap();
     let host_args = [
         "--source",
@@ -80,6 +82,8 @@ fn start(
         "--bitrate",
         "24000",
         "--queue-target-ms",
+        "0",
+        "--queue-stall-ms",
         "0",
         "--allow-loopback",
         "--ice-bind",

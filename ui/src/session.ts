@@ -4,6 +4,7 @@
 // (keepalive answers, keyframe requests, input, the host's `mode`).
 
 import { FrameAssembler, codecFromAnnexB, type Frame } from './assembler';
+import { FreshnessFilter } from './freshness';
 import { QualityMonitor, classify, pathSample, type Quality } from './quality';
 import { ResumeState, SignallingSession } from './signalling';
 
@@ -16,11 +17,6 @@ const KEYFRAME_REQUEST_GAP_MS = 500;
 const LATENCY_WINDOW = 300;
 /** The host pings every 5 s; three silent intervals mean it is gone (seeds). */
 const HOST_SILENT_MS = 15_000;
-/** A frame this much later than the quickest one ever was is stale: after an
- *  outage the reliable channel delivers what the host queued before it
- *  noticed, seconds old. Such frames are skipped (not decoded) until a
- *  fresh keyframe, so the picture jumps to now instead of replaying the past. */
-export const STALE_AFTER_MS = 1000;
 /** How often the server hears of an unchanged quality (a change is sent at once). */
 const QUALITY_REPORT_MS = 10_000;
 
@@ -64,7 +60,7 @@ export interface Stats {
   keyframeRequests: number;
   decodeErrors: number;
   badChunks: number;
-  /** Stale frames skipped after an outage (see STALE_AFTER_MS). */
+  /** Stale frames skipped after an outage (see freshness.ts). */
   framesSkipped: number;
   /** The link's class, and what it was judged on (10 s window, ICE checks). */
   quality: Quality | null;
@@ -131,8 +127,7 @@ export class ViewerSession {
   /** Room messages delivered, in arrival order (the last 500). */
   readonly signalLog: { seq: number | null; type: string }[] = [];
   private readonly quality = new QualityMonitor();
-  /** The least (arrival − capture) seen, in ms: transit plus the clocks' offset. */
-  private minTransitMs: number | null = null;
+  private readonly freshness = new FreshnessFilter();
   private qualityReportedAt = -Infinity;
   private lastAnswered = 0;
 
@@ -245,14 +240,21 @@ export class ViewerSession {
     this.pendingCandidates = [];
     this.commands = null;
     const generation = this.generation;
+    let down = false;
     pc.onicecandidate = (e) => {
       if (e.candidate) this.send({ type: 'candidate', candidate: e.candidate.toJSON(), generation });
     };
     pc.onconnectionstatechange = () => {
       if (this.pc !== pc) return;
       const s = pc.connectionState;
-      // A path that comes back is measured afresh.
+      // A path that comes back is measured afresh, and what was queued on it
+      // before the outage is stale.
       if (s === 'connected' && this.state !== 'connected') this.quality.reset();
+      if (s === 'disconnected' || s === 'failed') down = true;
+      if (s === 'connected' && down) {
+        down = false;
+        this.freshness.resumed(Date.now());
+      }
       if (s === 'connected' || s === 'disconnected' || s === 'failed' || s === 'closed') this.setState(s);
       else if (s === 'connecting' || s === 'new') this.setState('connecting');
     };
@@ -359,11 +361,7 @@ export class ViewerSession {
 
   private decode(frame: Frame): void {
     this.stats.framesReceived += 1;
-    // Measured against the quickest frame so far, so the two machines' clocks
-    // need not agree.
-    const transit = Date.now() - frame.captureUs / 1000;
-    this.minTransitMs = Math.min(this.minTransitMs ?? transit, transit);
-    if (transit - this.minTransitMs > STALE_AFTER_MS) {
+    if (this.freshness.judge(frame.captureUs, Date.now()) === 'stale') {
       this.stats.framesSkipped += 1;
       this.assembler.requireKeyframe();
       this.requestKeyframe();

@@ -22,7 +22,7 @@ use holdfast_media::encode::{EncoderSettings, Tuning, DEFAULT_BITRATE_KBPS, DEFA
 use holdfast_media::synthetic::SyntheticSource;
 use holdfast_media::worker::MediaWorker;
 use holdfast_media::ScreenSource;
-use holdfast_peer::backpressure::{QueueLimits, VIDEO_QUEUE_CEILING_BYTES};
+use holdfast_peer::backpressure::{QueueLimits, STALL_AFTER, VIDEO_QUEUE_CEILING_BYTES};
 use holdfast_peer::host::{self, ConsentPolicy, HostConfig, HostEvent, HostRemote};
 use holdfast_peer::rtc::RtcOptions;
 use holdfast_proto::commands::DisplayDesc;
@@ -99,6 +99,10 @@ struct Cli {
     /// Normal queue bound as milliseconds of video at --bitrate; 0 uses the ceiling alone.
     #[arg(long, default_value_t = 500)]
     queue_target_ms: u64,
+    /// Withhold frames from a viewer whose queue has not drained for this many
+    /// ms (a dead path); 0 never does.
+    #[arg(long, default_value_t = STALL_AFTER.as_millis() as u64)]
+    queue_stall_ms: u64,
     /// Local UDP address for WebRTC (repeatable); default: every non-loopback interface.
     #[arg(long = "ice-bind")]
     ice_bind: Vec<String>,
@@ -212,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
         l.ceiling = cli.queue_ceiling;
         l
     };
+    config.limits.stall_after = (cli.queue_stall_ms > 0).then(|| Duration::from_millis(cli.queue_stall_ms));
     config.consent = match cli.accept {
         Accept::Ask => ConsentPolicy::Ask,
         Accept::Control => ConsentPolicy::Always(Decision::Control),

@@ -8,6 +8,12 @@
 //! [`DROP_LOG_INTERVAL`]; every [`QUEUE_CHECK_INTERVAL`] the queue is checked
 //! and a warning raised when it is high.
 //!
+//! A queue that has not drained at all for [`STALL_AFTER`] is a dead path (a
+//! blackout, a frozen viewer) well before ICE calls it `disconnected` (about
+//! 5 s): frames are withheld from it like drops, because everything queued
+//! would arrive seconds old when the path returns and be decoded before the
+//! first live frame. A slow path that still drains is not stalled.
+//!
 //! The 4 MiB ceiling comes from the seeds. It is a ceiling, not a target: at
 //! 4 Mbit/s it is eight seconds of video, so [`QueueLimits::target`] (default
 //! half a second at the configured bitrate) is what normally triggers drops,
@@ -25,6 +31,11 @@ pub const QUEUE_HIGH_FRACTION: f64 = 0.5;
 pub const DROP_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// Smallest queue target: a 1080p keyframe must always fit.
 pub const MIN_QUEUE_TARGET_BYTES: usize = 512 * 1024;
+/// A non-empty queue that has not shrunk for this long is stalled. SCTP
+/// releases bytes when they are acknowledged, so a live path, however slow,
+/// shrinks it several times a second; one retransmission timeout (1 s) is the
+/// longest a live path goes without.
+pub const STALL_AFTER: Duration = Duration::from_millis(1500);
 
 /// The limits the gate enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +44,8 @@ pub struct QueueLimits {
     pub ceiling: usize,
     /// Normal operating bound, for latency; `None` uses the ceiling alone.
     pub target: Option<usize>,
+    /// Withhold frames from a queue that has not drained for this long; `None` never does.
+    pub stall_after: Option<Duration>,
 }
 
 impl QueueLimits {
@@ -42,12 +55,17 @@ impl QueueLimits {
         QueueLimits {
             ceiling: VIDEO_QUEUE_CEILING_BYTES,
             target: Some(bytes.clamp(MIN_QUEUE_TARGET_BYTES, VIDEO_QUEUE_CEILING_BYTES)),
+            stall_after: Some(STALL_AFTER),
         }
     }
 
     /// Only the ceiling (used by tests that exercise the 4 MiB bound itself).
     pub fn ceiling_only(ceiling: usize) -> Self {
-        QueueLimits { ceiling, target: None }
+        QueueLimits {
+            ceiling,
+            target: None,
+            stall_after: None,
+        }
     }
 
     /// The bound in force.
@@ -78,6 +96,8 @@ pub enum GateReport {
     Dropped { count: u64, total: u64, queued: usize },
     /// The periodic check found the queue high.
     QueueHigh { queued: usize, limit: usize },
+    /// The queue stopped draining: frames are withheld until it moves again.
+    Stalled { queued: usize },
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +109,10 @@ pub struct VideoGate {
     last_drop_report: Option<Instant>,
     next_check: Option<Instant>,
     max_queued_seen: usize,
+    /// The queue level last seen, and when it last shrank (or was empty).
+    level: usize,
+    drained_at: Option<Instant>,
+    stall_reported: bool,
 }
 
 impl VideoGate {
@@ -102,6 +126,9 @@ impl VideoGate {
             last_drop_report: None,
             next_check: None,
             max_queued_seen: 0,
+            level: 0,
+            drained_at: None,
+            stall_reported: false,
         }
     }
 
@@ -109,10 +136,28 @@ impl VideoGate {
         self.limits
     }
 
+    /// Records the queue level; call on every tick so drain progress is seen.
+    pub fn observe(&mut self, now: Instant, queued: usize) {
+        if queued == 0 || queued < self.level || self.drained_at.is_none() {
+            self.drained_at = Some(now);
+            self.stall_reported = false;
+        }
+        self.level = queued;
+    }
+
+    /// Whether the queue has held bytes without shrinking for the stall limit.
+    pub fn stalled(&self, now: Instant) -> bool {
+        match (self.limits.stall_after, self.drained_at) {
+            (Some(limit), Some(at)) => self.level > 0 && now >= at + limit,
+            _ => false,
+        }
+    }
+
     /// Decides the fate of the next frame given the bytes still queued.
-    pub fn admit(&mut self, queued: usize) -> Admission {
+    pub fn admit(&mut self, now: Instant, queued: usize) -> Admission {
+        self.observe(now, queued);
         self.max_queued_seen = self.max_queued_seen.max(queued);
-        if queued > self.limits.active() {
+        if queued > self.limits.active() || self.stalled(now) {
             self.dropped_total += 1;
             self.dropped_unreported += 1;
             self.need_keyframe = true;
@@ -137,6 +182,8 @@ impl VideoGate {
 
     pub fn sent(&mut self, keyframe: bool, queued_after: usize) {
         self.max_queued_seen = self.max_queued_seen.max(queued_after);
+        // Growth by our own send is not a stall; shrinking from here is progress.
+        self.level = queued_after;
         if keyframe {
             self.need_keyframe = false;
         }
@@ -162,6 +209,11 @@ impl VideoGate {
 
     /// Rate-limited reports: call on every tick with the current queue level.
     pub fn poll_report(&mut self, now: Instant, queued: usize) -> Option<GateReport> {
+        self.observe(now, queued);
+        if !self.stall_reported && self.stalled(now) {
+            self.stall_reported = true;
+            return Some(GateReport::Stalled { queued });
+        }
         if self.dropped_unreported > 0 && self.last_drop_report.is_none_or(|t| now >= t + DROP_LOG_INTERVAL) {
             self.last_drop_report = Some(now);
             let count = std::mem::take(&mut self.dropped_unreported);
@@ -189,12 +241,100 @@ mod tests {
 
     const MIB: usize = 1024 * 1024;
 
+    /// Instants on one time line, in milliseconds.
+    fn t(ms: u64) -> Instant {
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *BASE.get_or_init(Instant::now) + Duration::from_millis(ms)
+    }
+
+    fn with_stall() -> QueueLimits {
+        QueueLimits {
+            ceiling: 4 * MIB,
+            target: Some(MIB),
+            stall_after: Some(STALL_AFTER),
+        }
+    }
+
+    #[test]
+    fn a_queue_that_stops_draining_is_stalled_and_frames_are_withheld_until_it_moves() {
+        let mut g = VideoGate::new(with_stall());
+        assert_eq!(g.admit(t(0), 0), Admission::Send { keyframe: true });
+        g.sent(true, 200_000);
+        // The path goes dark: nothing is acknowledged, the level stays put.
+        let mut sent = 0;
+        let mut now = 0;
+        while now < 1400 {
+            now += 66;
+            g.observe(t(now), 200_000 + sent * 10_000);
+            if let Admission::Send { .. } = g.admit(t(now), 200_000 + sent * 10_000) {
+                sent += 1;
+                g.sent(false, 200_000 + sent * 10_000);
+            }
+        }
+        assert!(
+            sent >= 20,
+            "below the limit and before the stall limit frames go out ({sent})"
+        );
+        assert!(!g.stalled(t(1400)));
+        let level = 200_000 + sent * 10_000;
+        assert!(g.stalled(t(1400) + STALL_AFTER), "1.5 s without a byte released");
+        assert_eq!(
+            g.poll_report(t(3000), level),
+            Some(GateReport::Stalled { queued: level })
+        );
+        assert_eq!(g.admit(t(3000), level), Admission::Drop);
+        assert_eq!(g.admit(t(3066), level), Admission::Drop);
+        assert!(
+            !matches!(g.poll_report(t(3100), level), Some(GateReport::Stalled { .. })),
+            "one report per stall"
+        );
+        // The path returns: the queue shrinks, and the next frame is a keyframe.
+        assert_eq!(g.admit(t(9000), level - 1), Admission::Send { keyframe: true });
+        g.sent(true, level + 100_000);
+        assert_eq!(g.admit(t(9066), level), Admission::Send { keyframe: false });
+    }
+
+    #[test]
+    fn a_slow_path_that_keeps_draining_is_never_stalled() {
+        // 2 Mbit/s (250 bytes a millisecond) against frames of 30 kB every 66 ms:
+        // the queue grows, but shrinks between frames, so only the byte limit drops.
+        let mut g = VideoGate::new(with_stall());
+        let (mut level, mut drops, mut stall_reports) = (0usize, 0, 0);
+        for ms in (0..600_000u64).step_by(33) {
+            level = level.saturating_sub(33 * 250);
+            if matches!(g.poll_report(t(ms), level), Some(GateReport::Stalled { .. })) {
+                stall_reports += 1;
+            }
+            assert!(!g.stalled(t(ms)), "stalled at {ms} ms with {level} queued");
+            if ms % 66 == 0 {
+                match g.admit(t(ms), level) {
+                    Admission::Send { .. } => {
+                        level += 30_000;
+                        g.sent(false, level);
+                    }
+                    Admission::Drop => drops += 1,
+                }
+            }
+        }
+        assert_eq!(stall_reports, 0);
+        assert!(drops > 0, "the byte limit still applies");
+    }
+
+    #[test]
+    fn the_ceiling_only_gate_never_stalls() {
+        let mut g = VideoGate::new(QueueLimits::ceiling_only(4 * MIB));
+        g.admit(t(0), 0);
+        g.sent(true, MIB);
+        assert_eq!(g.admit(t(60_000), MIB), Admission::Send { keyframe: false });
+        assert!(!g.stalled(t(60_000)));
+    }
+
     #[test]
     fn first_frame_is_a_keyframe_then_deltas() {
         let mut g = VideoGate::new(QueueLimits::ceiling_only(4 * MIB));
-        assert_eq!(g.admit(0), Admission::Send { keyframe: true });
+        assert_eq!(g.admit(t(0), 0), Admission::Send { keyframe: true });
         g.sent(true, 100_000);
-        assert_eq!(g.admit(100_000), Admission::Send { keyframe: false });
+        assert_eq!(g.admit(t(0), 100_000), Admission::Send { keyframe: false });
     }
 
     #[test]
@@ -202,19 +342,19 @@ mod tests {
         let mut g = VideoGate::new(QueueLimits::ceiling_only(4 * MIB));
         g.sent(true, 0);
         assert_eq!(
-            g.admit(4 * MIB),
+            g.admit(t(0), 4 * MIB),
             Admission::Send { keyframe: false },
             "at the limit is still allowed"
         );
-        assert_eq!(g.admit(4 * MIB + 1), Admission::Drop);
-        assert_eq!(g.admit(5 * MIB), Admission::Drop);
+        assert_eq!(g.admit(t(0), 4 * MIB + 1), Admission::Drop);
+        assert_eq!(g.admit(t(0), 5 * MIB), Admission::Drop);
         assert_eq!(g.dropped_total(), 2);
-        assert_eq!(g.admit(MIB), Admission::Send { keyframe: true });
+        assert_eq!(g.admit(t(0), MIB), Admission::Send { keyframe: true });
         // A delta frame does not clear the debt; only a keyframe does.
         g.sent(false, MIB);
-        assert_eq!(g.admit(MIB), Admission::Send { keyframe: true });
+        assert_eq!(g.admit(t(0), MIB), Admission::Send { keyframe: true });
         g.sent(true, MIB);
-        assert_eq!(g.admit(MIB), Admission::Send { keyframe: false });
+        assert_eq!(g.admit(t(0), MIB), Admission::Send { keyframe: false });
     }
 
     #[test]
@@ -224,7 +364,7 @@ mod tests {
         assert_eq!(limits.active(), MIN_QUEUE_TARGET_BYTES);
         let mut g = VideoGate::new(limits);
         g.sent(true, 0);
-        assert_eq!(g.admit(limits.active() + 1), Admission::Drop);
+        assert_eq!(g.admit(t(0), limits.active() + 1), Admission::Drop);
         let huge = QueueLimits::for_bitrate(1_000_000, Duration::from_secs(1));
         assert_eq!(
             huge.active(),
@@ -238,7 +378,7 @@ mod tests {
         let t0 = Instant::now();
         let mut g = VideoGate::new(QueueLimits::ceiling_only(MIB));
         for _ in 0..10 {
-            g.admit(2 * MIB);
+            g.admit(t(0), 2 * MIB);
         }
         assert_eq!(
             g.poll_report(t0, 2 * MIB),
@@ -248,7 +388,7 @@ mod tests {
                 queued: 2 * MIB
             })
         );
-        g.admit(2 * MIB);
+        g.admit(t(0), 2 * MIB);
         assert_eq!(g.poll_report(t0 + Duration::from_millis(500), 2 * MIB), None);
         assert_eq!(
             g.poll_report(t0 + Duration::from_millis(1000), 2 * MIB),

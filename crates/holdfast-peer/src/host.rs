@@ -1317,6 +1317,9 @@ impl HostLoop {
                     GateReport::QueueHigh { queued, limit } => {
                         warn!(peer = %peer, queued, limit, "video channel queue high")
                     }
+                    GateReport::Stalled { queued } => {
+                        warn!(peer = %peer, queued, "video channel stopped draining: frames withheld")
+                    }
                 }
             }
             if self.in_flight.is_some() || now < self.next_capture_at {
@@ -1325,7 +1328,7 @@ impl HostLoop {
             // Only over a connected path: frames queued into a dead one would all
             // arrive, stale, when it comes back (it gets a fresh keyframe instead).
             let admission = if v.stats.state == "connected" {
-                v.gate.admit(queued)
+                v.gate.admit(now, queued)
             } else {
                 v.gate.skip()
             };
