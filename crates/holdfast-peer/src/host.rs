@@ -208,11 +208,23 @@ pub const QUALITY_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 pub const QUALITY_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What the host prints once its room exists.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct RoomInfo {
     pub id: String,
     pub code: String,
     pub viewer_url: String,
+}
+
+impl std::fmt::Debug for RoomInfo {
+    // The code admits a viewer: never in logs (the link carries it too).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let link = self.viewer_url.split('?').next().unwrap_or_default();
+        f.debug_struct("RoomInfo")
+            .field("id", &self.id)
+            .field("code", &"<redacted>")
+            .field("viewer_url", &format_args!("{link}?<redacted>"))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -1,0 +1,609 @@
+//! The host screen's state and the notices worth a toast, folded from the
+//! running host's events and statistics. Pure: wall-clock milliseconds are
+//! passed in, so tests drive a five-minute grace window in microseconds.
+//!
+//! The webview gets a [`HostView`] after every change (it shows it as is and
+//! counts the grace window down from `grace_deadline_ms` by itself) and each
+//! [`Notice`] once (it turns them into toasts). Nothing here is a secret
+//! except the room code, which the host screen must show.
+
+use std::time::Duration;
+
+use holdfast_peer::host::{HostEvent, HostStats, RoomInfo};
+use holdfast_session::{Metrics, Quality};
+use serde::Serialize;
+
+/// Warn this long before a dropped session's grace window runs out.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(60);
+/// At most one "frames are being dropped" notice this often.
+pub const DROP_NOTICE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What the connection is doing, as the state line says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The room is being opened.
+    Starting,
+    /// Room open, no viewer yet.
+    Waiting,
+    Connecting,
+    Connected,
+    /// A viewer's connection dropped; recovery has not started yet.
+    Disconnected,
+    /// Retrying: the signalling connection (attempt n, next try at) or a viewer's path (ICE restart n).
+    Reconnecting,
+    /// A viewer's connection failed; a new one is being built.
+    Failed,
+    /// Over: the grace window ran out, or sharing stopped.
+    Ended,
+}
+
+/// Which connection a notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Link {
+    /// The host's own connection to the signalling server.
+    Server,
+    /// A viewer's peer connection.
+    Viewer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ViewerView {
+    pub peer_id: String,
+    /// The peer connection's state (`connecting`, `connected`, `disconnected`, ...).
+    pub state: String,
+    pub control: bool,
+    pub quality: Option<Quality>,
+    pub metrics: Option<Metrics>,
+    pub frames_dropped: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostView {
+    pub phase: Phase,
+    pub room: Option<RoomInfo>,
+    /// Reconnection attempt in progress (1-based), while reconnecting.
+    pub attempt: Option<u32>,
+    /// When the next signalling attempt starts (Unix ms), while it waits.
+    pub retry_at_ms: Option<u64>,
+    /// When a dropped session ends unless resumed (Unix ms); `None` while all is well.
+    pub grace_deadline_ms: Option<u64>,
+    /// The whole grace window, for "m:ss of 5:00".
+    pub grace_total_ms: u64,
+    pub viewers: Vec<ViewerView>,
+    pub control_enabled: bool,
+    /// Why it ended or failed to start, for people.
+    pub error: Option<String>,
+}
+
+/// Something the person must notice, shown once as a toast.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Notice {
+    JoinRequest {
+        peer_id: String,
+        address: String,
+        timeout_ms: u64,
+    },
+    Joined {
+        peer_id: String,
+        control: bool,
+    },
+    Left {
+        peer_id: String,
+    },
+    ConnectionLost {
+        link: Link,
+    },
+    Reconnecting {
+        link: Link,
+        attempt: u32,
+        retry_in_ms: u64,
+    },
+    Restored {
+        link: Link,
+    },
+    FramesDropped {
+        count: u64,
+    },
+    ExpiringSoon {
+        left_ms: u64,
+    },
+    Expired {
+        message: String,
+    },
+}
+
+/// Folds host events into a [`HostView`] and [`Notice`]s.
+#[derive(Debug)]
+pub struct HostTracker {
+    view: HostView,
+    grace: Duration,
+    signal_lost: bool,
+    ice_attempts: u32,
+    warned_expiry: bool,
+    drops_seen: u64,
+    last_drop_notice_ms: Option<u64>,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+fn is_down(state: &str) -> bool {
+    matches!(state, "disconnected" | "failed")
+}
+
+impl HostTracker {
+    pub fn new(grace: Duration) -> Self {
+        HostTracker {
+            view: HostView {
+                phase: Phase::Starting,
+                room: None,
+                attempt: None,
+                retry_at_ms: None,
+                grace_deadline_ms: None,
+                grace_total_ms: ms(grace),
+                viewers: Vec::new(),
+                control_enabled: true,
+                error: None,
+            },
+            grace,
+            signal_lost: false,
+            ice_attempts: 0,
+            warned_expiry: false,
+            drops_seen: 0,
+            last_drop_notice_ms: None,
+        }
+    }
+
+    pub fn view(&self) -> &HostView {
+        &self.view
+    }
+
+    /// The room is open.
+    pub fn started(&mut self, room: RoomInfo) {
+        self.view.room = Some(room);
+        self.recompute();
+    }
+
+    /// Sharing could not start, or stopped: the screen says why.
+    pub fn ended(&mut self, message: impl Into<String>) -> Vec<Notice> {
+        let message = message.into();
+        let was = self.view.phase;
+        self.view.phase = Phase::Ended;
+        self.view.error = Some(message.clone());
+        self.view.grace_deadline_ms = None;
+        self.view.retry_at_ms = None;
+        self.view.attempt = None;
+        if was == Phase::Ended {
+            Vec::new()
+        } else {
+            vec![Notice::Expired { message }]
+        }
+    }
+
+    pub fn on_event(&mut self, ev: &HostEvent, now_ms: u64) -> Vec<Notice> {
+        if self.view.phase == Phase::Ended {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        match ev {
+            HostEvent::JoinRequest {
+                peer_id,
+                address,
+                timeout,
+            } => out.push(Notice::JoinRequest {
+                peer_id: peer_id.clone(),
+                address: address.clone(),
+                timeout_ms: ms(*timeout),
+            }),
+            HostEvent::JoinAnswered { .. } => {}
+            HostEvent::ViewerJoined { peer_id, control } => {
+                self.view.viewers.retain(|v| &v.peer_id != peer_id);
+                self.view.viewers.push(ViewerView {
+                    peer_id: peer_id.clone(),
+                    state: "connecting".into(),
+                    control: *control,
+                    quality: None,
+                    metrics: None,
+                    frames_dropped: 0,
+                });
+                out.push(Notice::Joined {
+                    peer_id: peer_id.clone(),
+                    control: *control,
+                });
+            }
+            HostEvent::ViewerLeft { peer_id } => {
+                let before = self.view.viewers.len();
+                self.view.viewers.retain(|v| &v.peer_id != peer_id);
+                if self.view.viewers.len() != before {
+                    out.push(Notice::Left {
+                        peer_id: peer_id.clone(),
+                    });
+                }
+            }
+            HostEvent::ViewerUnresponsive { .. } => {}
+            HostEvent::ViewerState { peer_id, state } => {
+                if let Some(v) = self.view.viewers.iter_mut().find(|v| &v.peer_id == peer_id) {
+                    let was_down = is_down(&v.state);
+                    let was_connected = v.state == "connected";
+                    v.state = state.clone();
+                    if is_down(state) && !was_down {
+                        if was_connected {
+                            out.push(Notice::ConnectionLost { link: Link::Viewer });
+                        }
+                        self.start_grace(now_ms);
+                    } else if state == "connected" && (was_down || self.ice_attempts > 0) {
+                        self.ice_attempts = 0;
+                        out.push(Notice::Restored { link: Link::Viewer });
+                    }
+                }
+            }
+            HostEvent::ViewerRecovering { .. } => {
+                self.ice_attempts += 1;
+                out.push(Notice::Reconnecting {
+                    link: Link::Viewer,
+                    attempt: self.ice_attempts,
+                    retry_in_ms: 0,
+                });
+            }
+            HostEvent::SignalLost {
+                attempt,
+                retry_in,
+                grace_left,
+            } => {
+                if !self.signal_lost {
+                    out.push(Notice::ConnectionLost { link: Link::Server });
+                }
+                self.signal_lost = true;
+                self.view.attempt = Some(*attempt);
+                self.view.retry_at_ms = Some(now_ms + ms(*retry_in));
+                // The host's own count is the truth for its signalling window.
+                let deadline = now_ms + ms(*grace_left);
+                self.view.grace_deadline_ms = Some(self.view.grace_deadline_ms.map_or(deadline, |d| d.min(deadline)));
+                out.push(Notice::Reconnecting {
+                    link: Link::Server,
+                    attempt: *attempt,
+                    retry_in_ms: ms(*retry_in),
+                });
+            }
+            HostEvent::SignalRestored { .. } => {
+                if self.signal_lost {
+                    out.push(Notice::Restored { link: Link::Server });
+                }
+                self.signal_lost = false;
+                self.view.retry_at_ms = None;
+            }
+            HostEvent::Quality {
+                peer_id,
+                quality,
+                metrics,
+            } => {
+                if let Some(v) = self.view.viewers.iter_mut().find(|v| &v.peer_id == peer_id) {
+                    v.quality = Some(*quality);
+                    v.metrics = Some(*metrics);
+                }
+            }
+            HostEvent::NetworkChanged { .. } => {}
+        }
+        self.recompute();
+        out
+    }
+
+    /// Folds a statistics update (viewer states, drops, the control switch).
+    pub fn on_stats(&mut self, stats: &HostStats, now_ms: u64) -> Vec<Notice> {
+        let mut out = Vec::new();
+        self.view.control_enabled = stats.control_enabled;
+        let mut drops = 0;
+        for s in &stats.viewers {
+            drops += s.frames_dropped;
+            if let Some(v) = self.view.viewers.iter_mut().find(|v| v.peer_id == s.peer_id) {
+                v.frames_dropped = s.frames_dropped;
+                if s.quality.is_some() {
+                    v.quality = s.quality;
+                }
+            }
+        }
+        if drops > self.drops_seen {
+            let due = self
+                .last_drop_notice_ms
+                .is_none_or(|t| now_ms >= t + ms(DROP_NOTICE_INTERVAL));
+            // Drops while a path is down are the outage, already told.
+            let all_up = self.view.viewers.iter().all(|v| v.state == "connected");
+            if due && all_up && !self.view.viewers.is_empty() {
+                out.push(Notice::FramesDropped {
+                    count: drops - self.drops_seen,
+                });
+                self.last_drop_notice_ms = Some(now_ms);
+                self.drops_seen = drops;
+            } else if !all_up {
+                self.drops_seen = drops;
+            }
+        }
+        self.recompute();
+        out
+    }
+
+    /// Call about once a second: warns before the grace window runs out.
+    /// The window running out itself is reported by the host (it stops), or
+    /// by the server (the viewer leaves).
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Notice> {
+        let Some(deadline) = self.view.grace_deadline_ms else {
+            return Vec::new();
+        };
+        if !self.warned_expiry && now_ms + ms(EXPIRY_WARNING) >= deadline && now_ms < deadline {
+            self.warned_expiry = true;
+            return vec![Notice::ExpiringSoon {
+                left_ms: deadline - now_ms,
+            }];
+        }
+        Vec::new()
+    }
+
+    fn start_grace(&mut self, now_ms: u64) {
+        if self.view.grace_deadline_ms.is_none() {
+            self.view.grace_deadline_ms = Some(now_ms + ms(self.grace));
+            self.warned_expiry = false;
+        }
+    }
+
+    fn recompute(&mut self) {
+        if self.view.phase == Phase::Ended {
+            return;
+        }
+        let viewers = &self.view.viewers;
+        let any = |s: &str| viewers.iter().any(|v| v.state == s);
+        let phase = if self.view.room.is_none() {
+            Phase::Starting
+        } else if self.signal_lost {
+            Phase::Reconnecting
+        } else if viewers.is_empty() {
+            Phase::Waiting
+        } else if any("connected") && !viewers.iter().any(|v| is_down(&v.state)) {
+            Phase::Connected
+        } else if self.ice_attempts > 0 {
+            Phase::Reconnecting
+        } else if any("failed") {
+            Phase::Failed
+        } else if any("disconnected") {
+            Phase::Disconnected
+        } else if any("connected") {
+            Phase::Connected
+        } else {
+            Phase::Connecting
+        };
+        self.view.phase = phase;
+        match phase {
+            Phase::Reconnecting if self.signal_lost => {}
+            Phase::Reconnecting => {
+                self.view.attempt = Some(self.ice_attempts);
+                self.view.retry_at_ms = None;
+            }
+            _ => {
+                self.view.attempt = None;
+                self.view.retry_at_ms = None;
+            }
+        }
+        // Everything back up: the dropped session is no longer at risk.
+        let all_up = !self.signal_lost && viewers.iter().all(|v| !is_down(&v.state));
+        if all_up && matches!(phase, Phase::Connected | Phase::Waiting | Phase::Connecting) {
+            self.view.grace_deadline_ms = None;
+            self.warned_expiry = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use holdfast_peer::host::ViewerStats;
+
+    const GRACE: Duration = Duration::from_secs(300);
+
+    fn room() -> RoomInfo {
+        RoomInfo {
+            id: "123 456 789".into(),
+            code: "a1b2c3".into(),
+            viewer_url: "https://127.0.0.1:8080/?id=123456789".into(),
+        }
+    }
+
+    fn state(peer: &str, s: &str) -> HostEvent {
+        HostEvent::ViewerState {
+            peer_id: peer.into(),
+            state: s.into(),
+        }
+    }
+
+    fn connected() -> HostTracker {
+        let mut t = HostTracker::new(GRACE);
+        assert_eq!(t.view().phase, Phase::Starting);
+        t.started(room());
+        assert_eq!(t.view().phase, Phase::Waiting);
+        let n = t.on_event(
+            &HostEvent::JoinRequest {
+                peer_id: "p1".into(),
+                address: "10.0.0.9".into(),
+                timeout: Duration::from_secs(30),
+            },
+            0,
+        );
+        assert!(matches!(&n[..], [Notice::JoinRequest { timeout_ms: 30_000, .. }]));
+        let n = t.on_event(
+            &HostEvent::ViewerJoined {
+                peer_id: "p1".into(),
+                control: true,
+            },
+            100,
+        );
+        assert_eq!(
+            n,
+            vec![Notice::Joined {
+                peer_id: "p1".into(),
+                control: true
+            }]
+        );
+        assert_eq!(t.view().phase, Phase::Connecting);
+        assert!(t.on_event(&state("p1", "connected"), 500).is_empty());
+        assert_eq!(t.view().phase, Phase::Connected);
+        t
+    }
+
+    #[test]
+    fn a_viewer_drop_starts_the_grace_countdown_and_recovery_clears_it() {
+        let mut t = connected();
+        let n = t.on_event(&state("p1", "disconnected"), 10_000);
+        assert_eq!(n, vec![Notice::ConnectionLost { link: Link::Viewer }]);
+        assert_eq!(t.view().phase, Phase::Disconnected);
+        assert_eq!(t.view().grace_deadline_ms, Some(310_000));
+        let n = t.on_event(
+            &HostEvent::ViewerRecovering {
+                peer_id: "p1".into(),
+                rebuild: false,
+            },
+            15_000,
+        );
+        assert!(matches!(
+            &n[..],
+            [Notice::Reconnecting {
+                link: Link::Viewer,
+                attempt: 1,
+                ..
+            }]
+        ));
+        assert_eq!(t.view().phase, Phase::Reconnecting);
+        assert_eq!(t.view().attempt, Some(1));
+        // A second drop while counting does not restart the window.
+        t.on_event(&state("p1", "failed"), 40_000);
+        assert_eq!(t.view().grace_deadline_ms, Some(310_000));
+        t.on_event(&state("p1", "connecting"), 41_000);
+        let n = t.on_event(&state("p1", "connected"), 42_000);
+        assert_eq!(n, vec![Notice::Restored { link: Link::Viewer }]);
+        assert_eq!(t.view().phase, Phase::Connected);
+        assert_eq!(t.view().grace_deadline_ms, None);
+        assert_eq!(t.view().attempt, None);
+    }
+
+    #[test]
+    fn losing_the_server_shows_attempts_next_try_and_the_hosts_own_grace_count() {
+        let mut t = connected();
+        let lost = |attempt, retry_s, grace_s| HostEvent::SignalLost {
+            attempt,
+            retry_in: Duration::from_secs(retry_s),
+            grace_left: Duration::from_secs(grace_s),
+        };
+        let n = t.on_event(&lost(1, 1, 300), 1_000);
+        assert_eq!(
+            n,
+            vec![
+                Notice::ConnectionLost { link: Link::Server },
+                Notice::Reconnecting {
+                    link: Link::Server,
+                    attempt: 1,
+                    retry_in_ms: 1_000
+                }
+            ]
+        );
+        assert_eq!(t.view().phase, Phase::Reconnecting);
+        assert_eq!((t.view().attempt, t.view().retry_at_ms), (Some(1), Some(2_000)));
+        assert_eq!(t.view().grace_deadline_ms, Some(301_000));
+        let n = t.on_event(&lost(2, 2, 298), 3_000);
+        assert_eq!(n.len(), 1, "one toast per attempt, the loss told once");
+        assert_eq!((t.view().attempt, t.view().retry_at_ms), (Some(2), Some(5_000)));
+        assert_eq!(
+            t.view().grace_deadline_ms,
+            Some(301_000),
+            "never extended by a later report"
+        );
+        let n = t.on_event(&HostEvent::SignalRestored { reconnection: None }, 6_000);
+        assert_eq!(n, vec![Notice::Restored { link: Link::Server }]);
+        assert_eq!(t.view().phase, Phase::Connected);
+        assert_eq!(t.view().grace_deadline_ms, None);
+    }
+
+    #[test]
+    fn a_warning_a_minute_before_the_window_runs_out_then_the_end() {
+        let mut t = connected();
+        t.on_event(&state("p1", "disconnected"), 0);
+        // Five minutes, a tick a second, in microseconds.
+        let mut warnings = Vec::new();
+        for s in 0..=300u64 {
+            for n in t.tick(s * 1000) {
+                warnings.push((s, n));
+            }
+        }
+        assert_eq!(warnings, vec![(240, Notice::ExpiringSoon { left_ms: 60_000 })]);
+        let n = t.ended("The session ended: the viewer did not come back within 5:00.");
+        assert!(matches!(&n[..], [Notice::Expired { .. }]));
+        assert_eq!(t.view().phase, Phase::Ended);
+        assert_eq!(t.view().grace_deadline_ms, None);
+        assert!(t.ended("again").is_empty(), "told once");
+        assert!(
+            t.on_event(&state("p1", "connected"), 301_000).is_empty(),
+            "ended stays ended"
+        );
+        assert_eq!(t.view().phase, Phase::Ended);
+    }
+
+    #[test]
+    fn drops_on_a_slow_link_are_told_at_most_every_thirty_seconds_and_not_during_an_outage() {
+        let mut t = connected();
+        let stats = |dropped| HostStats {
+            control_enabled: true,
+            viewers: vec![ViewerStats {
+                peer_id: "p1".into(),
+                frames_dropped: dropped,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(t.on_stats(&stats(0), 0).is_empty());
+        assert_eq!(t.on_stats(&stats(4), 1_000), vec![Notice::FramesDropped { count: 4 }]);
+        assert!(t.on_stats(&stats(9), 2_000).is_empty());
+        assert!(t.on_stats(&stats(12), 30_000).is_empty());
+        assert_eq!(
+            t.on_stats(&stats(15), 31_000),
+            vec![Notice::FramesDropped { count: 11 }]
+        );
+        t.on_event(&state("p1", "disconnected"), 40_000);
+        assert!(t.on_stats(&stats(60), 80_000).is_empty(), "the outage was told already");
+        t.on_event(&state("p1", "connected"), 81_000);
+        assert!(t.on_stats(&stats(60), 82_000).is_empty(), "no new drops since");
+        assert_eq!(t.view().viewers[0].frames_dropped, 60);
+    }
+
+    #[test]
+    fn viewers_come_and_go_and_the_switch_is_reflected() {
+        let mut t = connected();
+        t.on_stats(
+            &HostStats {
+                control_enabled: false,
+                ..Default::default()
+            },
+            0,
+        );
+        assert!(!t.view().control_enabled);
+        let n = t.on_event(&HostEvent::ViewerLeft { peer_id: "p1".into() }, 1_000);
+        assert_eq!(n, vec![Notice::Left { peer_id: "p1".into() }]);
+        assert_eq!(t.view().phase, Phase::Waiting);
+        assert!(
+            t.on_event(&HostEvent::ViewerLeft { peer_id: "p1".into() }, 1_001)
+                .is_empty(),
+            "an unknown viewer leaving is not news"
+        );
+        let json = serde_json::to_value(t.view()).unwrap();
+        assert_eq!(json["phase"], "waiting");
+        assert_eq!(json["grace_total_ms"], 300_000);
+    }
+
+    #[test]
+    fn the_room_code_never_shows_in_debug_output() {
+        let mut t = connected();
+        t.on_event(&state("p1", "disconnected"), 0);
+        let debug = format!("{t:?}");
+        assert!(!debug.contains("a1b2c3"), "{debug}");
+        assert!(debug.contains("123 456 789"));
+    }
+}
