@@ -6,7 +6,7 @@
 HOLDFAST_APT_BUILD="pkg-config nasm clang g++ libssl-dev libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev libxdo-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libayatana-appindicator3-dev librsvg2-dev"
 HOLDFAST_APT_RUN="xvfb x11-utils curl ca-certificates"
-HOLDFAST_APT_TEST="chromium iproute2 xdotool imagemagick dbus dbus-x11 gstreamer1.0-libav gstreamer1.0-plugins-bad"
+HOLDFAST_APT_TEST="chromium iproute2 xdotool imagemagick dbus dbus-x11 gstreamer1.0-libav gstreamer1.0-plugins-bad webkit2gtk-driver"
 
 holdfast_apt() {
   local missing=""
@@ -38,6 +38,12 @@ holdfast_deps() {
   if [ "$mode" = test ] && ! cargo nextest --version >/dev/null 2>&1; then
     echo "holdfast: installing cargo-nextest" >&2
     cargo install --locked cargo-nextest >&2
+  fi
+  # The desktop app's end-to-end tests drive it through tauri-driver (W3C
+  # WebDriver in front of WebKitWebDriver).
+  if [ "$mode" = test ] && ! command -v tauri-driver >/dev/null 2>&1; then
+    echo "holdfast: installing tauri-driver" >&2
+    cargo install --locked tauri-driver@2 >&2
   fi
   if ! command -v node >/dev/null 2>&1; then
     holdfast_apt nodejs npm

@@ -1,230 +1,360 @@
-//! The desktop app's shell: starts an embedded signalling server (unless one
-//! is configured), shares the screen through it, and pushes the session's
-//! state to the webview as `host-status` events. Everything it does is a call
-//! into the crates; nothing here needs testing without a window.
+//! The desktop app's shell. It owns the window, the tray icon and the
+//! single-instance lock, and moves things between the webview and
+//! `holdfast-desktop`, where the work is done: settings and logs at start,
+//! commands in (`invoke`), [`Update`]s out (the `update` event). Nothing here
+//! decides anything a test without a window would need to check.
 //!
-//! Configuration, until the settings screen exists, comes from the environment:
-//! `HOLDFAST_SIGNAL` (a server URL), `HOLDFAST_SERVE` (embedded server address,
-//! default 127.0.0.1:8080, falling back to a free port), `HOLDFAST_ICE_BIND`
-//! and `HOLDFAST_ALLOW_LOOPBACK=1` (for tests on one machine), and
-//! `HOLDFAST_ACCEPT=control|view|deny` for unattended use (otherwise each
-//! viewer's request is shown as a `join-request` event and answered with the
-//! `answer_join` command; silence for 30 s means deny).
+//! For tests and unattended machines the environment can override:
+//! `HOLDFAST_SERVE` (embedded server address, default 127.0.0.1:8080),
+//! `HOLDFAST_ICE_BIND`, `HOLDFAST_ALLOW_LOOPBACK=1`, `HOLDFAST_ACCEPT`
+//! (`control|view|deny` instead of asking), `HOLDFAST_LOG` (a log filter).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use holdfast_input::{DisplayGeometry, EnigoInjector, InputWorker};
-use holdfast_media::encode::EncoderSettings;
-use holdfast_media::worker::MediaWorker;
-use holdfast_media::ScreenSource;
-use holdfast_peer::host::{self, ConsentPolicy, HostConfig, HostEvent, HostRemote, RoomInfo};
-use holdfast_peer::rtc::RtcOptions;
+use holdfast_desktop::host_state::{HostView, Phase};
+use holdfast_desktop::logs;
+use holdfast_desktop::settings::{Settings, SettingsStore};
+use holdfast_desktop::sharing::{self, EmbeddedServer, ShareCommand, ShareOptions, Update, DEFAULT_SERVE};
+use holdfast_proto::commands::DisplayDesc;
 use holdfast_proto::signal::Decision;
-use holdfast_signal::{ServerConfig, TlsMode};
 use serde::Serialize;
-use tauri::{Emitter, Manager};
+use tauri::menu::{Menu, MenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Emitter, Manager};
+use tokio::sync::mpsc;
 
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct HostStatus {
-    /// waiting (no viewer), connecting, connected, failed, error
-    pub state: String,
-    pub room: Option<RoomInfo>,
-    pub viewers: usize,
-    pub error: Option<String>,
-    /// False when the host's view-only switch is on.
-    pub control_enabled: bool,
+struct App {
+    store: Option<SettingsStore>,
+    settings: Mutex<Settings>,
+    /// Why the saved settings could not be used, shown on the settings screen.
+    settings_problem: Option<String>,
+    device_id: String,
+    log_dir: Option<PathBuf>,
+    /// The running share's commands, tagged with its generation (a finished
+    /// share must not clear its successor's).
+    share: Mutex<Option<(u64, mpsc::UnboundedSender<ShareCommand>)>>,
+    share_generation: std::sync::atomic::AtomicU64,
+    last_view: Mutex<Option<HostView>>,
+    server: tokio::sync::Mutex<Option<EmbeddedServer>>,
 }
 
-/// A viewer waiting for the user's decision.
-#[derive(Debug, Clone, Serialize)]
-pub struct JoinRequest {
-    pub peer_id: String,
-    pub address: String,
-    pub timeout_ms: u64,
+type State<'a> = tauri::State<'a, App>;
+
+fn command(state: &State<'_>, cmd: ShareCommand) -> Result<(), String> {
+    let share = state.share.lock().expect("share lock");
+    share
+        .as_ref()
+        .ok_or("not sharing")?
+        .1
+        .send(cmd)
+        .map_err(|_| "not sharing".to_owned())
 }
 
-#[derive(Default)]
-struct Shared(Mutex<HostStatus>);
-
-#[derive(Default)]
-struct Remote(Mutex<Option<HostRemote>>);
-
-fn decision(s: &str) -> Option<Decision> {
-    match s {
-        "control" => Some(Decision::Control),
-        "view" => Some(Decision::View),
-        "deny" => Some(Decision::Deny),
-        _ => None,
-    }
-}
-
-/// The user's answer to a `join-request`: `control`, `view` or `deny`.
 #[tauri::command]
-fn answer_join(remote: tauri::State<'_, Remote>, peer_id: String, answer: String) -> Result<(), String> {
-    let d = decision(&answer).ok_or_else(|| format!("unknown answer `{answer}`"))?;
-    let r = remote.0.lock().expect("remote lock");
-    r.as_ref().ok_or("not sharing")?.consent(&peer_id, d);
-    Ok(())
+fn host_view(state: State<'_>) -> Option<HostView> {
+    state.last_view.lock().expect("view lock").clone()
+}
+
+/// The person's answer to a join request: `control`, `view` or `deny`.
+#[tauri::command]
+fn answer_join(state: State<'_>, peer_id: String, answer: String) -> Result<(), String> {
+    let decision = match answer.as_str() {
+        "control" => Decision::Control,
+        "view" => Decision::View,
+        "deny" => Decision::Deny,
+        _ => return Err(format!("unknown answer `{answer}`")),
+    };
+    command(&state, ShareCommand::Consent { peer_id, decision })
 }
 
 /// The host's view-only switch (`enabled: false` ignores viewers' input).
 #[tauri::command]
-fn set_control(remote: tauri::State<'_, Remote>, enabled: bool) -> Result<(), String> {
-    let r = remote.0.lock().expect("remote lock");
-    r.as_ref().ok_or("not sharing")?.set_control(enabled);
+fn set_control(state: State<'_>, enabled: bool) -> Result<(), String> {
+    command(&state, ShareCommand::SetControl(enabled))
+}
+
+#[tauri::command]
+fn select_display(state: State<'_>, index: u32) -> Result<(), String> {
+    command(&state, ShareCommand::SelectDisplay(index))
+}
+
+#[tauri::command]
+fn displays() -> Vec<DisplayDesc> {
+    sharing::displays()
+}
+
+/// The reconnect button.
+#[tauri::command]
+fn reconnect(state: State<'_>) -> Result<(), String> {
+    command(&state, ShareCommand::Reconnect)
+}
+
+#[tauri::command]
+fn stop_sharing(state: State<'_>) -> Result<(), String> {
+    command(&state, ShareCommand::Stop)
+}
+
+/// Opens a new room (after the last one ended or was stopped).
+#[tauri::command]
+fn start_sharing(app: AppHandle) -> Result<(), String> {
+    let state = app.state::<App>();
+    let over = state
+        .last_view
+        .lock()
+        .expect("view lock")
+        .as_ref()
+        .is_none_or(|v| v.phase == Phase::Ended || v.grace_deadline_ms.is_some_and(|d| d <= now_ms()));
+    {
+        let mut share = state.share.lock().expect("share lock");
+        if share.is_some() && !over {
+            return Err("already sharing".into());
+        }
+        // Over but still winding down (stopping the host): let it finish alone.
+        if let Some((_, old)) = share.take() {
+            let _ = old.send(ShareCommand::Stop);
+        }
+    }
+    spawn_sharing(app.clone());
     Ok(())
 }
 
-fn publish(app: &tauri::AppHandle, status: HostStatus) {
-    *app.state::<Shared>().0.lock().expect("status lock") = status.clone();
-    let _ = app.emit("host-status", status);
+#[derive(Serialize)]
+struct SettingsReply {
+    settings: Settings,
+    problem: Option<String>,
+    device_id: String,
+    config_file: Option<String>,
+    log_dir: Option<String>,
 }
 
 #[tauri::command]
-fn host_status(state: tauri::State<'_, Shared>) -> HostStatus {
-    state.0.lock().expect("status lock").clone()
+fn get_settings(state: State<'_>) -> SettingsReply {
+    SettingsReply {
+        settings: state.settings.lock().expect("settings lock").clone(),
+        problem: state.settings_problem.clone(),
+        device_id: state.device_id.clone(),
+        config_file: state.store.as_ref().map(|s| s.path().display().to_string()),
+        log_dir: state.log_dir.as_ref().map(|d| d.display().to_string()),
+    }
 }
 
-/// Test hook: the page reports the text it shows, written to `HOLDFAST_RENDER_REPORT`.
+/// Validates and saves; they apply to the next room (and the log level at the next start).
 #[tauri::command]
-fn report_rendered(text: String) {
-    if let Ok(path) = std::env::var("HOLDFAST_RENDER_REPORT") {
-        let _ = std::fs::write(path, text);
-    }
+fn save_settings(state: State<'_>, json: String) -> Result<(), String> {
+    let settings = Settings::from_json(&json).map_err(|e| e.to_string())?;
+    let store = state.store.as_ref().ok_or("no config directory")?;
+    store.save(&settings).map_err(|e| e.to_string())?;
+    tracing::info!("settings saved");
+    *state.settings.lock().expect("settings lock") = settings;
+    Ok(())
 }
 
-async fn share_screen(app: tauri::AppHandle) -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let signal_url = match std::env::var("HOLDFAST_SIGNAL") {
-        Ok(url) => url::Url::parse(&url)?,
-        Err(_) => {
-            let listen: SocketAddr = std::env::var("HOLDFAST_SERVE")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-            let config = |listen: SocketAddr| ServerConfig {
-                listen,
-                tls: TlsMode::default_for(&listen, PathBuf::from("holdfast-tls")),
-                ui_dir: holdfast_signal::server::default_ui_dir(),
-                ice_servers: Vec::new(),
-                ..ServerConfig::loopback(0)
-            };
-            let server = match holdfast_signal::spawn(config(listen)).await {
-                Ok(s) => s,
-                Err(_) => holdfast_signal::spawn(config(SocketAddr::new(listen.ip(), 0))).await?,
-            };
-            let url = url::Url::parse(&server.base_url)?;
-            std::mem::forget(server); // serves for the app's lifetime
-            url
-        }
+#[tauri::command]
+fn open_logs_folder(state: State<'_>) -> Result<(), String> {
+    let dir = state.log_dir.as_ref().ok_or("no log folder")?;
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
     };
-    let worker = MediaWorker::spawn(|| ScreenSource::open(0), EncoderSettings::default())?;
-    let input = match InputWorker::spawn(|| EnigoInjector::new(None), DisplayGeometry::of_display(0)) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!("input injection unavailable (viewers can only watch): {e}");
-            None
+    std::process::Command::new(opener)
+        .arg(dir)
+        .spawn()
+        .map(drop)
+        .map_err(|e| format!("could not open {}: {e}", dir.display()))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn emit(app: &AppHandle, update: &Update) {
+    if let Update::View(v) = update {
+        *app.state::<App>().last_view.lock().expect("view lock") = Some(v.clone());
+        if let Some(tray) = app.tray_by_id("main") {
+            let _ = tray.set_tooltip(Some(format!("Holdfast: {:?}", v.phase).to_lowercase()));
         }
-    };
-    let mut config = HostConfig::new(signal_url);
-    if let Some(d) = std::env::var("HOLDFAST_ACCEPT").ok().as_deref().and_then(decision) {
-        config.consent = ConsentPolicy::Always(d);
     }
-    if let Ok(bind) = std::env::var("HOLDFAST_ICE_BIND") {
-        let loopback = std::env::var("HOLDFAST_ALLOW_LOOPBACK").is_ok();
-        config.rtc = RtcOptions {
-            bind: vec![bind],
-            allow_loopback: loopback,
-            mdns: true,
-        };
-    }
-    let mut handle = host::start(config, worker, input).await?;
-    *app.state::<Remote>().0.lock().expect("remote lock") = Some(handle.remote());
-    // For scripts and tests, as holdfast-host does.
-    println!("{}", serde_json::to_string(&handle.room)?);
-    let room = handle.room.clone();
-    let mut stats = handle.stats.clone();
-    publish(
-        &app,
-        HostStatus {
-            state: "waiting".into(),
-            room: Some(room.clone()),
-            viewers: 0,
-            error: None,
-            control_enabled: true,
-        },
-    );
-    loop {
-        tokio::select! {
-            changed = stats.changed() => if changed.is_err() { break },
-            Some(ev) = handle.events.recv() => {
-                match ev {
-                    HostEvent::JoinRequest { peer_id, address, timeout } => {
-                        let _ = app.emit("join-request", JoinRequest {
-                            peer_id, address, timeout_ms: timeout.as_millis() as u64,
-                        });
+    let _ = app.emit("update", update);
+}
+
+/// Starts the embedded server if needed, then shares until the room ends.
+fn spawn_sharing(app: AppHandle) {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let generation = app
+        .state::<App>()
+        .share_generation
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    *app.state::<App>().share.lock().expect("share lock") = Some((generation, cmd_tx));
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<App>();
+        let settings = state.settings.lock().expect("settings lock").clone();
+        let (up_tx, mut up_rx) = mpsc::unbounded_channel();
+        let forward = {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let mut printed = None;
+                while let Some(u) = up_rx.recv().await {
+                    if let Update::View(HostView { room: Some(room), .. }) = &u {
+                        // For scripts and tests, as holdfast-host does (stdout, never the log).
+                        if printed.as_ref() != Some(&room.id) {
+                            println!("{}", serde_json::to_string(room).unwrap_or_default());
+                            printed = Some(room.id.clone());
+                        }
                     }
-                    HostEvent::JoinAnswered { peer_id, .. } => { let _ = app.emit("join-answered", peer_id); }
-                    _ => {}
+                    emit(&app, &u);
                 }
-                continue;
-            }
-        }
-        let s = stats.borrow_and_update().clone();
-        let state = if s.viewers.iter().any(|v| v.state == "connected") {
-            "connected"
-        } else if s.viewers.is_empty() {
-            "waiting"
-        } else {
-            "connecting"
+            })
         };
-        publish(
-            &app,
-            HostStatus {
-                state: state.into(),
-                room: Some(room.clone()),
-                viewers: s.viewers.len(),
-                error: None,
-                control_enabled: s.control_enabled,
-            },
-        );
+        let url = match &settings.signal_url {
+            Some(u) => url::Url::parse(u).map(|u| (u, None)).map_err(|e| e.to_string()),
+            None => {
+                let mut server = state.server.lock().await;
+                if server.is_none() {
+                    let listen: SocketAddr = std::env::var("HOLDFAST_SERVE")
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(DEFAULT_SERVE);
+                    let data = holdfast_desktop::settings::project_dirs().map(|d| d.data_dir().to_owned());
+                    let tls_dir = data.unwrap_or_else(std::env::temp_dir).join("tls");
+                    match sharing::embedded_server(&settings, listen, tls_dir, ui_dir(&app)).await {
+                        Ok(s) => *server = Some(s),
+                        Err(e) => tracing::error!("{e}"),
+                    }
+                }
+                server
+                    .as_ref()
+                    .map(|s| (s.url.clone(), s.tls.clone()))
+                    .ok_or_else(|| "the embedded server did not start".into())
+            }
+        };
+        let result = match url {
+            Ok((url, tls)) => {
+                let mut opts = ShareOptions::from_env(settings);
+                opts.signal_tls = tls;
+                sharing::share(opts, url, up_tx, cmd_rx)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::error!("sharing ended: {e}");
+        }
+        let _ = forward.await;
+        let mut share = state.share.lock().expect("share lock");
+        if share.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *share = None;
+        }
+    });
+}
+
+/// The built viewer page the embedded server serves to browsers: bundled as a
+/// resource in packages, `ui/dist` in a checkout.
+fn ui_dir(app: &AppHandle) -> Option<PathBuf> {
+    let bundled = app.path().resource_dir().ok().map(|d| d.join("viewer"));
+    bundled
+        .filter(|d| d.join("index.html").is_file())
+        .or_else(holdfast_signal::server::default_ui_dir)
+}
+
+fn tray(app: &tauri::App) -> tauri::Result<()> {
+    let show = MenuItem::with_id(app, "show", "Show Holdfast", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&show, &quit])?;
+    let mut builder = TrayIconBuilder::with_id("main")
+        .tooltip("Holdfast")
+        .menu(&menu)
+        .on_menu_event(|app, event| match event.id.as_ref() {
+            "show" => show_window(app),
+            "quit" => app.exit(0),
+            _ => {}
+        });
+    if let Some(icon) = app.default_window_icon() {
+        builder = builder.icon(icon.clone());
     }
+    builder.build(app)?;
     Ok(())
+}
+
+fn show_window(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
 }
 
 pub fn run() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            std::env::var("HOLDFAST_LOG").unwrap_or_else(|_| "info".into()),
-        ))
-        .with_writer(std::io::stderr)
-        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let store = SettingsStore::for_user().ok();
+    let (settings, settings_problem) = match store.as_ref().map(SettingsStore::load) {
+        Some(Ok(s)) => (s, None),
+        Some(Err(e)) => (
+            Settings::default(),
+            Some(format!("{e}. Using the defaults until you save.")),
+        ),
+        None => (
+            Settings::default(),
+            Some("No config folder: settings cannot be saved.".into()),
+        ),
+    };
+    let log_dir = logs::log_dir().ok();
+    let _log_guard = match &log_dir {
+        Some(dir) => logs::init(dir, settings.log_level)
+            .map_err(|e| eprintln!("holdfast: logging to files unavailable: {e}"))
+            .ok(),
+        None => None,
+    };
+    if let Some(p) = &settings_problem {
+        tracing::warn!("{p}");
+    }
+    let device_id = store
+        .as_ref()
+        .and_then(|s| s.device_id().map_err(|e| tracing::warn!("device ID: {e}")).ok())
+        .unwrap_or_default();
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), device = %device_id, "Holdfast starting");
+
     tauri::Builder::default()
-        .manage(Shared::default())
-        .manage(Remote::default())
+        // A second launch shows the running window instead of sharing twice.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| show_window(app)))
+        .manage(App {
+            store,
+            settings: Mutex::new(settings),
+            settings_problem,
+            device_id,
+            log_dir,
+            share: Mutex::new(None),
+            share_generation: Default::default(),
+            last_view: Mutex::new(None),
+            server: tokio::sync::Mutex::new(None),
+        })
         .invoke_handler(tauri::generate_handler![
-            host_status,
-            report_rendered,
+            host_view,
             answer_join,
-            set_control
+            set_control,
+            select_display,
+            displays,
+            reconnect,
+            stop_sharing,
+            start_sharing,
+            get_settings,
+            save_settings,
+            open_logs_folder,
         ])
         .setup(|app| {
-            let handle = app.handle().clone();
-            tauri::async_runtime::spawn(async move {
-                if let Err(e) = share_screen(handle.clone()).await {
-                    tracing::error!("sharing failed: {e:#}");
-                    publish(
-                        &handle,
-                        HostStatus {
-                            state: "error".into(),
-                            error: Some(format!("{e:#}")),
-                            ..Default::default()
-                        },
-                    );
-                }
-            });
+            if let Err(e) = tray(app) {
+                // No tray on this desktop (or no StatusNotifier host): the window is enough.
+                tracing::warn!("no tray icon: {e}");
+            }
+            spawn_sharing(app.handle().clone());
             Ok(())
         })
         .run(tauri::generate_context!())

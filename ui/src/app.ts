@@ -1,93 +1,298 @@
-// The desktop app's host screen: shows the room's ID, code and link, the
-// session state pushed by the Rust core as `host-status` events, asks the
-// user about each viewer that wants to join, and holds the control switch.
+// The desktop app's window: the host screen, the consent dialog, toasts and
+// the settings form. Everything it shows comes from the Rust core's `update`
+// events (a HostView, or a Notice); the decisions about words, colours, the
+// reconnect button and its countdown are in hostview.ts and toasts.ts.
 
 import './style.css';
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
+import { presentHost, type HostView } from './hostview';
+import { pickLanguage, setLanguage, t, type Key } from './i18n';
+import { Toasts, type Notice } from './toasts';
 
-interface RoomInfo { id: string; code: string; viewer_url: string }
-interface HostStatus {
-  state: string;
-  room: RoomInfo | null;
-  viewers: number;
-  error: string | null;
-  control_enabled: boolean;
+type Update =
+  | ({ type: 'view' } & HostView)
+  | ({ type: 'notice' } & Notice)
+  | { type: 'join-answered'; peer_id: string };
+
+interface IceServer { url: string; username?: string; credential?: string }
+interface Settings {
+  signal_url: string | null;
+  ice_servers: IceServer[];
+  fps: number;
+  quality: 'low' | 'balanced' | 'high';
+  keepalive_secs: number;
+  grace_secs: number;
+  log_level: string;
+  language: string | null;
 }
-interface JoinRequest { peer_id: string; address: string; timeout_ms: number }
+interface SettingsReply { settings: Settings; problem: string | null; device_id: string; config_file: string | null; log_dir: string | null }
+interface DisplayDesc { index: number; width: number; height: number }
+interface JoinRequest { peer_id: string; address: string; deadline: number }
 
-const LABELS: Record<string, string> = {
-  waiting: 'Waiting for a viewer',
-  connecting: 'Viewer connecting…',
-  connected: 'Viewer connected',
-  error: 'Cannot share the screen',
-};
-const STATE_CLASS: Record<string, string> = { waiting: 'idle', connecting: 'connecting', connected: 'connected', error: 'failed' };
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
-const $ = (id: string) => document.getElementById(id)!;
+// ---- text -------------------------------------------------------------------
 
-function render(s: HostStatus): void {
-  if (s.room) {
-    $('room-id').textContent = s.room.id;
-    $('room-code').textContent = s.room.code;
-    const a = $('viewer-link') as HTMLAnchorElement;
-    a.href = s.room.viewer_url;
-    a.textContent = s.room.viewer_url;
+function applyCatalogue(): void {
+  for (const el of document.querySelectorAll<HTMLElement>('[data-i18n]')) {
+    el.textContent = t(el.dataset.i18n as Key);
   }
-  const st = $('host-state');
-  st.textContent = LABELS[s.state] ?? s.state;
-  st.className = `state state-${STATE_CLASS[s.state] ?? 'idle'}`;
-  const err = $('host-error');
-  err.hidden = !s.error;
-  err.textContent = s.error ?? '';
-  ($('allow-control') as HTMLInputElement).checked = s.control_enabled;
-  // Lets end-to-end tests check what the window really shows.
-  requestAnimationFrame(() => void invoke('report_rendered', { text: document.body.innerText }).catch(() => {}));
 }
 
-// One consent dialog at a time; further requests queue behind it.
-const requests: JoinRequest[] = [];
-let countdown: number | undefined;
+// ---- host screen ------------------------------------------------------------
 
-function showNextRequest(): void {
-  const dialog = $('consent') as HTMLDialogElement;
-  window.clearInterval(countdown);
+let view: HostView | null = null;
+
+function renderHost(): void {
+  if (!view) return;
+  const p = presentHost(view, Date.now());
+  if (view.room) {
+    $('room-id').textContent = view.room.id;
+    $('room-code').textContent = view.room.code;
+    const a = $<HTMLAnchorElement>('viewer-link');
+    a.href = view.room.viewer_url;
+    a.textContent = view.room.viewer_url;
+  }
+  $('credentials').hidden = !p.showCredentials;
+  $('host-controls').hidden = p.showEnded;
+  const st = $('host-state');
+  st.textContent = p.stateText;
+  st.className = `state state-${p.stateClass}`;
+  $('reconnect-panel').hidden = !p.showReconnect;
+  $('reconnect-countdown').textContent = p.countdown ?? '';
+  $('reconnect-text').textContent = p.countdownText ?? '';
+  $('ended-panel').hidden = !p.showEnded;
+  $('ended-text').textContent = p.endedText ?? '';
+  const q = $('quality');
+  q.hidden = !p.quality;
+  if (p.quality) {
+    q.className = `badge badge-${p.quality.cls}`;
+    q.setAttribute('aria-label', `${t('quality.label')}: ${p.quality.text}. ${p.quality.details}`);
+    $('quality-text').textContent = p.quality.text;
+    $('quality-details').textContent = p.quality.details;
+  }
+  $<HTMLInputElement>('allow-control').checked = view.control_enabled;
+}
+
+// ---- toasts -----------------------------------------------------------------
+
+const toasts = new Toasts();
+
+function renderToasts(): void {
+  const box = $('toasts');
+  box.replaceChildren(
+    ...toasts.visible.map((x) => {
+      const el = document.createElement('div');
+      el.className = `toast toast-${x.level}`;
+      el.dataset.topic = x.topic;
+      const text = document.createElement('span');
+      text.textContent = x.text;
+      const close = document.createElement('button');
+      close.className = 'dismiss';
+      close.textContent = '×';
+      close.title = t('toast.dismiss');
+      close.setAttribute('aria-label', t('toast.dismiss'));
+      close.addEventListener('click', () => { toasts.dismiss(x.id); renderToasts(); });
+      el.append(text, close);
+      return el;
+    }),
+  );
+}
+
+// ---- consent ----------------------------------------------------------------
+
+// One dialog at a time; further requests queue behind it.
+const requests: JoinRequest[] = [];
+
+function renderConsent(): void {
+  const dialog = $<HTMLDialogElement>('consent');
   const req = requests[0];
   if (!req) {
     if (dialog.open) dialog.close();
     return;
   }
-  $('consent-address').textContent = req.address;
-  const deadline = Date.now() + req.timeout_ms;
-  const tick = () => {
-    $('consent-left').textContent = String(Math.max(0, Math.ceil((deadline - Date.now()) / 1000)));
-  };
-  tick();
-  countdown = window.setInterval(tick, 250);
+  $('consent-body').textContent = t('consent.body', { address: req.address });
+  $('consent-left').textContent = t('consent.left', { s: Math.max(0, Math.ceil((req.deadline - Date.now()) / 1000)) });
   if (!dialog.open) dialog.showModal();
 }
 
 function answer(decision: 'control' | 'view' | 'deny'): void {
   const req = requests.shift();
-  if (req) void invoke('answer_join', { peerId: req.peer_id, answer: decision });
-  showNextRequest();
+  if (req) {
+    toasts.clear(`join:${req.peer_id}`);
+    void invoke('answer_join', { peerId: req.peer_id, answer: decision }).catch(showError);
+  }
+  renderConsent();
+  renderToasts();
 }
 
-$('consent-control').addEventListener('click', () => answer('control'));
-$('consent-view').addEventListener('click', () => answer('view'));
-$('consent-deny').addEventListener('click', () => answer('deny'));
-// Escape closes a dialog: treat it as "deny", never as "allow".
-$('consent').addEventListener('cancel', (e) => { e.preventDefault(); answer('deny'); });
-$('allow-control').addEventListener('change', (e) => {
-  void invoke('set_control', { enabled: (e.target as HTMLInputElement).checked });
-});
+function showError(e: unknown): void {
+  toasts.push({ kind: 'expired', message: String(e) }, Date.now());
+  renderToasts();
+}
 
-await listen<JoinRequest>('join-request', (e) => { requests.push(e.payload); showNextRequest(); });
-// Answered elsewhere (the policy, the timeout): drop it from the queue.
-await listen<string>('join-answered', (e) => {
-  const i = requests.findIndex((r) => r.peer_id === e.payload);
-  if (i >= 0) requests.splice(i, 1);
-  showNextRequest();
-});
-await listen<HostStatus>('host-status', (e) => render(e.payload));
-render(await invoke<HostStatus>('host_status'));
+// ---- settings ---------------------------------------------------------------
+
+function fillSettings(r: SettingsReply): void {
+  const s = r.settings;
+  $<HTMLInputElement>('set-signal').value = s.signal_url ?? '';
+  $<HTMLTextAreaElement>('set-ice').value = s.ice_servers
+    .map((x) => [x.url, x.username ?? '', x.credential ?? ''].join(' ').trim()).join('\n');
+  $<HTMLInputElement>('set-fps').value = String(s.fps);
+  $<HTMLSelectElement>('set-quality').value = s.quality;
+  $<HTMLInputElement>('set-keepalive').value = String(s.keepalive_secs);
+  $<HTMLInputElement>('set-grace').value = String(s.grace_secs);
+  $<HTMLSelectElement>('set-log').value = s.log_level;
+  $<HTMLSelectElement>('set-language').value = s.language ?? '';
+  $('device-id').textContent = r.device_id;
+  const problem = $('settings-problem');
+  problem.hidden = !r.problem;
+  problem.textContent = r.problem ? t('settings.problem', { reason: r.problem }) : '';
+}
+
+function readSettings(): Settings {
+  const num = (id: string) => Number($<HTMLInputElement>(id).value);
+  const ice = $<HTMLTextAreaElement>('set-ice').value.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
+    const [url, username, credential] = l.split(/\s+/);
+    return { url, ...(username ? { username } : {}), ...(credential ? { credential } : {}) };
+  });
+  const signal = $<HTMLInputElement>('set-signal').value.trim();
+  const lang = $<HTMLSelectElement>('set-language').value;
+  return {
+    signal_url: signal || null,
+    ice_servers: ice,
+    fps: num('set-fps'),
+    quality: $<HTMLSelectElement>('set-quality').value as Settings['quality'],
+    keepalive_secs: num('set-keepalive'),
+    grace_secs: num('set-grace'),
+    log_level: $<HTMLSelectElement>('set-log').value,
+    language: lang || null,
+  };
+}
+
+async function saveSettings(e: Event): Promise<void> {
+  e.preventDefault();
+  const status = $('settings-status');
+  const settings = readSettings();
+  try {
+    await invoke('save_settings', { json: JSON.stringify(settings) });
+    setLanguage(pickLanguage(settings.language, navigator.languages));
+    applyCatalogue();
+    renderHost();
+    status.className = 'ok';
+    status.textContent = t('settings.saved');
+  } catch (err) {
+    status.className = 'error';
+    status.textContent = String(err);
+  }
+}
+
+// ---- tabs -------------------------------------------------------------------
+
+function showTab(name: string): void {
+  for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) {
+    const on = b.dataset.tab === name;
+    b.setAttribute('aria-selected', String(on));
+    $(`tab-${b.dataset.tab}`).hidden = !on;
+  }
+}
+
+// ---- wiring -----------------------------------------------------------------
+
+async function copy(id: string, button: HTMLButtonElement): Promise<void> {
+  const el = $(id);
+  const text = el instanceof HTMLAnchorElement ? el.href : (el.textContent ?? '');
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // Older webviews: select and copy.
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    getSelection()?.removeAllRanges();
+    getSelection()?.addRange(range);
+    document.execCommand('copy');
+  }
+  button.textContent = t('host.copied');
+  setTimeout(() => { button.textContent = t('host.copy'); }, 1500);
+}
+
+function onUpdate(u: Update): void {
+  if (u.type === 'view') {
+    const { type: _type, ...v } = u;
+    view = v;
+    renderHost();
+  } else if (u.type === 'join-answered') {
+    const i = requests.findIndex((r) => r.peer_id === u.peer_id);
+    if (i >= 0) requests.splice(i, 1);
+    toasts.clear(`join:${u.peer_id}`);
+    renderConsent();
+    renderToasts();
+  } else {
+    const { type: _type, ...n } = u;
+    const notice = n as Notice;
+    if (notice.kind === 'join-request') {
+      requests.push({ peer_id: notice.peer_id, address: notice.address, deadline: Date.now() + notice.timeout_ms });
+      renderConsent();
+    }
+    // Over: whatever was being repaired no longer is.
+    if (notice.kind === 'expired') for (const link of ['server', 'viewer']) toasts.clear(`link:${link}`);
+    toasts.push(notice, Date.now());
+    renderToasts();
+  }
+}
+
+async function main(): Promise<void> {
+  const reply = await invoke<SettingsReply>('get_settings');
+  setLanguage(pickLanguage(reply.settings.language, navigator.languages));
+  document.documentElement.lang = reply.settings.language ?? 'en';
+  applyCatalogue();
+  fillSettings(reply);
+
+  for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) {
+    b.addEventListener('click', () => showTab(b.dataset.tab!));
+  }
+  for (const b of document.querySelectorAll<HTMLButtonElement>('[data-copy]')) {
+    b.addEventListener('click', () => void copy(b.dataset.copy!, b));
+  }
+  $('consent-control').addEventListener('click', () => answer('control'));
+  $('consent-view').addEventListener('click', () => answer('view'));
+  $('consent-deny').addEventListener('click', () => answer('deny'));
+  // Escape closes a dialog: treat it as "deny", never as "allow".
+  $('consent').addEventListener('cancel', (e) => { e.preventDefault(); answer('deny'); });
+  $('allow-control').addEventListener('change', (e) => {
+    void invoke('set_control', { enabled: (e.target as HTMLInputElement).checked }).catch(showError);
+  });
+  $('reconnect').addEventListener('click', () => void invoke('reconnect').catch(showError));
+  $('stop-sharing').addEventListener('click', () => void invoke('stop_sharing').catch(showError));
+  $('new-session').addEventListener('click', () => void invoke('start_sharing').catch(showError));
+  $('settings-form').addEventListener('submit', (e) => void saveSettings(e));
+  $('open-logs').addEventListener('click', () => void invoke('open_logs_folder').catch((e) => {
+    $('settings-status').textContent = String(e);
+  }));
+  const displays = await invoke<DisplayDesc[]>('displays').catch(() => [] as DisplayDesc[]);
+  const select = $<HTMLSelectElement>('display');
+  select.replaceChildren(...displays.map((d) => {
+    const o = document.createElement('option');
+    o.value = String(d.index);
+    o.textContent = t('host.displayOption', { n: d.index + 1, w: d.width, h: d.height });
+    return o;
+  }));
+  select.parentElement!.hidden = displays.length < 2;
+  select.addEventListener('change', () => void invoke('select_display', { index: Number(select.value) }).catch(showError));
+
+  await listen<Update>('update', (e) => onUpdate(e.payload));
+  const initial = await invoke<HostView | null>('host_view');
+  if (initial && !view) {
+    view = initial;
+  }
+  renderHost();
+  // The countdowns (grace window, next attempt, consent) and toast lifetimes.
+  setInterval(() => {
+    renderHost();
+    if (requests.length) renderConsent();
+    if (toasts.expire(Date.now())) renderToasts();
+  }, 250);
+}
+
+void main();

@@ -17,6 +17,9 @@ use serde::Serialize;
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(60);
 /// At most one "frames are being dropped" notice this often.
 pub const DROP_NOTICE_INTERVAL: Duration = Duration::from_secs(30);
+/// Drops are told only if the link is still up this long after they began
+/// (an outage's first seconds drop frames too, before ICE notices).
+pub const DROP_NOTICE_DELAY: Duration = Duration::from_secs(6);
 
 /// What the connection is doing, as the state line says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,6 +60,11 @@ pub struct ViewerView {
     pub quality: Option<Quality>,
     pub metrics: Option<Metrics>,
     pub frames_dropped: u64,
+    /// Frames and encoded kbit/s sent to this viewer, over the last statistics interval.
+    pub fps: Option<f64>,
+    pub bitrate_kbps: Option<f64>,
+    #[serde(skip)]
+    sent_at: Option<(u64, u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,6 +79,10 @@ pub struct HostView {
     pub grace_deadline_ms: Option<u64>,
     /// The whole grace window, for "m:ss of 5:00".
     pub grace_total_ms: u64,
+    /// Which connection the grace window is counting for (the server's wins).
+    pub lost_link: Option<Link>,
+    /// The session ended because that window ran out.
+    pub expired: bool,
     pub viewers: Vec<ViewerView>,
     pub control_enabled: bool,
     /// Why it ended or failed to start, for people.
@@ -124,6 +136,7 @@ pub struct HostTracker {
     ice_attempts: u32,
     warned_expiry: bool,
     drops_seen: u64,
+    drops_pending_since: Option<u64>,
     last_drop_notice_ms: Option<u64>,
 }
 
@@ -145,6 +158,8 @@ impl HostTracker {
                 retry_at_ms: None,
                 grace_deadline_ms: None,
                 grace_total_ms: ms(grace),
+                lost_link: None,
+                expired: false,
                 viewers: Vec::new(),
                 control_enabled: true,
                 error: None,
@@ -154,6 +169,7 @@ impl HostTracker {
             ice_attempts: 0,
             warned_expiry: false,
             drops_seen: 0,
+            drops_pending_since: None,
             last_drop_notice_ms: None,
         }
     }
@@ -184,6 +200,15 @@ impl HostTracker {
         }
     }
 
+    /// The person stopped sharing: over, without a toast.
+    pub fn stopped(&mut self) {
+        self.view.phase = Phase::Ended;
+        self.view.error = None;
+        self.view.grace_deadline_ms = None;
+        self.view.retry_at_ms = None;
+        self.view.attempt = None;
+    }
+
     pub fn on_event(&mut self, ev: &HostEvent, now_ms: u64) -> Vec<Notice> {
         if self.view.phase == Phase::Ended {
             return Vec::new();
@@ -209,6 +234,9 @@ impl HostTracker {
                     quality: None,
                     metrics: None,
                     frames_dropped: 0,
+                    fps: None,
+                    bitrate_kbps: None,
+                    sent_at: None,
                 });
                 out.push(Notice::Joined {
                     peer_id: peer_id.clone(),
@@ -263,6 +291,7 @@ impl HostTracker {
                 // The host's own count is the truth for its signalling window.
                 let deadline = now_ms + ms(*grace_left);
                 self.view.grace_deadline_ms = Some(self.view.grace_deadline_ms.map_or(deadline, |d| d.min(deadline)));
+                self.view.lost_link = Some(Link::Server);
                 out.push(Notice::Reconnecting {
                     link: Link::Server,
                     attempt: *attempt,
@@ -301,38 +330,64 @@ impl HostTracker {
             drops += s.frames_dropped;
             if let Some(v) = self.view.viewers.iter_mut().find(|v| v.peer_id == s.peer_id) {
                 v.frames_dropped = s.frames_dropped;
+                // Rates over at least half a second (statistics come at least every second).
+                match v.sent_at {
+                    Some((at, frames, bytes)) if now_ms >= at + 500 => {
+                        let secs = (now_ms - at) as f64 / 1000.0;
+                        v.fps = Some(s.frames_sent.saturating_sub(frames) as f64 / secs);
+                        v.bitrate_kbps = Some(s.bytes_sent.saturating_sub(bytes) as f64 * 8.0 / 1000.0 / secs);
+                        v.sent_at = Some((now_ms, s.frames_sent, s.bytes_sent));
+                    }
+                    Some(_) => {}
+                    None => v.sent_at = Some((now_ms, s.frames_sent, s.bytes_sent)),
+                }
                 if s.quality.is_some() {
                     v.quality = s.quality;
                 }
             }
         }
-        if drops > self.drops_seen {
+        // Drops are news only on a link that stays up: the first seconds of an
+        // outage drop frames too (a stalled queue), and the outage is told as such.
+        let all_up = !self.view.viewers.is_empty() && self.view.viewers.iter().all(|v| v.state == "connected");
+        if !all_up {
+            self.drops_seen = drops;
+            self.drops_pending_since = None;
+        } else if drops > self.drops_seen {
+            let since = *self.drops_pending_since.get_or_insert(now_ms);
             let due = self
                 .last_drop_notice_ms
                 .is_none_or(|t| now_ms >= t + ms(DROP_NOTICE_INTERVAL));
-            // Drops while a path is down are the outage, already told.
-            let all_up = self.view.viewers.iter().all(|v| v.state == "connected");
-            if due && all_up && !self.view.viewers.is_empty() {
+            if due && now_ms >= since + ms(DROP_NOTICE_DELAY) {
                 out.push(Notice::FramesDropped {
                     count: drops - self.drops_seen,
                 });
                 self.last_drop_notice_ms = Some(now_ms);
                 self.drops_seen = drops;
-            } else if !all_up {
-                self.drops_seen = drops;
+                self.drops_pending_since = None;
             }
         }
         self.recompute();
         out
     }
 
-    /// Call about once a second: warns before the grace window runs out.
-    /// The window running out itself is reported by the host (it stops), or
-    /// by the server (the viewer leaves).
+    /// Call about once a second: warns before the grace window runs out, and
+    /// ends the session when it has (the shell then stops the host; the room's
+    /// one-time code is spent). A host that lost the server also ends by
+    /// itself, reported through [`HostTracker::ended`].
     pub fn tick(&mut self, now_ms: u64) -> Vec<Notice> {
         let Some(deadline) = self.view.grace_deadline_ms else {
             return Vec::new();
         };
+        if now_ms >= deadline && self.view.phase != Phase::Ended {
+            self.view.expired = true;
+            let window = self.view.grace_total_ms / 1000;
+            let who = if self.signal_lost { "the server" } else { "the viewer" };
+            return self.ended(format!(
+                "The session ended: the connection to {who} did not come back within {}:{:02}.",
+                window / 60,
+                window % 60
+            ));
+        }
         if !self.warned_expiry && now_ms + ms(EXPIRY_WARNING) >= deadline && now_ms < deadline {
             self.warned_expiry = true;
             return vec![Notice::ExpiringSoon {
@@ -345,6 +400,7 @@ impl HostTracker {
     fn start_grace(&mut self, now_ms: u64) {
         if self.view.grace_deadline_ms.is_none() {
             self.view.grace_deadline_ms = Some(now_ms + ms(self.grace));
+            self.view.lost_link = Some(Link::Viewer);
             self.warned_expiry = false;
         }
     }
@@ -390,6 +446,7 @@ impl HostTracker {
         let all_up = !self.signal_lost && viewers.iter().all(|v| !is_down(&v.state));
         if all_up && matches!(phase, Phase::Connected | Phase::Waiting | Phase::Connecting) {
             self.view.grace_deadline_ms = None;
+            self.view.lost_link = None;
             self.warned_expiry = false;
         }
     }
@@ -483,6 +540,7 @@ mod tests {
         assert_eq!(n, vec![Notice::Restored { link: Link::Viewer }]);
         assert_eq!(t.view().phase, Phase::Connected);
         assert_eq!(t.view().grace_deadline_ms, None);
+        assert_eq!(t.view().lost_link, None);
         assert_eq!(t.view().attempt, None);
     }
 
@@ -509,6 +567,7 @@ mod tests {
         assert_eq!(t.view().phase, Phase::Reconnecting);
         assert_eq!((t.view().attempt, t.view().retry_at_ms), (Some(1), Some(2_000)));
         assert_eq!(t.view().grace_deadline_ms, Some(301_000));
+        assert_eq!(t.view().lost_link, Some(Link::Server));
         let n = t.on_event(&lost(2, 2, 298), 3_000);
         assert_eq!(n.len(), 1, "one toast per attempt, the loss told once");
         assert_eq!((t.view().attempt, t.view().retry_at_ms), (Some(2), Some(5_000)));
@@ -534,12 +593,23 @@ mod tests {
                 warnings.push((s, n));
             }
         }
-        assert_eq!(warnings, vec![(240, Notice::ExpiringSoon { left_ms: 60_000 })]);
-        let n = t.ended("The session ended: the viewer did not come back within 5:00.");
-        assert!(matches!(&n[..], [Notice::Expired { .. }]));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings[0], (240, Notice::ExpiringSoon { left_ms: 60_000 }));
+        assert_eq!(
+            warnings[1],
+            (
+                300,
+                Notice::Expired {
+                    message: "The session ended: the connection to the viewer did not come back within 5:00.".into()
+                }
+            )
+        );
         assert_eq!(t.view().phase, Phase::Ended);
+        assert!(t.view().expired);
+        assert_eq!(t.view().lost_link, Some(Link::Viewer));
         assert_eq!(t.view().grace_deadline_ms, None);
         assert!(t.ended("again").is_empty(), "told once");
+        assert!(t.tick(400_000).is_empty());
         assert!(
             t.on_event(&state("p1", "connected"), 301_000).is_empty(),
             "ended stays ended"
@@ -548,7 +618,7 @@ mod tests {
     }
 
     #[test]
-    fn drops_on_a_slow_link_are_told_at_most_every_thirty_seconds_and_not_during_an_outage() {
+    fn drops_on_a_slow_link_are_told_once_it_proves_alive_at_most_every_thirty_seconds_and_not_for_an_outage() {
         let mut t = connected();
         let stats = |dropped| HostStats {
             control_enabled: true,
@@ -560,18 +630,42 @@ mod tests {
             ..Default::default()
         };
         assert!(t.on_stats(&stats(0), 0).is_empty());
-        assert_eq!(t.on_stats(&stats(4), 1_000), vec![Notice::FramesDropped { count: 4 }]);
-        assert!(t.on_stats(&stats(9), 2_000).is_empty());
-        assert!(t.on_stats(&stats(12), 30_000).is_empty());
-        assert_eq!(
-            t.on_stats(&stats(15), 31_000),
-            vec![Notice::FramesDropped { count: 11 }]
+        assert!(
+            t.on_stats(&stats(4), 1_000).is_empty(),
+            "not yet: maybe an outage beginning"
         );
-        t.on_event(&state("p1", "disconnected"), 40_000);
+        assert_eq!(t.on_stats(&stats(9), 7_000), vec![Notice::FramesDropped { count: 9 }]);
+        assert!(t.on_stats(&stats(12), 30_000).is_empty(), "at most every 30 s");
+        assert_eq!(t.on_stats(&stats(15), 37_000), vec![Notice::FramesDropped { count: 6 }]);
+        // An outage: frames withheld before ICE notices are not "a slow network".
+        assert!(t.on_stats(&stats(40), 70_000).is_empty());
+        t.on_event(&state("p1", "disconnected"), 74_000);
         assert!(t.on_stats(&stats(60), 80_000).is_empty(), "the outage was told already");
         t.on_event(&state("p1", "connected"), 81_000);
         assert!(t.on_stats(&stats(60), 82_000).is_empty(), "no new drops since");
+        assert!(t.on_stats(&stats(60), 120_000).is_empty());
         assert_eq!(t.view().viewers[0].frames_dropped, 60);
+    }
+
+    #[test]
+    fn frame_rate_and_bitrate_come_from_what_was_sent() {
+        let mut t = connected();
+        let stats = |frames, bytes| HostStats {
+            viewers: vec![ViewerStats {
+                peer_id: "p1".into(),
+                frames_sent: frames,
+                bytes_sent: bytes,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        t.on_stats(&stats(100, 1_000_000), 10_000);
+        assert_eq!(t.view().viewers[0].fps, None, "one sample is no rate");
+        t.on_stats(&stats(110, 1_100_000), 10_200);
+        assert_eq!(t.view().viewers[0].fps, None, "too short an interval");
+        t.on_stats(&stats(130, 1_500_000), 11_000);
+        assert_eq!(t.view().viewers[0].fps, Some(30.0));
+        assert_eq!(t.view().viewers[0].bitrate_kbps, Some(4_000.0));
     }
 
     #[test]

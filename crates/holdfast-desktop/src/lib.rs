@@ -6,7 +6,9 @@
 //! - [`logs`]: `tracing` into rotated files in the OS data directory;
 //! - [`host_state`]: the host screen's state (connection, attempts, grace
 //!   deadline, viewers, quality) and the notices worth a toast, folded from
-//!   the host's events with time passed in.
+//!   the host's events with time passed in;
+//! - [`sharing`]: the embedded signalling server and the running host, driven
+//!   by the shell's commands, reporting [`sharing::Update`]s.
 //!
 //! The Tauri shell (`src-tauri/`) only moves these between the core and the
 //! webview.
@@ -14,3 +16,4 @@
 pub mod host_state;
 pub mod logs;
 pub mod settings;
+pub mod sharing;

@@ -25,7 +25,6 @@ use holdfast_media::ScreenSource;
 use holdfast_peer::backpressure::{QueueLimits, STALL_AFTER, VIDEO_QUEUE_CEILING_BYTES};
 use holdfast_peer::host::{self, ConsentPolicy, HostConfig, HostEvent, HostRemote};
 use holdfast_peer::rtc::RtcOptions;
-use holdfast_proto::commands::DisplayDesc;
 use holdfast_proto::signal::Decision;
 use holdfast_session::KEEPALIVE_INTERVAL;
 use holdfast_signal::{ServerConfig, TlsMode};
@@ -148,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     let mut _embedded = None;
+    let mut embedded_ca: Option<PathBuf> = None;
     let signal_url = match &cli.signal {
         Some(url) => url.clone(),
         None => {
@@ -161,6 +161,10 @@ async fn main() -> anyhow::Result<()> {
             .await
             .context("starting the embedded signalling server")?;
             let url = url::Url::parse(&server.base_url)?;
+            // Off loopback it serves HTTPS with a self-signed certificate: trust that one.
+            if let TlsMode::SelfSigned { dir, .. } = TlsMode::default_for(&server.addr, PathBuf::from("holdfast-tls")) {
+                embedded_ca = Some(dir.join("cert.pem"));
+            }
             _embedded = Some(server);
             url
         }
@@ -181,15 +185,7 @@ async fn main() -> anyhow::Result<()> {
     let worker = match cli.source {
         Source::Screen => {
             let display = cli.display;
-            displays = holdfast_media::capture::list_displays()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|d| DisplayDesc {
-                    index: d.index as u32,
-                    width: d.width,
-                    height: d.height,
-                })
-                .collect();
+            displays = host::shareable_displays();
             let geometry = DisplayGeometry::of_display(display);
             match InputWorker::spawn(|| EnigoInjector::new(None), geometry) {
                 Ok(w) => input = Some(w),
@@ -204,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
     info!(dimensions = ?worker.dimensions(), "capturing");
 
     let mut config = HostConfig::new(signal_url);
-    if let Some(ca) = &cli.signal_ca {
+    if let Some(ca) = cli.signal_ca.as_ref().or(embedded_ca.as_ref()) {
         config.tls = Some(holdfast_peer::signal_client::tls_config_with_ca(ca)?);
     }
     config.fps = cli.fps;
@@ -232,15 +228,7 @@ async fn main() -> anyhow::Result<()> {
         config.watch_network = None;
     }
     config.displays = displays;
-    config.rtc = RtcOptions {
-        bind: if cli.ice_bind.is_empty() {
-            vec!["0.0.0.0:0".into()]
-        } else {
-            cli.ice_bind.clone()
-        },
-        allow_loopback: cli.allow_loopback,
-        mdns: true,
-    };
+    config.rtc = RtcOptions::bound_to(&cli.ice_bind, cli.allow_loopback);
 
     let mut host = host::start(config, worker, input)
         .await

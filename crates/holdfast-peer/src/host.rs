@@ -207,6 +207,19 @@ pub const QUALITY_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 /// changed class (a change is reported at once).
 pub const QUALITY_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The displays this machine can share, as viewers are told of them.
+pub fn shareable_displays() -> Vec<DisplayDesc> {
+    holdfast_media::capture::list_displays()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| DisplayDesc {
+            index: d.index as u32,
+            width: d.width,
+            height: d.height,
+        })
+        .collect()
+}
+
 /// What the host prints once its room exists.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct RoomInfo {
@@ -232,6 +245,8 @@ pub struct ViewerStats {
     pub peer_id: String,
     pub state: String,
     pub frames_sent: u64,
+    /// Encoded video bytes sent (for the bitrate the UI shows).
+    pub bytes_sent: u64,
     pub keyframes_sent: u64,
     pub frames_dropped: u64,
     pub queued_bytes: usize,
@@ -1454,6 +1469,7 @@ async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame
         v.last_keyframe_at = Some(Instant::now());
     }
     v.stats.frames_sent += 1;
+    v.stats.bytes_sent += frame.data.len() as u64;
     v.stats.max_frame_bytes = v.stats.max_frame_bytes.max(frame.data.len());
     let queued = v.video.outstanding_bytes().await.unwrap_or(0);
     v.gate.sent(frame.keyframe, queued);

@@ -41,6 +41,16 @@ impl Default for RtcOptions {
 }
 
 impl RtcOptions {
+    /// Bound to `bind` (none: every interface), mDNS on.
+    pub fn bound_to(bind: &[String], allow_loopback: bool) -> Self {
+        let default = RtcOptions::default();
+        RtcOptions {
+            bind: if bind.is_empty() { default.bind } else { bind.to_vec() },
+            allow_loopback,
+            ..default
+        }
+    }
+
     /// Binds only to loopback, as the tests do.
     pub fn loopback() -> Self {
         RtcOptions {

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 pub mod netem;
+pub mod webdriver;
+pub use webdriver::AppDriver;
 
 pub mod pattern {
     //! What `holdfast-testpattern` paints, as (r, g, b).

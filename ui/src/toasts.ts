@@ -1,0 +1,104 @@
+// Toasts: the notices the Rust core sends, in words, with a lifetime. A
+// newer notice about the same thing replaces the older one (attempt 3
+// replaces attempt 2; "restored" replaces "lost"), so a flapping link never
+// buries the screen. Pure: time is passed in.
+
+import { formatClock } from './hostview';
+import { t } from './i18n';
+
+export type Link = 'server' | 'viewer';
+export type Notice =
+  | { kind: 'join-request'; peer_id: string; address: string; timeout_ms: number }
+  | { kind: 'joined'; peer_id: string; control: boolean }
+  | { kind: 'left'; peer_id: string }
+  | { kind: 'connection-lost'; link: Link }
+  | { kind: 'reconnecting'; link: Link; attempt: number; retry_in_ms: number }
+  | { kind: 'restored'; link: Link }
+  | { kind: 'frames-dropped'; count: number }
+  | { kind: 'expiring-soon'; left_ms: number }
+  | { kind: 'expired'; message: string };
+
+export type Level = 'info' | 'success' | 'warning' | 'error';
+
+export interface Toast {
+  id: number;
+  /** What it is about: a newer toast with the same topic replaces it. */
+  topic: string;
+  text: string;
+  level: Level;
+  /** When it goes away by itself; `null` stays until dismissed. */
+  until: number | null;
+}
+
+export const TOAST_MS = 5000;
+export const LONG_TOAST_MS = 10_000;
+export const MAX_TOASTS = 4;
+
+const cap = (l: Link) => (l === 'server' ? 'Server' : 'Viewer');
+
+/** The words, level, topic and lifetime for a notice. */
+export function describe(n: Notice): Omit<Toast, 'id' | 'until'> & { ttl: number | null } {
+  switch (n.kind) {
+    case 'join-request':
+      return { topic: `join:${n.peer_id}`, text: t('toast.joinRequest', { address: n.address }), level: 'info', ttl: n.timeout_ms };
+    case 'joined':
+      return {
+        topic: `join:${n.peer_id}`,
+        text: t('toast.joined', { mode: t(n.control ? 'toast.joinedControl' : 'toast.joinedView') }),
+        level: 'success', ttl: TOAST_MS,
+      };
+    case 'left':
+      return { topic: `join:${n.peer_id}`, text: t('toast.left'), level: 'info', ttl: TOAST_MS };
+    case 'connection-lost':
+      return { topic: `link:${n.link}`, text: t(`toast.lost${cap(n.link)}`), level: 'error', ttl: null };
+    case 'reconnecting':
+      return {
+        topic: `link:${n.link}`, text: t(`toast.reconnecting${cap(n.link)}`, { n: n.attempt }), level: 'warning', ttl: null,
+      };
+    case 'restored':
+      return { topic: `link:${n.link}`, text: t(`toast.restored${cap(n.link)}`), level: 'success', ttl: TOAST_MS };
+    case 'frames-dropped':
+      return { topic: 'drops', text: t('toast.framesDropped', { n: n.count }), level: 'warning', ttl: TOAST_MS };
+    case 'expiring-soon':
+      return { topic: 'expiry', text: t('toast.expiringSoon', { left: formatClock(n.left_ms) }), level: 'warning', ttl: LONG_TOAST_MS };
+    case 'expired':
+      return { topic: 'expiry', text: t('toast.expired'), level: 'error', ttl: null };
+  }
+}
+
+export class Toasts {
+  private list: Toast[] = [];
+  private nextId = 1;
+
+  constructor(private readonly max = MAX_TOASTS) {}
+
+  /** Adds a toast for `n`, replacing one on the same topic; the oldest go past the limit. */
+  push(n: Notice, now: number): Toast {
+    const d = describe(n);
+    const toast: Toast = { id: this.nextId++, topic: d.topic, text: d.text, level: d.level, until: d.ttl === null ? null : now + d.ttl };
+    this.list = this.list.filter((x) => x.topic !== toast.topic);
+    this.list.push(toast);
+    while (this.list.length > this.max) this.list.shift();
+    return toast;
+  }
+
+  dismiss(id: number): void {
+    this.list = this.list.filter((x) => x.id !== id);
+  }
+
+  /** Drops toasts whose time is up; true when any went. */
+  expire(now: number): boolean {
+    const before = this.list.length;
+    this.list = this.list.filter((x) => x.until === null || x.until > now);
+    return this.list.length !== before;
+  }
+
+  /** Removes the toasts on a topic (a join request answered elsewhere). */
+  clear(topic: string): void {
+    this.list = this.list.filter((x) => x.topic !== topic);
+  }
+
+  get visible(): readonly Toast[] {
+    return this.list;
+  }
+}
