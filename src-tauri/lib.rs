@@ -178,7 +178,9 @@ fn emit(app: &AppHandle, update: &Update) {
     if let Update::View(v) = update {
         *app.state::<App>().last_view.lock().expect("view lock") = Some(v.clone());
         if let Some(tray) = app.tray_by_id("main") {
-            let _ = tray.set_tooltip(Some(format!("Holdfast: {:?}", v.phase).to_lowercase()));
+            let phase = serde_json::to_value(v.phase).ok();
+            let phase = phase.as_ref().and_then(|p| p.as_str()).unwrap_or("?");
+            let _ = tray.set_tooltip(Some(format!("Holdfast: {phase}")));
         }
     }
     let _ = app.emit("update", update);

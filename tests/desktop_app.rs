@@ -247,14 +247,25 @@ fn a_cut_network_shows_the_reconnect_countdown_and_the_button_resumes_the_same_s
         "the countdown runs below 5:00: {left} then {later}"
     );
 
-    net.viewer_link.restore()?;
+    // The person presses the button while the network is still out: the app
+    // starts over on a fresh ICE session at once (so the old path cannot come
+    // back by itself), and says so.
     let frames_before = decoded(&mut browser);
     app.click("#reconnect")?;
+    let repairing = app.wait_text(
+        "#host-state",
+        Duration::from_secs(5),
+        "the press to start a repair",
+        |t| t.starts_with("Reconnecting (attempt"),
+    )?;
+    anyhow::ensure!(app.displayed("#reconnect")?, "still offered until connected");
+    net.viewer_link.restore()?;
     let pressed = Instant::now();
     app.wait_text("#host-state", Duration::from_secs(30), "connected again", |t| {
         t == "Connected"
     })?;
     let resumed = pressed.elapsed();
+    eprintln!("after the press: {repairing:?}");
     wait_for(Duration::from_secs(30), "video again in the browser", || {
         Ok((decoded(&mut browser) > frames_before + 10).then_some(()))
     })?;
@@ -266,7 +277,7 @@ fn a_cut_network_shows_the_reconnect_countdown_and_the_button_resumes_the_same_s
     app.screenshot(&art.join("host-restored.png"))?;
     eprintln!(
         "cut: state {state:?} after {:.1} s, countdown {first} then {later} s, toast {lost_toast:?}; \
-         after the button: connected in {:.1} s, toasts {toasts:?}",
+         link restored after the press: connected in {:.1} s, toasts {toasts:?}",
         noticed.as_secs_f64(),
         resumed.as_secs_f64()
     );

@@ -128,7 +128,7 @@ function answer(decision: 'control' | 'view' | 'deny'): void {
 }
 
 function showError(e: unknown): void {
-  toasts.push({ kind: 'expired', message: String(e) }, Date.now());
+  toasts.push({ kind: 'error', message: String(e) }, Date.now());
   renderToasts();
 }
 

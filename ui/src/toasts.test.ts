@@ -55,6 +55,12 @@ describe('Toasts', () => {
     expect(ts.visible).toEqual([]);
   });
 
+  it('shows a failed command as it is, for a while', () => {
+    const ts = new Toasts();
+    const e = ts.push({ kind: 'error', message: 'not sharing' }, 0);
+    expect([e.text, e.level, e.until]).toEqual(['not sharing', 'error', LONG_TOAST_MS]);
+  });
+
   it('keeps at most four, dropping the oldest; a join request goes when answered', () => {
     const ts = new Toasts();
     for (let i = 0; i < 6; i++) ts.push({ kind: 'joined', peer_id: `p${i}`, control: true }, i);

@@ -16,7 +16,9 @@ export type Notice =
   | { kind: 'restored'; link: Link }
   | { kind: 'frames-dropped'; count: number }
   | { kind: 'expiring-soon'; left_ms: number }
-  | { kind: 'expired'; message: string };
+  | { kind: 'expired'; message: string }
+  /** A command the window sent failed (shown as is; never from the core). */
+  | { kind: 'error'; message: string };
 
 export type Level = 'info' | 'success' | 'warning' | 'error';
 
@@ -63,6 +65,8 @@ export function describe(n: Notice): Omit<Toast, 'id' | 'until'> & { ttl: number
       return { topic: 'expiry', text: t('toast.expiringSoon', { left: formatClock(n.left_ms) }), level: 'warning', ttl: LONG_TOAST_MS };
     case 'expired':
       return { topic: 'expiry', text: t('toast.expired'), level: 'error', ttl: null };
+    case 'error':
+      return { topic: `error:${n.message}`, text: n.message, level: 'error', ttl: LONG_TOAST_MS };
   }
 }
 

@@ -265,6 +265,9 @@ impl HostTracker {
                         self.start_grace(now_ms);
                     } else if state == "connected" && (was_down || self.ice_attempts > 0) {
                         self.ice_attempts = 0;
+                        // A new path: measured afresh ("Measuring…" until then).
+                        v.quality = None;
+                        v.metrics = None;
                         out.push(Notice::Restored { link: Link::Viewer });
                     }
                 }
@@ -511,6 +514,20 @@ mod tests {
     #[test]
     fn a_viewer_drop_starts_the_grace_countdown_and_recovery_clears_it() {
         let mut t = connected();
+        t.on_event(
+            &HostEvent::Quality {
+                peer_id: "p1".into(),
+                quality: Quality::Poor,
+                metrics: Metrics {
+                    latency_ms: 900.0,
+                    packet_loss_percent: 30.0,
+                    jitter_ms: 200.0,
+                    bandwidth_kbps: None,
+                },
+            },
+            5_000,
+        );
+        assert_eq!(t.view().viewers[0].quality, Some(Quality::Poor));
         let n = t.on_event(&state("p1", "disconnected"), 10_000);
         assert_eq!(n, vec![Notice::ConnectionLost { link: Link::Viewer }]);
         assert_eq!(t.view().phase, Phase::Disconnected);
@@ -538,6 +555,7 @@ mod tests {
         t.on_event(&state("p1", "connecting"), 41_000);
         let n = t.on_event(&state("p1", "connected"), 42_000);
         assert_eq!(n, vec![Notice::Restored { link: Link::Viewer }]);
+        assert_eq!(t.view().viewers[0].quality, None, "the old path's reading is gone");
         assert_eq!(t.view().phase, Phase::Connected);
         assert_eq!(t.view().grace_deadline_ms, None);
         assert_eq!(t.view().lost_link, None);

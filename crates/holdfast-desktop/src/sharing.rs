@@ -137,7 +137,8 @@ pub enum ShareCommand {
     },
     SetControl(bool),
     SelectDisplay(u32),
-    /// The reconnect button: retry signalling now and restart every viewer's ICE.
+    /// The reconnect button: retry signalling now and restart ICE with every
+    /// viewer whose connection is down.
     Reconnect,
     Stop,
 }
@@ -275,10 +276,8 @@ pub async fn share(
                 Some(ShareCommand::Consent { peer_id, decision }) => remote.consent(&peer_id, decision),
                 Some(ShareCommand::SetControl(on)) => remote.set_control(on),
                 Some(ShareCommand::SelectDisplay(i)) => remote.select_display(i),
-                Some(ShareCommand::Reconnect) => {
-                    remote.reconnect();
-                    remote.restart_ice();
-                }
+                // Signalling now, and an ICE restart for every viewer not connected.
+                Some(ShareCommand::Reconnect) => remote.reconnect(),
                 Some(ShareCommand::Stop) | None => {
                     stop(handle).await;
                     tracker.stopped();

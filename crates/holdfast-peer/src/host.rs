@@ -1138,6 +1138,7 @@ impl HostLoop {
                         // Connected again (after a drop or a restart): what was
                         // measured before says nothing of this path.
                         v.quality.reset();
+                        v.stats.quality = None;
                     }
                     if s == RTCPeerConnectionState::Connected && was != "connected" && was != "connecting" {
                         // Back after a drop: a fresh picture, and the keepalive starts over.
