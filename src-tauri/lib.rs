@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use holdfast_desktop::host_state::{HostView, Phase};
+use holdfast_desktop::host_state::{unix_ms, HostView, Phase};
 use holdfast_desktop::logs;
 use holdfast_desktop::settings::{Settings, SettingsStore};
 use holdfast_desktop::sharing::{self, EmbeddedServer, ShareCommand, ShareOptions, Update, DEFAULT_SERVE};
@@ -105,7 +105,7 @@ fn start_sharing(app: AppHandle) -> Result<(), String> {
         .lock()
         .expect("view lock")
         .as_ref()
-        .is_none_or(|v| v.phase == Phase::Ended || v.grace_deadline_ms.is_some_and(|d| d <= now_ms()));
+        .is_none_or(|v| v.phase == Phase::Ended || v.grace_deadline_ms.is_some_and(|d| d <= unix_ms()));
     {
         let mut share = state.share.lock().expect("share lock");
         if share.is_some() && !over {
@@ -166,12 +166,6 @@ fn open_logs_folder(state: State<'_>) -> Result<(), String> {
         .spawn()
         .map(drop)
         .map_err(|e| format!("could not open {}: {e}", dir.display()))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn emit(app: &AppHandle, update: &Update) {

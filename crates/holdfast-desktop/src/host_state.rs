@@ -13,6 +13,13 @@ use holdfast_peer::host::{HostEvent, HostStats, RoomInfo};
 use holdfast_session::{Metrics, Quality};
 use serde::Serialize;
 
+/// Wall-clock milliseconds since the Unix epoch: the time this module is fed.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Warn this long before a dropped session's grace window runs out.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(60);
 /// At most one "frames are being dropped" notice this often.
@@ -188,11 +195,7 @@ impl HostTracker {
     pub fn ended(&mut self, message: impl Into<String>) -> Vec<Notice> {
         let message = message.into();
         let was = self.view.phase;
-        self.view.phase = Phase::Ended;
-        self.view.error = Some(message.clone());
-        self.view.grace_deadline_ms = None;
-        self.view.retry_at_ms = None;
-        self.view.attempt = None;
+        self.finish(Some(message.clone()));
         if was == Phase::Ended {
             Vec::new()
         } else {
@@ -202,8 +205,12 @@ impl HostTracker {
 
     /// The person stopped sharing: over, without a toast.
     pub fn stopped(&mut self) {
+        self.finish(None);
+    }
+
+    fn finish(&mut self, error: Option<String>) {
         self.view.phase = Phase::Ended;
-        self.view.error = None;
+        self.view.error = error;
         self.view.grace_deadline_ms = None;
         self.view.retry_at_ms = None;
         self.view.attempt = None;

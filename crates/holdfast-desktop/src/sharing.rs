@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use holdfast_input::{DisplayGeometry, EnigoInjector, InputWorker};
 use holdfast_media::encode::EncoderSettings;
@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use url::Url;
 
-use crate::host_state::{HostTracker, HostView, Notice};
+use crate::host_state::{unix_ms, HostTracker, HostView, Notice};
 use crate::settings::Settings;
 
 /// How long stopping a host may take before the shell moves on.
@@ -155,12 +155,6 @@ pub enum Update {
     },
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The displays the app can share.
 pub fn displays() -> Vec<DisplayDesc> {
     host::shareable_displays()
@@ -177,7 +171,15 @@ pub async fn share(
     let s = &opts.settings;
     let grace = Duration::from_secs(s.grace_secs);
     let mut tracker = HostTracker::new(grace);
-    let send_view = |t: &HostTracker| drop(updates.send(Update::View(t.view().clone())));
+    // Statistics change with every frame; the webview hears only real changes.
+    let last_sent = std::sync::Mutex::new(None::<HostView>);
+    let send_view = |t: &HostTracker| {
+        let mut last = last_sent.lock().expect("last view lock");
+        if last.as_ref() != Some(t.view()) {
+            *last = Some(t.view().clone());
+            let _ = updates.send(Update::View(t.view().clone()));
+        }
+    };
     let send_notices = |n: Vec<Notice>| {
         for n in n {
             let _ = updates.send(Update::Notice(n));
@@ -215,8 +217,10 @@ pub async fn share(
     config.grace = grace;
     config.displays = displays;
     config.current_display = opts.display;
-    config.limits =
-        holdfast_peer::backpressure::QueueLimits::for_bitrate(encoder.bitrate_kbps, Duration::from_millis(500));
+    config.limits = holdfast_peer::backpressure::QueueLimits::for_bitrate(
+        encoder.bitrate_kbps,
+        holdfast_peer::backpressure::QUEUE_TARGET_LATENCY,
+    );
     config.rtc = RtcOptions::bound_to(&opts.ice_bind, opts.allow_loopback);
     let mut handle = host::start(config, worker, input).await.map_err(|e| {
         let reason = e.to_string();
@@ -251,7 +255,7 @@ pub async fn share(
                 if let holdfast_peer::host::HostEvent::JoinAnswered { peer_id, .. } = &ev {
                     let _ = updates.send(Update::JoinAnswered { peer_id: peer_id.clone() });
                 }
-                send_notices(tracker.on_event(&ev, now_ms()));
+                send_notices(tracker.on_event(&ev, unix_ms()));
                 send_view(&tracker);
             }
             changed = stats.changed(), if stats_open => {
@@ -260,11 +264,11 @@ pub async fn share(
                     continue;
                 }
                 let st = stats.borrow_and_update().clone();
-                send_notices(tracker.on_stats(&st, now_ms()));
+                send_notices(tracker.on_stats(&st, unix_ms()));
                 send_view(&tracker);
             }
             _ = tick.tick() => {
-                send_notices(tracker.tick(now_ms()));
+                send_notices(tracker.tick(unix_ms()));
                 if tracker.view().phase == crate::host_state::Phase::Ended {
                     // The grace window ran out: the session is over.
                     send_view(&tracker);

@@ -29,6 +29,8 @@ pub const QUEUE_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 pub const QUEUE_HIGH_FRACTION: f64 = 0.5;
 /// Shortest interval between two "frames dropped" reports.
 pub const DROP_LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// The normal queue bound, as time worth of video at the bitrate.
+pub const QUEUE_TARGET_LATENCY: Duration = Duration::from_millis(500);
 /// Smallest queue target: a 1080p keyframe must always fit.
 pub const MIN_QUEUE_TARGET_BYTES: usize = 512 * 1024;
 /// A non-empty queue that has not shrunk for this long is stalled. SCTP
@@ -76,7 +78,7 @@ impl QueueLimits {
 
 impl Default for QueueLimits {
     fn default() -> Self {
-        QueueLimits::for_bitrate(holdfast_media::encode::DEFAULT_BITRATE_KBPS, Duration::from_millis(500))
+        QueueLimits::for_bitrate(holdfast_media::encode::DEFAULT_BITRATE_KBPS, QUEUE_TARGET_LATENCY)
     }
 }
 
