@@ -407,6 +407,9 @@ impl Proc {
         let log = log_dir.join(format!("{name}.log"));
         let err = std::fs::File::create(&log)?;
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(err);
+        // Its own process group, so dropping it ends what it started too
+        // (dbus-run-session's bus daemon, a browser's helpers).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().with_context(|| format!("starting {name}: {cmd:?}"))?;
         let stdout = child.stdout.take().expect("piped stdout");
         let stdin = child.stdin.take();
@@ -479,6 +482,9 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // Leaked session buses each hold an inotify instance; at the
+        // per-user limit (128) tools that watch files fail with EMFILE.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
