@@ -156,10 +156,12 @@ fn a_ten_second_blackout_resumes_the_same_session_within_three_seconds() -> anyh
     anyhow::ensure!(before.iter().any(|e| e["event"] == "frame"), "no frames before the cut");
     net.viewer_link.blackout()?;
     let cut = Instant::now();
+    let cut_at = utc_time_of_day();
     let during = events_for(&viewer, Duration::from_secs(10));
     net.viewer_link.restore()?;
     let restored = Instant::now();
     let restored_us = unix_micros();
+    eprintln!("link cut at {cut_at}, restored at {}", utc_time_of_day());
     let blackout = restored - cut;
     // Live video: a frame captured after the link returned (frames the host
     // queued before it saw the outage may arrive first, stale).
@@ -259,6 +261,20 @@ fn chromium_session(net: &Net, art: &Path) -> anyhow::Result<ChromiumSession> {
 
 fn decoded(b: &mut Browser) -> anyhow::Result<u64> {
     Ok(b.stats()?["framesDecoded"].as_u64().unwrap_or(0))
+}
+
+/// Wall-clock time of day, UTC, as the logs print it: lines up a test's
+/// cut and restore with the processes' own logs.
+fn utc_time_of_day() -> String {
+    let us = unix_micros();
+    let day_ms = (us / 1000) % 86_400_000;
+    let (h, m, s, ms) = (
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000,
+    );
+    format!("{h:02}:{m:02}:{s:02}.{ms:03}Z")
 }
 
 fn unix_micros() -> u64 {
@@ -692,6 +708,7 @@ fn chromium_resumes_after_a_ten_second_blackout_within_three_seconds() -> anyhow
     );
     net.viewer_link.blackout()?;
     let cut = Instant::now();
+    let cut_at = utc_time_of_day();
     let mut states = Vec::new();
     while cut.elapsed() < Duration::from_secs(10) {
         let s = browser.stats()?["state"].as_str().unwrap_or_default().to_owned();
@@ -704,6 +721,7 @@ fn chromium_resumes_after_a_ten_second_blackout_within_three_seconds() -> anyhow
     let received_at_restore = browser.stats()?["framesReceived"].as_u64().unwrap_or(0);
     net.viewer_link.restore()?;
     let restored = Instant::now();
+    eprintln!("link cut at {cut_at}, restored at {}", utc_time_of_day());
     // Live video again: a frame captured after the link returned, decoded
     // (frames queued before the host saw the outage arrive first, stale).
     let mut stale = 0;

@@ -1,7 +1,9 @@
 // SignallingSession's socket handling with fake time and a fake WebSocket:
 // a stalled socket is replaced by a fresh one that resumes the session.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PING_INTERVAL_MS, PROBE_TIMEOUT_MS, ResumeState, STALL_AFTER_MS, SignallingSession } from './signalling';
+import {
+  PING_INTERVAL_MS, PROBE_SPACING_MS, PROBE_TIMEOUT_MS, ResumeState, STALL_AFTER_MS, SignallingSession,
+} from './signalling';
 
 class FakeSocket {
   static CONNECTING = 0;
@@ -80,12 +82,30 @@ describe('SignallingSession sockets', () => {
     expect(FakeSocket.all).toHaveLength(1);
     vi.advanceTimersByTime(1);
     expect(FakeSocket.all).toHaveLength(2);
-    // While the network is still out, each probe that fails is followed by another.
-    vi.advanceTimersByTime(PROBE_TIMEOUT_MS + 1);
-    expect(FakeSocket.all[1].readyState).toBe(FakeSocket.CLOSED);
+    // While the network is still out, a fresh one every 0.5 s, overlapping;
+    // each is given 1.5 s.
+    vi.advanceTimersByTime(PROBE_SPACING_MS);
     expect(FakeSocket.all).toHaveLength(3);
-    const fresh = FakeSocket.all[2];
+    vi.advanceTimersByTime(PROBE_SPACING_MS);
+    expect(FakeSocket.all).toHaveLength(4);
+    expect(FakeSocket.all.slice(1).every((s) => s.readyState === FakeSocket.CONNECTING)).toBe(true);
+    vi.advanceTimersByTime(PROBE_SPACING_MS);
+    expect(FakeSocket.all[1].readyState).toBe(FakeSocket.CLOSED);
+    expect(FakeSocket.all).toHaveLength(5);
+    const connecting = () => FakeSocket.all.filter((s) => s !== old && s.readyState === FakeSocket.CONNECTING);
+    for (let i = 0; i < 9; i++) {
+      vi.advanceTimersByTime(PROBE_SPACING_MS); // to 14 s unanswered: the old socket is not yet given up
+      expect(connecting().length).toBe(3);
+    }
+    expect(FakeSocket.all).toHaveLength(5 + 9);
+    const waiting = connecting();
+    // The network returns: the first to open carries the session; the rest go.
+    const fresh = waiting[1];
     fresh.open();
+    expect(waiting[0].readyState).toBe(FakeSocket.CLOSED);
+    expect(waiting[2].readyState).toBe(FakeSocket.CLOSED);
+    vi.advanceTimersByTime(5 * PROBE_SPACING_MS);
+    expect(FakeSocket.all.filter((s) => s.readyState === FakeSocket.CONNECTING)).toHaveLength(0);
     expect(old.readyState).toBe(FakeSocket.CLOSED);
     expect(fresh.sent[0]).toEqual({ type: 'join', id: '123456789', token, last_seq: 7 });
     expect(lost).toBe(0);
@@ -107,6 +127,8 @@ describe('SignallingSession sockets', () => {
     expect(FakeSocket.all).toHaveLength(2);
     vi.advanceTimersByTime(PROBE_TIMEOUT_MS);
     expect(FakeSocket.all[1].readyState).toBe(FakeSocket.CLOSED);
+    // The old socket is not suspect: one try, not a series.
+    expect(FakeSocket.all).toHaveLength(2);
     expect(old.readyState).toBe(FakeSocket.OPEN);
     session.send({ type: 'answer', sdp: 'b' });
     expect(old.sent.at(-1)).toMatchObject({ type: 'answer', sdp: 'b' });

@@ -254,6 +254,10 @@ export class ViewerSession {
       if (s === 'connected' && down) {
         down = false;
         this.freshness.resumed(Date.now());
+        // Ask for a fresh picture now. The message also shows the host's
+        // SCTP that the path works, so it resends what the outage swallowed
+        // at once rather than when its backed-off timer fires.
+        this.requestKeyframe();
       }
       if (s === 'connected' || s === 'disconnected' || s === 'failed' || s === 'closed') this.setState(s);
       else if (s === 'connecting' || s === 'new') this.setState('connecting');

@@ -10,10 +10,11 @@
 //   so does the grace window (300 s) running out;
 // - `online` / `offline` events skip the backoff wait / pause attempts;
 // - a socket whose ping goes unanswered for 3 s is suspect (after an outage
-//   TCP may sit in retransmission backoff for many seconds): a fresh socket
-//   is tried beside it, 1.5 s at a time, and the first that opens carries
-//   the session on (the server supersedes the old one). `online` and the
-//   reconnect button do the same at once while a socket is open.
+//   TCP may sit in retransmission backoff for many seconds): fresh sockets
+//   are tried beside it, a new one every 0.5 s (each given 1.5 s, at most
+//   four at once), and the first that opens carries the session on (the
+//   server supersedes the old one). `online` and the reconnect button try
+//   one at once while a socket is open.
 // The state logic (`ResumeState`, `ReconnectPolicy`) is pure and unit-tested.
 
 export const BACKOFF_BASE_MS = 1000;
@@ -25,6 +26,12 @@ export const PING_INTERVAL_MS = 5000;
 export const STALL_AFTER_MS = 3000;
 /** How long a replacement socket may take to open. */
 export const PROBE_TIMEOUT_MS = 1500;
+/** While suspect, a fresh replacement starts this often: a SYN sent into a dead
+ *  network is retried only after 1 s, then 3 s, so new ones find it back sooner. */
+export const PROBE_SPACING_MS = 500;
+/** At most this many replacements at once (enough that, each given 1.5 s
+ *  and started 0.5 s apart, a new one is never held back). */
+export const MAX_PROBES = 4;
 const MAX_UNCONFIRMED = 256;
 
 /** Server error codes that retrying with the same credentials cannot fix. */
@@ -175,8 +182,10 @@ export class SignallingSession {
   private lastHeard = 0;
   /** When the unanswered ping was sent, if one is. */
   private pingSentAt: number | null = null;
-  /** A replacement socket being tried beside a suspect one. */
-  private probe: WebSocket | null = null;
+  /** Replacement sockets being tried beside a suspect one. */
+  private readonly probes = new Set<WebSocket>();
+  /** Starts more replacements while the socket stays suspect. */
+  private probeTimer: number | undefined;
   private ended = false;
   private readonly onOnline = () => this.reconnectNow();
 
@@ -218,8 +227,9 @@ export class SignallingSession {
 
   private finish(): void {
     this.ended = true;
-    this.probe?.close();
-    this.probe = null;
+    this.stopProbing();
+    for (const p of this.probes) p.close();
+    this.probes.clear();
     window.removeEventListener('online', this.onOnline);
     window.clearTimeout(this.retryTimer);
     window.clearInterval(this.pingTimer);
@@ -270,34 +280,53 @@ export class SignallingSession {
     }, STALL_AFTER_MS);
   }
 
-  /** Tries a fresh socket beside a suspect one; if it opens first, the
-   *  session moves to it and the old one is dropped without ceremony. */
+  /** Whether the socket's oldest unanswered ping is STALL_AFTER_MS old. */
+  private suspect(): boolean {
+    return this.ws !== null && this.pingSentAt !== null && performance.now() - this.pingSentAt >= STALL_AFTER_MS;
+  }
+
+  /** Tries a fresh socket beside the current one now, and while that one
+   *  stays suspect another every PROBE_SPACING_MS; the first that opens
+   *  carries the session on and the old socket is dropped without ceremony. */
   private startProbe(): void {
-    if (this.probe || this.ended) return;
-    const p = new WebSocket(this.url);
-    this.probe = p;
-    // A probe that fails while the socket is still suspect is followed by
-    // another at once, so the first moment the network works is not missed.
-    const failed = () => {
-      window.clearTimeout(timer);
-      this.probe = null;
-      if (this.ws && this.pingSentAt !== null && performance.now() - this.pingSentAt >= STALL_AFTER_MS) {
-        window.setTimeout(() => { if (this.ws && !this.probe) this.startProbe(); }, 0);
+    if (this.ended) return;
+    if (this.probes.size === 0) this.openProbe();
+    if (this.probeTimer !== undefined) return;
+    this.probeTimer = window.setInterval(() => {
+      if (this.ended || !this.suspect()) {
+        this.stopProbing(); // those under way finish on their own
+        return;
       }
-    };
+      if (this.probes.size < MAX_PROBES) this.openProbe();
+    }, PROBE_SPACING_MS);
+  }
+
+  private stopProbing(): void {
+    window.clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  private openProbe(): void {
+    const p = new WebSocket(this.url);
+    this.probes.add(p);
     const timer = window.setTimeout(() => {
-      if (this.probe !== p) return;
+      if (!this.probes.delete(p)) return;
       p.onclose = null;
       p.close();
-      failed();
     }, PROBE_TIMEOUT_MS);
     p.onopen = () => {
       window.clearTimeout(timer);
-      if (this.probe !== p || this.ended) {
+      if (!this.probes.has(p) || this.ended) {
         p.close();
         return;
       }
-      this.probe = null;
+      this.probes.delete(p);
+      this.stopProbing();
+      for (const other of this.probes) {
+        other.onclose = null;
+        other.close();
+      }
+      this.probes.clear();
       const old = this.ws;
       if (old) {
         old.onopen = null;
@@ -310,7 +339,8 @@ export class SignallingSession {
       this.adopt(p);
     };
     p.onclose = () => {
-      if (this.probe === p) failed();
+      window.clearTimeout(timer);
+      this.probes.delete(p);
     };
   }
 

@@ -1139,6 +1139,12 @@ impl HostLoop {
                         // measured before says nothing of this path.
                         v.quality.reset();
                         v.stats.quality = None;
+                        // Measure the new path now; the viewer's acknowledgment
+                        // of the PING also releases video stuck behind an
+                        // acknowledgment lost in the outage.
+                        if let Some(k) = v.keepalive.as_mut() {
+                            k.ping_now(now);
+                        }
                     }
                     if s == RTCPeerConnectionState::Connected && was != "connected" && was != "connecting" {
                         // Back after a drop: a fresh picture, and the keepalive starts over.

@@ -65,10 +65,41 @@ pub fn tls_config_with_ca(ca: &std::path::Path) -> Result<std::sync::Arc<rustls:
 /// How long a `ping` may go unanswered before a replacement socket is tried.
 /// Above a TCP retransmission or two on a lossy, slow path (150 ms, 10 %).
 pub const STALL_AFTER: Duration = Duration::from_secs(3);
-/// Longest wait for one replacement attempt. Short, and attempts follow each
-/// other at once: a SYN sent into a dead network is retried by the kernel
-/// only after 1 s, then 3 s, so a fresh attempt finds a returned network sooner.
+/// Longest wait for one replacement attempt. Short, and attempts overlap: a
+/// SYN sent into a dead network is retried by the kernel only after 1 s, then
+/// 3 s, so a fresh attempt finds a returned network sooner.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// While the socket is stalled, a fresh attempt starts this often (beside
+/// those still waiting), so a fresh SYN is never more than this far from the
+/// moment the network returns.
+pub const PROBE_SPACING: Duration = Duration::from_millis(500);
+/// At most this many replacement attempts at once: enough that, 1.5 s each
+/// and 0.5 s apart, a new one is never held back by one about to give up.
+const MAX_PROBES: usize = 4;
+
+/// When to start another replacement socket beside a stalled one: every
+/// [`PROBE_SPACING`] while stalled, never more than [`MAX_PROBES`] at once.
+#[derive(Debug, Default)]
+struct ProbeSchedule {
+    last_started: Option<Instant>,
+}
+
+impl ProbeSchedule {
+    /// Whether to start one now; if so, counts it as started.
+    fn due(&mut self, now: Instant, stalled: bool, in_flight: usize) -> bool {
+        if !stalled || in_flight >= MAX_PROBES {
+            return false;
+        }
+        if self
+            .last_started
+            .is_some_and(|t| now.saturating_duration_since(t) < PROBE_SPACING)
+        {
+            return false;
+        }
+        self.last_started = Some(now);
+        true
+    }
+}
 
 /// How a [`SignalSession`] connects and reconnects.
 #[derive(Debug, Clone)]
@@ -363,15 +394,23 @@ async fn connected(
     // A TCP connection that lost packets in an outage keeps backing off its
     // retransmissions (up to minutes) after the network is back, and what we
     // write meanwhile waits behind them. So once a ping goes unanswered for
-    // `stall_after`, replacement sockets are tried one after another; the
-    // first that opens takes over. A pong on the old socket calls this off.
-    let mut probe: Option<Probe> = None;
+    // `stall_after`, replacement sockets are tried, overlapping (see
+    // `ProbeSchedule`); the first that opens takes over. A pong on the old
+    // socket calls this off.
+    let mut probes: Vec<Probe> = Vec::new();
+    let mut schedule = ProbeSchedule::default();
     let probe_timeout = PROBE_TIMEOUT.min(config.connect_timeout);
-    let mut probe_tick = tokio::time::interval((config.stall_after / 4).max(Duration::from_millis(10)));
+    let mut probe_tick = tokio::time::interval(
+        (PROBE_SPACING / 5)
+            .min(config.stall_after / 4)
+            .max(Duration::from_millis(10)),
+    );
     loop {
         tokio::select! {
-            opened = async { (&mut probe.as_mut().expect("guarded").0).await }, if probe.is_some() => {
-                probe = None;
+            // Lazily built: select! evaluates a disabled branch's expression too.
+            (opened, i, _) = async { futures_util::future::select_all(probes.iter_mut().map(|p| &mut p.0)).await },
+                if !probes.is_empty() => {
+                drop(probes.swap_remove(i));
                 match opened {
                     Ok(Ok(fresh)) => {
                         info!(
@@ -385,9 +424,10 @@ async fn connected(
                 }
             }
             _ = probe_tick.tick() => {
-                let stalled = keepalive.unanswered_for(Instant::now()).is_some_and(|d| d >= config.stall_after);
-                if stalled && probe.is_none() {
-                    probe = Some(Probe::open(config, probe_timeout));
+                let now = Instant::now();
+                let stalled = keepalive.unanswered_for(now).is_some_and(|d| d >= config.stall_after);
+                if schedule.due(now, stalled, probes.len()) {
+                    probes.push(Probe::open(config, probe_timeout));
                 }
             }
             frame = ws.next() => {
@@ -405,7 +445,7 @@ async fn connected(
                 let seq = env.seq;
                 if matches!(env.msg, ServerMessage::Pong) {
                     keepalive.on_pong(Instant::now());
-                    probe = None; // the old socket answers again
+                    probes.clear(); // the old socket answers again
                 }
                 match state.on_message(env) {
                     Incoming::Deliver(msg) => { let _ = events.send(SignalEvent::Message { seq, msg }); }
@@ -450,8 +490,8 @@ async fn connected(
                 Some(SessionCmd::ReconnectNow) => {
                     // Asked (network change, the user's button): try a fresh
                     // socket now; the old one stays until that one is up.
-                    if probe.is_none() {
-                        probe = Some(Probe::open(config, config.connect_timeout));
+                    if probes.is_empty() {
+                        probes.push(Probe::open(config, config.connect_timeout));
                     }
                 }
                 Some(SessionCmd::Close) | None => {
@@ -480,6 +520,32 @@ async fn connected(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stalled_socket_gets_overlapping_replacements_half_a_second_apart() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut s = ProbeSchedule::default();
+        assert!(!s.due(ms(0), false, 0), "nothing while the socket answers");
+        let mut in_flight: Vec<Instant> = Vec::new();
+        let mut started = Vec::new();
+        // Ticks every 100 ms for 4 s of a dead network; each attempt gives up after 1.5 s.
+        for n in (0..=4000).step_by(100) {
+            in_flight.retain(|&t| ms(n).duration_since(t) < PROBE_TIMEOUT);
+            if s.due(ms(n), true, in_flight.len()) {
+                in_flight.push(ms(n));
+                started.push(n);
+            }
+            assert!(in_flight.len() <= MAX_PROBES);
+        }
+        assert_eq!(started, (0..=4000).step_by(500).collect::<Vec<_>>());
+        // With attempts piling up (none giving up), never more than three.
+        let mut s = ProbeSchedule::default();
+        let n = (0..40)
+            .filter(|i| s.due(ms(i * 500), true, (*i as usize).min(MAX_PROBES)))
+            .count();
+        assert_eq!(n, MAX_PROBES);
+    }
 
     #[test]
     fn websocket_url_follows_the_page_scheme() {

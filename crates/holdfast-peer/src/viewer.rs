@@ -217,6 +217,7 @@ async fn run(
     let mut remote_set = false;
     let mut commands: Option<Arc<dyn DataChannel>> = None;
     let mut keepalive: Option<Keepalive> = None;
+    let mut link = RTCPeerConnectionState::New;
     let mut seq: u32 = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let reason = loop {
@@ -292,7 +293,17 @@ async fn run(
             Some(ev) = irx.recv() => match ev {
                 Internal::Rtc(g, _) if g != generation => {}
                 Internal::Rtc(_, RtcEvent::Candidate(c)) => signal.send(ClientMessage::Candidate { to: None, candidate: c, generation }),
-                Internal::Rtc(_, RtcEvent::State(s)) => { let _ = out.send(ViewerEvent::State(s)); }
+                Internal::Rtc(_, RtcEvent::State(s)) => {
+                    let was = std::mem::replace(&mut link, s);
+                    if s == RTCPeerConnectionState::Connected && was != s && commands.is_some() {
+                        // Back after an outage: ask for a fresh picture. The
+                        // message also shows the host's SCTP that the path
+                        // works, so it resends what the outage swallowed now
+                        // rather than when its backed-off timer fires.
+                        send_control(&commands, Control::KeyframeRequest).await;
+                    }
+                    let _ = out.send(ViewerEvent::State(s));
+                }
                 Internal::Rtc(_, RtcEvent::DataChannel(dc)) => {
                     let label = dc.label().await.unwrap_or_default();
                     match label.as_str() {

@@ -97,6 +97,18 @@ impl Keepalive {
         }
     }
 
+    /// The link has just come back (a reconnect, an ICE restart): ping at the
+    /// next poll rather than at the next interval. The round trip of the new
+    /// path is measured at once, and the peer gets something new to
+    /// acknowledge; over SCTP its acknowledgment also covers data whose
+    /// acknowledgment was lost in the outage, which otherwise waits for a
+    /// retransmission timer.
+    pub fn ping_now(&mut self, now: Instant) {
+        if self.config.sends_pings {
+            self.next_ping = self.next_ping.min(now);
+        }
+    }
+
     /// Advances to `now`; returns at most one event. Call again until `None`.
     pub fn poll(&mut self, now: Instant) -> Option<KeepaliveEvent> {
         let silent = now.saturating_duration_since(self.last_activity);
@@ -198,6 +210,26 @@ mod tests {
         assert_eq!(pings, want);
         assert_eq!(k.rtt(), Some(Duration::from_millis(20)));
         assert!(!k.is_dead());
+    }
+
+    #[test]
+    fn a_link_that_comes_back_is_pinged_at_once_and_the_cadence_goes_on_from_there() {
+        let t0 = Instant::now();
+        let mut k = Keepalive::new(KeepaliveConfig::host(), t0);
+        assert_eq!(k.poll(t0 + 5 * S), Some(KeepaliveEvent::SendPing));
+        // Back 1.2 s later: pinged at the next poll, not at 10 s.
+        let back = t0 + 6 * S + Duration::from_millis(200);
+        k.ping_now(back);
+        assert_eq!(k.next_deadline(), Some(back));
+        assert_eq!(k.poll(back), Some(KeepaliveEvent::SendPing));
+        assert_eq!(k.poll(back), None);
+        k.on_pong(back + Duration::from_millis(3));
+        assert_eq!(k.rtt(), Some(Duration::from_millis(3)));
+        assert_eq!(k.next_deadline(), Some(back + 5 * S));
+        // The side that never pings (the viewer answers) stays silent.
+        let mut quiet = Keepalive::new(KeepaliveConfig::viewer(), t0);
+        quiet.ping_now(t0 + S);
+        assert_eq!(quiet.poll(t0 + S), None);
     }
 
     #[test]

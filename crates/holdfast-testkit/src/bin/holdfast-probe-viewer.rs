@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter("info")
+        .with_env_filter(std::env::var("HOLDFAST_LOG").as_deref().unwrap_or("info"))
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let connecting = viewer::connect(ViewerConfig {

@@ -44,7 +44,7 @@ use crate::{AssociationEvent, Payload, Side};
 use shared::error::{Error, Result};
 use shared::{TransportContext, TransportMessage, TransportProtocol};
 use stream::{Stream, StreamEvent, StreamId, StreamState};
-use timer::{ACK_INTERVAL, RtoManager, Timer, TimerTable};
+use timer::{ACK_INTERVAL, PEER_BACK_RETRANSMIT_AFTER, RtoManager, Timer, TimerTable};
 
 use crate::association::stream::RecvSendState;
 use bytes::{Bytes, BytesMut};
@@ -954,8 +954,41 @@ impl Association {
         }
 
         self.handle_chunk_end(now);
+        self.retransmit_now_if_peer_is_back(now);
 
         Ok(())
+    }
+
+    /// Holdfast patch: a packet from the peer while a T3-rtx expiry has gone
+    /// unanswered means the path works again (a blackout has ended, ICE has
+    /// reconnected), so the outstanding DATA is retransmitted now instead of
+    /// when the backed-off timer (up to 3 s) next fires. Without this, data
+    /// whose SACK was lost in the outage stays unacknowledged for seconds
+    /// after the link is back; the peer acknowledges the duplicate at once.
+    /// The last retransmission must have been out for at least
+    /// `max(RTO.min, 2·SRTT)`, so one still in flight is not duplicated and
+    /// this adds at most one retransmission per second.
+    fn retransmit_now_if_peer_is_back(&mut self, now: Instant) {
+        let Some(deadline) = self.timers.get(Timer::T3RTX) else {
+            return;
+        };
+        let Some(started) = self.timers.started(Timer::T3RTX) else {
+            return;
+        };
+        if self.timers.retrans(Timer::T3RTX) == 0 || deadline <= now {
+            return;
+        }
+        let wait = PEER_BACK_RETRANSMIT_AFTER.max(self.rto_mgr.srtt.saturating_mul(2));
+        if now.saturating_duration_since(started) < Duration::from_millis(wait) {
+            return;
+        }
+        debug!(
+            "[{}] peer heard after an unanswered T3-rtx: retransmitting now, not in {:?}",
+            self.side,
+            deadline - now
+        );
+        self.timers.set(Timer::T3RTX, Some(now));
+        self.handle_timeout(now);
     }
 
     fn handle_chunk_start(&mut self) {

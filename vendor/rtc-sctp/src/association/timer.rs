@@ -69,6 +69,9 @@ impl Timer {
 #[derive(Debug, Copy, Clone, Default)]
 pub(crate) struct TimerTable {
     data: [Option<Instant>; TIMER_COUNT],
+    // Holdfast patch: when each running timer was last started (see
+    // `Association::retransmit_now_if_peer_is_back`).
+    started: [Option<Instant>; TIMER_COUNT],
     retrans: [usize; TIMER_COUNT],
     max_retrans: [usize; TIMER_COUNT],
     shutdown_interval: Option<u64>,
@@ -127,6 +130,17 @@ impl TimerTable {
 
         let time = now + Duration::from_millis(interval);
         self.data[timer as usize] = Some(time);
+        self.started[timer as usize] = Some(now);
+    }
+
+    /// Holdfast patch: when the running `timer` was started, if it is running.
+    pub fn started(&self, timer: Timer) -> Option<Instant> {
+        self.data[timer as usize].and(self.started[timer as usize])
+    }
+
+    /// Holdfast patch: how many times `timer` has expired since its counter was last reset.
+    pub fn retrans(&self, timer: Timer) -> usize {
+        self.retrans[timer as usize]
     }
 
     /// Start an idle timer without hiding an unhandled expiration. A due
@@ -182,6 +196,11 @@ const RTO_BASE: u64 = 8;
 // though ICE and DTLS are already back; with the cap the next retransmission is at
 // most 3 s away. An RTO measured above the cap (a genuinely slow path) is kept as is.
 const MAX_TIMER_BACKOFF: u64 = 3000; // msec
+/// Holdfast patch: how long an unanswered retransmission must have been out
+/// before a packet from the peer brings the next one forward (see
+/// `Association::retransmit_now_if_peer_is_back`). The floor is RTO.min, so a
+/// retransmission still in flight on a slow path is not duplicated.
+pub(crate) const PEER_BACK_RETRANSMIT_AFTER: u64 = RTO_MIN; // msec
 
 /// rtoManager manages Rtx timeout values.
 /// This is an implementation of RFC 9260 sec 6.3.1.
