@@ -1,8 +1,10 @@
 //! The desktop app's shell. It owns the window, the tray icon and the
 //! single-instance lock, and moves things between the webview and
 //! `holdfast-desktop`, where the work is done: settings and logs at start,
-//! commands in (`invoke`), [`Update`]s out (the `update` event). Nothing here
-//! decides anything a test without a window would need to check.
+//! commands in (`invoke`), [`Update`]s out (the `update` event) while sharing,
+//! [`ViewUpdate`]s out (the `view-update` event, frames on the connecting
+//! call's binary channel) while viewing. Nothing here decides anything a
+//! test without a window would need to check.
 //!
 //! For tests and unattended machines the environment can override:
 //! `HOLDFAST_SERVE` (embedded server address, default 127.0.0.1:8080),
@@ -17,9 +19,11 @@ use holdfast_desktop::host_state::{unix_ms, HostView, Phase};
 use holdfast_desktop::logs;
 use holdfast_desktop::settings::{Settings, SettingsStore};
 use holdfast_desktop::sharing::{self, EmbeddedServer, ShareCommand, ShareOptions, Update, DEFAULT_SERVE};
+use holdfast_desktop::viewing::{self, Decode, ViewCommand, ViewOptions, ViewRequest, ViewUpdate};
 use holdfast_proto::commands::DisplayDesc;
 use holdfast_proto::signal::Decision;
 use serde::Serialize;
+use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Emitter, Manager};
@@ -38,6 +42,8 @@ struct App {
     share_generation: std::sync::atomic::AtomicU64,
     last_view: Mutex<Option<HostView>>,
     server: tokio::sync::Mutex<Option<EmbeddedServer>>,
+    /// The viewer screen's running view, if any.
+    viewing: Mutex<Option<mpsc::UnboundedSender<ViewCommand>>>,
 }
 
 type State<'a> = tauri::State<'a, App>;
@@ -105,7 +111,7 @@ fn start_sharing(app: AppHandle) -> Result<(), String> {
         .lock()
         .expect("view lock")
         .as_ref()
-        .is_none_or(|v| v.phase == Phase::Ended || v.grace_deadline_ms.is_some_and(|d| d <= unix_ms()));
+        .is_none_or(|v| v.phase == Phase::Ended || v.recovery.grace_deadline_ms.is_some_and(|d| d <= unix_ms()));
     {
         let mut share = state.share.lock().expect("share lock");
         if share.is_some() && !over {
@@ -118,6 +124,122 @@ fn start_sharing(app: AppHandle) -> Result<(), String> {
     }
     spawn_sharing(app.clone());
     Ok(())
+}
+
+fn view_command(state: &State<'_>, cmd: ViewCommand) -> Result<(), String> {
+    let viewing = state.viewing.lock().expect("viewing lock");
+    viewing
+        .as_ref()
+        .ok_or("not viewing")?
+        .send(cmd)
+        .map_err(|_| "not viewing".to_owned())
+}
+
+/// The viewer screen connects to another machine. `server` is its signalling
+/// server (default: the settings' URL, else this app's own); `decode` is
+/// `webview` (WebCodecs) or `rust` (OpenH264 here). Frames come on `frames`
+/// as binary messages, everything else as `view-update` events.
+#[tauri::command]
+async fn view_connect(
+    app: AppHandle,
+    id: String,
+    code: String,
+    server: Option<String>,
+    decode: String,
+    frames: Channel<InvokeResponseBody>,
+) -> Result<(), String> {
+    let decode = match decode.as_str() {
+        "webview" => Decode::Webview,
+        "rust" => Decode::Rust,
+        other => return Err(format!("unknown decoder `{other}`")),
+    };
+    let state = app.state::<App>();
+    let settings = state.settings.lock().expect("settings lock").clone();
+    let server = server
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| settings.signal_url.clone());
+    let (signal_url, tls) = match server {
+        Some(s) => (
+            url::Url::parse(s.trim()).map_err(|e| format!("That server address is not right: {e}"))?,
+            None,
+        ),
+        None => {
+            let server = state.server.lock().await;
+            let s = server.as_ref().ok_or("no server: enter the host's server address")?;
+            (s.url.clone(), s.tls.clone())
+        }
+    };
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    if let Some(old) = state.viewing.lock().expect("viewing lock").replace(cmd_tx.clone()) {
+        let _ = old.send(ViewCommand::Leave);
+    }
+    let (up_tx, mut up_rx) = mpsc::unbounded_channel();
+    let forward = {
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            while let Some(u) = up_rx.recv().await {
+                match u {
+                    ViewUpdate::Frame(bytes) => {
+                        let _ = frames.send(InvokeResponseBody::Raw(bytes));
+                    }
+                    other => {
+                        let _ = app.emit("view-update", &other);
+                    }
+                }
+            }
+        })
+    };
+    let opts = ViewOptions {
+        settings,
+        ice_bind: std::env::var("HOLDFAST_ICE_BIND").map(|b| vec![b]).unwrap_or_default(),
+        allow_loopback: std::env::var("HOLDFAST_ALLOW_LOOPBACK").is_ok_and(|v| v == "1"),
+        signal_tls: tls,
+    };
+    let req = ViewRequest {
+        signal_url,
+        id,
+        code,
+        decode,
+    };
+    tauri::async_runtime::spawn(async move {
+        if let Err(e) = viewing::view(opts, req, up_tx, cmd_rx).await {
+            tracing::info!("viewing ended: {e}");
+        }
+        let _ = forward.await;
+        let state = app.state::<App>();
+        let mut viewing = state.viewing.lock().expect("viewing lock");
+        if viewing.as_ref().is_some_and(|c| c.same_channel(&cmd_tx)) {
+            *viewing = None;
+        }
+    });
+    Ok(())
+}
+
+/// An input message from the viewer screen (the browser viewer's JSON).
+#[tauri::command]
+fn view_input(state: State<'_>, json: String) -> Result<(), String> {
+    view_command(&state, ViewCommand::Input(json))
+}
+
+#[tauri::command]
+fn view_only(state: State<'_>, on: bool) -> Result<(), String> {
+    view_command(&state, ViewCommand::ViewOnly(on))
+}
+
+#[tauri::command]
+fn view_keyframe(state: State<'_>) -> Result<(), String> {
+    view_command(&state, ViewCommand::Keyframe)
+}
+
+/// The viewer screen's reconnect button.
+#[tauri::command]
+fn view_reconnect(state: State<'_>) -> Result<(), String> {
+    view_command(&state, ViewCommand::Reconnect)
+}
+
+#[tauri::command]
+fn view_leave(state: State<'_>) -> Result<(), String> {
+    view_command(&state, ViewCommand::Leave)
 }
 
 #[derive(Serialize)]
@@ -331,6 +453,7 @@ pub fn run() {
             share_generation: Default::default(),
             last_view: Mutex::new(None),
             server: tokio::sync::Mutex::new(None),
+            viewing: Mutex::new(None),
         })
         .invoke_handler(tauri::generate_handler![
             host_view,
@@ -344,6 +467,12 @@ pub fn run() {
             get_settings,
             save_settings,
             open_logs_folder,
+            view_connect,
+            view_input,
+            view_only,
+            view_keyframe,
+            view_reconnect,
+            view_leave,
         ])
         .setup(|app| {
             if let Err(e) = tray(app) {

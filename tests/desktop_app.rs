@@ -392,3 +392,230 @@ fn settings_are_validated_saved_and_survive_a_restart() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// What the viewer screen reports about itself (`window.holdfastApp.viewer()`).
+fn viewer_state(app: &AppDriver) -> anyhow::Result<serde_json::Value> {
+    app.execute("return window.holdfastApp.viewer()", serde_json::json!([]))
+}
+
+/// The colour at remote pixel (x, y) as the app's canvas shows it.
+fn canvas_rgb(app: &AppDriver, x: u32, y: u32) -> anyhow::Result<[u8; 3]> {
+    let v = app.execute(
+        "return window.holdfastApp.sample(arguments[0], arguments[1])",
+        serde_json::json!([x, y]),
+    )?;
+    let c = |i: usize| v[i].as_u64().unwrap_or(999).min(255) as u8;
+    Ok([c(0), c(1), c(2)])
+}
+
+/// The test pattern's four quadrants as the canvas shows them (want, got),
+/// sampled away from the edges and the moving square of a 1280×720 screen.
+fn pattern_colours(app: &AppDriver) -> anyhow::Result<Vec<([u8; 3], [u8; 3])>> {
+    use holdfast_testkit::pattern;
+    [
+        (320, 180, pattern::TOP_LEFT),
+        (960, 180, pattern::TOP_RIGHT),
+        (320, 540, pattern::BOTTOM_LEFT),
+        (960, 470, pattern::BOTTOM_RIGHT),
+    ]
+    .into_iter()
+    .map(|(x, y, want)| Ok((want, canvas_rgb(app, x, y)?)))
+    .collect()
+}
+
+fn ensure_pattern(seen: &[([u8; 3], [u8; 3])]) -> anyhow::Result<()> {
+    for (want, got) in seen {
+        anyhow::ensure!(
+            holdfast_testkit::pattern::close(*got, *want, 24),
+            "got {got:?}, want {want:?}: {seen:?}"
+        );
+    }
+    Ok(())
+}
+
+/// Opens the Connect tab and types the host's ID, code and server.
+fn fill_connect_form(app: &AppDriver, id: &str, code: &str, server: &str) -> anyhow::Result<()> {
+    app.click("#tab-connect-btn")?;
+    app.fill("#view-id", id)?;
+    app.fill("#view-code", code)?;
+    app.fill("#view-server", server)
+}
+
+#[test]
+fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Result<()> {
+    use holdfast_testkit::{pattern, start_host, start_signal, xdotool_pointer};
+    let art = artifacts_dir("desktop_app_viewer");
+    let dirs = Dirs::fresh(&art);
+    let net = lan()?;
+    // The machine being helped: a 1280×720 screen with the test pattern, a
+    // signalling server and `holdfast-host`, which admits with control.
+    let host_x = Xvfb::start(Some(&net.viewer_ns), 1280, 720, &art)?;
+    let mut pat = start_pattern(Some(&net.viewer_ns), &host_x.display, &art)?;
+    let _signal = start_signal(&net.viewer_ns, VIEWER_IP, &art)?;
+    let server = format!("http://{VIEWER_IP}:8080");
+    let bind = format!("{VIEWER_IP}:0");
+    let (host, room) = start_host(
+        &net.viewer_ns,
+        &server,
+        &["--ice-bind", &bind],
+        Some(&host_x.display),
+        &art,
+    )?;
+    let (id, code) = (
+        room["id"].as_str().unwrap_or_default(),
+        room["code"].as_str().unwrap_or_default(),
+    );
+
+    // Support staff: the app on its own screen, connecting from the Connect tab.
+    let x = Xvfb::start(Some(&net.app_ns), 1280, 800, &art)?;
+    let app = launch(
+        &net.app_ns,
+        &x.display,
+        &format!("{APP_IP}:8080"),
+        &format!("{APP_IP}:0"),
+        &dirs,
+        &art,
+    )?;
+    credentials(&app, &art)?; // the window is up
+    fill_connect_form(&app, id, code, &server)?;
+    app.screenshot(&art.join("viewer-form.png"))?;
+    let asked = Instant::now();
+    app.click("#view-connect")?;
+    app.wait_text("#view-state", Duration::from_secs(30), "the viewer to connect", |t| {
+        t == "Connected"
+    })
+    .inspect_err(|_| {
+        let _ = app.screenshot(&art.join("failed.png"));
+        eprintln!("viewer: {:?}", viewer_state(&app));
+    })?;
+    let decoded = |app: &AppDriver| -> u64 {
+        viewer_state(app)
+            .ok()
+            .and_then(|v| v["pictures"]["framesDecoded"].as_u64())
+            .unwrap_or(0)
+    };
+    wait_for(Duration::from_secs(30), "the first decoded picture", || {
+        Ok((decoded(&app) > 0).then_some(()))
+    })?;
+    let first = asked.elapsed();
+    let state = viewer_state(&app)?;
+    eprintln!("first picture {first:?} after Connect; viewer {state}");
+    anyhow::ensure!(
+        state["canvas"] == serde_json::json!({"width": 1280, "height": 720}),
+        "the canvas takes the host's size: {state}"
+    );
+    // Live: frames keep coming.
+    let before = decoded(&app);
+    std::thread::sleep(Duration::from_secs(2));
+    let flowing = decoded(&app) - before;
+    anyhow::ensure!(flowing >= 10, "only {flowing} pictures in 2 s");
+    // The pattern's four colours, away from edges and the moving square.
+    let seen = pattern_colours(&app)?;
+    eprintln!("pattern colours (want, got): {seen:?}");
+    ensure_pattern(&seen)?;
+    // A change on the host's screen shows.
+    pat.write_line("tl 20E0E0")?;
+    let changed = Instant::now();
+    wait_for(Duration::from_secs(10), "the change to reach the app's canvas", || {
+        Ok(pattern::close(canvas_rgb(&app, 320, 180)?, [0x20, 0xE0, 0xE0], 24).then_some(()))
+    })?;
+    let change_shown = changed.elapsed();
+    let toasts = app.text("#toasts")?;
+    anyhow::ensure!(toasts.contains("Connected (with control)"), "toasts: {toasts:?}");
+    let overlay = app.text("#view-stats")?;
+    anyhow::ensure!(
+        overlay.contains("1280×720") && overlay.contains("fps"),
+        "stats overlay: {overlay:?}"
+    );
+    app.screenshot(&art.join("viewer-connected.png"))?;
+
+    // Input from the app's canvas lands on the host: a click at its centre
+    // puts the host's pointer at the centre of its screen.
+    app.click("#view-canvas")?;
+    let landed = wait_for(Duration::from_secs(10), "the click to land on the host", || {
+        let (px, py) = xdotool_pointer(Some(&net.viewer_ns), &host_x.display)?;
+        Ok(((px - 640).abs() <= 8 && (py - 360).abs() <= 8).then_some((px, py)))
+    })?;
+    let state = viewer_state(&app)?;
+    eprintln!(
+        "desktop viewer: first picture {first:?} after Connect, {flowing} pictures in 2 s, change shown after \
+         {change_shown:?}, click landed at {landed:?}; overlay {overlay:?}; decoder {}",
+        state["decoder"]
+    );
+    anyhow::ensure!(state["pictures"]["decodeErrors"] == 0, "{state}");
+
+    // The network between the two drops: the viewer screen says so and
+    // offers the reconnect button with the resume window counting down.
+    // Back on the network with the button pressed (it retries signalling at
+    // once; the host's ICE restart brings the picture back), the same
+    // session goes on: no second join at the host.
+    net.viewer_link.blackout()?;
+    let cut = Instant::now();
+    wait_for(Duration::from_secs(30), "the viewer's reconnect button", || {
+        Ok(app.displayed("#view-reconnect-panel")?.then_some(()))
+    })?;
+    let noticed = cut.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    let countdown = app.text("#view-countdown")?;
+    let state_text = app.text("#view-state")?;
+    let left = clock_secs(&countdown).unwrap_or(u64::MAX);
+    anyhow::ensure!(left < 300 && left > 240, "countdown below 5:00: {countdown:?}");
+    app.screenshot(&art.join("viewer-reconnecting.png"))?;
+    net.viewer_link.restore()?;
+    let before = decoded(&app);
+    app.click("#view-reconnect")?;
+    let pressed = Instant::now();
+    app.wait_text("#view-state", Duration::from_secs(30), "the viewer to resume", |t| {
+        t == "Connected"
+    })?;
+    wait_for(Duration::from_secs(30), "pictures after the resume", || {
+        Ok((decoded(&app) > before + 5).then_some(()))
+    })?;
+    let resumed = pressed.elapsed();
+    anyhow::ensure!(
+        !app.displayed("#view-reconnect-panel")?,
+        "the button goes once connected"
+    );
+    let mut joins = 0;
+    while let Ok(ev) = host.json_line(Duration::from_millis(50)) {
+        joins += usize::from(ev["event"] == "viewer-joined");
+    }
+    anyhow::ensure!(joins == 1, "one join for the whole session, not {joins}");
+    let toasts = app.text("#toasts")?;
+    eprintln!(
+        "viewer screen: outage noticed after {noticed:?} ({state_text:?}, countdown {countdown}); \
+         resumed {resumed:?} after the button; toasts {toasts:?}"
+    );
+
+    // Leaving ends it here and the form comes back.
+    app.click("#view-leave")?;
+    wait_for(Duration::from_secs(10), "the form to come back", || {
+        Ok(app.displayed("#view-form")?.then_some(()))
+    })?;
+
+    // Where a webview cannot decode H.264 the app decodes with OpenH264 and
+    // sends pictures: forced here (`?decode=rust`), the same pattern arrives.
+    app.execute("location.search = '?decode=rust'; return null", serde_json::json!([]))?;
+    wait_for(Duration::from_secs(20), "the window to reload", || {
+        Ok(viewer_state(&app).is_ok_and(|v| v["decoder"] == "rust").then_some(()))
+    })?;
+    fill_connect_form(&app, id, code, &server)?;
+    app.click("#view-connect")?;
+    wait_for(Duration::from_secs(30), "pictures decoded in Rust", || {
+        Ok((decoded(&app) > 5).then_some(()))
+    })?;
+    pat.write_line("tl E02020")?;
+    std::thread::sleep(Duration::from_secs(1));
+    let seen = pattern_colours(&app)?;
+    let state = viewer_state(&app)?;
+    eprintln!("decoded in Rust: colours (want, got) {seen:?}; viewer {state}");
+    ensure_pattern(&seen)?;
+    anyhow::ensure!(
+        state["pictures"]["fps"].as_u64() > Some(0),
+        "pictures keep coming: {state}"
+    );
+    let overlay = app.text("#view-stats")?;
+    anyhow::ensure!(overlay.contains("OpenH264"), "stats overlay: {overlay:?}");
+    app.screenshot(&art.join("viewer-connected-rust-decoder.png"))?;
+    Ok(())
+}

@@ -1,5 +1,5 @@
-// The desktop app's window: the host screen, the consent dialog, toasts and
-// the settings form. Everything it shows comes from the Rust core's `update`
+// The desktop app's window: the host screen, the viewer screen (viewerapp.ts),
+// the consent dialog, toasts and the settings form. Everything it shows comes from the Rust core's `update`
 // events (a HostView, or a Notice); the decisions about words, colours, the
 // reconnect button and its countdown are in hostview.ts and toasts.ts.
 
@@ -9,6 +9,7 @@ import { listen } from '@tauri-apps/api/event';
 import { presentHost, type HostView } from './hostview';
 import { pickLanguage, setLanguage, t, type Key } from './i18n';
 import { Toasts, type Notice } from './toasts';
+import { ViewerScreen } from './viewerapp';
 
 type Update =
   | ({ type: 'view' } & HostView)
@@ -236,7 +237,7 @@ function onUpdate(u: Update): void {
       renderConsent();
     }
     // Over: whatever was being repaired no longer is.
-    if (notice.kind === 'expired') for (const link of ['server', 'viewer']) toasts.clear(`link:${link}`);
+    if (notice.kind === 'expired') for (const link of ['server', 'viewer', 'host']) toasts.clear(`link:${link}`);
     toasts.push(notice, Date.now());
     renderToasts();
   }
@@ -281,6 +282,14 @@ async function main(): Promise<void> {
   select.parentElement!.hidden = displays.length < 2;
   select.addEventListener('change', () => void invoke('select_display', { index: Number(select.value) }).catch(showError));
 
+  const viewer = new ViewerScreen((n) => {
+    if (n.kind === 'expired') for (const link of ['server', 'host']) toasts.clear(`link:${link}`);
+    toasts.push(n, Date.now());
+    renderToasts();
+  }, showError);
+  await viewer.start();
+  window.holdfastApp = { viewer: () => viewer.debug(), sample: (x, y) => viewer.sample(x, y) };
+
   await listen<Update>('update', (e) => onUpdate(e.payload));
   const initial = await invoke<HostView | null>('host_view');
   if (initial && !view) {
@@ -290,9 +299,20 @@ async function main(): Promise<void> {
   // The countdowns (grace window, next attempt, consent) and toast lifetimes.
   setInterval(() => {
     renderHost();
+    viewer.render();
     if (requests.length) renderConsent();
     if (toasts.expire(Date.now())) renderToasts();
   }, 250);
+}
+
+declare global {
+  interface Window {
+    /** For tests and support: the viewer screen's state and the colour at a remote pixel. */
+    holdfastApp: {
+      viewer(): ReturnType<ViewerScreen['debug']>;
+      sample(x: number, y: number): [number, number, number];
+    };
+  }
 }
 
 void main();

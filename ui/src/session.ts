@@ -3,8 +3,8 @@
 // into the assembler and WebCodecs decoder, and the `commands` channel
 // (keepalive answers, keyframe requests, input, the host's `mode`).
 
-import { FrameAssembler, codecFromAnnexB, type Frame } from './assembler';
-import { FreshnessFilter } from './freshness';
+import { FrameAssembler } from './assembler';
+import { FrameDecoder, type PictureStats } from './decoder';
 import { QualityMonitor, classify, pathSample, type Quality } from './quality';
 import { ResumeState, SignallingSession } from './signalling';
 
@@ -14,7 +14,6 @@ const PONG = new Uint8Array([0x00, 0x50, 0x4f, 0x4e, 0x47]);
 const STALL_KEYFRAME_MS = 3000;
 /** Minimum gap between two keyframe requests. */
 const KEYFRAME_REQUEST_GAP_MS = 500;
-const LATENCY_WINDOW = 300;
 /** The host pings every 5 s; three silent intervals mean it is gone (seeds). */
 const HOST_SILENT_MS = 15_000;
 /** How often the server hears of an unchanged quality (a change is sent at once). */
@@ -45,29 +44,21 @@ export function errorText(code: string, message: string, retryAfterMs?: number):
   }
 }
 
-export interface Stats {
+/** The session's own figures; the picture's come from the decoder (`Stats`). */
+interface LinkStats {
   state: SessionState;
-  framesDecoded: number;
-  framesReceived: number;
   framesLost: number;
-  fps: number;
-  width: number;
-  height: number;
-  lastLatencyMs: number | null;
-  latencyP50Ms: number | null;
-  latencyP95Ms: number | null;
   clockOffsetMs: number;
   keyframeRequests: number;
-  decodeErrors: number;
   badChunks: number;
-  /** Stale frames skipped after an outage (see freshness.ts). */
-  framesSkipped: number;
   /** The link's class, and what it was judged on (10 s window, ICE checks). */
   quality: Quality | null;
   rttMs: number | null;
   lossPercent: number | null;
   jitterMs: number | null;
 }
+
+export type Stats = LinkStats & PictureStats;
 
 export interface SessionEvents {
   onState(state: SessionState, detail?: string): void;
@@ -77,16 +68,6 @@ export interface SessionEvents {
   onControl?(allowed: boolean): void;
   /** A passing condition to show (signalling lost / restored, host away); null clears it. */
   onNotice?(text: string | null): void;
-}
-
-function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** Microseconds since the Unix epoch on this machine's clock. */
-function nowUs(): number {
-  return (performance.timeOrigin + performance.now()) * 1000;
 }
 
 export class ViewerSession {
@@ -99,13 +80,9 @@ export class ViewerSession {
   private pendingCandidates: RTCIceCandidateInit[] = [];
   private remoteSet = false;
   private assembler = new FrameAssembler();
-  private decoder: VideoDecoder | null = null;
-  private codec: string | null = null;
+  private readonly pictures: FrameDecoder;
   private lastKeyframeRequest = 0;
-  private lastDecodableAt = 0;
   private stallTimer: number | undefined;
-  private decodedTimes: number[] = [];
-  private latencies: number[] = [];
   private state: SessionState = 'idle';
   private inputSeq = 0;
   private lastHostActivity = 0;
@@ -116,22 +93,30 @@ export class ViewerSession {
   viewOnly = false;
   /** Rejoin without the code (kept for this tab only). */
   token: string | null = null;
-  /** Host clock minus ours, in ms; 0 on one machine (estimated later from keepalive timestamps). */
-  clockOffsetMs = 0;
-  stats: Stats = {
-    state: 'idle', framesDecoded: 0, framesReceived: 0, framesLost: 0, fps: 0, width: 0, height: 0,
-    lastLatencyMs: null, latencyP50Ms: null, latencyP95Ms: null, clockOffsetMs: 0,
-    keyframeRequests: 0, decodeErrors: 0, badChunks: 0, framesSkipped: 0,
+  private readonly link: LinkStats = {
+    state: 'idle', framesLost: 0, clockOffsetMs: 0, keyframeRequests: 0, badChunks: 0,
     quality: null, rttMs: null, lossPercent: null, jitterMs: null,
   };
   /** Room messages delivered, in arrival order (the last 500). */
   readonly signalLog: { seq: number | null; type: string }[] = [];
   private readonly quality = new QualityMonitor();
-  private readonly freshness = new FreshnessFilter();
   private qualityReportedAt = -Infinity;
   private lastAnswered = 0;
 
-  constructor(private readonly wsUrl: string, private readonly events: SessionEvents) {}
+  constructor(private readonly wsUrl: string, private readonly events: SessionEvents) {
+    this.pictures = new FrameDecoder({
+      onPicture: (frame) => this.events.onFrame(frame),
+      onNeedKeyframe: () => {
+        this.assembler.requireKeyframe();
+        this.requestKeyframe();
+      },
+    });
+  }
+
+  /** The link's figures and the picture's, as of now. */
+  get stats(): Stats {
+    return { ...this.link, ...this.pictures.stats };
+  }
 
   connect(id: string, code: string): void {
     this.setState('signalling');
@@ -172,7 +157,7 @@ export class ViewerSession {
     window.clearInterval(this.stallTimer);
     this.signalling?.close();
     this.pc?.close();
-    this.decoder?.close();
+    this.pictures.close();
     this.setState('closed');
   }
 
@@ -182,7 +167,7 @@ export class ViewerSession {
 
   private setState(state: SessionState, detail?: string): void {
     this.state = state;
-    this.stats.state = state;
+    this.link.state = state;
     this.events.onState(state, detail);
   }
 
@@ -253,7 +238,7 @@ export class ViewerSession {
       if (s === 'disconnected' || s === 'failed') down = true;
       if (s === 'connected' && down) {
         down = false;
-        this.freshness.resumed(Date.now());
+        this.pictures.resumed(Date.now());
         // Ask for a fresh picture now. The message also shows the host's
         // SCTP that the path works, so it resends what the outage swallowed
         // at once rather than when its backed-off timer fires.
@@ -331,7 +316,7 @@ export class ViewerSession {
     const now = performance.now();
     if (now - this.lastKeyframeRequest < KEYFRAME_REQUEST_GAP_MS) return;
     this.lastKeyframeRequest = now;
-    this.stats.keyframeRequests += 1;
+    this.link.keyframeRequests += 1;
     this.sendCommand({ type: 'keyframe-request' });
   }
 
@@ -340,78 +325,13 @@ export class ViewerSession {
     try {
       result = this.assembler.push(msg);
     } catch {
-      this.stats.badChunks += 1;
+      this.link.badChunks += 1;
       this.requestKeyframe();
       return;
     }
-    this.stats.framesLost = this.assembler.framesLost;
+    this.link.framesLost = this.assembler.framesLost;
     if (result.kind === 'need-keyframe') this.requestKeyframe();
-    else if (result.kind === 'frame') this.decode(result.frame);
-  }
-
-  private ensureDecoder(frame: Frame): boolean {
-    const codec = codecFromAnnexB(frame.data);
-    if (!codec) return this.decoder !== null && this.decoder.state === 'configured';
-    if (this.decoder && this.decoder.state === 'configured' && codec === this.codec) return true;
-    this.decoder?.close();
-    this.decoder = new VideoDecoder({
-      output: (f) => this.onDecoded(f),
-      error: (e) => this.onDecodeError(String(e)),
-    });
-    this.decoder.configure({ codec, optimizeForLatency: true, codedWidth: frame.width, codedHeight: frame.height });
-    this.codec = codec;
-    return true;
-  }
-
-  private decode(frame: Frame): void {
-    this.stats.framesReceived += 1;
-    if (this.freshness.judge(frame.captureUs, Date.now()) === 'stale') {
-      this.stats.framesSkipped += 1;
-      this.assembler.requireKeyframe();
-      this.requestKeyframe();
-      return;
-    }
-    if (frame.keyframe && !this.ensureDecoder(frame)) return;
-    if (!this.decoder || this.decoder.state !== 'configured') {
-      this.assembler.requireKeyframe();
-      this.requestKeyframe();
-      return;
-    }
-    try {
-      this.decoder.decode(
-        new EncodedVideoChunk({ type: frame.keyframe ? 'key' : 'delta', timestamp: frame.captureUs, data: frame.data }),
-      );
-      this.lastDecodableAt = performance.now();
-    } catch (e) {
-      this.onDecodeError(String(e));
-    }
-  }
-
-  private onDecodeError(message: string): void {
-    this.stats.decodeErrors += 1;
-    console.warn('decoder error', message);
-    this.decoder = null;
-    this.codec = null;
-    this.assembler.requireKeyframe();
-    this.requestKeyframe();
-  }
-
-  private onDecoded(frame: VideoFrame): void {
-    const now = performance.now();
-    const latency = (nowUs() - frame.timestamp) / 1000 - this.clockOffsetMs;
-    this.stats.framesDecoded += 1;
-    this.stats.width = frame.displayWidth;
-    this.stats.height = frame.displayHeight;
-    this.stats.lastLatencyMs = latency;
-    this.latencies.push(latency);
-    if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
-    const sorted = [...this.latencies].sort((a, b) => a - b);
-    this.stats.latencyP50Ms = percentile(sorted, 50);
-    this.stats.latencyP95Ms = percentile(sorted, 95);
-    this.decodedTimes.push(now);
-    while (this.decodedTimes.length && now - this.decodedTimes[0] > 1000) this.decodedTimes.shift();
-    this.stats.fps = this.decodedTimes.length;
-    this.events.onFrame(frame);
+    else if (result.kind === 'frame') this.pictures.push(result.frame);
   }
 
   /** Once a second while connected: ICE's view of the path into the quality monitor. */
@@ -429,11 +349,11 @@ export class ViewerSession {
     const metrics = this.quality.metrics(now);
     if (!metrics) return;
     const q = classify(metrics);
-    const changed = q !== this.stats.quality;
-    this.stats.quality = q;
-    this.stats.rttMs = metrics.latency_ms;
-    this.stats.lossPercent = metrics.packet_loss_percent;
-    this.stats.jitterMs = metrics.jitter_ms;
+    const changed = q !== this.link.quality;
+    this.link.quality = q;
+    this.link.rttMs = metrics.latency_ms;
+    this.link.lossPercent = metrics.packet_loss_percent;
+    this.link.jitterMs = metrics.jitter_ms;
     if (changed || now - this.qualityReportedAt >= QUALITY_REPORT_MS) {
       this.qualityReportedAt = now;
       this.send({ type: 'quality', metrics });
@@ -448,16 +368,16 @@ export class ViewerSession {
       this.hostSilentReported = true;
       this.events.onError('The host is not responding.');
     }
-    while (this.decodedTimes.length && now - this.decodedTimes[0] > 1000) this.decodedTimes.shift();
-    this.stats.fps = this.decodedTimes.length;
-    if (this.state === 'connected' && this.assembler && now - this.lastDecodableAt > STALL_KEYFRAME_MS && this.stats.framesReceived > 0) {
+    this.pictures.tick(now);
+    const received = this.pictures.stats.framesReceived;
+    if (this.state === 'connected' && this.pictures.idleMs(now) > STALL_KEYFRAME_MS && received > 0) {
       // An idle host sends nothing: only ask if we are waiting on a keyframe.
-      if (this.decoder === null) this.requestKeyframe();
+      if (!this.pictures.ready) this.requestKeyframe();
     }
   }
 
   /** Latency samples so far (for benchmarks). */
   latencySamples(): number[] {
-    return [...this.latencies];
+    return this.pictures.latencySamples();
   }
 }

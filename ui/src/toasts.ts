@@ -6,7 +6,7 @@
 import { formatClock } from './hostview';
 import { t } from './i18n';
 
-export type Link = 'server' | 'viewer';
+export type Link = 'server' | 'viewer' | 'host';
 export type Notice =
   | { kind: 'join-request'; peer_id: string; address: string; timeout_ms: number }
   | { kind: 'joined'; peer_id: string; control: boolean }
@@ -17,6 +17,10 @@ export type Notice =
   | { kind: 'frames-dropped'; count: number }
   | { kind: 'expiring-soon'; left_ms: number }
   | { kind: 'expired'; message: string }
+  /** Viewer side: the host let us in. */
+  | { kind: 'admitted'; control: boolean }
+  | { kind: 'control-changed'; allowed: boolean }
+  | { kind: 'host-away'; away: boolean }
   /** A command the window sent failed (shown as is; never from the core). */
   | { kind: 'error'; message: string };
 
@@ -36,7 +40,7 @@ export const TOAST_MS = 5000;
 export const LONG_TOAST_MS = 10_000;
 export const MAX_TOASTS = 4;
 
-const cap = (l: Link) => (l === 'server' ? 'Server' : 'Viewer');
+const cap = (l: Link) => (l === 'server' ? 'Server' : l === 'host' ? 'Host' : 'Viewer');
 
 /** The words, level, topic and lifetime for a notice. */
 export function describe(n: Notice): Omit<Toast, 'id' | 'until'> & { ttl: number | null } {
@@ -65,6 +69,19 @@ export function describe(n: Notice): Omit<Toast, 'id' | 'until'> & { ttl: number
       return { topic: 'expiry', text: t('toast.expiringSoon', { left: formatClock(n.left_ms) }), level: 'warning', ttl: LONG_TOAST_MS };
     case 'expired':
       return { topic: 'expiry', text: t('toast.expired'), level: 'error', ttl: null };
+    case 'admitted':
+      return {
+        topic: 'admitted',
+        text: t('toast.admitted', { mode: t(n.control ? 'toast.joinedControl' : 'toast.joinedView') }),
+        level: 'success', ttl: TOAST_MS,
+      };
+    case 'control-changed':
+      return { topic: 'control', text: t(n.allowed ? 'toast.controlOn' : 'toast.controlOff'), level: 'info', ttl: TOAST_MS };
+    case 'host-away':
+      return {
+        topic: 'host-away', text: t(n.away ? 'toast.hostAway' : 'toast.hostBack'),
+        level: n.away ? 'warning' : 'success', ttl: n.away ? null : TOAST_MS,
+      };
     case 'error':
       return { topic: `error:${n.message}`, text: n.message, level: 'error', ttl: LONG_TOAST_MS };
   }

@@ -13,6 +13,8 @@ use holdfast_peer::host::{HostEvent, HostStats, RoomInfo};
 use holdfast_session::{Metrics, Quality};
 use serde::Serialize;
 
+use crate::recovery::{ms, Recovery};
+
 /// Wall-clock milliseconds since the Unix epoch: the time this module is fed.
 pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()
@@ -56,6 +58,8 @@ pub enum Link {
     Server,
     /// A viewer's peer connection.
     Viewer,
+    /// The desktop viewer's peer connection to the host it views.
+    Host,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,16 +82,9 @@ pub struct ViewerView {
 pub struct HostView {
     pub phase: Phase,
     pub room: Option<RoomInfo>,
-    /// Reconnection attempt in progress (1-based), while reconnecting.
-    pub attempt: Option<u32>,
-    /// When the next signalling attempt starts (Unix ms), while it waits.
-    pub retry_at_ms: Option<u64>,
-    /// When a dropped session ends unless resumed (Unix ms); `None` while all is well.
-    pub grace_deadline_ms: Option<u64>,
-    /// The whole grace window, for "m:ss of 5:00".
-    pub grace_total_ms: u64,
-    /// Which connection the grace window is counting for (the server's wins).
-    pub lost_link: Option<Link>,
+    /// Attempts, next try and grace deadline (flattened into the view's JSON).
+    #[serde(flatten)]
+    pub recovery: Recovery,
     /// The session ended because that window ran out.
     pub expired: bool,
     pub viewers: Vec<ViewerView>,
@@ -132,23 +129,28 @@ pub enum Notice {
     Expired {
         message: String,
     },
+    /// Viewer side: the host let us in, with control or to view only.
+    Admitted {
+        control: bool,
+    },
+    /// Viewer side: the host switched our control off or back on.
+    ControlChanged {
+        allowed: bool,
+    },
+    /// Viewer side: the host's own connection to the server dropped, or came back.
+    HostAway {
+        away: bool,
+    },
 }
 
 /// Folds host events into a [`HostView`] and [`Notice`]s.
 #[derive(Debug)]
 pub struct HostTracker {
     view: HostView,
-    grace: Duration,
-    signal_lost: bool,
     ice_attempts: u32,
-    warned_expiry: bool,
     drops_seen: u64,
     drops_pending_since: Option<u64>,
     last_drop_notice_ms: Option<u64>,
-}
-
-fn ms(d: Duration) -> u64 {
-    d.as_millis().min(u64::MAX as u128) as u64
 }
 
 fn is_down(state: &str) -> bool {
@@ -161,20 +163,13 @@ impl HostTracker {
             view: HostView {
                 phase: Phase::Starting,
                 room: None,
-                attempt: None,
-                retry_at_ms: None,
-                grace_deadline_ms: None,
-                grace_total_ms: ms(grace),
-                lost_link: None,
+                recovery: Recovery::new(grace),
                 expired: false,
                 viewers: Vec::new(),
                 control_enabled: true,
                 error: None,
             },
-            grace,
-            signal_lost: false,
             ice_attempts: 0,
-            warned_expiry: false,
             drops_seen: 0,
             drops_pending_since: None,
             last_drop_notice_ms: None,
@@ -211,9 +206,7 @@ impl HostTracker {
     fn finish(&mut self, error: Option<String>) {
         self.view.phase = Phase::Ended;
         self.view.error = error;
-        self.view.grace_deadline_ms = None;
-        self.view.retry_at_ms = None;
-        self.view.attempt = None;
+        self.view.recovery.finish();
     }
 
     pub fn on_event(&mut self, ev: &HostEvent, now_ms: u64) -> Vec<Notice> {
@@ -269,7 +262,7 @@ impl HostTracker {
                         if was_connected {
                             out.push(Notice::ConnectionLost { link: Link::Viewer });
                         }
-                        self.start_grace(now_ms);
+                        self.view.recovery.path_lost(Link::Viewer, now_ms);
                     } else if state == "connected" && (was_down || self.ice_attempts > 0) {
                         self.ice_attempts = 0;
                         // A new path: measured afresh ("Measuring…" until then).
@@ -292,29 +285,10 @@ impl HostTracker {
                 retry_in,
                 grace_left,
             } => {
-                if !self.signal_lost {
-                    out.push(Notice::ConnectionLost { link: Link::Server });
-                }
-                self.signal_lost = true;
-                self.view.attempt = Some(*attempt);
-                self.view.retry_at_ms = Some(now_ms + ms(*retry_in));
                 // The host's own count is the truth for its signalling window.
-                let deadline = now_ms + ms(*grace_left);
-                self.view.grace_deadline_ms = Some(self.view.grace_deadline_ms.map_or(deadline, |d| d.min(deadline)));
-                self.view.lost_link = Some(Link::Server);
-                out.push(Notice::Reconnecting {
-                    link: Link::Server,
-                    attempt: *attempt,
-                    retry_in_ms: ms(*retry_in),
-                });
+                out.extend(self.view.recovery.signal_lost(*attempt, *retry_in, *grace_left, now_ms));
             }
-            HostEvent::SignalRestored { .. } => {
-                if self.signal_lost {
-                    out.push(Notice::Restored { link: Link::Server });
-                }
-                self.signal_lost = false;
-                self.view.retry_at_ms = None;
-            }
+            HostEvent::SignalRestored { .. } => out.extend(self.view.recovery.signal_restored()),
             HostEvent::Quality {
                 peer_id,
                 quality,
@@ -385,34 +359,24 @@ impl HostTracker {
     /// one-time code is spent). A host that lost the server also ends by
     /// itself, reported through [`HostTracker::ended`].
     pub fn tick(&mut self, now_ms: u64) -> Vec<Notice> {
-        let Some(deadline) = self.view.grace_deadline_ms else {
+        let Some(deadline) = self.view.recovery.grace_deadline_ms else {
             return Vec::new();
         };
         if now_ms >= deadline && self.view.phase != Phase::Ended {
             self.view.expired = true;
-            let window = self.view.grace_total_ms / 1000;
-            let who = if self.signal_lost { "the server" } else { "the viewer" };
+            let window = self.view.recovery.grace_total_ms / 1000;
+            let who = if self.view.recovery.signal_down() {
+                "the server"
+            } else {
+                "the viewer"
+            };
             return self.ended(format!(
                 "The session ended: the connection to {who} did not come back within {}:{:02}.",
                 window / 60,
                 window % 60
             ));
         }
-        if !self.warned_expiry && now_ms + ms(EXPIRY_WARNING) >= deadline && now_ms < deadline {
-            self.warned_expiry = true;
-            return vec![Notice::ExpiringSoon {
-                left_ms: deadline - now_ms,
-            }];
-        }
-        Vec::new()
-    }
-
-    fn start_grace(&mut self, now_ms: u64) {
-        if self.view.grace_deadline_ms.is_none() {
-            self.view.grace_deadline_ms = Some(now_ms + ms(self.grace));
-            self.view.lost_link = Some(Link::Viewer);
-            self.warned_expiry = false;
-        }
+        self.view.recovery.expiry_warning(now_ms).into_iter().collect()
     }
 
     fn recompute(&mut self) {
@@ -423,7 +387,7 @@ impl HostTracker {
         let any = |s: &str| viewers.iter().any(|v| v.state == s);
         let phase = if self.view.room.is_none() {
             Phase::Starting
-        } else if self.signal_lost {
+        } else if self.view.recovery.signal_down() {
             Phase::Reconnecting
         } else if viewers.is_empty() {
             Phase::Waiting
@@ -442,22 +406,20 @@ impl HostTracker {
         };
         self.view.phase = phase;
         match phase {
-            Phase::Reconnecting if self.signal_lost => {}
+            Phase::Reconnecting if self.view.recovery.signal_down() => {}
             Phase::Reconnecting => {
-                self.view.attempt = Some(self.ice_attempts);
-                self.view.retry_at_ms = None;
+                self.view.recovery.attempt = Some(self.ice_attempts);
+                self.view.recovery.retry_at_ms = None;
             }
             _ => {
-                self.view.attempt = None;
-                self.view.retry_at_ms = None;
+                self.view.recovery.attempt = None;
+                self.view.recovery.retry_at_ms = None;
             }
         }
         // Everything back up: the dropped session is no longer at risk.
-        let all_up = !self.signal_lost && viewers.iter().all(|v| !is_down(&v.state));
+        let all_up = !self.view.recovery.signal_down() && viewers.iter().all(|v| !is_down(&v.state));
         if all_up && matches!(phase, Phase::Connected | Phase::Waiting | Phase::Connecting) {
-            self.view.grace_deadline_ms = None;
-            self.view.lost_link = None;
-            self.warned_expiry = false;
+            self.view.recovery.all_up();
         }
     }
 }
@@ -538,7 +500,7 @@ mod tests {
         let n = t.on_event(&state("p1", "disconnected"), 10_000);
         assert_eq!(n, vec![Notice::ConnectionLost { link: Link::Viewer }]);
         assert_eq!(t.view().phase, Phase::Disconnected);
-        assert_eq!(t.view().grace_deadline_ms, Some(310_000));
+        assert_eq!(t.view().recovery.grace_deadline_ms, Some(310_000));
         let n = t.on_event(
             &HostEvent::ViewerRecovering {
                 peer_id: "p1".into(),
@@ -555,18 +517,18 @@ mod tests {
             }]
         ));
         assert_eq!(t.view().phase, Phase::Reconnecting);
-        assert_eq!(t.view().attempt, Some(1));
+        assert_eq!(t.view().recovery.attempt, Some(1));
         // A second drop while counting does not restart the window.
         t.on_event(&state("p1", "failed"), 40_000);
-        assert_eq!(t.view().grace_deadline_ms, Some(310_000));
+        assert_eq!(t.view().recovery.grace_deadline_ms, Some(310_000));
         t.on_event(&state("p1", "connecting"), 41_000);
         let n = t.on_event(&state("p1", "connected"), 42_000);
         assert_eq!(n, vec![Notice::Restored { link: Link::Viewer }]);
         assert_eq!(t.view().viewers[0].quality, None, "the old path's reading is gone");
         assert_eq!(t.view().phase, Phase::Connected);
-        assert_eq!(t.view().grace_deadline_ms, None);
-        assert_eq!(t.view().lost_link, None);
-        assert_eq!(t.view().attempt, None);
+        assert_eq!(t.view().recovery.grace_deadline_ms, None);
+        assert_eq!(t.view().recovery.lost_link, None);
+        assert_eq!(t.view().recovery.attempt, None);
     }
 
     #[test]
@@ -590,21 +552,27 @@ mod tests {
             ]
         );
         assert_eq!(t.view().phase, Phase::Reconnecting);
-        assert_eq!((t.view().attempt, t.view().retry_at_ms), (Some(1), Some(2_000)));
-        assert_eq!(t.view().grace_deadline_ms, Some(301_000));
-        assert_eq!(t.view().lost_link, Some(Link::Server));
+        assert_eq!(
+            (t.view().recovery.attempt, t.view().recovery.retry_at_ms),
+            (Some(1), Some(2_000))
+        );
+        assert_eq!(t.view().recovery.grace_deadline_ms, Some(301_000));
+        assert_eq!(t.view().recovery.lost_link, Some(Link::Server));
         let n = t.on_event(&lost(2, 2, 298), 3_000);
         assert_eq!(n.len(), 1, "one toast per attempt, the loss told once");
-        assert_eq!((t.view().attempt, t.view().retry_at_ms), (Some(2), Some(5_000)));
         assert_eq!(
-            t.view().grace_deadline_ms,
+            (t.view().recovery.attempt, t.view().recovery.retry_at_ms),
+            (Some(2), Some(5_000))
+        );
+        assert_eq!(
+            t.view().recovery.grace_deadline_ms,
             Some(301_000),
             "never extended by a later report"
         );
         let n = t.on_event(&HostEvent::SignalRestored { reconnection: None }, 6_000);
         assert_eq!(n, vec![Notice::Restored { link: Link::Server }]);
         assert_eq!(t.view().phase, Phase::Connected);
-        assert_eq!(t.view().grace_deadline_ms, None);
+        assert_eq!(t.view().recovery.grace_deadline_ms, None);
     }
 
     #[test]
@@ -631,8 +599,8 @@ mod tests {
         );
         assert_eq!(t.view().phase, Phase::Ended);
         assert!(t.view().expired);
-        assert_eq!(t.view().lost_link, Some(Link::Viewer));
-        assert_eq!(t.view().grace_deadline_ms, None);
+        assert_eq!(t.view().recovery.lost_link, Some(Link::Viewer));
+        assert_eq!(t.view().recovery.grace_deadline_ms, None);
         assert!(t.ended("again").is_empty(), "told once");
         assert!(t.tick(400_000).is_empty());
         assert!(

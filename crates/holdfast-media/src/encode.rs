@@ -12,6 +12,7 @@
 
 use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode, UsageType,
+    VuiConfig,
 };
 use openh264::OpenH264API;
 
@@ -88,7 +89,12 @@ impl H264Encoder {
             .skip_frames(false)
             .complexity(Complexity::Low)
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
-            .num_threads(s.threads);
+            .num_threads(s.threads)
+            // Say how the pixels were converted (convert.rs: BT.601, limited
+            // range). Without it each decoder guesses: Chromium picks BT.601,
+            // WebKitGTK's GStreamer decoder BT.709 for HD, which shifted the
+            // desktop app's greens by 27 levels.
+            .vui(VuiConfig::bt601());
         Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| MediaError::Encode(e.to_string()))
     }
 

@@ -1,0 +1,341 @@
+//! Viewing another machine from the app: the Rust viewer
+//! ([`holdfast_peer::viewer`]; Linux's webview has no RTCPeerConnection) joins
+//! with ID and code, and everything it reports is folded by [`ViewTracker`]
+//! into [`ViewUpdate`]s. Whole encoded frames go to the webview as binary
+//! [`frame_message`]s and are decoded there with WebCodecs; where the webview
+//! cannot decode H.264 they are decoded here with OpenH264 and sent as
+//! pictures ([`picture_message`]). Input from the webview arrives as the same
+//! JSON the browser viewer sends and is validated here before it goes out.
+//!
+//! Runs headless; the shell only forwards commands in and updates out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use holdfast_media::decode::{DecodedPicture, H264Decoder};
+use holdfast_peer::rtc::RtcOptions;
+use holdfast_peer::viewer::{self, ViewerConfig, ViewerEvent};
+use holdfast_proto::commands::{Command, Control};
+use holdfast_proto::video::EncodedFrame;
+use holdfast_proto::{RoomCode, RoomId};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use url::Url;
+
+use crate::host_state::{unix_ms, Notice};
+use crate::settings::Settings;
+use crate::view_state::{ViewTracker, ViewingView};
+
+/// Largest input message taken from the webview (the browser viewer's limit on the channel).
+pub const MAX_INPUT_BYTES: usize = 4096;
+
+/// First byte of a binary message to the webview: what follows.
+pub const ENCODED_FRAME: u8 = 1;
+pub const PICTURE: u8 = 2;
+/// Bytes before an encoded frame's data: kind, frame id (u32), keyframe (u8),
+/// capture time (u64 µs), width and height (u16), all little-endian.
+pub const FRAME_HEADER: usize = 1 + 4 + 1 + 8 + 2 + 2;
+
+/// An encoded frame for the webview's decoder.
+pub fn frame_message(f: &EncodedFrame) -> Vec<u8> {
+    let mut m = Vec::with_capacity(FRAME_HEADER + f.data.len());
+    m.push(ENCODED_FRAME);
+    m.extend_from_slice(&f.frame_id.to_le_bytes());
+    m.push(u8::from(f.keyframe));
+    m.extend_from_slice(&f.capture_us.to_le_bytes());
+    m.extend_from_slice(&f.width.to_le_bytes());
+    m.extend_from_slice(&f.height.to_le_bytes());
+    m.extend_from_slice(&f.data);
+    m
+}
+
+/// A picture decoded here: kind, capture time (u64 µs), width and height (u32), RGBA.
+pub fn picture_message(capture_us: u64, p: &DecodedPicture) -> Vec<u8> {
+    let mut m = Vec::with_capacity(1 + 8 + 8 + p.rgba.len());
+    m.push(PICTURE);
+    m.extend_from_slice(&capture_us.to_le_bytes());
+    m.extend_from_slice(&p.width.to_le_bytes());
+    m.extend_from_slice(&p.height.to_le_bytes());
+    m.extend_from_slice(&p.rgba);
+    m
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Where the decoding happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decode {
+    /// WebCodecs in the webview (the usual case).
+    Webview,
+    /// OpenH264 here, pictures to the webview (a webview without H.264 WebCodecs).
+    Rust,
+}
+
+/// What the viewer screen asked for.
+#[derive(Debug, Clone)]
+pub struct ViewRequest {
+    pub signal_url: Url,
+    pub id: String,
+    pub code: String,
+    pub decode: Decode,
+}
+
+/// What the shell passes in besides the request.
+#[derive(Debug, Clone)]
+pub struct ViewOptions {
+    pub settings: Settings,
+    /// Local UDP addresses for WebRTC; empty: every interface.
+    pub ice_bind: Vec<String>,
+    pub allow_loopback: bool,
+    /// Trust roots for an `https://` server (None: the system's).
+    pub signal_tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// What the viewer screen asks of a running view.
+#[derive(Debug, Clone)]
+pub enum ViewCommand {
+    /// An input message from the webview, JSON as the browser viewer sends it.
+    Input(String),
+    ViewOnly(bool),
+    Keyframe,
+    /// The reconnect button: try the server now, without waiting out the backoff.
+    Reconnect,
+    Leave,
+}
+
+/// What the webview is told.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ViewUpdate {
+    View(ViewingView),
+    Notice(Notice),
+    /// A binary message for the canvas ([`frame_message`] or [`picture_message`]).
+    #[serde(skip)]
+    Frame(Vec<u8>),
+}
+
+/// Turns the webview's input JSON into a numbered-by-the-viewer input event;
+/// anything else (too long, not JSON, not input) is refused with a reason.
+pub fn parse_input(json: &str) -> Result<holdfast_proto::commands::InputEvent, String> {
+    if json.len() > MAX_INPUT_BYTES {
+        return Err(format!("input message over {MAX_INPUT_BYTES} bytes"));
+    }
+    // The webview does not number its messages; the viewer does.
+    let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+    let obj = v.as_object_mut().ok_or("not a JSON object")?;
+    obj.insert("seq".into(), 0.into());
+    obj.entry("v").or_insert(1.into());
+    match Command::parse(v.to_string().as_bytes()).map_err(|e| e.to_string())? {
+        Command::Control(c) => c.into_input().map(|(_, e)| e).map_err(|c| format!("not input: {c:?}")),
+        other => Err(format!("not input: {other:?}")),
+    }
+}
+
+/// Views the room until the person leaves or the session ends. Every change
+/// is sent on `updates`.
+pub async fn view(
+    opts: ViewOptions,
+    req: ViewRequest,
+    updates: mpsc::UnboundedSender<ViewUpdate>,
+    mut commands: mpsc::UnboundedReceiver<ViewCommand>,
+) -> Result<(), ViewError> {
+    let grace = Duration::from_secs(opts.settings.grace_secs);
+    let mut tracker = ViewTracker::new(req.id.trim(), grace);
+    let send_view = |t: &ViewTracker| {
+        let _ = updates.send(ViewUpdate::View(t.view().clone()));
+    };
+    let send_notices = |n: Vec<Notice>| {
+        for n in n {
+            let _ = updates.send(ViewUpdate::Notice(n));
+        }
+    };
+    let fail = |t: &mut ViewTracker, message: String| {
+        send_notices(t.ended(message.clone()));
+        send_view(t);
+        ViewError::Refused(message)
+    };
+    let id = match RoomId::parse(&req.id) {
+        Ok(id) => id,
+        Err(e) => return Err(fail(&mut tracker, format!("That ID is not right: {e}"))),
+    };
+    let code = match RoomCode::parse(&req.code) {
+        Ok(c) => c,
+        Err(e) => return Err(fail(&mut tracker, format!("That code is not right: {e}"))),
+    };
+    let mut config = ViewerConfig::new(req.signal_url.clone(), id, code);
+    config.tls = opts.signal_tls.clone();
+    config.grace = grace;
+    config.keepalive.interval = Duration::from_secs(opts.settings.keepalive_secs);
+    config.rtc = RtcOptions::bound_to(&opts.ice_bind, opts.allow_loopback);
+    tracker.awaiting_consent();
+    send_view(&tracker);
+
+    // Joining waits for the host's consent; the person may leave meanwhile.
+    let connecting = viewer::connect(config);
+    tokio::pin!(connecting);
+    let mut handle = loop {
+        tokio::select! {
+            r = &mut connecting => match r {
+                Ok(h) => break h,
+                Err(e) => return Err(fail(&mut tracker, e.to_string())),
+            },
+            cmd = commands.recv() => {
+                if matches!(cmd, Some(ViewCommand::Leave) | None) {
+                    tracker.left();
+                    send_view(&tracker);
+                    return Ok(());
+                }
+            }
+        }
+    };
+    tracing::info!("viewing");
+    send_notices(tracker.admitted(handle.control));
+    send_view(&tracker);
+
+    let mut decoder = match req.decode {
+        Decode::Webview => None,
+        Decode::Rust => match H264Decoder::new() {
+            Ok(d) => Some(d),
+            Err(e) => return Err(fail(&mut tracker, format!("Cannot decode video here: {e}"))),
+        },
+    };
+    let mut last_view = tracker.view().clone();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            ev = handle.events.recv() => {
+                let Some(ev) = ev else {
+                    send_notices(tracker.ended("The connection to the host closed."));
+                    send_view(&tracker);
+                    return Ok(());
+                };
+                send_notices(tracker.on_event(&ev, unix_ms()));
+                if let ViewerEvent::Frame(f) = &ev {
+                    match decoder.as_mut() {
+                        None => { let _ = updates.send(ViewUpdate::Frame(frame_message(f))); }
+                        Some(d) => match d.decode(&f.data) {
+                            Ok(Some(p)) => { let _ = updates.send(ViewUpdate::Frame(picture_message(f.capture_us, &p))); }
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::debug!("decode error, asking for a keyframe: {e}");
+                                handle.request_keyframe();
+                            }
+                        },
+                    }
+                }
+                // Frames change the counters on every arrival; the screen hears
+                // of them with the next tick, of anything else at once.
+                if !matches!(ev, ViewerEvent::Frame(_)) && *tracker.view() != last_view {
+                    last_view = tracker.view().clone();
+                    send_view(&tracker);
+                }
+                if let ViewerEvent::Closed(_) = ev {
+                    return Ok(());
+                }
+            }
+            _ = tick.tick() => {
+                send_notices(tracker.tick(unix_ms()));
+                if *tracker.view() != last_view {
+                    last_view = tracker.view().clone();
+                    send_view(&tracker);
+                }
+            }
+            cmd = commands.recv() => match cmd {
+                Some(ViewCommand::Input(json)) => {
+                    if tracker.view().control && !tracker.view().view_only {
+                        match parse_input(&json) {
+                            Ok(e) => handle.send_input(e),
+                            Err(why) => tracing::warn!("input from the webview refused: {why}"),
+                        }
+                    }
+                }
+                Some(ViewCommand::ViewOnly(on)) => {
+                    tracker.set_view_only(on);
+                    handle.send_control(Control::ViewOnly { on });
+                    last_view = tracker.view().clone();
+                    send_view(&tracker);
+                }
+                Some(ViewCommand::Keyframe) => handle.request_keyframe(),
+                Some(ViewCommand::Reconnect) => handle.reconnect(),
+                Some(ViewCommand::Leave) | None => {
+                    handle.leave();
+                    tracker.left();
+                    send_view(&tracker);
+                    return Ok(());
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use holdfast_proto::commands::{InputEvent, PointerButton};
+
+    #[test]
+    fn frames_are_framed_for_the_webview_byte_for_byte() {
+        let f = EncodedFrame {
+            frame_id: 0x0102_0304,
+            keyframe: true,
+            capture_us: 0x1122_3344_5566_7788,
+            width: 1280,
+            height: 720,
+            data: vec![0, 0, 0, 1, 0x67],
+        };
+        let m = frame_message(&f);
+        assert_eq!(m.len(), FRAME_HEADER + 5);
+        assert_eq!(
+            &m[..FRAME_HEADER],
+            &[1, 4, 3, 2, 1, 1, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00, 0x05, 0xd0, 0x02]
+        );
+        assert_eq!(&m[FRAME_HEADER..], &f.data[..]);
+        let p = DecodedPicture {
+            width: 2,
+            height: 1,
+            rgba: vec![1, 2, 3, 255, 4, 5, 6, 255],
+        };
+        let m = picture_message(7, &p);
+        assert_eq!(m[0], PICTURE);
+        assert_eq!(&m[1..9], &7u64.to_le_bytes());
+        assert_eq!(&m[9..17], &[2, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(&m[17..], &p.rgba[..]);
+    }
+
+    #[test]
+    fn the_webviews_input_is_checked_before_it_goes_out() {
+        assert_eq!(
+            parse_input(r#"{"type":"pointer-move","x":0.25,"y":0.5}"#),
+            Ok(InputEvent::PointerMove { x: 0.25, y: 0.5 })
+        );
+        assert_eq!(
+            parse_input(r#"{"type":"pointer-button","button":"left","down":true,"x":0.1,"y":0.2}"#),
+            Ok(InputEvent::PointerButton {
+                button: PointerButton::Left,
+                down: true,
+                x: 0.1,
+                y: 0.2
+            })
+        );
+        for bad in [
+            "",
+            "[]",
+            "{",
+            r#"{"type":"pointer-move","x":5,"y":0.5}"#,
+            r#"{"type":"keyframe-request"}"#,
+            r#"{"type":"mode","control":true}"#,
+            r#"{"type":"nope"}"#,
+        ] {
+            assert!(parse_input(bad).is_err(), "{bad}");
+        }
+        let long = format!(r#"{{"type":"text","text":"{}"}}"#, "a".repeat(MAX_INPUT_BYTES));
+        assert!(parse_input(&long).unwrap_err().contains("4096"));
+    }
+}

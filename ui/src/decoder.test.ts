@@ -1,0 +1,41 @@
+// FrameDecoder's bookkeeping, without a real VideoDecoder: what it asks for
+// before a keyframe, and the picture figures it keeps.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { FrameDecoder } from './decoder';
+
+const delta = (captureUs: number) => ({
+  frameId: 1, keyframe: false, captureUs, width: 1280, height: 720, data: new Uint8Array([0, 0, 0, 1, 0x41]),
+});
+
+describe('FrameDecoder', () => {
+  beforeEach(() => vi.useFakeTimers({ toFake: ['performance', 'Date'] }));
+  afterEach(() => vi.useRealTimers());
+
+  it('asks for a keyframe rather than feed a delta frame to nothing', () => {
+    let asked = 0;
+    let drawn = 0;
+    const d = new FrameDecoder({ onPicture: () => drawn++, onNeedKeyframe: () => asked++ });
+    d.push(delta(Date.now() * 1000));
+    d.push(delta(Date.now() * 1000));
+    expect(asked).toBe(2);
+    expect(drawn).toBe(0);
+    expect(d.ready).toBe(false);
+    expect(d.stats.framesReceived).toBe(2);
+    expect(d.stats.framesDecoded).toBe(0);
+  });
+
+  it('counts pictures decoded elsewhere: size, fps over the last second, latency', () => {
+    const d = new FrameDecoder({ onPicture: () => {}, onNeedKeyframe: () => {} });
+    for (let i = 0; i < 10; i++) {
+      // Captured 30 ms before it is shown.
+      d.decodedElsewhere((performance.timeOrigin + performance.now() - 30) * 1000, 1280, 720);
+      vi.advanceTimersByTime(100);
+    }
+    expect(d.stats).toMatchObject({ framesReceived: 10, framesDecoded: 10, fps: 10, width: 1280, height: 720 });
+    expect(d.stats.latencyP50Ms).toBeCloseTo(30, 0);
+    vi.advanceTimersByTime(2000);
+    d.tick();
+    expect(d.stats.fps).toBe(0);
+    expect(d.latencySamples()).toHaveLength(10);
+  });
+});

@@ -1,0 +1,154 @@
+// The desktop app's viewer screen: the ID and code form, then the remote
+// picture. WebRTC runs in Rust (`view_connect`); whole encoded frames come
+// over a Tauri channel and are decoded here with WebCodecs by the same
+// FrameDecoder the browser viewer uses, or arrive already decoded (OpenH264)
+// where this webview has no H.264 WebCodecs. State and notices come as
+// `view-update` events; what they look like is decided in viewscreen.ts.
+
+import { Channel, invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
+import { FrameDecoder, canDecodeH264 } from './decoder';
+import { parseFrameMessage } from './framemsg';
+import { InputCapture } from './input';
+import { presentViewer, type Decoder, type ViewingView } from './viewscreen';
+import type { Notice } from './toasts';
+
+type ViewUpdate = ({ type: 'view' } & ViewingView) | ({ type: 'notice' } & Notice);
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+export class ViewerScreen {
+  private view: ViewingView | null = null;
+  private decoder: Decoder = 'webview';
+  private pictures: FrameDecoder | null = null;
+  private badMessages = 0;
+  private readonly canvas = $<HTMLCanvasElement>('view-canvas');
+  private readonly ctx = this.canvas.getContext('2d')!;
+  private readonly input: InputCapture;
+
+  constructor(private readonly notify: (n: Notice) => void, private readonly showError: (e: unknown) => void) {
+    this.input = new InputCapture(this.canvas, (msg) => {
+      void invoke('view_input', { json: JSON.stringify(msg) }).catch(() => {});
+    });
+    $('view-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.connect();
+    });
+    $('view-leave').addEventListener('click', () => void invoke('view_leave').catch(showError));
+    $('view-reconnect').addEventListener('click', () => void invoke('view_reconnect').catch(showError));
+    $('view-only-toggle').addEventListener('click', () => {
+      if (this.view) void invoke('view_only', { on: !this.view.view_only }).catch(showError);
+    });
+  }
+
+  async start(): Promise<void> {
+    await listen<ViewUpdate>('view-update', (e) => this.onUpdate(e.payload));
+    // A forced choice for tests and odd webviews: `?decode=rust` in the window's URL.
+    const forced = new URLSearchParams(location.search).get('decode');
+    this.decoder = forced === 'rust' || !(await canDecodeH264()) ? 'rust' : 'webview';
+    this.render();
+  }
+
+  private async connect(): Promise<void> {
+    const id = $<HTMLInputElement>('view-id').value;
+    const code = $<HTMLInputElement>('view-code').value;
+    const server = $<HTMLInputElement>('view-server').value.trim() || null;
+    this.pictures?.close();
+    this.pictures = new FrameDecoder({
+      onPicture: (f) => {
+        this.draw(f, f.displayWidth, f.displayHeight);
+        f.close();
+      },
+      onNeedKeyframe: () => void invoke('view_keyframe').catch(() => {}),
+    });
+    const frames = new Channel<ArrayBuffer>();
+    frames.onmessage = (buf) => this.onFrame(buf);
+    this.view = null;
+    $('view-ended').hidden = true;
+    try {
+      await invoke('view_connect', { id, code, server, decode: this.decoder, frames });
+    } catch (e) {
+      this.showError(e);
+    }
+  }
+
+  private onFrame(buf: ArrayBuffer): void {
+    let m;
+    try {
+      m = parseFrameMessage(buf);
+    } catch {
+      this.badMessages += 1;
+      return;
+    }
+    if (m.kind === 'frame') {
+      this.pictures?.push(m.frame);
+    } else {
+      const { rgba, width, height, captureUs } = m.picture;
+      this.draw(new ImageData(rgba, width, height), width, height);
+      this.pictures?.decodedElsewhere(captureUs, width, height);
+    }
+  }
+
+  private draw(src: VideoFrame | ImageData, w: number, h: number): void {
+    if (this.canvas.width !== w || this.canvas.height !== h) {
+      this.canvas.width = w;
+      this.canvas.height = h;
+    }
+    if (src instanceof ImageData) this.ctx.putImageData(src, 0, 0);
+    else this.ctx.drawImage(src, 0, 0);
+  }
+
+  private onUpdate(u: ViewUpdate): void {
+    if (u.type === 'view') {
+      const { type: _type, ...v } = u;
+      const was = this.view?.phase;
+      this.view = v;
+      if (was && was !== 'connected' && v.phase === 'connected') this.pictures?.resumed(Date.now());
+      this.render();
+    } else {
+      const { type: _type, ...n } = u;
+      this.notify(n as Notice);
+    }
+  }
+
+  render(): void {
+    this.pictures?.tick();
+    const p = presentViewer(this.view, Date.now(), this.pictures?.stats ?? null, this.decoder);
+    $('view-form').hidden = !p.showForm;
+    $('view-session').hidden = !p.showStage;
+    const ended = $('view-ended');
+    ended.hidden = !p.endedText;
+    ended.textContent = p.endedText ?? '';
+    const st = $('view-state');
+    st.textContent = p.stateText;
+    st.className = `state state-${p.stateClass}`;
+    $('view-control').textContent = p.showStage ? p.controlText : '';
+    const toggle = $<HTMLButtonElement>('view-only-toggle');
+    toggle.hidden = p.toggleText === null;
+    toggle.textContent = p.toggleText ?? '';
+    $('view-host-away').hidden = !p.hostAway;
+    $('view-reconnect-panel').hidden = !p.showReconnect;
+    $('view-countdown').textContent = p.countdown ?? '';
+    $('view-countdown-text').textContent = p.countdownText ?? '';
+    const stats = $('view-stats');
+    stats.hidden = p.statsText === null;
+    stats.textContent = p.statsText ?? '';
+    if (this.input.isEnabled !== p.sendsInput) this.input.setEnabled(p.sendsInput);
+  }
+
+  /** For tests and support: what the screen shows, and the colour at a remote pixel. */
+  debug() {
+    return {
+      view: this.view,
+      decoder: this.decoder,
+      pictures: this.pictures ? { ...this.pictures.stats } : null,
+      badMessages: this.badMessages,
+      canvas: { width: this.canvas.width, height: this.canvas.height },
+    };
+  }
+
+  sample(x: number, y: number): [number, number, number] {
+    const d = this.ctx.getImageData(x, y, 1, 1).data;
+    return [d[0], d[1], d[2]];
+  }
+}
