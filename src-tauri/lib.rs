@@ -442,7 +442,10 @@ pub fn run() {
 
     tauri::Builder::default()
         // A second launch shows the running window instead of sharing twice.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| show_window(app)))
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            tracing::info!("launched again: showing the running window");
+            show_window(app);
+        }))
         .manage(App {
             store,
             settings: Mutex::new(settings),

@@ -619,3 +619,75 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
     app.screenshot(&art.join("viewer-connected-rust-decoder.png"))?;
     Ok(())
 }
+
+/// The environment of the running app whose config folder is `dirs.config`
+/// (its D-Bus session among it), read from /proc.
+fn running_app_env(dirs: &Dirs) -> anyhow::Result<Vec<(String, String)>> {
+    let want = format!("XDG_CONFIG_HOME={}", dirs.config.display());
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_holdfast"))?;
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let dir = entry.path();
+        if std::fs::read_link(dir.join("exe")).ok().as_deref() != Some(exe.as_path()) {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(dir.join("environ")) else {
+            continue;
+        };
+        let vars: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+        if vars.iter().any(|v| *v == want.as_bytes()) {
+            return Ok(vars
+                .iter()
+                .filter_map(|v| std::str::from_utf8(v).ok()?.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect());
+        }
+    }
+    anyhow::bail!("no running app with {want}")
+}
+
+#[test]
+fn a_second_launch_hands_over_to_the_running_app_and_exits() -> anyhow::Result<()> {
+    let art = artifacts_dir("desktop_app_single");
+    let dirs = Dirs::fresh(&art);
+    let ns = Netns::new()?;
+    let x = Xvfb::start(Some(&ns), 1280, 800, &art)?;
+    let app = launch(&ns, &x.display, "127.0.0.1:8080", "127.0.0.1:0", &dirs, &art)?;
+    let (id, _) = credentials(&app, &art)?;
+
+    // The same user launches it again (same session bus, same folders).
+    let mut second = ns.command(env!("CARGO_BIN_EXE_holdfast"));
+    second
+        .env_clear()
+        .envs(running_app_env(&dirs)?)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = Instant::now();
+    let mut child = second.spawn()?;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            anyhow::bail!("the second launch kept running (a second app, a second room)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = child.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "second launch: {status} after {:?}; stdout {stdout:?}; stderr {:?}",
+        started.elapsed(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    anyhow::ensure!(status.success(), "the second launch exits cleanly: {status}");
+    anyhow::ensure!(!stdout.contains("\"id\""), "the second launch opened no room: {stdout}");
+    // The running app heard of it (and brought its window forward), and goes on as it was.
+    wait_for(
+        Duration::from_secs(10),
+        "the running app to hear of the second launch",
+        || Ok(dirs.logs().contains("launched again").then_some(())),
+    )?;
+    anyhow::ensure!(app.text("#room-id")? == id, "the running app keeps its room");
+    Ok(())
+}
