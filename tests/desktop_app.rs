@@ -634,7 +634,7 @@ fn running_app_env(dirs: &Dirs) -> anyhow::Result<Vec<(String, String)>> {
             continue;
         };
         let vars: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
-        if vars.iter().any(|v| *v == want.as_bytes()) {
+        if vars.contains(&want.as_bytes()) {
             return Ok(vars
                 .iter()
                 .filter_map(|v| std::str::from_utf8(v).ok()?.split_once('='))
