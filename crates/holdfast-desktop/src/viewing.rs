@@ -28,6 +28,8 @@ use crate::view_state::{ViewTracker, ViewingView};
 
 /// Largest input message taken from the webview (the browser viewer's limit on the channel).
 pub const MAX_INPUT_BYTES: usize = 4096;
+/// At most one keyframe request this often (the browser viewer's gap too).
+pub const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(500);
 
 /// First byte of a binary message to the webview: what follows.
 pub const ENCODED_FRAME: u8 = 1;
@@ -79,12 +81,24 @@ pub enum Decode {
 }
 
 /// What the viewer screen asked for.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ViewRequest {
     pub signal_url: Url,
     pub id: String,
     pub code: String,
     pub decode: Decode,
+}
+
+/// The code is a secret: never in a log line, even by accident.
+impl std::fmt::Debug for ViewRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewRequest")
+            .field("signal_url", &self.signal_url.as_str())
+            .field("id", &self.id)
+            .field("code", &"<redacted>")
+            .field("decode", &self.decode)
+            .finish()
+    }
 }
 
 /// What the shell passes in besides the request.
@@ -199,12 +213,23 @@ pub async fn view(
     send_notices(tracker.admitted(handle.control));
     send_view(&tracker);
 
+    // Decoding here: after an error only a keyframe can be decoded cleanly,
+    // and a half-decoded picture is never shown.
+    let mut awaiting_keyframe = true;
     let mut decoder = match req.decode {
         Decode::Webview => None,
         Decode::Rust => match H264Decoder::new() {
             Ok(d) => Some(d),
             Err(e) => return Err(fail(&mut tracker, format!("Cannot decode video here: {e}"))),
         },
+    };
+    let mut last_keyframe_request: Option<std::time::Instant> = None;
+    let mut ask_keyframe = |h: &viewer::ViewerHandle| {
+        let now = std::time::Instant::now();
+        if last_keyframe_request.is_none_or(|t| now.duration_since(t) >= KEYFRAME_REQUEST_GAP) {
+            last_keyframe_request = Some(now);
+            h.request_keyframe();
+        }
     };
     let mut last_view = tracker.view().clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -220,12 +245,17 @@ pub async fn view(
                 if let ViewerEvent::Frame(f) = &ev {
                     match decoder.as_mut() {
                         None => { let _ = updates.send(ViewUpdate::Frame(frame_message(f))); }
+                        Some(_) if awaiting_keyframe && !f.keyframe => ask_keyframe(&handle),
                         Some(d) => match d.decode(&f.data) {
-                            Ok(Some(p)) => { let _ = updates.send(ViewUpdate::Frame(picture_message(f.capture_us, &p))); }
-                            Ok(None) => {}
+                            Ok(Some(p)) => {
+                                awaiting_keyframe = false;
+                                let _ = updates.send(ViewUpdate::Frame(picture_message(f.capture_us, &p)));
+                            }
+                            Ok(None) => awaiting_keyframe = false,
                             Err(e) => {
                                 tracing::debug!("decode error, asking for a keyframe: {e}");
-                                handle.request_keyframe();
+                                awaiting_keyframe = true;
+                                ask_keyframe(&handle);
                             }
                         },
                     }
@@ -262,7 +292,7 @@ pub async fn view(
                     last_view = tracker.view().clone();
                     send_view(&tracker);
                 }
-                Some(ViewCommand::Keyframe) => handle.request_keyframe(),
+                Some(ViewCommand::Keyframe) => ask_keyframe(&handle),
                 Some(ViewCommand::Reconnect) => handle.reconnect(),
                 Some(ViewCommand::Leave) | None => {
                     handle.leave();
@@ -307,6 +337,18 @@ mod tests {
         assert_eq!(&m[1..9], &7u64.to_le_bytes());
         assert_eq!(&m[9..17], &[2, 0, 0, 0, 1, 0, 0, 0]);
         assert_eq!(&m[17..], &p.rgba[..]);
+    }
+
+    #[test]
+    fn a_request_never_shows_its_code() {
+        let req = ViewRequest {
+            signal_url: Url::parse("http://10.0.0.1:8080").unwrap(),
+            id: "123 456 789".into(),
+            code: "ZMYEJ-RBXBZ".into(),
+            decode: Decode::Webview,
+        };
+        let text = format!("{req:?}");
+        assert!(!text.contains("ZMYEJ") && text.contains("123 456 789"), "{text}");
     }
 
     #[test]
