@@ -48,14 +48,17 @@ struct App {
 
 type State<'a> = tauri::State<'a, App>;
 
+/// Sends `cmd` to a running share or view; `idle` says why not when there is none.
+fn send<T>(to: Option<&mpsc::UnboundedSender<T>>, cmd: T, idle: &str) -> Result<(), String> {
+    to.ok_or(idle)?.send(cmd).map_err(|_| idle.to_owned())
+}
+
 fn command(state: &State<'_>, cmd: ShareCommand) -> Result<(), String> {
-    let share = state.share.lock().expect("share lock");
-    share
-        .as_ref()
-        .ok_or("not sharing")?
-        .1
-        .send(cmd)
-        .map_err(|_| "not sharing".to_owned())
+    send(
+        state.share.lock().expect("share lock").as_ref().map(|(_, tx)| tx),
+        cmd,
+        "not sharing",
+    )
 }
 
 #[tauri::command]
@@ -127,12 +130,7 @@ fn start_sharing(app: AppHandle) -> Result<(), String> {
 }
 
 fn view_command(state: &State<'_>, cmd: ViewCommand) -> Result<(), String> {
-    let viewing = state.viewing.lock().expect("viewing lock");
-    viewing
-        .as_ref()
-        .ok_or("not viewing")?
-        .send(cmd)
-        .map_err(|_| "not viewing".to_owned())
+    send(state.viewing.lock().expect("viewing lock").as_ref(), cmd, "not viewing")
 }
 
 /// The viewer screen connects to another machine. `server` is its signalling

@@ -50,6 +50,35 @@ pub enum Phase {
     Ended,
 }
 
+/// Frame and bit rates from cumulative counters, taken over at least
+/// `min_ms` so one late statistics update does not swing them.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RateMeter {
+    /// (Unix ms, frames, bytes) when the rates were last taken.
+    mark: Option<(u64, u64, u64)>,
+}
+
+impl RateMeter {
+    /// Feeds the counters as of `now_ms`; `Some((fps, kbit/s))` when due.
+    pub fn update(&mut self, now_ms: u64, frames: u64, bytes: u64, min_ms: u64) -> Option<(f64, f64)> {
+        match self.mark {
+            Some((at, f0, b0)) if now_ms >= at + min_ms => {
+                let secs = (now_ms - at) as f64 / 1000.0;
+                self.mark = Some((now_ms, frames, bytes));
+                Some((
+                    frames.saturating_sub(f0) as f64 / secs,
+                    bytes.saturating_sub(b0) as f64 * 8.0 / 1000.0 / secs,
+                ))
+            }
+            Some(_) => None,
+            None => {
+                self.mark = Some((now_ms, frames, bytes));
+                None
+            }
+        }
+    }
+}
+
 /// Which connection a notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -75,7 +104,7 @@ pub struct ViewerView {
     pub fps: Option<f64>,
     pub bitrate_kbps: Option<f64>,
     #[serde(skip)]
-    sent_at: Option<(u64, u64, u64)>,
+    sent: RateMeter,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -236,7 +265,7 @@ impl HostTracker {
                     frames_dropped: 0,
                     fps: None,
                     bitrate_kbps: None,
-                    sent_at: None,
+                    sent: RateMeter::default(),
                 });
                 out.push(Notice::Joined {
                     peer_id: peer_id.clone(),
@@ -315,15 +344,9 @@ impl HostTracker {
             if let Some(v) = self.view.viewers.iter_mut().find(|v| v.peer_id == s.peer_id) {
                 v.frames_dropped = s.frames_dropped;
                 // Rates over at least half a second (statistics come at least every second).
-                match v.sent_at {
-                    Some((at, frames, bytes)) if now_ms >= at + 500 => {
-                        let secs = (now_ms - at) as f64 / 1000.0;
-                        v.fps = Some(s.frames_sent.saturating_sub(frames) as f64 / secs);
-                        v.bitrate_kbps = Some(s.bytes_sent.saturating_sub(bytes) as f64 * 8.0 / 1000.0 / secs);
-                        v.sent_at = Some((now_ms, s.frames_sent, s.bytes_sent));
-                    }
-                    Some(_) => {}
-                    None => v.sent_at = Some((now_ms, s.frames_sent, s.bytes_sent)),
+                if let Some((fps, kbps)) = v.sent.update(now_ms, s.frames_sent, s.bytes_sent, 500) {
+                    v.fps = Some(fps);
+                    v.bitrate_kbps = Some(kbps);
                 }
                 if s.quality.is_some() {
                     v.quality = s.quality;

@@ -12,7 +12,7 @@ use holdfast_peer::viewer::ViewerEvent;
 use holdfast_proto::commands::Control;
 use serde::Serialize;
 
-use crate::host_state::{Link, Notice, Phase};
+use crate::host_state::{Link, Notice, Phase, RateMeter};
 use crate::recovery::Recovery;
 
 /// What the viewer screen shows.
@@ -49,8 +49,7 @@ pub struct ViewTracker {
     /// The peer connection has been connected once (later ones are restorations).
     was_connected: bool,
     bytes: u64,
-    /// (Unix ms, frames, bytes) when the rates were last taken.
-    rate_mark: Option<(u64, u64, u64)>,
+    received: RateMeter,
 }
 
 impl ViewTracker {
@@ -71,7 +70,7 @@ impl ViewTracker {
             pc_down: false,
             was_connected: false,
             bytes: 0,
-            rate_mark: None,
+            received: RateMeter::default(),
         }
     }
 
@@ -195,16 +194,11 @@ impl ViewTracker {
         self.view.recovery.expiry_warning(now_ms).into_iter().collect()
     }
 
+    /// Rates over a second or more.
     fn rates(&mut self, now_ms: u64) {
-        match self.rate_mark {
-            Some((at, frames, bytes)) if now_ms >= at + 1000 => {
-                let secs = (now_ms - at) as f64 / 1000.0;
-                self.view.fps = Some((self.view.frames - frames) as f64 / secs);
-                self.view.bitrate_kbps = Some((self.bytes - bytes) as f64 * 8.0 / 1000.0 / secs);
-                self.rate_mark = Some((now_ms, self.view.frames, self.bytes));
-            }
-            Some(_) => {}
-            None => self.rate_mark = Some((now_ms, self.view.frames, self.bytes)),
+        if let Some((fps, kbps)) = self.received.update(now_ms, self.view.frames, self.bytes, 1000) {
+            self.view.fps = Some(fps);
+            self.view.bitrate_kbps = Some(kbps);
         }
     }
 }

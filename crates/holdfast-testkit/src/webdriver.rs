@@ -109,14 +109,19 @@ impl AppDriver {
         Ok(id.with_context(|| format!("no element reference in {v}"))?.to_owned())
     }
 
-    /// The rendered text of the first element matching `css`.
-    pub fn text(&self, css: &str) -> Result<String> {
+    /// A string the driver reports about the first element matching `css` (`what`: `text`, `property/value`).
+    fn element_str(&self, css: &str, what: &str) -> Result<String> {
         let id = self.element(css)?;
         Ok(self
-            .cmd("GET", &format!("/element/{id}/text"), None)?
+            .cmd("GET", &format!("/element/{id}/{what}"), None)?
             .as_str()
             .unwrap_or_default()
             .to_owned())
+    }
+
+    /// The rendered text of the first element matching `css`.
+    pub fn text(&self, css: &str) -> Result<String> {
+        self.element_str(css, "text")
     }
 
     /// Whether the first element matching `css` exists and is shown.
@@ -155,12 +160,7 @@ impl AppDriver {
 
     /// The current value of the form field matching `css`.
     pub fn value(&self, css: &str) -> Result<String> {
-        let id = self.element(css)?;
-        Ok(self
-            .cmd("GET", &format!("/element/{id}/property/value"), None)?
-            .as_str()
-            .unwrap_or_default()
-            .to_owned())
+        self.element_str(css, "property/value")
     }
 
     /// Chooses `value` in the `<select>` matching `css`.
