@@ -11,6 +11,7 @@ export type Notice =
   | { kind: 'join-request'; peer_id: string; address: string; timeout_ms: number }
   | { kind: 'joined'; peer_id: string; control: boolean }
   | { kind: 'left'; peer_id: string }
+  | { kind: 'refused'; peer_id: string }
   | { kind: 'connection-lost'; link: Link }
   | { kind: 'reconnecting'; link: Link; attempt: number; retry_in_ms: number }
   | { kind: 'restored'; link: Link }
@@ -55,6 +56,8 @@ export function describe(n: Notice): Omit<Toast, 'id' | 'until'> & { ttl: number
       };
     case 'left':
       return { topic: `join:${n.peer_id}`, text: t('toast.left'), level: 'info', ttl: TOAST_MS };
+    case 'refused':
+      return { topic: `refused:${n.peer_id}`, text: t('toast.refused'), level: 'error', ttl: LONG_TOAST_MS };
     case 'connection-lost':
       return { topic: `link:${n.link}`, text: t(`toast.lost${cap(n.link)}`), level: 'error', ttl: null };
     case 'reconnecting':

@@ -138,6 +138,10 @@ pub enum Notice {
     Left {
         peer_id: String,
     },
+    /// The server announced a viewer (or rights) this host never granted; refused.
+    Refused {
+        peer_id: String,
+    },
     ConnectionLost {
         link: Link,
     },
@@ -281,6 +285,9 @@ impl HostTracker {
                     });
                 }
             }
+            HostEvent::ViewerRefused { peer_id, .. } => out.push(Notice::Refused {
+                peer_id: peer_id.clone(),
+            }),
             HostEvent::ViewerUnresponsive { .. } => {}
             HostEvent::ViewerState { peer_id, state } => {
                 if let Some(v) = self.view.viewers.iter_mut().find(|v| &v.peer_id == peer_id) {

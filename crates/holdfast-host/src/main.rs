@@ -314,6 +314,9 @@ fn print_event(ev: &HostEvent) {
             serde_json::json!({"event": "viewer-joined", "peer_id": peer_id, "control": control})
         }
         HostEvent::ViewerLeft { peer_id } => serde_json::json!({"event": "viewer-left", "peer_id": peer_id}),
+        HostEvent::ViewerRefused { peer_id, reason } => {
+            serde_json::json!({"event": "viewer-refused", "peer_id": peer_id, "reason": reason})
+        }
         HostEvent::ViewerUnresponsive { peer_id } => {
             serde_json::json!({"event": "viewer-unresponsive", "peer_id": peer_id})
         }

@@ -128,6 +128,12 @@ pub enum HostEvent {
     ViewerLeft {
         peer_id: String,
     },
+    /// The server announced a viewer, or more rights for one, that this host
+    /// never granted: nothing was offered or raised (see [`Admissions`]).
+    ViewerRefused {
+        peer_id: String,
+        reason: String,
+    },
     /// Nothing heard from this viewer for three keepalive intervals; its held
     /// keys and buttons were released.
     ViewerUnresponsive {
@@ -501,6 +507,34 @@ async fn watch_network(every: Duration, cmd: mpsc::UnboundedSender<HostCommand>)
     }
 }
 
+/// The viewers this host admitted and whether with control: written only by
+/// its own consent decisions (the user's, or the unattended policy's), read
+/// whenever the server speaks of a viewer. Forgotten when the viewer's
+/// session ends (it left, or its grace window ran out).
+#[derive(Debug, Default)]
+pub struct Admissions {
+    granted: HashMap<PeerId, bool>,
+}
+
+impl Admissions {
+    pub fn grant(&mut self, peer: &PeerId, decision: Decision) {
+        match decision {
+            Decision::Control => self.granted.insert(peer.clone(), true),
+            Decision::View => self.granted.insert(peer.clone(), false),
+            Decision::Deny => self.granted.remove(peer),
+        };
+    }
+
+    /// `Some(control)` for a viewer this host admitted, `None` for anyone else.
+    pub fn control(&self, peer: &PeerId) -> Option<bool> {
+        self.granted.get(peer).copied()
+    }
+
+    pub fn revoke(&mut self, peer: &PeerId) {
+        self.granted.remove(peer);
+    }
+}
+
 struct HostLoop {
     config: HostConfig,
     signal: SignalSender,
@@ -511,6 +545,8 @@ struct HostLoop {
     /// timeout is shorter than the server's (then we deny at the deadline;
     /// otherwise the server times the request out and tells the viewer so).
     requests: HashMap<PeerId, (Instant, bool)>,
+    /// What this host itself granted: the only source of admission and rights.
+    admissions: Admissions,
     events: mpsc::UnboundedSender<HostEvent>,
     chunker: FrameChunker,
     viewers: HashMap<PeerId, Viewer>,
@@ -550,6 +586,7 @@ impl HostLoop {
             input,
             ice,
             requests: HashMap::new(),
+            admissions: Admissions::default(),
             events,
             viewers: HashMap::new(),
             ev_tx,
@@ -624,6 +661,7 @@ impl HostLoop {
 
     fn send_consent(&mut self, peer: PeerId, decision: Decision) {
         info!(peer = %peer, ?decision, "join request answered");
+        self.admissions.grant(&peer, decision);
         self.signal.send(ClientMessage::Consent {
             peer: peer.clone(),
             decision,
@@ -795,9 +833,20 @@ impl HostLoop {
             }
             ServerMessage::PeerJoined {
                 peer_id,
-                control,
+                control: claimed,
                 fresh,
             } => {
+                // The server's word admits no one and raises nothing: only
+                // what this host granted counts.
+                let Some(control) = self.admissions.control(&peer_id) else {
+                    return Ok(self.refuse(peer_id, "the server announced a viewer this host never admitted"));
+                };
+                if claimed && !control {
+                    self.refuse(
+                        peer_id.clone(),
+                        "the server claimed control for a viewer this host admitted view-only",
+                    );
+                }
                 if self.viewers.contains_key(&peer_id) {
                     // Back after a signalling drop (or a server restart): same viewer, same consent.
                     let connected = self.viewers[&peer_id].stats.state == "connected";
@@ -843,6 +892,7 @@ impl HostLoop {
             }
             ServerMessage::PeerLeft { peer_id } => {
                 self.requests.remove(&peer_id);
+                self.admissions.revoke(&peer_id);
                 self.remove_viewer(&peer_id, "left").await
             }
             ServerMessage::Error { code, message, .. } => warn!(?code, "server error: {message}"),
@@ -852,6 +902,15 @@ impl HostLoop {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Logs and reports a claim of the server's that this host did not grant.
+    fn refuse(&self, peer: PeerId, reason: &str) {
+        warn!(peer = %peer, "refused: {reason}");
+        self.emit(HostEvent::ViewerRefused {
+            peer_id: peer.0,
+            reason: reason.to_owned(),
+        });
     }
 
     /// A new peer connection to `peer` with `video` and `commands`, its events

@@ -8,6 +8,7 @@
 //! - [`Browser`]: Debian's Chromium driven through `tests/browser/driver.mjs`.
 //! - [`pattern`]: the colours the test-pattern window paints.
 //! - [`netem`]: loss and delay for a [`Link`], in userspace ([`Link::impair`]).
+//! - [`standin`]: a lying signalling server for the hostile-server suite.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 pub mod netem;
+pub mod standin;
 pub mod webdriver;
 pub use webdriver::AppDriver;
 
