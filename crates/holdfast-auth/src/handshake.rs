@@ -306,6 +306,25 @@ impl ViewerHandshake {
     }
 }
 
+/// Deterministic runs for the vectors the browser's implementation checks.
+#[cfg(test)]
+pub(crate) fn fixed_run(
+    secret: &Secret,
+    binding: &Binding,
+    sid: [u8; SID_BYTES],
+    ya: [u8; 32],
+    yb: [u8; 32],
+) -> (Hello, Reply, Confirm, [u8; RESUME_BYTES]) {
+    let sa = Zeroizing::new(Scalar::from_bytes_mod_order(ya));
+    let sb = Zeroizing::new(Scalar::from_bytes_mod_order(yb));
+    let (host, hello) = HostHandshake::start_with(secret.clone(), binding.clone(), sid, sa);
+    let (viewer, reply) = ViewerHandshake::on_hello_with(secret, binding, &hello, sb).unwrap();
+    let (confirm, _) = host.on_reply(&reply).unwrap();
+    let done = viewer.on_confirm(&confirm).unwrap();
+    let Secret::Resume(r) = done.resume else { unreachable!() };
+    (hello, reply, confirm, *r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,25 +508,4 @@ mod tests {
             );
         }
     }
-
-    /// Deterministic runs for the vectors the browser's implementation checks.
-    pub(crate) fn fixed_run(
-        secret: &Secret,
-        binding: &Binding,
-        sid: [u8; SID_BYTES],
-        ya: [u8; 32],
-        yb: [u8; 32],
-    ) -> (Hello, Reply, Confirm, [u8; RESUME_BYTES]) {
-        let sa = Zeroizing::new(Scalar::from_bytes_mod_order(ya));
-        let sb = Zeroizing::new(Scalar::from_bytes_mod_order(yb));
-        let (host, hello) = HostHandshake::start_with(secret.clone(), binding.clone(), sid, sa);
-        let (viewer, reply) = ViewerHandshake::on_hello_with(secret, binding, &hello, sb).unwrap();
-        let (confirm, _) = host.on_reply(&reply).unwrap();
-        let done = viewer.on_confirm(&confirm).unwrap();
-        let Secret::Resume(r) = done.resume else { unreachable!() };
-        (hello, reply, confirm, *r)
-    }
 }
-
-#[cfg(test)]
-pub(crate) use tests::fixed_run;

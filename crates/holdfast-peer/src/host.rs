@@ -839,7 +839,8 @@ impl HostLoop {
                 // The server's word admits no one and raises nothing: only
                 // what this host granted counts.
                 let Some(control) = self.admissions.control(&peer_id) else {
-                    return Ok(self.refuse(peer_id, "the server announced a viewer this host never admitted"));
+                    self.refuse(peer_id, "the server announced a viewer this host never admitted");
+                    return Ok(());
                 };
                 if claimed && !control {
                     self.refuse(

@@ -23,6 +23,13 @@ pub const MAX_SIGNAL_MESSAGE_BYTES: usize = 64 * 1024;
 pub const CONSENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Longest peer ID accepted in a `to` field.
 const MAX_PEER_ID_LEN: usize = 64;
+/// Largest session description relayed (ours are 1-4 KiB; a browser's with
+/// many candidates stays well under this).
+pub const MAX_SDP_BYTES: usize = 16 * 1024;
+/// Largest ICE candidate line relayed (RFC 8839 lines are ~100-200 bytes).
+pub const MAX_CANDIDATE_BYTES: usize = 512;
+/// Longest `sdpMid` / `usernameFragment` relayed.
+const MAX_CANDIDATE_FIELD_BYTES: usize = 256;
 
 /// Server-assigned identity of one WebSocket participant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -294,6 +301,26 @@ impl ClientMessage {
     }
 
     fn validate(&self) -> Result<(), SignalError> {
+        let bad = |m: &str| Err(SignalError::new(ErrorKind::BadMessage, m));
+        match self {
+            ClientMessage::Offer { sdp, .. } | ClientMessage::Answer { sdp, .. } if sdp.len() > MAX_SDP_BYTES => {
+                return bad("session description too large (16 KiB at most)");
+            }
+            ClientMessage::Candidate { candidate, .. }
+                if candidate.candidate.len() > MAX_CANDIDATE_BYTES
+                    || candidate
+                        .sdp_mid
+                        .as_ref()
+                        .is_some_and(|m| m.len() > MAX_CANDIDATE_FIELD_BYTES)
+                    || candidate
+                        .username_fragment
+                        .as_ref()
+                        .is_some_and(|u| u.len() > MAX_CANDIDATE_FIELD_BYTES) =>
+            {
+                return bad("ICE candidate too large");
+            }
+            _ => {}
+        }
         let to = match self {
             ClientMessage::Offer { to, .. }
             | ClientMessage::Answer { to, .. }
@@ -663,6 +690,25 @@ mod tests {
         );
         let big = format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(MAX_SIGNAL_MESSAGE_BYTES));
         assert_eq!(kind(&big), ErrorKind::TooLarge);
+    }
+
+    #[test]
+    fn oversized_descriptions_and_candidates_are_refused() {
+        let kind = |s: &str| ClientMessage::parse(s).unwrap_err().kind;
+        let sdp = format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(MAX_SDP_BYTES + 1));
+        assert_eq!(kind(&sdp), ErrorKind::BadMessage);
+        let ok = format!(r#"{{"type":"answer","sdp":"{}"}}"#, "a".repeat(MAX_SDP_BYTES));
+        assert!(ClientMessage::parse(&ok).is_ok());
+        let cand = format!(
+            r#"{{"type":"candidate","candidate":{{"candidate":"{}"}}}}"#,
+            "c".repeat(MAX_CANDIDATE_BYTES + 1)
+        );
+        assert_eq!(kind(&cand), ErrorKind::BadMessage);
+        let mid = format!(
+            r#"{{"type":"candidate","candidate":{{"candidate":"candidate:1","sdpMid":"{}"}}}}"#,
+            "m".repeat(300)
+        );
+        assert_eq!(kind(&mid), ErrorKind::BadMessage);
     }
 
     #[test]

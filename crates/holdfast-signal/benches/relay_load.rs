@@ -117,6 +117,9 @@ async fn main() {
         .port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_holdfast-signal"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
+        // Every simulated client comes from 127.0.0.1: lift the per-address caps.
+        .args(["--max-conns-per-addr", &(2 * rooms + 10).to_string()])
+        .args(["--max-rooms-per-addr", &(rooms + 10).to_string()])
         .stdout(Stdio::null())
         .spawn()
         .expect("holdfast-signal");

@@ -2,6 +2,11 @@
 //! client address; too many within a window lock the key out, for a time that
 //! doubles with each lockout. Pure, with time passed in, so minutes of
 //! lockouts are tested in microseconds.
+//!
+//! An address is a client's IPv4 address or its IPv6 /64 (one subscriber's
+//! network: rotating through its 2^64 addresses buys nothing), and the
+//! limiter tracks at most [`MAX_TRACKED_KEYS`]: past that the least recently
+//! seen unlocked key goes, so a flood of new addresses cannot grow it.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -18,6 +23,23 @@ pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 pub const FIRST_LOCKOUT: Duration = Duration::from_secs(60);
 /// Longest lockout.
 pub const MAX_LOCKOUT: Duration = Duration::from_secs(3600);
+/// Most keys the limiter remembers at once.
+pub const MAX_TRACKED_KEYS: usize = 65_536;
+
+/// The key for a client address: IPv4 as is (IPv4-mapped IPv6 unwrapped),
+/// IPv6 cut to its /64.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimiterConfig {
@@ -45,6 +67,13 @@ pub enum AttemptKey {
     Addr(IpAddr),
 }
 
+impl AttemptKey {
+    /// The key for a client address ([`address_key`]: IPv6 by /64).
+    pub fn addr(ip: IpAddr) -> Self {
+        AttemptKey::Addr(address_key(ip))
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     failures: VecDeque<Instant>,
@@ -66,13 +95,41 @@ pub enum Failure {
 pub struct AttemptLimiter<K = AttemptKey> {
     config: LimiterConfig,
     entries: HashMap<K, Entry>,
+    capacity: usize,
 }
 
 impl<K: Eq + Hash + Clone> AttemptLimiter<K> {
     pub fn new(config: LimiterConfig) -> Self {
+        Self::with_capacity(config, MAX_TRACKED_KEYS)
+    }
+
+    pub fn with_capacity(config: LimiterConfig, capacity: usize) -> Self {
         AttemptLimiter {
             config,
             entries: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Makes room for one more key: forgets stale keys, then the least
+    /// recently seen unlocked one (locked keys stay: forgetting them would
+    /// lift a lockout).
+    fn make_room(&mut self, now: Instant) {
+        if self.entries.len() < self.capacity {
+            return;
+        }
+        self.purge(now);
+        if self.entries.len() < self.capacity {
+            return;
+        }
+        let oldest = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.locked_until.is_none_or(|t| t <= now))
+            .min_by_key(|(_, e)| e.last_seen)
+            .map(|(k, _)| k.clone());
+        if let Some(k) = oldest {
+            self.entries.remove(&k);
         }
     }
 
@@ -98,6 +155,9 @@ impl<K: Eq + Hash + Clone> AttemptLimiter<K> {
     /// Records a failed attempt.
     pub fn fail(&mut self, key: &K, now: Instant) -> Failure {
         let cfg = self.config;
+        if !self.entries.contains_key(key) {
+            self.make_room(now);
+        }
         let e = self.entries.entry(key.clone()).or_insert_with(|| Entry {
             failures: VecDeque::new(),
             locked_until: None,
@@ -217,6 +277,34 @@ mod tests {
         }
         l.succeed(&"k");
         assert!(l.check(&"k", t0).is_err(), "a success does not lift a lockout");
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_stays_within_capacity_and_keeps_lockouts() {
+        let mut l = AttemptLimiter::with_capacity(LimiterConfig::default(), 100);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            l.fail(&0u32, t0);
+        }
+        assert!(l.check(&0, t0).is_err());
+        for i in 1..10_000u32 {
+            l.fail(&i, t0 + Duration::from_millis(i as u64));
+            assert!(l.tracked() <= 100);
+        }
+        assert!(l.check(&0, t0 + S(1)).is_err(), "the locked key survived the flood");
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:fffe".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(address_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(address_key(v4), v4);
     }
 
     #[test]

@@ -35,9 +35,10 @@ use holdfast_session::{Quality, GRACE_PERIOD};
 use rand::Rng;
 use serde::Serialize;
 
-use crate::access::{AttemptKey, AttemptLimiter, Failure, LimiterConfig};
+use crate::access::{address_key, AttemptKey, AttemptLimiter, Failure, LimiterConfig};
 use crate::replay::{ReplayBuffer, ReplayConfig};
 use crate::token::{Claims, Grant, TokenKey};
+use crate::turn::TurnRest;
 
 /// Cap on viewers (admitted and pending) in one room (support sessions have one or two).
 pub const MAX_VIEWERS_PER_ROOM: usize = 8;
@@ -50,9 +51,43 @@ const ENDED_MEMORY: Duration = Duration::from_secs(3600);
 /// What a viewer is told to wait when its host has not come back yet.
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(1);
 
+/// Caps on what one address, and everyone together, may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub rooms_per_addr: usize,
+    pub rooms_total: usize,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps {
+            rooms_per_addr: 16,
+            rooms_total: 10_000,
+        }
+    }
+}
+
+/// Ties the hub's monotonic clock to Unix time (for TURN credential expiry).
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    pub at: Instant,
+    pub unix_secs: u64,
+}
+
+impl WallClock {
+    pub fn unix_secs(&self, now: Instant) -> u64 {
+        self.unix_secs + now.saturating_duration_since(self.at).as_secs()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HubConfig {
+    /// STUN and TURN servers for hosts and admitted viewers (credentials included).
     pub ice_servers: Vec<IceServer>,
+    /// TURN with short-lived credentials per member (coturn `use-auth-secret`).
+    pub turn: Option<TurnRest>,
+    pub wall_clock: WallClock,
+    pub caps: Caps,
     pub limiter: LimiterConfig,
     pub consent_timeout: Duration,
     /// How long a member whose connection dropped keeps its place (seed: 300 s).
@@ -72,6 +107,12 @@ impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             ice_servers: Vec::new(),
+            turn: None,
+            wall_clock: WallClock {
+                at: Instant::now(),
+                unix_secs: 0,
+            },
+            caps: Caps::default(),
             limiter: LimiterConfig::default(),
             consent_timeout: CONSENT_TIMEOUT,
             grace: GRACE_PERIOD,
@@ -177,6 +218,8 @@ struct Room {
     revoked: VecDeque<PeerId>,
     /// Re-created from its host's token after a server restart.
     restored: bool,
+    /// The address (key) that registered it, for the per-address cap.
+    owner: IpAddr,
 }
 
 impl Room {
@@ -219,6 +262,8 @@ pub struct Hub {
     /// Rooms that ended, by ID and nonce, and when.
     ended: HashMap<(RoomId, u64), Instant>,
     limiter: AttemptLimiter,
+    /// Rooms registered per address key.
+    rooms_by_addr: HashMap<IpAddr, usize>,
     counters: HubCounters,
 }
 
@@ -283,6 +328,7 @@ impl Hub {
             rooms: HashMap::new(),
             conns: HashMap::new(),
             ended: HashMap::new(),
+            rooms_by_addr: HashMap::new(),
             counters: HubCounters::default(),
         }
     }
@@ -312,7 +358,12 @@ impl Hub {
 
     /// Everything the hub keeps per room or connection, for leak checks.
     pub fn footprint(&self) -> usize {
-        self.rooms.len() + self.member_count() + self.buffered_count() + self.conns.len() + self.ended.len()
+        self.rooms.len()
+            + self.member_count()
+            + self.buffered_count()
+            + self.conns.len()
+            + self.ended.len()
+            + self.rooms_by_addr.len()
     }
 
     pub fn handle(&mut self, now: Instant, conn: ConnId, addr: IpAddr, env: ClientEnvelope) -> Outbox {
@@ -321,7 +372,7 @@ impl Hub {
         }
         let seq = env.seq;
         match env.msg {
-            ClientMessage::Register { token: None, .. } => self.register(now, conn),
+            ClientMessage::Register { token: None, .. } => self.register(now, conn, addr),
             ClientMessage::Register {
                 token: Some(token),
                 last_seq,
@@ -517,21 +568,46 @@ impl Hub {
         })
     }
 
-    fn registered(&self, id: &RoomId, resumed: bool) -> ServerMessage {
+    /// The STUN/TURN list for a host or admitted viewer: the configured
+    /// servers, and TURN credentials of its own that expire.
+    fn ice_for(&self, peer: &PeerId, now: Instant) -> Vec<IceServer> {
+        let mut list = self.config.ice_servers.clone();
+        if let Some(turn) = &self.config.turn {
+            list.push(turn.credentials(&peer.0, self.config.wall_clock.unix_secs(now)));
+        }
+        list
+    }
+
+    /// Room caps: per registering address and in total.
+    fn room_allowed(&self, addr: IpAddr) -> Result<(), SignalError> {
+        let mine = self.rooms_by_addr.get(&address_key(addr)).copied().unwrap_or(0);
+        if mine >= self.config.caps.rooms_per_addr || self.rooms.len() >= self.config.caps.rooms_total {
+            return Err(SignalError::new(
+                ErrorKind::RateLimited,
+                "this server holds as many rooms as it allows (for this address or in all)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn registered(&self, id: &RoomId, resumed: bool, now: Instant) -> ServerMessage {
         let room = &self.rooms[id];
         ServerMessage::Registered {
             id: id.clone(),
             code: room.code.clone(),
             peer_id: room.host.clone(),
-            ice_servers: self.config.ice_servers.clone(),
+            ice_servers: self.ice_for(&room.host, now),
             token: self.sign(id, room, &room.host, Grant::Host),
             resumed,
         }
     }
 
-    fn register(&mut self, now: Instant, conn: ConnId) -> Outbox {
+    fn register(&mut self, now: Instant, conn: ConnId, addr: IpAddr) -> Outbox {
         if self.conns.contains_key(&conn) {
             return already_in_room(conn);
+        }
+        if let Err(e) = self.room_allowed(addr) {
+            return err(conn, e);
         }
         let mut rng = rand::rng();
         let id = loop {
@@ -542,11 +618,23 @@ impl Hub {
         };
         let host = PeerId::random(&mut rng);
         self.counters.rooms_created += 1;
-        self.insert_room(now, conn, &id, RoomCode::random(&mut rng), rng.random(), host);
-        vec![reply(conn, self.registered(&id, false))]
+        self.insert_room(now, conn, addr, &id, RoomCode::random(&mut rng), rng.random(), host);
+        vec![reply(conn, self.registered(&id, false, now))]
     }
 
-    fn insert_room(&mut self, now: Instant, conn: ConnId, id: &RoomId, code: RoomCode, nonce: u64, host: PeerId) {
+    #[allow(clippy::too_many_arguments)]
+    fn insert_room(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        addr: IpAddr,
+        id: &RoomId,
+        code: RoomCode,
+        nonce: u64,
+        host: PeerId,
+    ) {
+        let owner = address_key(addr);
+        *self.rooms_by_addr.entry(owner).or_default() += 1;
         let mut members = HashMap::new();
         members.insert(host.clone(), Member::new(Role::Host, conn, now));
         self.conns.insert(conn, (id.clone(), host.clone()));
@@ -560,6 +648,7 @@ impl Hub {
                 replay: ReplayBuffer::starting_after(self.config.replay, now, self.config.seq_base),
                 revoked: VecDeque::new(),
                 restored: false,
+                owner,
             },
         );
     }
@@ -606,7 +695,7 @@ impl Hub {
         let (id, nonce, peer, code) = claims;
         match self.rooms.get(&id) {
             Some(room) if room.nonce == nonce && room.host == peer => {
-                self.reconnect(now, conn, &id, &peer, last_seq, |hub| hub.registered(&id, true))
+                self.reconnect(now, conn, &id, &peer, last_seq, |hub| hub.registered(&id, true, now))
             }
             Some(_) => {
                 self.counters.reconnections_failed += 1;
@@ -618,15 +707,21 @@ impl Hub {
             }
             None => {
                 // A restarted server: the room comes back as it was.
+                if let Err(e) = self.room_allowed(addr) {
+                    return err(conn, e);
+                }
                 self.counters.rooms_restored += 1;
-                self.insert_room(now, conn, &id, code, nonce, peer);
+                self.insert_room(now, conn, addr, &id, code, nonce, peer);
                 self.rooms.get_mut(&id).expect("inserted").restored = true;
-                vec![reply(conn, self.registered(&id, true))]
+                vec![reply(conn, self.registered(&id, true, now))]
             }
         }
     }
 
-    /// Verifies a token under the lockout rules (a forged token is a failed attempt).
+    /// Verifies a token. A genuine one passes whatever lockout its address
+    /// or room is under: it cannot be guessed, and its holder is the person
+    /// the lockout protects (five wrong codes from a stranger must not stop
+    /// an admitted viewer from resuming). A forged one is a failed attempt.
     fn check_token(
         &mut self,
         now: Instant,
@@ -634,14 +729,13 @@ impl Hub {
         room: Option<&RoomId>,
         token: &SessionToken,
     ) -> Result<Claims, SignalError> {
-        let key = AttemptKey::Addr(addr);
-        if let Err(wait) = self.limiter.check(&key, now) {
+        if let Some(c) = self.config.token_key.verify(token) {
+            return Ok(c);
+        }
+        if let Err(wait) = self.limiter.check(&AttemptKey::addr(addr), now) {
             return Err(locked_out(wait));
         }
-        match self.config.token_key.verify(token) {
-            Some(c) => Ok(c),
-            None => Err(self.wrong_token(now, addr, room)),
-        }
+        Err(self.wrong_token(now, addr, room))
     }
 
     fn wrong_token(&mut self, now: Instant, addr: IpAddr, room: Option<&RoomId>) -> SignalError {
@@ -652,7 +746,7 @@ impl Hub {
     /// named); the answer says how many tries are left, or that a lockout began.
     fn failed_attempt(&mut self, now: Instant, addr: IpAddr, room: Option<RoomId>, what: &str) -> SignalError {
         self.counters.wrong_credentials += 1;
-        let keys = std::iter::once(AttemptKey::Addr(addr)).chain(room.map(AttemptKey::Room));
+        let keys = std::iter::once(AttemptKey::addr(addr)).chain(room.map(AttemptKey::Room));
         let mut remaining = u32::MAX;
         let mut lockout = None;
         for k in keys {
@@ -775,13 +869,15 @@ impl Hub {
         if self.conns.contains_key(&conn) {
             return already_in_room(conn);
         }
-        let keys = [AttemptKey::Addr(addr), AttemptKey::Room(id.clone())];
-        let locked = keys.iter().filter_map(|k| self.limiter.check(k, now).err()).max();
-        if let Some(wait) = locked {
-            return err(conn, locked_out(wait));
-        }
         match (code, token) {
-            (Some(code), _) => self.join_with_code(now, conn, addr, id, code),
+            (Some(code), _) => {
+                let keys = [AttemptKey::addr(addr), AttemptKey::Room(id.clone())];
+                let locked = keys.iter().filter_map(|k| self.limiter.check(k, now).err()).max();
+                if let Some(wait) = locked {
+                    return err(conn, locked_out(wait));
+                }
+                self.join_with_code(now, conn, addr, id, code)
+            }
             (None, Some(token)) => self.join_with_token(now, conn, addr, id, token, last_seq),
             (None, None) => err(
                 conn,
@@ -795,7 +891,7 @@ impl Hub {
         if !self.rooms.get(&id).is_some_and(|room| room.code.matches(&code)) {
             return err(conn, self.failed_attempt(now, addr, Some(id), "code"));
         }
-        self.limiter.succeed(&AttemptKey::Addr(addr));
+        self.limiter.succeed(&AttemptKey::addr(addr));
         let deadline = now + self.config.consent_timeout;
         let room = self.rooms.get_mut(&id).expect("credentials matched a room");
         if room.viewer_count() >= MAX_VIEWERS_PER_ROOM {
@@ -837,7 +933,7 @@ impl Hub {
             Ok(_) => return err(conn, self.wrong_token(now, addr, Some(&id))),
             Err(e) => return err(conn, e),
         };
-        self.limiter.succeed(&AttemptKey::Addr(addr));
+        self.limiter.succeed(&AttemptKey::addr(addr));
         let live = match self.rooms.get(&id) {
             Some(room) => room.nonce == nonce && !room.revoked.contains(&peer),
             None => return err(conn, self.absent_room(&id, nonce)),
@@ -850,7 +946,7 @@ impl Hub {
             id: id.clone(),
             peer_id: peer.clone(),
             host: hub.rooms[&id].host.clone(),
-            ice_servers: hub.config.ice_servers.clone(),
+            ice_servers: hub.ice_for(&peer, now),
             token: token.clone(),
             control,
         };
@@ -919,6 +1015,7 @@ impl Hub {
             }
         };
         let token = self.sign(&id, &self.rooms[&id], &peer, Grant::Viewer { control });
+        let ice_servers = self.ice_for(&peer, now);
         self.counters.joins_admitted += 1;
         let room = self.rooms.get_mut(&id).expect("host's room exists");
         let member = room.members.get_mut(&peer).expect("pending member");
@@ -931,7 +1028,7 @@ impl Hub {
                     id: id.clone(),
                     peer_id: peer.clone(),
                     host: room.host.clone(),
-                    ice_servers: self.config.ice_servers.clone(),
+                    ice_servers,
                     token,
                     control,
                 },
@@ -1040,6 +1137,12 @@ impl Hub {
             }
         }
         self.ended.insert((id.clone(), room.nonce), now);
+        if let Some(n) = self.rooms_by_addr.get_mut(&room.owner) {
+            *n -= 1;
+            if *n == 0 {
+                self.rooms_by_addr.remove(&room.owner);
+            }
+        }
         let mut out = Vec::new();
         for (peer, m) in room.members {
             let Some(c) = m.conn else { continue };

@@ -8,8 +8,11 @@ use std::time::Duration;
 use clap::Parser;
 use holdfast_proto::signal::IceServer;
 use holdfast_signal::access::{self, LimiterConfig};
+use holdfast_signal::hub::Caps;
 use holdfast_signal::replay::ReplayConfig;
+use holdfast_signal::server::ConnCaps;
 use holdfast_signal::token::TokenKey;
+use holdfast_signal::turn::TurnRest;
 use holdfast_signal::{spawn, ServerConfig, TlsMode};
 
 #[derive(Parser, Debug)]
@@ -53,6 +56,32 @@ struct Cli {
     /// TURN credential (prefer the environment variable: arguments are visible to other users).
     #[arg(long, env = "HOLDFAST_TURN_CREDENTIAL", hide_env_values = true)]
     turn_credential: Option<String>,
+    /// TURN server URL for which each host and admitted viewer gets its own
+    /// short-lived credentials (coturn `use-auth-secret`; repeatable).
+    #[arg(long = "turn-rest")]
+    turn_rest: Vec<String>,
+    /// The secret shared with coturn's `static-auth-secret` (prefer the environment variable).
+    #[arg(long, env = "HOLDFAST_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// How long `--turn-rest` credentials stay valid.
+    #[arg(long, default_value_t = holdfast_signal::turn::DEFAULT_TURN_TTL.as_secs_f64())]
+    turn_ttl_secs: f64,
+    /// A browser origin allowed to use the WebSocket and API besides this
+    /// server's own pages and the desktop app, e.g. https://support.example.com (repeatable).
+    #[arg(long = "allow-origin")]
+    allow_origin: Vec<String>,
+    /// Open connections one address (IPv6: one /64) may hold.
+    #[arg(long, default_value_t = ConnCaps::default().per_addr)]
+    max_conns_per_addr: usize,
+    /// Open connections in all.
+    #[arg(long, default_value_t = ConnCaps::default().total)]
+    max_conns: usize,
+    /// Rooms one address may hold.
+    #[arg(long, default_value_t = Caps::default().rooms_per_addr)]
+    max_rooms_per_addr: usize,
+    /// Rooms in all.
+    #[arg(long, default_value_t = Caps::default().rooms_total)]
+    max_rooms: usize,
     /// Wrong codes allowed per minute, per room and per client address, before a lockout.
     #[arg(long, default_value_t = access::MAX_FAILURES)]
     max_failures: u32,
@@ -154,7 +183,29 @@ async fn main() -> anyhow::Result<()> {
             ttl: Duration::try_from_secs_f64(cli.replay_ttl_secs)?,
         },
         token_key,
+        turn: (!cli.turn_rest.is_empty())
+            .then(|| {
+                let secret = cli.turn_secret.clone()?;
+                Some(TurnRest::new(
+                    cli.turn_rest.clone(),
+                    secret,
+                    Duration::try_from_secs_f64(cli.turn_ttl_secs).ok()?,
+                ))
+            })
+            .flatten(),
+        allowed_origins: cli.allow_origin.clone(),
+        conn_caps: ConnCaps {
+            per_addr: cli.max_conns_per_addr.max(1),
+            total: cli.max_conns.max(1),
+        },
+        room_caps: Caps {
+            rooms_per_addr: cli.max_rooms_per_addr.max(1),
+            rooms_total: cli.max_rooms.max(1),
+        },
     };
+    if !cli.turn_rest.is_empty() && config.turn.is_none() {
+        anyhow::bail!("--turn-rest needs --turn-secret (or HOLDFAST_TURN_SECRET) and a valid --turn-ttl-secs");
+    }
     let server = spawn(config).await?;
     eprintln!("holdfast-signal: serving {}", server.base_url);
     tokio::select! {

@@ -7,6 +7,12 @@
 //! `holdfast_proto::signal::MAX_SIGNAL_MESSAGE_BYTES` but under that get an `error` and the
 //! connection stays up. A bad message never changes any state.
 //!
+//! Each socket's outbox is also bounded in bytes ([`OUTBOX_BYTE_BUDGET`]): a
+//! reader that stalls while large messages pile up is dropped long before
+//! 512 of them (up to 32 MiB) could be held for it. Connections are capped
+//! per client address (IPv6 by /64) and in total, and `/ws` and the API only
+//! answer the pages [`OriginPolicy`] allows.
+//!
 //! Socket health: the server pings every client every [`WS_PING_INTERVAL`]
 //! and closes a connection it has heard nothing from (not even a pong) for
 //! [`WS_SILENT_TIMEOUT`], so half-open connections do not hold rooms.
@@ -19,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -33,16 +40,20 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use holdfast_proto::{RoomId, SessionToken};
 use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent, Metrics};
 
-use crate::access::LimiterConfig;
-use crate::hub::{ConnId, Hub, HubConfig, Out as HubOut, Outbox};
+use crate::access::{address_key, LimiterConfig};
+use crate::hub::{Caps, ConnId, Hub, HubConfig, Out as HubOut, Outbox, WallClock};
+use crate::origin::OriginPolicy;
 use crate::replay::ReplayConfig;
 use crate::tls::{load_or_create_self_signed, TlsMode};
 use crate::token::TokenKey;
+use crate::turn::TurnRest;
 
 /// Largest WebSocket frame or message read at all.
 pub const WS_FRAME_LIMIT: usize = 256 * 1024;
 /// Messages queued for one client before it counts as stalled.
 pub const OUTBOX_CAPACITY: usize = 512;
+/// Bytes queued for one client before it counts as stalled.
+pub const OUTBOX_BYTE_BUDGET: usize = 1024 * 1024;
 /// Largest body the REST endpoints read.
 pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024;
 /// WebSocket ping cadence (seed: 10 s).
@@ -56,10 +67,27 @@ enum Out {
     Ping,
 }
 
-/// One open connection: its outbox, and how to make its reader stop.
+/// One open connection: its outbox, the bytes waiting in it, and how to make its reader stop.
 struct Conn {
     tx: mpsc::Sender<Out>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     close: Arc<tokio::sync::Notify>,
+}
+
+/// How many connections one address, and everyone together, may hold open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnCaps {
+    pub per_addr: usize,
+    pub total: usize,
+}
+
+impl Default for ConnCaps {
+    fn default() -> Self {
+        ConnCaps {
+            per_addr: 64,
+            total: 20_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +109,12 @@ pub struct ServerConfig {
     pub replay: ReplayConfig,
     /// Signs session tokens; the same key after a restart keeps tokens valid.
     pub token_key: TokenKey,
+    /// TURN with short-lived per-member credentials (coturn `use-auth-secret`).
+    pub turn: Option<TurnRest>,
+    /// Browser origins allowed besides this server's own pages and the app.
+    pub allowed_origins: Vec<String>,
+    pub conn_caps: ConnCaps,
+    pub room_caps: Caps,
 }
 
 impl ServerConfig {
@@ -97,6 +131,10 @@ impl ServerConfig {
             grace: holdfast_session::GRACE_PERIOD,
             replay: ReplayConfig::default(),
             token_key: TokenKey::random(),
+            turn: None,
+            allowed_origins: Vec::new(),
+            conn_caps: ConnCaps::default(),
+            room_caps: Caps::default(),
         }
     }
 }
@@ -121,8 +159,13 @@ pub fn default_ui_dir() -> Option<PathBuf> {
 struct AppState {
     hub: Mutex<Hub>,
     conns: Mutex<HashMap<ConnId, Conn>>,
+    /// Open connections per address key.
+    conns_by_addr: Mutex<HashMap<std::net::IpAddr, usize>>,
+    conn_caps: ConnCaps,
+    origins: OriginPolicy,
     next_conn: std::sync::atomic::AtomicU64,
-    ice_servers: Vec<IceServer>,
+    /// What anyone may read at `/api/ice-servers`: entries without credentials.
+    public_ice_servers: Vec<IceServer>,
     health: KeepaliveConfig,
     connections_total: std::sync::atomic::AtomicU64,
 }
@@ -134,8 +177,12 @@ impl AppState {
             match item {
                 HubOut::Send { to, seq, msg } => {
                     let Some(c) = conns.get(&to) else { continue };
-                    if c.tx.try_send(Out::Text(ServerEnvelope { seq, msg }.to_json())).is_err() {
-                        warn!(conn = %to, "client is not reading its messages; dropping it");
+                    let text = ServerEnvelope { seq, msg }.to_json();
+                    let len = text.len();
+                    let queued = c.queued.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
+                    if queued > OUTBOX_BYTE_BUDGET || c.tx.try_send(Out::Text(text)).is_err() {
+                        c.queued.fetch_sub(len, std::sync::atomic::Ordering::Relaxed);
+                        warn!(conn = %to, queued, "client is not reading its messages; dropping it");
                         c.close.notify_one();
                     }
                 }
@@ -173,6 +220,14 @@ pub fn router(config: &ServerConfig) -> Router {
     let state = Arc::new(AppState {
         hub: Mutex::new(Hub::new(HubConfig {
             ice_servers: config.ice_servers.clone(),
+            turn: config.turn.clone(),
+            wall_clock: WallClock {
+                at: Instant::now(),
+                unix_secs: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            },
+            caps: config.room_caps,
             limiter: config.limiter,
             consent_timeout: config.consent_timeout,
             grace: config.grace,
@@ -184,8 +239,24 @@ pub fn router(config: &ServerConfig) -> Router {
                 .map_or(0, |d| d.as_millis() as u64),
         })),
         conns: Mutex::new(HashMap::new()),
+        conns_by_addr: Mutex::new(HashMap::new()),
+        conn_caps: config.conn_caps,
+        origins: OriginPolicy {
+            scheme: if matches!(config.tls, TlsMode::Off) {
+                "http"
+            } else {
+                "https"
+            },
+            loopback_bind: config.listen.ip().is_loopback(),
+            extra: config.allowed_origins.clone(),
+        },
         next_conn: Default::default(),
-        ice_servers: config.ice_servers.clone(),
+        public_ice_servers: config
+            .ice_servers
+            .iter()
+            .filter(|s| s.username.is_none() && s.credential.is_none())
+            .cloned()
+            .collect(),
         health: socket_health(config),
         connections_total: Default::default(),
     });
@@ -200,16 +271,20 @@ pub fn router(config: &ServerConfig) -> Router {
             state.deliver(out);
         }
     });
-    let app = Router::new()
+    // Browsers reach these only from allowed pages (see `origin`).
+    let guarded = Router::new()
         .route("/ws", get(ws_upgrade))
-        .route("/healthz", get(healthz))
         .route("/api/ice-servers", get(ice_servers))
-        .route("/metrics", get(metrics))
         .route(
             "/rooms/{id}/connection-quality",
             post(connection_quality).layer(DefaultBodyLimit::max(MAX_HTTP_BODY_BYTES)),
         )
-        .route("/rooms/{id}/reconnection-state", get(reconnection_state));
+        .route("/rooms/{id}/reconnection-state", get(reconnection_state))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), check_origin));
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(guarded);
     let app = match &config.ui_dir {
         Some(dir) => app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))),
         None => app.fallback(|| async {
@@ -258,8 +333,28 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> 
     Json(serde_json::json!({ "status": "ok", "rooms": hub.room_count(), "members": hub.member_count() }))
 }
 
+/// The public STUN list: TURN credentials go only to hosts and admitted
+/// viewers, inside their `registered`/`joined` answers.
 async fn ice_servers(State(state): State<Arc<AppState>>) -> Json<Vec<IceServer>> {
-    Json(state.ice_servers.clone())
+    Json(state.public_ice_servers.clone())
+}
+
+/// Refuses requests from pages [`OriginPolicy`] does not allow (403).
+async fn check_origin(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let verdict = {
+        let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+        state.origins.check(header(header::ORIGIN), header(header::HOST))
+    };
+    match verdict {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            warn!("{refusal}");
+            http_error(
+                StatusCode::FORBIDDEN,
+                SignalError::new(ErrorKind::BadMessage, refusal.to_string()),
+            )
+        }
+    }
 }
 
 /// Prometheus text format.
@@ -533,14 +628,64 @@ async fn ws_upgrade(
     State(state): State<Arc<AppState>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
 ) -> Response {
+    let Some(slot) = ConnSlot::take(&state, addr.ip()) else {
+        warn!(remote = %addr, "connection refused: too many connections");
+        return http_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            SignalError::new(
+                ErrorKind::RateLimited,
+                "too many connections from this address (or to this server)",
+            ),
+        );
+    };
     ws.max_message_size(WS_FRAME_LIMIT)
         .max_frame_size(WS_FRAME_LIMIT)
         .on_upgrade(move |socket| {
             let conn = ConnId(state.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
             let span = info_span!("ws", conn = %conn, remote = %addr);
-            client(socket, state, conn, addr.ip()).instrument(span)
+            async move {
+                client(socket, state, conn, addr.ip()).await;
+                drop(slot);
+            }
+            .instrument(span)
         })
         .into_response()
+}
+
+/// One counted connection of an address; the count drops with it.
+struct ConnSlot {
+    state: Arc<AppState>,
+    key: std::net::IpAddr,
+}
+
+impl ConnSlot {
+    /// A slot if the address and the server are under their caps.
+    fn take(state: &Arc<AppState>, ip: std::net::IpAddr) -> Option<Self> {
+        let key = address_key(ip);
+        let mut by_addr = state.conns_by_addr.lock().expect("conns_by_addr lock");
+        let total: usize = by_addr.values().sum();
+        let mine = by_addr.get(&key).copied().unwrap_or(0);
+        if mine >= state.conn_caps.per_addr || total >= state.conn_caps.total {
+            return None;
+        }
+        *by_addr.entry(key).or_default() += 1;
+        Some(ConnSlot {
+            state: state.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut by_addr = self.state.conns_by_addr.lock().expect("conns_by_addr lock");
+        if let Some(n) = by_addr.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                by_addr.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// The ping cadence and silence limit as a keepalive (the limit rounded up to whole intervals).
@@ -561,10 +706,12 @@ async fn client(socket: WebSocket, state: Arc<AppState>, conn: ConnId, ip: std::
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Out>(OUTBOX_CAPACITY);
     let close = Arc::new(tokio::sync::Notify::new());
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     state.conns.lock().expect("conns lock").insert(
         conn,
         Conn {
             tx: tx.clone(),
+            queued: queued.clone(),
             close: close.clone(),
         },
     );
@@ -572,7 +719,10 @@ async fn client(socket: WebSocket, state: Arc<AppState>, conn: ConnId, ip: std::
     let writer = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
             let frame = match out {
-                Out::Text(text) => Message::Text(text.into()),
+                Out::Text(text) => {
+                    queued.fetch_sub(text.len(), std::sync::atomic::Ordering::Relaxed);
+                    Message::Text(text.into())
+                }
                 Out::Ping => Message::Ping(Default::default()),
             };
             if sink.send(frame).await.is_err() {
@@ -734,7 +884,7 @@ mod tests {
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
         format!(
-            "POST /rooms/{id}/connection-quality HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n\
+            "POST /rooms/{id}/connection-quality HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
@@ -807,7 +957,7 @@ mod tests {
 
         let (status, text) = http(
             &server,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".into(),
         )
         .await;
         assert_eq!(status, 200);

@@ -872,6 +872,10 @@ fn cannot_register_or_join_twice() {
 fn many_rooms_come_and_go_without_leaking() {
     let mut t = T::with(HubConfig {
         grace: Duration::from_secs(300),
+        caps: Caps {
+            rooms_per_addr: 1000,
+            rooms_total: 1000,
+        },
         ..HubConfig::default()
     });
     for i in 0..1000u32 {
@@ -958,4 +962,149 @@ fn quality_messages_are_validated_when_parsed() {
         let e = ClientEnvelope::parse(bad).expect_err(bad);
         assert_eq!(e.kind, ErrorKind::BadMessage, "{bad}: {e:?}");
     }
+}
+
+#[test]
+fn a_valid_token_resumes_whatever_lockouts_strangers_caused() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let (viewer, token) = t.admit("h", "v", &id, &code);
+    t.disconnect("v");
+    // A stranger on the viewer's own address (on an embedded server every
+    // local client shares one) locks that address and the room out.
+    for i in 0..5 {
+        t.join_code(&format!("s{i}"), ip(2), &id, &wrong_code());
+    }
+    assert_eq!(error_kind(&t.join_code("g", ip(10), &id, &code)), ErrorKind::LockedOut);
+    assert_eq!(
+        error_kind(&t.join_code("late", ip(2), &id, &code)),
+        ErrorKind::LockedOut
+    );
+    // The admitted viewer's token still resumes its session.
+    let out = t.join_token("v2", &id, &token, Some(0));
+    assert!(
+        out.iter()
+            .any(|(_, _, m)| matches!(m, ServerMessage::Joined { peer_id, .. } if *peer_id == viewer)),
+        "{out:?}"
+    );
+    // And its token still opens its own state over HTTP.
+    assert!(t.hub.reconnection_state(t.now, ip(2), &id, &token).is_ok());
+    // A forged token from the locked address is still refused as locked out.
+    let forged = TokenKey::random().sign(&Claims {
+        room: id.clone(),
+        nonce: 1,
+        peer: PeerId("pX".into()),
+        grant: Grant::Viewer { control: true },
+        code: None,
+    });
+    assert_eq!(error_kind(&t.join_token("f", &id, &forged, None)), ErrorKind::LockedOut);
+}
+
+#[test]
+fn rooms_are_capped_per_address_and_in_total() {
+    let mut t = T::with(HubConfig {
+        caps: Caps {
+            rooms_per_addr: 3,
+            rooms_total: 5,
+        },
+        ..HubConfig::default()
+    });
+    let register = |t: &mut T, name: &str, addr: IpAddr| {
+        let msg = ClientMessage::Register {
+            token: None,
+            last_seq: None,
+        };
+        t.send(name, addr, msg).remove(0).2
+    };
+    for i in 0..3 {
+        assert!(matches!(
+            register(&mut t, &format!("a{i}"), ip(1)),
+            ServerMessage::Registered { .. }
+        ));
+    }
+    let refused = register(&mut t, "a3", ip(1));
+    assert!(
+        matches!(
+            refused,
+            ServerMessage::Error {
+                code: ErrorKind::RateLimited,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    // IPv6 addresses of one /64 are one address.
+    let v6 = |n: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, n, 0, 0, 1]);
+    assert!(matches!(
+        register(&mut t, "b0", v6(1)),
+        ServerMessage::Registered { .. }
+    ));
+    assert!(matches!(
+        register(&mut t, "b1", v6(2)),
+        ServerMessage::Registered { .. }
+    ));
+    // Five in all: a third address is refused too.
+    assert!(matches!(
+        register(&mut t, "c0", ip(3)),
+        ServerMessage::Error {
+            code: ErrorKind::RateLimited,
+            ..
+        }
+    ));
+    // A room that ends frees its place.
+    t.send("a0", ip(1), ClientMessage::Leave);
+    assert!(matches!(
+        register(&mut t, "a4", ip(1)),
+        ServerMessage::Registered { .. }
+    ));
+}
+
+#[test]
+fn turn_credentials_go_only_to_hosts_and_admitted_viewers() {
+    let turn = crate::turn::TurnRest::new(vec!["turn:127.0.0.1:3478".into()], "s3cret", Duration::from_secs(600));
+    let mut t = T::with(HubConfig {
+        turn: Some(turn),
+        wall_clock: WallClock {
+            at: Instant::now(),
+            unix_secs: 1_700_000_000,
+        },
+        ..HubConfig::default()
+    });
+    t.now = t.hub.config.wall_clock.at;
+    let msg = ClientMessage::Register {
+        token: None,
+        last_seq: None,
+    };
+    let (id, code, host, host_ice) = match t.send("h", ip(1), msg).remove(0).2 {
+        ServerMessage::Registered {
+            id,
+            code,
+            peer_id,
+            ice_servers,
+            ..
+        } => (id, code, peer_id, ice_servers),
+        other => panic!("{other:?}"),
+    };
+    let user = |ice: &[IceServer]| ice.iter().find_map(|s| s.username.clone());
+    assert_eq!(user(&host_ice), Some(format!("1700000600:{host}")));
+    // A stranger with a wrong code, and a viewer still waiting, get none.
+    let wrong = t.join_code("x", ip(7), &id, &wrong_code());
+    assert!(wrong.iter().all(|(_, _, m)| matches!(m, ServerMessage::Error { .. })));
+    let waiting = t.join_code("v", ip(2), &id, &code);
+    let json = format!("{waiting:?}");
+    assert!(
+        !json.contains("credential: Some") && !json.contains("1700000600"),
+        "{json}"
+    );
+    // Admitted: its own credentials.
+    let peer = T::requested(&waiting);
+    let joined = t.consent("h", &peer, Decision::View);
+    let ice = joined
+        .iter()
+        .find_map(|(_, _, m)| match m {
+            ServerMessage::Joined { ice_servers, .. } => Some(ice_servers.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(user(&ice), Some(format!("1700000600:{peer}")));
 }
