@@ -171,22 +171,24 @@ async fn view_connect(
     if let Some(old) = state.viewing.lock().expect("viewing lock").replace(cmd_tx.clone()) {
         let _ = old.send(ViewCommand::Leave);
     }
-    let (up_tx, mut up_rx) = mpsc::unbounded_channel();
+    let (up_tx, mut up_rx) = mpsc::unbounded_channel::<ViewUpdate>();
+    // Frames wait in a short queue; the viewer drops what the webview cannot take.
+    let (frame_tx, mut frame_rx) = mpsc::channel::<Vec<u8>>(viewing::FRAME_QUEUE);
     let forward = {
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
             while let Some(u) = up_rx.recv().await {
-                match u {
-                    ViewUpdate::Frame(bytes) => {
-                        let _ = frames.send(InvokeResponseBody::Raw(bytes));
-                    }
-                    other => {
-                        let _ = app.emit("view-update", &other);
-                    }
-                }
+                let _ = app.emit("view-update", &u);
             }
         })
     };
+    tauri::async_runtime::spawn(async move {
+        while let Some(bytes) = frame_rx.recv().await {
+            if frames.send(InvokeResponseBody::Raw(bytes)).is_err() {
+                break;
+            }
+        }
+    });
     let opts = ViewOptions {
         settings,
         ice_bind: std::env::var("HOLDFAST_ICE_BIND").map(|b| vec![b]).unwrap_or_default(),
@@ -200,7 +202,7 @@ async fn view_connect(
         decode,
     };
     tauri::async_runtime::spawn(async move {
-        if let Err(e) = viewing::view(opts, req, up_tx, cmd_rx).await {
+        if let Err(e) = viewing::view(opts, req, up_tx, frame_tx, cmd_rx).await {
             tracing::info!("viewing ended: {e}");
         }
         let _ = forward.await;

@@ -93,6 +93,14 @@ fn join_with_consent(app: &AppDriver, browser: &mut Browser, url: &str, art: &Pa
         t.contains("entered your ID and code")
     })?;
     app.screenshot(&art.join(shot))?;
+    // As a person would: the allow buttons wake a second after the dialog opens.
+    wait_for(Duration::from_secs(5), "the allow button to wake", || {
+        Ok((app.execute(
+            "return !document.getElementById('consent-control').disabled",
+            serde_json::json!([]),
+        )? == serde_json::json!(true))
+        .then_some(()))
+    })?;
     app.click("#consent-control")?;
     Ok(())
 }
@@ -161,6 +169,61 @@ fn the_app_shows_its_credentials_asks_consent_and_shows_the_viewer_connected() -
     for secret in [code.as_str(), bare_code.as_str(), token.as_str()] {
         anyhow::ensure!(!logs.contains(secret), "a secret in the logs: {secret}");
     }
+    Ok(())
+}
+
+/// Acceptance (issue 12, item 6): Enter (or Space) pressed the moment the
+/// consent dialog opens, as by someone typing, admits no one: Deny has the
+/// focus and the dialog takes no key for its first second.
+#[test]
+fn enter_right_after_the_consent_dialog_opens_does_not_admit() -> anyhow::Result<()> {
+    let art = artifacts_dir("desktop_app_consent_keys");
+    let dirs = Dirs::fresh(&art);
+    let ns = Netns::new()?;
+    let x = Xvfb::start(Some(&ns), 1280, 800, &art)?;
+    let app = launch(&ns, &x.display, "127.0.0.1:8080", "127.0.0.1:0", &dirs, &art)?;
+    credentials(&app, &art)?;
+    // The webview runs under a strict CSP: a script injected into the page does not run.
+    let injected = app.execute(
+        "const s = document.createElement('script'); s.textContent = 'window.__injected = 1'; \
+         document.head.appendChild(s); return window.__injected === 1",
+        serde_json::json!([]),
+    )?;
+    assert_eq!(injected, false, "an inline script ran: the CSP is not in force");
+    let link = app.text("#viewer-link")?;
+    let mut browser = Browser::start(Some(&ns), &art)?;
+    browser.open(&link)?;
+    wait_for(Duration::from_secs(30), "the consent dialog", || {
+        Ok(app.displayed("#consent")?.then_some(()))
+    })?;
+    // At once: Enter and Space, as if the person was typing in another window.
+    let t0 = std::time::Instant::now();
+    app.press_keys(&["\u{E007}", " ", "\u{E007}"])?;
+    eprintln!("keys sent {:?} after the dialog showed", t0.elapsed());
+    let focused = app.execute(
+        "return document.activeElement && document.activeElement.id",
+        serde_json::json!([]),
+    )?;
+    assert_eq!(focused, "consent-deny", "Deny has the focus");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        app.displayed("#consent")?,
+        "the question is still open: nothing was answered"
+    );
+    let state = app.text("#host-state")?;
+    assert_ne!(state, "Connected", "admitted by a stray key");
+    assert_eq!(decoded(&mut browser), 0, "no frame reached the viewer");
+    app.screenshot(&art.join("consent-still-open.png"))?;
+    // After the first second the same Enter on the focused Deny denies.
+    app.press_keys(&["\u{E007}"])?;
+    wait_for(Duration::from_secs(5), "the dialog to close", || {
+        Ok((!app.displayed("#consent")?).then_some(()))
+    })?;
+    let shown = wait_for(Duration::from_secs(10), "the denial in the viewer", || {
+        let m = browser.eval("window.holdfast.message()")?;
+        Ok(m.as_str().filter(|m| m.contains("declined")).map(str::to_owned))
+    })?;
+    eprintln!("the viewer says: {shown}");
     Ok(())
 }
 

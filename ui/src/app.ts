@@ -6,6 +6,7 @@
 import './style.css';
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
+import { ConsentGuard } from './consentguard';
 import { presentHost, type HostView } from './hostview';
 import { pickLanguage, setLanguage, t, type Key } from './i18n';
 import { Toasts, type Notice } from './toasts';
@@ -105,20 +106,32 @@ function renderToasts(): void {
 
 // One dialog at a time; further requests queue behind it.
 const requests: JoinRequest[] = [];
+const guard = new ConsentGuard();
+const ALLOW_BUTTONS = ['consent-control', 'consent-view'];
 
 function renderConsent(): void {
   const dialog = $<HTMLDialogElement>('consent');
   const req = requests[0];
   if (!req) {
+    guard.hide();
     if (dialog.open) dialog.close();
     return;
   }
   $('consent-body').textContent = t('consent.body', { address: req.address });
   $('consent-left').textContent = t('consent.left', { s: Math.max(0, Math.ceil((req.deadline - Date.now()) / 1000)) });
   if (!dialog.open) dialog.showModal();
+  if (guard.show(req.peer_id, performance.now())) {
+    // Deny is the default; the allow buttons wake after a second.
+    for (const id of ALLOW_BUTTONS) $<HTMLButtonElement>(id).disabled = true;
+    $('consent-deny').focus();
+    setTimeout(() => {
+      for (const id of ALLOW_BUTTONS) $<HTMLButtonElement>(id).disabled = false;
+    }, guard.armsIn(performance.now()));
+  }
 }
 
 function answer(decision: 'control' | 'view' | 'deny'): void {
+  if (!guard.armed(performance.now())) return; // a key or click meant for something else
   const req = requests.shift();
   if (req) {
     toasts.clear(`join:${req.peer_id}`);
@@ -261,6 +274,10 @@ async function main(): Promise<void> {
   $('consent-deny').addEventListener('click', () => answer('deny'));
   // Escape closes a dialog: treat it as "deny", never as "allow".
   $('consent').addEventListener('cancel', (e) => { e.preventDefault(); answer('deny'); });
+  // Keys typed as the dialog appears (Enter, Space) answer nothing.
+  $('consent').addEventListener('keydown', (e) => {
+    if (!guard.armed(performance.now())) e.preventDefault();
+  }, { capture: true });
   $('allow-control').addEventListener('change', (e) => {
     void invoke('set_control', { enabled: (e.target as HTMLInputElement).checked }).catch(showError);
   });

@@ -174,6 +174,10 @@ pub enum Notice {
     HostAway {
         away: bool,
     },
+    /// Something went wrong that the person should know (in words for people).
+    Error {
+        message: String,
+    },
 }
 
 /// Folds host events into a [`HostView`] and [`Notice`]s.

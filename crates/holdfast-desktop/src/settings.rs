@@ -187,6 +187,22 @@ fn in_range<T: PartialOrd + fmt::Display + Copy>(
     Ok(())
 }
 
+/// Whether signalling to `url` stays private: TLS (`https`, `wss`), or a
+/// plain connection that never leaves this machine (loopback). Anything else
+/// lets whoever is on the path read the session's descriptions and rewrite them.
+pub fn signal_url_is_private(url: &url::Url) -> bool {
+    match url.scheme() {
+        "https" | "wss" => true,
+        "http" | "ws" => match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 impl Settings {
     /// Checks every field; the first problem found is the error.
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -201,6 +217,12 @@ impl Settings {
             }
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(invalid("signal_url", "has no host"));
+            }
+            if !signal_url_is_private(&url) {
+                return Err(invalid(
+                    "signal_url",
+                    "must use https:// or wss:// unless the server is on this machine",
+                ));
             }
         }
         if self.ice_servers.len() > MAX_ICE_SERVERS {
@@ -407,6 +429,16 @@ mod tests {
         assert_eq!(s.keepalive_secs, 5);
         assert_eq!(s.grace_secs, 300);
         assert_eq!(s.signal_url, None, "the embedded server by default");
+        for ok in [
+            "https://signal.example.org",
+            "wss://10.0.0.1:8443",
+            "http://127.0.0.1:8080",
+            "ws://[::1]:9",
+            "http://localhost:8080",
+        ] {
+            let url = url::Url::parse(ok).unwrap();
+            assert!(signal_url_is_private(&url), "{ok}");
+        }
         s.validate().unwrap();
         assert_eq!(
             VideoQuality::Balanced.bitrate_kbps(),
@@ -471,6 +503,20 @@ mod tests {
                 "signal_url",
                 Settings {
                     signal_url: Some("not a url".into()),
+                    ..custom()
+                },
+            ),
+            (
+                "signal_url",
+                Settings {
+                    signal_url: Some("http://signal.example.org".into()),
+                    ..custom()
+                },
+            ),
+            (
+                "signal_url",
+                Settings {
+                    signal_url: Some("ws://192.168.1.20:8080".into()),
                     ..custom()
                 },
             ),

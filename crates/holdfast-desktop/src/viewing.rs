@@ -7,6 +7,12 @@
 //! pictures ([`picture_message`]). Input from the webview arrives as the same
 //! JSON the browser viewer sends and is validated here before it goes out.
 //!
+//! Frames go to the webview through a short bounded queue ([`FRAME_QUEUE`]):
+//! a webview that falls behind gets frames dropped ([`FrameGate`]: after a
+//! dropped encoded frame only a keyframe goes next, and one is asked for),
+//! never an ever-growing backlog; pictures larger than [`MAX_PICTURE_PIXELS`]
+//! (a host claiming an absurd size) are refused.
+//!
 //! Runs headless; the shell only forwards commands in and updates out.
 
 use std::sync::Arc;
@@ -30,6 +36,48 @@ use crate::view_state::{ViewTracker, ViewingView};
 pub const MAX_INPUT_BYTES: usize = 4096;
 /// At most one keyframe request this often (the browser viewer's gap too).
 pub const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(500);
+/// Frames (or pictures) waiting for the webview before new ones are dropped.
+pub const FRAME_QUEUE: usize = 4;
+/// Largest picture accepted: 8K UHD (a 7680x4320 RGBA picture is 133 MB).
+pub const MAX_PICTURE_PIXELS: u64 = 7680 * 4320;
+
+/// Whether a frame goes to the webview's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Send,
+    /// Dropped; `ask_keyframe` when the decoder now needs one.
+    Drop {
+        ask_keyframe: bool,
+    },
+}
+
+/// Drops frames when the webview's queue is full: a dropped encoded frame
+/// breaks the decoder until the next keyframe, so after one only a keyframe
+/// passes. Pure.
+#[derive(Debug, Default)]
+pub struct FrameGate {
+    awaiting_keyframe: bool,
+    pub dropped: u64,
+}
+
+impl FrameGate {
+    /// `room`: the queue has space. `keyframe`: the frame can be decoded on its own.
+    pub fn pass(&mut self, keyframe: bool, room: bool) -> Pass {
+        if room && (keyframe || !self.awaiting_keyframe) {
+            self.awaiting_keyframe = false;
+            return Pass::Send;
+        }
+        self.dropped += 1;
+        let first = !self.awaiting_keyframe;
+        self.awaiting_keyframe = true;
+        Pass::Drop { ask_keyframe: first }
+    }
+}
+
+/// Whether a picture of `width` x `height` is within what this viewer takes.
+pub fn picture_size_ok(width: u32, height: u32) -> bool {
+    width > 0 && height > 0 && width as u64 * height as u64 <= MAX_PICTURE_PIXELS
+}
 
 /// First byte of a binary message to the webview: what follows.
 pub const ENCODED_FRAME: u8 = 1;
@@ -130,9 +178,6 @@ pub enum ViewCommand {
 pub enum ViewUpdate {
     View(ViewingView),
     Notice(Notice),
-    /// A binary message for the canvas ([`frame_message`] or [`picture_message`]).
-    #[serde(skip)]
-    Frame(Vec<u8>),
 }
 
 /// Turns the webview's input JSON into a numbered-by-the-viewer input event;
@@ -158,6 +203,7 @@ pub async fn view(
     opts: ViewOptions,
     req: ViewRequest,
     updates: mpsc::UnboundedSender<ViewUpdate>,
+    frames: mpsc::Sender<Vec<u8>>,
     mut commands: mpsc::UnboundedReceiver<ViewCommand>,
 ) -> Result<(), ViewError> {
     let grace = Duration::from_secs(opts.settings.grace_secs);
@@ -231,6 +277,8 @@ pub async fn view(
             h.request_keyframe();
         }
     };
+    let mut gate = FrameGate::default();
+    let mut oversized_told = false;
     let mut last_view = tracker.view().clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -243,13 +291,28 @@ pub async fn view(
                 };
                 send_notices(tracker.on_event(&ev, unix_ms()));
                 if let ViewerEvent::Frame(f) = &ev {
+                    if f.keyframe && !picture_size_ok(f.width as u32, f.height as u32) {
+                        if !std::mem::replace(&mut oversized_told, true) {
+                            let why = format!("The host sent a {}x{} picture, larger than this viewer accepts.", f.width, f.height);
+                            tracing::warn!("{why}");
+                            send_notices(vec![Notice::Error { message: why }]);
+                        }
+                        continue;
+                    }
                     match decoder.as_mut() {
-                        None => { let _ = updates.send(ViewUpdate::Frame(frame_message(f))); }
+                        None => match gate.pass(f.keyframe, frames.capacity() > 0) {
+                            Pass::Send => { let _ = frames.try_send(frame_message(f)); }
+                            Pass::Drop { ask_keyframe: true } => ask_keyframe(&handle),
+                            Pass::Drop { .. } => {}
+                        },
                         Some(_) if awaiting_keyframe && !f.keyframe => ask_keyframe(&handle),
                         Some(d) => match d.decode(&f.data) {
                             Ok(Some(p)) => {
                                 awaiting_keyframe = false;
-                                let _ = updates.send(ViewUpdate::Frame(picture_message(f.capture_us, &p)));
+                                // A decoded picture stands alone: dropping one costs nothing more.
+                                if picture_size_ok(p.width, p.height) && gate.pass(true, frames.capacity() > 0) == Pass::Send {
+                                    let _ = frames.try_send(picture_message(f.capture_us, &p));
+                                }
                             }
                             Ok(None) => awaiting_keyframe = false,
                             Err(e) => {
@@ -309,6 +372,30 @@ pub async fn view(
 mod tests {
     use super::*;
     use holdfast_proto::commands::{InputEvent, PointerButton};
+
+    #[test]
+    fn a_full_queue_drops_frames_and_then_waits_for_a_keyframe() {
+        let mut g = FrameGate::default();
+        assert_eq!(g.pass(true, true), Pass::Send);
+        assert_eq!(g.pass(false, true), Pass::Send);
+        // The webview is behind: dropped, and a keyframe asked for once.
+        assert_eq!(g.pass(false, false), Pass::Drop { ask_keyframe: true });
+        assert_eq!(g.pass(false, false), Pass::Drop { ask_keyframe: false });
+        // Room again, but a delta frame cannot be decoded now.
+        assert_eq!(g.pass(false, true), Pass::Drop { ask_keyframe: false });
+        assert_eq!(g.pass(true, true), Pass::Send);
+        assert_eq!(g.pass(false, true), Pass::Send);
+        assert_eq!(g.dropped, 3);
+    }
+
+    #[test]
+    fn absurd_picture_sizes_are_refused() {
+        assert!(picture_size_ok(1920, 1080));
+        assert!(picture_size_ok(7680, 4320));
+        assert!(!picture_size_ok(7681, 4320));
+        assert!(!picture_size_ok(65535, 65535));
+        assert!(!picture_size_ok(0, 720));
+    }
 
     #[test]
     fn frames_are_framed_for_the_webview_byte_for_byte() {

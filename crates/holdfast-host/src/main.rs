@@ -261,6 +261,7 @@ async fn main() -> anyhow::Result<()> {
     let mut stdin_open = true;
     // Join requests waiting for an answer, oldest first.
     let mut waiting: Vec<String> = Vec::new();
+    let mut stop_asked = false;
     loop {
         tokio::select! {
             r = host.finished() => {
@@ -269,6 +270,18 @@ async fn main() -> anyhow::Result<()> {
                     println!("{}", serde_json::json!({"event": "session-ended", "reason": e.to_string()}));
                 }
                 r.context("the session is over")?;
+                if stop_asked {
+                    // Sharing stopped at the person's word: say so, and stay
+                    // until stdin closes (a terminal's Ctrl-D) or Ctrl-C.
+                    println!("{}", serde_json::json!({"event": "stopped"}));
+                    eprintln!("holdfast-host: sharing stopped; press Ctrl-D or Ctrl-C to exit");
+                    while stdin_open {
+                        tokio::select! {
+                            line = stdin.next_line() => if !matches!(line, Ok(Some(_))) { stdin_open = false },
+                            _ = tokio::signal::ctrl_c() => break,
+                        }
+                    }
+                }
                 break;
             }
             _ = tokio::signal::ctrl_c() => { host.stop().await?; break; }
@@ -290,7 +303,10 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             line = stdin.next_line(), if stdin_open => match line {
-                Ok(Some(line)) => answer_line(&remote, &mut waiting, &line),
+                Ok(Some(line)) => {
+                    stop_asked |= line.trim() == "stop";
+                    answer_line(&remote, &mut waiting, &line)
+                }
                 _ => stdin_open = false,
             },
         }
@@ -357,7 +373,8 @@ fn grace_secs(s: &str) -> Result<f64, String> {
 }
 
 /// Applies one stdin line: `control|view|deny [PEER]` (or `c`, `v`, `d`),
-/// `view-only on|off`, `reconnect` (resume now) or `restart-ice` (repair every viewer's connection).
+/// `view-only on|off`, `kick PEER` (end one viewer's session), `stop` (stop sharing),
+/// `reconnect` (resume now) or `restart-ice` (repair every viewer's connection).
 fn answer_line(host: &HostRemote, waiting: &mut Vec<String>, line: &str) {
     let mut words = line.split_whitespace();
     let (Some(verb), arg) = (words.next(), words.next()) else {
@@ -375,6 +392,17 @@ fn answer_line(host: &HostRemote, waiting: &mut Vec<String>, line: &str) {
             host.restart_ice();
             return;
         }
+        "kick" => {
+            match arg {
+                Some(peer) => host.kick(peer),
+                None => eprintln!("holdfast-host: say `kick PEER`"),
+            }
+            return;
+        }
+        "stop" => {
+            host.stop_sharing();
+            return;
+        }
         "view-only" => {
             match arg {
                 Some("on") => host.set_control(false),
@@ -384,7 +412,7 @@ fn answer_line(host: &HostRemote, waiting: &mut Vec<String>, line: &str) {
             return;
         }
         other => {
-            eprintln!("holdfast-host: unknown command `{other}` (control, view, deny, view-only on|off)");
+            eprintln!("holdfast-host: unknown command `{other}` (control, view, deny, view-only on|off, kick, stop)");
             return;
         }
     };

@@ -105,7 +105,28 @@ impl<I: Injector> InputController<I> {
 
     /// Applies one event that is already in order (the caller sequenced it).
     pub fn apply_ordered(&mut self, viewer: &str, event: InputEvent) -> Result<(), InputError> {
+        self.apply_ordered_while(viewer, event, &|| true)
+    }
+
+    /// [`apply_ordered`](Self::apply_ordered), typing text one character at
+    /// a time for as long as `live()` holds (a revoke stops it mid-text).
+    pub fn apply_ordered_while(
+        &mut self,
+        viewer: &str,
+        event: InputEvent,
+        live: &dyn Fn() -> bool,
+    ) -> Result<(), InputError> {
         self.viewers.entry(viewer.to_owned()).or_default();
+        if let InputEvent::Text { text } = &event {
+            let mut buf = [0u8; 4];
+            for c in text.chars() {
+                if !live() {
+                    break;
+                }
+                self.injector.text(c.encode_utf8(&mut buf))?;
+            }
+            return Ok(());
+        }
         self.apply_now(viewer, event)
     }
 

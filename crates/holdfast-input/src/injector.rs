@@ -141,7 +141,8 @@ impl Injector for EnigoInjector {
 
 /// Records calls instead of injecting; for tests of the rules above the OS.
 /// The log is shared, so a test can read it while a worker thread owns the
-/// injector; `move_delay` makes pointer moves as slow as a real injector's.
+/// injector; `move_delay` makes pointer moves (and each typed text) as slow
+/// as a real injector's.
 #[derive(Debug, Default, Clone)]
 pub struct RecordingInjector {
     pub log: std::sync::Arc<std::sync::Mutex<Vec<Injected>>>,
@@ -184,6 +185,7 @@ impl Injector for RecordingInjector {
         self.record(Injected::Key(key, down))
     }
     fn text(&mut self, text: &str) -> Result<(), InputError> {
+        std::thread::sleep(self.move_delay);
         self.record(Injected::Text(text.to_owned()))
     }
     fn main_display(&self) -> Result<(u32, u32), InputError> {

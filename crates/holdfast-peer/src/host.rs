@@ -41,8 +41,8 @@ use holdfast_proto::signal::{
 };
 use holdfast_proto::video::{EncodedFrame, FrameChunker, DEFAULT_CHUNK_BYTES};
 use holdfast_session::{
-    disconnected_timeout, IceAction, IceRecovery, Keepalive, KeepaliveConfig, KeepaliveEvent, LinkState, Metrics,
-    Quality, QualityMonitor, Role,
+    disconnected_timeout, IceAction, IceRecovery, Keepalive, KeepaliveConfig, KeepaliveEvent, LinkState, LogGate,
+    Metrics, Quality, QualityMonitor, Role,
 };
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -181,6 +181,10 @@ enum HostCommand {
     Reconnect,
     /// ICE restart for every viewer, connected or not ("repair the connection").
     RestartIce,
+    /// End one viewer's session now: its input stops, its token is revoked.
+    Kick(PeerId),
+    /// Stop sharing: every viewer's input stops now and the room ends.
+    Stop,
     NetworkChanged(NetworkChange),
 }
 
@@ -343,6 +347,17 @@ impl HostRemote {
     pub fn restart_ice(&self) {
         let _ = self.cmd.send(HostCommand::RestartIce);
     }
+
+    /// Stops sharing, as [`HostHandle::stop`] does, from a remote.
+    pub fn stop_sharing(&self) {
+        let _ = self.cmd.send(HostCommand::Stop);
+    }
+
+    /// Ends `peer_id`'s session: nothing it queued is injected any more, its
+    /// connection closes, and the server revokes its token.
+    pub fn kick(&self, peer_id: &str) {
+        let _ = self.cmd.send(HostCommand::Kick(PeerId(peer_id.to_owned())));
+    }
 }
 
 impl HostHandle {
@@ -418,6 +433,8 @@ struct Viewer {
     path_answers: u64,
     /// When the server last heard of this link's quality.
     quality_reported_at: Option<Instant>,
+    /// Warnings about this viewer's bad messages, one per interval.
+    warnings: LogGate,
     stats: ViewerStats,
 }
 
@@ -629,7 +646,10 @@ impl HostLoop {
                     SignalEvent::Ended(e) => break Err(e),
                 },
                 Some(ev) = self.ev_rx.recv() => self.on_event(ev).await,
-                Some(cmd) = commands.recv() => self.on_host_command(cmd).await,
+                Some(cmd) = commands.recv() => match cmd {
+                    HostCommand::Stop => break Ok(()),
+                    cmd => self.on_host_command(cmd).await,
+                },
                 _ = ticker.tick() => {
                     self.expire_requests();
                     self.poll_recovery().await;
@@ -638,11 +658,14 @@ impl HostLoop {
                 }
             }
         };
-        self.signal.close();
-        for (peer, v) in self.viewers.drain() {
-            if let Some(input) = &self.input {
+        // Input first: nothing any viewer queued is injected from now on.
+        if let Some(input) = &self.input {
+            for peer in self.viewers.keys() {
                 let _ = input.forget(&peer.0);
             }
+        }
+        self.signal.close();
+        for (_, v) in self.viewers.drain() {
             let _ = v.pc.close().await;
         }
         result
@@ -716,6 +739,17 @@ impl HostLoop {
             HostCommand::RestartIce => {
                 info!("ICE restart asked for");
                 self.recover_all(IceAction::RestartIce).await;
+            }
+            HostCommand::Stop => {} // handled by the loop
+            HostCommand::Kick(peer) => {
+                if !self.viewers.contains_key(&peer) {
+                    warn!(peer = %peer, "no such viewer to remove");
+                    return;
+                }
+                info!(peer = %peer, "removing the viewer");
+                self.admissions.revoke(&peer);
+                self.signal.send(ClientMessage::Kick { peer: peer.clone() });
+                self.remove_viewer(&peer, "removed by the host").await;
             }
             HostCommand::NetworkChanged(NetworkChange { added, removed }) => {
                 info!(?added, ?removed, "network addresses changed");
@@ -799,8 +833,9 @@ impl HostLoop {
         let Some(v) = self.viewers.get(peer) else { return };
         let control = v.may_control(enabled);
         if !control {
+            // Now, not after what it queued: nothing queued before is injected.
             if let Some(input) = &self.input {
-                let _ = input.release(&peer.0);
+                let _ = input.revoke(&peer.0);
             }
         }
         if v.commands_open {
@@ -987,6 +1022,7 @@ impl HostLoop {
                 quality: QualityMonitor::default(),
                 path_answers: 0,
                 quality_reported_at: None,
+                warnings: LogGate::default(),
                 stats,
             },
         );
@@ -1265,13 +1301,16 @@ impl HostLoop {
             Ev::Command(peer, cmd) => self.on_command(peer, cmd).await,
             Ev::BadCommand(peer, e) => {
                 // A malformed message is still a sign of life, and nothing else.
+                let now = Instant::now();
                 if let Some(v) = self.viewers.get_mut(&peer) {
                     if let Some(k) = v.keepalive.as_mut() {
-                        k.on_activity(Instant::now());
+                        k.on_activity(now);
                     }
                     v.stats.commands_rejected += 1;
+                    if let Some(also) = v.warnings.pass(now) {
+                        warn!(peer = %peer, rejected = v.stats.commands_rejected, "rejected command: {e} (and {also} more since the last warning)");
+                    }
                 }
-                warn!(peer = %peer, "rejected command: {e}");
             }
             Ev::Switched(index, result) => self.on_switched(index, result).await,
             Ev::FrameDone(result) => {
@@ -1336,7 +1375,9 @@ impl HostLoop {
             }
             Command::Control(c @ (Control::Mode { .. } | Control::Displays { .. })) => {
                 v.stats.commands_rejected += 1;
-                warn!(peer = %peer, "viewer sent a host-only message: {c:?}");
+                if let Some(also) = v.warnings.pass(now) {
+                    warn!(peer = %peer, "viewer sent a host-only message: {c:?} (and {also} more since the last warning)");
+                }
             }
             Command::Control(input) => {
                 let Ok((seq, event)) = input.into_input() else { return };

@@ -418,6 +418,7 @@ async fn poll_video(
 }
 
 async fn poll_commands(dc: Arc<dyn DataChannel>, itx: mpsc::UnboundedSender<Internal>) {
+    let mut warnings = holdfast_session::LogGate::default();
     while let Some(event) = dc.poll().await {
         match event {
             DataChannelEvent::OnMessage(msg) => match Command::parse(&msg.data) {
@@ -426,7 +427,11 @@ async fn poll_commands(dc: Arc<dyn DataChannel>, itx: mpsc::UnboundedSender<Inte
                         return;
                     }
                 }
-                Err(e) => warn!("rejected command from host: {e}"),
+                Err(e) => {
+                    if let Some(also) = warnings.pass(Instant::now()) {
+                        warn!("rejected command from host: {e} (and {also} more since the last warning)");
+                    }
+                }
             },
             DataChannelEvent::OnClose => return,
             _ => {}

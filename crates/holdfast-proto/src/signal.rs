@@ -152,6 +152,8 @@ pub enum ClientMessage {
     },
     /// Leave the room (a host leaving ends it).
     Leave,
+    /// A host ends one viewer's session: it is removed and its token revoked.
+    Kick { peer: PeerId },
     /// Application-level liveness probe; answered with `pong`.
     Ping,
     /// The sender's measured connection quality, for the server's per-user
@@ -174,6 +176,7 @@ const CLIENT_TYPES: &[&str] = &[
     "answer",
     "candidate",
     "leave",
+    "kick",
     "ping",
     "quality",
 ];
@@ -325,7 +328,7 @@ impl ClientMessage {
             ClientMessage::Offer { to, .. }
             | ClientMessage::Answer { to, .. }
             | ClientMessage::Candidate { to, .. } => to.as_ref(),
-            ClientMessage::Consent { peer, .. } => Some(peer),
+            ClientMessage::Consent { peer, .. } | ClientMessage::Kick { peer } => Some(peer),
             ClientMessage::Quality { peer, metrics } => {
                 if !metrics.is_valid() {
                     return Err(SignalError::new(

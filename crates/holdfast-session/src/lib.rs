@@ -16,10 +16,12 @@ pub mod backoff;
 pub mod grace;
 pub mod ice;
 pub mod keepalive;
+pub mod log_gate;
 pub mod quality;
 
 pub use backoff::{BackoffConfig, ReconnectPolicy, BACKOFF_BASE, BACKOFF_CAP};
 pub use grace::{GraceError, GraceState, GraceWindow, GRACE_PERIOD};
 pub use ice::{disconnected_timeout, IceAction, IceRecovery, LinkState, Role};
 pub use keepalive::{Keepalive, KeepaliveConfig, KeepaliveEvent, DEAD_AFTER_INTERVALS, KEEPALIVE_INTERVAL};
+pub use log_gate::{LogGate, LOG_GATE_INTERVAL};
 pub use quality::{Metrics, Quality, QualityMonitor};

@@ -7,56 +7,21 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::connect_async;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+mod common;
+use common::{admit_viewer, next_json, send, Ws};
 
 /// Seconds per load phase, and each room's message rates per phase.
 const PHASE: Duration = Duration::from_secs(15);
 const RATES_HZ: [f64; 3] = [1.0, 5.0, 10.0];
 
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).expect("server JSON"),
-            Some(Ok(_)) => continue,
-            other => panic!("socket ended: {other:?}"),
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::text(v.to_string())).await.expect("send");
-}
-
 /// A host and an admitted viewer in a new room; returns (host, viewer, viewer's peer ID).
 async fn room(url: &str) -> (Ws, Ws, String) {
     let (mut host, _) = connect_async(url).await.expect("connect host");
-    send(&mut host, json!({"type": "register"})).await;
-    let reg = next_json(&mut host).await;
-    let (mut viewer, _) = connect_async(url).await.expect("connect viewer");
-    send(
-        &mut viewer,
-        json!({"type": "join", "id": reg["id"], "code": reg["code"]}),
-    )
-    .await;
-    let req = next_json(&mut host).await;
-    assert_eq!(req["type"], "join-request", "{req}");
-    let peer = req["peer_id"].as_str().expect("peer").to_owned();
-    send(
-        &mut host,
-        json!({"type": "consent", "peer": peer, "decision": "control"}),
-    )
-    .await;
-    loop {
-        if next_json(&mut viewer).await["type"] == "joined" {
-            break;
-        }
-    }
+    let (viewer, peer) = admit_viewer(url, &mut host).await;
     (host, viewer, peer)
 }
 

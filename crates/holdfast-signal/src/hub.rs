@@ -405,6 +405,7 @@ impl Hub {
                 generation,
             }),
             ClientMessage::Leave => self.leave(now, conn),
+            ClientMessage::Kick { peer } => self.kick(now, conn, peer),
             ClientMessage::Ping => vec![reply(conn, ServerMessage::Pong)],
             ClientMessage::Quality { peer, metrics } => self.quality_report(conn, peer, metrics.classify()),
         }
@@ -1123,6 +1124,38 @@ impl Hub {
         let mut out = Vec::new();
         let host = room.host.clone();
         post(room, &host, ServerMessage::PeerLeft { peer_id: peer }, now, &mut out);
+        out
+    }
+
+    /// A host ends one viewer's session: the viewer is told, its connection
+    /// closed and its token revoked; the host is not answered (it already knows).
+    fn kick(&mut self, now: Instant, conn: ConnId, peer: PeerId) -> Outbox {
+        let id = match self.conns.get(&conn) {
+            Some((id, p)) if self.rooms[id].host == *p => id.clone(),
+            _ => {
+                return err(
+                    conn,
+                    SignalError::new(ErrorKind::NotInRoom, "only a host removes viewers"),
+                )
+            }
+        };
+        let room = self.rooms.get_mut(&id).expect("host's room exists");
+        if peer == room.host || !room.members.contains_key(&peer) {
+            return err(
+                conn,
+                SignalError::new(ErrorKind::UnknownPeer, "no such viewer in your room"),
+            );
+        }
+        let m = room.members.remove(&peer).expect("checked");
+        revoke(room, peer);
+        let _ = now;
+        let mut out = Vec::new();
+        if let Some(c) = m.conn {
+            self.conns.remove(&c);
+            let reason = "the host ended your session".to_owned();
+            out.push(reply(c, ServerMessage::RoomClosed { reason }));
+            out.push(Out::Close(c));
+        }
         out
     }
 

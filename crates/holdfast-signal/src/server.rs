@@ -54,6 +54,10 @@ pub const WS_FRAME_LIMIT: usize = 256 * 1024;
 pub const OUTBOX_CAPACITY: usize = 512;
 /// Bytes queued for one client before it counts as stalled.
 pub const OUTBOX_BYTE_BUDGET: usize = 1024 * 1024;
+/// Each socket's read buffer (tungstenite's default is 128 KiB, most of an
+/// idle connection's memory; messages are 0.1-16 KiB and the buffer grows
+/// for a larger one up to [`WS_FRAME_LIMIT`]).
+pub const WS_READ_BUFFER: usize = 8 * 1024;
 /// Largest body the REST endpoints read.
 pub const MAX_HTTP_BODY_BYTES: usize = 4 * 1024;
 /// WebSocket ping cadence (seed: 10 s).
@@ -640,6 +644,10 @@ async fn ws_upgrade(
     };
     ws.max_message_size(WS_FRAME_LIMIT)
         .max_frame_size(WS_FRAME_LIMIT)
+        .read_buffer_size(WS_READ_BUFFER)
+        // Each message is written (and flushed) as it comes: no 128 KiB write buffer per socket.
+        .write_buffer_size(0)
+        .max_write_buffer_size(WS_FRAME_LIMIT * 2)
         .on_upgrade(move |socket| {
             let conn = ConnId(state.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
             let span = info_span!("ws", conn = %conn, remote = %addr);

@@ -150,6 +150,22 @@ impl AppDriver {
             })
     }
 
+    /// Presses and releases each key in turn at the focused element (W3C
+    /// key actions: `\u{E007}` is Enter), as a person typing would.
+    pub fn press_keys(&self, keys: &[&str]) -> Result<()> {
+        let mut actions = Vec::new();
+        for k in keys {
+            actions.push(json!({"type": "keyDown", "value": k}));
+            actions.push(json!({"type": "keyUp", "value": k}));
+        }
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        )?;
+        Ok(())
+    }
+
     /// Replaces the value of the input matching `css` by typing `text`.
     pub fn fill(&self, css: &str, text: &str) -> Result<()> {
         let id = self.element(css)?;

@@ -1108,3 +1108,36 @@ fn turn_credentials_go_only_to_hosts_and_admitted_viewers() {
         .unwrap();
     assert_eq!(user(&ice), Some(format!("1700000600:{peer}")));
 }
+
+#[test]
+fn a_kicked_viewer_is_told_closed_and_its_token_is_dead() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let (viewer, token) = t.admit("h", "v", &id, &code);
+    // A viewer cannot kick anyone, nor a host someone not in its room.
+    let out = t.send("v", ip(2), ClientMessage::Kick { peer: viewer.clone() });
+    assert_eq!(error_kind(&out), ErrorKind::NotInRoom);
+    let out = t.send(
+        "h",
+        ip(1),
+        ClientMessage::Kick {
+            peer: PeerId("pnobody".into()),
+        },
+    );
+    assert_eq!(error_kind(&out), ErrorKind::UnknownPeer);
+    let out = t.send("h", ip(1), ClientMessage::Kick { peer: viewer.clone() });
+    assert!(
+        out.iter()
+            .any(|(to, _, m)| to == "v" && matches!(m, ServerMessage::RoomClosed { .. })),
+        "{out:?}"
+    );
+    assert!(
+        out.iter()
+            .any(|(to, _, m)| to == "v" && matches!(m, ServerMessage::Pong)),
+        "closed: {out:?}"
+    );
+    assert_eq!(
+        error_kind(&t.join_token("v2", &id, &token, Some(0))),
+        ErrorKind::SessionEnded
+    );
+}
