@@ -9,7 +9,8 @@
 //! For tests and unattended machines the environment can override:
 //! `HOLDFAST_SERVE` (embedded server address, default 127.0.0.1:8080),
 //! `HOLDFAST_ICE_BIND`, `HOLDFAST_ALLOW_LOOPBACK=1`, `HOLDFAST_ACCEPT`
-//! (`control|view|deny` instead of asking), `HOLDFAST_LOG` (a log filter).
+//! (`control|view|deny` instead of asking), `HOLDFAST_LOG` (a log filter),
+//! `HOLDFAST_SIGNAL_CA` (a PEM file of trust roots for a remote server).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -157,10 +158,7 @@ async fn view_connect(
         .filter(|s| !s.trim().is_empty())
         .or_else(|| settings.signal_url.clone());
     let (signal_url, tls) = match server {
-        Some(s) => (
-            url::Url::parse(s.trim()).map_err(|e| format!("That server address is not right: {e}"))?,
-            None,
-        ),
+        Some(s) => holdfast_desktop::settings::remote_server(&s)?,
         None => {
             let server = state.server.lock().await;
             let s = server.as_ref().ok_or("no server: enter the host's server address")?;
@@ -332,7 +330,7 @@ fn spawn_sharing(app: AppHandle) {
             })
         };
         let url = match &settings.signal_url {
-            Some(u) => url::Url::parse(u).map(|u| (u, None)).map_err(|e| e.to_string()),
+            Some(u) => holdfast_desktop::settings::remote_server(u),
             None => {
                 let mut server = state.server.lock().await;
                 if server.is_none() {

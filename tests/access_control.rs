@@ -73,6 +73,15 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
     ];
     let (mut host, room) = start_host(&ns, URL, &args, None, &art)?;
     let code = room["code"].as_str().unwrap().to_owned();
+    // The link carries the code in its fragment, which never reaches the server.
+    let link = room["viewer_url"].as_str().unwrap();
+    let (sent, kept) = link.split_once('#').expect("the link has a fragment");
+    let bare = code.replace('-', "");
+    assert!(
+        !sent.contains(&bare) && !sent.contains("code="),
+        "the code is in the part browsers send: {link}"
+    );
+    assert!(kept.contains(&format!("code={bare}")), "{link}");
 
     // Four wrong codes: refused, counting down.
     for left in (1..=4).rev() {

@@ -50,22 +50,32 @@ fn launch(
     dirs: &Dirs,
     art: &Path,
 ) -> anyhow::Result<AppDriver> {
+    launch_with(ns, display, serve, ice_bind, dirs, art, &[])
+}
+
+/// [`launch`] with more environment (`HOLDFAST_SIGNAL_CA`, say).
+fn launch_with(
+    ns: &Netns,
+    display: &str,
+    serve: &str,
+    ice_bind: &str,
+    dirs: &Dirs,
+    art: &Path,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<AppDriver> {
     let (config, data) = (dirs.config.to_string_lossy(), dirs.data.to_string_lossy());
-    AppDriver::launch(
-        Some(ns),
-        Path::new(env!("CARGO_BIN_EXE_holdfast")),
-        &[
-            ("DISPLAY", display),
-            ("HOLDFAST_SERVE", serve),
-            ("HOLDFAST_ICE_BIND", ice_bind),
-            ("HOLDFAST_ALLOW_LOOPBACK", "1"),
-            ("XDG_CONFIG_HOME", &config),
-            ("XDG_DATA_HOME", &data),
-            ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
-            ("LIBGL_ALWAYS_SOFTWARE", "1"),
-        ],
-        art,
-    )
+    let mut env = vec![
+        ("DISPLAY", display),
+        ("HOLDFAST_SERVE", serve),
+        ("HOLDFAST_ICE_BIND", ice_bind),
+        ("HOLDFAST_ALLOW_LOOPBACK", "1"),
+        ("XDG_CONFIG_HOME", &config),
+        ("XDG_DATA_HOME", &data),
+        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+        ("LIBGL_ALWAYS_SOFTWARE", "1"),
+    ];
+    env.extend_from_slice(extra);
+    AppDriver::launch(Some(ns), Path::new(env!("CARGO_BIN_EXE_holdfast")), &env, art)
 }
 
 /// The room's ID and code as the window shows them, once it does.
@@ -506,7 +516,7 @@ fn fill_connect_form(app: &AppDriver, id: &str, code: &str, server: &str) -> any
 
 #[test]
 fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Result<()> {
-    use holdfast_testkit::{pattern, start_host, start_signal, xdotool_pointer};
+    use holdfast_testkit::{pattern, start_host, xdotool_pointer};
     let art = artifacts_dir("desktop_app_viewer");
     let dirs = Dirs::fresh(&art);
     let net = lan()?;
@@ -514,13 +524,29 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
     // signalling server and `holdfast-host`, which admits with control.
     let host_x = Xvfb::start(Some(&net.viewer_ns), 1280, 720, &art)?;
     let mut pat = start_pattern(Some(&net.viewer_ns), &host_x.display, &art)?;
-    let _signal = start_signal(&net.viewer_ns, VIEWER_IP, &art)?;
-    let server = format!("http://{VIEWER_IP}:8080");
+    // Its server speaks HTTPS with a certificate of its own making; the app
+    // trusts it through HOLDFAST_SIGNAL_CA (an organisation's private CA), as
+    // it takes no plain http:// server on another machine.
+    let tls_dir = art.join("tls");
+    let _ = std::fs::remove_dir_all(&tls_dir);
+    let mut signal = net.viewer_ns.command(holdfast_testkit::bin("holdfast-signal"));
+    signal.args([
+        "--listen",
+        &format!("{VIEWER_IP}:8080"),
+        "--tls-dir",
+        tls_dir.to_str().unwrap(),
+    ]);
+    let _signal = holdfast_testkit::Proc::spawn("signal", signal, &art)?;
+    wait_for(Duration::from_secs(20), "the certificate", || {
+        Ok(tls_dir.join("cert.pem").exists().then_some(()))
+    })?;
+    let ca = tls_dir.join("cert.pem");
+    let server = format!("https://{VIEWER_IP}:8080");
     let bind = format!("{VIEWER_IP}:0");
     let (host, room) = start_host(
         &net.viewer_ns,
         &server,
-        &["--ice-bind", &bind],
+        &["--ice-bind", &bind, "--signal-ca", ca.to_str().unwrap()],
         Some(&host_x.display),
         &art,
     )?;
@@ -531,15 +557,24 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
 
     // Support staff: the app on its own screen, connecting from the Connect tab.
     let x = Xvfb::start(Some(&net.app_ns), 1280, 800, &art)?;
-    let app = launch(
+    let ca_path = ca.to_string_lossy().into_owned();
+    let app = launch_with(
         &net.app_ns,
         &x.display,
         &format!("{APP_IP}:8080"),
         &format!("{APP_IP}:0"),
         &dirs,
         &art,
+        &[("HOLDFAST_SIGNAL_CA", &ca_path)],
     )?;
     credentials(&app, &art)?; // the window is up
+                              // A plain http:// server on another machine is refused, in words.
+    fill_connect_form(&app, id, code, &format!("http://{VIEWER_IP}:8080"))?;
+    app.click("#view-connect")?;
+    let refused = app.wait_text("#toasts", Duration::from_secs(10), "the refusal", |t| {
+        t.contains("https://")
+    })?;
+    eprintln!("plain http refused: {refused}");
     fill_connect_form(&app, id, code, &server)?;
     app.screenshot(&art.join("viewer-form.png"))?;
     let asked = Instant::now();

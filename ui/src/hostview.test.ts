@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatClock, presentHost, type HostView } from './hostview';
 
-const room = { id: '123 456 789', code: 'k7p2qd', viewer_url: 'http://127.0.0.1:8080/?id=123456789&code=k7p2qd' };
+const room = { id: '123 456 789', code: 'k7p2qd', viewer_url: 'http://127.0.0.1:8080/#id=123456789&code=k7p2qd' };
 const base: HostView = {
   phase: 'waiting', room, attempt: null, retry_at_ms: null, grace_deadline_ms: null, grace_total_ms: 300_000,
   viewers: [], control_enabled: true, error: null,

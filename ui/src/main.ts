@@ -1,4 +1,4 @@
-// The browser viewer page: form or `?id=&code=` URL parameters, a canvas that
+// The browser viewer page: form or `#id=&code=` in the link's fragment, a canvas that
 // shows the remote screen at its aspect ratio and takes input while the host
 // allows control, and `window.holdfast` for scripts and tests (`stats()`,
 // `sample(x, y)`, `pictureRect()`, `control()`).
@@ -138,7 +138,10 @@ window.holdfast = {
   signals: () => [...(session?.signalLog ?? [])],
 };
 
-const params = new URLSearchParams(location.search);
+// The host's link carries ID and code in the fragment (`#id=…&code=…`),
+// which the browser never sends to the server; a code in the query would
+// already have been, so it is not taken from there.
+const params = new URLSearchParams(location.hash.slice(1));
 const id = params.get('id');
 const code = params.get('code');
 if (id && code) {

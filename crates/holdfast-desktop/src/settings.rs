@@ -203,6 +203,27 @@ pub fn signal_url_is_private(url: &url::Url) -> bool {
     }
 }
 
+/// Trust roots for remote signalling servers: a PEM file named by this
+/// variable (an organisation's private CA), else the system's.
+pub const SIGNAL_CA_ENV: &str = "HOLDFAST_SIGNAL_CA";
+
+/// A signalling server the person named (in settings or on the Connect tab):
+/// its URL, held to [`signal_url_is_private`], and the TLS trust for it.
+pub fn remote_server(text: &str) -> Result<(url::Url, Option<std::sync::Arc<rustls::ClientConfig>>), String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("That server address is not right: {e}"))?;
+    if !signal_url_is_private(&url) {
+        return Err("Use an https:// address for a server on another machine: over plain http anyone on the way could read and change the session's set-up.".into());
+    }
+    let tls = match std::env::var_os(SIGNAL_CA_ENV) {
+        Some(ca) => Some(
+            holdfast_peer::signal_client::tls_config_with_ca(Path::new(&ca))
+                .map_err(|e| format!("{SIGNAL_CA_ENV}: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok((url, tls))
+}
+
 impl Settings {
     /// Checks every field; the first problem found is the error.
     pub fn validate(&self) -> Result<(), SettingsError> {

@@ -241,11 +241,11 @@ pub struct RoomInfo {
 impl std::fmt::Debug for RoomInfo {
     // The code admits a viewer: never in logs (the link carries it too).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let link = self.viewer_url.split('?').next().unwrap_or_default();
+        let link = self.viewer_url.split(['?', '#']).next().unwrap_or_default();
         f.debug_struct("RoomInfo")
             .field("id", &self.id)
             .field("code", &"<redacted>")
-            .field("viewer_url", &format_args!("{link}?<redacted>"))
+            .field("viewer_url", &format_args!("{link}#<redacted>"))
             .finish()
     }
 }
@@ -467,9 +467,12 @@ pub async fn start(
                 },
                 ..
             } => {
+                // The code rides in the fragment, which browsers never send to
+                // the server (nor log, nor pass on as a Referer).
                 let mut viewer_url = config.signal_url.clone();
                 viewer_url.set_path("/");
-                viewer_url.set_query(Some(&format!("id={}&code={}", id.as_str(), code.expose())));
+                viewer_url.set_query(None);
+                viewer_url.set_fragment(Some(&format!("id={}&code={}", id.as_str(), code.expose())));
                 break (
                     RoomInfo {
                         id: id.grouped(),

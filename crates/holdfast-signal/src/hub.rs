@@ -405,7 +405,7 @@ impl Hub {
                 generation,
             }),
             ClientMessage::Leave => self.leave(now, conn),
-            ClientMessage::Kick { peer } => self.kick(now, conn, peer),
+            ClientMessage::Kick { peer } => self.kick(conn, peer),
             ClientMessage::Ping => vec![reply(conn, ServerMessage::Pong)],
             ClientMessage::Quality { peer, metrics } => self.quality_report(conn, peer, metrics.classify()),
         }
@@ -1129,7 +1129,7 @@ impl Hub {
 
     /// A host ends one viewer's session: the viewer is told, its connection
     /// closed and its token revoked; the host is not answered (it already knows).
-    fn kick(&mut self, now: Instant, conn: ConnId, peer: PeerId) -> Outbox {
+    fn kick(&mut self, conn: ConnId, peer: PeerId) -> Outbox {
         let id = match self.conns.get(&conn) {
             Some((id, p)) if self.rooms[id].host == *p => id.clone(),
             _ => {
@@ -1148,7 +1148,6 @@ impl Hub {
         }
         let m = room.members.remove(&peer).expect("checked");
         revoke(room, peer);
-        let _ = now;
         let mut out = Vec::new();
         if let Some(c) = m.conn {
             self.conns.remove(&c);

@@ -163,8 +163,8 @@ pub fn default_ui_dir() -> Option<PathBuf> {
 struct AppState {
     hub: Mutex<Hub>,
     conns: Mutex<HashMap<ConnId, Conn>>,
-    /// Open connections per address key.
-    conns_by_addr: Mutex<HashMap<std::net::IpAddr, usize>>,
+    /// Open connections, per address key and in all.
+    conn_counts: Mutex<ConnCounts>,
     conn_caps: ConnCaps,
     origins: OriginPolicy,
     next_conn: std::sync::atomic::AtomicU64,
@@ -243,7 +243,7 @@ pub fn router(config: &ServerConfig) -> Router {
                 .map_or(0, |d| d.as_millis() as u64),
         })),
         conns: Mutex::new(HashMap::new()),
-        conns_by_addr: Mutex::new(HashMap::new()),
+        conn_counts: Mutex::new(ConnCounts::default()),
         conn_caps: config.conn_caps,
         origins: OriginPolicy {
             scheme: if matches!(config.tls, TlsMode::Off) {
@@ -660,7 +660,13 @@ async fn ws_upgrade(
         .into_response()
 }
 
-/// One counted connection of an address; the count drops with it.
+#[derive(Default)]
+struct ConnCounts {
+    total: usize,
+    by_addr: HashMap<std::net::IpAddr, usize>,
+}
+
+/// One counted connection of an address; the counts drop with it.
 struct ConnSlot {
     state: Arc<AppState>,
     key: std::net::IpAddr,
@@ -670,13 +676,13 @@ impl ConnSlot {
     /// A slot if the address and the server are under their caps.
     fn take(state: &Arc<AppState>, ip: std::net::IpAddr) -> Option<Self> {
         let key = address_key(ip);
-        let mut by_addr = state.conns_by_addr.lock().expect("conns_by_addr lock");
-        let total: usize = by_addr.values().sum();
-        let mine = by_addr.get(&key).copied().unwrap_or(0);
-        if mine >= state.conn_caps.per_addr || total >= state.conn_caps.total {
+        let mut counts = state.conn_counts.lock().expect("conn counts lock");
+        let mine = counts.by_addr.get(&key).copied().unwrap_or(0);
+        if mine >= state.conn_caps.per_addr || counts.total >= state.conn_caps.total {
             return None;
         }
-        *by_addr.entry(key).or_default() += 1;
+        counts.total += 1;
+        *counts.by_addr.entry(key).or_default() += 1;
         Some(ConnSlot {
             state: state.clone(),
             key,
@@ -686,11 +692,12 @@ impl ConnSlot {
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        let mut by_addr = self.state.conns_by_addr.lock().expect("conns_by_addr lock");
-        if let Some(n) = by_addr.get_mut(&self.key) {
+        let mut counts = self.state.conn_counts.lock().expect("conn counts lock");
+        counts.total -= 1;
+        if let Some(n) = counts.by_addr.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                by_addr.remove(&self.key);
+                counts.by_addr.remove(&self.key);
             }
         }
     }
