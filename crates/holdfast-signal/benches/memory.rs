@@ -4,10 +4,8 @@
 //! and an admitted viewer per room). Prints KiB per socket and per room.
 //! `cargo bench -p holdfast-signal --bench memory [-- N]` (default 1,000).
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio_tungstenite::connect_async;
 
 mod common;
@@ -31,34 +29,17 @@ async fn settled(pid: u32) -> u64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_holdfast-signal"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log",
-            "warn",
-            "--ephemeral-tokens",
-        ])
-        .args(["--max-conns-per-addr", &(3 * n + 10).to_string()])
-        .args(["--max-rooms-per-addr", &(n + 10).to_string()])
+    let (mut server, url) = common::start_server(&[
+        "--max-conns-per-addr".into(),
+        (3 * n + 10).to_string(),
+        "--max-rooms-per-addr".into(),
+        (n + 10).to_string(),
         // These clients never read, so never answer the server's pings: keep them anyway.
-        .args(["--ws-silent-secs", "3600"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("holdfast-signal");
+        "--ws-silent-secs".into(),
+        "3600".into(),
+    ])
+    .await;
     let pid = server.id();
-    let url = format!("ws://127.0.0.1:{port}/ws");
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let base = settled(pid).await;
 
     // N idle sockets: connected, nothing said.

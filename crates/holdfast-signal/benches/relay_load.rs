@@ -4,11 +4,9 @@
 //! viewer receive, one clock) p50 / p99 / max and the delivered rate per
 //! phase. `cargo bench -p holdfast-signal --bench relay_load [-- ROOMS]`.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::net::TcpStream;
 use tokio_tungstenite::connect_async;
 
 mod common;
@@ -75,26 +73,13 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let rooms: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_holdfast-signal"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
-        // Every simulated client comes from 127.0.0.1: lift the per-address caps.
-        .args(["--max-conns-per-addr", &(2 * rooms + 10).to_string()])
-        .args(["--max-rooms-per-addr", &(rooms + 10).to_string()])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("holdfast-signal");
-    let url = format!("ws://127.0.0.1:{port}/ws");
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (mut server, url) = common::start_server(&[
+        "--max-conns-per-addr".into(),
+        (2 * rooms + 10).to_string(),
+        "--max-rooms-per-addr".into(),
+        (rooms + 10).to_string(),
+    ])
+    .await;
     let t = Instant::now();
     let mut set = Vec::new();
     for chunk in 0..rooms.div_ceil(50) {

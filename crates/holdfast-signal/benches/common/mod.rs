@@ -1,4 +1,8 @@
-//! What the load benches share: the WebSocket helpers and a room set-up.
+//! What the load benches share: a real server process, the WebSocket
+//! helpers and a room set-up.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -39,4 +43,33 @@ pub async fn admit_viewer(url: &str, host: &mut Ws) -> (Ws, String) {
     send(host, json!({"type": "consent", "peer": peer, "decision": "control"})).await;
     while next_json(&mut viewer).await["type"] != "joined" {}
     (viewer, peer)
+}
+
+/// Starts the real `holdfast-signal` on a free loopback port with `args`
+/// (all bench clients come from 127.0.0.1, so callers lift the per-address
+/// caps) and waits until it accepts; returns it and its WebSocket URL.
+pub async fn start_server(args: &[String]) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let server = Command::new(env!("CARGO_BIN_EXE_holdfast-signal"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log",
+            "warn",
+            "--ephemeral-tokens",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("holdfast-signal");
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (server, format!("ws://127.0.0.1:{port}/ws"))
 }
