@@ -980,15 +980,18 @@ impl Hub {
         out
     }
 
+    /// The room `conn` is the host of; `what` says what only a host may do.
+    fn hosted_room(&self, conn: ConnId, what: &str) -> Result<RoomId, SignalError> {
+        match self.conns.get(&conn) {
+            Some((id, p)) if self.rooms[id].host == *p => Ok(id.clone()),
+            _ => Err(SignalError::new(ErrorKind::NotInRoom, format!("only a host {what}"))),
+        }
+    }
+
     fn consent(&mut self, now: Instant, conn: ConnId, peer: PeerId, decision: Decision) -> Outbox {
-        let id = match self.conns.get(&conn) {
-            Some((id, p)) if self.rooms[id].host == *p => id.clone(),
-            _ => {
-                return err(
-                    conn,
-                    SignalError::new(ErrorKind::NotInRoom, "only a host answers join requests"),
-                )
-            }
+        let id = match self.hosted_room(conn, "answers join requests") {
+            Ok(id) => id,
+            Err(e) => return err(conn, e),
         };
         let room = self.rooms.get_mut(&id).expect("host's room exists");
         let pending = room
@@ -1130,14 +1133,9 @@ impl Hub {
     /// A host ends one viewer's session: the viewer is told, its connection
     /// closed and its token revoked; the host is not answered (it already knows).
     fn kick(&mut self, conn: ConnId, peer: PeerId) -> Outbox {
-        let id = match self.conns.get(&conn) {
-            Some((id, p)) if self.rooms[id].host == *p => id.clone(),
-            _ => {
-                return err(
-                    conn,
-                    SignalError::new(ErrorKind::NotInRoom, "only a host removes viewers"),
-                )
-            }
+        let id = match self.hosted_room(conn, "removes viewers") {
+            Ok(id) => id,
+            Err(e) => return err(conn, e),
         };
         let room = self.rooms.get_mut(&id).expect("host's room exists");
         if peer == room.host || !room.members.contains_key(&peer) {
