@@ -41,6 +41,7 @@ async fn join(server: &RunningServer, host: &HostHandle) -> ViewerHandle {
         id: RoomId::parse(&host.room.id).unwrap(),
         code: RoomCode::parse(&host.room.code).unwrap(),
         token: None,
+        resume: None,
         rtc: RtcOptions::loopback(),
         keepalive: KeepaliveConfig::viewer(),
         tls: None,
@@ -186,13 +187,19 @@ async fn bad_signalling_input_does_not_disturb_a_running_stream() {
     expect_error(&mut bad, Message::binary(vec![0u8; 16]), "bad-message").await;
     expect_error(
         &mut bad,
-        Message::text(r#"{"type":"join","id":"000000000","code":"ABCDEFGHJK"}"#),
+        Message::text(r#"{"type":"join","id":"000000000","gate":"ABCD"}"#),
         "invalid-credentials",
     )
     .await;
     let wrong = format!(
-        r#"{{"type":"join","id":"{}","code":"0000000000"}}"#,
-        host.room.id.replace(' ', "")
+        r#"{{"type":"join","id":"{}","gate":"{}"}}"#,
+        host.room.id.replace(' ', ""),
+        // A gate that is not the host's.
+        if host.room.code.starts_with("0000") {
+            "1111"
+        } else {
+            "0000"
+        }
     );
     expect_error(&mut bad, Message::text(wrong), "invalid-credentials").await;
     expect_error(
@@ -203,7 +210,7 @@ async fn bad_signalling_input_does_not_disturb_a_running_stream() {
     .await;
     // Now a host of its own room, it tries to reach a peer of another room.
     assert_eq!(
-        reply(&mut bad, Message::text(r#"{"type":"register"}"#)).await["type"],
+        reply(&mut bad, Message::text(r#"{"type":"register","gate":"ABCD"}"#)).await["type"],
         "registered"
     );
     expect_error(

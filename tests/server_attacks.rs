@@ -113,14 +113,13 @@ async fn recv_type(ws: &mut Ws, ty: &str) -> Value {
 /// Host registers; viewer joins with the code; host allows control. Returns (host, viewer, id, code, token).
 async fn session(server: SocketAddr, viewer_from: &str) -> (Ws, Ws, String, String, String) {
     let mut host = ws(server).await;
-    send(&mut host, json!({"type": "register"})).await;
+    // The host makes up its code; the server sees only its gate.
+    let code = "K7QX".to_owned();
+    send(&mut host, json!({"type": "register", "gate": code})).await;
     let reg = recv_type(&mut host, "registered").await;
-    let (id, code) = (
-        reg["id"].as_str().unwrap().to_owned(),
-        reg["code"].as_str().unwrap().to_owned(),
-    );
+    let (id, code) = (reg["id"].as_str().unwrap().to_owned(), code);
     let mut viewer = ws_from(server, viewer_from, &[]).await.expect("viewer connects");
-    send(&mut viewer, json!({"type": "join", "id": id, "code": code})).await;
+    send(&mut viewer, json!({"type": "join", "id": id, "gate": code})).await;
     recv_type(&mut viewer, "awaiting-consent").await;
     let req = recv_type(&mut host, "join-request").await;
     send(
@@ -178,12 +177,12 @@ fn five_wrong_codes_do_not_stop_a_token_from_resuming() -> anyhow::Result<()> {
         // Someone on the same address (as every local client of an embedded server is) guesses.
         for i in 0..5 {
             let mut g = ws(addr).await;
-            send(&mut g, json!({"type": "join", "id": id, "code": "0000000000"})).await;
+            send(&mut g, json!({"type": "join", "id": id, "gate": "0000"})).await;
             let e = recv_type(&mut g, "error").await;
             eprintln!("guess {i}: {}", e["code"]);
         }
         let mut late = ws(addr).await;
-        send(&mut late, json!({"type": "join", "id": id, "code": code})).await;
+        send(&mut late, json!({"type": "join", "id": id, "gate": code})).await;
         assert_eq!(
             recv_type(&mut late, "error").await["code"],
             "locked-out",
@@ -278,7 +277,7 @@ fn a_flood_from_one_address_hits_its_caps_while_another_keeps_working() -> anyho
         for _ in 0..60 {
             match ws_from(addr, "127.0.0.2", &[]).await {
                 Ok(mut c) => {
-                    send(&mut c, json!({"type": "register"})).await;
+                    send(&mut c, json!({"type": "register", "gate": "K7QX"})).await;
                     match recv(&mut c).await["type"].as_str() {
                         Some("registered") => rooms += 1,
                         _ => refused_rooms += 1,
@@ -336,7 +335,7 @@ fn turn_credentials_reach_only_hosts_and_admitted_viewers() -> anyhow::Result<()
         assert!(!body.contains("turn:") && !body.contains("\"credential\""), "{body}");
 
         let mut host = ws(addr).await;
-        send(&mut host, json!({"type": "register"})).await;
+        send(&mut host, json!({"type": "register", "gate": "K7QX"})).await;
         let reg = recv_type(&mut host, "registered").await;
         let turn = |v: &Value| {
             v["ice_servers"]
@@ -348,14 +347,14 @@ fn turn_credentials_reach_only_hosts_and_admitted_viewers() -> anyhow::Result<()
             .as_str()
             .unwrap()
             .ends_with(reg["peer_id"].as_str().unwrap()));
-        let (id, code) = (reg["id"].as_str().unwrap(), reg["code"].as_str().unwrap());
+        let (id, code) = (reg["id"].as_str().unwrap(), "K7QX");
         // A wrong code and a viewer still waiting for consent see no credential.
         let mut stranger = ws(addr).await;
-        send(&mut stranger, json!({"type": "join", "id": id, "code": "0000000000"})).await;
+        send(&mut stranger, json!({"type": "join", "id": id, "gate": "0000"})).await;
         let refused = recv(&mut stranger).await;
         assert_eq!(refused["type"], "error");
         let mut viewer = ws(addr).await;
-        send(&mut viewer, json!({"type": "join", "id": id, "code": code})).await;
+        send(&mut viewer, json!({"type": "join", "id": id, "gate": code})).await;
         let waiting = recv(&mut viewer).await;
         assert_eq!(waiting["type"], "awaiting-consent");
         for v in [&refused, &waiting] {

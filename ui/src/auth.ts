@@ -27,7 +27,45 @@ const ORDER = ristretto255.Point.Fn.ORDER;
 
 export type SecretKind = 'code' | 'resume';
 /** Why an exchange failed; the same names the Rust side uses on the wire. */
-export type AuthFailure = 'malformed' | 'intercepted' | 'wrong-code' | 'host-unproven';
+export type AuthFailure = 'malformed' | 'intercepted' | 'wrong-code' | 'host-unproven' | 'no-secret';
+
+/** Words for a person (the Rust side's `AuthFailure::describe`). */
+export function describeFailure(f: AuthFailure): string {
+  switch (f) {
+    case 'intercepted':
+      return 'Someone is in the middle of this connection (the two sides saw different certificates): not connected.';
+    case 'wrong-code':
+      return 'Wrong code.';
+    case 'host-unproven':
+      return 'The other side could not prove it knows the code: someone may be in the middle of this connection.';
+    case 'no-secret':
+      return 'The host asked for a secret this viewer does not have: join with the code.';
+    default:
+      return 'The end-to-end check of the code failed.';
+  }
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+/** Characters in a code, and of it the server sees (the gate). */
+export const CODE_LEN = 10;
+export const GATE_LEN = 4;
+
+/**
+ * A code as a person typed it, in canonical form (RoomCode::parse): any case,
+ * spaces and dashes dropped, O read as 0, I and L as 1; null if it is not 10
+ * Crockford base32 characters.
+ */
+export function canonicalCode(input: string): string | null {
+  if (input.length > 64) return null;
+  let out = '';
+  for (const ch of input.toUpperCase()) {
+    if (ch === ' ' || ch === '-') continue;
+    const c = ch === 'O' ? '0' : ch === 'I' || ch === 'L' ? '1' : ch;
+    if (!CROCKFORD.includes(c)) return null;
+    out += c;
+  }
+  return out.length === CODE_LEN ? out : null;
+}
 
 export class AuthError extends Error {
   constructor(
@@ -220,7 +258,7 @@ export function viewerOnHello(
   scalarBytes: Uint8Array = crypto.getRandomValues(new Uint8Array(64)),
 ): PendingViewer {
   if (hello.kind !== kind) {
-    throw new AuthError('malformed', `the host asked for the ${hello.kind === 'code' ? 'code' : 'secret of its earlier session'}, which this viewer does not have`);
+    throw new AuthError('no-secret', `the host asked for the ${hello.kind === 'code' ? 'code' : 'secret of its earlier session'}, which this viewer does not have`);
   }
   if (hello.sid.length !== SID_BYTES) throw malformed('session ID length');
   const ya = openHostMsg(hello.msg, binding);

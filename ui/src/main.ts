@@ -121,7 +121,7 @@ declare global {
 }
 
 window.holdfast = {
-  stats: () => ({ ...(session?.stats ?? { state: 'idle' }) }),
+  stats: () => ({ ...(session?.stats ?? { state: 'idle' }), authFailure: session?.authFailure ?? null }),
   /** The colour at screen pixel (x, y) of the remote display, as drawn. */
   sample(x: number, y: number) {
     const d = ctx.getImageData(x, y, 1, 1).data;

@@ -1,12 +1,19 @@
-// One viewer session: signalling WebSocket (join, then wait for the host's
-// consent), RTCPeerConnection answering the host's offer, the `video` channel
-// into the assembler and WebCodecs decoder, and the `commands` channel
-// (keepalive answers, keyframe requests, input, the host's `mode`).
+// One viewer session: signalling WebSocket (join with the code's gate),
+// RTCPeerConnection answering the host's offer, the end-to-end check of the
+// code over the `commands` channel (CPace bound to both DTLS fingerprints:
+// auth.ts), the host's consent, then the `video` channel into the assembler
+// and WebCodecs decoder, and the `commands` channel (keepalive answers,
+// keyframe requests, input, the host's `mode`). Nothing a connection brings
+// counts, and no input leaves on it, before the host proved the code over it.
 
 import { FrameAssembler } from './assembler';
 import { FrameDecoder, type PictureStats } from './decoder';
 import { QualityMonitor, classify, pathSample, type Quality } from './quality';
 import { ResumeState, SignallingSession } from './signalling';
+import {
+  AuthError, type AuthFailure, type PendingViewer, GATE_LEN, RESUME_BYTES, SID_BYTES, TAG_BYTES,
+  canonicalCode, describeFailure, fingerprintFromSdp, fromBase64, toBase64, viewerOnHello,
+} from './auth';
 
 const PING = new Uint8Array([0x00, 0x50, 0x49, 0x4e, 0x47]);
 const PONG = new Uint8Array([0x00, 0x50, 0x4f, 0x4e, 0x47]);
@@ -37,6 +44,8 @@ export function errorText(code: string, message: string, retryAfterMs?: number):
       return 'The host did not answer your request in time.';
     case 'session-ended':
       return 'This session has ended. Ask the host for a new code.';
+    case 'auth-failed':
+      return message === 'wrong code' ? 'Wrong code.' : `The end-to-end check failed: ${message}.`;
     case 'expired':
       return message;
     default:
@@ -93,6 +102,16 @@ export class ViewerSession {
   viewOnly = false;
   /** Rejoin without the code (kept for this tab only). */
   token: string | null = null;
+  /** The code, canonical: proved to the host, never sent to the server. */
+  private code = '';
+  private roomId = '';
+  /** Where the check of the current connection stands. */
+  private check: 'waiting' | PendingViewer | 'passed' = 'waiting';
+  /** What a passed check left, for the host's check of a rebuilt connection. */
+  private resume: Uint8Array | null = null;
+  private admittedOnce = false;
+  /** Why the check failed, once it did (the session is over). */
+  authFailure: AuthFailure | null = null;
   private readonly link: LinkStats = {
     state: 'idle', framesLost: 0, clockOffsetMs: 0, keyframeRequests: 0, badChunks: 0,
     quality: null, rttMs: null, lossPercent: null, jitterMs: null,
@@ -119,12 +138,20 @@ export class ViewerSession {
   }
 
   connect(id: string, code: string): void {
+    const canonical = canonicalCode(code);
+    if (!canonical) {
+      this.events.onError('Wrong ID or code.');
+      this.setState('failed', 'Wrong ID or code.');
+      return;
+    }
+    this.code = canonical;
+    this.roomId = id.replace(/[\s-]/g, '');
     this.setState('signalling');
-    const resume = new ResumeState(id.replace(/[\s-]/g, ''), code);
+    const resume = new ResumeState(this.roomId, canonical.slice(0, GATE_LEN));
     const signalling = new SignallingSession(this.wsUrl, resume, {
       onAdmitted: (msg, reconnection) => {
         if (reconnection) this.events.onNotice?.(null);
-        if (!this.pc) void this.onSignal(msg);
+        if (!this.admittedOnce) void this.onSignal(msg);
       },
       onMessage: (msg) => {
         // What arrived, once each after de-duplication (for tests and support).
@@ -137,6 +164,8 @@ export class ViewerSession {
         this.events.onNotice?.(`Connection to the server lost; reconnecting in ${s} s (attempt ${attempt + 1}).`);
       },
       onEnded: (reason, code, retryAfterMs) => {
+        // Our own finding (someone in the middle, say) outranks the server's word.
+        if (this.authFailure) return;
         const text = code ? errorText(code, reason, retryAfterMs) : reason;
         this.events.onError(text);
         const early = this.state === 'signalling' || this.state === 'waiting';
@@ -174,23 +203,29 @@ export class ViewerSession {
   private async onSignal(msg: any): Promise<void> {
     switch (msg.type) {
       case 'awaiting-consent':
-        this.setState('waiting', 'Waiting for the host to accept…');
+        // The host connects next and checks the code before it asks its user.
+        this.iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
+        this.pc?.close();
+        this.pc = null;
+        this.generation = 0;
+        this.setState('waiting', 'Checking the code with the host…');
         break;
       case 'joined':
+        this.admittedOnce = true;
         this.token = typeof msg.token === 'string' ? msg.token : null;
         try {
           if (this.token) sessionStorage.setItem('holdfast.token', this.token);
         } catch { /* storage may be unavailable */ }
+        // Relays come with admission (for later connections).
+        if (Array.isArray(msg.ice_servers)) this.iceServers = msg.ice_servers;
         this.setControl(Boolean(msg.control));
-        this.setState('connecting');
-        this.iceServers = msg.ice_servers ?? [];
-        this.createPeer();
+        this.setState(this.pc?.connectionState === 'connected' ? 'connected' : 'connecting');
         break;
       case 'offer': {
         const g = Number(msg.generation ?? 0);
-        if (g < this.generation) break; // about a connection the host replaced
-        if (g > this.generation) {
-          // The host built a new peer connection: start over with it.
+        if (g < this.generation && this.pc) break; // about a connection the host replaced
+        if (g > this.generation || !this.pc) {
+          // A new peer connection (the host built it, or rebuilt it): checked again.
           this.pc?.close();
           this.generation = g;
           this.createPeer();
@@ -224,6 +259,7 @@ export class ViewerSession {
     this.remoteSet = false;
     this.pendingCandidates = [];
     this.commands = null;
+    this.check = 'waiting';
     const generation = this.generation;
     let down = false;
     pc.onicecandidate = (e) => {
@@ -250,11 +286,17 @@ export class ViewerSession {
     pc.ondatachannel = (e) => {
       const dc = e.channel;
       dc.binaryType = 'arraybuffer';
-      if (dc.label === 'video') dc.onmessage = (m) => this.onVideo(new Uint8Array(m.data as ArrayBuffer));
-      else if (dc.label === 'commands') {
+      if (dc.label === 'video') {
+        dc.onmessage = (m) => {
+          // Nothing a connection brings counts before the host proved itself on it.
+          if (this.pc === pc && this.check === 'passed') this.onVideo(new Uint8Array(m.data as ArrayBuffer));
+        };
+      } else if (dc.label === 'commands') {
         this.commands = dc;
         this.lastHostActivity = performance.now();
-        dc.onmessage = (m) => this.onCommand(m.data);
+        dc.onmessage = (m) => {
+          if (this.pc === pc) this.onCommand(m.data);
+        };
       }
     };
   }
@@ -285,7 +327,69 @@ export class ViewerSession {
     } catch {
       return;
     }
+    if (typeof msg.type === 'string' && msg.type.startsWith('auth-')) {
+      this.onAuth(msg);
+      return;
+    }
+    if (this.check !== 'passed') return;
     if (msg.type === 'mode' && typeof msg.control === 'boolean') this.setControl(msg.control);
+  }
+
+  /** One step of the end-to-end check; any failure ends the session, in words. */
+  private onAuth(msg: any): void {
+    try {
+      if (msg.type === 'auth-hello' && this.check === 'waiting') {
+        const pc = this.pc;
+        if (!pc?.localDescription || !pc.remoteDescription) throw new AuthError('malformed', 'no session description yet');
+        if (msg.kind !== 'code' && msg.kind !== 'resume') throw new AuthError('malformed', 'unknown secret kind');
+        const kind: 'code' | 'resume' = msg.kind;
+        const secret = kind === 'code' ? new TextEncoder().encode(this.code) : this.resume;
+        if (!secret) throw new AuthError('no-secret', 'no secret from an earlier connection');
+        const binding = {
+          room: this.roomId,
+          host: fingerprintFromSdp(pc.remoteDescription.sdp),
+          viewer: fingerprintFromSdp(pc.localDescription.sdp),
+        };
+        const hello = { kind, sid: fromBase64(String(msg.sid), SID_BYTES), msg: fromBase64(String(msg.msg), 512) };
+        const run = viewerOnHello(kind, secret, binding, hello);
+        this.check = run;
+        this.sendAuth({ type: 'auth-reply', msg: toBase64(run.reply.msg), tag: toBase64(run.reply.tag) });
+      } else if (msg.type === 'auth-confirm' && typeof this.check === 'object') {
+        const tag = fromBase64(String(msg.tag), TAG_BYTES);
+        const resume = this.check.onConfirm(tag);
+        if (resume.length !== RESUME_BYTES) throw new AuthError('malformed', 'resume secret');
+        this.resume = resume;
+        this.check = 'passed';
+        if (!this.admittedOnce) this.setState('waiting', 'Code checked; waiting for the host to accept…');
+      } else if (msg.type === 'auth-failed') {
+        const known: AuthFailure[] = ['malformed', 'intercepted', 'wrong-code', 'host-unproven', 'no-secret'];
+        const reason = known.find((k) => k === msg.reason) ?? 'malformed';
+        this.failCheck(reason, false);
+      } else {
+        throw new AuthError('malformed', `unexpected ${String(msg.type)}`);
+      }
+    } catch (e) {
+      this.failCheck(e instanceof AuthError ? e.code : 'malformed', true);
+    }
+  }
+
+  private failCheck(reason: AuthFailure, tell: boolean): void {
+    if (this.authFailure) return;
+    this.authFailure = reason;
+    if (tell) this.sendAuth({ type: 'auth-failed', reason });
+    const text = describeFailure(reason);
+    this.events.onError(text);
+    this.setState('failed', text);
+    // Let the message leave before everything closes.
+    window.setTimeout(() => {
+      window.clearInterval(this.stallTimer);
+      this.signalling?.close();
+      this.pc?.close();
+    }, 200);
+  }
+
+  private sendAuth(msg: object): void {
+    if (this.commands?.readyState === 'open') this.commands.send(JSON.stringify({ ...msg, v: 1 }));
   }
 
   private setControl(allowed: boolean): void {
@@ -307,7 +411,8 @@ export class ViewerSession {
   }
 
   private sendCommand(msg: object): boolean {
-    if (this.commands?.readyState !== 'open') return false;
+    // Nothing leaves on a connection the host has not proved itself on.
+    if (this.commands?.readyState !== 'open' || this.check !== 'passed') return false;
     this.commands.send(JSON.stringify({ ...msg, v: 1 }));
     return true;
   }

@@ -33,9 +33,9 @@ describe('ReconnectPolicy', () => {
 describe('ResumeState', () => {
   const joined = { type: 'joined', token: 't'.repeat(40), control: true };
 
-  it('joins with the code, then resumes with the token and the last sequence', () => {
-    const s = new ResumeState('123456789', 'ABCDEFGHJK');
-    expect(s.hello()).toEqual({ type: 'join', id: '123456789', code: 'ABCDEFGHJK' });
+  it('joins with the gate, then resumes with the token and the last sequence', () => {
+    const s = new ResumeState('123456789', 'ABCD');
+    expect(s.hello()).toEqual({ type: 'join', id: '123456789', gate: 'ABCD' });
     expect(s.onMessage(joined).kind).toBe('admitted');
     expect(s.onMessage({ type: 'offer', sdp: 'x', seq: 4 }).kind).toBe('deliver');
     expect(s.hello()).toEqual({ type: 'join', id: '123456789', token: 't'.repeat(40), last_seq: 4 });
@@ -103,5 +103,15 @@ describe('ResumeState', () => {
     const r = s.onMessage({ type: 'error', code: 'session-unavailable', message: 'wait', retry_after_ms: 1000 });
     expect(r).toEqual({ kind: 'refused', code: 'session-unavailable', message: 'wait', retryAfterMs: 1000 });
     expect(s.onMessage({ type: 'room-closed', reason: 'bye' })).toEqual({ kind: 'ended', reason: 'bye' });
+  });
+
+  it('talks to the host while pending, and a refusal then still ends the join', () => {
+    const s = new ResumeState('1', 'ABCD');
+    expect(s.send({ type: 'answer', sdp: 'a' })).toBeNull();
+    expect(s.onMessage({ type: 'awaiting-consent', timeout_ms: 30000, ice_servers: [] }).kind).toBe('deliver');
+    expect(s.pending && !s.admitted).toBe(true);
+    expect(s.send({ type: 'answer', sdp: 'b' })).toEqual({ type: 'answer', sdp: 'b', seq: 2 });
+    expect(s.onMessage({ type: 'error', code: 'auth-failed', message: 'wrong code' }).kind).toBe('refused');
+    expect(s.admitted).toBe(false);
   });
 });

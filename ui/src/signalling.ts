@@ -36,7 +36,7 @@ const MAX_UNCONFIRMED = 256;
 
 /** Server error codes that retrying with the same credentials cannot fix. */
 const FATAL = new Set([
-  'invalid-credentials', 'consent-denied', 'consent-timeout', 'session-ended', 'superseded',
+  'invalid-credentials', 'consent-denied', 'auth-failed', 'consent-timeout', 'session-ended', 'superseded',
   'bad-message', 'unknown-type', 'too-large',
 ]);
 
@@ -85,13 +85,16 @@ export class ResumeState {
   token: string | null = null;
   lastSeq = 0;
   admitted = false;
+  /** Waiting for the host's check and consent: messages to the host may be written, a refusal ends the join. */
+  pending = false;
   /** Admitted before by this page: a rejoin resumes (with `last_seq`) instead of starting fresh. */
   private admittedOnce = false;
   private nextSeq = 1;
   private unconfirmed: { seq: number; msg: Msg; written: boolean }[] = [];
   private reconnection: Msg | null = null;
 
-  constructor(private readonly id: string, private readonly code: string) {}
+  /** `gate`: the code's first characters, all the server ever sees of it. */
+  constructor(private readonly id: string, private readonly gate: string) {}
 
   hello(): Msg {
     if (this.token) {
@@ -99,20 +102,22 @@ export class ResumeState {
       if (this.admittedOnce) m.last_seq = this.lastSeq;
       return m;
     }
-    return { type: 'join', id: this.id, code: this.code };
+    return { type: 'join', id: this.id, gate: this.gate };
   }
 
   /** Returns the message to write now, or null (queued until admitted, or dropped if unnumbered). */
   send(msg: Msg): Msg | null {
-    if (!NUMBERED.has(msg.type)) return this.admitted ? msg : null;
+    const writable = this.admitted || this.pending;
+    if (!NUMBERED.has(msg.type)) return writable ? msg : null;
     const seq = this.nextSeq++;
     if (this.unconfirmed.length >= MAX_UNCONFIRMED) this.unconfirmed.shift();
-    this.unconfirmed.push({ seq, msg, written: this.admitted });
-    return this.admitted ? { ...msg, seq } : null;
+    this.unconfirmed.push({ seq, msg, written: writable });
+    return writable ? { ...msg, seq } : null;
   }
 
   disconnected(): void {
     this.admitted = false;
+    this.pending = false;
     this.reconnection = null;
   }
 
@@ -128,6 +133,7 @@ export class ResumeState {
       case 'joined': {
         if (typeof msg.token === 'string') this.token = msg.token;
         this.admitted = true;
+        this.pending = false;
         this.admittedOnce = true;
         const r = this.reconnection;
         this.reconnection = null;
@@ -154,6 +160,9 @@ export class ResumeState {
       case 'room-closed':
         this.admitted = false;
         return { kind: 'ended', reason: String(msg.reason ?? 'the session ended') };
+      case 'awaiting-consent':
+        this.pending = true;
+        return { kind: 'deliver', msg };
       case 'pong':
         return { kind: 'nothing' };
       default:
@@ -220,7 +229,7 @@ export class SignallingSession {
 
   close(): void {
     if (this.ended) return;
-    if (this.state.admitted) this.ws?.send(JSON.stringify({ type: 'leave' }));
+    if (this.state.admitted || this.state.pending) this.ws?.send(JSON.stringify({ type: 'leave' }));
     this.finish();
     this.ws?.close();
   }

@@ -12,6 +12,9 @@ export type Notice =
   | { kind: 'joined'; peer_id: string; control: boolean }
   | { kind: 'left'; peer_id: string }
   | { kind: 'refused'; peer_id: string }
+  /** A viewer failed the end-to-end check of the code. */
+  | { kind: 'check-failed'; address: string; reason: string }
+  | { kind: 'code-changed' }
   | { kind: 'connection-lost'; link: Link }
   | { kind: 'reconnecting'; link: Link; attempt: number; retry_in_ms: number }
   | { kind: 'restored'; link: Link }
@@ -58,6 +61,15 @@ export function describe(n: Notice): Omit<Toast, 'id' | 'until'> & { ttl: number
       return { topic: `join:${n.peer_id}`, text: t('toast.left'), level: 'info', ttl: TOAST_MS };
     case 'refused':
       return { topic: `refused:${n.peer_id}`, text: t('toast.refused'), level: 'error', ttl: LONG_TOAST_MS };
+    case 'check-failed': {
+      const middle = n.reason === 'intercepted' || n.reason === 'host-unproven';
+      return {
+        topic: `check:${n.address}`, text: t(middle ? 'toast.intercepted' : 'toast.checkFailed', { address: n.address }),
+        level: 'error', ttl: LONG_TOAST_MS,
+      };
+    }
+    case 'code-changed':
+      return { topic: 'code', text: t('toast.codeChanged'), level: 'warning', ttl: null };
     case 'connection-lost':
       return { topic: `link:${n.link}`, text: t(`toast.lost${cap(n.link)}`), level: 'error', ttl: null };
     case 'reconnecting':

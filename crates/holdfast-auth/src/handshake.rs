@@ -71,6 +71,20 @@ impl Secret {
         Secret::Code(Zeroizing::new(canonical.as_bytes().to_vec()))
     }
 
+    /// A resume secret kept from an earlier exchange (say, across a restart
+    /// of the viewer process, or in the browser's session storage).
+    pub fn resume(bytes: [u8; RESUME_BYTES]) -> Self {
+        Secret::Resume(Zeroizing::new(bytes))
+    }
+
+    /// The resume secret's bytes, to keep for a later connection (None for a code).
+    pub fn resume_bytes(&self) -> Option<&[u8; RESUME_BYTES]> {
+        match self {
+            Secret::Resume(r) => Some(r),
+            Secret::Code(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> SecretKind {
         match self {
             Secret::Code(_) => SecretKind::Code,

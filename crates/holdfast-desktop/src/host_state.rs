@@ -142,6 +142,14 @@ pub enum Notice {
     Refused {
         peer_id: String,
     },
+    /// A viewer failed the end-to-end check of the code (a wrong code, or
+    /// someone in the middle: `reason` says which) and was turned away.
+    CheckFailed {
+        address: String,
+        reason: holdfast_proto::commands::AuthFailure,
+    },
+    /// Too many failed checks: the host made up a new code (shown on screen).
+    CodeChanged,
     ConnectionLost {
         link: Link,
     },
@@ -292,6 +300,17 @@ impl HostTracker {
             HostEvent::ViewerRefused { peer_id, .. } => out.push(Notice::Refused {
                 peer_id: peer_id.clone(),
             }),
+            HostEvent::AuthFailed { address, reason, .. } => out.push(Notice::CheckFailed {
+                address: address.clone(),
+                reason: *reason,
+            }),
+            HostEvent::CodeChanged { code, viewer_url } => {
+                if let Some(room) = self.view.room.as_mut() {
+                    room.code = code.clone();
+                    room.viewer_url = viewer_url.clone();
+                }
+                out.push(Notice::CodeChanged);
+            }
             HostEvent::ViewerUnresponsive { .. } => {}
             HostEvent::ViewerState { peer_id, state } => {
                 if let Some(v) = self.view.viewers.iter_mut().find(|v| &v.peer_id == peer_id) {

@@ -173,7 +173,10 @@ impl ViewTracker {
                 self.view.host_away = *away;
             }
             ViewerEvent::Closed(reason) => out.extend(self.ended(reason.clone())),
+            // A failed check ends the session: `Closed` follows with its words.
             ViewerEvent::Control(_)
+            | ViewerEvent::Verified { .. }
+            | ViewerEvent::AuthFailed(_)
             | ViewerEvent::BadChunk(_)
             | ViewerEvent::Pinged
             | ViewerEvent::HostUnresponsive

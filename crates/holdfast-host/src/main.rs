@@ -314,7 +314,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One event as a JSON line on stdout (no codes or tokens: none are in events).
+/// One event as a JSON line on stdout (no tokens; a code only in `code-changed`,
+/// which shows the new one as the room line showed the first).
 fn print_event(ev: &HostEvent) {
     let json = match ev {
         HostEvent::JoinRequest {
@@ -332,6 +333,15 @@ fn print_event(ev: &HostEvent) {
         HostEvent::ViewerLeft { peer_id } => serde_json::json!({"event": "viewer-left", "peer_id": peer_id}),
         HostEvent::ViewerRefused { peer_id, reason } => {
             serde_json::json!({"event": "viewer-refused", "peer_id": peer_id, "reason": reason})
+        }
+        HostEvent::AuthFailed {
+            peer_id,
+            address,
+            reason,
+        } => serde_json::json!({"event": "auth-failed", "peer_id": peer_id, "address": address,
+            "reason": reason, "message": reason.describe()}),
+        HostEvent::CodeChanged { code, viewer_url } => {
+            serde_json::json!({"event": "code-changed", "code": code, "viewer_url": viewer_url})
         }
         HostEvent::ViewerUnresponsive { peer_id } => {
             serde_json::json!({"event": "viewer-unresponsive", "peer_id": peer_id})

@@ -1,6 +1,19 @@
-//! The host role: registers a room, decides who may join (consent), offers
-//! each admitted viewer a `video` and a `commands` channel, streams the screen
-//! to every viewer and replays the input of viewers allowed to control.
+//! The host role: makes up the room's code, registers a room, decides who
+//! may join, offers each viewer a `video` and a `commands` channel, streams
+//! the screen to every admitted viewer and replays the input of viewers
+//! allowed to control.
+//!
+//! Admission is the host's alone. A viewer the server announces
+//! (`join-request`, with only the code's gate checked) gets a peer
+//! connection, and over its `commands` channel the host checks the whole
+//! code end to end (CPace bound to both DTLS fingerprints, [`crate::auth`]).
+//! Only a viewer that passed is shown to the user (or to the unattended
+//! policy) for consent; only an admitted, checked viewer gets frames, `mode`,
+//! `displays`, or has its input applied. A failed check is reported to the
+//! server (a failed attempt for that address) and to the shell; after
+//! [`MAX_FAILED_CHECKS`] in a row the host makes up a new code. A rebuilt
+//! connection to an admitted viewer is checked again with the resume secret
+//! the first exchange left, so nobody takes over a session with a token alone.
 //!
 //! The `commands` channel is unordered: inside SCTP unordered messages go
 //! ahead of the ordered video queue, so keepalive and input never wait behind
@@ -31,15 +44,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use holdfast_auth::{HostHandshake, Secret};
 use holdfast_input::{DisplayGeometry, InputSequencer, InputWorker};
 use holdfast_media::pipeline::{FrameOutcome, FrameRequest, StageTimings};
 use holdfast_media::worker::MediaWorker;
 use holdfast_media::MediaError;
-use holdfast_proto::commands::{Command, Control, DisplayDesc, InputEvent};
+use holdfast_proto::commands::{AuthFailure, Command, Control, DisplayDesc, InputEvent};
 use holdfast_proto::signal::{
     ClientMessage, Decision, Generation, IceCandidate, IceServer, PeerId, ServerMessage, CONSENT_TIMEOUT,
 };
 use holdfast_proto::video::{EncodedFrame, FrameChunker, DEFAULT_CHUNK_BYTES};
+use holdfast_proto::{RoomCode, RoomId};
 use holdfast_session::{
     disconnected_timeout, IceAction, IceRecovery, Keepalive, KeepaliveConfig, KeepaliveEvent, LinkState, LogGate,
     Metrics, Quality, QualityMonitor, Role,
@@ -52,6 +67,7 @@ use url::Url;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 
+use crate::auth::{self as wire, Side, MAX_FAILED_CHECKS};
 use crate::backpressure::{Admission, GateReport, QueueLimits, VideoGate};
 use crate::netwatch::{local_addresses, AddressSet, NetworkChange};
 use crate::resume::{Credentials, Reconnection, ResumeState};
@@ -110,7 +126,7 @@ pub enum ConsentPolicy {
 /// What a running host reports to its shell (UI or CLI).
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostEvent {
-    /// A viewer with the right code asks to join; answer with [`HostHandle::consent`].
+    /// A viewer proved it knows the code and asks to join; answer with [`HostHandle::consent`].
     JoinRequest {
         peer_id: String,
         address: String,
@@ -133,6 +149,19 @@ pub enum HostEvent {
     ViewerRefused {
         peer_id: String,
         reason: String,
+    },
+    /// A viewer's end-to-end check failed (a wrong code, or someone in the
+    /// middle): it was turned away (an admitted one was removed).
+    AuthFailed {
+        peer_id: String,
+        address: String,
+        reason: AuthFailure,
+    },
+    /// After repeated failed checks the host made up a new code; the old one
+    /// and the old link admit no one from now on.
+    CodeChanged {
+        code: String,
+        viewer_url: String,
     },
     /// Nothing heard from this viewer for three keepalive intervals; its held
     /// keys and buttons were released.
@@ -405,7 +434,27 @@ enum Ev {
     Switched(u32, Result<(u32, u32), MediaError>),
 }
 
+/// Where the end-to-end check of one peer connection stands.
+enum Check {
+    /// The `commands` channel is not open yet.
+    Waiting,
+    /// `auth-hello` sent; waiting for the viewer's reply.
+    Running(HostHandshake),
+    /// The viewer proved the secret over this connection.
+    Passed,
+}
+
 struct Viewer {
+    /// The viewer's address as the server saw it (shown in the consent dialog).
+    address: String,
+    /// Until when the server holds the join request open.
+    request_deadline: Instant,
+    /// The check of the current peer connection.
+    check: Check,
+    /// What the first passed check left, for checking rebuilt connections.
+    resume: Option<Secret>,
+    /// The host (its user or policy) admitted this viewer.
+    admitted: bool,
     /// Which peer connection of this session `pc` is (0 first, +1 per rebuild).
     generation: Generation,
     /// When to restart ICE or rebuild.
@@ -439,10 +488,17 @@ struct Viewer {
 }
 
 impl Viewer {
-    /// Input from this viewer is applied only if the host granted control,
-    /// the host's switch is on and the viewer has not switched itself off.
+    /// Admitted, and its current connection passed the check: only then
+    /// does anything but the check itself flow.
+    fn trusted(&self) -> bool {
+        self.admitted && matches!(self.check, Check::Passed)
+    }
+
+    /// Input from this viewer is applied only if it is trusted, the host
+    /// granted control, the host's switch is on and the viewer has not
+    /// switched itself off.
     fn may_control(&self, host_enabled: bool) -> bool {
-        host_enabled && self.stats.control_granted && !self.stats.viewer_view_only
+        self.trusted() && host_enabled && self.stats.control_granted && !self.stats.viewer_view_only
     }
 }
 
@@ -458,27 +514,23 @@ pub async fn start(
         grace: config.grace,
         ..SignalConfig::new(config.signal_url.clone())
     };
-    let mut session = SignalSession::start(signal_config, ResumeState::new(Credentials::Host)).await?;
-    let (room, ice) = loop {
+    // The host makes up the code; the server only ever sees its gate.
+    let code = RoomCode::random(&mut rand::rng());
+    let credentials = Credentials::Host { gate: code.gate() };
+    let mut session = SignalSession::start(signal_config, ResumeState::new(credentials)).await?;
+    let (room, room_id, ice) = loop {
         match session.next().await {
             SignalEvent::Admitted {
-                answer: ServerMessage::Registered {
-                    id, code, ice_servers, ..
-                },
+                answer: ServerMessage::Registered { id, ice_servers, .. },
                 ..
             } => {
-                // The code rides in the fragment, which browsers never send to
-                // the server (nor log, nor pass on as a Referer).
-                let mut viewer_url = config.signal_url.clone();
-                viewer_url.set_path("/");
-                viewer_url.set_query(None);
-                viewer_url.set_fragment(Some(&format!("id={}&code={}", id.as_str(), code.expose())));
                 break (
                     RoomInfo {
                         id: id.grouped(),
                         code: code.grouped(),
-                        viewer_url: viewer_url.to_string(),
+                        viewer_url: viewer_url(&config.signal_url, &id, &code),
                     },
+                    id,
                     ice_servers,
                 );
             }
@@ -496,9 +548,19 @@ pub async fn start(
         tokio::spawn(watch_network(every, cmd.clone()).instrument(span.clone()));
     }
     let task = tokio::spawn(
-        HostLoop::new(config, worker, input, ice, session.sender(), stats_tx, events_tx)
-            .run(session, stop_rx, cmd_rx)
-            .instrument(span),
+        HostLoop::new(
+            config,
+            worker,
+            input,
+            ice,
+            session.sender(),
+            stats_tx,
+            events_tx,
+            room_id,
+            code,
+        )
+        .run(session, stop_rx, cmd_rx)
+        .instrument(span),
     );
     Ok(HostHandle {
         room,
@@ -508,6 +570,16 @@ pub async fn start(
         stop: Some(stop_tx),
         task,
     })
+}
+
+/// The link a viewer opens: the code rides in the fragment, which browsers
+/// never send to the server (nor log, nor pass on as a Referer).
+fn viewer_url(signal_url: &Url, id: &RoomId, code: &RoomCode) -> String {
+    let mut url = signal_url.clone();
+    url.set_path("/");
+    url.set_query(None);
+    url.set_fragment(Some(&format!("id={}&code={}", id.as_str(), code.expose())));
+    url.to_string()
 }
 
 /// Polls the machine's addresses; tells the host loop when they change.
@@ -557,11 +629,16 @@ impl Admissions {
 
 struct HostLoop {
     config: HostConfig,
+    room_id: RoomId,
+    /// The code viewers must prove they know (changes after repeated failures).
+    code: RoomCode,
+    /// Failed checks since the last passed one (or the last new code).
+    failed_checks: u32,
     signal: SignalSender,
     worker: MediaWorker,
     input: Option<InputWorker>,
     ice: Vec<IceServer>,
-    /// Join requests waiting for the user: deadline, and whether our own
+    /// Join requests (of viewers that passed the check) waiting for the user: deadline, and whether our own
     /// timeout is shorter than the server's (then we deny at the deadline;
     /// otherwise the server times the request out and tells the viewer so).
     requests: HashMap<PeerId, (Instant, bool)>,
@@ -584,6 +661,7 @@ struct HostLoop {
 }
 
 impl HostLoop {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         config: HostConfig,
         worker: MediaWorker,
@@ -592,6 +670,8 @@ impl HostLoop {
         signal: SignalSender,
         stats_tx: watch::Sender<HostStats>,
         events: mpsc::UnboundedSender<HostEvent>,
+        room_id: RoomId,
+        code: RoomCode,
     ) -> Self {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let stats = HostStats {
@@ -599,6 +679,9 @@ impl HostLoop {
             ..Default::default()
         };
         HostLoop {
+            room_id,
+            code,
+            failed_checks: 0,
             signal,
             chunker: FrameChunker::new(config.chunk_bytes),
             config,
@@ -654,7 +737,7 @@ impl HostLoop {
                     cmd => self.on_host_command(cmd).await,
                 },
                 _ = ticker.tick() => {
-                    self.expire_requests();
+                    self.expire_requests().await;
                     self.poll_recovery().await;
                     self.sample_quality().await;
                     self.on_tick().await;
@@ -678,14 +761,14 @@ impl HostLoop {
         let _ = self.events.send(ev);
     }
 
-    fn answer(&mut self, peer: PeerId, decision: Decision) {
+    async fn answer(&mut self, peer: PeerId, decision: Decision) {
         if self.requests.remove(&peer).is_none() {
             return; // already answered or expired
         }
-        self.send_consent(peer, decision);
+        self.send_consent(peer, decision).await;
     }
 
-    fn send_consent(&mut self, peer: PeerId, decision: Decision) {
+    async fn send_consent(&mut self, peer: PeerId, decision: Decision) {
         info!(peer = %peer, ?decision, "join request answered");
         self.admissions.grant(&peer, decision);
         self.signal.send(ClientMessage::Consent {
@@ -693,14 +776,189 @@ impl HostLoop {
             decision,
         });
         self.emit(HostEvent::JoinAnswered {
-            peer_id: peer.0,
+            peer_id: peer.0.clone(),
             decision,
+        });
+        match decision {
+            Decision::Deny => self.remove_viewer(&peer, "declined").await,
+            Decision::Control | Decision::View => self.admit(&peer, decision == Decision::Control).await,
+        }
+    }
+
+    /// The viewer passed the check and the host said yes.
+    async fn admit(&mut self, peer: &PeerId, control: bool) {
+        let Some(v) = self.viewers.get_mut(peer) else { return };
+        v.admitted = true;
+        v.stats.control_granted = control;
+        let state = v.stats.state.clone();
+        info!(peer = %peer, control, "viewer admitted");
+        self.emit(HostEvent::ViewerJoined {
+            peer_id: peer.0.clone(),
+            control,
+        });
+        // Its connection came up while it was checked: say where it stands.
+        self.emit(HostEvent::ViewerState {
+            peer_id: peer.0.clone(),
+            state,
+        });
+        self.on_trusted(peer).await;
+    }
+
+    /// A viewer became trusted (admitted, and its connection checked): it
+    /// learns the displays and its mode, and gets a keyframe.
+    async fn on_trusted(&mut self, peer: &PeerId) {
+        let displays = self.displays_message();
+        let Some(v) = self.viewers.get_mut(peer) else { return };
+        if !v.trusted() {
+            return;
+        }
+        v.gate.request_keyframe();
+        self.next_capture_at = Instant::now();
+        if v.commands_open {
+            send_command(&v.commands, displays).await;
+        }
+        self.control_changed(peer).await;
+        self.publish_stats();
+    }
+
+    /// The viewer passed the check: its user (or the unattended policy) is
+    /// asked now, within what is left of the server's window.
+    async fn ask(&mut self, peer: &PeerId) {
+        let Some(v) = self.viewers.get(peer) else { return };
+        let now = Instant::now();
+        let server_left = v.request_deadline.saturating_duration_since(now);
+        let ours = self.config.consent_timeout < server_left;
+        let timeout = self.config.consent_timeout.min(server_left);
+        let address = v.address.clone();
+        self.requests.insert(peer.clone(), (now + timeout, ours));
+        match self.config.consent {
+            ConsentPolicy::Always(decision) => self.answer(peer.clone(), decision).await,
+            ConsentPolicy::Ask => {
+                info!(peer = %peer, %address, "viewer passed the check and asks to join");
+                self.emit(HostEvent::JoinRequest {
+                    peer_id: peer.0.clone(),
+                    address,
+                    timeout,
+                });
+            }
+        }
+    }
+
+    /// Opens the end-to-end check on a viewer's new `commands` channel: the
+    /// code for a viewer not admitted yet, the resume secret for a rebuilt
+    /// connection to one that passed before.
+    async fn start_check(&mut self, peer: &PeerId) {
+        let Some(v) = self.viewers.get_mut(peer) else { return };
+        let secret = match (&v.resume, v.admitted) {
+            (Some(resume), _) => resume.clone(),
+            (None, false) => Secret::code(self.code.expose()),
+            // Cannot happen: admission follows a passed check.
+            (None, true) => return self.check_failed(peer, AuthFailure::Malformed, true).await,
+        };
+        match wire::binding(v.pc.as_ref(), &self.room_id, Side::Host).await {
+            Ok(binding) => {
+                let (run, hello) = HostHandshake::start(secret, binding, &mut rand::rng());
+                v.check = Check::Running(run);
+                debug!(peer = %peer, kind = ?hello.kind, "checking the viewer");
+                send_command(&v.commands, wire::hello_message(&hello)).await;
+            }
+            Err(e) => self.check_failed(peer, wire::failure(&e), true).await,
+        }
+    }
+
+    async fn on_auth_reply(&mut self, peer: &PeerId, msg: &str, tag: &str) {
+        let Some(v) = self.viewers.get_mut(peer) else { return };
+        let run = match std::mem::replace(&mut v.check, Check::Waiting) {
+            Check::Running(run) => run,
+            Check::Passed => {
+                // Said twice: nothing changes.
+                v.check = Check::Passed;
+                v.stats.commands_rejected += 1;
+                return;
+            }
+            Check::Waiting => return self.check_failed(peer, AuthFailure::Malformed, true).await,
+        };
+        match wire::parse_reply(msg, tag).and_then(|reply| run.on_reply(&reply)) {
+            Ok((confirm, established)) => {
+                v.check = Check::Passed;
+                v.resume = Some(established.resume);
+                send_command(&v.commands, wire::confirm_message(&confirm)).await;
+                self.failed_checks = 0;
+                info!(peer = %peer, "viewer passed the end-to-end check");
+                if v.admitted {
+                    self.on_trusted(peer).await;
+                } else {
+                    self.ask(peer).await;
+                }
+            }
+            Err(e) => self.check_failed(peer, wire::failure(&e), true).await,
+        }
+    }
+
+    /// A check failed (here, or the viewer says so): the viewer is told
+    /// (`tell`), turned away (an admitted one is removed and its token
+    /// revoked), the server counts a failed attempt, and after too many in a
+    /// row the code changes.
+    async fn check_failed(&mut self, peer: &PeerId, reason: AuthFailure, tell: bool) {
+        let Some(v) = self.viewers.get_mut(peer) else { return };
+        warn!(peer = %peer, address = %v.address, ?reason, "end-to-end check failed: {}", reason.describe());
+        if tell && v.commands_open {
+            send_command(&v.commands, Control::AuthFailed { reason }).await;
+        }
+        let address = v.address.clone();
+        let admitted = v.admitted;
+        self.requests.remove(peer);
+        if admitted {
+            // Its own session's connection could not prove itself: end it.
+            self.admissions.revoke(peer);
+            self.signal.send(ClientMessage::Kick { peer: peer.clone() });
+        } else {
+            self.signal.send(ClientMessage::AuthFailed {
+                peer: peer.clone(),
+                reason,
+            });
+        }
+        self.emit(HostEvent::AuthFailed {
+            peer_id: peer.0.clone(),
+            address,
+            reason,
+        });
+        self.remove_viewer(peer, "failed the check").await;
+        self.failed_checks += 1;
+        if self.failed_checks >= MAX_FAILED_CHECKS {
+            self.rekey();
+        }
+    }
+
+    /// Makes up a new code: the old one (and its link) admits no one from now on.
+    fn rekey(&mut self) {
+        warn!(
+            failed = self.failed_checks,
+            "too many failed checks in a row: a new code"
+        );
+        self.code = RoomCode::random(&mut rand::rng());
+        self.failed_checks = 0;
+        self.signal.send(ClientMessage::Rekey { gate: self.code.gate() });
+        self.emit(HostEvent::CodeChanged {
+            code: self.code.grouped(),
+            viewer_url: viewer_url(&self.config.signal_url, &self.room_id, &self.code),
         });
     }
 
-    /// Unanswered join requests are denied at their deadline.
-    fn expire_requests(&mut self) {
+    /// Unanswered join requests are denied at their deadline; a viewer that
+    /// has not passed the check by the server's deadline is dropped (a
+    /// lying server's viewer that never answers holds nothing for long).
+    async fn expire_requests(&mut self) {
         let now = Instant::now();
+        let unchecked: Vec<PeerId> = self
+            .viewers
+            .iter()
+            .filter(|(p, v)| !v.admitted && v.request_deadline <= now && !self.requests.contains_key(*p))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for peer in unchecked {
+            self.remove_viewer(&peer, "not checked in time").await;
+        }
         let expired: Vec<(PeerId, bool)> = self
             .requests
             .iter()
@@ -711,21 +969,22 @@ impl HostLoop {
             info!(peer = %peer, "join request not answered in time: denied");
             self.requests.remove(&peer);
             if ours {
-                self.send_consent(peer, Decision::Deny);
+                self.send_consent(peer, Decision::Deny).await;
             } else {
                 // The server's clock runs out at the same moment and tells
                 // the viewer it timed out; just close the question here.
                 self.emit(HostEvent::JoinAnswered {
-                    peer_id: peer.0,
+                    peer_id: peer.0.clone(),
                     decision: Decision::Deny,
                 });
+                self.remove_viewer(&peer, "not answered in time").await;
             }
         }
     }
 
     async fn on_host_command(&mut self, cmd: HostCommand) {
         match cmd {
-            HostCommand::Consent(peer, decision) => self.answer(peer, decision),
+            HostCommand::Consent(peer, decision) => self.answer(peer, decision).await,
             HostCommand::Reconnect => {
                 info!("reconnect asked for");
                 self.signal.reconnect_now();
@@ -817,7 +1076,7 @@ impl HostLoop {
             Err(e) => warn!(index, "cannot share that display: {e}"),
         }
         let displays = self.displays_message();
-        for v in self.viewers.values().filter(|v| v.commands_open) {
+        for v in self.viewers.values().filter(|v| v.commands_open && v.trusted()) {
             send_command(&v.commands, displays.clone()).await;
         }
     }
@@ -841,7 +1100,7 @@ impl HostLoop {
                 let _ = input.revoke(&peer.0);
             }
         }
-        if v.commands_open {
+        if v.commands_open && v.trusted() {
             send_command(&v.commands, Control::Mode { control }).await;
         }
     }
@@ -853,21 +1112,14 @@ impl HostLoop {
                 address,
                 timeout_ms,
             } => {
-                let server_timeout = Duration::from_millis(timeout_ms);
-                let ours = self.config.consent_timeout < server_timeout;
-                let timeout = self.config.consent_timeout.min(server_timeout);
-                self.requests.insert(peer_id.clone(), (Instant::now() + timeout, ours));
-                match self.config.consent {
-                    ConsentPolicy::Always(decision) => self.answer(peer_id, decision),
-                    ConsentPolicy::Ask => {
-                        info!(peer = %peer_id, "viewer asks to join");
-                        self.emit(HostEvent::JoinRequest {
-                            peer_id: peer_id.0,
-                            address,
-                            timeout,
-                        });
-                    }
+                if self.viewers.contains_key(&peer_id) {
+                    return Ok(());
                 }
+                // The server checked only the gate: connect, and check the
+                // whole code before anyone is asked.
+                info!(peer = %peer_id, %address, "a viewer knows the gate; connecting to check the code");
+                let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+                self.add_viewer(peer_id, address, deadline).await?
             }
             ServerMessage::PeerJoined {
                 peer_id,
@@ -901,7 +1153,7 @@ impl HostLoop {
                         self.recover(&peer_id, IceAction::RestartIce).await;
                     }
                 } else {
-                    self.add_viewer(peer_id, control).await?
+                    self.refuse(peer_id, "the server announced a viewer this host has no connection to");
                 }
             }
             ServerMessage::PeerState { peer_id, connected, .. } => {
@@ -989,23 +1241,24 @@ impl HostLoop {
         Ok(OpenedPeer { pc, video, commands })
     }
 
-    async fn add_viewer(&mut self, peer: PeerId, control: bool) -> Result<(), PeerError> {
-        info!(peer = %peer, control, "viewer joined; offering");
+    /// A connection to a viewer that asks to join: nothing but the check
+    /// flows on it until the viewer passed it and was admitted.
+    async fn add_viewer(&mut self, peer: PeerId, address: String, request_deadline: Instant) -> Result<(), PeerError> {
         let OpenedPeer { pc, video, commands } = self.open_peer(&peer, 0).await?;
         let stats = ViewerStats {
             peer_id: peer.0.clone(),
             state: "connecting".into(),
             keyframe_after_every_drop: true,
-            control_granted: control,
             ..Default::default()
         };
-        self.emit(HostEvent::ViewerJoined {
-            peer_id: peer.0.clone(),
-            control,
-        });
         self.viewers.insert(
             peer,
             Viewer {
+                address,
+                request_deadline,
+                check: Check::Waiting,
+                resume: None,
+                admitted: false,
                 generation: 0,
                 ice: IceRecovery::new(Role::Restarter, self.config.ice_disconnected_timeout),
                 pc,
@@ -1088,6 +1341,8 @@ impl HostLoop {
         v.video = opened.video;
         v.commands = opened.commands;
         v.generation = generation;
+        // New certificates: checked again (with the resume secret) before anything flows.
+        v.check = Check::Waiting;
         v.video_open = false;
         v.commands_open = false;
         v.remote_set = false;
@@ -1113,7 +1368,8 @@ impl HostLoop {
         let mut changed = Vec::new();
         let mut due = Vec::new();
         for (peer, v) in self.viewers.iter_mut() {
-            if v.stats.state != "connected" {
+            // The server hears only of members' links.
+            if v.stats.state != "connected" || !v.admitted {
                 continue;
             }
             if let Some(sample) = path_sample(&v.pc).await {
@@ -1187,10 +1443,18 @@ impl HostLoop {
             if let Some(input) = &self.input {
                 let _ = input.forget(&peer.0);
             }
-            let _ = v.pc.close().await;
-            self.emit(HostEvent::ViewerLeft {
-                peer_id: peer.0.clone(),
-            });
+            if v.admitted {
+                let _ = v.pc.close().await;
+                self.emit(HostEvent::ViewerLeft {
+                    peer_id: peer.0.clone(),
+                });
+            } else {
+                // Let a last `auth-failed` leave before the connection goes.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let _ = v.pc.close().await;
+                });
+            }
             self.publish_stats();
         }
     }
@@ -1255,10 +1519,12 @@ impl HostLoop {
                         }
                     }
                 }
-                self.emit(HostEvent::ViewerState {
-                    peer_id: peer.0.clone(),
-                    state: s.to_string(),
-                });
+                if self.viewers.get(&peer).is_some_and(|v| v.admitted) {
+                    self.emit(HostEvent::ViewerState {
+                        peer_id: peer.0.clone(),
+                        state: s.to_string(),
+                    });
+                }
                 if matches!(
                     s,
                     RTCPeerConnectionState::Disconnected
@@ -1282,13 +1548,12 @@ impl HostLoop {
                 }
             }
             Ev::Open(peer, _, Label::Commands) => {
-                let displays = self.displays_message();
                 if let Some(v) = self.viewers.get_mut(&peer) {
                     v.keepalive = Some(Keepalive::new(self.config.keepalive, Instant::now()));
                     v.commands_open = true;
-                    send_command(&v.commands, displays).await;
                 }
-                self.control_changed(&peer).await;
+                // Nothing else until the viewer proved the code (or resume secret).
+                self.start_check(&peer).await;
             }
             Ev::Closed(peer, _, label) => {
                 if let Some(v) = self.viewers.get_mut(&peer) {
@@ -1342,6 +1607,20 @@ impl HostLoop {
             v.stats.unresponsive = k.is_dead();
         }
         match cmd {
+            Command::Control(Control::AuthReply { msg, tag }) => return self.on_auth_reply(&peer, &msg, &tag).await,
+            Command::Control(Control::AuthFailed { reason }) => {
+                info!(peer = %peer, ?reason, "the viewer says the check failed");
+                return self.check_failed(&peer, reason, false).await;
+            }
+            Command::Ping | Command::Pong => {}
+            _ if !v.trusted() => {
+                // Before the check passed and the host admitted it, nothing else counts.
+                v.stats.commands_rejected += 1;
+                return;
+            }
+            _ => {}
+        }
+        match cmd {
             Command::Control(Control::KeyframeRequest) => {
                 let recent = v
                     .last_keyframe_at
@@ -1376,7 +1655,14 @@ impl HostLoop {
                     send_command(&commands, self.displays_message()).await;
                 }
             }
-            Command::Control(c @ (Control::Mode { .. } | Control::Displays { .. })) => {
+            Command::Control(
+                c @ (Control::Mode { .. }
+                | Control::Displays { .. }
+                | Control::AuthHello { .. }
+                | Control::AuthConfirm { .. }
+                | Control::AuthReply { .. }
+                | Control::AuthFailed { .. }),
+            ) => {
                 v.stats.commands_rejected += 1;
                 if let Some(also) = v.warnings.pass(now) {
                     warn!(peer = %peer, "viewer sent a host-only message: {c:?} (and {also} more since the last warning)");
@@ -1444,7 +1730,7 @@ impl HostLoop {
             self.release_input(&peer);
             self.emit(HostEvent::ViewerUnresponsive { peer_id: peer.0 });
         }
-        for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| v.video_open) {
+        for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| v.video_open && v.trusted()) {
             let queued = v.video.outstanding_bytes().await.unwrap_or(0);
             v.stats.queued_bytes = queued;
             if let Some(report) = v.gate.poll_report(now, queued) {
@@ -1534,7 +1820,13 @@ impl HostLoop {
     }
 
     fn publish_stats(&mut self) {
-        self.stats.viewers = self.viewers.values().map(|v| v.stats.clone()).collect();
+        // Viewers still being checked or asked about are not viewers yet.
+        self.stats.viewers = self
+            .viewers
+            .values()
+            .filter(|v| v.admitted)
+            .map(|v| v.stats.clone())
+            .collect();
         self.stats_tx.send_replace(self.stats.clone());
     }
 

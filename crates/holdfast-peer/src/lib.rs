@@ -1,5 +1,6 @@
 //! Holdfast's WebRTC roles over webrtc-rs 0.21.
 //!
+//! - [`auth`]: the end-to-end check of the code on the `commands` channel (wire form, binding).
 //! - [`resume`]: what a client remembers to resume signalling (token, sequence numbers, unconfirmed messages), pure.
 //! - [`signal_client`]: the signalling session that reconnects by itself.
 //! - [`rtc`]: building a peer connection and turning its callbacks into events.
@@ -8,6 +9,7 @@
 //! - [`host`]: registers a room, offers `video` + `commands` to each viewer, streams.
 //! - [`viewer`]: joins a room, answers, reassembles frames (the Rust viewer).
 
+pub mod auth;
 pub mod backpressure;
 pub mod host;
 pub mod netwatch;
@@ -36,6 +38,8 @@ pub enum PeerError {
     Url(String),
     #[error("the session ended: {0}")]
     Ended(String),
+    #[error("{}", .0.describe())]
+    Auth(holdfast_proto::commands::AuthFailure),
     #[error("could not reconnect within {} s; the session has ended", .0.as_secs())]
     Expired(std::time::Duration),
 }

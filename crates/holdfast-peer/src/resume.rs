@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 
 use holdfast_proto::signal::{ClientEnvelope, ClientMessage, ServerEnvelope, ServerMessage, SignalError};
-use holdfast_proto::{RoomCode, RoomId, SessionToken};
+use holdfast_proto::{CodeGate, RoomId, SessionToken};
 
 /// Numbered messages kept until confirmed (older ones are dropped first).
 pub const MAX_UNCONFIRMED: usize = 256;
@@ -22,10 +22,11 @@ pub const MAX_UNCONFIRMED: usize = 256;
 /// Who this client is to the server.
 #[derive(Debug, Clone)]
 pub enum Credentials {
-    /// A host: registers a room (then resumes it with its token).
-    Host,
-    /// A viewer: joins with the code (then rejoins with its token).
-    Viewer { id: RoomId, code: RoomCode },
+    /// A host: registers a room with its code's gate (then resumes it with
+    /// its token, naming the gate again: it may have changed).
+    Host { gate: CodeGate },
+    /// A viewer: joins with the code's gate (then rejoins with its token).
+    Viewer { id: RoomId, gate: CodeGate },
 }
 
 /// What the server said when it recognised a rejoin.
@@ -72,6 +73,9 @@ pub struct ResumeState {
     next_seq: u64,
     unconfirmed: VecDeque<Unconfirmed>,
     admitted: bool,
+    /// Waiting for the host's check and consent on the current connection:
+    /// messages to the host may be written, a refusal still ends the join.
+    pending: bool,
     /// Admitted at least once by this process: a rejoin then resumes (with
     /// `last_seq`, even 0) rather than starting fresh.
     admitted_once: bool,
@@ -97,6 +101,7 @@ impl ResumeState {
             next_seq: 1,
             unconfirmed: VecDeque::new(),
             admitted: false,
+            pending: false,
             admitted_once: false,
             reconnection: None,
         }
@@ -117,6 +122,12 @@ impl ResumeState {
         self.admitted
     }
 
+    /// Messages may be written on the current connection (admitted, or a
+    /// pending viewer talking to its host).
+    pub fn may_write(&self) -> bool {
+        self.admitted || self.pending
+    }
+
     /// Numbered messages not yet confirmed by the server.
     pub fn unconfirmed(&self) -> usize {
         self.unconfirmed.len()
@@ -126,19 +137,20 @@ impl ResumeState {
     pub fn hello(&self) -> ClientEnvelope {
         let last_seq = self.admitted_once.then_some(self.last_seq);
         let msg = match (&self.credentials, &self.token) {
-            (Credentials::Host, token) => ClientMessage::Register {
+            (Credentials::Host { gate }, token) => ClientMessage::Register {
+                gate: gate.clone(),
                 token: token.clone(),
                 last_seq,
             },
             (Credentials::Viewer { id, .. }, Some(token)) => ClientMessage::Join {
                 id: id.clone(),
-                code: None,
+                gate: None,
                 token: Some(token.clone()),
                 last_seq,
             },
-            (Credentials::Viewer { id, code }, None) => ClientMessage::Join {
+            (Credentials::Viewer { id, gate }, None) => ClientMessage::Join {
                 id: id.clone(),
-                code: Some(code.clone()),
+                gate: Some(gate.clone()),
                 token: None,
                 last_seq: None,
             },
@@ -149,8 +161,13 @@ impl ResumeState {
     /// A message from the role: returns it numbered if it can be written
     /// now; otherwise it waits for the next admission.
     pub fn send(&mut self, msg: ClientMessage) -> Option<ClientEnvelope> {
+        if let (ClientMessage::Rekey { gate }, Credentials::Host { gate: ours }) = (&msg, &mut self.credentials) {
+            // A later `register` names the new gate too.
+            *ours = gate.clone();
+        }
+        let writable = self.may_write();
         if !numbered(&msg) {
-            return self.admitted.then(|| ClientEnvelope::new(None, msg));
+            return writable.then(|| ClientEnvelope::new(None, msg));
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -160,14 +177,15 @@ impl ResumeState {
         self.unconfirmed.push_back(Unconfirmed {
             seq,
             msg: msg.clone(),
-            written: self.admitted,
+            written: writable,
         });
-        self.admitted.then(|| ClientEnvelope::new(Some(seq), msg))
+        writable.then(|| ClientEnvelope::new(Some(seq), msg))
     }
 
     /// The socket is gone.
     pub fn disconnected(&mut self) {
         self.admitted = false;
+        self.pending = false;
         self.reconnection = None;
     }
 
@@ -196,6 +214,7 @@ impl ResumeState {
             ServerMessage::Registered { ref token, .. } | ServerMessage::Joined { ref token, .. } => {
                 self.token = Some(token.clone());
                 self.admitted = true;
+                self.pending = false;
                 self.admitted_once = true;
                 let reconnection = self.reconnection.take();
                 let resend = match &reconnection {
@@ -240,6 +259,10 @@ impl ResumeState {
                 self.admitted = false;
                 Incoming::Ended(reason)
             }
+            ServerMessage::AwaitingConsent { .. } => {
+                self.pending = true;
+                Incoming::Deliver(env.msg)
+            }
             ServerMessage::Pong => Incoming::Nothing,
             other => Incoming::Deliver(other),
         }
@@ -255,12 +278,67 @@ mod tests {
         SessionToken::random(&mut rand::rng())
     }
 
+    fn gate(g: &str) -> CodeGate {
+        CodeGate::parse(g).unwrap()
+    }
+
+    fn host() -> Credentials {
+        Credentials::Host { gate: gate("ABCD") }
+    }
+
+    #[test]
+    fn a_host_names_its_current_gate_when_it_resumes() {
+        let mut s = ResumeState::new(host());
+        s.on_message(registered(&token(), false));
+        assert!(s.send(ClientMessage::Rekey { gate: gate("WXYZ") }).is_some());
+        s.disconnected();
+        match s.hello().msg {
+            ClientMessage::Register {
+                gate, token: Some(_), ..
+            } => assert_eq!(gate.expose(), "WXYZ"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_pending_viewer_talks_to_its_host_and_a_refusal_still_ends_the_join() {
+        let id = RoomId::parse("123456789").unwrap();
+        let mut v = ResumeState::new(Credentials::Viewer { id, gate: gate("ABCD") });
+        let answer = ClientMessage::Answer {
+            to: None,
+            sdp: "a".into(),
+            generation: 0,
+        };
+        assert!(
+            v.send(answer.clone()).is_none(),
+            "nothing before the server took the join"
+        );
+        let waiting = ServerEnvelope {
+            seq: None,
+            msg: ServerMessage::AwaitingConsent {
+                timeout_ms: 30_000,
+                ice_servers: vec![],
+            },
+        };
+        assert!(matches!(
+            v.on_message(waiting),
+            Incoming::Deliver(ServerMessage::AwaitingConsent { .. })
+        ));
+        assert!(v.may_write() && !v.is_admitted());
+        assert_eq!(v.send(answer).and_then(|e| e.seq), Some(2), "numbered and written");
+        let failed = ServerEnvelope {
+            seq: None,
+            msg: SignalError::new(ErrorKind::AuthFailed, "wrong code").into(),
+        };
+        assert!(matches!(v.on_message(failed), Incoming::Refused(_)));
+        assert!(!v.is_admitted());
+    }
+
     fn registered(token: &SessionToken, resumed: bool) -> ServerEnvelope {
         ServerEnvelope {
             seq: None,
             msg: ServerMessage::Registered {
                 id: RoomId::parse("123456789").unwrap(),
-                code: RoomCode::parse("ABCDEFGHJK").unwrap(),
                 peer_id: PeerId("h".into()),
                 ice_servers: vec![],
                 token: token.clone(),
@@ -297,12 +375,13 @@ mod tests {
 
     #[test]
     fn the_hello_resumes_with_the_token_and_the_last_sequence() {
-        let mut s = ResumeState::new(Credentials::Host);
+        let mut s = ResumeState::new(host());
         assert!(matches!(
             s.hello().msg,
             ClientMessage::Register {
                 token: None,
-                last_seq: None
+                last_seq: None,
+                ..
             }
         ));
         let t = token();
@@ -318,16 +397,16 @@ mod tests {
             ClientMessage::Register {
                 token: Some(x),
                 last_seq: Some(7),
+                ..
             } => assert!(x.matches(&t)),
             other => panic!("{other:?}"),
         }
         let id = RoomId::parse("123456789").unwrap();
-        let code = RoomCode::parse("ABCDEFGHJK").unwrap();
-        let v = ResumeState::new(Credentials::Viewer { id, code });
+        let v = ResumeState::new(Credentials::Viewer { id, gate: gate("ABCD") });
         assert!(matches!(
             v.hello().msg,
             ClientMessage::Join {
-                code: Some(_),
+                gate: Some(_),
                 token: None,
                 ..
             }
@@ -336,7 +415,7 @@ mod tests {
         assert!(matches!(
             v.hello().msg,
             ClientMessage::Join {
-                code: None,
+                gate: None,
                 token: Some(_),
                 last_seq: None,
                 ..
@@ -346,7 +425,7 @@ mod tests {
 
     #[test]
     fn replayed_messages_already_seen_are_dropped() {
-        let mut s = ResumeState::new(Credentials::Host);
+        let mut s = ResumeState::new(host());
         let left = |seq| ServerEnvelope {
             seq: Some(seq),
             msg: ServerMessage::PeerLeft {
@@ -362,7 +441,7 @@ mod tests {
 
     #[test]
     fn after_a_rejoin_what_the_server_did_not_take_is_resent_once_in_order() {
-        let mut s = ResumeState::new(Credentials::Host);
+        let mut s = ResumeState::new(host());
         let t = token();
         admitted(s.on_message(registered(&t, false)));
         for n in 1..=3 {
@@ -400,7 +479,7 @@ mod tests {
     fn a_restarted_server_that_expected_us_gets_only_what_was_never_written() {
         // The host of a restored room talked to us first, so the new server
         // detects a reconnection, but it cannot know what the old one took.
-        let mut s = ResumeState::new(Credentials::Host);
+        let mut s = ResumeState::new(host());
         let t = token();
         admitted(s.on_message(registered(&t, false)));
         s.send(offer(1)); // taken by the old server long ago
@@ -427,7 +506,7 @@ mod tests {
 
     #[test]
     fn a_restarted_server_gets_only_what_was_never_written() {
-        let mut s = ResumeState::new(Credentials::Host);
+        let mut s = ResumeState::new(host());
         let t = token();
         admitted(s.on_message(registered(&t, false)));
         s.send(offer(1));
@@ -449,7 +528,7 @@ mod tests {
 
     #[test]
     fn refusals_and_endings_are_told_apart() {
-        let mut s = ResumeState::new(Credentials::Host);
+        let mut s = ResumeState::new(host());
         let e = ServerEnvelope {
             seq: None,
             msg: SignalError::new(ErrorKind::SessionEnded, "over").into(),
@@ -473,7 +552,7 @@ mod tests {
 
     #[test]
     fn unconfirmed_messages_are_bounded() {
-        let mut s = ResumeState::new(Credentials::Host);
+        let mut s = ResumeState::new(host());
         for n in 0..1000 {
             s.send(offer(n));
         }

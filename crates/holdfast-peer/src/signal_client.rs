@@ -495,7 +495,7 @@ async fn connected(
                     }
                 }
                 Some(SessionCmd::Close) | None => {
-                    if state.is_admitted() {
+                    if state.may_write() {
                         let _ = tokio::time::timeout(
                             write_timeout,
                             ws.send(Message::text(ClientEnvelope::new(None, ClientMessage::Leave).to_json())),

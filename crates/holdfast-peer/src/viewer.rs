@@ -1,29 +1,38 @@
 //! The viewer role in Rust: joins a room with ID and code (or a session
-//! token), waits for the host's consent, answers the host's offer,
-//! reassembles `video` chunks into frames and hands them out, answers PINGs
-//! and sends input. The desktop app's viewer and the tests use it; decoding is
-//! the caller's choice.
+//! token), answers the host's offer, proves it knows the code and checks
+//! that the host does too (end to end, over the connection itself: see
+//! [`crate::auth`]), waits for the host's consent, reassembles `video`
+//! chunks into frames and hands them out, answers PINGs and sends input. The
+//! desktop app's viewer and the tests use it; decoding is the caller's choice.
+//!
+//! The server gets only the code's gate. Nothing from a connection counts
+//! (frames, `mode`, `displays`) and nothing is sent on it (input) before the
+//! host proved the code over it: someone in the middle (the signalling
+//! server, say, swapping certificates) is named as such and the session ends.
 //!
 //! The viewer follows in recovery: its signalling session reconnects and
 //! resumes by itself ([`SignalSession`]); the host restarts ICE or builds a
 //! new peer connection (a higher `generation`), and the viewer answers
 //! whatever the newest generation offers.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use holdfast_proto::commands::{Command, Control, InputEvent, PONG};
+use holdfast_auth::{Secret, ViewerHandshake};
+use holdfast_proto::commands::{AuthFailure, AuthKind, Command, Control, InputEvent, PONG};
 use holdfast_proto::signal::{ClientMessage, Generation, IceCandidate, ServerMessage};
 use holdfast_proto::video::{Assembly, EncodedFrame, FrameAssembler};
 use holdfast_proto::{RoomCode, RoomId, SessionToken};
 use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent};
-use tokio::sync::mpsc;
-use tracing::{debug, info_span, warn, Instrument};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, info_span, warn, Instrument};
 use url::Url;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 
+use crate::auth::{self as wire, Side};
 use crate::resume::{Credentials, Reconnection, ResumeState};
 use crate::rtc::{build_peer, to_init, RtcEvent, RtcOptions};
 use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
@@ -36,6 +45,9 @@ pub struct ViewerConfig {
     pub code: RoomCode,
     /// Rejoin with this session token instead of the code (no new consent).
     pub token: Option<SessionToken>,
+    /// With `token`: the secret an earlier check left ([`ViewerEvent::Verified`]),
+    /// which the host asks for on a new connection instead of the code.
+    pub resume: Option<Secret>,
     pub rtc: RtcOptions,
     /// When the host counts as gone (nothing heard for three intervals).
     pub keepalive: KeepaliveConfig,
@@ -52,6 +64,7 @@ impl ViewerConfig {
             id,
             code,
             token: None,
+            resume: None,
             rtc: RtcOptions::default(),
             keepalive: KeepaliveConfig::viewer(),
             tls: None,
@@ -77,6 +90,13 @@ pub enum ViewerEvent {
     BadChunk(String),
     /// A control message from the host (`mode`, `displays`).
     Control(Control),
+    /// The host proved it knows the code over this connection; `resume` is
+    /// the secret (base64) to keep for rejoining with the token later.
+    Verified {
+        resume: String,
+    },
+    /// The end-to-end check failed (the session ends).
+    AuthFailed(AuthFailure),
     /// A keepalive PING arrived (and was answered).
     Pinged,
     /// Nothing heard from the host for three keepalive intervals.
@@ -144,47 +164,28 @@ impl ViewerHandle {
     }
 }
 
-/// Joins the room and waits for the host's consent; errors if the server
-/// refuses (wrong code, unknown room, lockout, consent denied or timed out).
+/// Joins the room; returns once the host checked the code, the viewer
+/// checked the host, and the host's user agreed. Errors if the server refuses
+/// (wrong gate, unknown room, lockout, consent denied or timed out) or the
+/// check fails (a wrong code, or someone in the middle).
 pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
     let mut state = ResumeState::new(Credentials::Viewer {
         id: config.id.clone(),
-        code: config.code.clone(),
+        gate: config.code.gate(),
     });
     if let Some(t) = &config.token {
         state = state.with_token(t.clone());
     }
-    let mut session = SignalSession::start(config.signal(), state).await?;
-    let (ice, token, control) = loop {
-        match session.next().await {
-            SignalEvent::Message {
-                msg: ServerMessage::AwaitingConsent { timeout_ms },
-                ..
-            } => {
-                debug!(timeout_ms, "waiting for the host to accept");
-            }
-            SignalEvent::Admitted {
-                answer:
-                    ServerMessage::Joined {
-                        ice_servers,
-                        token,
-                        control,
-                        ..
-                    },
-                ..
-            } => break (ice_servers, token, control),
-            SignalEvent::Ended(e) => return Err(e),
-            SignalEvent::Disconnected { .. } => {}
-            SignalEvent::Message { msg: other, .. } | SignalEvent::Admitted { answer: other, .. } => {
-                return Err(PeerError::Unexpected(format!("{other:?}")))
-            }
-        }
-    };
+    let session = SignalSession::start(config.signal(), state).await?;
     let (ev_tx, events) = mpsc::unbounded_channel();
     let (ctl, ctl_rx) = mpsc::unbounded_channel();
+    let (joined_tx, joined_rx) = oneshot::channel();
     let span = info_span!("viewer", room = %config.id);
     let signal = session.sender();
-    tokio::spawn(run(config, session, ice, ev_tx, ctl_rx).instrument(span));
+    // The loop runs from the start: the host connects and checks the code
+    // before it asks its user.
+    tokio::spawn(run(config, session, ev_tx, ctl_rx, joined_tx).instrument(span));
+    let (token, control) = joined_rx.await.map_err(|_| PeerError::SignalClosed)??;
     Ok(ViewerHandle {
         events,
         token,
@@ -193,6 +194,15 @@ pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
         signal,
     })
 }
+
+/// Where the end-to-end check of the current connection stands.
+enum Check {
+    Waiting,
+    Replied(ViewerHandshake),
+    Passed,
+}
+
+type Joined = oneshot::Sender<Result<(SessionToken, bool), PeerError>>;
 
 enum Internal {
     /// An event of the peer connection of this generation.
@@ -205,12 +215,14 @@ enum Internal {
 async fn run(
     config: ViewerConfig,
     mut session: SignalSession,
-    ice: Vec<holdfast_proto::signal::IceServer>,
     out: mpsc::UnboundedSender<ViewerEvent>,
     mut ctl: mpsc::UnboundedReceiver<Ctl>,
+    joined: Joined,
 ) {
     let signal = session.sender();
+    let mut joined = Some(joined);
     let (itx, mut irx) = mpsc::unbounded_channel::<Internal>();
+    let mut ice: Vec<holdfast_proto::signal::IceServer> = Vec::new();
     let mut pc: Option<Arc<dyn PeerConnection>> = None;
     let mut generation: Generation = 0;
     let mut pending: Vec<IceCandidate> = Vec::new();
@@ -219,6 +231,11 @@ async fn run(
     let mut keepalive: Option<Keepalive> = None;
     let mut link = RTCPeerConnectionState::New;
     let mut seq: u32 = 0;
+    // The check of the current connection; only a passed one lets frames
+    // through (`trusted`, shared with that connection's video reader).
+    let mut check = Check::Waiting;
+    let mut trusted = Arc::new(AtomicBool::new(false));
+    let mut resume = config.resume.clone();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let reason = loop {
         tokio::select! {
@@ -230,7 +247,15 @@ async fn run(
                         }
                         msg
                     }
-                    SignalEvent::Admitted { reconnection, .. } => {
+                    SignalEvent::Admitted { answer, reconnection } => {
+                        if let ServerMessage::Joined { ice_servers, token, control, .. } = answer {
+                            // Relays come with admission (for later connections).
+                            ice = ice_servers;
+                            if let Some(j) = joined.take() {
+                                let _ = j.send(Ok((token, control)));
+                                continue;
+                            }
+                        }
                         let _ = out.send(ViewerEvent::SignalResumed(reconnection));
                         continue;
                     }
@@ -238,16 +263,34 @@ async fn run(
                         let _ = out.send(ViewerEvent::SignalLost { attempt, retry_in, grace_left });
                         continue;
                     }
-                    SignalEvent::Ended(e) => break e.to_string(),
+                    SignalEvent::Ended(e) => {
+                        let reason = e.to_string();
+                        if let Some(j) = joined.take() {
+                            let _ = j.send(Err(e));
+                        }
+                        break reason;
+                    }
                 };
                 match msg {
+                    ServerMessage::AwaitingConsent { timeout_ms, ice_servers } => {
+                        debug!(timeout_ms, "the server took the gate; the host will connect and check the code");
+                        ice = ice_servers;
+                        // A join again (after a drop while pending) is a new
+                        // request: whatever connection there was is gone.
+                        if let Some(old) = pc.take() {
+                            let _ = old.close().await;
+                        }
+                        commands = None;
+                        keepalive = None;
+                        generation = 0;
+                    }
                     ServerMessage::Offer { sdp, generation: g, .. } => {
                         if g < generation && pc.is_some() {
                             debug!(g, generation, "ignoring an offer for an older connection");
                             continue;
                         }
                         if g > generation || pc.is_none() {
-                            // A new peer connection (the host rebuilt it): start over.
+                            // A new peer connection (the host rebuilt it): start over, checked again.
                             if let Some(old) = pc.take() {
                                 let _ = old.close().await;
                             }
@@ -256,6 +299,8 @@ async fn run(
                             remote_set = false;
                             pending.clear();
                             generation = g;
+                            check = Check::Waiting;
+                            trusted = Arc::new(AtomicBool::new(false));
                             match build_peer(&ice, &config.rtc).await {
                                 Ok((p, mut rx)) => {
                                     let itx = itx.clone();
@@ -295,7 +340,7 @@ async fn run(
                 Internal::Rtc(_, RtcEvent::Candidate(c)) => signal.send(ClientMessage::Candidate { to: None, candidate: c, generation }),
                 Internal::Rtc(_, RtcEvent::State(s)) => {
                     let was = std::mem::replace(&mut link, s);
-                    if s == RTCPeerConnectionState::Connected && was != s && commands.is_some() {
+                    if s == RTCPeerConnectionState::Connected && was != s && matches!(check, Check::Passed) {
                         // Back after an outage: ask for a fresh picture. The
                         // message also shows the host's SCTP that the path
                         // works, so it resends what the outage swallowed now
@@ -307,7 +352,7 @@ async fn run(
                 Internal::Rtc(_, RtcEvent::DataChannel(dc)) => {
                     let label = dc.label().await.unwrap_or_default();
                     match label.as_str() {
-                        "video" => { tokio::spawn(poll_video(dc, out.clone(), itx.clone())); }
+                        "video" => { tokio::spawn(poll_video(dc, out.clone(), itx.clone(), trusted.clone())); }
                         "commands" => {
                             commands = Some(dc.clone());
                             keepalive = Some(Keepalive::new(config.keepalive, Instant::now()));
@@ -321,24 +366,97 @@ async fn run(
                     if let Some(k) = keepalive.as_mut() {
                         k.on_activity(Instant::now());
                     }
-                    match cmd {
+                    let outcome = match cmd {
                         Command::Ping => {
                             let _ = dc.send(BytesMut::from(&PONG[..])).await;
                             let _ = out.send(ViewerEvent::Pinged);
+                            Ok(())
                         }
-                        Command::Pong => {}
-                        Command::Control(c) => { let _ = out.send(ViewerEvent::Control(c)); }
+                        Command::Pong => Ok(()),
+                        Command::Control(Control::AuthHello { kind, sid, msg }) => {
+                            match (std::mem::replace(&mut check, Check::Waiting), &pc) {
+                                (Check::Waiting, Some(p)) => {
+                                    let secret = match kind {
+                                        AuthKind::Code => Some(Secret::code(config.code.expose())),
+                                        AuthKind::Resume => resume.clone(),
+                                    };
+                                    let run = async {
+                                        let secret = secret.ok_or(AuthFailure::NoSecret)?;
+                                        let binding = wire::binding(p.as_ref(), &config.id, Side::Viewer).await.map_err(|e| wire::failure(&e))?;
+                                        let hello = wire::parse_hello(kind, &sid, &msg).map_err(|e| wire::failure(&e))?;
+                                        ViewerHandshake::on_hello(&secret, &binding, &hello, &mut rand::rng()).map_err(|e| wire::failure(&e))
+                                    };
+                                    match run.await {
+                                        Ok((run, reply)) => {
+                                            check = Check::Replied(run);
+                                            let _ = dc.send(BytesMut::from(&Command::Control(wire::reply_message(&reply)).encode()[..])).await;
+                                            Ok(())
+                                        }
+                                        Err(f) => Err(f),
+                                    }
+                                }
+                                _ => Err(AuthFailure::Malformed),
+                            }
+                        }
+                        Command::Control(Control::AuthConfirm { tag }) => {
+                            match std::mem::replace(&mut check, Check::Waiting) {
+                                Check::Replied(run) => match wire::parse_confirm(&tag).and_then(|c| run.on_confirm(&c)) {
+                                    Ok(established) => {
+                                        check = Check::Passed;
+                                        trusted.store(true, Ordering::Release);
+                                        let kept = wire::encode_resume(&established.resume).unwrap_or_default();
+                                        resume = Some(established.resume);
+                                        info!("the host proved the code over this connection");
+                                        let _ = out.send(ViewerEvent::Verified { resume: kept });
+                                        Ok(())
+                                    }
+                                    Err(e) => Err(wire::failure(&e)),
+                                },
+                                _ => Err(AuthFailure::Malformed),
+                            }
+                        }
+                        Command::Control(Control::AuthFailed { reason }) => {
+                            warn!(?reason, "the host says the check failed: {}", reason.describe());
+                            let _ = out.send(ViewerEvent::AuthFailed(reason));
+                            if let Some(j) = joined.take() {
+                                let _ = j.send(Err(PeerError::Auth(reason)));
+                            }
+                            break reason.describe().to_owned();
+                        }
+                        Command::Control(c) if matches!(check, Check::Passed) => {
+                            let _ = out.send(ViewerEvent::Control(c));
+                            Ok(())
+                        }
+                        Command::Control(c) => {
+                            debug!("ignoring {c:?} before the check passed");
+                            Ok(())
+                        }
+                    };
+                    if let Err(reason) = outcome {
+                        warn!(?reason, "end-to-end check failed: {}", reason.describe());
+                        let _ = dc.send(BytesMut::from(&Command::Control(Control::AuthFailed { reason }).encode()[..])).await;
+                        let _ = out.send(ViewerEvent::AuthFailed(reason));
+                        if let Some(j) = joined.take() {
+                            let _ = j.send(Err(PeerError::Auth(reason)));
+                        }
+                        // Let the message leave before the connection closes.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break reason.describe().to_owned();
                     }
                 }
-                Internal::NeedKeyframe => send_control(&commands, Control::KeyframeRequest).await,
+                Internal::NeedKeyframe => send_control(&trusted_commands(&commands, &check), Control::KeyframeRequest).await,
             },
-            Some(c) = ctl.recv() => match c {
-                Ctl::RequestKeyframe => send_control(&commands, Control::KeyframeRequest).await,
-                Ctl::Input(event) => {
-                    send_control(&commands, Control::input(seq, event)).await;
-                    seq = seq.wrapping_add(1);
+            Some(c) = ctl.recv() => {
+                // Nothing leaves on a connection the host has not proved itself on.
+                let commands = trusted_commands(&commands, &check);
+                match c {
+                    Ctl::RequestKeyframe => send_control(&commands, Control::KeyframeRequest).await,
+                    Ctl::Input(event) => {
+                        send_control(&commands, Control::input(seq, event)).await;
+                        seq = seq.wrapping_add(1);
+                    }
+                    Ctl::Send(control) => send_control(&commands, control).await,
                 }
-                Ctl::Send(control) => send_control(&commands, control).await,
             },
             _ = tick.tick() => {
                 if let Some(k) = keepalive.as_mut() {
@@ -353,11 +471,22 @@ async fn run(
             }
         }
     };
+    if let Some(j) = joined.take() {
+        let _ = j.send(Err(PeerError::Ended(reason.clone())));
+    }
     signal.close();
     if let Some(p) = pc {
         let _ = p.close().await;
     }
     let _ = out.send(ViewerEvent::Closed(reason));
+}
+
+/// The `commands` channel if the host proved itself on it, else none.
+fn trusted_commands(commands: &Option<Arc<dyn DataChannel>>, check: &Check) -> Option<Arc<dyn DataChannel>> {
+    match check {
+        Check::Passed => commands.clone(),
+        _ => None,
+    }
 }
 
 async fn answer(
@@ -387,6 +516,7 @@ async fn poll_video(
     dc: Arc<dyn DataChannel>,
     out: mpsc::UnboundedSender<ViewerEvent>,
     itx: mpsc::UnboundedSender<Internal>,
+    trusted: Arc<AtomicBool>,
 ) {
     // Note: webrtc-rs buffers received messages without bound, so a viewer
     // that stops polling does not push back on the host; only a viewer whose
@@ -395,6 +525,8 @@ async fn poll_video(
     loop {
         let Some(event) = dc.poll().await else { return };
         match event {
+            // Nothing a connection brings counts before the host proved itself on it.
+            DataChannelEvent::OnMessage(_) if !trusted.load(Ordering::Acquire) => {}
             DataChannelEvent::OnMessage(msg) => match asm.push(&msg.data) {
                 Ok(Assembly::Frame(f)) => {
                     debug!(frame = f.frame_id, key = f.keyframe, bytes = f.data.len(), "frame");

@@ -23,6 +23,13 @@
 //! | `select-display`   | viewer → host | `index`                                       |
 //! | `mode`             | host → viewer | `control` (whether input is accepted)         |
 //! | `displays`         | host → viewer | `current`, `displays`                         |
+//! | `auth-hello`       | host → viewer | `kind`, `sid`, `msg` (base64)                 |
+//! | `auth-reply`       | viewer → host | `msg`, `tag` (base64)                         |
+//! | `auth-confirm`     | host → viewer | `tag` (base64)                                |
+//! | `auth-failed`      | either way    | `reason`                                      |
+//!
+//! The `auth-*` messages carry the end-to-end check of the code (CPace,
+//! `holdfast-auth`); nothing else flows before it succeeded.
 //!
 //! `code` is the browser's physical `KeyboardEvent.code`, `key` the logical
 //! `KeyboardEvent.key` (the character produced, for character keys).
@@ -50,6 +57,51 @@ pub const MAX_WHEEL_NOTCHES: i32 = 100;
 const MAX_DISPLAY_INDEX: u32 = 63;
 /// Most displays listed in a `displays` message.
 const MAX_DISPLAYS: usize = 16;
+/// Longest base64 field of an `auth-*` message (a CPace message is at most 512 bytes).
+const MAX_AUTH_FIELD_CHARS: usize = 700;
+
+/// Which secret an exchange uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthKind {
+    /// The code the host shows (a viewer's first connection).
+    Code,
+    /// The secret an earlier exchange with the same viewer left.
+    Resume,
+}
+
+/// Why an end-to-end check failed, as both sides and the server name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthFailure {
+    /// A message that does not parse or is out of turn.
+    Malformed,
+    /// The two sides saw different DTLS certificates: someone is in the middle.
+    Intercepted,
+    /// The viewer did not prove it knows the code (or resume secret).
+    WrongCode,
+    /// The host did not prove it knows the code: someone may be in the middle.
+    HostUnproven,
+    /// The viewer lacks the secret the host asks for.
+    NoSecret,
+}
+
+impl AuthFailure {
+    /// Words for a person.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AuthFailure::Malformed => "the end-to-end check failed (a malformed message)",
+            AuthFailure::Intercepted => {
+                "someone is in the middle of this connection (the two sides saw different certificates): not connected"
+            }
+            AuthFailure::WrongCode => "wrong code",
+            AuthFailure::HostUnproven => {
+                "the other side could not prove it knows the code: someone may be in the middle of this connection"
+            }
+            AuthFailure::NoSecret => "the host asked for a secret this viewer does not have (join with the code)",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -122,6 +174,25 @@ pub enum Control {
     Displays {
         current: u32,
         displays: Vec<DisplayDesc>,
+    },
+    /// Host to viewer: the first message of the end-to-end check.
+    AuthHello {
+        kind: AuthKind,
+        sid: String,
+        msg: String,
+    },
+    /// Viewer to host: its share of the exchange and its proof.
+    AuthReply {
+        msg: String,
+        tag: String,
+    },
+    /// Host to viewer: the host's proof.
+    AuthConfirm {
+        tag: String,
+    },
+    /// Either way: the check failed, and why; the connection closes.
+    AuthFailed {
+        reason: AuthFailure,
     },
 }
 
@@ -223,6 +294,17 @@ impl Control {
             }
             Control::SelectDisplay { index } if *index > MAX_DISPLAY_INDEX => return bad("display index out of range"),
             Control::Displays { displays, .. } if displays.len() > MAX_DISPLAYS => return bad("too many displays"),
+            Control::AuthHello { sid, msg, .. }
+                if sid.len() > MAX_AUTH_FIELD_CHARS || msg.len() > MAX_AUTH_FIELD_CHARS =>
+            {
+                return bad("authentication field too long")
+            }
+            Control::AuthReply { msg, tag } if msg.len() > MAX_AUTH_FIELD_CHARS || tag.len() > MAX_AUTH_FIELD_CHARS => {
+                return bad("authentication field too long")
+            }
+            Control::AuthConfirm { tag } if tag.len() > MAX_AUTH_FIELD_CHARS => {
+                return bad("authentication field too long")
+            }
             _ => {}
         }
         Ok(())

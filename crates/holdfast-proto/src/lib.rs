@@ -13,4 +13,4 @@ pub mod room;
 pub mod signal;
 pub mod video;
 
-pub use room::{RoomCode, RoomId, SessionToken};
+pub use room::{CodeGate, RoomCode, RoomId, SessionToken};

@@ -6,6 +6,11 @@
 //! entropy, above the 40-bit floor), shown as `ABCDE-FGHJK`; parsing forgives
 //! case, spaces, dashes and the letters people confuse with digits.
 //!
+//! The server never sees a whole code: the host generates it, and host and
+//! viewer give the server only its first [`GATE_LEN`] characters, the
+//! [`CodeGate`] (20 bits), so the server can turn strangers away early; the
+//! host checks the whole code itself, end to end (`holdfast-auth`).
+//!
 //! After a successful join the server hands the viewer a [`SessionToken`]
 //! (and the host one for its room): an opaque string, signed by the server
 //! and bound to the room, that a rejoin presents instead of the code (and
@@ -21,6 +26,8 @@ use subtle::ConstantTimeEq;
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Characters in a code; 10 x 5 bits = 50 bits of entropy.
 pub const CODE_LEN: usize = 10;
+/// Characters of the code the server sees (20 of its 50 bits).
+pub const GATE_LEN: usize = 4;
 /// Digits in a room ID.
 pub const ID_DIGITS: usize = 9;
 
@@ -30,6 +37,8 @@ pub enum CredentialError {
     BadId,
     #[error("a code has 10 letters and digits")]
     BadCode,
+    #[error("a code gate is 4 letters and digits")]
+    BadGate,
     #[error("a session token is 32 to 512 characters from A-Z a-z 0-9 . _ -")]
     BadToken,
 }
@@ -146,6 +155,54 @@ impl RoomCode {
     /// many characters of a guess were right.
     pub fn matches(&self, other: &RoomCode) -> bool {
         self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+
+    /// The part of the code the server may see.
+    pub fn gate(&self) -> CodeGate {
+        CodeGate(self.0[..GATE_LEN].to_owned())
+    }
+}
+
+/// The first [`GATE_LEN`] characters of a room code: what the signalling
+/// server checks before it bothers the host. Knowing it is not enough to
+/// pass the host's own check. Redacted in `Debug`, compared in constant time.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CodeGate(String);
+
+impl CodeGate {
+    pub fn parse(s: &str) -> Result<Self, CredentialError> {
+        if s.len() != GATE_LEN || !s.bytes().all(|b| CROCKFORD.contains(&b)) {
+            return Err(CredentialError::BadGate);
+        }
+        Ok(CodeGate(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn matches(&self, other: &CodeGate) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for CodeGate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeGate(<redacted>)")
+    }
+}
+
+impl TryFrom<String> for CodeGate {
+    type Error = CredentialError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        CodeGate::parse(&s)
+    }
+}
+
+impl From<CodeGate> for String {
+    fn from(c: CodeGate) -> String {
+        c.0
     }
 }
 

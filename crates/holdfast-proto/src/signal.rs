@@ -1,10 +1,15 @@
 //! Signalling messages: JSON objects on the `/ws` WebSocket, tagged by `type`.
 //!
-//! The host `register`s a room and receives its ID and one-time code; a viewer
-//! `join`s with both (or, later, with the session token it was given). The
-//! host is then asked (`join-request`) and answers with `consent`: allow
-//! control, view only, or deny; only after that is the viewer `joined` and
-//! the host told `peer-joined`. The server relays `offer`, `answer` and `candidate`
+//! The host makes up its one-time code and `register`s a room with only the
+//! code's first characters (its `gate`), receiving the room's ID; a viewer
+//! `join`s with the ID and the gate (or, later, with the session token it was
+//! given). A right gate makes the viewer *pending*: the host gets a
+//! `join-request`, connects to the viewer through the server (offer, answer
+//! and candidates are relayed to pending viewers too) and checks the whole
+//! code itself over that connection (`holdfast-auth`). Only then does it ask
+//! its user and answer with `consent` (allow control, view only, or deny), or
+//! report `auth-failed`; only after consent is the viewer `joined` and the host
+//! told `peer-joined`. The server relays `offer`, `answer` and `candidate`
 //! between members of one room only: a viewer's messages go to its host, a
 //! host addresses a viewer with `to`. Field names follow the browser's
 //! `RTCIceCandidateInit` so the viewer can pass candidates through unchanged.
@@ -14,7 +19,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::room::{RoomCode, RoomId, SessionToken};
+use crate::commands::AuthFailure;
+use crate::room::{CodeGate, RoomId, SessionToken};
 pub use holdfast_session::Metrics;
 
 /// Largest signalling message accepted, in bytes (an SDP is typically 1-4 KiB).
@@ -104,27 +110,36 @@ fn is_zero(g: &Generation) -> bool {
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// A host asks for a new room, or with its host `token` resumes the one
-    /// it had (same ID and code), also after a server restart.
+    /// it had (same ID), also after a server restart.
     Register {
+        /// The first characters of the code the host made up (the server
+        /// never sees the rest).
+        gate: CodeGate,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<SessionToken>,
         /// The last room sequence number this client received (for replay).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seq: Option<u64>,
     },
-    /// A viewer asks to join a room, with its code or an earlier session token.
+    /// A viewer asks to join a room, with the code's gate or an earlier session token.
     Join {
         id: RoomId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        code: Option<RoomCode>,
+        gate: Option<CodeGate>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<SessionToken>,
         /// With a token: the last room sequence number received (for replay).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seq: Option<u64>,
     },
-    /// A host's answer to a `join-request`.
+    /// A host's answer to a `join-request` (after the viewer passed its check).
     Consent { peer: PeerId, decision: Decision },
+    /// A host's report that a pending viewer failed its end-to-end check:
+    /// the server counts a failed attempt and turns the viewer away.
+    AuthFailed { peer: PeerId, reason: AuthFailure },
+    /// A host's new code (after repeated failed checks): the server checks
+    /// joins against this gate from now on.
+    Rekey { gate: CodeGate },
     /// Session description offer; `to` is required from a host.
     Offer {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,6 +187,8 @@ const CLIENT_TYPES: &[&str] = &[
     "register",
     "join",
     "consent",
+    "auth-failed",
+    "rekey",
     "offer",
     "answer",
     "candidate",
@@ -328,7 +345,9 @@ impl ClientMessage {
             ClientMessage::Offer { to, .. }
             | ClientMessage::Answer { to, .. }
             | ClientMessage::Candidate { to, .. } => to.as_ref(),
-            ClientMessage::Consent { peer, .. } | ClientMessage::Kick { peer } => Some(peer),
+            ClientMessage::Consent { peer, .. }
+            | ClientMessage::AuthFailed { peer, .. }
+            | ClientMessage::Kick { peer } => Some(peer),
             ClientMessage::Quality { peer, metrics } => {
                 if !metrics.is_valid() {
                     return Err(SignalError::new(
@@ -338,11 +357,11 @@ impl ClientMessage {
                 }
                 peer.as_ref()
             }
-            ClientMessage::Join { code, token, .. } => {
-                if code.is_some() == token.is_some() {
+            ClientMessage::Join { gate, token, .. } => {
+                if gate.is_some() == token.is_some() {
                     return Err(SignalError::new(
                         ErrorKind::BadMessage,
-                        "`join` takes exactly one of `code` and `token`",
+                        "`join` takes exactly one of `gate` and `token`",
                     ));
                 }
                 None
@@ -366,10 +385,9 @@ impl ClientMessage {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ServerMessage {
-    /// Answer to `register`: the new room's credentials.
+    /// Answer to `register`: the new room's ID and the host's token.
     Registered {
         id: RoomId,
-        code: RoomCode,
         peer_id: PeerId,
         ice_servers: Vec<IceServer>,
         /// Present this with `register` to resume the room after a drop.
@@ -378,11 +396,16 @@ pub enum ServerMessage {
         #[serde(default)]
         resumed: bool,
     },
-    /// To a viewer: the code was right; the host is being asked.
+    /// To a viewer: the gate was right; the host will connect, check the
+    /// code and ask its user within `timeout_ms`. `ice_servers` are those
+    /// without credentials (relays come with `joined`).
     AwaitingConsent {
         timeout_ms: u64,
+        #[serde(default)]
+        ice_servers: Vec<IceServer>,
     },
-    /// To a host: a viewer with the right code asks to join; answer with `consent`.
+    /// To a host: a viewer with the right gate asks to join: connect to it,
+    /// check the code, then answer with `consent` or `auth-failed`.
     JoinRequest {
         peer_id: PeerId,
         /// The viewer's network address as the server saw it.
@@ -526,6 +549,8 @@ pub enum ErrorKind {
     LockedOut,
     /// The host refused the join.
     ConsentDenied,
+    /// The host's end-to-end check failed (a wrong code, or someone in the middle).
+    AuthFailed,
     /// The host did not answer in time (which counts as a refusal).
     ConsentTimeout,
     NotInRoom,
@@ -549,6 +574,7 @@ impl ErrorKind {
             self,
             ErrorKind::InvalidCredentials
                 | ErrorKind::ConsentDenied
+                | ErrorKind::AuthFailed
                 | ErrorKind::ConsentTimeout
                 | ErrorKind::SessionEnded
                 | ErrorKind::Superseded
@@ -586,6 +612,10 @@ impl SignalError {
 mod tests {
     use super::*;
 
+    fn gate() -> CodeGate {
+        crate::RoomCode::parse("ABCDEFGHJK").unwrap().gate()
+    }
+
     #[test]
     fn round_trips_every_client_message() {
         let cand = IceCandidate {
@@ -596,22 +626,24 @@ mod tests {
         };
         let msgs = vec![
             ClientMessage::Register {
+                gate: gate(),
                 token: None,
                 last_seq: None,
             },
             ClientMessage::Register {
+                gate: gate(),
                 token: Some(SessionToken::random(&mut rand::rng())),
                 last_seq: Some(7),
             },
             ClientMessage::Join {
                 id: RoomId::parse("123456789").unwrap(),
-                code: Some(RoomCode::parse("ABCDEFGHJK").unwrap()),
+                gate: Some(gate()),
                 token: None,
                 last_seq: None,
             },
             ClientMessage::Join {
                 id: RoomId::parse("123456789").unwrap(),
-                code: None,
+                gate: None,
                 token: Some(SessionToken::random(&mut rand::rng())),
                 last_seq: Some(3),
             },
@@ -619,6 +651,11 @@ mod tests {
                 peer: PeerId("p1".into()),
                 decision: Decision::View,
             },
+            ClientMessage::AuthFailed {
+                peer: PeerId("p1".into()),
+                reason: AuthFailure::Intercepted,
+            },
+            ClientMessage::Rekey { gate: gate() },
             ClientMessage::Offer {
                 to: Some(PeerId("p1".into())),
                 sdp: "v=0".into(),
@@ -664,7 +701,7 @@ mod tests {
         assert_eq!(kind(r#"{"type":42}"#), ErrorKind::BadMessage);
         assert_eq!(kind(r#"{"type":"launch-missiles"}"#), ErrorKind::UnknownType);
         assert_eq!(
-            kind(r#"{"type":"join","id":"12","code":"ABCDEFGHJK"}"#),
+            kind(r#"{"type":"join","id":"12","gate":"ABCD"}"#),
             ErrorKind::BadMessage
         );
         assert_eq!(
@@ -672,13 +709,13 @@ mod tests {
             ErrorKind::BadMessage
         );
         assert_eq!(
-            kind(r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK","admin":true}"#),
+            kind(r#"{"type":"join","id":"123456789","gate":"ABCD","admin":true}"#),
             ErrorKind::BadMessage
         );
         assert_eq!(kind(r#"{"type":"join","id":"123456789"}"#), ErrorKind::BadMessage);
         assert_eq!(
             kind(&format!(
-                r#"{{"type":"join","id":"123456789","code":"ABCDEFGHJK","token":"{}"}}"#,
+                r#"{{"type":"join","id":"123456789","gate":"ABCD","token":"{}"}}"#,
                 "a".repeat(64)
             )),
             ErrorKind::BadMessage
@@ -691,6 +728,17 @@ mod tests {
             kind(r#"{"type":"consent","peer":"p1","decision":"maybe"}"#),
             ErrorKind::BadMessage
         );
+        // The whole code never goes to the server, and a gate is exactly 4 characters.
+        assert_eq!(
+            kind(r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK"}"#),
+            ErrorKind::BadMessage
+        );
+        assert_eq!(
+            kind(r#"{"type":"join","id":"123456789","gate":"ABCDEFGHJK"}"#),
+            ErrorKind::BadMessage
+        );
+        assert_eq!(kind(r#"{"type":"register","gate":"AB"}"#), ErrorKind::BadMessage);
+        assert_eq!(kind(r#"{"type":"register"}"#), ErrorKind::BadMessage);
         let big = format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(MAX_SIGNAL_MESSAGE_BYTES));
         assert_eq!(kind(&big), ErrorKind::TooLarge);
     }

@@ -33,23 +33,25 @@ fn msgs(out: Vec<Out>) -> impl Iterator<Item = ServerMessage> {
 fn dropped_viewer() -> (Hub, Instant, ClientMessage) {
     let mut hub = Hub::new(HubConfig::default());
     let now = Instant::now();
-    let (id, code) = msgs(send(
+    let code = holdfast_proto::RoomCode::random(&mut rand::rng()).gate();
+    let id = msgs(send(
         &mut hub,
         now,
         1,
         ClientMessage::Register {
+            gate: code.clone(),
             token: None,
             last_seq: None,
         },
     ))
     .find_map(|m| match m {
-        ServerMessage::Registered { id, code, .. } => Some((id, code)),
+        ServerMessage::Registered { id, .. } => Some(id),
         _ => None,
     })
     .expect("registered");
     let join = ClientMessage::Join {
         id: id.clone(),
-        code: Some(code),
+        gate: Some(code),
         token: None,
         last_seq: None,
     };
@@ -85,7 +87,7 @@ fn dropped_viewer() -> (Hub, Instant, ClientMessage) {
     }
     let rejoin = ClientMessage::Join {
         id,
-        code: None,
+        gate: None,
         token: Some(token),
         last_seq: Some(0),
     };

@@ -193,6 +193,12 @@ impl<K: Eq + Hash + Clone> AttemptLimiter<K> {
         }
     }
 
+    /// Forgets everything about `key` (its failures and any lockout): for a
+    /// room whose host made up a new code, old guesses say nothing.
+    pub fn forget(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+
     /// Forgets keys that are neither locked nor recently used, so memory stays
     /// bounded by recent activity. Lockout history decays after a quiet
     /// `max_lockout`.

@@ -2,12 +2,18 @@
 //! [`Hub::handle`] takes one client message (and the time) and returns what
 //! to deliver, so the rules are tested without sockets.
 //!
-//! **Admission.** A host `register`s and owns one room. A viewer `join`s with
-//! the room's ID and one-time code; a wrong code and an unknown room get the
-//! same answer, and failures are limited per room and per address
-//! ([`AttemptLimiter`]). A right code makes the viewer *pending*: the host gets
-//! a `join-request` and must answer with `consent` within the consent timeout.
-//! Admitted viewers (and the host) get a signed session token ([`TokenKey`]).
+//! **Admission.** A host `register`s and owns one room, naming its code's
+//! gate (the first characters; the server never sees the whole code). A
+//! viewer `join`s with the room's ID and the gate; a wrong gate and an unknown
+//! room get the same answer, and failures are limited per room and per
+//! address ([`AttemptLimiter`]). A right gate makes the viewer *pending*: the
+//! host gets a `join-request`, and offers, answers and candidates flow between
+//! the two so the host can check the whole code over its own connection. The
+//! host answers with `consent` within the consent timeout, or with
+//! `auth-failed` (a failed attempt for the viewer's address and the room).
+//! The server admits no one on its own: a pending viewer becomes a member
+//! only by the host's consent. Admitted viewers (and the host) get a signed
+//! session token ([`TokenKey`]).
 //!
 //! **Recovery (seed 001).** Members are people, not sockets: a member whose
 //! connection drops stays in the room, marked disconnected, for the grace
@@ -27,10 +33,11 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use holdfast_proto::commands::AuthFailure;
 use holdfast_proto::signal::{
     ClientEnvelope, ClientMessage, Decision, ErrorKind, IceServer, PeerId, ServerMessage, SignalError, CONSENT_TIMEOUT,
 };
-use holdfast_proto::{RoomCode, RoomId, SessionToken};
+use holdfast_proto::{CodeGate, RoomId, SessionToken};
 use holdfast_session::{Quality, GRACE_PERIOD};
 use rand::Rng;
 use serde::Serialize;
@@ -155,9 +162,11 @@ pub enum Role {
     Viewer {
         control: bool,
     },
-    /// Right code, waiting for the host's consent until `deadline`.
+    /// Right gate, waiting for the host's check and consent until
+    /// `deadline`; `addr` is where it came from (a failed check counts there).
     Pending {
         deadline: Instant,
+        addr: IpAddr,
     },
 }
 
@@ -209,7 +218,7 @@ impl Member {
 
 #[derive(Debug)]
 struct Room {
-    code: RoomCode,
+    gate: CodeGate,
     nonce: u64,
     host: PeerId,
     members: HashMap<PeerId, Member>,
@@ -372,17 +381,20 @@ impl Hub {
         }
         let seq = env.seq;
         match env.msg {
-            ClientMessage::Register { token: None, .. } => self.register(now, conn, addr),
+            ClientMessage::Register { gate, token: None, .. } => self.register(now, conn, addr, gate),
             ClientMessage::Register {
+                gate,
                 token: Some(token),
                 last_seq,
-            } => self.resume_host(now, conn, addr, token, last_seq),
+            } => self.resume_host(now, conn, addr, gate, token, last_seq),
             ClientMessage::Join {
                 id,
-                code,
+                gate,
                 token,
                 last_seq,
-            } => self.join(now, conn, addr, id, code, token, last_seq),
+            } => self.join(now, conn, addr, id, gate, token, last_seq),
+            ClientMessage::AuthFailed { peer, reason } => self.auth_failed(now, conn, peer, reason),
+            ClientMessage::Rekey { gate } => self.rekey(conn, gate),
             ClientMessage::Consent { peer, decision } => {
                 if self.duplicate(conn, seq) {
                     return Vec::new();
@@ -496,7 +508,7 @@ impl Hub {
             let mut expired = Vec::new();
             for (peer, m) in &room.members {
                 match (m.role, m.disconnected_at) {
-                    (Role::Pending { deadline }, _) if deadline <= now => timed_out.push(peer.clone()),
+                    (Role::Pending { deadline, .. }, _) if deadline <= now => timed_out.push(peer.clone()),
                     (_, Some(at)) if now.saturating_duration_since(at) >= grace => expired.push(peer.clone()),
                     _ => {}
                 }
@@ -565,7 +577,6 @@ impl Hub {
             nonce: room.nonce,
             peer: peer.clone(),
             grant,
-            code: (grant == Grant::Host).then(|| room.code.clone()),
         })
     }
 
@@ -591,11 +602,21 @@ impl Hub {
         Ok(())
     }
 
+    /// The configured STUN/TURN servers that carry no credentials (what a
+    /// viewer not admitted yet may have).
+    fn public_ice(&self) -> Vec<IceServer> {
+        self.config
+            .ice_servers
+            .iter()
+            .filter(|s| s.credential.is_none() && s.username.is_none())
+            .cloned()
+            .collect()
+    }
+
     fn registered(&self, id: &RoomId, resumed: bool, now: Instant) -> ServerMessage {
         let room = &self.rooms[id];
         ServerMessage::Registered {
             id: id.clone(),
-            code: room.code.clone(),
             peer_id: room.host.clone(),
             ice_servers: self.ice_for(&room.host, now),
             token: self.sign(id, room, &room.host, Grant::Host),
@@ -603,7 +624,7 @@ impl Hub {
         }
     }
 
-    fn register(&mut self, now: Instant, conn: ConnId, addr: IpAddr) -> Outbox {
+    fn register(&mut self, now: Instant, conn: ConnId, addr: IpAddr, gate: CodeGate) -> Outbox {
         if self.conns.contains_key(&conn) {
             return already_in_room(conn);
         }
@@ -619,7 +640,7 @@ impl Hub {
         };
         let host = PeerId::random(&mut rng);
         self.counters.rooms_created += 1;
-        self.insert_room(now, conn, addr, &id, RoomCode::random(&mut rng), rng.random(), host);
+        self.insert_room(now, conn, addr, &id, gate, rng.random(), host);
         vec![reply(conn, self.registered(&id, false, now))]
     }
 
@@ -630,7 +651,7 @@ impl Hub {
         conn: ConnId,
         addr: IpAddr,
         id: &RoomId,
-        code: RoomCode,
+        gate: CodeGate,
         nonce: u64,
         host: PeerId,
     ) {
@@ -642,7 +663,7 @@ impl Hub {
         self.rooms.insert(
             id.clone(),
             Room {
-                code,
+                gate,
                 nonce,
                 host,
                 members,
@@ -668,13 +689,14 @@ impl Hub {
         }
     }
 
-    /// A host comes back with its token: the same room (same ID and code),
-    /// also if this server was restarted and no longer knew it.
+    /// A host comes back with its token: the same room (same ID; the gate it
+    /// names now), also if this server was restarted and no longer knew it.
     fn resume_host(
         &mut self,
         now: Instant,
         conn: ConnId,
         addr: IpAddr,
+        gate: CodeGate,
         token: SessionToken,
         last_seq: Option<u64>,
     ) -> Outbox {
@@ -684,18 +706,17 @@ impl Hub {
         let claims = match self.check_token(now, addr, None, &token) {
             Ok(Claims {
                 grant: Grant::Host,
-                code: Some(code),
                 room,
                 nonce,
                 peer,
-                ..
-            }) => (room, nonce, peer, code),
+            }) => (room, nonce, peer),
             Ok(_) => return err(conn, self.wrong_token(now, addr, None)),
             Err(e) => return err(conn, e),
         };
-        let (id, nonce, peer, code) = claims;
-        match self.rooms.get(&id) {
+        let (id, nonce, peer) = claims;
+        match self.rooms.get_mut(&id) {
             Some(room) if room.nonce == nonce && room.host == peer => {
+                room.gate = gate;
                 self.reconnect(now, conn, &id, &peer, last_seq, |hub| hub.registered(&id, true, now))
             }
             Some(_) => {
@@ -712,7 +733,7 @@ impl Hub {
                     return err(conn, e);
                 }
                 self.counters.rooms_restored += 1;
-                self.insert_room(now, conn, addr, &id, code, nonce, peer);
+                self.insert_room(now, conn, addr, &id, gate, nonce, peer);
                 self.rooms.get_mut(&id).expect("inserted").restored = true;
                 vec![reply(conn, self.registered(&id, true, now))]
             }
@@ -863,47 +884,55 @@ impl Hub {
         conn: ConnId,
         addr: IpAddr,
         id: RoomId,
-        code: Option<RoomCode>,
+        gate: Option<CodeGate>,
         token: Option<SessionToken>,
         last_seq: Option<u64>,
     ) -> Outbox {
         if self.conns.contains_key(&conn) {
             return already_in_room(conn);
         }
-        match (code, token) {
-            (Some(code), _) => {
+        match (gate, token) {
+            (Some(gate), _) => {
                 let keys = [AttemptKey::addr(addr), AttemptKey::Room(id.clone())];
                 let locked = keys.iter().filter_map(|k| self.limiter.check(k, now).err()).max();
                 if let Some(wait) = locked {
                     return err(conn, locked_out(wait));
                 }
-                self.join_with_code(now, conn, addr, id, code)
+                self.join_with_gate(now, conn, addr, id, gate)
             }
             (None, Some(token)) => self.join_with_token(now, conn, addr, id, token, last_seq),
             (None, None) => err(
                 conn,
-                SignalError::new(ErrorKind::BadMessage, "a code or a token is required"),
+                SignalError::new(ErrorKind::BadMessage, "a gate or a token is required"),
             ),
         }
     }
 
-    fn join_with_code(&mut self, now: Instant, conn: ConnId, addr: IpAddr, id: RoomId, code: RoomCode) -> Outbox {
-        // Unknown room and wrong code take the same path, so they get the same answer.
-        if !self.rooms.get(&id).is_some_and(|room| room.code.matches(&code)) {
+    fn join_with_gate(&mut self, now: Instant, conn: ConnId, addr: IpAddr, id: RoomId, gate: CodeGate) -> Outbox {
+        // Unknown room and wrong gate take the same path, so they get the same answer.
+        if !self.rooms.get(&id).is_some_and(|room| room.gate.matches(&gate)) {
             return err(conn, self.failed_attempt(now, addr, Some(id), "code"));
         }
-        self.limiter.succeed(&AttemptKey::addr(addr));
+        // A right gate is not a right code: the address's failures stand
+        // until the host admits the viewer.
         let deadline = now + self.config.consent_timeout;
+        let ice_servers = self.public_ice();
         let room = self.rooms.get_mut(&id).expect("credentials matched a room");
         if room.viewer_count() >= MAX_VIEWERS_PER_ROOM {
             return err(conn, too_many_viewers());
         }
         let peer = PeerId::random(&mut rand::rng());
         room.members
-            .insert(peer.clone(), Member::new(Role::Pending { deadline }, conn, now));
+            .insert(peer.clone(), Member::new(Role::Pending { deadline, addr }, conn, now));
         self.conns.insert(conn, (id, peer.clone()));
         let timeout_ms = self.config.consent_timeout.as_millis() as u64;
-        let mut out = vec![reply(conn, ServerMessage::AwaitingConsent { timeout_ms })];
+        let mut out = vec![reply(
+            conn,
+            ServerMessage::AwaitingConsent {
+                timeout_ms,
+                ice_servers,
+            },
+        )];
         let host = room.host.clone();
         let request = ServerMessage::JoinRequest {
             peer_id: peer,
@@ -988,22 +1017,24 @@ impl Hub {
         }
     }
 
+    /// The room `conn` hosts and the address of its pending viewer `peer`.
+    fn pending_request(&self, conn: ConnId, peer: &PeerId, what: &str) -> Result<(RoomId, IpAddr), SignalError> {
+        let id = self.hosted_room(conn, what)?;
+        match self.rooms[&id].members.get(peer).map(|m| m.role) {
+            Some(Role::Pending { addr, .. }) => Ok((id, addr)),
+            _ => Err(SignalError::new(
+                ErrorKind::UnknownPeer,
+                "no such request to join (it may have expired)",
+            )),
+        }
+    }
+
     fn consent(&mut self, now: Instant, conn: ConnId, peer: PeerId, decision: Decision) -> Outbox {
-        let id = match self.hosted_room(conn, "answers join requests") {
-            Ok(id) => id,
+        let (id, addr) = match self.pending_request(conn, &peer, "answers join requests") {
+            Ok(found) => found,
             Err(e) => return err(conn, e),
         };
         let room = self.rooms.get_mut(&id).expect("host's room exists");
-        let pending = room
-            .members
-            .get(&peer)
-            .is_some_and(|m| matches!(m.role, Role::Pending { .. }));
-        if !pending {
-            return err(
-                conn,
-                SignalError::new(ErrorKind::UnknownPeer, "no such request to join (it may have expired)"),
-            );
-        }
         let control = match decision {
             Decision::Control => true,
             Decision::View => false,
@@ -1018,6 +1049,8 @@ impl Hub {
                 );
             }
         };
+        // The host checked the whole code: this address proved itself.
+        self.limiter.succeed(&AttemptKey::addr(addr));
         let token = self.sign(&id, &self.rooms[&id], &peer, Grant::Viewer { control });
         let ice_servers = self.ice_for(&peer, now);
         self.counters.joins_admitted += 1;
@@ -1048,6 +1081,42 @@ impl Hub {
         out
     }
 
+    /// The host's end-to-end check of a pending viewer failed: a failed
+    /// attempt for the viewer's address and the room, and the viewer is
+    /// turned away with the reason the host gave.
+    fn auth_failed(&mut self, now: Instant, conn: ConnId, peer: PeerId, reason: AuthFailure) -> Outbox {
+        let (id, addr) = match self.pending_request(conn, &peer, "reports failed checks") {
+            Ok(found) => found,
+            Err(e) => return err(conn, e),
+        };
+        let room = self.rooms.get_mut(&id).expect("host's room exists");
+        let m = room.members.remove(&peer).expect("pending member");
+        self.counters.joins_denied += 1;
+        let counted = self.failed_attempt(now, addr, Some(id), "code");
+        let Some(c) = m.conn else { return Vec::new() };
+        self.conns.remove(&c);
+        let answer = if counted.kind == ErrorKind::LockedOut {
+            counted
+        } else {
+            SignalError::new(ErrorKind::AuthFailed, reason.describe())
+        };
+        vec![reply(c, answer.into()), Out::Close(c)]
+    }
+
+    /// The host made up a new code: joins are checked against its gate from now on.
+    fn rekey(&mut self, conn: ConnId, gate: CodeGate) -> Outbox {
+        match self.hosted_room(conn, "changes the code") {
+            Ok(id) => {
+                self.rooms.get_mut(&id).expect("host's room exists").gate = gate;
+                // Guesses at the old code say nothing about the new one: the
+                // room's lockout ends (each address keeps its own).
+                self.limiter.forget(&AttemptKey::Room(id));
+                Vec::new()
+            }
+            Err(e) => err(conn, e),
+        }
+    }
+
     fn relay(
         &mut self,
         now: Instant,
@@ -1063,21 +1132,16 @@ impl Hub {
             );
         };
         let room = &self.rooms[&id];
-        let admitted = |p: &PeerId| {
+        // Pending viewers too: the host checks the code over this connection.
+        let viewer = |p: &PeerId| {
             room.members
                 .get(p)
-                .is_some_and(|m| matches!(m.role, Role::Viewer { .. }))
+                .is_some_and(|m| matches!(m.role, Role::Viewer { .. } | Role::Pending { .. }))
         };
         let target = match (room.members[&from].role, to) {
-            (Role::Pending { .. }, _) => {
-                return err(
-                    conn,
-                    SignalError::new(ErrorKind::NotInRoom, "waiting for the host's consent"),
-                )
-            }
-            (Role::Viewer { .. }, None) => room.host.clone(),
-            (Role::Viewer { .. }, Some(t)) if t == room.host => t,
-            (Role::Host, Some(t)) if admitted(&t) => t,
+            (Role::Viewer { .. } | Role::Pending { .. }, None) => room.host.clone(),
+            (Role::Viewer { .. } | Role::Pending { .. }, Some(t)) if t == room.host => t,
+            (Role::Host, Some(t)) if viewer(&t) => t,
             // After a restart the host may talk to a viewer that has not
             // reconnected yet (an ICE restart it queued while we were down).
             (Role::Host, Some(t))

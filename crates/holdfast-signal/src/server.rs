@@ -868,7 +868,7 @@ mod tests {
         assert_eq!(kind(recv(&mut c).await), ErrorKind::TooLarge);
         c.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
         assert_eq!(kind(recv(&mut c).await), ErrorKind::BadMessage);
-        send(&mut c, r#"{"type":"join","id":"123456789","code":"ABCDEFGHJK"}"#).await;
+        send(&mut c, r#"{"type":"join","id":"123456789","gate":"ABCD"}"#).await;
         assert_eq!(kind(recv(&mut c).await), ErrorKind::InvalidCredentials);
         send(&mut c, r#"{"type":"answer","sdp":"v=0"}"#).await;
         assert_eq!(kind(recv(&mut c).await), ErrorKind::NotInRoom);
@@ -909,15 +909,16 @@ mod tests {
     async fn quality_reports_need_the_session_token_and_a_valid_body() {
         let server = start().await;
         let mut host = ws(&server).await;
-        send(&mut host, r#"{"type":"register"}"#).await;
-        let (id, code) = match recv(&mut host).await {
-            ServerMessage::Registered { id, code, .. } => (id.as_str().to_owned(), code.expose().to_owned()),
+        let code = "K7QX";
+        send(&mut host, r#"{"type":"register","gate":"K7QX"}"#).await;
+        let id = match recv(&mut host).await {
+            ServerMessage::Registered { id, .. } => id.as_str().to_owned(),
             other => panic!("{other:?}"),
         };
         let mut viewer = ws(&server).await;
         send(
             &mut viewer,
-            &format!(r#"{{"type":"join","id":"{id}","code":"{code}"}}"#),
+            &format!(r#"{{"type":"join","id":"{id}","gate":"{code}"}}"#),
         )
         .await;
         let peer = match recv(&mut host).await {
@@ -986,7 +987,7 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
         }
-        assert!(!text.contains(&token) && !text.contains(&code), "no secrets in metrics");
+        assert!(!text.contains(&token) && !text.contains(code), "no secrets in metrics");
         server.shutdown().await;
     }
 
@@ -1031,7 +1032,7 @@ mod tests {
     async fn an_oversized_frame_closes_only_that_socket() {
         let server = start().await;
         let mut good = ws(&server).await;
-        send(&mut good, r#"{"type":"register"}"#).await;
+        send(&mut good, r#"{"type":"register","gate":"K7QX"}"#).await;
         assert!(matches!(recv(&mut good).await, ServerMessage::Registered { .. }));
         let mut bad = ws(&server).await;
         let _ = bad.send(WsMessage::text("y".repeat(WS_FRAME_LIMIT + 10))).await;

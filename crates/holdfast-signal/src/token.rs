@@ -4,8 +4,8 @@
 //! ([`TokenKey::load_or_create`]).
 //!
 //! A token proves what the server once granted: a host owns room `room`
-//! (with its code, so a restarted server can recreate the room as it was),
-//! or a viewer was admitted to it (with or without control). `nonce` tells
+//! (a restarted server recreates the room from it, with the gate the host
+//! sends along), or a viewer was admitted to it (with or without control). `nonce` tells
 //! two rooms that happened to get the same ID apart. Whether the session
 //! still lives is the hub's call, not the token's.
 
@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use holdfast_proto::signal::PeerId;
-use holdfast_proto::{RoomCode, RoomId, SessionToken};
+use holdfast_proto::{RoomId, SessionToken};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -38,9 +38,6 @@ pub struct Claims {
     pub nonce: u64,
     pub peer: PeerId,
     pub grant: Grant,
-    /// The room's code, in host tokens only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<RoomCode>,
 }
 
 /// The server's signing key (32 random bytes). Redacted in `Debug`.
@@ -136,7 +133,6 @@ mod tests {
             nonce: 42,
             peer: PeerId("p1".into()),
             grant: Grant::Viewer { control: true },
-            code: None,
         }
     }
 

@@ -1,23 +1,42 @@
 //! A stand-in signalling server for the hostile-server suite: it speaks the
-//! real protocol to a real host and a real viewer, relays what an honest
-//! server would, and tells the lies a [`Lies`] asks for (a viewer the host
-//! never admitted, more control than the host granted, a join without the
-//! code). Everything the host sends is recorded, so a test can assert what
-//! the host did *not* do (send an offer to an intruder, say).
+//! real protocol to a real host and a real viewer (the Rust viewer, or
+//! Chromium, which it also serves the viewer page to), relays what an honest
+//! server would, and tells the lies a [`Lies`] asks for: a viewer the host
+//! never admitted, more control than the host granted, a join with any code
+//! at all, or a man in the middle of the peer connection. Everything the host
+//! sends is recorded, so a test can assert what the host did *not* do (send
+//! an offer to an intruder, say).
 //!
-//! One host and one viewer: enough to attack admission. It listens on
-//! 127.0.0.1 with a port of the kernel's choosing and runs on its own thread.
+//! One host and one viewer at a time: enough to attack admission. It listens
+//! on 127.0.0.1 with a port of the kernel's choosing and runs on its own thread.
+//!
+//! The man in the middle ([`Lies::man_in_the_middle`]) is what a malicious
+//! server can do with the session descriptions it relays: it answers the
+//! host's offer with a peer connection of its own, offers the viewer another,
+//! and relays `video` and `commands` between the two, byte for byte. Each
+//! side then sees the stand-in's DTLS certificate instead of the other's.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
+use holdfast_peer::rtc::{build_peer, to_init, RtcEvent, RtcOptions};
+use holdfast_proto::signal::IceCandidate;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+use tower_http::services::{ServeDir, ServeFile};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
 
 pub const ROOM_ID: &str = "123456789";
 pub const HOST_PEER: &str = "phost";
@@ -36,6 +55,8 @@ pub struct Lies {
     pub upgrade_to_control: bool,
     /// Skip the host's consent: admit the viewer as soon as it joins.
     pub skip_consent: bool,
+    /// Stand in the middle of the peer connection (see the module doc).
+    pub man_in_the_middle: bool,
 }
 
 /// One message the host sent, as JSON.
@@ -44,6 +65,8 @@ pub type Recorded = Arc<Mutex<Vec<Value>>>;
 pub struct StandIn {
     pub addr: SocketAddr,
     from_host: Recorded,
+    /// Bytes the man in the middle relayed on `video`, host to viewer.
+    relayed_video: Arc<Mutex<u64>>,
     _thread: std::thread::JoinHandle<()>,
 }
 
@@ -52,26 +75,39 @@ impl StandIn {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
-        let from_host: Recorded = Arc::default();
-        let recorded = from_host.clone();
+        let shared = Shared {
+            lies,
+            room: Arc::default(),
+            recorded: Arc::default(),
+            mitm: Arc::default(),
+            relayed_video: Arc::default(),
+        };
+        let (from_host, relayed_video) = (shared.recorded.clone(), shared.relayed_video.clone());
+        let ui = crate::repo_root().join("ui/dist");
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
                 .enable_all()
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
                 let listener = TcpListener::from_std(std_listener).expect("listener");
-                serve(listener, lies, recorded).await;
+                let app = Router::new()
+                    .route("/ws", get(upgrade))
+                    .fallback_service(ServeDir::new(&ui).fallback(ServeFile::new(ui.join("index.html"))))
+                    .with_state(shared);
+                let _ = axum::serve(listener, app).await;
             });
         });
         Ok(StandIn {
             addr,
             from_host,
+            relayed_video,
             _thread: thread,
         })
     }
 
-    /// The URL to give host and viewer (`--signal`).
+    /// The URL to give host and viewer (`--signal`), which also serves the viewer page.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -84,6 +120,11 @@ impl StandIn {
     /// Messages the host addressed to `peer` (offers, candidates).
     pub fn sent_to(&self, peer: &str) -> Vec<Value> {
         self.from_host().into_iter().filter(|m| m["to"] == peer).collect()
+    }
+
+    /// `video` bytes the man in the middle passed from host to viewer.
+    pub fn relayed_video_bytes(&self) -> u64 {
+        *self.relayed_video.lock().expect("lock")
     }
 }
 
@@ -100,57 +141,64 @@ struct Room {
     viewer: Option<mpsc::UnboundedSender<Value>>,
 }
 
-async fn serve(listener: TcpListener, lies: Lies, recorded: Recorded) {
-    let room = Arc::new(Mutex::new(Room::default()));
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
-        let room = room.clone();
-        let recorded = recorded.clone();
-        tokio::spawn(async move {
-            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
-                return;
-            };
-            let (mut sink, mut source) = ws.split();
-            let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
-            let writer = tokio::spawn(async move {
-                while let Some(v) = rx.recv().await {
-                    if sink.send(Message::text(v.to_string())).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            let mut who = None;
-            while let Some(Ok(msg)) = source.next().await {
-                let Message::Text(text) = msg else { continue };
-                let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else {
-                    continue;
-                };
-                if v["type"] == "ping" {
-                    let _ = tx.send(json!({"type": "pong"}));
-                    continue;
-                }
-                match v["type"].as_str() {
-                    Some("register") => {
-                        who = Some(Who::Host);
-                        room.lock().expect("lock").host = Some(tx.clone());
-                    }
-                    Some("join") => {
-                        who = Some(Who::Viewer);
-                        room.lock().expect("lock").viewer = Some(tx.clone());
-                    }
-                    _ => {}
-                }
-                if who == Some(Who::Host) {
-                    recorded.lock().expect("lock").push(v.clone());
-                }
-                let room = room.lock().expect("lock");
-                handle(&room, who, &v, lies);
+#[derive(Clone)]
+struct Shared {
+    lies: Lies,
+    room: Arc<Mutex<Room>>,
+    recorded: Recorded,
+    mitm: Arc<tokio::sync::Mutex<Middle>>,
+    relayed_video: Arc<Mutex<u64>>,
+}
+
+async fn upgrade(ws: WebSocketUpgrade, State(shared): State<Shared>) -> Response {
+    ws.on_upgrade(move |socket| connection(socket, shared))
+}
+
+async fn connection(socket: WebSocket, shared: Shared) {
+    let (mut sink, mut source) = socket.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let writer = tokio::spawn(async move {
+        while let Some(v) = rx.recv().await {
+            if sink.send(Message::Text(v.to_string().into())).await.is_err() {
+                break;
             }
-            writer.abort();
-        });
+        }
+    });
+    let mut who = None;
+    while let Some(Ok(msg)) = source.next().await {
+        let Message::Text(text) = msg else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else {
+            continue;
+        };
+        if v["type"] == "ping" {
+            let _ = tx.send(json!({"type": "pong"}));
+            continue;
+        }
+        match v["type"].as_str() {
+            Some("register") => {
+                who = Some(Who::Host);
+                shared.room.lock().expect("lock").host = Some(tx.clone());
+            }
+            Some("join") => {
+                who = Some(Who::Viewer);
+                shared.room.lock().expect("lock").viewer = Some(tx.clone());
+            }
+            _ => {}
+        }
+        if who == Some(Who::Host) {
+            shared.recorded.lock().expect("lock").push(v.clone());
+        }
+        let kind = v["type"].as_str().unwrap_or_default();
+        if shared.lies.man_in_the_middle && matches!(kind, "offer" | "answer" | "candidate") {
+            if let Some(from) = who {
+                shared.mitm.lock().await.handle(&shared, from, &v).await;
+            }
+            continue;
+        }
+        let room = shared.room.lock().expect("lock");
+        handle(&room, who, &v, shared.lies);
     }
+    writer.abort();
 }
 
 fn send(to: &Option<mpsc::UnboundedSender<Value>>, v: Value) {
@@ -175,7 +223,7 @@ fn handle(room: &Room, who: Option<Who>, v: &Value, lies: Lies) {
         (Some(Who::Host), "register") => {
             send(
                 &room.host,
-                json!({"type": "registered", "id": ROOM_ID, "code": "ABCDEFGHJK", "peer_id": HOST_PEER,
+                json!({"type": "registered", "id": ROOM_ID, "peer_id": HOST_PEER,
                        "ice_servers": [], "token": TOKEN, "resumed": false}),
             );
             if lies.invent_viewer {
@@ -185,11 +233,15 @@ fn handle(room: &Room, who: Option<Who>, v: &Value, lies: Lies) {
                 );
             }
         }
+        // Whatever the gate: a lying server lets anyone knock.
         (Some(Who::Viewer), "join") => {
             if lies.skip_consent {
                 return viewer_admitted(true);
             }
-            send(&room.viewer, json!({"type": "awaiting-consent", "timeout_ms": 30_000}));
+            send(
+                &room.viewer,
+                json!({"type": "awaiting-consent", "timeout_ms": 30_000, "ice_servers": []}),
+            );
             send(
                 &room.host,
                 json!({"type": "join-request", "peer_id": VIEWER_PEER, "address": "127.0.0.1", "timeout_ms": 30_000}),
@@ -203,6 +255,10 @@ fn handle(room: &Room, who: Option<Who>, v: &Value, lies: Lies) {
             Some(d) => viewer_admitted(lies.upgrade_to_control || d == "control"),
             None => {}
         },
+        (Some(Who::Host), "auth-failed") => send(
+            &room.viewer,
+            json!({"type": "error", "code": "auth-failed", "message": v["reason"]}),
+        ),
         (Some(from), "offer" | "answer" | "candidate") => {
             // Relayed as an honest server would: `to` dropped, `from` named.
             let (to, from_peer) = match from {
@@ -218,6 +274,190 @@ fn handle(room: &Room, who: Option<Who>, v: &Value, lies: Lies) {
             send(to, out);
         }
         _ => {}
+    }
+}
+
+/// The man in the middle: per generation of the host's connection, one peer
+/// connection facing the host and one facing the viewer.
+#[derive(Default)]
+struct Middle {
+    legs: HashMap<u64, Legs>,
+}
+
+struct Legs {
+    to_host: Arc<dyn PeerConnection>,
+    to_viewer: Arc<dyn PeerConnection>,
+}
+
+impl Middle {
+    async fn handle(&mut self, shared: &Shared, from: Who, v: &Value) {
+        let generation = v["generation"].as_u64().unwrap_or(0);
+        let result = match (from, v["type"].as_str().unwrap_or_default()) {
+            (Who::Host, "offer") => {
+                self.on_host_offer(shared, generation, v["sdp"].as_str().unwrap_or_default())
+                    .await
+            }
+            (Who::Viewer, "answer") => match self.legs.get(&generation) {
+                Some(legs) => Self::on_viewer_answer(legs, v["sdp"].as_str().unwrap_or_default()).await,
+                None => Ok(()),
+            },
+            (who, "candidate") => {
+                let Ok(c) = serde_json::from_value::<IceCandidate>(v["candidate"].clone()) else {
+                    return;
+                };
+                match self.legs.get(&generation) {
+                    Some(legs) => {
+                        let pc = if who == Who::Host {
+                            &legs.to_host
+                        } else {
+                            &legs.to_viewer
+                        };
+                        pc.add_ice_candidate(to_init(&c)).await.map_err(anyhow::Error::from)
+                    }
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            eprintln!("stand-in (middle): {e}");
+        }
+    }
+
+    async fn on_viewer_answer(legs: &Legs, sdp: &str) -> Result<()> {
+        let answer = RTCSessionDescription::answer(sdp.to_owned())?;
+        legs.to_viewer.set_remote_description(answer).await?;
+        Ok(())
+    }
+
+    async fn on_host_offer(&mut self, shared: &Shared, generation: u64, sdp: &str) -> Result<()> {
+        if self.legs.contains_key(&generation) {
+            return Ok(()); // an ICE restart: the middle keeps its own paths
+        }
+        let (to_host, host_events) = build_peer(&[], &RtcOptions::loopback()).await?;
+        let (to_viewer, viewer_events) = build_peer(&[], &RtcOptions::loopback()).await?;
+        let mut viewer_channels = HashMap::new();
+        for (label, ordered) in [("video", true), ("commands", false)] {
+            let init = RTCDataChannelInit {
+                ordered,
+                ..Default::default()
+            };
+            viewer_channels.insert(
+                label.to_owned(),
+                to_viewer.create_data_channel(label, Some(init)).await?,
+            );
+        }
+        // The host's offer, answered with the middle's own certificate.
+        to_host
+            .set_remote_description(RTCSessionDescription::offer(sdp.to_owned())?)
+            .await?;
+        let answer = to_host.create_answer(None).await?;
+        to_host.set_local_description(answer.clone()).await?;
+        let room = shared.room.clone();
+        send(
+            &room.lock().expect("lock").host,
+            json!({"type": "answer", "from": VIEWER_PEER, "sdp": answer.sdp, "generation": generation}),
+        );
+        // And the viewer offered a connection of the middle's.
+        let offer = to_viewer.create_offer(None).await?;
+        to_viewer.set_local_description(offer.clone()).await?;
+        send(
+            &room.lock().expect("lock").viewer,
+            json!({"type": "offer", "from": HOST_PEER, "sdp": offer.sdp, "generation": generation}),
+        );
+        tokio::spawn(forward_leg(
+            host_events,
+            room.clone(),
+            Who::Host,
+            generation,
+            viewer_channels,
+            shared.relayed_video.clone(),
+        ));
+        tokio::spawn(forward_leg(
+            viewer_events,
+            room,
+            Who::Viewer,
+            generation,
+            HashMap::new(),
+            shared.relayed_video.clone(),
+        ));
+        self.legs.insert(generation, Legs { to_host, to_viewer });
+        Ok(())
+    }
+}
+
+/// One leg's events: its candidates go to its side (as if from the other);
+/// the host's channels, as they open, are paired with the viewer-facing ones.
+async fn forward_leg(
+    mut events: mpsc::UnboundedReceiver<RtcEvent>,
+    room: Arc<Mutex<Room>>,
+    side: Who,
+    generation: u64,
+    viewer_channels: HashMap<String, Arc<dyn DataChannel>>,
+    relayed_video: Arc<Mutex<u64>>,
+) {
+    while let Some(ev) = events.recv().await {
+        match ev {
+            RtcEvent::Candidate(c) => {
+                let room = room.lock().expect("lock");
+                let (to, from) = match side {
+                    Who::Host => (&room.host, VIEWER_PEER),
+                    Who::Viewer => (&room.viewer, HOST_PEER),
+                };
+                send(
+                    to,
+                    json!({"type": "candidate", "from": from, "candidate": c, "generation": generation}),
+                );
+            }
+            RtcEvent::DataChannel(host_dc) if side == Who::Host => {
+                let label = host_dc.label().await.unwrap_or_default();
+                if let Some(viewer_dc) = viewer_channels.get(&label) {
+                    let count = (label == "video").then(|| relayed_video.clone());
+                    tokio::spawn(relay(host_dc, viewer_dc.clone(), count));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Relays one channel both ways, byte for byte, holding messages for a side
+/// whose channel is not open yet.
+async fn relay(host: Arc<dyn DataChannel>, viewer: Arc<dyn DataChannel>, count: Option<Arc<Mutex<u64>>>) {
+    // The host's channel is open when it is announced.
+    let mut viewer_open = false;
+    let mut to_viewer: VecDeque<BytesMut> = VecDeque::new();
+    loop {
+        tokio::select! {
+            ev = host.poll() => match ev {
+                Some(DataChannelEvent::OnMessage(m)) => {
+                    if let Some(c) = &count {
+                        *c.lock().expect("lock") += m.data.len() as u64;
+                    }
+                    let data = BytesMut::from(&m.data[..]);
+                    if viewer_open {
+                        let _ = viewer.send(data).await;
+                    } else {
+                        to_viewer.push_back(data);
+                    }
+                }
+                Some(DataChannelEvent::OnClose) | None => return,
+                _ => {}
+            },
+            ev = viewer.poll() => match ev {
+                Some(DataChannelEvent::OnOpen) => {
+                    viewer_open = true;
+                    while let Some(d) = to_viewer.pop_front() {
+                        let _ = viewer.send(d).await;
+                    }
+                }
+                Some(DataChannelEvent::OnMessage(m)) => {
+                    let _ = host.send(BytesMut::from(&m.data[..])).await;
+                }
+                Some(DataChannelEvent::OnClose) | None => return,
+                _ => {}
+            },
+        }
     }
 }
 

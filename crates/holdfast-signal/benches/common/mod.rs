@@ -29,14 +29,10 @@ pub async fn send(ws: &mut Ws, v: Value) {
 /// `host` (connected, in no room yet) registers; a new viewer joins and is
 /// admitted with control. Returns the viewer and its peer ID.
 pub async fn admit_viewer(url: &str, host: &mut Ws) -> (Ws, String) {
-    send(host, json!({"type": "register"})).await;
+    send(host, json!({"type": "register", "gate": "K7QX"})).await;
     let reg = next_json(host).await;
     let (mut viewer, _) = connect_async(url).await.expect("connect viewer");
-    send(
-        &mut viewer,
-        json!({"type": "join", "id": reg["id"], "code": reg["code"]}),
-    )
-    .await;
+    send(&mut viewer, json!({"type": "join", "id": reg["id"], "gate": "K7QX"})).await;
     let req = next_json(host).await;
     assert_eq!(req["type"], "join-request", "{req}");
     let peer = req["peer_id"].as_str().expect("peer").to_owned();

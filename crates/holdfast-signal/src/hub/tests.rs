@@ -69,16 +69,17 @@ impl T {
         let out = self.hub.poll(self.now);
         self.named(out)
     }
-    /// Registers; returns (id, code, host peer ID, host token).
-    fn register(&mut self, host: &str) -> (RoomId, RoomCode, PeerId, SessionToken) {
+    /// Registers with a code's gate; returns (id, gate, host peer ID, host token).
+    fn register(&mut self, host: &str) -> (RoomId, CodeGate, PeerId, SessionToken) {
+        let code = gate();
         let msg = ClientMessage::Register {
+            gate: code.clone(),
             token: None,
             last_seq: None,
         };
         match self.send(host, ip(1), msg).remove(0).2 {
             ServerMessage::Registered {
                 id,
-                code,
                 peer_id,
                 token,
                 resumed: false,
@@ -92,11 +93,11 @@ impl T {
         viewer: &str,
         addr: IpAddr,
         id: &RoomId,
-        code: &RoomCode,
+        code: &CodeGate,
     ) -> Vec<(String, Option<u64>, ServerMessage)> {
         let msg = ClientMessage::Join {
             id: id.clone(),
-            code: Some(code.clone()),
+            gate: Some(code.clone()),
             token: None,
             last_seq: None,
         };
@@ -111,7 +112,7 @@ impl T {
     ) -> Vec<(String, Option<u64>, ServerMessage)> {
         let msg = ClientMessage::Join {
             id: id.clone(),
-            code: None,
+            gate: None,
             token: Some(token.clone()),
             last_seq,
         };
@@ -142,7 +143,7 @@ impl T {
             .expect("a join request")
     }
     /// Joins with the code and has the host allow control; returns (peer, token).
-    fn admit(&mut self, host: &str, viewer: &str, id: &RoomId, code: &RoomCode) -> (PeerId, SessionToken) {
+    fn admit(&mut self, host: &str, viewer: &str, id: &RoomId, code: &CodeGate) -> (PeerId, SessionToken) {
         let out = self.join_code(viewer, ip(2), id, code);
         let peer = Self::requested(&out);
         match self.consent(host, &peer, Decision::Control).remove(0).2 {
@@ -173,8 +174,18 @@ fn error_kind(out: &[(String, Option<u64>, ServerMessage)]) -> ErrorKind {
     }
 }
 
-fn wrong_code() -> RoomCode {
-    RoomCode::parse("0000000000").unwrap()
+/// A random code's gate, never [`wrong_code`].
+fn gate() -> CodeGate {
+    loop {
+        let g = holdfast_proto::RoomCode::random(&mut rand::rng()).gate();
+        if g.expose() != "0000" {
+            return g;
+        }
+    }
+}
+
+fn wrong_code() -> CodeGate {
+    CodeGate::parse("0000").unwrap()
 }
 
 fn sdp_of(m: &ServerMessage) -> &str {
@@ -189,17 +200,51 @@ fn right_code_asks_the_host_and_consent_admits_with_a_token() {
     let mut t = T::new();
     let (id, code, host, _) = t.register("h");
     let out = t.join_code("v", ip(2), &id, &code);
-    assert!(matches!(&out[0], (to, None, ServerMessage::AwaitingConsent { timeout_ms: 30_000 }) if to == "v"));
+    assert!(matches!(&out[0], (to, None, ServerMessage::AwaitingConsent { timeout_ms: 30_000, .. }) if to == "v"));
     assert!(
         matches!(&out[1], (to, Some(1), ServerMessage::JoinRequest { address, .. }) if to == "h" && address == "10.0.0.2"),
         "room messages are numbered: {out:?}"
     );
     let viewer = T::requested(&out);
-    // Nothing is relayed before consent, either way.
-    assert_eq!(error_kind(&t.offer("v", None, None, "x")), ErrorKind::NotInRoom);
+    // Before consent, host and pending viewer talk (the host checks the code
+    // over that connection), and only to each other.
+    let out = t.offer("h", None, Some(&viewer), "x");
+    assert!(
+        matches!(&out[..], [(to, Some(2), ServerMessage::Offer { .. })] if to == "v"),
+        "{out:?}"
+    );
+    let out = t.send(
+        "v",
+        ip(2),
+        ClientMessage::Answer {
+            to: None,
+            sdp: "y".into(),
+            generation: 0,
+        },
+    );
+    assert!(matches!(&out[..], [(to, Some(3), ServerMessage::Answer { from, .. })] if to == "h" && *from == viewer));
+    let other = T::requested(&t.join_code("w", ip(3), &id, &code));
+    let to_other = ClientMessage::Offer {
+        to: Some(other.clone()),
+        sdp: "z".into(),
+        generation: 0,
+    };
     assert_eq!(
-        error_kind(&t.offer("h", None, Some(&viewer), "x")),
-        ErrorKind::UnknownPeer
+        error_kind(&t.send("v", ip(2), to_other)),
+        ErrorKind::UnknownPeer,
+        "a pending viewer reaches only the host"
+    );
+    // Nor may it report quality or answer for the host.
+    assert_eq!(
+        error_kind(&t.send(
+            "v",
+            ip(2),
+            ClientMessage::Consent {
+                peer: viewer.clone(),
+                decision: Decision::Control
+            }
+        )),
+        ErrorKind::NotInRoom
     );
 
     let out = t.consent("h", &viewer, Decision::View);
@@ -207,10 +252,113 @@ fn right_code_asks_the_host_and_consent_admits_with_a_token() {
         matches!(&out[0], (to, None, ServerMessage::Joined { control: false, host: h, .. }) if to == "v" && *h == host)
     );
     assert!(
-        matches!(&out[1], (to, Some(2), ServerMessage::PeerJoined { peer_id, control: false, fresh: false }) if to == "h" && *peer_id == viewer)
+        matches!(&out[1], (to, Some(_), ServerMessage::PeerJoined { peer_id, control: false, fresh: false }) if to == "h" && *peer_id == viewer)
     );
     let out = t.offer("h", None, Some(&viewer), "x");
-    assert!(matches!(&out[..], [(to, Some(3), ServerMessage::Offer { .. })] if to == "v"));
+    assert!(matches!(&out[..], [(to, Some(_), ServerMessage::Offer { .. })] if to == "v"));
+}
+
+#[test]
+fn a_failed_check_turns_the_viewer_away_and_counts_as_a_wrong_code() {
+    let mut t = T::new();
+    let (id, code, _, _) = t.register("h");
+    let addr = ip(7);
+    for n in 0..4 {
+        let v = T::requested(&t.join_code(&format!("v{n}"), addr, &id, &code));
+        let out = t.send(
+            "h",
+            ip(1),
+            ClientMessage::AuthFailed {
+                peer: v.clone(),
+                reason: AuthFailure::WrongCode,
+            },
+        );
+        assert!(
+            matches!(&out[..], [(to, None, ServerMessage::Error { code: ErrorKind::AuthFailed, message, .. }), (_, None, ServerMessage::Pong)] if *to == format!("v{n}") && message == "wrong code"),
+            "{out:?}"
+        );
+        assert_eq!(t.hub.member_count(), 1, "no place held");
+        // Its session is over: nothing more is relayed for it.
+        assert_eq!(error_kind(&t.offer("h", None, Some(&v), "x")), ErrorKind::UnknownPeer);
+    }
+    // The fifth failed check from that address locks it out, as five wrong gates would.
+    let v = T::requested(&t.join_code("v5", addr, &id, &code));
+    let out = t.send(
+        "h",
+        ip(1),
+        ClientMessage::AuthFailed {
+            peer: v,
+            reason: AuthFailure::WrongCode,
+        },
+    );
+    assert!(
+        matches!(
+            &out[0].2,
+            ServerMessage::Error {
+                code: ErrorKind::LockedOut,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert_eq!(error_kind(&t.join_code("v6", addr, &id, &code)), ErrorKind::LockedOut);
+    assert_eq!(
+        error_kind(&t.join_code("v7", ip(9), &id, &code)),
+        ErrorKind::LockedOut,
+        "the room too"
+    );
+    // The host makes up a new code: the room opens again, the address stays locked.
+    let code = gate();
+    t.send("h", ip(1), ClientMessage::Rekey { gate: code.clone() });
+    assert_eq!(error_kind(&t.join_code("v8", addr, &id, &code)), ErrorKind::LockedOut);
+    // Only the host reports failures, and only about pending viewers.
+    let w = T::requested(&t.join_code("w", ip(8), &id, &code));
+    let out = t.send(
+        "w",
+        ip(8),
+        ClientMessage::AuthFailed {
+            peer: w.clone(),
+            reason: AuthFailure::WrongCode,
+        },
+    );
+    assert_eq!(error_kind(&out), ErrorKind::NotInRoom);
+    t.consent("h", &w, Decision::View);
+    let out = t.send(
+        "h",
+        ip(1),
+        ClientMessage::AuthFailed {
+            peer: w,
+            reason: AuthFailure::WrongCode,
+        },
+    );
+    assert_eq!(
+        error_kind(&out),
+        ErrorKind::UnknownPeer,
+        "an admitted viewer is kicked, not failed"
+    );
+}
+
+#[test]
+fn a_new_gate_from_the_host_replaces_the_old_one() {
+    let mut t = T::new();
+    let (id, old, _, _) = t.register("h");
+    let new = gate();
+    assert!(t
+        .send("h", ip(1), ClientMessage::Rekey { gate: new.clone() })
+        .is_empty());
+    if !new.matches(&old) {
+        assert_eq!(
+            error_kind(&t.join_code("v", ip(2), &id, &old)),
+            ErrorKind::InvalidCredentials
+        );
+    }
+    let out = t.join_code("v2", ip(3), &id, &new);
+    assert!(matches!(&out[0].2, ServerMessage::AwaitingConsent { .. }), "{out:?}");
+    // Only a host changes its gate.
+    assert_eq!(
+        error_kind(&t.send("v2", ip(3), ClientMessage::Rekey { gate: old })),
+        ErrorKind::NotInRoom
+    );
 }
 
 #[test]
@@ -328,7 +476,6 @@ fn forged_tokens_fail_like_wrong_codes() {
         nonce: 1,
         peer: PeerId("pX".into()),
         grant: Grant::Viewer { control: true },
-        code: None,
     });
     assert_eq!(
         error_kind(&t.join_token("f", &id, &forged, None)),
@@ -339,6 +486,7 @@ fn forged_tokens_fail_like_wrong_codes() {
         "f2",
         ip(2),
         ClientMessage::Register {
+            gate: code.clone(),
             token: Some(token.clone()),
             last_seq: None,
         },
@@ -503,6 +651,7 @@ fn the_host_survives_a_drop_and_gets_the_join_requests_it_missed() {
         "h2",
         ip(1),
         ClientMessage::Register {
+            gate: code.clone(),
             token: Some(host_token),
             last_seq: Some(0),
         },
@@ -515,8 +664,8 @@ fn the_host_survives_a_drop_and_gets_the_join_requests_it_missed() {
         }
     ));
     assert!(
-        matches!(&out[1].2, ServerMessage::Registered { id: i, code: c, peer_id, resumed: true, .. } if *i == id && c.expose() == code.expose() && *peer_id == host),
-        "same ID and code"
+        matches!(&out[1].2, ServerMessage::Registered { id: i, peer_id, resumed: true, .. } if *i == id && *peer_id == host),
+        "same ID"
     );
     assert!(matches!(&out[2], (to, Some(1), ServerMessage::JoinRequest { .. }) if to == "h2"));
 }
@@ -580,6 +729,7 @@ fn past_the_grace_window_a_host_takes_its_room_code_and_tokens_with_it() {
         "h2",
         ip(1),
         ClientMessage::Register {
+            gate: code.clone(),
             token: Some(host_token),
             last_seq: None,
         },
@@ -617,12 +767,13 @@ fn a_restarted_server_takes_the_room_back_from_its_host_and_readmits_its_viewer(
         "h1",
         ip(1),
         ClientMessage::Register {
+            gate: code.clone(),
             token: Some(host_token),
             last_seq: Some(3),
         },
     );
     assert!(
-        matches!(&out[..], [(_, None, ServerMessage::Registered { id: i, code: c, peer_id, resumed: true, .. })] if *i == id && c.expose() == code.expose() && *peer_id == host),
+        matches!(&out[..], [(_, None, ServerMessage::Registered { id: i, peer_id, resumed: true, .. })] if *i == id && *peer_id == host),
         "{out:?}"
     );
     let out = t.join_token("v2", &id, &token, Some(3));
@@ -659,6 +810,7 @@ fn after_a_restart_what_the_host_sends_a_viewer_not_back_yet_waits_for_it() {
         "h1",
         ip(1),
         ClientMessage::Register {
+            gate: code.clone(),
             token: Some(host_token),
             last_seq: Some(4),
         },
@@ -722,6 +874,7 @@ fn in_a_restored_room_a_viewer_that_never_returns_is_gone_after_the_grace_window
         "h1",
         ip(1),
         ClientMessage::Register {
+            gate: gate(),
             token: Some(host_token),
             last_seq: None,
         },
@@ -858,6 +1011,7 @@ fn cannot_register_or_join_twice() {
     let mut t = T::new();
     let (id, code, _, _) = t.register("h");
     let again = ClientMessage::Register {
+        gate: code.clone(),
         token: None,
         last_seq: None,
     };
@@ -995,7 +1149,6 @@ fn a_valid_token_resumes_whatever_lockouts_strangers_caused() {
         nonce: 1,
         peer: PeerId("pX".into()),
         grant: Grant::Viewer { control: true },
-        code: None,
     });
     assert_eq!(error_kind(&t.join_token("f", &id, &forged, None)), ErrorKind::LockedOut);
 }
@@ -1011,6 +1164,7 @@ fn rooms_are_capped_per_address_and_in_total() {
     });
     let register = |t: &mut T, name: &str, addr: IpAddr| {
         let msg = ClientMessage::Register {
+            gate: gate(),
             token: None,
             last_seq: None,
         };
@@ -1071,18 +1225,19 @@ fn turn_credentials_go_only_to_hosts_and_admitted_viewers() {
         ..HubConfig::default()
     });
     t.now = t.hub.config.wall_clock.at;
+    let gate = gate();
     let msg = ClientMessage::Register {
+        gate: gate.clone(),
         token: None,
         last_seq: None,
     };
     let (id, code, host, host_ice) = match t.send("h", ip(1), msg).remove(0).2 {
         ServerMessage::Registered {
             id,
-            code,
             peer_id,
             ice_servers,
             ..
-        } => (id, code, peer_id, ice_servers),
+        } => (id, gate.clone(), peer_id, ice_servers),
         other => panic!("{other:?}"),
     };
     let user = |ice: &[IceServer]| ice.iter().find_map(|s| s.username.clone());

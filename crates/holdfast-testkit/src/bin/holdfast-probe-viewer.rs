@@ -2,8 +2,11 @@
 //! every frame with OpenH264 and reports each one as a JSON line on stdout:
 //! `{"event":"frame","id":..,"keyframe":..,"bytes":..,"decoded":..,"capture_us":..}`,
 //! plus `joined`, `state`, `decode-error`, `bad-chunk`, `control` (from the
-//! host), `ping`, `host-unresponsive` and `closed` events; a refused join
-//! prints `{"event":"refused","code":..,"message":..}` and exits with status 2.
+//! host), `ping`, `host-unresponsive`, `verified` (the host proved the code;
+//! with the resume secret to keep), `auth-failed` and `closed` events; a
+//! refused join prints `{"event":"refused","code":..,"message":..}` and exits
+//! with status 2, a failed end-to-end check before admission
+//! `{"event":"auth-failed","reason":..,"message":..}` and status 3.
 //!
 //! Each stdin line is a `commands` message to send, in its wire form; input
 //! events may omit `seq` (the viewer numbers them). Tests run it as a separate
@@ -35,6 +38,9 @@ struct Cli {
     /// Rejoin with this session token instead of the code.
     #[arg(long)]
     token: Option<String>,
+    /// With `--token`: the resume secret an earlier run printed (`verified`).
+    #[arg(long)]
+    resume_secret: Option<String>,
     /// Print only every Nth frame line (1 prints all).
     #[arg(long, default_value_t = 1)]
     frame_every: u64,
@@ -61,6 +67,11 @@ async fn main() -> anyhow::Result<()> {
         id: RoomId::parse(&cli.id)?,
         code: RoomCode::parse(&cli.code)?,
         token: cli.token.as_deref().map(SessionToken::parse).transpose()?,
+        resume: cli
+            .resume_secret
+            .as_deref()
+            .map(holdfast_peer::auth::decode_resume)
+            .transpose()?,
         keepalive: KeepaliveConfig::viewer(),
         rtc: RtcOptions {
             bind: if cli.ice_bind.is_empty() {
@@ -83,6 +94,13 @@ async fn main() -> anyhow::Result<()> {
                 json!({"event": "refused", "code": e.kind, "message": e.message, "retry_after_ms": e.retry_after_ms})
             );
             std::process::exit(2);
+        }
+        Err(PeerError::Auth(reason)) => {
+            println!(
+                "{}",
+                json!({"event": "auth-failed", "reason": reason, "message": reason.describe()})
+            );
+            std::process::exit(3);
         }
         Err(e) => return Err(e.into()),
     };
@@ -143,6 +161,10 @@ async fn main() -> anyhow::Result<()> {
                 json!({"event": "signal", "seq": seq, "type": kind, "at_ms": unix_ms()})
             }
             ViewerEvent::HostAway(away) => json!({"event": "host-away", "away": away}),
+            ViewerEvent::Verified { resume } => json!({"event": "verified", "resume": resume}),
+            ViewerEvent::AuthFailed(reason) => {
+                json!({"event": "auth-failed", "reason": reason, "message": reason.describe()})
+            }
             ViewerEvent::Closed(why) => {
                 println!("{}", json!({"event": "closed", "reason": why}));
                 break;
