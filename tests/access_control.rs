@@ -1,13 +1,17 @@
 //! Acceptance: nobody joins without the code and the host's consent, against
 //! the real server, host and viewers (Rust probe viewers and Chromium).
 //!
-//! - Wrong codes are refused with a clear error and a count of attempts left;
-//!   the fifth locks the address out (even for the right code) until the
-//!   lockout expires (shortened to 3 s here), after which the right code works.
+//! - The server sees only the code's first 4 characters (its gate): wrong
+//!   ones are refused with a clear error and a count of attempts left; the
+//!   fifth locks the address out (even for the right code) until the lockout
+//!   expires (shortened to 3 s here), after which the right code works. A code
+//!   with the right gate and a wrong rest gets past the server and is refused
+//!   by the host's own check ("wrong code"), which the server counts too.
 //! - The host denies: the viewer is told so and gets no video. The host does
 //!   not answer: the request times out (shortened to 2 s) with its own message.
 //! - The host allows: video flows; the session token then rejoins without a
-//!   new question to the host.
+//!   new question to the host, proving the resume secret the first check
+//!   left; the token alone (stolen, say) gets nothing and ends the session.
 //! - Neither the code nor the token ever appears in the server's or host's log.
 
 use std::path::Path;
@@ -38,6 +42,9 @@ fn outcome(p: &Proc, within: Duration) -> anyhow::Result<Value> {
     let deadline = Instant::now() + within;
     loop {
         let ev = p.json_line(deadline.saturating_duration_since(Instant::now()))?;
+        if ev["event"] == "auth-failed" {
+            return Ok(ev);
+        }
         if ev["event"] == "refused" || ev["event"] == "joined" {
             return Ok(ev);
         }
@@ -100,6 +107,16 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
     eprintln!("locked out; retry after {wait} ms");
     std::thread::sleep(Duration::from_millis(wait + 200));
 
+    // The right gate with a wrong rest: past the server, refused by the host's
+    // own check, and nobody was asked.
+    let gate: String = bare.chars().take(4).collect();
+    let wrong_rest = format!("{gate}{}", if bare.ends_with("000000") { "111111" } else { "000000" });
+    let (_, ev) = attempt(&ns, &room, &wrong_rest, &art)?;
+    assert_eq!(ev["event"], "auth-failed", "{ev}");
+    assert_eq!(ev["reason"], "wrong-code", "{ev}");
+    let failed = next_host_event(&host, "auth-failed")?;
+    assert_eq!(failed["reason"], "wrong-code", "{failed}");
+
     // After the lockout the right code works: the host is asked, and denies.
     let viewer = ask_to_join(&ns, &room, &art)?;
     let req = next_host_event(&host, "join-request")?;
@@ -124,10 +141,9 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
     browser.open(room["viewer_url"].as_str().unwrap())?;
     let req = next_host_event(&host, "join-request")?;
     wait_for(Duration::from_secs(5), "the waiting message", || {
-        Ok(
-            (browser.eval("window.holdfast.message()")?.as_str() == Some("Waiting for the host to accept…"))
-                .then_some(()),
-        )
+        Ok((browser.eval("window.holdfast.message()")?.as_str()
+            == Some("Code checked; waiting for the host to accept…"))
+        .then_some(()))
     })?;
     host.write_line(&format!("deny {}", req["peer_id"].as_str().unwrap()))?;
     let shown = wait_for(Duration::from_secs(5), "the denial in the page", || {
@@ -146,10 +162,15 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
     let joined = outcome(&viewer, Duration::from_secs(10))?;
     assert_eq!(joined["event"], "joined", "{joined}");
     assert_eq!(joined["control"], true);
+    let mut resume = None;
     wait_for(Duration::from_secs(20), "a decoded frame", || {
         let ev = viewer.json_line(Duration::from_secs(20))?;
+        if ev["event"] == "verified" {
+            resume = ev["resume"].as_str().map(str::to_owned);
+        }
         Ok((ev["event"] == "frame" && ev["decoded"] == true).then_some(()))
     })?;
+    let resume = resume.expect("the host proved the code before any frame");
     let token = joined["token"].as_str().unwrap().to_owned();
     // The viewer's process dies; its place is kept for the grace window, so a
     // new process with the token is the same viewer, admitted without a question.
@@ -158,7 +179,15 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
         &ns,
         URL,
         &room,
-        &["--token", &token, "--ice-bind", "127.0.0.1:0", "--allow-loopback"],
+        &[
+            "--token",
+            &token,
+            "--resume-secret",
+            &resume,
+            "--ice-bind",
+            "127.0.0.1:0",
+            "--allow-loopback",
+        ],
         &art,
     )?;
     let ev = outcome(&again, Duration::from_secs(10))?;
@@ -172,6 +201,29 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
     eprintln!("token rejoin decodes again: {frame}");
     drop(again);
 
+    // The token alone (without what the first check left) gets no frame:
+    // the host asks the new connection for the resume secret, and ends the session.
+    let stolen = start_probe_viewer(
+        &ns,
+        URL,
+        &room,
+        &["--token", &token, "--ice-bind", "127.0.0.1:0", "--allow-loopback"],
+        &art,
+    )?;
+    let failed = next_host_event(&host, "auth-failed")?;
+    eprintln!("a token without its resume secret: {failed}");
+    let mut seen = Vec::new();
+    while let Ok(ev) = stolen.json_line(Duration::from_secs(10)) {
+        seen.push(ev);
+    }
+    assert!(!seen.iter().any(|e| e["event"] == "frame"), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|e| e["event"] == "auth-failed" && e["reason"] == "no-secret"),
+        "{seen:?}"
+    );
+    drop(stolen);
+
     // No secret in any log.
     drop(host);
     drop(signal);
@@ -182,6 +234,7 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
         assert!(!text.contains(&code), "{log} contains the code");
         assert!(!text.contains(&code.replace('-', "")), "{log} contains the code");
         assert!(!text.contains(&token), "{log} contains the session token");
+        assert!(!text.contains(&resume), "{log} contains the resume secret");
     }
     Ok(())
 }

@@ -4,9 +4,12 @@
 // randomness, checked from the viewer's side byte for byte.
 import { describe, expect, it } from 'vitest';
 import vectors from '../../tests/vectors/auth.json';
+import codeVectors from '../../tests/vectors/codes.json';
 import {
   AuthError,
+  GATE_LEN,
   calculateGenerator,
+  canonicalCode,
   fingerprintFromSdp,
   generatorString,
   isk,
@@ -117,5 +120,16 @@ describe('fingerprints in session descriptions', () => {
     const other = fp.replace('00:', 'ff:');
     expect(() => fingerprintFromSdp(line(fp) + line(other))).toThrow(AuthError);
     expect(() => fingerprintFromSdp('v=0\r\n')).toThrow(AuthError);
+  });
+});
+
+describe('codes as people type them', () => {
+  it('read the same as RoomCode::parse, with the same gate (tests/vectors/codes.json)', () => {
+    expect(GATE_LEN).toBe(codeVectors.gate_len);
+    for (const c of codeVectors.cases) {
+      const canonical = canonicalCode(c.input);
+      expect(canonical, c.input).toBe(c.canonical);
+      expect(canonical?.slice(0, GATE_LEN) ?? null, c.input).toBe(c.gate);
+    }
   });
 });

@@ -114,4 +114,14 @@ describe('ResumeState', () => {
     expect(s.onMessage({ type: 'error', code: 'auth-failed', message: 'wrong code' }).kind).toBe('refused');
     expect(s.admitted).toBe(false);
   });
+
+  it('does not take again what it received while pending, after a drop', () => {
+    const s = new ResumeState('1', 'ABCD');
+    s.onMessage({ type: 'awaiting-consent', timeout_ms: 30000, ice_servers: [] });
+    expect(s.onMessage({ type: 'offer', sdp: 'o', seq: 7 }).kind).toBe('deliver');
+    expect(s.onMessage({ type: 'joined', token: 't'.repeat(40) }).kind).toBe('admitted');
+    s.disconnected();
+    expect(s.hello()).toMatchObject({ type: 'join', last_seq: 7 });
+    expect(s.onMessage({ type: 'offer', sdp: 'o', seq: 7 }).kind).toBe('duplicate');
+  });
 });

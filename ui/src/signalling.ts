@@ -133,6 +133,8 @@ export class ResumeState {
       case 'joined': {
         if (typeof msg.token === 'string') this.token = msg.token;
         this.admitted = true;
+        // Admitted on the connection it waited on: the same server, whose numbers it follows.
+        const wasPending = this.pending;
         this.pending = false;
         this.admittedOnce = true;
         const r = this.reconnection;
@@ -146,7 +148,7 @@ export class ResumeState {
         } else {
           // A server without our state (restarted): only what was never written.
           this.unconfirmed = this.unconfirmed.filter((u) => !u.written);
-          this.lastSeq = 0;
+          if (!wasPending) this.lastSeq = 0;
         }
         const resend = this.unconfirmed.map((u) => ({ ...u.msg, seq: u.seq }));
         for (const u of this.unconfirmed) u.written = true;

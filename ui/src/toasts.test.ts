@@ -24,6 +24,18 @@ describe('Toasts', () => {
     ]);
   });
 
+  it('tells a wrong code from someone in the middle, and a new code stays until dismissed', () => {
+    const ts = new Toasts();
+    const wrong = ts.push({ kind: 'check-failed', address: '10.0.0.9', reason: 'wrong-code' }, 0);
+    expect(wrong.text).toBe('A viewer at 10.0.0.9 gave a wrong code and was turned away.');
+    const middle = ts.push({ kind: 'check-failed', address: '10.0.0.8', reason: 'intercepted' }, 0);
+    expect(middle.text).toBe('Someone in the middle tried to connect (from 10.0.0.8): refused.');
+    expect(middle.level).toBe('error');
+    const code = ts.push({ kind: 'code-changed' }, 0);
+    expect(code.until).toBeNull();
+    expect(code.text).toContain('the code changed');
+  });
+
   it('a newer notice on the same link replaces the older: attempts, then restored', () => {
     const ts = new Toasts();
     ts.push({ kind: 'connection-lost', link: 'server' }, 0);

@@ -913,9 +913,16 @@ impl HostLoop {
             self.admissions.revoke(peer);
             self.signal.send(ClientMessage::Kick { peer: peer.clone() });
         } else {
-            self.signal.send(ClientMessage::AuthFailed {
+            // A moment later, so the viewer hears the reason from us first
+            // (the server's answer closes its signalling).
+            let signal = self.signal.clone();
+            let report = ClientMessage::AuthFailed {
                 peer: peer.clone(),
                 reason,
+            };
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                signal.send(report);
             });
         }
         self.emit(HostEvent::AuthFailed {

@@ -214,7 +214,9 @@ impl ResumeState {
             ServerMessage::Registered { ref token, .. } | ServerMessage::Joined { ref token, .. } => {
                 self.token = Some(token.clone());
                 self.admitted = true;
-                self.pending = false;
+                // Admitted on the connection it waited on: the same server,
+                // whose numbers it already follows.
+                let was_pending = std::mem::take(&mut self.pending);
                 self.admitted_once = true;
                 let reconnection = self.reconnection.take();
                 let resend = match &reconnection {
@@ -236,7 +238,7 @@ impl ResumeState {
                 for u in self.unconfirmed.iter_mut() {
                     u.written = true;
                 }
-                if reconnection.is_none() {
+                if reconnection.is_none() && !was_pending {
                     // A fresh server numbers the room from 1 again.
                     self.last_seq = 0;
                 }
@@ -298,6 +300,46 @@ mod tests {
             } => assert_eq!(gate.expose(), "WXYZ"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn what_a_pending_viewer_received_is_not_received_again_after_a_drop() {
+        let id = RoomId::parse("123456789").unwrap();
+        let mut v = ResumeState::new(Credentials::Viewer { id, gate: gate("ABCD") });
+        let waiting = ServerEnvelope {
+            seq: None,
+            msg: ServerMessage::AwaitingConsent {
+                timeout_ms: 30_000,
+                ice_servers: vec![],
+            },
+        };
+        v.on_message(waiting);
+        // The host's first offer arrives while pending, then the admission.
+        let offer = ServerEnvelope {
+            seq: Some(7),
+            msg: ServerMessage::Offer {
+                from: PeerId("h".into()),
+                sdp: "o".into(),
+                generation: 0,
+            },
+        };
+        assert!(matches!(v.on_message(offer.clone()), Incoming::Deliver(_)));
+        let joined = ServerEnvelope {
+            seq: None,
+            msg: ServerMessage::Joined {
+                id: RoomId::parse("123456789").unwrap(),
+                peer_id: PeerId("v".into()),
+                host: PeerId("h".into()),
+                ice_servers: vec![],
+                token: token(),
+                control: true,
+            },
+        };
+        admitted(v.on_message(joined));
+        // A drop: the rejoin says what it has, and a replay of the offer is a duplicate.
+        v.disconnected();
+        assert!(matches!(v.hello().msg, ClientMessage::Join { last_seq: Some(7), .. }));
+        assert!(matches!(v.on_message(offer), Incoming::Duplicate));
     }
 
     #[test]

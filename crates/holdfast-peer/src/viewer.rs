@@ -94,6 +94,9 @@ pub enum ViewerEvent {
     /// the secret (base64) to keep for rejoining with the token later.
     Verified {
         resume: String,
+        /// From the `commands` channel opening to the host's proof checked:
+        /// what the check adds to joining (1.5 round trips and the computing).
+        took: Duration,
     },
     /// The end-to-end check failed (the session ends).
     AuthFailed(AuthFailure),
@@ -236,6 +239,7 @@ async fn run(
     let mut check = Check::Waiting;
     let mut trusted = Arc::new(AtomicBool::new(false));
     let mut resume = config.resume.clone();
+    let mut commands_at = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let reason = loop {
         tokio::select! {
@@ -354,6 +358,7 @@ async fn run(
                     match label.as_str() {
                         "video" => { tokio::spawn(poll_video(dc, out.clone(), itx.clone(), trusted.clone())); }
                         "commands" => {
+                            commands_at = Instant::now();
                             commands = Some(dc.clone());
                             keepalive = Some(Keepalive::new(config.keepalive, Instant::now()));
                             tokio::spawn(poll_commands(dc, itx.clone()));
@@ -407,7 +412,7 @@ async fn run(
                                         let kept = wire::encode_resume(&established.resume).unwrap_or_default();
                                         resume = Some(established.resume);
                                         info!("the host proved the code over this connection");
-                                        let _ = out.send(ViewerEvent::Verified { resume: kept });
+                                        let _ = out.send(ViewerEvent::Verified { resume: kept, took: commands_at.elapsed() });
                                         Ok(())
                                     }
                                     Err(e) => Err(wire::failure(&e)),

@@ -329,4 +329,65 @@ mod tests {
         assert!(SessionToken::parse(&"a".repeat(513)).is_err());
         assert!(SessionToken::parse("").is_err());
     }
+
+    /// How a typed code reads and which gate the server sees, written for
+    /// the browser's `canonicalCode` to check (ui/src/auth.test.ts), so the
+    /// two parsers cannot drift apart. Regenerate with
+    /// `HOLDFAST_WRITE_VECTORS=1 cargo test -p holdfast-proto`.
+    #[test]
+    fn code_vectors_match_the_committed_file() {
+        let inputs = [
+            "ABCDE-FGHJK",
+            "abcde fghjk",
+            "oil1o-0ilo1",
+            "  0123456789 ",
+            "ZZZZZ-ZZZZZ",
+            "ABCDE-FGHJ",
+            "ABCDE-FGHJKL",
+            "ABCDE-FGHJU",
+            "ABCDÉ-FGHJK",
+            "ab_cd-efghj",
+            "",
+        ];
+        let cases: Vec<serde_json::Value> = inputs
+            .iter()
+            .map(|input| {
+                let code = RoomCode::parse(input).ok();
+                serde_json::json!({
+                    "input": input,
+                    "canonical": code.as_ref().map(|c| c.expose().to_owned()),
+                    "gate": code.as_ref().map(|c| c.gate().expose().to_owned()),
+                })
+            })
+            .collect();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/codes.json");
+        let now = serde_json::to_string_pretty(&serde_json::json!({
+            "about": "Written by holdfast-proto (room.rs), checked by ui/src/auth.test.ts.",
+            "gate_len": GATE_LEN,
+            "cases": cases,
+        }))
+        .unwrap()
+            + "\n";
+        if std::env::var_os("HOLDFAST_WRITE_VECTORS").is_some() {
+            std::fs::write(&path, &now).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == now,
+            "{} differs from what holdfast-proto computes: regenerate it and make Vitest pass",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn a_gate_is_the_code_s_first_four_characters_and_hides_in_debug() {
+        let code = RoomCode::parse("ABCDE-FGHJK").unwrap();
+        assert_eq!(code.gate().expose(), "ABCD");
+        assert!(code.gate().matches(&CodeGate::parse("ABCD").unwrap()));
+        assert!(!code.gate().matches(&CodeGate::parse("ABCE").unwrap()));
+        assert_eq!(format!("{:?}", code.gate()), "CodeGate(<redacted>)");
+        for bad in ["ABC", "ABCDE", "abcd", "ABCU", ""] {
+            assert!(CodeGate::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

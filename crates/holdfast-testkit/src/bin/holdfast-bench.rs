@@ -6,7 +6,10 @@
 //! - capture-to-decoded latency in Chromium over loopback (p50, p95);
 //! - host CPU use with an idle screen and with a changing one;
 //! - `holdfast-bench input`: viewer input event to injection on the host's X
-//!   display over loopback (p50, p95), pointer moves and key presses.
+//!   display over loopback (p50, p95), pointer moves and key presses;
+//! - `holdfast-bench join`: a new viewer process to `joined` and to its first
+//!   decoded frame, and the end-to-end code check's share (p50, p95), 40 joins
+//!   over loopback against the real server and host.
 //!
 //! Per-stage conversion and encoding costs are criterion benches:
 //! `cargo bench -p holdfast-media`.
@@ -66,6 +69,59 @@ fn input_latency() -> Result<()> {
         pat.write_line(pattern)?;
         std::thread::sleep(Duration::from_secs(2));
         measure_input(&conn, root, &mut viewer, screen)?;
+    }
+    Ok(())
+}
+
+/// Joins, one after another: each a new probe viewer process with the code,
+/// admitted by the unattended host; timed from spawning it.
+fn join_time() -> Result<()> {
+    const JOINS: usize = 40;
+    let art = artifacts_dir("bench_join");
+    let ns = Netns::new()?;
+    let _signal = start_signal(&ns, "127.0.0.1", &art)?;
+    let host_args = [
+        "--source",
+        "synthetic",
+        "--ice-bind",
+        "127.0.0.1:0",
+        "--allow-loopback",
+        "--accept",
+        "view",
+    ];
+    let (_host, room) = start_host(&ns, "http://127.0.0.1:8080", &host_args, None, &art)?;
+    let viewer_args = ["--ice-bind", "127.0.0.1:0", "--allow-loopback", "--frame-every", "1000"];
+    let (mut joined, mut pictured, mut check) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..JOINS {
+        let t0 = Instant::now();
+        let viewer = start_probe_viewer(&ns, "http://127.0.0.1:8080", &room, &viewer_args, &art)?;
+        wait_event(&viewer, "joined")?;
+        joined.push(t0.elapsed().as_secs_f64() * 1000.0);
+        loop {
+            let ev = viewer.json_line(Duration::from_secs(30))?;
+            if ev["event"] == "verified" {
+                check.push(ev["check_ms"].as_f64().unwrap_or(f64::NAN));
+            }
+            if ev["event"] == "frame" && ev["decoded"] == true {
+                pictured.push(t0.elapsed().as_secs_f64() * 1000.0);
+                break;
+            }
+        }
+        drop(viewer);
+        // Let the host notice the viewer left before the next one comes.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    println!("join: {JOINS} viewers, one after another, each a new process over loopback");
+    for (what, v) in [
+        ("spawn to joined (ms)", &mut joined),
+        ("spawn to first decoded frame (ms)", &mut pictured),
+        ("the code check: channel open to host proved (ms)", &mut check),
+    ] {
+        println!(
+            "  {what}: p50 {:.1}, p95 {:.1}",
+            percentile(v, 50.0),
+            percentile(v, 95.0)
+        );
     }
     Ok(())
 }
@@ -151,6 +207,9 @@ fn main() -> Result<()> {
     let tuning_name = std::env::args().nth(1).unwrap_or_else(|| "screen".into());
     if tuning_name == "input" {
         return input_latency();
+    }
+    if tuning_name == "join" {
+        return join_time();
     }
     let tuning = match tuning_name.as_str() {
         "screen" => Tuning::Screen,

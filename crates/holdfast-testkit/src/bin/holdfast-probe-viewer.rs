@@ -161,7 +161,9 @@ async fn main() -> anyhow::Result<()> {
                 json!({"event": "signal", "seq": seq, "type": kind, "at_ms": unix_ms()})
             }
             ViewerEvent::HostAway(away) => json!({"event": "host-away", "away": away}),
-            ViewerEvent::Verified { resume } => json!({"event": "verified", "resume": resume}),
+            ViewerEvent::Verified { resume, took } => {
+                json!({"event": "verified", "resume": resume, "check_ms": took.as_secs_f64() * 1000.0})
+            }
             ViewerEvent::AuthFailed(reason) => {
                 json!({"event": "auth-failed", "reason": reason, "message": reason.describe()})
             }
