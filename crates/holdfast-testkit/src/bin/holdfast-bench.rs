@@ -107,9 +107,10 @@ fn join_time() -> Result<()> {
                 break;
             }
         }
-        drop(viewer);
-        // Let the host notice the viewer left before the next one comes.
-        std::thread::sleep(Duration::from_millis(300));
+        // Leave (rather than vanish, which keeps a place for the grace window).
+        let mut viewer = viewer;
+        viewer.write_line("leave")?;
+        wait_event(&viewer, "closed")?;
     }
     println!("join: {JOINS} viewers, one after another, each a new process over loopback");
     for (what, v) in [

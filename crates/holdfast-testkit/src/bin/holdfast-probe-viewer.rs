@@ -9,7 +9,8 @@
 //! `{"event":"auth-failed","reason":..,"message":..}` and status 3.
 //!
 //! Each stdin line is a `commands` message to send, in its wire form; input
-//! events may omit `seq` (the viewer numbers them). Tests run it as a separate
+//! events may omit `seq` (the viewer numbers them); `reconnect` and `leave`
+//! act on the session. Tests run it as a separate
 //! process so it can be frozen (SIGSTOP) or put behind a slow link.
 
 use clap::Parser;
@@ -191,6 +192,9 @@ fn send_line(v: &viewer::ViewerHandle, line: &str) {
     }
     if line == "reconnect" {
         return v.reconnect();
+    }
+    if line == "leave" {
+        return v.leave();
     }
     let mut value: serde_json::Value = match serde_json::from_str(line) {
         Ok(v) => v,
