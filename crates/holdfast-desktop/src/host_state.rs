@@ -534,6 +534,32 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_check_is_told_and_a_new_code_replaces_the_shown_one() {
+        let mut t = HostTracker::new(GRACE);
+        t.started(room());
+        let failed = HostEvent::AuthFailed {
+            peer_id: "p9".into(),
+            address: "10.0.0.66".into(),
+            reason: holdfast_proto::commands::AuthFailure::Intercepted,
+        };
+        let n = t.on_event(&failed, 0);
+        let json = serde_json::to_value(&n).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([{"kind": "check-failed", "address": "10.0.0.66", "reason": "intercepted"}])
+        );
+        assert!(t.view().viewers.is_empty(), "nobody joined");
+        let changed = HostEvent::CodeChanged {
+            code: "ZZZZZ-ZZZZZ".into(),
+            viewer_url: "https://127.0.0.1:8080/#id=123456789&code=ZZZZZZZZZZ".into(),
+        };
+        assert_eq!(t.on_event(&changed, 10), vec![Notice::CodeChanged]);
+        let room = t.view().room.as_ref().unwrap();
+        assert_eq!(room.code, "ZZZZZ-ZZZZZ");
+        assert!(room.viewer_url.ends_with("code=ZZZZZZZZZZ"));
+    }
+
+    #[test]
     fn a_viewer_drop_starts_the_grace_countdown_and_recovery_clears_it() {
         let mut t = connected();
         t.on_event(
