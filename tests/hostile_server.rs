@@ -185,6 +185,21 @@ fn other_code(code: &str) -> String {
     format!("{first}{}", &code[1..])
 }
 
+/// Waits until the host has reported `n` failed checks to the server. The
+/// report comes a moment after the viewer was told, and the stand-in has one
+/// viewer slot: the next viewer must not start before it (it would get the
+/// previous one's refusal).
+fn wait_reported(standin: &StandIn, n: usize) -> anyhow::Result<()> {
+    wait_for(Duration::from_secs(5), "the host's report to the server", || {
+        let sent = standin
+            .from_host()
+            .iter()
+            .filter(|m| m["type"] == "auth-failed")
+            .count();
+        Ok((sent == n).then_some(()))
+    })
+}
+
 /// Everything `p` prints until it exits (or `within` passes).
 fn lines_until_exit(p: &Proc, within: Duration) -> Vec<Value> {
     let deadline = Instant::now() + within;
@@ -221,6 +236,7 @@ fn a_join_with_a_wrong_or_no_code_gets_nothing_and_five_wrong_codes_change_the_c
         let told = host_event(&host, "auth-failed", Duration::from_secs(10))?;
         assert_eq!(told["reason"], "wrong-code", "{told}");
         assert_eq!(told["address"], "127.0.0.1", "{told}");
+        wait_reported(&standin, attempt)?;
     }
     // The fifth failure in a row: the host makes up a new code and says so.
     let changed = host_event(&host, "code-changed", Duration::from_secs(10))?;
@@ -236,8 +252,9 @@ fn a_join_with_a_wrong_or_no_code_gets_nothing_and_five_wrong_codes_change_the_c
         sent.iter().any(|m| m["type"] == "rekey"),
         "the server heard of the new gate"
     );
-    assert!(
-        sent.iter().filter(|m| m["type"] == "auth-failed").count() >= 5,
+    assert_eq!(
+        sent.iter().filter(|m| m["type"] == "auth-failed").count(),
+        5,
         "each failed check was reported to the server"
     );
     // The old code admits no one now; the new one does.
@@ -248,6 +265,7 @@ fn a_join_with_a_wrong_or_no_code_gets_nothing_and_five_wrong_codes_change_the_c
             .any(|e| e["event"] == "auth-failed" && e["reason"] == "wrong-code"),
         "{seen:?}"
     );
+    wait_reported(&standin, 6)?;
     let v = viewer(&standin, &new_code, &art)?;
     viewer_event(&v, Duration::from_secs(20), |e| {
         e["event"] == "frame" && e["decoded"] == true

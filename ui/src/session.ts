@@ -380,12 +380,20 @@ export class ViewerSession {
     const text = describeFailure(reason);
     this.events.onError(text);
     this.setState('failed', text);
-    // Let the message leave before everything closes.
-    window.setTimeout(() => {
-      window.clearInterval(this.stallTimer);
-      this.signalling?.close();
-      this.pc?.close();
-    }, 200);
+    // Let the message leave before everything closes (up to 2 s).
+    const started = performance.now();
+    const closeWhenSent = () => {
+      if ((this.commands?.bufferedAmount ?? 0) > 0 && performance.now() - started < 2000) {
+        window.setTimeout(closeWhenSent, 20);
+        return;
+      }
+      window.setTimeout(() => {
+        window.clearInterval(this.stallTimer);
+        this.signalling?.close();
+        this.pc?.close();
+      }, 100);
+    };
+    closeWhenSent();
   }
 
   private sendAuth(msg: object): void {

@@ -1295,10 +1295,13 @@ impl HostLoop {
     /// Carries out a recovery decision for one viewer.
     async fn recover(&mut self, peer: &PeerId, action: IceAction) {
         let rebuild = action == IceAction::Rebuild;
-        self.emit(HostEvent::ViewerRecovering {
-            peer_id: peer.0.clone(),
-            rebuild,
-        });
+        if self.viewers.get(peer).is_some_and(|v| v.admitted) {
+            // The shell hears only of viewers it was told joined.
+            self.emit(HostEvent::ViewerRecovering {
+                peer_id: peer.0.clone(),
+                rebuild,
+            });
+        }
         // Whatever it holds is released: its connection is in doubt.
         self.release_input(peer);
         let result = if rebuild {
@@ -1456,9 +1459,9 @@ impl HostLoop {
                     peer_id: peer.0.clone(),
                 });
             } else {
-                // Let a last `auth-failed` leave before the connection goes.
+                // Let a last `auth-failed` arrive before the connection goes.
                 tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    crate::rtc::drained(&v.commands, Duration::from_secs(2)).await;
                     let _ = v.pc.close().await;
                 });
             }

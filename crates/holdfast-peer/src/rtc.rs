@@ -188,3 +188,12 @@ pub async fn path_sample(pc: &Arc<dyn PeerConnection>) -> Option<PathSample> {
         probes_answered: pair.responses_received,
     })
 }
+
+/// Waits (up to `within`) until everything sent on `dc` was acknowledged, so
+/// a last message (`auth-failed`, say) survives closing the connection next.
+pub async fn drained(dc: &Arc<dyn webrtc::data_channel::DataChannel>, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline && dc.outstanding_bytes().await.unwrap_or(0) > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -439,13 +439,11 @@ async fn run(
                     };
                     if let Err(reason) = outcome {
                         warn!(?reason, "end-to-end check failed: {}", reason.describe());
-                        let _ = dc.send(BytesMut::from(&Command::Control(Control::AuthFailed { reason }).encode()[..])).await;
+                        send_last(&dc, Control::AuthFailed { reason }).await;
                         let _ = out.send(ViewerEvent::AuthFailed(reason));
                         if let Some(j) = joined.take() {
                             let _ = j.send(Err(PeerError::Auth(reason)));
                         }
-                        // Let the message leave before the connection closes.
-                        tokio::time::sleep(Duration::from_millis(200)).await;
                         break reason.describe().to_owned();
                     }
                 }
@@ -484,6 +482,13 @@ async fn run(
         let _ = p.close().await;
     }
     let _ = out.send(ViewerEvent::Closed(reason));
+}
+
+/// Sends a last message and waits (up to 2 s) until the other side
+/// acknowledged it, so closing the connection right after does not lose it.
+async fn send_last(dc: &Arc<dyn DataChannel>, control: Control) {
+    let _ = dc.send(BytesMut::from(&Command::Control(control).encode()[..])).await;
+    crate::rtc::drained(dc, Duration::from_secs(2)).await;
 }
 
 /// The `commands` channel if the host proved itself on it, else none.

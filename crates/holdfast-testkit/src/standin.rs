@@ -16,7 +16,7 @@
 //! and relays `video` and `commands` between the two, byte for byte. Each
 //! side then sees the stand-in's DTLS certificate instead of the other's.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -421,42 +421,39 @@ async fn forward_leg(
     }
 }
 
-/// Relays one channel both ways, byte for byte, holding messages for a side
-/// whose channel is not open yet.
+/// Relays one channel both ways, byte for byte: one task per direction (a
+/// channel's `poll` is read by one loop only), the host's messages held until
+/// the viewer-facing channel is open.
 async fn relay(host: Arc<dyn DataChannel>, viewer: Arc<dyn DataChannel>, count: Option<Arc<Mutex<u64>>>) {
-    // The host's channel is open when it is announced.
-    let mut viewer_open = false;
-    let mut to_viewer: VecDeque<BytesMut> = VecDeque::new();
-    loop {
-        tokio::select! {
-            ev = host.poll() => match ev {
-                Some(DataChannelEvent::OnMessage(m)) => {
-                    if let Some(c) = &count {
-                        *c.lock().expect("lock") += m.data.len() as u64;
-                    }
-                    let data = BytesMut::from(&m.data[..]);
-                    if viewer_open {
-                        let _ = viewer.send(data).await;
-                    } else {
-                        to_viewer.push_back(data);
-                    }
+    let (open_tx, mut open_rx) = tokio::sync::watch::channel(false);
+    let (h, v) = (host.clone(), viewer.clone());
+    tokio::spawn(async move {
+        while let Some(ev) = v.poll().await {
+            match ev {
+                DataChannelEvent::OnOpen => {
+                    let _ = open_tx.send(true);
                 }
-                Some(DataChannelEvent::OnClose) | None => return,
+                DataChannelEvent::OnMessage(m) => {
+                    let _ = h.send(BytesMut::from(&m.data[..])).await;
+                }
+                DataChannelEvent::OnClose => return,
                 _ => {}
-            },
-            ev = viewer.poll() => match ev {
-                Some(DataChannelEvent::OnOpen) => {
-                    viewer_open = true;
-                    while let Some(d) = to_viewer.pop_front() {
-                        let _ = viewer.send(d).await;
-                    }
+            }
+        }
+    });
+    while let Some(ev) = host.poll().await {
+        match ev {
+            DataChannelEvent::OnMessage(m) => {
+                if open_rx.wait_for(|open| *open).await.is_err() {
+                    return;
                 }
-                Some(DataChannelEvent::OnMessage(m)) => {
-                    let _ = host.send(BytesMut::from(&m.data[..])).await;
+                if let Some(c) = &count {
+                    *c.lock().expect("lock") += m.data.len() as u64;
                 }
-                Some(DataChannelEvent::OnClose) | None => return,
-                _ => {}
-            },
+                let _ = viewer.send(BytesMut::from(&m.data[..])).await;
+            }
+            DataChannelEvent::OnClose => return,
+            _ => {}
         }
     }
 }
