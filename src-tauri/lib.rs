@@ -101,6 +101,12 @@ fn reconnect(state: State<'_>) -> Result<(), String> {
     command(&state, ShareCommand::Reconnect)
 }
 
+/// Removes one viewer (its input stops now; its session token is revoked).
+#[tauri::command]
+fn kick_viewer(state: State<'_>, peer_id: String) -> Result<(), String> {
+    command(&state, ShareCommand::Kick { peer_id })
+}
+
 #[tauri::command]
 fn stop_sharing(state: State<'_>) -> Result<(), String> {
     command(&state, ShareCommand::Stop)
@@ -464,6 +470,7 @@ pub fn run() {
             displays,
             reconnect,
             stop_sharing,
+            kick_viewer,
             start_sharing,
             get_settings,
             save_settings,

@@ -179,6 +179,27 @@ fn the_app_shows_its_credentials_asks_consent_and_shows_the_viewer_connected() -
     for secret in [code.as_str(), bare_code.as_str(), token.as_str()] {
         anyhow::ensure!(!logs.contains(secret), "a secret in the logs: {secret}");
     }
+
+    // The person removes the viewer: its session ends at once, and says so.
+    let listed = app.text("#viewer-list")?;
+    anyhow::ensure!(
+        listed.contains("Viewer 1: connected, with control"),
+        "the viewer is listed: {listed:?}"
+    );
+    app.click("#viewer-list button.remove")?;
+    let told = wait_for(Duration::from_secs(10), "the viewer told it was removed", || {
+        let m = browser.eval("window.holdfast.message()")?;
+        Ok(m.as_str()
+            .filter(|m| m.contains("ended your session"))
+            .map(str::to_owned))
+    })?;
+    app.wait_text("#host-state", Duration::from_secs(10), "waiting again", |t| {
+        t == "Waiting for a viewer"
+    })?;
+    let frames = decoded(&mut browser);
+    std::thread::sleep(Duration::from_secs(1));
+    anyhow::ensure!(decoded(&mut browser) == frames, "frames after the removal");
+    eprintln!("removed; the viewer says: {told}");
     Ok(())
 }
 

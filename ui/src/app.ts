@@ -44,6 +44,30 @@ function applyCatalogue(): void {
 
 // ---- host screen ------------------------------------------------------------
 
+/** One line per admitted viewer, with a button that removes it (and revokes its token). */
+function renderViewers(viewers: HostView['viewers']): void {
+  const list = $('viewer-list');
+  list.replaceChildren(
+    ...viewers.map((v, i) => {
+      const li = document.createElement('li');
+      const text = document.createElement('span');
+      text.textContent = t('host.viewerItem', {
+        n: i + 1,
+        state: v.state,
+        mode: t(v.control ? 'toast.joinedControl' : 'toast.joinedView'),
+      });
+      const remove = document.createElement('button');
+      remove.className = 'remove';
+      remove.textContent = t('host.remove');
+      remove.dataset.peer = v.peer_id;
+      remove.addEventListener('click', () => void invoke('kick_viewer', { peerId: v.peer_id }).catch(showError));
+      li.append(text, remove);
+      return li;
+    }),
+  );
+  list.hidden = viewers.length === 0;
+}
+
 let view: HostView | null = null;
 
 function renderHost(): void {
@@ -56,6 +80,7 @@ function renderHost(): void {
     a.href = view.room.viewer_url;
     a.textContent = view.room.viewer_url;
   }
+  renderViewers(p.showEnded ? [] : view.viewers);
   $('credentials').hidden = !p.showCredentials;
   $('host-controls').hidden = p.showEnded;
   const st = $('host-state');

@@ -140,6 +140,10 @@ pub enum ShareCommand {
     /// The reconnect button: retry signalling now and restart ICE with every
     /// viewer whose connection is down.
     Reconnect,
+    /// Remove one viewer: its input stops now, its token is revoked.
+    Kick {
+        peer_id: String,
+    },
     Stop,
 }
 
@@ -282,6 +286,7 @@ pub async fn share(
                 Some(ShareCommand::SelectDisplay(i)) => remote.select_display(i),
                 // Signalling now, and an ICE restart for every viewer not connected.
                 Some(ShareCommand::Reconnect) => remote.reconnect(),
+                Some(ShareCommand::Kick { peer_id }) => remote.kick(&peer_id),
                 Some(ShareCommand::Stop) | None => {
                     stop(handle).await;
                     tracker.stopped();
