@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import errorKinds from '../../tests/vectors/error-kinds.json';
 import { BACKOFF_CAP_MS, ReconnectPolicy, ResumeState, isFatal } from './signalling';
 
 describe('ReconnectPolicy', () => {
@@ -123,5 +124,9 @@ describe('ResumeState', () => {
     s.disconnected();
     expect(s.hello()).toMatchObject({ type: 'join', last_seq: 7 });
     expect(s.onMessage({ type: 'offer', sdp: 'o', seq: 7 }).kind).toBe('duplicate');
+  });
+
+  it('gives up on the same server errors as the Rust client (tests/vectors/error-kinds.json)', () => {
+    for (const k of errorKinds.kinds) expect(isFatal(k.code), k.code).toBe(k.fatal);
   });
 });

@@ -616,6 +616,59 @@ mod tests {
         crate::RoomCode::parse("ABCDEFGHJK").unwrap().gate()
     }
 
+    /// Every error kind, and whether retrying with the same credentials is
+    /// pointless: written for the browser's `isFatal` (ui/src/signalling.ts)
+    /// to check, so the two lists cannot drift. Regenerate with
+    /// `HOLDFAST_WRITE_VECTORS=1 cargo test -p holdfast-proto`.
+    #[test]
+    fn error_kind_vectors_match_the_committed_file() {
+        use ErrorKind::*;
+        let all = [
+            BadMessage,
+            TooLarge,
+            UnknownType,
+            InvalidCredentials,
+            LockedOut,
+            ConsentDenied,
+            AuthFailed,
+            ConsentTimeout,
+            NotInRoom,
+            UnknownPeer,
+            AlreadyInRoom,
+            RateLimited,
+            SessionEnded,
+            SessionUnavailable,
+            Superseded,
+            Internal,
+        ];
+        // Fails to compile when a kind is added and not listed above.
+        let _listed = |k: ErrorKind| match k {
+            BadMessage | TooLarge | UnknownType | InvalidCredentials | LockedOut | ConsentDenied | AuthFailed
+            | ConsentTimeout | NotInRoom | UnknownPeer | AlreadyInRoom | RateLimited | SessionEnded
+            | SessionUnavailable | Superseded | Internal => (),
+        };
+        let kinds: Vec<serde_json::Value> = all
+            .iter()
+            .map(|k| serde_json::json!({"code": k, "fatal": k.is_fatal()}))
+            .collect();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/error-kinds.json");
+        let now = serde_json::to_string_pretty(&serde_json::json!({
+            "about": "Written by holdfast-proto (signal.rs), checked by ui/src/signalling.test.ts.",
+            "kinds": kinds,
+        }))
+        .unwrap()
+            + "\n";
+        if std::env::var_os("HOLDFAST_WRITE_VECTORS").is_some() {
+            std::fs::write(&path, &now).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == now,
+            "{} differs from what holdfast-proto computes: regenerate it and make Vitest pass",
+            path.display()
+        );
+    }
+
     #[test]
     fn round_trips_every_client_message() {
         let cand = IceCandidate {
