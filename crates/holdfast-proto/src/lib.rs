@@ -14,3 +14,23 @@ pub mod signal;
 pub mod video;
 
 pub use room::{CodeGate, RoomCode, RoomId, SessionToken};
+
+/// Test vectors the browser's implementation checks (`tests/vectors/NAME`):
+/// `value` must equal the committed file, which
+/// `HOLDFAST_WRITE_VECTORS=1 cargo test -p holdfast-proto` rewrites.
+#[cfg(test)]
+pub(crate) fn check_vectors(name: &str, value: serde_json::Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/vectors")
+        .join(name);
+    let now = serde_json::to_string_pretty(&value).expect("JSON") + "\n";
+    if std::env::var_os("HOLDFAST_WRITE_VECTORS").is_some() {
+        std::fs::write(&path, &now).expect("vectors written");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == now,
+        "{} differs from what holdfast-proto computes: regenerate it and make Vitest pass",
+        path.display()
+    );
+}

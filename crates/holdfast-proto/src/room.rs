@@ -360,22 +360,13 @@ mod tests {
                 })
             })
             .collect();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/codes.json");
-        let now = serde_json::to_string_pretty(&serde_json::json!({
-            "about": "Written by holdfast-proto (room.rs), checked by ui/src/auth.test.ts.",
-            "gate_len": GATE_LEN,
-            "cases": cases,
-        }))
-        .unwrap()
-            + "\n";
-        if std::env::var_os("HOLDFAST_WRITE_VECTORS").is_some() {
-            std::fs::write(&path, &now).unwrap();
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == now,
-            "{} differs from what holdfast-proto computes: regenerate it and make Vitest pass",
-            path.display()
+        crate::check_vectors(
+            "codes.json",
+            serde_json::json!({
+                "about": "Written by holdfast-proto (room.rs), checked by ui/src/auth.test.ts.",
+                "gate_len": GATE_LEN,
+                "cases": cases,
+            }),
         );
     }
 

@@ -651,21 +651,12 @@ mod tests {
             .iter()
             .map(|k| serde_json::json!({"code": k, "fatal": k.is_fatal()}))
             .collect();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/error-kinds.json");
-        let now = serde_json::to_string_pretty(&serde_json::json!({
-            "about": "Written by holdfast-proto (signal.rs), checked by ui/src/signalling.test.ts.",
-            "kinds": kinds,
-        }))
-        .unwrap()
-            + "\n";
-        if std::env::var_os("HOLDFAST_WRITE_VECTORS").is_some() {
-            std::fs::write(&path, &now).unwrap();
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == now,
-            "{} differs from what holdfast-proto computes: regenerate it and make Vitest pass",
-            path.display()
+        crate::check_vectors(
+            "error-kinds.json",
+            serde_json::json!({
+                "about": "Written by holdfast-proto (signal.rs), checked by ui/src/signalling.test.ts.",
+                "kinds": kinds,
+            }),
         );
     }
 
