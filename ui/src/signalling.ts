@@ -204,7 +204,7 @@ export class SignallingSession {
     private readonly url: string,
     private readonly state: ResumeState,
     private readonly events: SignallingEvents,
-    private graceMs = GRACE_MS,
+    private readonly graceMs = GRACE_MS,
   ) {}
 
   start(): void {
@@ -364,8 +364,6 @@ export class SignallingSession {
       case 'admitted':
         this.policy.reset();
         this.droppedAt = null;
-        // One grace window: the server's, as it announces it.
-        if (typeof r.msg.grace_ms === 'number' && r.msg.grace_ms > 0) this.graceMs = r.msg.grace_ms;
         for (const m of r.resend) ws.send(JSON.stringify(m));
         this.events.onAdmitted(r.msg, r.reconnection);
         break;

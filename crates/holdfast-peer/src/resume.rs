@@ -333,7 +333,6 @@ mod tests {
                 ice_servers: vec![],
                 token: token(),
                 control: true,
-                grace_ms: None,
             },
         };
         admitted(v.on_message(joined));
@@ -386,7 +385,6 @@ mod tests {
                 ice_servers: vec![],
                 token: token.clone(),
                 resumed,
-                grace_ms: None,
             },
         }
     }

@@ -337,14 +337,14 @@ async fn run(
         });
         let wake = tokio::time::sleep(retry_in);
         tokio::pin!(wake);
-        let deadline = tokio::time::sleep_until(grace.deadline().unwrap_or(now + grace.period()).into());
+        let deadline = tokio::time::sleep_until(grace.deadline().unwrap_or(now + config.grace).into());
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 _ = &mut wake => break,
                 _ = &mut deadline => {
                     grace.poll(Instant::now());
-                    let _ = events.send(SignalEvent::Ended(PeerError::Expired(grace.period())));
+                    let _ = events.send(SignalEvent::Ended(PeerError::Expired(config.grace)));
                     return;
                 }
                 c = cmd.recv() => match c {
@@ -452,10 +452,6 @@ async fn connected(
                     Incoming::Duplicate | Incoming::Nothing => {}
                     Incoming::Admitted { answer, reconnection, resend } => {
                         policy.reset();
-                        if let Some(period) = answer.grace() {
-                            // One grace window: the server's.
-                            grace.set_period(period);
-                        }
                         if let Ok(gone) = grace.resume(Instant::now()) {
                             if !gone.is_zero() {
                                 info!(gone_ms = gone.as_millis() as u64, resent = resend.len(), "signalling resumed");
