@@ -857,3 +857,87 @@ fn chromium_rides_out_a_server_restart_and_gets_the_queued_offer_once() -> anyho
     drop(signal);
     Ok(())
 }
+
+/// Acceptance (issue 13, item 6): one grace window, the server's. Started
+/// with 20 s it says so when it admits, and the Rust viewer and the browser
+/// viewer, told nothing else, give up about 20 s after their signalling
+/// dropped, not after their own default of 300 s.
+#[test]
+fn the_servers_grace_window_is_the_one_both_viewers_keep_to() -> anyhow::Result<()> {
+    let art = artifacts_dir("resilience_server_grace");
+    let net = net()?;
+    let server = ["--grace-secs", "20", "--ws-ping-secs", "2", "--ws-silent-secs", "6"];
+    let Session {
+        signal: _signal,
+        host: _host,
+        viewer,
+        room,
+        ..
+    } = session_with(&net, &server, &[], &[], &art)?;
+    let mut browser = Browser::start_trusting(Some(&net.viewer_ns), &art, &url())?;
+    browser.watch(room["viewer_url"].as_str().unwrap_or_default(), &art)?;
+    net.viewer_link.blackout()?;
+    let cut = Instant::now();
+    // Each viewer's window runs from when it noticed the drop (its keepalive
+    // says so) until it gives up: watch both at once.
+    let (mut rust_lost, mut rust_closed, mut web_lost, mut web_gave_up) = (None, None, None, None);
+    let mut timeline: Vec<(f64, String)> = Vec::new();
+    while (rust_closed.is_none() || web_gave_up.is_none()) && cut.elapsed() < Duration::from_secs(120) {
+        while let Ok(ev) = viewer.json_line(Duration::from_millis(50)) {
+            match ev["event"].as_str() {
+                Some("signal-lost") if rust_lost.is_none() => rust_lost = Some(Instant::now()),
+                Some("closed") => rust_closed = Some((Instant::now(), ev)),
+                _ => {}
+            }
+        }
+        let m = browser.eval("window.holdfast.message()")?;
+        let m = m.as_str().unwrap_or_default().to_owned();
+        if timeline.last().map(|(_, t): &(f64, String)| t != &m).unwrap_or(true) {
+            timeline.push((cut.elapsed().as_secs_f64(), m.clone()));
+        }
+        if web_lost.is_none() && m.contains("Connection to the server lost") {
+            web_lost = Some(Instant::now());
+        }
+        if web_gave_up.is_none() && m.contains("Could not reconnect") {
+            web_gave_up = Some((Instant::now(), m));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for (t, m) in &timeline {
+        eprintln!("browser at {t:.1} s: {m}");
+    }
+    let (rust_lost, (rust_end, closed)) = (
+        rust_lost.ok_or_else(|| anyhow::anyhow!("the Rust viewer never said it lost the server"))?,
+        rust_closed.ok_or_else(|| anyhow::anyhow!("the Rust viewer never gave up"))?,
+    );
+    let (web_lost, (web_end, shown)) = (
+        web_lost.ok_or_else(|| anyhow::anyhow!("the browser never said it lost the server"))?,
+        web_gave_up.ok_or_else(|| anyhow::anyhow!("the browser never gave up"))?,
+    );
+    let (rust_window, web_window) = (rust_end - rust_lost, web_end - web_lost);
+    eprintln!(
+        "server grace 20 s: the Rust viewer gave up {:.1} s after it lost the server ({:.1} s after the cut: {closed}); \
+         the browser {:.1} s after ({:.1} s after the cut: {shown})",
+        rust_window.as_secs_f64(),
+        (rust_end - cut).as_secs_f64(),
+        web_window.as_secs_f64(),
+        (web_end - cut).as_secs_f64(),
+    );
+    let reason = closed["reason"].as_str().unwrap_or_default();
+    anyhow::ensure!(
+        reason.contains("within 20 s"),
+        "the Rust viewer kept another window: {reason}"
+    );
+    anyhow::ensure!(
+        shown.contains("within 20 s"),
+        "the browser kept another window: {shown}"
+    );
+    for (who, window) in [("Rust viewer", rust_window), ("browser", web_window)] {
+        anyhow::ensure!(
+            window >= Duration::from_secs(17) && window <= Duration::from_secs(25),
+            "the {who} gave up {window:?} after it lost the server (want about 20 s)"
+        );
+    }
+    net.viewer_link.restore()?;
+    Ok(())
+}

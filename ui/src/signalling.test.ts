@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import errorKinds from '../../tests/vectors/error-kinds.json';
-import { BACKOFF_CAP_MS, ReconnectPolicy, ResumeState, isFatal } from './signalling';
+import sessionDefaults from '../../tests/vectors/session.json';
+import { BACKOFF_CAP_MS, GRACE_MS, ReconnectPolicy, ResumeState, isFatal } from './signalling';
 
 describe('ReconnectPolicy', () => {
   it('doubles its ceiling from 1 s to 30 s and stays there', () => {
@@ -128,5 +129,9 @@ describe('ResumeState', () => {
 
   it('gives up on the same server errors as the Rust client (tests/vectors/error-kinds.json)', () => {
     for (const k of errorKinds.kinds) expect(isFatal(k.code), k.code).toBe(k.fatal);
+  });
+
+  it('keeps the same default grace window as the Rust side until the server says its own', () => {
+    expect(GRACE_MS).toBe(sessionDefaults.grace_ms);
   });
 });

@@ -189,6 +189,7 @@ export class SignallingSession {
   private readonly policy = new ReconnectPolicy();
   private droppedAt: number | null = null;
   private retryTimer: number | undefined;
+  private graceTimer: number | undefined;
   private pingTimer: number | undefined;
   private lastHeard = 0;
   /** When the unanswered ping was sent, if one is. */
@@ -204,7 +205,7 @@ export class SignallingSession {
     private readonly url: string,
     private readonly state: ResumeState,
     private readonly events: SignallingEvents,
-    private readonly graceMs = GRACE_MS,
+    private graceMs = GRACE_MS,
   ) {}
 
   start(): void {
@@ -238,6 +239,7 @@ export class SignallingSession {
 
   private finish(): void {
     this.ended = true;
+    window.clearTimeout(this.graceTimer);
     this.stopProbing();
     for (const p of this.probes) p.close();
     this.probes.clear();
@@ -364,6 +366,9 @@ export class SignallingSession {
       case 'admitted':
         this.policy.reset();
         this.droppedAt = null;
+        window.clearTimeout(this.graceTimer);
+        // One grace window: the server's, as it announces it.
+        if (typeof r.msg.grace_ms === 'number' && r.msg.grace_ms > 0) this.graceMs = r.msg.grace_ms;
         for (const m of r.resend) ws.send(JSON.stringify(m));
         this.events.onAdmitted(r.msg, r.reconnection);
         break;
@@ -402,14 +407,27 @@ export class SignallingSession {
     this.droppedAt ??= now;
     const graceLeft = this.graceMs - (now - this.droppedAt);
     if (graceLeft <= 0) {
-      this.finish();
-      this.events.onEnded(`Could not reconnect within ${Math.round(this.graceMs / 1000)} s; the session has ended.`, 'expired');
+      this.expire();
       return;
     }
+    // The window ends on time even while an attempt hangs (a server that
+    // does not answer at all can hold a connecting socket for long).
+    window.clearTimeout(this.graceTimer);
+    this.graceTimer = window.setTimeout(() => this.expire(), graceLeft);
     const attempt = this.policy.attempt;
     const delay = Math.min(graceLeft, Math.max(minWaitMs, this.policy.nextDelay()));
     this.events.onLost(attempt, delay, graceLeft);
     this.schedule(delay);
+  }
+
+  /** The grace window ran out: the session is over. */
+  private expire(): void {
+    if (this.ended || this.droppedAt === null) return;
+    const pending = this.ws;
+    this.ws = null;
+    pending?.close();
+    this.finish();
+    this.events.onEnded(`Could not reconnect within ${Math.round(this.graceMs / 1000)} s; the session has ended.`, 'expired');
   }
 
   private schedule(delayMs: number): void {
@@ -418,8 +436,7 @@ export class SignallingSession {
       if (this.ended || this.ws) return;
       const graceLeft = this.graceMs - (performance.now() - (this.droppedAt ?? performance.now()));
       if (graceLeft <= 0) {
-        this.finish();
-        this.events.onEnded(`Could not reconnect within ${Math.round(this.graceMs / 1000)} s; the session has ended.`, 'expired');
+        this.expire();
       } else if (navigator.onLine === false) {
         // Offline: the `online` event reconnects at once; look again meanwhile.
         this.schedule(Math.min(graceLeft, 1000));

@@ -343,9 +343,14 @@ impl HostTracker {
                 attempt,
                 retry_in,
                 grace_left,
+                grace,
             } => {
                 // The host's own count is the truth for its signalling window.
-                out.extend(self.view.recovery.signal_lost(*attempt, *retry_in, *grace_left, now_ms));
+                out.extend(
+                    self.view
+                        .recovery
+                        .signal_lost(*attempt, *retry_in, *grace_left, *grace, now_ms),
+                );
             }
             HostEvent::SignalRestored { .. } => out.extend(self.view.recovery.signal_restored()),
             HostEvent::Quality {
@@ -617,6 +622,7 @@ mod tests {
             attempt,
             retry_in: Duration::from_secs(retry_s),
             grace_left: Duration::from_secs(grace_s),
+            grace: GRACE,
         };
         let n = t.on_event(&lost(1, 1, 300), 1_000);
         assert_eq!(

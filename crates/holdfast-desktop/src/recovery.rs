@@ -54,8 +54,18 @@ impl Recovery {
     /// The signalling connection dropped, or a retry failed: attempt n, the
     /// next try, and the client's own count of its grace window (the earlier
     /// of two deadlines wins).
-    pub fn signal_lost(&mut self, attempt: u32, retry_in: Duration, grace_left: Duration, now_ms: u64) -> Vec<Notice> {
+    /// `grace` is the whole window as the server announced it: the one
+    /// that counts, whatever this screen was started with.
+    pub fn signal_lost(
+        &mut self,
+        attempt: u32,
+        retry_in: Duration,
+        grace_left: Duration,
+        grace: Duration,
+        now_ms: u64,
+    ) -> Vec<Notice> {
         let mut out = Vec::new();
+        self.grace_total_ms = ms(grace);
         if !self.signal_down {
             out.push(Notice::ConnectionLost { link: Link::Server });
         }

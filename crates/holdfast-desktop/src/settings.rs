@@ -142,7 +142,9 @@ pub struct Settings {
     pub quality: VideoQuality,
     /// Host keepalive PING interval (the seeds' 5 s).
     pub keepalive_secs: u64,
-    /// How long a dropped session may be resumed (the seeds' 300 s).
+    /// How long a dropped session may be resumed (the seeds' 300 s): the
+    /// embedded server's window, which it announces; a client (this app on
+    /// another server too) keeps to the window its server announces.
     pub grace_secs: u64,
     pub log_level: LogLevel,
     /// `en` or `zh-CN`; `None` follows the system.

@@ -159,8 +159,13 @@ impl ViewTracker {
                 attempt,
                 retry_in,
                 grace_left,
+                grace,
             } => {
-                out.extend(self.view.recovery.signal_lost(*attempt, *retry_in, *grace_left, now_ms));
+                out.extend(
+                    self.view
+                        .recovery
+                        .signal_lost(*attempt, *retry_in, *grace_left, *grace, now_ms),
+                );
             }
             ViewerEvent::SignalResumed(_) => {
                 out.extend(self.view.recovery.signal_restored());
@@ -257,6 +262,21 @@ mod tests {
         assert_eq!(t.view().recovery.grace_deadline_ms, None);
     }
 
+    /// The screen counts the server's window, not the one it started with.
+    #[test]
+    fn the_countdown_is_the_servers_window() {
+        let mut t = connected();
+        let ev = ViewerEvent::SignalLost {
+            attempt: 0,
+            retry_in: Duration::from_millis(300),
+            grace_left: Duration::from_secs(20),
+            grace: Duration::from_secs(20),
+        };
+        t.on_event(&ev, T0);
+        assert_eq!(t.view().recovery.grace_total_ms, 20_000);
+        assert_eq!(t.view().recovery.grace_deadline_ms, Some(T0 + 20_000));
+    }
+
     #[test]
     fn a_lost_server_shows_the_attempt_and_the_next_try() {
         let mut t = connected();
@@ -264,6 +284,7 @@ mod tests {
             attempt: 2,
             retry_in: Duration::from_millis(1500),
             grace_left: Duration::from_secs(290),
+            grace: Duration::from_secs(300),
         };
         let n = t.on_event(&ev, T0);
         assert_eq!(n[0], Notice::ConnectionLost { link: Link::Server });

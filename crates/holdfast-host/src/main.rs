@@ -356,8 +356,10 @@ fn print_event(ev: &HostEvent) {
             attempt,
             retry_in,
             grace_left,
+            grace,
         } => serde_json::json!({"event": "signal-lost", "attempt": attempt,
-            "retry_in_ms": retry_in.as_millis() as u64, "grace_left_ms": grace_left.as_millis() as u64}),
+            "retry_in_ms": retry_in.as_millis() as u64, "grace_left_ms": grace_left.as_millis() as u64,
+            "grace_ms": grace.as_millis() as u64}),
         HostEvent::Quality {
             peer_id,
             quality,

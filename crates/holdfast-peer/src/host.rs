@@ -183,6 +183,8 @@ pub enum HostEvent {
         attempt: u32,
         retry_in: Duration,
         grace_left: Duration,
+        /// The whole window (the server's, as it announced it).
+        grace: Duration,
     },
     /// Signalling is back, same room and code.
     SignalRestored {
@@ -725,9 +727,9 @@ impl HostLoop {
                         info!(?reconnection, "signalling restored: same room and code");
                         self.emit(HostEvent::SignalRestored { reconnection });
                     }
-                    SignalEvent::Disconnected { attempt, retry_in, grace_left, reason } => {
+                    SignalEvent::Disconnected { attempt, retry_in, grace_left, grace, reason } => {
                         warn!(attempt, "signalling lost ({reason}); media goes on peer to peer");
-                        self.emit(HostEvent::SignalLost { attempt, retry_in, grace_left });
+                        self.emit(HostEvent::SignalLost { attempt, retry_in, grace_left, grace });
                     }
                     SignalEvent::Ended(e) => break Err(e),
                 },

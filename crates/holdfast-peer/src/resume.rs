@@ -333,6 +333,7 @@ mod tests {
                 ice_servers: vec![],
                 token: token(),
                 control: true,
+                grace_ms: None,
             },
         };
         admitted(v.on_message(joined));
@@ -385,6 +386,7 @@ mod tests {
                 ice_servers: vec![],
                 token: token.clone(),
                 resumed,
+                grace_ms: None,
             },
         }
     }

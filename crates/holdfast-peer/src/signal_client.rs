@@ -148,11 +148,12 @@ pub enum SignalEvent {
     /// errors), each numbered one once and in order (`seq`: the room's number).
     Message { seq: Option<u64>, msg: ServerMessage },
     /// The socket dropped; the next attempt is in `retry_in`; `grace_left`
-    /// until the session is given up.
+    /// until the session is given up, of a window of `grace` (the server's).
     Disconnected {
         attempt: u32,
         retry_in: Duration,
         grace_left: Duration,
+        grace: Duration,
         reason: String,
     },
     /// The session is over; no more events follow.
@@ -333,18 +334,19 @@ async fn run(
             attempt,
             retry_in,
             grace_left,
+            grace: grace.period(),
             reason,
         });
         let wake = tokio::time::sleep(retry_in);
         tokio::pin!(wake);
-        let deadline = tokio::time::sleep_until(grace.deadline().unwrap_or(now + config.grace).into());
+        let deadline = tokio::time::sleep_until(grace.deadline().unwrap_or(now + grace.period()).into());
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 _ = &mut wake => break,
                 _ = &mut deadline => {
                     grace.poll(Instant::now());
-                    let _ = events.send(SignalEvent::Ended(PeerError::Expired(config.grace)));
+                    let _ = events.send(SignalEvent::Ended(PeerError::Expired(grace.period())));
                     return;
                 }
                 c = cmd.recv() => match c {
@@ -452,6 +454,10 @@ async fn connected(
                     Incoming::Duplicate | Incoming::Nothing => {}
                     Incoming::Admitted { answer, reconnection, resend } => {
                         policy.reset();
+                        if let Some(period) = answer.grace() {
+                            // One grace window: the server's.
+                            grace.set_period(period);
+                        }
                         if let Ok(gone) = grace.resume(Instant::now()) {
                             if !gone.is_zero() {
                                 info!(gone_ms = gone.as_millis() as u64, resent = resend.len(), "signalling resumed");

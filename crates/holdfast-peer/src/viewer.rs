@@ -109,6 +109,8 @@ pub enum ViewerEvent {
         attempt: u32,
         retry_in: Duration,
         grace_left: Duration,
+        /// The whole window (the server's, as it announced it).
+        grace: Duration,
     },
     /// Signalling is back, in the same session.
     SignalResumed(Option<Reconnection>),
@@ -263,8 +265,8 @@ async fn run(
                         let _ = out.send(ViewerEvent::SignalResumed(reconnection));
                         continue;
                     }
-                    SignalEvent::Disconnected { attempt, retry_in, grace_left, .. } => {
-                        let _ = out.send(ViewerEvent::SignalLost { attempt, retry_in, grace_left });
+                    SignalEvent::Disconnected { attempt, retry_in, grace_left, grace, .. } => {
+                        let _ = out.send(ViewerEvent::SignalLost { attempt, retry_in, grace_left, grace });
                         continue;
                     }
                     SignalEvent::Ended(e) => {

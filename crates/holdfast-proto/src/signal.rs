@@ -395,6 +395,10 @@ pub enum ServerMessage {
         /// True when an existing room was resumed with the host token.
         #[serde(default)]
         resumed: bool,
+        /// How long this server keeps a dropped member's place: the client's
+        /// own grace window (one setting, the server's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace_ms: Option<u64>,
     },
     /// To a viewer: the gate was right; the host will connect, check the
     /// code and ask its user within `timeout_ms`. `ice_servers` are those
@@ -422,6 +426,9 @@ pub enum ServerMessage {
         token: SessionToken,
         /// Whether the host accepts this viewer's input.
         control: bool,
+        /// As in `registered`: the grace window the client keeps to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace_ms: Option<u64>,
     },
     /// To a host: a viewer is admitted to its room; offer it a connection.
     PeerJoined {
@@ -492,6 +499,16 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
+    /// The grace window a `registered` or `joined` announces.
+    pub fn grace(&self) -> Option<std::time::Duration> {
+        match self {
+            ServerMessage::Registered { grace_ms, .. } | ServerMessage::Joined { grace_ms, .. } => {
+                grace_ms.map(std::time::Duration::from_millis)
+            }
+            _ => None,
+        }
+    }
+
     /// The message's `type` on the wire.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -656,6 +673,19 @@ mod tests {
             serde_json::json!({
                 "about": "Written by holdfast-proto (signal.rs), checked by ui/src/signalling.test.ts.",
                 "kinds": kinds,
+            }),
+        );
+    }
+
+    /// The defaults both languages hold (the server announces its own;
+    /// these are what a client keeps to before it is told).
+    #[test]
+    fn session_default_vectors_match_the_committed_file() {
+        crate::check_vectors(
+            "session.json",
+            serde_json::json!({
+                "about": "Written by holdfast-proto (signal.rs), checked by ui/src/signalling.test.ts.",
+                "grace_ms": holdfast_session::GRACE_PERIOD.as_millis() as u64,
             }),
         );
     }

@@ -58,6 +58,17 @@ impl GraceWindow {
         }
     }
 
+    /// The window's length.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Adopts another length (the server's, which it announces when it
+    /// admits a client): the server's clock is the one that counts.
+    pub fn set_period(&mut self, period: Duration) {
+        self.period = period;
+    }
+
     /// Time left to resume, while dropped.
     pub fn remaining(&self, now: Instant) -> Option<Duration> {
         match self.state {

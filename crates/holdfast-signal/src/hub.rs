@@ -621,7 +621,13 @@ impl Hub {
             ice_servers: self.ice_for(&room.host, now),
             token: self.sign(id, room, &room.host, Grant::Host),
             resumed,
+            grace_ms: Some(self.grace_ms()),
         }
+    }
+
+    /// The grace window clients are told to keep to (this server's).
+    fn grace_ms(&self) -> u64 {
+        self.config.grace.as_millis() as u64
     }
 
     fn register(&mut self, now: Instant, conn: ConnId, addr: IpAddr, gate: CodeGate) -> Outbox {
@@ -979,6 +985,7 @@ impl Hub {
             ice_servers: hub.ice_for(&peer, now),
             token: token.clone(),
             control,
+            grace_ms: Some(hub.grace_ms()),
         };
         if let Some(member) = self.rooms.get_mut(&id).expect("checked").members.get_mut(&peer) {
             if member.expected {
@@ -1054,6 +1061,7 @@ impl Hub {
         let token = self.sign(&id, &self.rooms[&id], &peer, Grant::Viewer { control });
         let ice_servers = self.ice_for(&peer, now);
         self.counters.joins_admitted += 1;
+        let grace_ms = Some(self.grace_ms());
         let room = self.rooms.get_mut(&id).expect("host's room exists");
         let member = room.members.get_mut(&peer).expect("pending member");
         member.role = Role::Viewer { control };
@@ -1068,6 +1076,7 @@ impl Hub {
                     ice_servers,
                     token,
                     control,
+                    grace_ms,
                 },
             ));
         }
