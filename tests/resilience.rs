@@ -117,15 +117,7 @@ fn next_event(p: &Proc, names: &[&str], within: Duration) -> anyhow::Result<Valu
 
 /// Like [`next_event`], also returning the events read on the way.
 fn next_event_keeping(p: &Proc, names: &[&str], within: Duration) -> anyhow::Result<(Value, Vec<Value>)> {
-    let deadline = Instant::now() + within;
-    let mut skipped = Vec::new();
-    loop {
-        let ev = p.json_line(deadline.saturating_duration_since(Instant::now()))?;
-        if names.iter().any(|n| ev["event"] == *n) {
-            return Ok((ev, skipped));
-        }
-        skipped.push(ev);
-    }
+    p.next_event(names, within)
 }
 
 /// Reads the viewer's events for `d`, returning them.

@@ -100,10 +100,11 @@ setInterval(() => {
   if (!s || s.state !== 'connected') return;
   const lat = s.latencyP50Ms === null ? '–' : `${s.latencyP50Ms.toFixed(0)} ms`;
   const mode = input.isEnabled ? 'control' : 'view only';
+  const relayed = s.route === 'relayed' ? ' · relayed' : '';
   const q = s.quality
     ? ` · ${s.quality} (rtt ${s.rttMs?.toFixed(0)} ms, loss ${s.lossPercent?.toFixed(0)} %, jitter ${s.jitterMs?.toFixed(0)} ms)`
     : '';
-  infoEl.textContent = `${s.width}×${s.height} · ${s.fps} fps · latency ${lat} · ${mode}${q}`;
+  infoEl.textContent = `${s.width}×${s.height} · ${s.fps} fps · latency ${lat} · ${mode}${relayed}${q}`;
 }, 500);
 
 declare global {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { QualityMonitor, classify } from './quality';
+import { QualityMonitor, classify, pathSample } from './quality';
 
 describe('quality', () => {
   it('classifies as the Rust core does', () => {
@@ -31,5 +31,32 @@ describe('quality', () => {
     expect(later.packet_loss_percent).toBeCloseTo(0);
     q.reset();
     expect(q.metrics(21_000)).toBeNull();
+  });
+});
+
+describe('pathSample', () => {
+  const report = (local: string, remote: string) =>
+    new Map<string, any>([
+      ['T', { type: 'transport', selectedCandidatePairId: 'P' }],
+      ['P', { type: 'candidate-pair', localCandidateId: 'L', remoteCandidateId: 'R', currentRoundTripTime: 0.02,
+        requestsSent: 9, responsesReceived: 8 }],
+      ['L', { type: 'local-candidate', candidateType: local }],
+      ['R', { type: 'remote-candidate', candidateType: remote }],
+    ]) as unknown as RTCStatsReport;
+
+  it('says relayed when either end of the pair in use is a relay candidate', () => {
+    expect(pathSample(report('host', 'relay'))?.route).toBe('relayed');
+    expect(pathSample(report('relay', 'srflx'))?.route).toBe('relayed');
+    expect(pathSample(report('host', 'srflx'))).toEqual({ rttMs: 20, sent: 9, answered: 8, route: 'direct' });
+  });
+
+  it('knows a peer-reflexive remote for the relay candidate signalled at its address', () => {
+    const r = report('host', 'prflx') as unknown as Map<string, any>;
+    r.get('R').address = '10.0.0.1';
+    r.get('R').port = 50000;
+    r.set('S', { type: 'remote-candidate', candidateType: 'relay', address: '10.0.0.1', port: 50000 });
+    expect(pathSample(r as unknown as RTCStatsReport)?.route).toBe('relayed');
+    r.get('S').port = 50001;
+    expect(pathSample(r as unknown as RTCStatsReport)?.route).toBe('direct');
   });
 });

@@ -80,7 +80,12 @@ export class QualityMonitor {
 }
 
 /** The selected candidate pair's check counters and latest RTT from `getStats()`. */
-export function pathSample(report: RTCStatsReport): { rttMs: number | null; sent: number; answered: number } | null {
+/** The path in use: straight to the host or through a TURN relay. */
+export type Route = 'direct' | 'relayed';
+
+export function pathSample(
+  report: RTCStatsReport,
+): { rttMs: number | null; sent: number; answered: number; route: Route } | null {
   let pairId: string | undefined;
   report.forEach((s) => {
     if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
@@ -93,5 +98,15 @@ export function pathSample(report: RTCStatsReport): { rttMs: number | null; sent
   }
   if (!pair) return null;
   const rtt = typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : null;
-  return { rttMs: rtt, sent: pair.requestsSent ?? 0, answered: pair.responsesReceived ?? 0 };
+  const local = typeof pair.localCandidateId === 'string' ? report.get(pair.localCandidateId) : undefined;
+  const remote = typeof pair.remoteCandidateId === 'string' ? report.get(pair.remoteCandidateId) : undefined;
+  // The far end's relay candidate is often first learnt from its checks, as
+  // peer-reflexive; the signalled relay candidate at that address says what it is.
+  let remoteRelayed = remote?.candidateType === 'relay';
+  report.forEach((s) => {
+    if (s.type === 'remote-candidate' && s.candidateType === 'relay' && remote
+      && s.address === remote.address && s.port === remote.port) remoteRelayed = true;
+  });
+  const route: Route = local?.candidateType === 'relay' || remoteRelayed ? 'relayed' : 'direct';
+  return { rttMs: rtt, sent: pair.requestsSent ?? 0, answered: pair.responsesReceived ?? 0, route };
 }

@@ -8,7 +8,7 @@
 
 import { FrameAssembler } from './assembler';
 import { FrameDecoder, type PictureStats } from './decoder';
-import { QualityMonitor, classify, pathSample, type Quality } from './quality';
+import { QualityMonitor, classify, pathSample, type Quality, type Route } from './quality';
 import { ResumeState, SignallingSession } from './signalling';
 import {
   AuthError, type AuthFailure, type PendingViewer, GATE_LEN, RESUME_BYTES, SID_BYTES, TAG_BYTES,
@@ -65,6 +65,8 @@ interface LinkStats {
   rttMs: number | null;
   lossPercent: number | null;
   jitterMs: number | null;
+  /** The path in use: straight to the host or through a TURN relay. */
+  route: Route | null;
 }
 
 export type Stats = LinkStats & PictureStats;
@@ -114,7 +116,7 @@ export class ViewerSession {
   authFailure: AuthFailure | null = null;
   private readonly link: LinkStats = {
     state: 'idle', framesLost: 0, clockOffsetMs: 0, keyframeRequests: 0, badChunks: 0,
-    quality: null, rttMs: null, lossPercent: null, jitterMs: null,
+    quality: null, rttMs: null, lossPercent: null, jitterMs: null, route: null,
   };
   /** Room messages delivered, in arrival order (the last 500). */
   readonly signalLog: { seq: number | null; type: string }[] = [];
@@ -216,8 +218,9 @@ export class ViewerSession {
         try {
           if (this.token) sessionStorage.setItem('holdfast.token', this.token);
         } catch { /* storage may be unavailable */ }
-        // Relays come with admission (for later connections).
-        if (Array.isArray(msg.ice_servers)) this.iceServers = msg.ice_servers;
+        // Relays come with admission: for this connection's next gathering
+        // (an ICE restart) and for later connections.
+        if (Array.isArray(msg.ice_servers)) this.setIceServers(msg.ice_servers);
         this.setControl(Boolean(msg.control));
         this.setState(this.pc?.connectionState === 'connected' ? 'connected' : 'connecting');
         break;
@@ -238,6 +241,10 @@ export class ViewerSession {
         if (this.remoteSet && this.pc) await this.pc.addIceCandidate(msg.candidate).catch(() => {});
         else if (this.pendingCandidates.length < 64) this.pendingCandidates.push(msg.candidate);
         break;
+      case 'ice-servers':
+        // Renewed TURN credentials, before the old ones expire.
+        if (this.admittedOnce && Array.isArray(msg.ice_servers)) this.setIceServers(msg.ice_servers);
+        break;
       case 'peer-state':
         this.events.onNotice?.(msg.connected ? null : 'The host lost its connection to the server; waiting for it…');
         break;
@@ -250,6 +257,15 @@ export class ViewerSession {
         if (this.state === 'signalling' || this.state === 'waiting') this.setState('failed', text);
         break;
       }
+    }
+  }
+
+  private setIceServers(servers: RTCIceServer[]): void {
+    this.iceServers = servers;
+    try {
+      this.pc?.setConfiguration({ ...this.pc.getConfiguration(), iceServers: servers });
+    } catch {
+      /* a malformed list: keep the one in use */
     }
   }
 
@@ -458,6 +474,7 @@ export class ViewerSession {
       if (sample.rttMs !== null && sample.answered > this.lastAnswered) this.quality.onRtt(now, sample.rttMs);
       this.lastAnswered = sample.answered;
       this.quality.onProbes(now, sample.sent, sample.answered);
+      this.link.route = sample.route;
     }
     const metrics = this.quality.metrics(now);
     if (!metrics) return;

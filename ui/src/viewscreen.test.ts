@@ -10,7 +10,7 @@ const T0 = 1_800_000_000_000;
 function view(over: Partial<ViewingView> = {}): ViewingView {
   return {
     phase: 'connected', room: '123 456 789', attempt: null, retry_at_ms: null, grace_deadline_ms: null,
-    grace_total_ms: 300_000, lost_link: null, control: true, view_only: false, host_away: false,
+    grace_total_ms: 300_000, lost_link: null, control: true, view_only: false, host_away: false, route: null,
     frames: 100, fps: 10, bitrate_kbps: 1500, error: null, ...over,
   };
 }

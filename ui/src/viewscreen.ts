@@ -19,6 +19,8 @@ export interface ViewingView {
   control: boolean;
   view_only: boolean;
   host_away: boolean;
+  /** The path in use: straight to the host or through a TURN relay. */
+  route: 'direct' | 'relayed' | null;
   frames: number;
   fps: number | null;
   bitrate_kbps: number | null;
@@ -98,6 +100,7 @@ export function presentViewer(
       bitrate: bitrate(v.bitrate_kbps),
       decoder: t(decoder === 'rust' ? 'viewer.decoderRust' : 'viewer.decoderWebview'),
     });
+    if (v.route === 'relayed') statsText += ` · ${t('viewer.relayed')}`;
   }
   return {
     stateText: ended ? t('state.ended') : stateText(v, now),

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use holdfast_peer::rtc::Route;
 use holdfast_peer::viewer::ViewerEvent;
 use holdfast_proto::commands::Control;
 use serde::Serialize;
@@ -33,6 +34,8 @@ pub struct ViewingView {
     pub view_only: bool,
     /// The host's own connection to the server dropped (the picture may freeze).
     pub host_away: bool,
+    /// The path in use: straight to the host or through a TURN relay.
+    pub route: Option<Route>,
     /// Frames that arrived whole, and their rate and bitrate over the last second or more.
     pub frames: u64,
     pub fps: Option<f64>,
@@ -62,6 +65,7 @@ impl ViewTracker {
                 control: false,
                 view_only: false,
                 host_away: false,
+                route: None,
                 frames: 0,
                 fps: None,
                 bitrate_kbps: None,
@@ -177,6 +181,7 @@ impl ViewTracker {
                 }
                 self.view.host_away = *away;
             }
+            ViewerEvent::Route(route) => self.view.route = Some(*route),
             ViewerEvent::Closed(reason) => out.extend(self.ended(reason.clone())),
             // A failed check ends the session: `Closed` follows with its words.
             ViewerEvent::Control(_)

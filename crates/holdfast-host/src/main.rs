@@ -132,6 +132,10 @@ struct Cli {
     /// Write host statistics as JSON to this file every second.
     #[arg(long)]
     stats_file: Option<PathBuf>,
+    /// Seconds between ICE restarts of a relayed connection, to find a
+    /// direct path that appeared (0: only when TURN credentials are renewed).
+    #[arg(long, default_value_t = holdfast_peer::host::RELAY_RECHECK.as_secs_f64())]
+    relay_recheck_secs: f64,
     /// Log filter.
     #[arg(long, default_value = "info", env = "HOLDFAST_LOG")]
     log: String,
@@ -227,6 +231,9 @@ async fn main() -> anyhow::Result<()> {
     if cli.no_network_watch {
         config.watch_network = None;
     }
+    config.relay_recheck = (cli.relay_recheck_secs > 0.0)
+        .then(|| Duration::try_from_secs_f64(cli.relay_recheck_secs))
+        .transpose()?;
     config.displays = displays;
     config.rtc = RtcOptions::bound_to(&cli.ice_bind, cli.allow_loopback);
 

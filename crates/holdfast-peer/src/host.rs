@@ -71,7 +71,7 @@ use crate::auth::{self as wire, Side, MAX_FAILED_CHECKS};
 use crate::backpressure::{Admission, GateReport, QueueLimits, VideoGate};
 use crate::netwatch::{local_addresses, AddressSet, NetworkChange};
 use crate::resume::{Credentials, Reconnection, ResumeState};
-use crate::rtc::{build_peer, path_sample, to_init, RtcEvent, RtcOptions};
+use crate::rtc::{build_peer, path_sample, to_init, Route, RtcEvent, RtcOptions};
 use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
 use crate::PeerError;
 
@@ -108,6 +108,10 @@ pub struct HostConfig {
     pub grace: Duration,
     /// How long a viewer's connection may stay `disconnected` before an ICE restart.
     pub ice_disconnected_timeout: Duration,
+    /// A relayed viewer's connection is restarted this often, so ICE finds a
+    /// direct path that appeared meanwhile (the relay costs a detour and the
+    /// relay's bandwidth). None: never.
+    pub relay_recheck: Option<Duration>,
     /// Poll the machine's addresses at this interval and recover connections
     /// when they change (None: do not watch).
     pub watch_network: Option<Duration>,
@@ -237,6 +241,7 @@ impl HostConfig {
             current_display: 0,
             grace: holdfast_session::GRACE_PERIOD,
             ice_disconnected_timeout: disconnected_timeout(cfg!(windows)),
+            relay_recheck: Some(RELAY_RECHECK),
             watch_network: Some(crate::netwatch::NETWORK_POLL_INTERVAL),
         }
     }
@@ -244,6 +249,8 @@ impl HostConfig {
 
 /// How often each viewer's path statistics are read into its quality monitor.
 pub const QUALITY_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a relayed connection looks for a direct path (an ICE restart).
+pub const RELAY_RECHECK: Duration = Duration::from_secs(120);
 /// How often a viewer's quality is reported to the server when it has not
 /// changed class (a change is reported at once).
 pub const QUALITY_REPORT_INTERVAL: Duration = Duration::from_secs(10);
@@ -312,6 +319,8 @@ pub struct ViewerStats {
     pub control_granted: bool,
     /// The viewer switched itself to view only.
     pub viewer_view_only: bool,
+    /// Whether the pair in use goes through a TURN relay.
+    pub route: Option<Route>,
     /// Input events applied / ignored (view only) / rejected (malformed).
     pub input_events: u64,
     pub input_ignored: u64,
@@ -482,6 +491,9 @@ struct Viewer {
     quality: QualityMonitor,
     /// ICE check answers already taken as RTT samples (a new answer is a new sample).
     path_answers: u64,
+    /// Since when the connection has been relayed, or last restarted to look
+    /// for a direct path.
+    relayed_since: Option<Instant>,
     /// When the server last heard of this link's quality.
     quality_reported_at: Option<Instant>,
     /// Warnings about this viewer's bad messages, one per interval.
@@ -723,8 +735,11 @@ impl HostLoop {
                             warn!("signalling message failed: {e}");
                         }
                     }
-                    SignalEvent::Admitted { reconnection, .. } => {
+                    SignalEvent::Admitted { answer, reconnection } => {
                         info!(?reconnection, "signalling restored: same room and code");
+                        if let ServerMessage::Registered { ice_servers, .. } = answer {
+                            self.set_ice_servers(ice_servers).await;
+                        }
                         self.emit(HostEvent::SignalRestored { reconnection });
                     }
                     SignalEvent::Disconnected { attempt, retry_in, grace_left, grace, reason } => {
@@ -1114,8 +1129,20 @@ impl HostLoop {
         }
     }
 
+    /// Fresh STUN/TURN settings (renewed TURN credentials) for the
+    /// connections made from now on (new viewers, rebuilds). A live relay
+    /// allocation keeps the credentials it was made with: TURN servers take a
+    /// credential when allocating and refuse another username on an existing
+    /// allocation (coturn: 441 Wrong Credentials), and an ICE restart reuses
+    /// the allocation it has.
+    async fn set_ice_servers(&mut self, ice_servers: Vec<IceServer>) {
+        debug!(servers = ice_servers.len(), "ICE servers renewed");
+        self.ice = ice_servers;
+    }
+
     async fn on_signal(&mut self, msg: ServerMessage) -> Result<(), PeerError> {
         match msg {
+            ServerMessage::IceServers { ice_servers } => self.set_ice_servers(ice_servers).await,
             ServerMessage::JoinRequest {
                 peer_id,
                 address,
@@ -1286,6 +1313,7 @@ impl HostLoop {
                 keepalive: None,
                 quality: QualityMonitor::default(),
                 path_answers: 0,
+                relayed_since: None,
                 quality_reported_at: None,
                 warnings: LogGate::default(),
                 stats,
@@ -1379,12 +1407,30 @@ impl HostLoop {
         self.next_quality_at = now + QUALITY_SAMPLE_INTERVAL;
         let mut changed = Vec::new();
         let mut due = Vec::new();
+        let mut rechecks = Vec::new();
         for (peer, v) in self.viewers.iter_mut() {
             // The server hears only of members' links.
             if v.stats.state != "connected" || !v.admitted {
                 continue;
             }
             if let Some(sample) = path_sample(&v.pc).await {
+                if v.stats.route.replace(sample.route) != Some(sample.route) {
+                    info!(peer = %peer, route = ?sample.route, "path in use");
+                }
+                match sample.route {
+                    Route::Relayed => {
+                        let since = *v.relayed_since.get_or_insert(now);
+                        if self
+                            .config
+                            .relay_recheck
+                            .is_some_and(|every| now.saturating_duration_since(since) >= every)
+                        {
+                            v.relayed_since = Some(now);
+                            rechecks.push(peer.clone());
+                        }
+                    }
+                    Route::Direct => v.relayed_since = None,
+                }
                 if sample.probes_answered < v.path_answers {
                     v.path_answers = 0; // a new pair after a restart
                 }
@@ -1431,6 +1477,12 @@ impl HostLoop {
         }
         for (peer, action) in due {
             self.recover(&peer, action).await;
+        }
+        for peer in rechecks {
+            info!(peer = %peer, "relayed: restarting ICE to look for a direct path");
+            if let Err(e) = self.restart_ice(&peer).await {
+                warn!(peer = %peer, "ICE restart failed: {e}");
+            }
         }
         self.publish_stats();
     }

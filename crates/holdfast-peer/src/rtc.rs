@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit,
-    RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
-    StatsSelector,
+    RTCIceCandidateType, RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    SettingEngineBuilder, StatsSelector,
 };
 
 use crate::PeerError;
@@ -127,14 +127,7 @@ async fn build(
     mdns: MulticastDnsMode,
 ) -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<RtcEvent>), PeerError> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let servers = ice_servers
-        .iter()
-        .map(|s| RTCIceServer {
-            urls: s.urls.clone(),
-            username: s.username.clone().unwrap_or_default(),
-            credential: s.credential.clone().unwrap_or_default(),
-        })
-        .collect();
+    let servers = rtc_servers(ice_servers);
     let settings = SettingEngineBuilder::new()
         .with_include_loopback_candidate(opts.allow_loopback)
         .with_multicast_dns_mode(mdns)
@@ -154,6 +147,37 @@ async fn build(
     Ok((Arc::new(pc), rx))
 }
 
+fn rtc_servers(ice_servers: &[IceServer]) -> Vec<RTCIceServer> {
+    ice_servers
+        .iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls.clone(),
+            username: s.username.clone().unwrap_or_default(),
+            credential: s.credential.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Gives a running connection another STUN/TURN list, applied at its next
+/// ICE gathering (an ICE restart). Only for a connection without a relay
+/// allocation: webrtc-rs re-signs a live allocation with new credentials,
+/// which TURN servers refuse when the username changed (coturn: 441).
+pub async fn apply_ice_servers(pc: &Arc<dyn PeerConnection>, ice_servers: &[IceServer]) -> Result<(), PeerError> {
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(rtc_servers(ice_servers))
+        .build();
+    Ok(pc.set_configuration(config).await?)
+}
+
+/// Whether the pair in use goes through a TURN relay (either end's
+/// candidate is a relayed one) or straight between the peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    Direct,
+    Relayed,
+}
+
 /// What ICE measured on the pair in use: its connectivity checks (consent
 /// freshness runs every couple of seconds for as long as the connection
 /// lives) are probes that see the path's loss and round trip, which the
@@ -165,6 +189,7 @@ pub struct PathSample {
     /// Cumulative checks sent and answered on this pair.
     pub probes_sent: u64,
     pub probes_answered: u64,
+    pub route: Route,
 }
 
 /// Reads [`PathSample`] for the selected candidate pair (or, before one is
@@ -181,11 +206,35 @@ pub async fn path_sample(pc: &Arc<dyn PeerConnection>) -> Option<PathSample> {
                 .filter(|p| p.nominated)
                 .max_by_key(|p| p.responses_received)
         })?;
+    let route = route(pc).await.unwrap_or(Route::Direct);
     Some(PathSample {
         rtt: (pair.responses_received > 0 && pair.current_round_trip_time.is_finite())
             .then(|| Duration::from_secs_f64(pair.current_round_trip_time.max(0.0))),
         probes_sent: pair.requests_sent,
         probes_answered: pair.responses_received,
+        route,
+    })
+}
+
+/// The route of the pair ICE selected, read from the ICE transport (the
+/// statistics of webrtc-rs 0.21 do not resolve a pair's candidates). The far
+/// end's relay candidate is often first learnt from its checks, as
+/// peer-reflexive: the signalled relay candidate at its address says what it is.
+pub async fn route(pc: &Arc<dyn PeerConnection>) -> Option<Route> {
+    let ice = pc.sctp().await?.transport().ice_transport();
+    let pair = ice.get_selected_candidate_pair().await.ok()??;
+    let (local, remote) = (pair.local(), pair.remote());
+    let remote_is_relay = remote.typ == RTCIceCandidateType::Relay
+        || ice
+            .get_remote_candidates()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.typ == RTCIceCandidateType::Relay && c.address == remote.address && c.port == remote.port);
+    Some(if local.typ == RTCIceCandidateType::Relay || remote_is_relay {
+        Route::Relayed
+    } else {
+        Route::Direct
     })
 }
 

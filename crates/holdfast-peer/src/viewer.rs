@@ -34,7 +34,7 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSession
 
 use crate::auth::{self as wire, Side};
 use crate::resume::{Credentials, Reconnection, ResumeState};
-use crate::rtc::{build_peer, to_init, RtcEvent, RtcOptions};
+use crate::rtc::{apply_ice_servers, build_peer, path_sample, to_init, Route, RtcEvent, RtcOptions};
 use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
 use crate::PeerError;
 
@@ -121,6 +121,8 @@ pub enum ViewerEvent {
     },
     /// The host's own signalling connection dropped (`grace` left) or came back.
     HostAway(bool),
+    /// The path in use changed: straight to the host, or through a relay.
+    Route(Route),
     Closed(String),
 }
 
@@ -243,6 +245,8 @@ async fn run(
     let mut resume = config.resume.clone();
     let mut commands_at = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut route: Option<Route> = None;
+    let mut next_route_at = Instant::now();
     let reason = loop {
         tokio::select! {
             ev = session.next() => {
@@ -255,8 +259,13 @@ async fn run(
                     }
                     SignalEvent::Admitted { answer, reconnection } => {
                         if let ServerMessage::Joined { ice_servers, token, control, .. } = answer {
-                            // Relays come with admission (for later connections).
+                            // Relays come with admission: for later connections,
+                            // and for this one's next gathering (it has no
+                            // allocation yet, having been made without them).
                             ice = ice_servers;
+                            if let Some(p) = &pc {
+                                let _ = apply_ice_servers(p, &ice).await;
+                            }
                             if let Some(j) = joined.take() {
                                 let _ = j.send(Ok((token, control)));
                                 continue;
@@ -336,6 +345,9 @@ async fn run(
                         _ => {}
                     },
                     ServerMessage::PeerState { connected, .. } => { let _ = out.send(ViewerEvent::HostAway(!connected)); }
+                    // Renewed TURN credentials, for the connections the host
+                    // builds from now on (a live allocation keeps its own).
+                    ServerMessage::IceServers { ice_servers } => ice = ice_servers,
                     ServerMessage::PeerLeft { .. } => break "host left".into(),
                     ServerMessage::Error { code, message, .. } => warn!(?code, "server error: {message}"),
                     _ => {}
@@ -464,6 +476,17 @@ async fn run(
                 }
             },
             _ = tick.tick() => {
+                if let (Some(p), RTCPeerConnectionState::Connected) = (&pc, link) {
+                    if Instant::now() >= next_route_at {
+                        next_route_at = Instant::now() + Duration::from_secs(1);
+                        if let Some(sample) = path_sample(p).await {
+                            if route.replace(sample.route) != Some(sample.route) {
+                                info!(route = ?sample.route, "path in use");
+                                let _ = out.send(ViewerEvent::Route(sample.route));
+                            }
+                        }
+                    }
+                }
                 if let Some(k) = keepalive.as_mut() {
                     // The viewer only listens: the host sends the PINGs.
                     while let Some(ev) = k.poll(Instant::now()) {

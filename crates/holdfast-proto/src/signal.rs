@@ -408,6 +408,12 @@ pub enum ServerMessage {
         #[serde(default)]
         ice_servers: Vec<IceServer>,
     },
+    /// To a host or an admitted viewer, before its TURN credentials expire:
+    /// the same list with fresh ones. Apply them to the connections (a relay
+    /// in use is re-signed at the next ICE restart). Never to a pending viewer.
+    IceServers {
+        ice_servers: Vec<IceServer>,
+    },
     /// To a host: a viewer with the right gate asks to join: connect to it,
     /// check the code, then answer with `consent` or `auth-failed`.
     JoinRequest {
@@ -514,6 +520,7 @@ impl ServerMessage {
         match self {
             ServerMessage::Registered { .. } => "registered",
             ServerMessage::AwaitingConsent { .. } => "awaiting-consent",
+            ServerMessage::IceServers { .. } => "ice-servers",
             ServerMessage::JoinRequest { .. } => "join-request",
             ServerMessage::Joined { .. } => "joined",
             ServerMessage::PeerJoined { .. } => "peer-joined",

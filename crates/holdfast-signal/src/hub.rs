@@ -187,6 +187,9 @@ struct Member {
     /// talking to. Holds messages for it until it comes back with its token
     /// (or its grace window runs out, as for any dropped member).
     expected: bool,
+    /// When its TURN credentials are next renewed (set on the first poll
+    /// after it was admitted; only with TURN configured).
+    ice_renew_at: Option<Instant>,
 }
 
 impl Member {
@@ -201,6 +204,7 @@ impl Member {
             quality: None,
             reconnections: 0,
             expected: false,
+            ice_renew_at: None,
         }
     }
 
@@ -301,6 +305,8 @@ pub struct HubCounters {
     pub grace_expired: u64,
     /// Quality reports accepted (over the socket or HTTP).
     pub quality_reports: u64,
+    /// Fresh TURN credentials sent before the old ones expired.
+    pub turn_renewals: u64,
 }
 
 fn reply(to: ConnId, msg: ServerMessage) -> Out {
@@ -547,10 +553,48 @@ impl Hub {
             }
             room.replay.expire(now);
         }
+        out.extend(self.renew_turn(now));
         self.limiter.purge(now);
         self.ended
             .retain(|_, at| now.saturating_duration_since(*at) < ENDED_MEMORY);
         out
+    }
+
+    /// Fresh TURN credentials for every connected host and admitted viewer
+    /// halfway through the lifetime of the last ones, so a long session never
+    /// holds expired ones. A member away at that moment gets fresh ones with
+    /// its `registered`/`joined` when it comes back.
+    fn renew_turn(&mut self, now: Instant) -> Outbox {
+        let Some(turn) = &self.config.turn else {
+            return Vec::new();
+        };
+        let every = (turn.ttl / 2).max(Duration::from_secs(1));
+        let mut due = Vec::new();
+        for room in self.rooms.values_mut() {
+            for (peer, m) in room.members.iter_mut() {
+                if matches!(m.role, Role::Pending { .. }) {
+                    continue;
+                }
+                let at = *m.ice_renew_at.get_or_insert(now + every);
+                if at <= now {
+                    m.ice_renew_at = Some(now + every);
+                    if let Some(conn) = m.conn {
+                        due.push((conn, peer.clone()));
+                    }
+                }
+            }
+        }
+        self.counters.turn_renewals += due.len() as u64;
+        due.into_iter()
+            .map(|(conn, peer)| {
+                reply(
+                    conn,
+                    ServerMessage::IceServers {
+                        ice_servers: self.ice_for(&peer, now),
+                    },
+                )
+            })
+            .collect()
     }
 
     fn member_mut(&mut self, conn: ConnId) -> Option<&mut Member> {

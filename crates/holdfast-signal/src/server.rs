@@ -447,6 +447,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         c.quality_reports,
     );
     metric(
+        "holdfast_turn_renewals_total",
+        "counter",
+        "Fresh TURN credentials sent before the old ones expired.",
+        c.turn_renewals,
+    );
+    metric(
         "holdfast_reconnections_total",
         "counter",
         "Members that came back within the grace window.",

@@ -461,6 +461,20 @@ impl Proc {
         }
     }
 
+    /// The next JSON event whose `event` is one of `names` (within `within`),
+    /// with the events read on the way.
+    pub fn next_event(&self, names: &[&str], within: Duration) -> Result<(serde_json::Value, Vec<serde_json::Value>)> {
+        let deadline = Instant::now() + within;
+        let mut skipped = Vec::new();
+        loop {
+            let ev = self.json_line(deadline.saturating_duration_since(Instant::now()))?;
+            if names.iter().any(|n| ev["event"] == *n) {
+                return Ok((ev, skipped));
+            }
+            skipped.push(ev);
+        }
+    }
+
     pub fn write_line(&mut self, line: &str) -> Result<()> {
         let stdin = self.stdin.as_mut().ok_or_else(|| anyhow!("stdin closed"))?;
         writeln!(stdin, "{line}")?;
@@ -489,6 +503,51 @@ impl Drop for Proc {
         unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Debian's coturn as the TURN relay, inside a namespace: listening on
+/// port 3478 (UDP and TCP) of each `listen` address, relaying from `relay`,
+/// and checking TURN REST credentials made with `secret` (`use-auth-secret`).
+/// Its own log (`coturn.log`) records every allocation, refresh and refusal.
+/// Killed on drop; starting it again gives a relay that knows no allocation.
+pub struct Coturn {
+    pub log: PathBuf,
+    _proc: Proc,
+}
+
+impl Coturn {
+    pub fn start(ns: &Netns, listen: &[&str], relay: &str, secret: &str, log_dir: &Path) -> Result<Self> {
+        let log = log_dir.join("coturn.log");
+        let _ = std::fs::remove_file(&log);
+        let mut conf = String::new();
+        for ip in listen {
+            conf.push_str(&format!("listening-ip={ip}\n"));
+        }
+        conf.push_str(&format!(
+            "listening-port=3478\nrelay-ip={relay}\nmin-port=49152\nmax-port=49999\n\
+             use-auth-secret\nstatic-auth-secret={secret}\nrealm=holdfast.test\n\
+             no-tls\nno-dtls\nno-cli\nfingerprint\nverbose\nsimple-log\nlog-file={}\n\
+             userdb={}\npidfile={}\n",
+            log.display(),
+            log_dir.join("turndb").display(),
+            log_dir.join("turnserver.pid").display(),
+        ));
+        let conf_path = log_dir.join("turnserver.conf");
+        std::fs::write(&conf_path, conf)?;
+        let mut cmd = ns.command("turnserver");
+        cmd.arg("-c").arg(&conf_path);
+        let proc = Proc::spawn("coturn-console", cmd, log_dir).context("starting turnserver (Debian's coturn)")?;
+        wait_for(Duration::from_secs(15), "coturn's UDP listener", || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            Ok((text.matches("UDP listener opened").count() >= listen.len()).then_some(()))
+        })?;
+        Ok(Coturn { log, _proc: proc })
+    }
+
+    /// Everything coturn logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

@@ -1262,6 +1262,48 @@ fn turn_credentials_go_only_to_hosts_and_admitted_viewers() {
         })
         .unwrap();
     assert_eq!(user(&ice), Some(format!("1700000600:{peer}")));
+
+    // Halfway through their life (600 s), the host and the viewer get fresh
+    // ones, and again 300 s later; never the stranger or a pending viewer.
+    let waiting = t.join_code("w", ip(3), &id, &code);
+    assert!(!waiting.is_empty());
+    let renewed = |out: Vec<(String, Option<u64>, ServerMessage)>| {
+        let mut got: Vec<(String, Option<String>)> = out
+            .into_iter()
+            .filter_map(|(to, seq, m)| match m {
+                ServerMessage::IceServers { ice_servers } => {
+                    assert_eq!(seq, None, "renewals are not replayed");
+                    Some((to, user(&ice_servers)))
+                }
+                _ => None,
+            })
+            .collect();
+        got.sort();
+        got
+    };
+    assert!(renewed(t.poll()).is_empty(), "nothing due yet");
+    t.now += Duration::from_secs(299);
+    assert!(renewed(t.poll()).is_empty(), "nothing due before half the lifetime");
+    t.now += Duration::from_secs(2);
+    let expiry = 1_700_000_000 + 301 + 600;
+    assert_eq!(
+        renewed(t.poll()),
+        vec![
+            ("h".to_owned(), Some(format!("{expiry}:{host}"))),
+            ("v".to_owned(), Some(format!("{expiry}:{peer}"))),
+        ]
+    );
+    assert!(renewed(t.poll()).is_empty(), "once per half lifetime");
+    t.now += Duration::from_secs(300);
+    assert_eq!(renewed(t.poll()).len(), 2);
+    // A viewer away at renewal time gets none on the dead socket.
+    t.disconnect("v");
+    t.now += Duration::from_secs(300);
+    assert_eq!(
+        renewed(t.poll()).iter().map(|(to, _)| to.as_str()).collect::<Vec<_>>(),
+        ["h"]
+    );
+    assert_eq!(t.hub.counters().turn_renewals, 5);
 }
 
 #[test]

@@ -164,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
                 json!({"event": "signal", "seq": seq, "type": kind, "at_ms": unix_ms()})
             }
             ViewerEvent::HostAway(away) => json!({"event": "host-away", "away": away}),
+            ViewerEvent::Route(route) => json!({"event": "route", "route": route, "at_ms": unix_ms()}),
             ViewerEvent::Verified { resume, took } => {
                 json!({"event": "verified", "resume": resume, "check_ms": took.as_secs_f64() * 1000.0})
             }
