@@ -8,29 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use holdfast_testkit::{artifacts_dir, repo_root, AppDriver, Netns, Xvfb};
-
-fn run(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Removes the package when the test ends, however it ends.
-struct Installed;
-
-impl Drop for Installed {
-    fn drop(&mut self) {
-        let _ = Command::new("apt-get")
-            .args(["remove", "-y", "-qq", "holdfast"])
-            .output();
-    }
-}
+use holdfast_testkit::{artifacts_dir, output_of as run, repo_root, AppDriver, InstalledPackage, Netns, Xvfb};
 
 #[test]
 fn the_deb_builds_installs_and_the_installed_app_starts() -> anyhow::Result<()> {
@@ -67,11 +45,7 @@ fn the_deb_builds_installs_and_the_installed_app_starts() -> anyhow::Result<()> 
     }
     std::fs::write(art.join("deb-info.txt"), format!("{info}\n{files}"))?;
 
-    run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--reinstall"])
-        .arg(deb)
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    let _installed = Installed;
+    let _installed = InstalledPackage::install(deb, "holdfast")?;
     let installed = Path::new("/usr/bin/holdfast");
     anyhow::ensure!(installed.is_file(), "installed at {}", installed.display());
 

@@ -319,7 +319,7 @@ fn turn_credentials_reach_only_hosts_and_admitted_viewers() -> anyhow::Result<()
             "--turn-rest",
             "turn:127.0.0.1:3478",
             "--turn-secret",
-            "hunter2-secret",
+            "hunter2-secret-shared-with-coturn",
         ],
     )?;
     rt().block_on(async {
@@ -377,6 +377,53 @@ fn turn_credentials_reach_only_hosts_and_admitted_viewers() -> anyhow::Result<()
             viewer_turn["credential"], host_turn["credential"],
             "each member its own"
         );
+    });
+    Ok(())
+}
+
+/// Behind a reverse proxy the limiter must count clients, not the proxy; but
+/// `X-Forwarded-For` from anyone else is a client choosing its own address.
+/// Caps of 3 connections per address: a client forging a new address on
+/// every connection is still one address; through the trusted proxy
+/// (127.0.0.5 here) each forwarded client has its own three.
+#[test]
+fn a_forged_forwarded_for_does_not_get_past_the_per_address_cap() -> anyhow::Result<()> {
+    let (_server, addr) = server(
+        "attack_forwarded_for",
+        &["--max-conns-per-addr", "3", "--trusted-proxy", "127.0.0.5"],
+    )?;
+    rt().block_on(async {
+        let mut open = Vec::new();
+        let mut outcomes = Vec::new();
+        for i in 0..5 {
+            let forged = format!("203.0.113.{i}");
+            let r = ws_from(addr, "127.0.0.4", &[("x-forwarded-for", &forged)]).await;
+            outcomes.push(
+                r.as_ref()
+                    .map(|_| "open")
+                    .unwrap_or_else(|e| if e == "HTTP 429" { "429" } else { "error" }),
+            );
+            if let Ok(c) = r {
+                open.push(c);
+            }
+        }
+        eprintln!("forged X-Forwarded-For from an untrusted peer: {outcomes:?}");
+        assert_eq!(outcomes, ["open", "open", "open", "429", "429"]);
+        // The trusted proxy: five clients, each counted on its own.
+        for i in 0..5 {
+            let client = format!("198.51.100.{i}");
+            let c = ws_from(addr, "127.0.0.5", &[("x-forwarded-for", &client)]).await;
+            assert!(c.is_ok(), "client {client} through the proxy: {:?}", c.err());
+            open.push(c.unwrap());
+        }
+        // ...and one of them still hits its own cap through the proxy.
+        let mut same = Vec::new();
+        for _ in 0..2 {
+            same.push(ws_from(addr, "127.0.0.5", &[("x-forwarded-for", "198.51.100.0")]).await);
+        }
+        let refused = ws_from(addr, "127.0.0.5", &[("x-forwarded-for", "198.51.100.0")]).await;
+        assert_eq!(refused.err().as_deref(), Some("HTTP 429"));
+        eprintln!("through the trusted proxy: 5 clients admitted, the 4th connection of one refused");
     });
     Ok(())
 }

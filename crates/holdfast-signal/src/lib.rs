@@ -12,10 +12,12 @@
 //!   viewer's static files) and the TLS listener.
 
 pub mod access;
+pub mod forwarded;
 pub mod hub;
 pub mod origin;
 pub mod replay;
 pub mod server;
+pub mod settings;
 pub mod tls;
 pub mod token;
 pub mod turn;

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use holdfast_proto::signal::IceServer;
-use holdfast_signal::access::{self, LimiterConfig};
-use holdfast_signal::hub::Caps;
-use holdfast_signal::replay::ReplayConfig;
-use holdfast_signal::server::ConnCaps;
+use holdfast_signal::settings::Settings;
 use holdfast_signal::token::TokenKey;
 use holdfast_signal::turn::TurnRest;
 use holdfast_signal::{spawn, ServerConfig, TlsMode};
@@ -19,22 +16,32 @@ use holdfast_signal::{spawn, ServerConfig, TlsMode};
 #[command(
     name = "holdfast-signal",
     version,
-    about = "Holdfast signalling server: rooms over WebSocket, the browser viewer, ICE servers"
+    about = "Holdfast signalling server: rooms over WebSocket, the browser viewer, ICE servers",
+    after_help = "Every option can also be set in the configuration file (--config; the package's \
+                  /etc/holdfast/signal.toml lists them all with their defaults); an option given \
+                  here overrides the file."
 )]
 struct Cli {
-    /// Address to listen on. Loopback serves plain HTTP; any other address
-    /// serves HTTPS (WebCodecs needs a secure context off localhost).
-    #[arg(long, default_value = "127.0.0.1:8080", env = "HOLDFAST_LISTEN")]
-    listen: SocketAddr,
+    /// Read settings from this TOML file; options given here override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check a configuration file (syntax, values, the files it names) and exit:
+    /// 0 if it is usable, otherwise 1 with the errors and their line numbers.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
+    /// Address to listen on (127.0.0.1:8080). Loopback serves plain HTTP; any
+    /// other address serves HTTPS (WebCodecs needs a secure context off localhost).
+    #[arg(long, env = "HOLDFAST_LISTEN")]
+    listen: Option<SocketAddr>,
     /// PEM certificate chain for HTTPS (with --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// PEM private key for HTTPS (with --tls-cert).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Directory for the self-signed certificate generated on first run.
-    #[arg(long, default_value = "holdfast-tls")]
-    tls_dir: PathBuf,
+    /// Directory for the self-signed certificate generated on first run (holdfast-tls).
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
     /// Extra host name or IP address for the self-signed certificate (repeatable).
     #[arg(long = "tls-name")]
     tls_names: Vec<String>,
@@ -63,49 +70,54 @@ struct Cli {
     /// The secret shared with coturn's `static-auth-secret` (prefer the environment variable).
     #[arg(long, env = "HOLDFAST_TURN_SECRET", hide_env_values = true)]
     turn_secret: Option<String>,
-    /// How long `--turn-rest` credentials stay valid.
-    #[arg(long, default_value_t = holdfast_signal::turn::DEFAULT_TURN_TTL.as_secs_f64())]
-    turn_ttl_secs: f64,
+    /// How long `--turn-rest` credentials stay valid, in seconds (3600).
+    #[arg(long)]
+    turn_ttl_secs: Option<f64>,
     /// A browser origin allowed to use the WebSocket and API besides this
     /// server's own pages and the desktop app, e.g. https://support.example.com (repeatable).
     #[arg(long = "allow-origin")]
     allow_origin: Vec<String>,
-    /// Open connections one address (IPv6: one /64) may hold.
-    #[arg(long, default_value_t = ConnCaps::default().per_addr)]
-    max_conns_per_addr: usize,
-    /// Open connections in all.
-    #[arg(long, default_value_t = ConnCaps::default().total)]
-    max_conns: usize,
-    /// Rooms one address may hold.
-    #[arg(long, default_value_t = Caps::default().rooms_per_addr)]
-    max_rooms_per_addr: usize,
-    /// Rooms in all.
-    #[arg(long, default_value_t = Caps::default().rooms_total)]
-    max_rooms: usize,
-    /// Wrong codes allowed per minute, per room and per client address, before a lockout.
-    #[arg(long, default_value_t = access::MAX_FAILURES)]
-    max_failures: u32,
-    /// First lockout in seconds; each further lockout of the same room or address doubles it.
-    #[arg(long, default_value_t = access::FIRST_LOCKOUT.as_secs_f64())]
-    lockout_secs: f64,
-    /// Seconds a host has to answer a join request (silence means deny).
-    #[arg(long, default_value_t = holdfast_proto::signal::CONSENT_TIMEOUT.as_secs_f64())]
-    consent_timeout_secs: f64,
-    /// Seconds between WebSocket pings to each client.
-    #[arg(long, default_value_t = holdfast_signal::server::WS_PING_INTERVAL.as_secs_f64())]
-    ws_ping_secs: f64,
-    /// Close a client connection silent for this many seconds (rounded up to whole ping intervals).
-    #[arg(long, default_value_t = holdfast_signal::server::WS_SILENT_TIMEOUT.as_secs_f64())]
-    ws_silent_secs: f64,
-    /// Seconds a member whose connection dropped keeps its place (and can resume).
-    #[arg(long, default_value_t = holdfast_session::GRACE_PERIOD.as_secs_f64())]
-    grace_secs: f64,
-    /// Messages kept per room for reconnecting members.
-    #[arg(long, default_value_t = holdfast_signal::replay::REPLAY_MESSAGES)]
-    replay_messages: usize,
-    /// Seconds those messages are kept after the room's last activity.
-    #[arg(long, default_value_t = holdfast_signal::replay::REPLAY_TTL.as_secs_f64())]
-    replay_ttl_secs: f64,
+    /// A reverse proxy (address or CIDR network) whose X-Forwarded-For names
+    /// the client (repeatable). Nobody else's header is believed.
+    #[arg(long = "trusted-proxy")]
+    trusted_proxy: Vec<String>,
+    /// Open connections one address (IPv6: one /64) may hold (64).
+    #[arg(long)]
+    max_conns_per_addr: Option<usize>,
+    /// Open connections in all (20000).
+    #[arg(long)]
+    max_conns: Option<usize>,
+    /// Rooms one address may hold (16).
+    #[arg(long)]
+    max_rooms_per_addr: Option<usize>,
+    /// Rooms in all (10000).
+    #[arg(long)]
+    max_rooms: Option<usize>,
+    /// Wrong codes allowed per minute, per room and per client address, before a lockout (5).
+    #[arg(long)]
+    max_failures: Option<u32>,
+    /// First lockout in seconds; each further lockout of the same room or address doubles it (60).
+    #[arg(long)]
+    lockout_secs: Option<f64>,
+    /// Seconds a host has to answer a join request; silence means deny (30).
+    #[arg(long)]
+    consent_timeout_secs: Option<f64>,
+    /// Seconds between WebSocket pings to each client (10).
+    #[arg(long)]
+    ws_ping_secs: Option<f64>,
+    /// Close a client connection silent for this many seconds, rounded up to whole ping intervals (30).
+    #[arg(long)]
+    ws_silent_secs: Option<f64>,
+    /// Seconds a member whose connection dropped keeps its place and can resume (300);
+    /// announced to clients, which keep to it.
+    #[arg(long)]
+    grace_secs: Option<f64>,
+    /// Messages kept per room for reconnecting members (50).
+    #[arg(long)]
+    replay_messages: Option<usize>,
+    /// Seconds those messages are kept after the room's last activity (300).
+    #[arg(long)]
+    replay_ttl_secs: Option<f64>,
     /// File with the key that signs session tokens (created on first run), so
     /// tokens survive a restart. Default: holdfast/signal-token.key in the
     /// user's local data directory.
@@ -115,97 +127,194 @@ struct Cli {
     #[arg(long, conflicts_with = "token_key_file")]
     ephemeral_tokens: bool,
     /// Log filter, e.g. `info` or `holdfast_signal=debug`.
-    #[arg(long, default_value = "info", env = "HOLDFAST_LOG")]
-    log: String,
+    #[arg(long, env = "HOLDFAST_LOG")]
+    log: Option<String>,
+}
+
+impl Cli {
+    /// The options given on the command line, over `s` (the file's or the defaults).
+    fn overlay(&self, s: &mut Settings) {
+        fn set<T: Clone>(to: &mut T, from: &Option<T>) {
+            if let Some(v) = from {
+                *to = v.clone();
+            }
+        }
+        fn set_some<T: Clone>(to: &mut Option<T>, from: &Option<T>) {
+            if from.is_some() {
+                to.clone_from(from);
+            }
+        }
+        fn list(to: &mut Vec<String>, from: &[String]) {
+            if !from.is_empty() {
+                *to = from.to_vec();
+            }
+        }
+        set(&mut s.listen, &self.listen);
+        set(&mut s.log, &self.log);
+        set_some(&mut s.ui_dir, &self.ui_dir);
+        list(&mut s.allow_origins, &self.allow_origin);
+        list(&mut s.trusted_proxies, &self.trusted_proxy);
+        set_some(&mut s.tls.cert, &self.tls_cert);
+        set_some(&mut s.tls.key, &self.tls_key);
+        set(&mut s.tls.dir, &self.tls_dir);
+        list(&mut s.tls.names, &self.tls_names);
+        s.tls.off |= self.no_tls;
+        list(&mut s.ice.stun, &self.stun);
+        list(&mut s.ice.turn, &self.turn);
+        set_some(&mut s.ice.turn_username, &self.turn_username);
+        set_some(&mut s.ice.turn_credential, &self.turn_credential);
+        list(&mut s.turn.urls, &self.turn_rest);
+        if self.turn_secret.is_some() {
+            s.turn.secret.clone_from(&self.turn_secret);
+            s.turn.secret_file = None;
+        }
+        set(&mut s.turn.ttl_secs, &self.turn_ttl_secs);
+        set(&mut s.limits.max_conns_per_addr, &self.max_conns_per_addr);
+        set(&mut s.limits.max_conns, &self.max_conns);
+        set(&mut s.limits.max_rooms_per_addr, &self.max_rooms_per_addr);
+        set(&mut s.limits.max_rooms, &self.max_rooms);
+        set(&mut s.limits.max_failures, &self.max_failures);
+        set(&mut s.limits.lockout_secs, &self.lockout_secs);
+        set(&mut s.limits.ws_ping_secs, &self.ws_ping_secs);
+        set(&mut s.limits.ws_silent_secs, &self.ws_silent_secs);
+        set(&mut s.session.consent_timeout_secs, &self.consent_timeout_secs);
+        set(&mut s.session.grace_secs, &self.grace_secs);
+        set(&mut s.session.replay_messages, &self.replay_messages);
+        set(&mut s.session.replay_ttl_secs, &self.replay_ttl_secs);
+        if self.ephemeral_tokens {
+            s.session.ephemeral_tokens = true;
+            s.session.token_key_file = None;
+        }
+        if self.token_key_file.is_some() {
+            s.session.token_key_file.clone_from(&self.token_key_file);
+            s.session.ephemeral_tokens = false;
+        }
+    }
+}
+
+/// Reads and checks a configuration file, and the files it names.
+fn load(path: &std::path::Path) -> anyhow::Result<Settings> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let settings = Settings::from_toml(&text, &path.display().to_string())?;
+    check_files(&settings).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(settings)
+}
+
+/// The files the settings name must be readable (the TLS pair, the TURN secret).
+fn check_files(s: &Settings) -> anyhow::Result<()> {
+    for (key, file) in [
+        ("tls.cert", &s.tls.cert),
+        ("tls.key", &s.tls.key),
+        ("turn.secret_file", &s.turn.secret_file),
+    ] {
+        if let Some(f) = file {
+            std::fs::File::open(f).map_err(|e| anyhow::anyhow!("{key}: {}: {e}", f.display()))?;
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(path) = &cli.check_config {
+        match load(path) {
+            Ok(_) => {
+                println!("{}: ok", path.display());
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let mut settings = match &cli.config {
+        Some(path) => load(path)?,
+        None => Settings::default(),
+    };
+    cli.overlay(&mut settings);
+    settings.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    check_files(&settings)?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&settings.log))
         .with_writer(std::io::stderr)
         .init();
-    let tls = match (&cli.tls_cert, &cli.tls_key) {
+    let s = &settings;
+    let tls = match (&s.tls.cert, &s.tls.key) {
         (Some(cert), Some(key)) => TlsMode::Files {
             cert: cert.clone(),
             key: key.clone(),
         },
-        _ if cli.no_tls => TlsMode::Off,
-        _ => match TlsMode::default_for(&cli.listen, cli.tls_dir.clone()) {
+        _ if s.tls.off => TlsMode::Off,
+        _ => match TlsMode::default_for(&s.listen, s.tls.dir.clone()) {
             TlsMode::SelfSigned { dir, mut names } => {
-                names.extend(cli.tls_names.iter().cloned());
+                names.extend(s.tls.names.iter().cloned());
                 TlsMode::SelfSigned { dir, names }
             }
             other => other,
         },
     };
     let mut ice_servers = Vec::new();
-    if !cli.stun.is_empty() {
+    if !s.ice.stun.is_empty() {
         ice_servers.push(IceServer {
-            urls: cli.stun.clone(),
+            urls: s.ice.stun.clone(),
             ..Default::default()
         });
     }
-    if !cli.turn.is_empty() {
+    if !s.ice.turn.is_empty() {
         ice_servers.push(IceServer {
-            urls: cli.turn.clone(),
-            username: cli.turn_username.clone(),
-            credential: cli.turn_credential.clone(),
+            urls: s.ice.turn.clone(),
+            username: s.ice.turn_username.clone(),
+            credential: s.ice.turn_credential.clone(),
         });
     }
-    let token_key = if cli.ephemeral_tokens {
+    let token_key = if s.session.ephemeral_tokens {
         TokenKey::random()
     } else {
-        let path = cli
+        let path = s
+            .session
             .token_key_file
             .clone()
             .or_else(|| dirs::data_local_dir().map(|d| d.join("holdfast").join("signal-token.key")))
-            .ok_or_else(|| anyhow::anyhow!("no data directory: pass --token-key-file or --ephemeral-tokens"))?;
+            .ok_or_else(|| anyhow::anyhow!("no data directory: set session.token_key_file or --ephemeral-tokens"))?;
         TokenKey::load_or_create(&path).map_err(|e| anyhow::anyhow!("token key {}: {e}", path.display()))?
     };
-    let config = ServerConfig {
-        listen: cli.listen,
-        tls,
-        ui_dir: cli.ui_dir.clone().or_else(holdfast_signal::server::default_ui_dir),
-        ice_servers,
-        limiter: LimiterConfig {
-            max_failures: cli.max_failures.max(1),
-            first_lockout: Duration::try_from_secs_f64(cli.lockout_secs)?,
-            ..LimiterConfig::default()
-        },
-        consent_timeout: Duration::try_from_secs_f64(cli.consent_timeout_secs)?,
-        ws_ping_interval: Duration::try_from_secs_f64(cli.ws_ping_secs)?,
-        ws_silent_timeout: Duration::try_from_secs_f64(cli.ws_silent_secs)?,
-        grace: Duration::try_from_secs_f64(cli.grace_secs)?,
-        replay: ReplayConfig {
-            capacity: cli.replay_messages.max(1),
-            ttl: Duration::try_from_secs_f64(cli.replay_ttl_secs)?,
-        },
-        token_key,
-        turn: (!cli.turn_rest.is_empty())
-            .then(|| {
-                let secret = cli.turn_secret.clone()?;
-                Some(TurnRest::new(
-                    cli.turn_rest.clone(),
-                    secret,
-                    Duration::try_from_secs_f64(cli.turn_ttl_secs).ok()?,
-                ))
-            })
-            .flatten(),
-        allowed_origins: cli.allow_origin.clone(),
-        conn_caps: ConnCaps {
-            per_addr: cli.max_conns_per_addr.max(1),
-            total: cli.max_conns.max(1),
-        },
-        room_caps: Caps {
-            rooms_per_addr: cli.max_rooms_per_addr.max(1),
-            rooms_total: cli.max_rooms.max(1),
-        },
+    let turn = if s.turn.urls.is_empty() {
+        None
+    } else {
+        let secret = match (&s.turn.secret, &s.turn.secret_file) {
+            (Some(secret), _) => secret.clone(),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("turn.secret_file {}: {e}", file.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => anyhow::bail!("--turn-rest needs --turn-secret (or HOLDFAST_TURN_SECRET)"),
+        };
+        Some(TurnRest::new(
+            s.turn.urls.clone(),
+            secret,
+            Duration::from_secs_f64(s.turn.ttl_secs),
+        ))
     };
-    if !cli.turn_rest.is_empty() && config.turn.is_none() {
-        anyhow::bail!("--turn-rest needs --turn-secret (or HOLDFAST_TURN_SECRET) and a valid --turn-ttl-secs");
-    }
+    let config = ServerConfig {
+        listen: s.listen,
+        tls,
+        ui_dir: s.ui_dir.clone().or_else(holdfast_signal::server::default_ui_dir),
+        ice_servers,
+        limiter: s.limiter(),
+        consent_timeout: Duration::from_secs_f64(s.session.consent_timeout_secs),
+        ws_ping_interval: Duration::from_secs_f64(s.limits.ws_ping_secs),
+        ws_silent_timeout: Duration::from_secs_f64(s.limits.ws_silent_secs),
+        grace: Duration::from_secs_f64(s.session.grace_secs),
+        replay: s.replay(),
+        token_key,
+        turn,
+        allowed_origins: s.allow_origins.clone(),
+        trusted_proxies: s.proxies().map_err(|e| anyhow::anyhow!("{e}"))?,
+        conn_caps: s.conn_caps(),
+        room_caps: s.room_caps(),
+    };
     let server = spawn(config).await?;
     eprintln!("holdfast-signal: serving {}", server.base_url);
     tokio::select! {

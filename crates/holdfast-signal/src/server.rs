@@ -117,6 +117,8 @@ pub struct ServerConfig {
     pub turn: Option<TurnRest>,
     /// Browser origins allowed besides this server's own pages and the app.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub conn_caps: ConnCaps,
     pub room_caps: Caps,
 }
@@ -137,6 +139,7 @@ impl ServerConfig {
             token_key: TokenKey::random(),
             turn: None,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             conn_caps: ConnCaps::default(),
             room_caps: Caps::default(),
         }
@@ -167,6 +170,7 @@ struct AppState {
     conn_counts: Mutex<ConnCounts>,
     conn_caps: ConnCaps,
     origins: OriginPolicy,
+    trusted_proxies: Vec<ipnet::IpNet>,
     next_conn: std::sync::atomic::AtomicU64,
     /// What anyone may read at `/api/ice-servers`: entries without credentials.
     public_ice_servers: Vec<IceServer>,
@@ -175,6 +179,11 @@ struct AppState {
 }
 
 impl AppState {
+    /// The address the limiter counts (see [`crate::forwarded`]).
+    fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+        crate::forwarded::client_addr(peer.ip(), headers, &self.trusted_proxies)
+    }
+
     fn deliver(&self, out: Outbox) {
         let conns = self.conns.lock().expect("conns lock");
         for item in out {
@@ -254,6 +263,7 @@ pub fn router(config: &ServerConfig) -> Router {
             loopback_bind: config.listen.ip().is_loopback(),
             extra: config.allowed_origins.clone(),
         },
+        trusted_proxies: config.trusted_proxies.clone(),
         next_conn: Default::default(),
         public_ice_servers: config
             .ice_servers
@@ -563,11 +573,13 @@ async fn connection_quality(
         return bad("metrics must be finite and non-negative, loss at most 100".into());
     }
     let quality = report.classify();
-    let result = state
-        .hub
-        .lock()
-        .expect("hub lock")
-        .report_quality(Instant::now(), addr.ip(), &id, &token, quality);
+    let result = state.hub.lock().expect("hub lock").report_quality(
+        Instant::now(),
+        state.client_ip(addr, &headers),
+        &id,
+        &token,
+        quality,
+    );
     match result {
         Ok(()) => {
             let timestamp = std::time::SystemTime::now()
@@ -621,11 +633,12 @@ async fn reconnection_state(
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let result = state
-        .hub
-        .lock()
-        .expect("hub lock")
-        .reconnection_state(Instant::now(), addr.ip(), &id, &token);
+    let result = state.hub.lock().expect("hub lock").reconnection_state(
+        Instant::now(),
+        state.client_ip(addr, &headers),
+        &id,
+        &token,
+    );
     match result {
         Ok(s) => Json(s).into_response(),
         Err(e) if e.kind == ErrorKind::LockedOut => http_error(StatusCode::TOO_MANY_REQUESTS, e),
@@ -636,8 +649,10 @@ async fn reconnection_state(
 async fn ws_upgrade(
     ws: WebSocketUpgrade,
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Response {
+    let addr = SocketAddr::new(state.client_ip(peer, &headers), peer.port());
     let Some(slot) = ConnSlot::take(&state, addr.ip()) else {
         warn!(remote = %addr, "connection refused: too many connections");
         return http_error(

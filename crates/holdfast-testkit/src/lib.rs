@@ -96,6 +96,42 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs `cmd` to success and returns its stdout (its output in the error otherwise).
+pub fn output_of(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A Debian package a test installed: purged when the test ends, however it ends.
+pub struct InstalledPackage(pub &'static str);
+
+impl InstalledPackage {
+    /// `apt-get install ./file.deb`, purged on drop.
+    pub fn install(deb: &Path, name: &'static str) -> Result<Self> {
+        let guard = InstalledPackage(name);
+        output_of(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--reinstall", "--no-install-recommends"])
+                .arg(deb)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+        Ok(guard)
+    }
+}
+
+impl Drop for InstalledPackage {
+    fn drop(&mut self) {
+        let _ = Command::new("apt-get").args(["purge", "-y", "-qq", self.0]).output();
+    }
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A network namespace with only `lo` up; deleted on drop.
