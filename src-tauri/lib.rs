@@ -19,7 +19,9 @@ use std::sync::Mutex;
 use holdfast_desktop::host_state::{unix_ms, HostView, Phase};
 use holdfast_desktop::logs;
 use holdfast_desktop::settings::{Settings, SettingsStore};
-use holdfast_desktop::sharing::{self, EmbeddedServer, ShareCommand, ShareOptions, Update, DEFAULT_SERVE};
+use holdfast_desktop::sharing::{
+    self, EmbeddedServer, ServerTarget, ShareCommand, ShareOptions, Update, DEFAULT_SERVE,
+};
 use holdfast_desktop::viewing::{self, Decode, ViewCommand, ViewOptions, ViewRequest, ViewUpdate};
 use holdfast_proto::commands::DisplayDesc;
 use holdfast_proto::signal::Decision;
@@ -168,7 +170,7 @@ async fn view_connect(
         None => {
             let server = state.server.lock().await;
             let s = server.as_ref().ok_or("no server: enter the host's server address")?;
-            (s.url.clone(), s.tls.clone())
+            (s.target.url.clone(), s.target.tls.clone())
         }
     };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -335,8 +337,8 @@ fn spawn_sharing(app: AppHandle) {
                 }
             })
         };
-        let url = match &settings.signal_url {
-            Some(u) => holdfast_desktop::settings::remote_server(u),
+        let target = match &settings.signal_url {
+            Some(u) => holdfast_desktop::settings::remote_server(u).map(|(url, tls)| ServerTarget::remote(url, tls)),
             None => {
                 let mut server = state.server.lock().await;
                 if server.is_none() {
@@ -353,15 +355,14 @@ fn spawn_sharing(app: AppHandle) {
                 }
                 server
                     .as_ref()
-                    .map(|s| (s.url.clone(), s.tls.clone()))
+                    .map(|s| s.target.clone())
                     .ok_or_else(|| "the embedded server did not start".into())
             }
         };
-        let result = match url {
-            Ok((url, tls)) => {
-                let mut opts = ShareOptions::from_env(settings);
-                opts.signal_tls = tls;
-                sharing::share(opts, url, up_tx, cmd_rx)
+        let result = match target {
+            Ok(target) => {
+                let opts = ShareOptions::from_env(settings);
+                sharing::share(opts, target, up_tx, cmd_rx)
                     .await
                     .map_err(|e| e.to_string())
             }

@@ -41,7 +41,8 @@ impl Dirs {
     }
 }
 
-/// Launches the built app on `display` in `ns`, its embedded server on `serve`.
+/// Launches the built app on `display` in `ns`, its embedded server on
+/// `serve` and WebRTC on `ice_bind` (each empty: the app's default, untold).
 fn launch(
     ns: &Netns,
     display: &str,
@@ -66,14 +67,18 @@ fn launch_with(
     let (config, data) = (dirs.config.to_string_lossy(), dirs.data.to_string_lossy());
     let mut env = vec![
         ("DISPLAY", display),
-        ("HOLDFAST_SERVE", serve),
-        ("HOLDFAST_ICE_BIND", ice_bind),
         ("HOLDFAST_ALLOW_LOOPBACK", "1"),
         ("XDG_CONFIG_HOME", &config),
         ("XDG_DATA_HOME", &data),
         ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
         ("LIBGL_ALWAYS_SOFTWARE", "1"),
     ];
+    if !serve.is_empty() {
+        env.push(("HOLDFAST_SERVE", serve));
+    }
+    if !ice_bind.is_empty() {
+        env.push(("HOLDFAST_ICE_BIND", ice_bind));
+    }
     env.extend_from_slice(extra);
     AppDriver::launch(Some(ns), Path::new(env!("CARGO_BIN_EXE_holdfast")), &env, art)
 }
@@ -135,6 +140,12 @@ fn the_app_shows_its_credentials_asks_consent_and_shows_the_viewer_connected() -
     anyhow::ensure!(
         link.contains(&id.replace(' ', "")) && link.contains(&code.replace('-', "")),
         "the link carries both: {link}"
+    );
+    // Served on loopback only: the link is not offered as one to send.
+    let (label, reach) = (app.text("#link-label")?, app.text("#reach")?);
+    anyhow::ensure!(
+        !app.displayed("#copy-link")? && label.contains("only on this computer") && reach.contains("No one else"),
+        "a loopback link offered to send: {label} / {reach}"
     );
     app.wait_text("#host-state", Duration::from_secs(10), "waiting", |t| {
         t == "Waiting for a viewer"
@@ -808,5 +819,38 @@ fn a_second_launch_hands_over_to_the_running_app_and_exits() -> anyhow::Result<(
         || Ok(dirs.logs().contains("launched again").then_some(())),
     )?;
     anyhow::ensure!(app.text("#room-id")? == id, "the running app keeps its room");
+    Ok(())
+}
+
+/// Out of the box (no setting, no HOLDFAST_SERVE) the app serves its
+/// network: the host screen gives a link on the machine's LAN address, says
+/// who can open it, and a Chromium viewer on another machine of that network
+/// opens it and connects.
+#[test]
+fn out_of_the_box_a_viewer_on_the_network_opens_the_link_the_host_screen_gives() -> anyhow::Result<()> {
+    let art = artifacts_dir("desktop_app_lan_default");
+    let dirs = Dirs::fresh(&art);
+    let net = lan()?;
+    let x = Xvfb::start(Some(&net.app_ns), 1280, 800, &art)?;
+    let _pattern = start_pattern(Some(&net.app_ns), &x.display, &art)?;
+    let app = launch(&net.app_ns, &x.display, "", "", &dirs, &art)?;
+    credentials(&app, &art)?;
+    let link = app.text("#viewer-link")?;
+    let (label, reach) = (app.text("#link-label")?, app.text("#reach")?);
+    eprintln!("host screen: {label} {link} / {reach}");
+    anyhow::ensure!(link.starts_with(&format!("https://{APP_IP}:8443/")), "{link}");
+    anyhow::ensure!(
+        app.displayed("#copy-link")?
+            && label.contains("send")
+            && reach.contains("this network")
+            && reach.contains(APP_IP),
+        "{label} / {reach}"
+    );
+    let mut browser = Browser::start(Some(&net.viewer_ns), &art)?;
+    join_with_consent(&app, &mut browser, &link, &art, "lan-default-consent.png")?;
+    wait_for(Duration::from_secs(30), "the viewer's first frame", || {
+        Ok((decoded(&mut browser) > 0).then_some(()))
+    })?;
+    eprintln!("Chromium at {VIEWER_IP} opened {link} and decodes the host's screen");
     Ok(())
 }

@@ -80,6 +80,9 @@ function renderHost(): void {
     a.href = view.room.viewer_url;
     a.textContent = view.room.viewer_url;
   }
+  $('link-label').textContent = p.linkLabel;
+  $('copy-link').hidden = !p.linkShareable;
+  $('reach').textContent = p.reachText;
   renderViewers(p.showEnded ? [] : view.viewers);
   $('credentials').hidden = !p.showCredentials;
   $('host-controls').hidden = p.showEnded;

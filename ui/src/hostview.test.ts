@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatClock, presentHost, type HostView } from './hostview';
+import { formatClock, presentHost, presentReach, type HostView, type Reach } from './hostview';
+import reachVectors from '../../tests/vectors/reach.json';
 
 const room = { id: '123 456 789', code: 'k7p2qd', viewer_url: 'http://127.0.0.1:8080/#id=123456789&code=k7p2qd' };
 const base: HostView = {
@@ -90,5 +91,31 @@ describe('presentHost', () => {
     expect(p.quality?.details).toBe('Latency 42 ms · loss 1.3 % · jitter 7 ms · 30 fps · 2.5 Mbit/s');
     expect(presentHost({ ...base, phase: 'connected', viewers: [viewer('connected')] }, 0).quality?.cls).toBe('unknown');
     expect(presentHost({ ...base, phase: 'waiting' }, 0).quality).toBe(null);
+  });
+});
+
+describe('presentReach', () => {
+  it('offers the link to send only when someone else can open it, and says who', () => {
+    const net = presentReach({ kind: 'network', address: '192.168.1.20' });
+    expect(net.linkShareable).toBe(true);
+    expect(net.reachText).toContain('192.168.1.20');
+    expect(net.reachText).toContain('this network');
+    const server = presentReach({ kind: 'server', host: 'support.example.com' });
+    expect(server.linkShareable).toBe(true);
+    expect(server.reachText).toContain('support.example.com');
+    const local = presentReach({ kind: 'this-computer' });
+    expect(local.linkShareable).toBe(false);
+    expect(local.linkLabel).not.toContain('send');
+    expect(local.reachText).toContain('Settings');
+    // Not known yet: nothing offered.
+    expect(presentReach(null).linkShareable).toBe(false);
+  });
+});
+
+describe('reach as the Rust core writes it', () => {
+  it('reads every variant of tests/vectors/reach.json', () => {
+    const got = (reachVectors.reach as Reach[]).map((r) => presentReach(r));
+    expect(got.map((p) => p.linkShareable)).toEqual(reachVectors.shareable);
+    for (const p of got) expect(p.reachText).not.toBe('');
   });
 });

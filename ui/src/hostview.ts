@@ -33,8 +33,16 @@ export interface HostView {
   expired?: boolean;
   viewers: ViewerView[];
   control_enabled: boolean;
+  /** Who can open the viewer link (null until the server is known). */
+  reach?: Reach | null;
   error: string | null;
 }
+
+/** Mirrors the Rust core's `sharing::Reach`. */
+export type Reach =
+  | { kind: 'network'; address: string }
+  | { kind: 'server'; host: string }
+  | { kind: 'this-computer' };
 
 export type StateClass = 'idle' | 'connecting' | 'connected' | 'warning' | 'failed' | 'ended';
 
@@ -54,6 +62,26 @@ export interface HostPresentation {
   showEnded: boolean;
   endedText: string | null;
   quality: QualityBadge | null;
+  /** The words before the link, and whether it is one to send anyone. */
+  linkLabel: string;
+  linkShareable: boolean;
+  /** Who can open it, plainly. */
+  reachText: string;
+}
+
+/** What the link is and who can open it: a loopback link is never offered
+ *  as something to send (it opens nothing on another computer). */
+export function presentReach(reach: Reach | null | undefined): { linkLabel: string; linkShareable: boolean; reachText: string } {
+  switch (reach?.kind) {
+    case 'network':
+      return { linkLabel: t('host.link'), linkShareable: true, reachText: t('host.reachNetwork', { address: reach.address }) };
+    case 'server':
+      return { linkLabel: t('host.link'), linkShareable: true, reachText: t('host.reachServer', { host: reach.host }) };
+    case 'this-computer':
+      return { linkLabel: t('host.linkLocal'), linkShareable: false, reachText: t('host.reachThisComputer') };
+    default:
+      return { linkLabel: t('host.link'), linkShareable: false, reachText: '' };
+  }
 }
 
 /** `m:ss`, rounded up to the second, never negative. */
@@ -128,5 +156,6 @@ export function presentHost(v: HostView, now: number): HostPresentation {
     showEnded: ended,
     endedText: ended ? endedText(v, runOut) : null,
     quality: ended ? null : qualityBadge(v.viewers),
+    ...presentReach(v.reach),
   };
 }

@@ -14,6 +14,7 @@ use holdfast_session::{Metrics, Quality};
 use serde::Serialize;
 
 use crate::recovery::{ms, Recovery};
+use crate::sharing::Reach;
 
 /// Wall-clock milliseconds since the Unix epoch: the time this module is fed.
 pub fn unix_ms() -> u64 {
@@ -118,6 +119,8 @@ pub struct HostView {
     pub expired: bool,
     pub viewers: Vec<ViewerView>,
     pub control_enabled: bool,
+    /// Who can open the viewer link (None until the server is known).
+    pub reach: Option<Reach>,
     /// Why it ended or failed to start, for people.
     pub error: Option<String>,
 }
@@ -212,6 +215,7 @@ impl HostTracker {
                 expired: false,
                 viewers: Vec::new(),
                 control_enabled: true,
+                reach: None,
                 error: None,
             },
             ice_attempts: 0,
@@ -219,6 +223,11 @@ impl HostTracker {
             drops_pending_since: None,
             last_drop_notice_ms: None,
         }
+    }
+
+    /// Who can open the link this share gives out.
+    pub fn set_reach(&mut self, reach: Reach) {
+        self.view.reach = Some(reach);
     }
 
     pub fn view(&self) -> &HostView {

@@ -6,7 +6,7 @@
 //! Runs headless (Xvfb is enough); the shell only forwards commands in and
 //! updates out.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +30,98 @@ use crate::settings::Settings;
 /// How long stopping a host may take before the shell moves on.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where the embedded server listens unless told otherwise; a free port if taken.
-pub const DEFAULT_SERVE: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+/// Where the embedded server listens unless told otherwise (a free port if
+/// taken): every address, over HTTPS with its own certificate, so a helper
+/// on this network can open the link the host screen shows.
+pub const DEFAULT_SERVE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8443);
+
+/// Who can open the viewer link the host screen shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Reach {
+    /// Anyone on this computer's network: the embedded server at `address`.
+    Network { address: String },
+    /// Anyone who can reach the organisation's server set in Settings.
+    Server { host: String },
+    /// Only this computer (the embedded server listens on loopback, or the
+    /// machine has no network address): not a link to send anyone.
+    ThisComputer,
+}
+
+/// Where a share registers, and the link it gives viewers.
+#[derive(Debug, Clone)]
+pub struct ServerTarget {
+    /// Where the host connects (an embedded server: over loopback).
+    pub url: Url,
+    /// Trust roots for an `https://` server (None: the system's).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The base of the viewer link.
+    pub viewer_base: Url,
+    pub reach: Reach,
+}
+
+impl ServerTarget {
+    /// The organisation's server: the host and viewers use the same address.
+    pub fn remote(url: Url, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        ServerTarget {
+            reach: Reach::Server {
+                host: url.host_str().unwrap_or_default().to_owned(),
+            },
+            viewer_base: url.clone(),
+            url,
+            tls,
+        }
+    }
+}
+
+/// The address a viewer on this network would use: the first private IPv4
+/// address, else any other routable one (never loopback or link-local).
+pub fn network_address(addresses: &[IpAddr]) -> Option<IpAddr> {
+    let usable = |a: &&IpAddr| match a {
+        IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local() && !v4.is_unspecified(),
+        IpAddr::V6(_) => false,
+    };
+    let private = |a: &&IpAddr| matches!(a, IpAddr::V4(v4) if v4.is_private());
+    addresses
+        .iter()
+        .filter(usable)
+        .find(private)
+        .or_else(|| addresses.iter().find(usable))
+        .copied()
+}
+
+/// Where the host reaches an embedded server bound to `bound`, the viewer
+/// link's base, and who can open it, given the machine's `addresses`. Pure.
+pub fn embedded_target(scheme: &str, bound: SocketAddr, addresses: &[IpAddr]) -> (Url, Url, Reach) {
+    let at =
+        |ip: IpAddr| Url::parse(&format!("{scheme}://{}/", SocketAddr::new(ip, bound.port()))).expect("a valid URL");
+    let ip = bound.ip();
+    if ip.is_loopback() {
+        let u = at(ip);
+        return (u.clone(), u, Reach::ThisComputer);
+    }
+    if !ip.is_unspecified() {
+        let u = at(ip);
+        return (
+            u.clone(),
+            u,
+            Reach::Network {
+                address: ip.to_string(),
+            },
+        );
+    }
+    let local = at(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    match network_address(addresses) {
+        Some(addr) => (
+            local,
+            at(addr),
+            Reach::Network {
+                address: addr.to_string(),
+            },
+        ),
+        None => (local.clone(), local, Reach::ThisComputer),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShareError {
@@ -52,8 +142,6 @@ pub struct ShareOptions {
     pub consent: ConsentPolicy,
     /// Local UDP addresses for WebRTC; empty: every interface.
     pub ice_bind: Vec<String>,
-    /// Trust roots for an `https://` server (None: the system's).
-    pub signal_tls: Option<Arc<rustls::ClientConfig>>,
     pub allow_loopback: bool,
 }
 
@@ -73,16 +161,14 @@ impl ShareOptions {
             consent,
             ice_bind: std::env::var("HOLDFAST_ICE_BIND").map(|b| vec![b]).unwrap_or_default(),
             allow_loopback: std::env::var("HOLDFAST_ALLOW_LOOPBACK").is_ok_and(|v| v == "1"),
-            signal_tls: None,
         }
     }
 }
 
 /// The embedded signalling server, started once for the app's lifetime.
 pub struct EmbeddedServer {
-    pub url: Url,
-    /// Trusts the server's own self-signed certificate (when it serves HTTPS).
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Where the host connects, the link viewers get, and who can open it.
+    pub target: ServerTarget,
     _server: RunningServer,
 }
 
@@ -94,9 +180,20 @@ pub async fn embedded_server(
     tls_dir: PathBuf,
     ui_dir: Option<PathBuf>,
 ) -> Result<EmbeddedServer, ShareError> {
+    let addresses = holdfast_peer::netwatch::local_addresses();
+    // A self-signed certificate names the addresses viewers will use.
+    let tls_mode = |listen: SocketAddr| match TlsMode::default_for(&listen, tls_dir.clone()) {
+        TlsMode::SelfSigned { dir, mut names } => {
+            if listen.ip().is_unspecified() {
+                names.extend(network_address(&addresses).map(|a| a.to_string()));
+            }
+            TlsMode::SelfSigned { dir, names }
+        }
+        other => other,
+    };
     let config = |listen: SocketAddr| ServerConfig {
         listen,
-        tls: TlsMode::default_for(&listen, tls_dir.clone()),
+        tls: tls_mode(listen),
         ui_dir: ui_dir.clone(),
         ice_servers: settings.ice_servers(),
         grace: Duration::from_secs(settings.grace_secs),
@@ -111,7 +208,13 @@ pub async fn embedded_server(
                 .map_err(|e| ShareError::Server(format!("{e:#}")))?
         }
     };
-    let url = Url::parse(&server.base_url).map_err(|e| ShareError::Server(e.to_string()))?;
+    let scheme = if server.base_url.starts_with("https:") {
+        "https"
+    } else {
+        "http"
+    };
+    let (url, viewer_base, reach) = embedded_target(scheme, server.addr, &addresses);
+    tracing::info!(%url, %viewer_base, ?reach, "embedded server");
     // Off loopback it serves HTTPS with a certificate it made itself: the host
     // side of this app trusts exactly that one.
     let tls = match TlsMode::default_for(&server.addr, tls_dir.clone()) {
@@ -122,8 +225,12 @@ pub async fn embedded_server(
         _ => None,
     };
     Ok(EmbeddedServer {
-        url,
-        tls,
+        target: ServerTarget {
+            url,
+            tls,
+            viewer_base,
+            reach,
+        },
         _server: server,
     })
 }
@@ -168,13 +275,15 @@ pub fn displays() -> Vec<DisplayDesc> {
 /// on `updates`; the result says why it ended.
 pub async fn share(
     opts: ShareOptions,
-    signal_url: Url,
+    target: ServerTarget,
     updates: mpsc::UnboundedSender<Update>,
     mut commands: mpsc::UnboundedReceiver<ShareCommand>,
 ) -> Result<(), ShareError> {
     let s = &opts.settings;
     let grace = Duration::from_secs(s.grace_secs);
     let mut tracker = HostTracker::new(grace);
+    tracker.set_reach(target.reach.clone());
+    let signal_url = target.url.clone();
     // Statistics change with every frame; the webview hears only real changes.
     let last_sent = std::sync::Mutex::new(None::<HostView>);
     let send_view = |t: &HostTracker| {
@@ -214,7 +323,8 @@ pub async fn share(
         }
     };
     let mut config = HostConfig::new(signal_url.clone());
-    config.tls = opts.signal_tls.clone();
+    config.viewer_base = Some(target.viewer_base.clone());
+    config.tls = target.tls.clone();
     config.fps = s.fps;
     config.consent = opts.consent;
     config.keepalive.interval = Duration::from_secs(s.keepalive_secs);
@@ -303,5 +413,77 @@ pub async fn share(
 async fn stop(handle: host::HostHandle) {
     if tokio::time::timeout(STOP_TIMEOUT, handle.stop()).await.is_err() {
         tracing::warn!("the host did not stop within {STOP_TIMEOUT:?}; left to finish in the background");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn on_every_address_the_link_is_the_network_address_and_the_host_uses_loopback() {
+        let bound: SocketAddr = "0.0.0.0:8443".parse().unwrap();
+        let addrs = [
+            ip("127.0.0.1"),
+            ip("169.254.3.4"),
+            ip("203.0.113.9"),
+            ip("192.168.1.20"),
+            ip("fe80::1"),
+        ];
+        let (url, base, reach) = embedded_target("https", bound, &addrs);
+        assert_eq!(url.as_str(), "https://127.0.0.1:8443/");
+        assert_eq!(base.as_str(), "https://192.168.1.20:8443/", "a private address first");
+        assert_eq!(
+            reach,
+            Reach::Network {
+                address: "192.168.1.20".into()
+            }
+        );
+        let (_, base, _) = embedded_target("https", bound, &[ip("203.0.113.9")]);
+        assert_eq!(base.as_str(), "https://203.0.113.9:8443/");
+    }
+
+    #[test]
+    fn a_loopback_link_is_never_called_reachable() {
+        let (url, base, reach) = embedded_target("http", "127.0.0.1:8080".parse().unwrap(), &[ip("10.0.0.2")]);
+        assert_eq!(
+            (url.as_str(), base.as_str()),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/")
+        );
+        assert_eq!(reach, Reach::ThisComputer);
+        // Every address, but no network: only this computer.
+        let (_, base, reach) = embedded_target("https", "0.0.0.0:8443".parse().unwrap(), &[ip("127.0.0.1"), ip("::1")]);
+        assert_eq!(base.as_str(), "https://127.0.0.1:8443/");
+        assert_eq!(reach, Reach::ThisComputer);
+        // One address named: that one.
+        let (url, _, reach) = embedded_target("https", "10.0.0.2:8443".parse().unwrap(), &[]);
+        assert_eq!(url.as_str(), "https://10.0.0.2:8443/");
+        assert_eq!(
+            reach,
+            Reach::Network {
+                address: "10.0.0.2".into()
+            }
+        );
+    }
+
+    /// The host screen (ui/src/hostview.ts) reads these as the core writes them.
+    #[test]
+    fn reach_vectors_match_the_committed_file() {
+        holdfast_proto::check_vectors(
+            "reach.json",
+            serde_json::json!({
+                "about": "Written by holdfast-desktop (sharing.rs), checked by ui/src/hostview.test.ts.",
+                "reach": [
+                    Reach::Network { address: "192.168.1.20".into() },
+                    Reach::Server { host: "support.example.com".into() },
+                    Reach::ThisComputer,
+                ],
+                "shareable": [true, true, false],
+            }),
+        );
     }
 }

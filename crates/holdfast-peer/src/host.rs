@@ -85,6 +85,10 @@ const MIN_KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(250);
 pub struct HostConfig {
     /// The server's base URL, which also serves the viewer page.
     pub signal_url: Url,
+    /// The base of the link viewers open, when it differs from where this
+    /// host connects (an embedded server reached over loopback, shared on
+    /// the network's address).
+    pub viewer_base: Option<Url>,
     pub rtc: RtcOptions,
     pub fps: u32,
     /// Capture interval once the screen has stopped changing.
@@ -227,6 +231,7 @@ impl HostConfig {
     pub fn new(signal_url: Url) -> Self {
         HostConfig {
             signal_url,
+            viewer_base: None,
             rtc: RtcOptions::default(),
             fps: holdfast_media::encode::DEFAULT_FPS,
             idle_interval: Duration::from_millis(200),
@@ -542,7 +547,7 @@ pub async fn start(
                     RoomInfo {
                         id: id.grouped(),
                         code: code.grouped(),
-                        viewer_url: viewer_url(&config.signal_url, &id, &code),
+                        viewer_url: viewer_url(config.viewer_base.as_ref().unwrap_or(&config.signal_url), &id, &code),
                     },
                     id,
                     ice_servers,
@@ -965,7 +970,11 @@ impl HostLoop {
         self.signal.send(ClientMessage::Rekey { gate: self.code.gate() });
         self.emit(HostEvent::CodeChanged {
             code: self.code.grouped(),
-            viewer_url: viewer_url(&self.config.signal_url, &self.room_id, &self.code),
+            viewer_url: viewer_url(
+                self.config.viewer_base.as_ref().unwrap_or(&self.config.signal_url),
+                &self.room_id,
+                &self.code,
+            ),
         });
     }
 

@@ -16,10 +16,10 @@ pub mod video;
 pub use room::{CodeGate, RoomCode, RoomId, SessionToken};
 
 /// Test vectors the browser's implementation checks (`tests/vectors/NAME`):
-/// `value` must equal the committed file, which
-/// `HOLDFAST_WRITE_VECTORS=1 cargo test -p holdfast-proto` rewrites.
-#[cfg(test)]
-pub(crate) fn check_vectors(name: &str, value: serde_json::Value) {
+/// `value` must equal the committed file, which `HOLDFAST_WRITE_VECTORS=1
+/// cargo test` (of the crate that writes it) rewrites. For tests only.
+#[doc(hidden)]
+pub fn check_vectors(name: &str, value: serde_json::Value) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/vectors")
         .join(name);
