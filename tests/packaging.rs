@@ -74,8 +74,12 @@ fn the_deb_builds_installs_and_the_installed_app_starts() -> anyhow::Result<()> 
     )?;
     let state = app.text("#host-state")?;
     app.screenshot(&art.join("installed-app.png"))?;
-    // The installed app's embedded server serves the browser viewer from the package.
-    let page = ns.exec(&["curl", "-sf", "http://127.0.0.1:8080/"])?;
+    // This namespace has no network: the screen says only this computer can open the link.
+    let reach = app.text("#reach")?;
+    anyhow::ensure!(reach.contains("No one else"), "{reach}");
+    // The installed app's embedded server (every address, HTTPS with its own
+    // certificate) serves the browser viewer from the package.
+    let page = ns.exec(&["curl", "-sfk", "https://127.0.0.1:8443/"])?;
     anyhow::ensure!(
         page.contains("<canvas") || page.contains("viewer"),
         "the viewer page is served: {page}"

@@ -1426,6 +1426,7 @@ impl HostLoop {
                 if v.stats.route.replace(sample.route) != Some(sample.route) {
                     info!(peer = %peer, route = ?sample.route, "path in use");
                 }
+                v.ice.set_relayed(sample.route == Route::Relayed);
                 match sample.route {
                     Route::Relayed => {
                         let since = *v.relayed_since.get_or_insert(now);

@@ -11,6 +11,10 @@
 //!   bad, and restarting it every ten seconds would only add interruptions).
 //! - After [`MAX_ICE_RESTARTS`] restarts without reaching `connected`,
 //!   rebuild the peer connection.
+//! - A link that went through a TURN relay is rebuilt at once instead: a
+//!   restart reuses its relay allocation (webrtc-rs keeps it), which is what
+//!   died when the relay restarted or dropped it; a new connection allocates
+//!   afresh (with the newest credentials).
 //!
 //! Only one side restarts, so two offers never cross: the side created as
 //! [`Role::Restarter`] (the host, which made the first offer). The other side
@@ -70,6 +74,8 @@ pub struct IceRecovery {
     last_quality_restart: Option<Instant>,
     restart_started: Option<Instant>,
     restarts: u32,
+    /// The pair in use went through a relay when last seen connected.
+    relayed: bool,
 }
 
 impl IceRecovery {
@@ -83,6 +89,14 @@ impl IceRecovery {
             last_quality_restart: None,
             restart_started: None,
             restarts: 0,
+            relayed: false,
+        }
+    }
+
+    /// What the pair in use is, as last measured while connected.
+    pub fn set_relayed(&mut self, relayed: bool) {
+        if self.state == LinkState::Connected {
+            self.relayed = relayed;
         }
     }
 
@@ -174,7 +188,8 @@ impl IceRecovery {
         }
         self.disconnected_since = None;
         self.restart_started = Some(now);
-        if self.restarts >= MAX_ICE_RESTARTS {
+        if self.relayed || self.restarts >= MAX_ICE_RESTARTS {
+            self.relayed = false;
             self.restarts = 0;
             return Some(IceAction::Rebuild);
         }
@@ -302,5 +317,26 @@ mod tests {
         h.on_state(LinkState::Connected, t0 + S(101));
         assert_eq!(h.on_state(LinkState::Failed, t0 + S(102)), Some(IceAction::RestartIce));
         assert_eq!(h.on_quality(true, t0 + S(103)), None);
+    }
+
+    #[test]
+    fn a_relayed_link_that_drops_is_rebuilt_not_restarted() {
+        let t0 = Instant::now();
+        let mut r = host();
+        r.on_state(LinkState::Connected, t0);
+        r.set_relayed(true);
+        r.on_state(LinkState::Disconnected, t0 + S(1));
+        assert_eq!(r.poll(t0 + S(5)), None);
+        assert_eq!(r.poll(t0 + S(6)), Some(IceAction::Rebuild));
+        // The new connection is direct: a later drop restarts as usual.
+        r.on_state(LinkState::Connected, t0 + S(8));
+        r.set_relayed(false);
+        r.on_state(LinkState::Failed, t0 + S(20));
+        assert_eq!(r.restarts(), 1);
+        // Seen relayed only while down: not taken (what a broken link shows says nothing).
+        let mut r = host();
+        r.on_state(LinkState::Disconnected, t0);
+        r.set_relayed(true);
+        assert_eq!(r.on_state(LinkState::Failed, t0 + S(1)), Some(IceAction::RestartIce));
     }
 }
