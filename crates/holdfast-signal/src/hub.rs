@@ -1435,5 +1435,7 @@ fn locked_out(wait: Duration) -> SignalError {
     .retry_after(wait)
 }
 
+pub mod snapshot;
+
 #[cfg(test)]
 mod tests;

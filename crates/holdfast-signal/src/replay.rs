@@ -55,6 +55,27 @@ impl<T: Clone> ReplayBuffer<T> {
         }
     }
 
+    /// What it holds, oldest first, and the last sequence number given out
+    /// (for another node to carry the room on).
+    pub fn entries(&self) -> (u64, Vec<(u64, T)>) {
+        (self.last_seq, self.messages.iter().cloned().collect())
+    }
+
+    /// A buffer carrying on from [`ReplayBuffer::entries`]: the same messages,
+    /// and numbers continuing after `last_seq`.
+    pub fn carried_on(config: ReplayConfig, now: Instant, last_seq: u64, entries: Vec<(u64, T)>) -> Self {
+        let mut messages: VecDeque<(u64, T)> = entries.into_iter().filter(|(s, _)| *s <= last_seq).collect();
+        while messages.len() > config.capacity {
+            messages.pop_front();
+        }
+        ReplayBuffer {
+            config,
+            last_seq,
+            messages,
+            last_activity: now,
+        }
+    }
+
     /// A buffer whose first message gets `base + 1` (see `HubConfig::seq_base`).
     pub fn starting_after(config: ReplayConfig, now: Instant, base: u64) -> Self {
         ReplayBuffer {

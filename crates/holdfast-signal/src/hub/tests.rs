@@ -1338,3 +1338,88 @@ fn a_kicked_viewer_is_told_closed_and_its_token_is_dead() {
         ErrorKind::SessionEnded
     );
 }
+
+/// Another node carries a room on from the snapshot the first wrote
+/// (docs/cluster-design.md): the viewer resumes there with its token and
+/// gets what was queued for it once, in order; the host resumes with its
+/// own; numbers keep increasing; the snapshot went through JSON, as it
+/// would through Redis.
+#[test]
+fn another_hub_carries_a_room_on_from_its_snapshot() {
+    let key = TokenKey::random();
+    let config = || HubConfig {
+        token_key: key.clone(),
+        ..HubConfig::default()
+    };
+    let mut a = T::with(config());
+    let (id, code, host, host_token) = a.register("h");
+    let (viewer, token) = a.admit("h", "v", &id, &code);
+    let out = a.offer("h", Some(1), Some(&viewer), "o1");
+    assert!(matches!(&out[..], [(to, Some(3), _)] if to == "v"));
+    a.disconnect("v");
+    a.now += Duration::from_secs(5);
+    for (n, sdp) in ["o2", "o3"].iter().enumerate() {
+        assert!(a.offer("h", Some(2 + n as u64), Some(&viewer), sdp).is_empty());
+    }
+    // A viewer half-way through joining is not carried over.
+    let pending = a.join_code("w", ip(3), &id, &code);
+    assert!(!pending.is_empty());
+    let json = serde_json::to_string(&a.hub.snapshot_room(&id, a.now).unwrap()).unwrap();
+
+    // Node A is gone; node B, with the shared token key, carries the room on.
+    let mut b = T::with(config());
+    b.now = a.now + Duration::from_secs(2);
+    assert!(b.hub.restore_room(serde_json::from_str(&json).unwrap(), b.now));
+    assert!(!b.hub.restore_room(serde_json::from_str(&json).unwrap(), b.now), "once");
+    assert_eq!(b.hub.member_count(), 2, "host and viewer; not the pending one");
+
+    // The viewer resumes on B: what it missed, once, in order.
+    let out = b.join_token("v2", &id, &token, Some(3));
+    match &out[0] {
+        (
+            _,
+            None,
+            ServerMessage::ReconnectionDetected {
+                missed_message_count, ..
+            },
+        ) => {
+            assert!(*missed_message_count >= 2, "{out:?}")
+        }
+        other => panic!("first comes reconnection-detected: {other:?}"),
+    }
+    assert!(matches!(&out[1], (_, None, ServerMessage::Joined { peer_id, control: true, .. }) if *peer_id == viewer));
+    let replayed: Vec<&str> = out
+        .iter()
+        .filter(|(to, s, _)| to == "v2" && s.is_some())
+        .map(|(_, _, m)| sdp_of(m))
+        .collect();
+    assert_eq!(replayed, ["o2", "o3"], "{out:?}");
+    let last_before = out.iter().filter_map(|(_, s, _)| *s).max().unwrap();
+
+    // The host resumes with its token: the same room, and new messages are
+    // numbered past anything A may have given out after the snapshot.
+    let out = b.send(
+        "h2",
+        ip(1),
+        ClientMessage::Register {
+            gate: code.clone(),
+            token: Some(host_token),
+            last_seq: Some(2),
+        },
+    );
+    assert!(
+        out.iter().any(|(to, _, m)| to == "h2"
+            && matches!(m, ServerMessage::Registered { resumed: true, peer_id, .. } if *peer_id == host)),
+        "{out:?}"
+    );
+    let out = b.offer("h2", Some(10), Some(&viewer), "o4");
+    let seq = out
+        .iter()
+        .find(|(to, _, _)| to == "v2")
+        .and_then(|(_, s, _)| *s)
+        .unwrap();
+    assert!(
+        seq > last_before && seq > 1_000,
+        "numbers keep increasing: {seq} after {last_before}"
+    );
+}
