@@ -12,6 +12,7 @@
 //!   viewer's static files) and the TLS listener.
 
 pub mod access;
+pub mod cluster;
 pub mod forwarded;
 pub mod hub;
 pub mod origin;

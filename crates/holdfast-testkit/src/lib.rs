@@ -587,6 +587,42 @@ impl Coturn {
     }
 }
 
+/// Debian's redis-server on 127.0.0.1:`port`, nothing kept on disk;
+/// stopped on drop (start it again on the same port to restart it).
+pub struct RedisServer {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl RedisServer {
+    pub fn start(port: u16, log_dir: &Path) -> Result<Self> {
+        let dir = log_dir.join(format!("redis-{port}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir);
+        let proc = Proc::spawn(&format!("redis-{port}"), cmd, log_dir).context("starting redis-server (Debian's)")?;
+        wait_for(Duration::from_secs(15), "redis-server to accept connections", || {
+            Ok(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok().then_some(()))
+        })?;
+        Ok(RedisServer { port, _proc: proc })
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
 /// An Xvfb display inside a namespace.
 pub struct Xvfb {
     pub display: String,
