@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use holdfast_proto::signal::{PeerId, ServerMessage};
 use holdfast_proto::RoomId;
-use holdfast_signal::cluster::store::{Owner, RedisStore};
+use holdfast_signal::cluster::store::{Owner, RedisStore, Retention};
 use holdfast_signal::hub::snapshot::{MemberRole, MemberSnapshot, RoomSnapshot};
 use holdfast_signal::token::{Claims, Grant};
 use holdfast_testkit::{artifacts_dir, RedisServer};
@@ -44,7 +44,9 @@ fn snapshot(id: &RoomId) -> RoomSnapshot {
             },
         ],
         revoked: vec![PeerId("pgone".into())],
+        taken_at_ms: 1_796_000_000_000,
         last_seq: 7,
+        gaps: vec![(2, 3)],
         replay: vec![(6, PeerId("pview".into()), ServerMessage::Pong)],
     }
 }
@@ -56,35 +58,72 @@ fn two_nodes_share_ownership_room_state_and_the_token_key_through_redis() -> any
     let redis = RedisServer::start(port, &art)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
-        let a = RedisStore::connect(&redis.url(), "node-a").await?;
-        let b = RedisStore::connect(&redis.url(), "node-b").await?;
+        let kept = Retention {
+            state: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let a = RedisStore::connect(&redis.url(), "node-a").await?.with_retention(kept);
+        let b = RedisStore::connect(&redis.url(), "node-b").await?.with_retention(kept);
         let room = RoomId::parse("123456789").map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let lease = Duration::from_millis(400);
+        a.heartbeat(lease).await?;
+        b.heartbeat(Duration::from_secs(60)).await?;
+        assert_eq!(a.alive(&["node-a".into(), "node-c".into()]).await?, vec![true, false]);
 
         // One owner at a time; the holder renews.
         assert_eq!(a.claim(&room, lease).await?, Owner::Us);
         assert_eq!(b.claim(&room, lease).await?, Owner::Node("node-a".into()));
         assert_eq!(a.claim(&room, lease).await?, Owner::Us);
         assert!(a.renew(std::slice::from_ref(&room), lease).await?.is_empty());
-        // A stops renewing (it died): its lease lapses and B takes the room;
+        // A stops renewing and saying it is alive (it died): B takes the room;
         // A, were it alive, learns it lost it.
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(b.claim(&room, lease).await?, Owner::Us);
         assert_eq!(a.renew(std::slice::from_ref(&room), lease).await?, vec![room.clone()]);
 
         // What A wrote, B reads back exactly.
-        let snap = snapshot(&room);
-        a.save(&snap, Duration::from_secs(60)).await?;
+        let mut snap = snapshot(&room);
+        a.save(&snap).await?;
         let back = b.load(&room).await?.expect("saved");
         assert_eq!(serde_json::to_string(&back)?, serde_json::to_string(&snap)?);
+        // Written through step by step: new entries appended, the oldest
+        // trimmed past the replay size.
+        let step = |seq: u64| (seq, PeerId("phost".into()), ServerMessage::Pong);
+        for seq in 8..8 + Retention::default().replay_messages as u64 + 5 {
+            snap.last_seq = seq;
+            snap.replay = vec![step(seq)];
+            a.write(&[holdfast_signal::cluster::store::RoomWrite::Save {
+                snapshot: snap.clone(),
+                full: false,
+            }])
+            .await?;
+        }
+        let back = b.load(&room).await?.expect("saved");
+        let seqs: Vec<u64> = back.replay.iter().map(|e| e.0).collect();
+        let last = snap.last_seq;
+        assert_eq!(
+            seqs,
+            (last + 1 - 50..=last).collect::<Vec<_>>(),
+            "the last 50, in order"
+        );
+        assert_eq!(back.last_seq, last);
         // Kept only as long as asked.
+        let brief = RedisStore::connect(&redis.url(), "node-a")
+            .await?
+            .with_retention(Retention {
+                state: Duration::from_millis(200),
+                ..Default::default()
+            });
         let other = RoomId::parse("987654321").map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        a.save(&snapshot(&other), Duration::from_millis(200)).await?;
+        brief.save(&snapshot(&other)).await?;
         tokio::time::sleep(Duration::from_millis(350)).await;
         assert!(b.load(&other).await?.is_none(), "expired");
-        // Ended: gone, lease too (B holds it, so B forgets it).
-        b.forget(&room).await?;
-        assert!(a.load(&room).await?.is_none());
+        // Ended: gone, lease too (B holds it, so B forgets it); its nonce is
+        // remembered so its tokens cannot bring it back elsewhere.
+        b.forget(&room, 42).await?;
+        let stored = a.load_stored(&room).await?;
+        assert!(stored.snapshot.is_none());
+        assert_eq!(stored.ended, Some(42));
         assert_eq!(a.claim(&room, lease).await?, Owner::Us);
 
         // Tokens one node signs, the other accepts.

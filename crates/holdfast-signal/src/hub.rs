@@ -74,16 +74,21 @@ impl Default for Caps {
     }
 }
 
-/// Ties the hub's monotonic clock to Unix time (for TURN credential expiry).
+/// Ties the hub's monotonic clock to Unix time (TURN credential expiry, and
+/// room snapshots another process reads).
 #[derive(Debug, Clone, Copy)]
 pub struct WallClock {
     pub at: Instant,
-    pub unix_secs: u64,
+    pub unix_ms: u64,
 }
 
 impl WallClock {
+    pub fn unix_ms(&self, now: Instant) -> u64 {
+        self.unix_ms + now.saturating_duration_since(self.at).as_millis() as u64
+    }
+
     pub fn unix_secs(&self, now: Instant) -> u64 {
-        self.unix_secs + now.saturating_duration_since(self.at).as_secs()
+        self.unix_ms(now) / 1000
     }
 }
 
@@ -117,7 +122,7 @@ impl Default for HubConfig {
             turn: None,
             wall_clock: WallClock {
                 at: Instant::now(),
-                unix_secs: 0,
+                unix_ms: 0,
             },
             caps: Caps::default(),
             limiter: LimiterConfig::default(),
@@ -278,6 +283,9 @@ pub struct Hub {
     /// Rooms registered per address key.
     rooms_by_addr: HashMap<IpAddr, usize>,
     counters: HubCounters,
+    /// Rooms changed since [`Hub::take_touched`] last ran (for a node that
+    /// writes its rooms through to Redis; see `cluster`).
+    touched: std::collections::HashSet<RoomId>,
 }
 
 /// Running totals for `/metrics`.
@@ -345,6 +353,48 @@ impl Hub {
             ended: HashMap::new(),
             rooms_by_addr: HashMap::new(),
             counters: HubCounters::default(),
+            touched: Default::default(),
+        }
+    }
+
+    /// The rooms changed (or ended) since the last call.
+    pub fn take_touched(&mut self) -> Vec<RoomId> {
+        self.touched.drain().collect()
+    }
+
+    pub fn has_room(&self, id: &RoomId) -> bool {
+        self.rooms.contains_key(id)
+    }
+
+    pub fn room_ids(&self) -> Vec<RoomId> {
+        self.rooms.keys().cloned().collect()
+    }
+
+    /// Lets a room go without ending it (another node carries it on): its
+    /// members are not told; their connections here are returned, to be
+    /// closed so they resume wherever the room is now.
+    pub fn drop_room(&mut self, id: &RoomId) -> Vec<ConnId> {
+        let Some(room) = self.rooms.remove(id) else {
+            return Vec::new();
+        };
+        if let Some(n) = self.rooms_by_addr.get_mut(&room.owner) {
+            *n -= 1;
+            if *n == 0 {
+                self.rooms_by_addr.remove(&room.owner);
+            }
+        }
+        let conns: Vec<ConnId> = room.members.values().filter_map(|m| m.conn).collect();
+        for c in &conns {
+            self.conns.remove(c);
+        }
+        conns
+    }
+
+    /// Another node ended room `id` (nonce `nonce`): its tokens no longer
+    /// bring it back here.
+    pub fn note_ended(&mut self, id: RoomId, nonce: u64, now: Instant) {
+        if self.ended.len() < MAX_ENDED_ROOMS {
+            self.ended.insert((id, nonce), now);
         }
     }
 
@@ -382,6 +432,17 @@ impl Hub {
     }
 
     pub fn handle(&mut self, now: Instant, conn: ConnId, addr: IpAddr, env: ClientEnvelope) -> Outbox {
+        if let Some((id, _)) = self.conns.get(&conn) {
+            self.touched.insert(id.clone());
+        }
+        let out = self.dispatch(now, conn, addr, env);
+        if let Some((id, _)) = self.conns.get(&conn) {
+            self.touched.insert(id.clone());
+        }
+        out
+    }
+
+    fn dispatch(&mut self, now: Instant, conn: ConnId, addr: IpAddr, env: ClientEnvelope) -> Outbox {
         if let Some(m) = self.member_mut(conn) {
             m.last_seen = now;
         }
@@ -477,6 +538,7 @@ impl Hub {
         let Some((id, peer)) = self.conns.remove(&conn) else {
             return Vec::new();
         };
+        self.touched.insert(id.clone());
         let grace = self.config.grace;
         let room = self.rooms.get_mut(&id).expect("a connection's room exists");
         let member = room.members.get_mut(&peer).expect("a connection's member exists");
@@ -518,6 +580,9 @@ impl Hub {
                     (_, Some(at)) if now.saturating_duration_since(at) >= grace => expired.push(peer.clone()),
                     _ => {}
                 }
+            }
+            if !timed_out.is_empty() || !expired.is_empty() {
+                self.touched.insert(id.clone());
             }
             self.counters.joins_timed_out += timed_out.len() as u64;
             for peer in timed_out {
@@ -1278,6 +1343,7 @@ impl Hub {
         let Some(room) = self.rooms.remove(id) else {
             return Vec::new();
         };
+        self.touched.insert(id.clone());
         if self.ended.len() >= MAX_ENDED_ROOMS {
             if let Some(oldest) = self.ended.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
                 self.ended.remove(&oldest);

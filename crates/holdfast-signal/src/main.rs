@@ -129,6 +129,13 @@ struct Cli {
     /// Log filter, e.g. `info` or `holdfast_signal=debug`.
     #[arg(long, env = "HOLDFAST_LOG")]
     log: Option<String>,
+    /// Share rooms with other nodes through this Redis, e.g. redis://10.0.0.5:6379:
+    /// any node accepts any client (see docs/cluster-design.md).
+    #[arg(long, value_name = "URL", env = "HOLDFAST_REDIS")]
+    redis: Option<String>,
+    /// This node's name in Redis (default: host name and a random suffix).
+    #[arg(long, requires = "redis")]
+    node_id: Option<String>,
 }
 
 impl Cli {
@@ -185,6 +192,8 @@ impl Cli {
             s.session.ephemeral_tokens = true;
             s.session.token_key_file = None;
         }
+        set_some(&mut s.redis.url, &self.redis);
+        set_some(&mut s.redis.node_id, &self.node_id);
         if self.token_key_file.is_some() {
             s.session.token_key_file.clone_from(&self.token_key_file);
             s.session.ephemeral_tokens = false;
@@ -269,7 +278,8 @@ async fn main() -> anyhow::Result<()> {
             credential: s.ice.turn_credential.clone(),
         });
     }
-    let token_key = if s.session.ephemeral_tokens {
+    // Nodes sign with the key they share through Redis.
+    let token_key = if s.session.ephemeral_tokens || s.redis.url.is_some() {
         TokenKey::random()
     } else {
         let path = s
@@ -314,6 +324,7 @@ async fn main() -> anyhow::Result<()> {
         trusted_proxies: s.proxies().map_err(|e| anyhow::anyhow!("{e}"))?,
         conn_caps: s.conn_caps(),
         room_caps: s.room_caps(),
+        cluster: s.cluster(),
     };
     let server = spawn(config).await?;
     eprintln!("holdfast-signal: serving {}", server.base_url);

@@ -43,7 +43,13 @@ pub struct ReplayBuffer<T> {
     last_seq: u64,
     messages: VecDeque<(u64, T)>,
     last_activity: Instant,
+    /// Numbers never given out (skipped when the room moved to another
+    /// node), inclusive ranges: not counted as lost.
+    gaps: Vec<(u64, u64)>,
 }
+
+/// Gaps remembered per room (each node change adds one).
+const MAX_GAPS: usize = 16;
 
 impl<T: Clone> ReplayBuffer<T> {
     pub fn new(config: ReplayConfig, now: Instant) -> Self {
@@ -52,27 +58,63 @@ impl<T: Clone> ReplayBuffer<T> {
             last_seq: 0,
             messages: VecDeque::new(),
             last_activity: now,
+            gaps: Vec::new(),
         }
     }
 
     /// What it holds, oldest first, and the last sequence number given out
     /// (for another node to carry the room on).
     pub fn entries(&self) -> (u64, Vec<(u64, T)>) {
-        (self.last_seq, self.messages.iter().cloned().collect())
+        self.entries_after(0)
+    }
+
+    /// [`ReplayBuffer::entries`] numbered after `after` only.
+    pub fn entries_after(&self, after: u64) -> (u64, Vec<(u64, T)>) {
+        let newer = self.messages.iter().filter(|(s, _)| *s > after).cloned().collect();
+        (self.last_seq, newer)
+    }
+
+    /// Numbers never given out, for another node to carry the room on.
+    pub fn gaps(&self) -> &[(u64, u64)] {
+        &self.gaps
+    }
+
+    /// Skips `n` numbers: the next message is numbered after them, and a
+    /// member that missed them did not miss messages.
+    pub fn skip(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.gaps.push((self.last_seq + 1, self.last_seq + n));
+        if self.gaps.len() > MAX_GAPS {
+            self.gaps.remove(0);
+        }
+        self.last_seq += n;
     }
 
     /// A buffer carrying on from [`ReplayBuffer::entries`]: the same messages,
-    /// and numbers continuing after `last_seq`.
-    pub fn carried_on(config: ReplayConfig, now: Instant, last_seq: u64, entries: Vec<(u64, T)>) -> Self {
+    /// the same gaps, and numbers continuing after `last_seq`.
+    pub fn carried_on(
+        config: ReplayConfig,
+        now: Instant,
+        last_seq: u64,
+        gaps: Vec<(u64, u64)>,
+        entries: Vec<(u64, T)>,
+    ) -> Self {
         let mut messages: VecDeque<(u64, T)> = entries.into_iter().filter(|(s, _)| *s <= last_seq).collect();
         while messages.len() > config.capacity {
             messages.pop_front();
+        }
+        let mut gaps: Vec<(u64, u64)> = gaps.into_iter().filter(|(a, b)| a <= b && *b <= last_seq).collect();
+        if gaps.len() > MAX_GAPS {
+            gaps.drain(..gaps.len() - MAX_GAPS);
         }
         ReplayBuffer {
             config,
             last_seq,
             messages,
             last_activity: now,
+            gaps,
         }
     }
 
@@ -114,7 +156,19 @@ impl<T: Clone> ReplayBuffer<T> {
         self.expire(now);
         let seen = seen.min(self.last_seq);
         let messages: Vec<(u64, T)> = self.messages.iter().filter(|(s, _)| *s > seen).cloned().collect();
-        let lost = (self.last_seq - seen) - messages.len() as u64;
+        let skipped: u64 = self
+            .gaps
+            .iter()
+            .map(|&(a, b)| {
+                let (lo, hi) = (a.max(seen + 1), b.min(self.last_seq));
+                if hi >= lo {
+                    hi - lo + 1
+                } else {
+                    0
+                }
+            })
+            .sum();
+        let lost = (self.last_seq - seen).saturating_sub(messages.len() as u64 + skipped);
         Missed { messages, lost }
     }
 
@@ -147,6 +201,36 @@ mod tests {
             b.since(99, t0).messages.is_empty(),
             "a sequence from the future gets nothing"
         );
+    }
+
+    #[test]
+    fn skipped_numbers_are_not_lost_messages() {
+        let t0 = Instant::now();
+        let mut b = ReplayBuffer::new(ReplayConfig::default(), t0);
+        for i in 1..=3u32 {
+            b.push(i, t0);
+        }
+        b.skip(1000);
+        assert_eq!(b.push(4, t0), 1004);
+        let m = b.since(1, t0);
+        assert_eq!(m.messages, vec![(2, 2), (3, 3), (1004, 4)]);
+        assert_eq!(m.lost, 0, "1000 numbers skipped, none lost");
+        // Carried on again (another move): the gap goes with it.
+        let (last, entries) = b.entries();
+        let mut c = ReplayBuffer::carried_on(ReplayConfig::default(), t0, last, b.gaps().to_vec(), entries);
+        c.skip(1000);
+        assert_eq!(c.push(5, t0), 2005);
+        assert_eq!(c.since(0, t0).lost, 0);
+        // A member that saw up to 1002 (inside the gap) missed 1004 and 2005 only.
+        assert_eq!(c.since(1002, t0).messages, vec![(1004, 4), (2005, 5)]);
+        assert_eq!(c.since(1002, t0).lost, 0);
+        // Evicted messages still count as lost.
+        let small = ReplayConfig {
+            capacity: 2,
+            ..Default::default()
+        };
+        let mut d = ReplayBuffer::carried_on(small, t0, last, b.gaps().to_vec(), b.entries().1);
+        assert_eq!(d.since(0, t0).lost, 2, "1 and 2 are gone, 3 and 1004 kept");
     }
 
     #[test]

@@ -41,6 +41,7 @@ use holdfast_proto::{RoomId, SessionToken};
 use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent, Metrics};
 
 use crate::access::{address_key, LimiterConfig};
+use crate::cluster::node::{self, Cluster, ClusterConfig, Route};
 use crate::hub::{Caps, ConnId, Hub, HubConfig, Out as HubOut, Outbox, WallClock};
 use crate::origin::OriginPolicy;
 use crate::replay::ReplayConfig;
@@ -66,16 +67,16 @@ pub const WS_PING_INTERVAL: Duration = Duration::from_secs(10);
 pub const WS_SILENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the writer task sends on one socket.
-enum Out {
+pub(crate) enum Out {
     Text(String),
     Ping,
 }
 
 /// One open connection: its outbox, the bytes waiting in it, and how to make its reader stop.
-struct Conn {
-    tx: mpsc::Sender<Out>,
-    queued: Arc<std::sync::atomic::AtomicUsize>,
-    close: Arc<tokio::sync::Notify>,
+pub(crate) struct Conn {
+    pub(crate) tx: mpsc::Sender<Out>,
+    pub(crate) queued: Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) close: Arc<tokio::sync::Notify>,
 }
 
 /// How many connections one address, and everyone together, may hold open.
@@ -121,6 +122,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub conn_caps: ConnCaps,
     pub room_caps: Caps,
+    /// Several nodes sharing their rooms through Redis (`--redis`); `None`:
+    /// one process, every room in memory.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl ServerConfig {
@@ -142,6 +146,7 @@ impl ServerConfig {
             trusted_proxies: Vec::new(),
             conn_caps: ConnCaps::default(),
             room_caps: Caps::default(),
+            cluster: None,
         }
     }
 }
@@ -163,19 +168,21 @@ pub fn default_ui_dir() -> Option<PathBuf> {
     candidates.into_iter().find(|d| d.join("index.html").is_file())
 }
 
-struct AppState {
-    hub: Mutex<Hub>,
-    conns: Mutex<HashMap<ConnId, Conn>>,
+pub(crate) struct AppState {
+    pub(crate) hub: Mutex<Hub>,
+    pub(crate) conns: Mutex<HashMap<ConnId, Conn>>,
     /// Open connections, per address key and in all.
     conn_counts: Mutex<ConnCounts>,
     conn_caps: ConnCaps,
     origins: OriginPolicy,
     trusted_proxies: Vec<ipnet::IpNet>,
-    next_conn: std::sync::atomic::AtomicU64,
+    pub(crate) next_conn: std::sync::atomic::AtomicU64,
     /// What anyone may read at `/api/ice-servers`: entries without credentials.
     public_ice_servers: Vec<IceServer>,
     health: KeepaliveConfig,
     connections_total: std::sync::atomic::AtomicU64,
+    /// Present when this server is one node of several (`--redis`).
+    pub(crate) cluster: Option<Arc<Cluster>>,
 }
 
 impl AppState {
@@ -184,19 +191,27 @@ impl AppState {
         crate::forwarded::client_addr(peer.ip(), headers, &self.trusted_proxies)
     }
 
-    fn deliver(&self, out: Outbox) {
+    /// Runs one hub step and sends what it says: at once, or on a node after
+    /// the step's room changes are written to Redis.
+    pub(crate) fn step(&self, f: impl FnOnce(&mut Hub) -> Outbox) {
+        let out = {
+            let mut hub = self.hub.lock().expect("hub lock");
+            let out = f(&mut hub);
+            match &self.cluster {
+                Some(cluster) => return cluster.enqueue(&mut hub, out, Instant::now()),
+                None => out,
+            }
+        };
+        self.deliver(out);
+    }
+
+    pub(crate) fn deliver(&self, out: Outbox) {
         let conns = self.conns.lock().expect("conns lock");
         for item in out {
             match item {
                 HubOut::Send { to, seq, msg } => {
-                    let Some(c) = conns.get(&to) else { continue };
-                    let text = ServerEnvelope { seq, msg }.to_json();
-                    let len = text.len();
-                    let queued = c.queued.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
-                    if queued > OUTBOX_BYTE_BUDGET || c.tx.try_send(Out::Text(text)).is_err() {
-                        c.queued.fetch_sub(len, std::sync::atomic::Ordering::Relaxed);
-                        warn!(conn = %to, queued, "client is not reading its messages; dropping it");
-                        c.close.notify_one();
+                    if let Some(c) = conns.get(&to) {
+                        queue_text(to, c, ServerEnvelope { seq, msg }.to_json());
                     }
                 }
                 HubOut::Close(conn) => {
@@ -206,6 +221,24 @@ impl AppState {
                 }
             }
         }
+    }
+
+    /// A frame another node's hub wrote for a client connected here.
+    pub(crate) fn deliver_text(&self, to: ConnId, text: String) {
+        if let Some(c) = self.conns.lock().expect("conns lock").get(&to) {
+            queue_text(to, c, text);
+        }
+    }
+}
+
+/// Queues a frame on a connection's outbox, dropping a client that stopped reading.
+fn queue_text(to: ConnId, c: &Conn, text: String) {
+    let len = text.len();
+    let queued = c.queued.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
+    if queued > OUTBOX_BYTE_BUDGET || c.tx.try_send(Out::Text(text)).is_err() {
+        c.queued.fetch_sub(len, std::sync::atomic::Ordering::Relaxed);
+        warn!(conn = %to, queued, "client is not reading its messages; dropping it");
+        c.close.notify_one();
     }
 }
 
@@ -229,23 +262,32 @@ impl RunningServer {
     }
 }
 
+/// The routes of a single-process server (`config.cluster` is not used; see [`spawn`]).
 pub fn router(config: &ServerConfig) -> Router {
+    router_with(config, None)
+}
+
+fn router_with(config: &ServerConfig, node: Option<node::Pending>) -> Router {
+    let cluster = node.as_ref().map(|p| p.cluster.clone());
+    let token_key = cluster
+        .as_ref()
+        .map_or_else(|| config.token_key.clone(), |c| c.token_key().clone());
     let state = Arc::new(AppState {
         hub: Mutex::new(Hub::new(HubConfig {
             ice_servers: config.ice_servers.clone(),
             turn: config.turn.clone(),
             wall_clock: WallClock {
                 at: Instant::now(),
-                unix_secs: std::time::SystemTime::now()
+                unix_ms: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
+                    .map_or(0, |d| d.as_millis() as u64),
             },
             caps: config.room_caps,
             limiter: config.limiter,
             consent_timeout: config.consent_timeout,
             grace: config.grace,
             replay: config.replay,
-            token_key: config.token_key.clone(),
+            token_key,
             // The edge reads the wall clock; the hub stays pure.
             seq_base: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -273,7 +315,11 @@ pub fn router(config: &ServerConfig) -> Router {
             .collect(),
         health: socket_health(config),
         connections_total: Default::default(),
+        cluster,
     });
+    if let Some(pending) = node {
+        node::start(&state, pending);
+    }
     // The hub's clock: refuses join requests the host left unanswered, ends grace windows.
     let weak = Arc::downgrade(&state);
     tokio::spawn(async move {
@@ -281,8 +327,7 @@ pub fn router(config: &ServerConfig) -> Router {
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { break };
-            let out = state.hub.lock().expect("hub lock").poll(Instant::now());
-            state.deliver(out);
+            state.step(|hub| hub.poll(Instant::now()));
         }
     });
     // Browsers reach these only from allowed pages (see `origin`).
@@ -311,7 +356,23 @@ pub fn router(config: &ServerConfig) -> Router {
 /// Binds and serves in the background.
 pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let app = router(&config).into_make_service_with_connect_info::<SocketAddr>();
+    let node = match &config.cluster {
+        Some(c) => {
+            let retention = crate::cluster::store::Retention {
+                state: config.grace.max(config.replay.ttl) + node::ALIVE_TTL,
+                replay_messages: config.replay.capacity,
+                replay_ttl: config.replay.ttl,
+                ..Default::default()
+            };
+            let pending = Cluster::connect(c, retention)
+                .await
+                .map_err(|e| anyhow::anyhow!("redis {}: {e}", c.redis_url))?;
+            info!(node = %c.node_id, redis = %c.redis_url, "one node of several: rooms are shared through redis");
+            Some(pending)
+        }
+        None => None,
+    };
+    let app = router_with(&config, node).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let (scheme, task) = match &config.tls {
         TlsMode::Off => {
@@ -343,8 +404,16 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let hub = state.hub.lock().expect("hub lock");
-    Json(serde_json::json!({ "status": "ok", "rooms": hub.room_count(), "members": hub.member_count() }))
+    let mut health = {
+        let hub = state.hub.lock().expect("hub lock");
+        serde_json::json!({ "status": "ok", "rooms": hub.room_count(), "members": hub.member_count() })
+    };
+    if let Some(c) = &state.cluster {
+        // Still "ok": a node whose Redis is down serves the rooms it holds.
+        health["node"] = c.node().into();
+        health["redis"] = if c.is_up() { "up" } else { "down" }.into();
+    }
+    Json(health)
 }
 
 /// The public STUN list: TURN credentials go only to hosts and admitted
@@ -386,6 +455,49 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     };
     let connections = state.conns.lock().expect("conns lock").len();
     let mut out = String::new();
+    if let Some(cl) = &state.cluster {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (name, kind, help, value) in [
+            (
+                "holdfast_redis_up",
+                "gauge",
+                "1 if this node's last Redis call worked.",
+                cl.is_up() as u64,
+            ),
+            (
+                "holdfast_redis_errors_total",
+                "counter",
+                "Redis calls that failed or timed out.",
+                cl.errors.load(Relaxed),
+            ),
+            (
+                "holdfast_node_messages_total",
+                "counter",
+                "Messages sent to other nodes.",
+                cl.forwarded.load(Relaxed),
+            ),
+            (
+                "holdfast_rooms_taken_over_total",
+                "counter",
+                "Rooms carried on from another node's state.",
+                cl.rooms_taken_over.load(Relaxed),
+            ),
+            (
+                "holdfast_proxied_connections",
+                "gauge",
+                "Sockets here whose room another node holds.",
+                cl.proxied_count() as u64,
+            ),
+            (
+                "holdfast_remote_connections",
+                "gauge",
+                "Clients of other nodes in rooms held here.",
+                cl.remote_count() as u64,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+    }
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
     };
@@ -573,6 +685,9 @@ async fn connection_quality(
         return bad("metrics must be finite and non-negative, loss at most 100".into());
     }
     let quality = report.classify();
+    if let Some(r) = held_elsewhere(&state, &id) {
+        return r;
+    }
     let result = state.hub.lock().expect("hub lock").report_quality(
         Instant::now(),
         state.client_ip(addr, &headers),
@@ -596,6 +711,24 @@ async fn connection_quality(
         Err(e) if e.kind == ErrorKind::LockedOut => http_error(StatusCode::TOO_MANY_REQUESTS, e),
         Err(e) => http_error(StatusCode::UNAUTHORIZED, e),
     }
+}
+
+/// On a node, a room this node does not hold: 503 rather than a wrong-token
+/// 401 (which would count against the caller). The WebSocket is what moves
+/// a room; these endpoints answer where it is.
+fn held_elsewhere(state: &AppState, id: &RoomId) -> Option<Response> {
+    state.cluster.as_ref()?;
+    if state.hub.lock().expect("hub lock").has_room(id) {
+        return None;
+    }
+    let e = SignalError {
+        retry_after_ms: Some(2000),
+        ..SignalError::new(
+            ErrorKind::SessionUnavailable,
+            "this room is held by another node; ask again (your connection's node answers for it)",
+        )
+    };
+    Some(http_error(StatusCode::SERVICE_UNAVAILABLE, e))
 }
 
 /// The session token of an `Authorization: Bearer <token>` header, or a 401.
@@ -633,6 +766,9 @@ async fn reconnection_state(
         Ok(t) => t,
         Err(r) => return *r,
     };
+    if let Some(r) = held_elsewhere(&state, &id) {
+        return r;
+    }
     let result = state.hub.lock().expect("hub lock").reconnection_state(
         Instant::now(),
         state.client_ip(addr, &headers),
@@ -768,6 +904,8 @@ async fn client(socket: WebSocket, state: Arc<AppState>, conn: ConnId, ip: std::
         let _ = sink.close().await;
     });
     let mut health = Keepalive::new(state.health, Instant::now());
+    // On a node: where this client's frames go, once a `register`/`join` says.
+    let mut route: Option<Route> = None;
     let mut tick = tokio::time::interval((state.health.interval / 4).max(Duration::from_millis(5)));
     loop {
         let frame = tokio::select! {
@@ -798,11 +936,28 @@ async fn client(socket: WebSocket, state: Arc<AppState>, conn: ConnId, ip: std::
         };
         let out = match frame {
             Ok(Message::Text(text)) => match ClientEnvelope::parse(text.as_str()) {
-                Ok(env) => state
-                    .hub
-                    .lock()
-                    .expect("hub lock")
-                    .handle(Instant::now(), conn, ip, env),
+                Ok(env) => {
+                    if let Some(cluster) = &state.cluster {
+                        if route.is_none() && node::decides_route(&env) {
+                            match node::route(&state, cluster, &env).await {
+                                Ok(r) => route = Some(r),
+                                Err(e) => {
+                                    state.deliver(reply(e.into()));
+                                    continue;
+                                }
+                            }
+                        }
+                        if let Some(Route::Proxy(owner)) = &route {
+                            if !node::forward(cluster, owner, conn, ip, text.as_str()).await {
+                                info!(owner = %owner, "the node holding this room cannot be reached; closing");
+                                break;
+                            }
+                            continue;
+                        }
+                    }
+                    state.step(|hub| hub.handle(Instant::now(), conn, ip, env));
+                    Vec::new()
+                }
                 Err(e) => {
                     debug!("rejected message: {e}");
                     reply(e.into())
@@ -823,9 +978,11 @@ async fn client(socket: WebSocket, state: Arc<AppState>, conn: ConnId, ip: std::
             break;
         }
     }
-    let out = state.hub.lock().expect("hub lock").disconnect(Instant::now(), conn);
+    match (&state.cluster, &route) {
+        (Some(cluster), Some(Route::Proxy(_))) => node::gone(cluster, conn).await,
+        _ => state.step(|hub| hub.disconnect(Instant::now(), conn)),
+    }
     state.conns.lock().expect("conns lock").remove(&conn);
-    state.deliver(out);
     // Let the writer flush what was queued (a `superseded` notice, say), briefly.
     drop(tx);
     if tokio::time::timeout(Duration::from_millis(500), writer).await.is_err() {

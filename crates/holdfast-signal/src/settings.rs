@@ -41,6 +41,18 @@ pub struct Settings {
     pub turn: TurnSettings,
     pub session: SessionSettings,
     pub limits: LimitSettings,
+    pub redis: RedisSettings,
+}
+
+/// Several nodes sharing one set of rooms (docs/cluster-design.md).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// `redis://HOST:PORT[/DB]`; absent: this server alone, rooms in memory.
+    pub url: Option<String>,
+    /// This node's name in Redis (default: host name and a random suffix,
+    /// new each start). Letters, digits and `-`.
+    pub node_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -119,6 +131,7 @@ impl Default for Settings {
             turn: TurnSettings::default(),
             session: SessionSettings::default(),
             limits: LimitSettings::default(),
+            redis: RedisSettings::default(),
         }
     }
 }
@@ -313,7 +326,36 @@ impl Settings {
                 "must not be shorter than limits.ws_ping_secs",
             ));
         }
+        let r = &self.redis;
+        if let Some(url) = &r.url {
+            let ok =
+                (url.starts_with("redis://") || url.starts_with("rediss://")) && redis::parse_redis_url(url).is_some();
+            if !ok {
+                return Err(invalid("redis.url", format!("`{url}` is not a redis:// URL")));
+            }
+        }
+        if let Some(id) = &r.node_id {
+            let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !ok {
+                return Err(invalid("redis.node_id", "must be 1-64 letters, digits or `-`"));
+            }
+            if r.url.is_none() {
+                return Err(invalid("redis.node_id", "needs redis.url"));
+            }
+        }
         Ok(())
+    }
+
+    /// The cluster side of the server, if `redis.url` is set.
+    pub fn cluster(&self) -> Option<crate::cluster::ClusterConfig> {
+        self.redis.url.as_ref().map(|url| crate::cluster::ClusterConfig {
+            redis_url: url.clone(),
+            node_id: self
+                .redis
+                .node_id
+                .clone()
+                .unwrap_or_else(crate::cluster::ClusterConfig::fresh_node_id),
+        })
     }
 
     /// The trusted proxies as networks (a bare address is a /32 or /128).
@@ -397,6 +439,16 @@ mod tests {
         assert_eq!(s.listen, "0.0.0.0:8443".parse().unwrap());
         assert_eq!(s.session.grace_secs, 300.0);
         assert_eq!(s.tls.dir, PathBuf::from("/var/lib/holdfast-signal/tls"));
+        assert_eq!(s.redis, RedisSettings::default(), "alone unless told");
+        let clustered = text.replace("# url = ", "url = ").replace("# node_id = ", "node_id = ");
+        let c = Settings::from_toml(&clustered, "signal.toml")
+            .unwrap()
+            .cluster()
+            .unwrap();
+        assert_eq!(
+            (c.redis_url.as_str(), c.node_id.as_str()),
+            ("redis://10.0.0.5:6379", "signal-1")
+        );
     }
 
     #[test]
@@ -457,6 +509,12 @@ max_rooms = 500
                 2,
             ),
             ("[turn]\nsecret = \"short\"\n", "turn.secret", 2),
+            ("[redis]\nurl = \"http://r:6379\"\n", "redis.url", 2),
+            (
+                "[redis]\nurl = \"redis://r:6379\"\nnode_id = \"a b\"\n",
+                "redis.node_id",
+                3,
+            ),
             ("\n\n[session]\ngrace_secs = 0\n", "session.grace_secs", 4),
             (
                 "[limits]\nws_ping_secs = 10\nws_silent_secs = 5\n",

@@ -623,6 +623,86 @@ impl RedisServer {
     }
 }
 
+/// `holdfast-signal` as one node of several: plain HTTP on `listen`
+/// (`ip:port`), rooms shared through `redis_url`, named `node_id`; in `ns`
+/// if given. Returns once it accepts connections.
+pub fn start_signal_node(
+    ns: Option<&Netns>,
+    listen: &str,
+    redis_url: &str,
+    node_id: &str,
+    args: &[&str],
+    log_dir: &Path,
+) -> Result<Proc> {
+    let mut cmd = command_in(ns, bin("holdfast-signal"));
+    cmd.args([
+        "--listen",
+        listen,
+        "--no-tls",
+        "--redis",
+        redis_url,
+        "--node-id",
+        node_id,
+    ])
+    .args(args);
+    let p = Proc::spawn(&format!("signal-{node_id}"), cmd, log_dir)?;
+    wait_for(Duration::from_secs(20), "the signalling node", || {
+        Ok(accepts_tcp(ns, listen).then_some(()))
+    })?;
+    Ok(p)
+}
+
+/// Whether something in `ns` (or here) accepts TCP connections on `addr` (`ip:port`).
+pub fn accepts_tcp(ns: Option<&Netns>, addr: &str) -> bool {
+    let Some((ip, port)) = addr.rsplit_once(':') else {
+        return false;
+    };
+    command_in(ns, "bash")
+        .args(["-c", &format!("exec 3<>/dev/tcp/{ip}/{port}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Debian's haproxy in front of signalling nodes: round robin, no
+/// stickiness, WebSockets tunnelled, each node checked at `/healthz` every
+/// 500 ms (two failures mark it down), a refused connection tried on
+/// another node, and `X-Forwarded-For` added. Killed on drop.
+pub struct Haproxy {
+    pub listen: String,
+    _proc: Proc,
+}
+
+impl Haproxy {
+    pub fn start(ns: Option<&Netns>, listen: &str, backends: &[&str], log_dir: &Path) -> Result<Self> {
+        let mut conf = String::from(
+            "global\n  maxconn 4000\n\
+             defaults\n  mode http\n  timeout connect 1s\n  timeout client 1h\n  timeout server 1h\n  \
+             timeout tunnel 1h\n  retries 3\n  option redispatch\n\
+             frontend signal\n",
+        );
+        conf.push_str(&format!(
+            "  bind {listen}\n  option forwardfor\n  default_backend nodes\n"
+        ));
+        conf.push_str("backend nodes\n  balance roundrobin\n  option httpchk GET /healthz\n  default-server inter 500ms fall 2 rise 2\n");
+        for (i, b) in backends.iter().enumerate() {
+            conf.push_str(&format!("  server node{i} {b} check\n"));
+        }
+        let path = log_dir.join(format!("haproxy-{}.cfg", listen.replace([':', '.'], "-")));
+        std::fs::write(&path, conf)?;
+        let mut cmd = command_in(ns, "haproxy");
+        cmd.arg("-db").arg("-f").arg(&path);
+        let proc = Proc::spawn("haproxy", cmd, log_dir).context("starting haproxy (Debian's)")?;
+        wait_for(Duration::from_secs(15), "haproxy", || {
+            Ok(accepts_tcp(ns, listen).then_some(()))
+        })?;
+        Ok(Haproxy {
+            listen: listen.to_owned(),
+            _proc: proc,
+        })
+    }
+}
+
 /// An Xvfb display inside a namespace.
 pub struct Xvfb {
     pub display: String,

@@ -46,8 +46,14 @@ pub struct RoomSnapshot {
     pub owner: IpAddr,
     pub members: Vec<MemberSnapshot>,
     pub revoked: Vec<PeerId>,
+    /// When it was taken (Unix ms): ages grow by the time until it is read.
+    #[serde(default)]
+    pub taken_at_ms: u64,
     /// The last sequence number given out, and the replay buffer's messages.
     pub last_seq: u64,
+    /// Numbers never given out (see [`ReplayBuffer::skip`]).
+    #[serde(default)]
+    pub gaps: Vec<(u64, u64)>,
     pub replay: Vec<(u64, PeerId, ServerMessage)>,
 }
 
@@ -59,6 +65,12 @@ impl Hub {
     /// The room as another node needs it; pending joins are left out (a
     /// join in progress starts again wherever the viewer reconnects).
     pub fn snapshot_room(&self, id: &RoomId, now: Instant) -> Option<RoomSnapshot> {
+        self.snapshot_room_after(id, now, 0)
+    }
+
+    /// [`Hub::snapshot_room`] with only the replay entries numbered after
+    /// `after` (what a node writing through has not written yet).
+    pub fn snapshot_room_after(&self, id: &RoomId, now: Instant, after: u64) -> Option<RoomSnapshot> {
         let room = self.rooms.get(id)?;
         let members = room
             .members
@@ -83,7 +95,7 @@ impl Hub {
                 })
             })
             .collect();
-        let (last_seq, entries) = room.replay.entries();
+        let (last_seq, entries) = room.replay.entries_after(after);
         Some(RoomSnapshot {
             id: id.clone(),
             gate: room.gate.clone(),
@@ -92,9 +104,16 @@ impl Hub {
             owner: room.owner,
             members,
             revoked: room.revoked.iter().cloned().collect(),
+            taken_at_ms: self.config.wall_clock.unix_ms(now),
             last_seq,
+            gaps: room.replay.gaps().to_vec(),
             replay: entries.into_iter().map(|(seq, (to, msg))| (seq, to, msg)).collect(),
         })
+    }
+
+    /// The nonce of room `id` if it ended here lately.
+    pub fn ended_nonce(&self, id: &RoomId) -> Option<u64> {
+        self.ended.keys().find(|(r, _)| r == id).map(|(_, n)| *n)
     }
 
     /// Carries a room on from a snapshot another node wrote: every member is
@@ -106,13 +125,20 @@ impl Hub {
         if self.rooms.contains_key(&snap.id) {
             return false;
         }
+        // Time passed since it was written counts toward everyone's grace.
+        let since = self
+            .config
+            .wall_clock
+            .unix_ms(now)
+            .saturating_sub(snap.taken_at_ms)
+            .min(u64::from(u32::MAX));
         let mut members = HashMap::new();
         for m in snap.members {
             let role = match m.role {
                 MemberRole::Host => Role::Host,
                 MemberRole::Viewer { control } => Role::Viewer { control },
             };
-            let away = Duration::from_millis(m.away_ms.unwrap_or(0));
+            let away = Duration::from_millis(m.away_ms.unwrap_or(0).saturating_add(since));
             let at = now.checked_sub(away).unwrap_or(now);
             members.insert(
                 m.peer,
@@ -130,12 +156,14 @@ impl Hub {
                 },
             );
         }
-        let replay = ReplayBuffer::carried_on(
+        let mut replay = ReplayBuffer::carried_on(
             self.config.replay,
             now,
-            snap.last_seq + RESTORE_SEQ_MARGIN,
+            snap.last_seq,
+            snap.gaps,
             snap.replay.into_iter().map(|(seq, to, msg)| (seq, (to, msg))).collect(),
         );
+        replay.skip(RESTORE_SEQ_MARGIN);
         *self.rooms_by_addr.entry(snap.owner).or_default() += 1;
         self.counters.rooms_restored += 1;
         self.rooms.insert(

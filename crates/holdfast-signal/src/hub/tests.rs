@@ -1220,7 +1220,7 @@ fn turn_credentials_go_only_to_hosts_and_admitted_viewers() {
         turn: Some(turn),
         wall_clock: WallClock {
             at: Instant::now(),
-            unix_secs: 1_700_000_000,
+            unix_ms: 1_700_000_000_000,
         },
         ..HubConfig::default()
     });
@@ -1380,10 +1380,18 @@ fn another_hub_carries_a_room_on_from_its_snapshot() {
             _,
             None,
             ServerMessage::ReconnectionDetected {
-                missed_message_count, ..
+                missed_message_count,
+                disconnect_duration,
+                replay_complete,
+                ..
             },
         ) => {
-            assert!(*missed_message_count >= 2, "{out:?}")
+            assert!(*missed_message_count >= 2, "{out:?}");
+            // Away 5 s when A wrote it, 2 s more until B read it: the grace
+            // window is not restarted by a move.
+            assert!((6.9..8.0).contains(disconnect_duration), "{disconnect_duration}");
+            // The numbers B skipped were never given out: nothing was lost.
+            assert!(*replay_complete, "{out:?}");
         }
         other => panic!("first comes reconnection-detected: {other:?}"),
     }

@@ -1,0 +1,353 @@
+//! Issue 13, item 2: several `holdfast-signal` nodes serving one set of rooms
+//! through Debian's redis-server, behind Debian's haproxy (round robin, no
+//! stickiness). Nodes are real processes, so one can be killed with SIGKILL.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use holdfast_testkit::{artifacts_dir, start_signal_node, Haproxy, Proc, RedisServer};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A signalling client speaking raw JSON, remembering the last room
+/// sequence number it received (what a real client resumes with).
+struct Client {
+    ws: Ws,
+    last_seq: u64,
+    seqs: Vec<u64>,
+}
+
+impl Client {
+    async fn connect(addr: &str) -> anyhow::Result<Self> {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+        Ok(Client {
+            ws,
+            last_seq: 0,
+            seqs: Vec::new(),
+        })
+    }
+
+    async fn send(&mut self, v: Value) -> anyhow::Result<()> {
+        self.ws.send(Message::text(v.to_string())).await?;
+        Ok(())
+    }
+
+    /// The next server message within `within` (None: the socket closed).
+    async fn recv(&mut self, within: Duration) -> anyhow::Result<Option<Value>> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .map_err(|_| anyhow::anyhow!("no message within {within:?}"))?;
+            match frame {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(None),
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t)?;
+                    if let Some(seq) = v["seq"].as_u64() {
+                        assert!(
+                            seq > self.last_seq,
+                            "numbered messages arrive once, in order: {seq} after {}",
+                            self.last_seq
+                        );
+                        self.last_seq = seq;
+                        self.seqs.push(seq);
+                    }
+                    return Ok(Some(v));
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// The next message of type `kind`, with those read on the way.
+    async fn until(&mut self, kind: &str, within: Duration) -> anyhow::Result<(Value, Vec<Value>)> {
+        let deadline = Instant::now() + within;
+        let mut skipped = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.recv(left).await? {
+                Some(v) if v["type"] == kind => return Ok((v, skipped)),
+                Some(v) => skipped.push(v),
+                None => anyhow::bail!("the socket closed while waiting for `{kind}`; read {skipped:?}"),
+            }
+        }
+    }
+
+    /// Waits for the server to close this socket; how long it took.
+    async fn closed_within(&mut self, within: Duration) -> anyhow::Result<Duration> {
+        let t0 = Instant::now();
+        loop {
+            let left = within.saturating_sub(t0.elapsed());
+            if self.recv(left).await?.is_none() {
+                return Ok(t0.elapsed());
+            }
+        }
+    }
+}
+
+/// `GET path` on a node: (status, body).
+fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    http_get_with(addr, path, "")
+}
+
+fn http_get_with(addr: &str, path: &str, headers: &str) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    tcp.read_to_string(&mut raw)?;
+    let status = raw.split_whitespace().nth(1).unwrap_or("0").parse()?;
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+fn metric(addr: &str, name: &str) -> anyhow::Result<u64> {
+    let (_, text) = http_get(addr, "/metrics")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics of {addr}:\n{text}"))
+}
+
+fn healthz(addr: &str) -> anyhow::Result<Value> {
+    Ok(serde_json::from_str(&http_get(addr, "/healthz")?.1)?)
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> anyhow::Result<String> {
+    holdfast_testkit::output_of(
+        std::process::Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args),
+    )
+}
+
+fn log_of(p: &Proc) -> String {
+    std::fs::read_to_string(&p.log).unwrap_or_default()
+}
+
+fn answer(n: u32) -> Value {
+    json!({"type": "answer", "sdp": format!("v=0 answer {n}")})
+}
+
+/// Host on node A, viewer on node B: the viewer's socket is proxied to A and
+/// everything works as on one server. Then A is killed with SIGKILL while
+/// the host was away with messages queued for it: B closes the viewer's
+/// proxied socket, the viewer comes back through haproxy and B takes the
+/// room over from Redis; the host comes back through haproxy too and gets
+/// every queued message (those A had, those B took since) once, in order,
+/// numbered after everything before, with `reconnection-detected` saying
+/// how many. Then Redis restarts: the room keeps working, new rooms and
+/// joins work or get a clear error, the node says `redis: down` and back
+/// `up`, rewrites its rooms, and nothing panicked.
+#[test]
+fn a_room_spans_two_nodes_and_survives_one_being_killed_and_a_redis_restart() -> anyhow::Result<()> {
+    let art = artifacts_dir("cluster_failover");
+    let redis_port = free_port();
+    let redis = RedisServer::start(redis_port, &art)?;
+    let (a_addr, b_addr, lb_addr) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let node_args = ["--grace-secs", "60", "--trusted-proxy", "127.0.0.1"];
+    let node_a = start_signal_node(None, &a_addr, &redis.url(), "node-a", &node_args, &art)?;
+    let node_b = start_signal_node(None, &b_addr, &redis.url(), "node-b", &node_args, &art)?;
+    let _lb = Haproxy::start(None, &lb_addr, &[&a_addr, &b_addr], &art)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let long = Duration::from_secs(10);
+
+    rt.block_on(async {
+        // The host registers on A; the viewer joins on B.
+        let mut host = Client::connect(&a_addr).await?;
+        host.send(json!({"type": "register", "gate": "K7QX"})).await?;
+        let (reg, _) = host.until("registered", long).await?;
+        let (id, host_token) = (reg["id"].as_str().unwrap().to_owned(), reg["token"].clone());
+        let mut viewer = Client::connect(&b_addr).await?;
+        viewer.send(json!({"type": "join", "id": id, "gate": "K7QX"})).await?;
+        let (req, _) = host.until("join-request", long).await?;
+        let peer = req["peer_id"].clone();
+        host.send(json!({"type": "consent", "peer": peer, "decision": "control"}))
+            .await?;
+        let (joined, _) = viewer.until("joined", long).await?;
+        let viewer_token = joined["token"].clone();
+        assert_eq!(joined["control"], true);
+
+        // Relayed both ways across the nodes.
+        let t0 = Instant::now();
+        host.send(json!({"type": "offer", "to": peer, "sdp": "v=0 offer"}))
+            .await?;
+        let (offer, _) = viewer.until("offer", long).await?;
+        assert_eq!(offer["sdp"], "v=0 offer");
+        viewer.send(answer(0)).await?;
+        let (ans, _) = host.until("answer", long).await?;
+        assert_eq!(ans["sdp"], "v=0 answer 0");
+        eprintln!("offer and answer across two nodes: {:?}", t0.elapsed());
+        assert_eq!(metric(&a_addr, "holdfast_rooms")?, 1, "the room is held by A");
+        assert_eq!(metric(&b_addr, "holdfast_rooms")?, 0);
+        assert_eq!(
+            metric(&b_addr, "holdfast_proxied_connections")?,
+            1,
+            "the viewer is proxied"
+        );
+        assert_eq!(metric(&a_addr, "holdfast_remote_connections")?, 1);
+        assert_eq!(healthz(&b_addr)?["redis"], "up");
+        // The HTTP API answers on the node holding the room; elsewhere a
+        // 503 to retry, never a wrong-token 401 counted against the caller.
+        let auth = format!("Authorization: Bearer {}\r\n", viewer_token.as_str().unwrap());
+        let path = format!("/rooms/{id}/reconnection-state");
+        assert_eq!(http_get_with(&a_addr, &path, &auth)?.0, 200);
+        let (status, body) = http_get_with(&b_addr, &path, &auth)?;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(metric(&b_addr, "holdfast_wrong_credentials_total")?, 0);
+        let before_kill = viewer.last_seq.max(host.last_seq);
+
+        // The host steps away; the viewer sends two messages A queues for it.
+        let host_seen = host.last_seq;
+        drop(host);
+        viewer.until("peer-state", long).await?;
+        for n in 1..=2 {
+            viewer.send(answer(n)).await?;
+        }
+        // Let A write them through, then kill it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        node_a.signal("KILL")?;
+        let closed = viewer.closed_within(Duration::from_secs(15)).await?;
+        eprintln!("node A killed: B closed the viewer's proxied socket after {closed:?}");
+
+        // The viewer comes back through haproxy (A is down: B) with its token.
+        let t_back = Instant::now();
+        let mut viewer2 = Client::connect(&lb_addr).await?;
+        viewer2.last_seq = viewer.last_seq;
+        let resume = json!({"type": "join", "id": id, "token": viewer_token, "last_seq": viewer.last_seq});
+        viewer2.send(resume).await?;
+        let (rejoined, _) = viewer2.until("joined", long).await?;
+        assert_eq!(rejoined["control"], true, "same rights as before");
+        eprintln!("viewer back on B after {:?}", t_back.elapsed());
+        assert_eq!(metric(&b_addr, "holdfast_rooms")?, 1, "B carries the room on");
+        assert_eq!(metric(&b_addr, "holdfast_rooms_taken_over_total")?, 1);
+        for n in 3..=4 {
+            viewer2.send(answer(n)).await?;
+        }
+
+        // The host comes back through haproxy: everything queued, once, in order.
+        let mut host2 = Client::connect(&lb_addr).await?;
+        host2.last_seq = host_seen;
+        let resume = json!({"type": "register", "gate": "K7QX", "token": host_token, "last_seq": host_seen});
+        host2.send(resume).await?;
+        let (registered, before) = host2.until("registered", long).await?;
+        assert_eq!(registered["id"].as_str(), Some(id.as_str()));
+        assert_eq!(registered["resumed"], true);
+        let mut got = Vec::new();
+        // Said first, then the answer, then the replay.
+        let mut detected = before.into_iter().find(|m| m["type"] == "reconnection-detected");
+        while got.len() < 4 || detected.is_none() {
+            let m = host2
+                .recv(long)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}: replayed so far {got:?}, {detected:?}"))?
+                .ok_or_else(|| anyhow::anyhow!("host closed"))?;
+            match m["type"].as_str() {
+                Some("answer") => got.push((m["seq"].as_u64().unwrap(), m["sdp"].as_str().unwrap().to_owned())),
+                Some("reconnection-detected") => detected = Some(m),
+                _ => {}
+            }
+        }
+        let sdps: Vec<&str> = got.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!(sdps, ["v=0 answer 1", "v=0 answer 2", "v=0 answer 3", "v=0 answer 4"]);
+        assert!(
+            got[0].0 > before_kill,
+            "numbers keep increasing: {got:?} after {before_kill}"
+        );
+        let detected = detected.unwrap();
+        assert!(
+            detected["missed_message_count"].as_u64() >= Some(4),
+            "reports what was missed: {detected}"
+        );
+        assert_eq!(detected["replay_complete"], true, "nothing lost: {detected}");
+        let away = detected["disconnect_duration"].as_f64().unwrap_or(0.0);
+        assert!(
+            away >= closed.as_secs_f64(),
+            "the host's time away runs on across the move (not restarted): {away} s"
+        );
+        eprintln!("host resumed on B; replayed {got:?}; {detected}");
+
+        // Still one room, relaying both ways on B.
+        host2
+            .send(json!({"type": "offer", "to": peer, "sdp": "v=0 offer 2"}))
+            .await?;
+        assert_eq!(viewer2.until("offer", long).await?.0["sdp"], "v=0 offer 2");
+
+        // Redis restarts (losing everything).
+        drop(redis);
+        let t_down = Instant::now();
+        while healthz(&b_addr)?["redis"] != "down" {
+            anyhow::ensure!(t_down.elapsed() < long, "B never noticed Redis was down");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(metric(&b_addr, "holdfast_redis_up")?, 0);
+        // The room works meanwhile.
+        viewer2.send(answer(5)).await?;
+        assert_eq!(host2.until("answer", long).await?.0["sdp"], "v=0 answer 5");
+        // A new room can be made; a join to a room this node does not hold
+        // gets a clear error (not "wrong code").
+        let mut newcomer = Client::connect(&b_addr).await?;
+        newcomer.send(json!({"type": "register", "gate": "ABCD"})).await?;
+        let (reg2, _) = newcomer.until("registered", long).await?;
+        let mut stranger = Client::connect(&b_addr).await?;
+        stranger
+            .send(json!({"type": "join", "id": "123456789", "gate": "ABCD"}))
+            .await?;
+        let (e, _) = stranger.until("error", long).await?;
+        assert_eq!(e["code"], "session-unavailable", "{e}");
+        assert!(e["retry_after_ms"].as_u64().is_some(), "{e}");
+
+        let redis = RedisServer::start(redis_port, &art)?;
+        let t_up = Instant::now();
+        while healthz(&b_addr)?["redis"] != "up" {
+            anyhow::ensure!(t_up.elapsed() < long, "B never noticed Redis was back");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Both rooms are written back, held by B.
+        let t_rw = Instant::now();
+        for room in [id.as_str(), reg2["id"].as_str().unwrap()] {
+            loop {
+                let owner = redis_cli(redis_port, &["GET", &format!("hf:room:{room}:owner")])?;
+                let state = redis_cli(redis_port, &["EXISTS", &format!("hf:room:{room}:state")])?;
+                if owner.trim() == "node-b" && state.trim() == "1" {
+                    break;
+                }
+                anyhow::ensure!(t_rw.elapsed() < long, "room {room} not rewritten: {owner} {state}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        viewer2.send(answer(6)).await?;
+        assert_eq!(host2.until("answer", long).await?.0["sdp"], "v=0 answer 6");
+        let mut late = Client::connect(&lb_addr).await?;
+        late.send(json!({"type": "join", "id": reg2["id"], "gate": "ABCD"}))
+            .await?;
+        newcomer.until("join-request", long).await?;
+        drop(redis);
+        anyhow::Ok(())
+    })?;
+    for p in [&node_a, &node_b] {
+        let log = log_of(p);
+        assert!(!log.contains("panicked"), "{}: {log}", p.name);
+    }
+    Ok(())
+}
