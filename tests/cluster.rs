@@ -159,7 +159,7 @@ fn answer(n: u32) -> Value {
 fn a_room_spans_two_nodes_and_survives_one_being_killed_and_a_redis_restart() -> anyhow::Result<()> {
     let art = artifacts_dir("cluster_failover");
     let redis_port = free_port();
-    let redis = RedisServer::start(redis_port, &art)?;
+    let redis = RedisServer::start(None, redis_port, &art)?;
     let (a_addr, b_addr, lb_addr) = (
         format!("127.0.0.1:{}", free_port()),
         format!("127.0.0.1:{}", free_port()),
@@ -317,7 +317,7 @@ fn a_room_spans_two_nodes_and_survives_one_being_killed_and_a_redis_restart() ->
         assert_eq!(e["code"], "session-unavailable", "{e}");
         assert!(e["retry_after_ms"].as_u64().is_some(), "{e}");
 
-        let redis = RedisServer::start(redis_port, &art)?;
+        let redis = RedisServer::start(None, redis_port, &art)?;
         let t_up = Instant::now();
         while healthz(&b_addr)?["redis"] != "up" {
             anyhow::ensure!(t_up.elapsed() < long, "B never noticed Redis was back");
@@ -348,6 +348,206 @@ fn a_room_spans_two_nodes_and_survives_one_being_killed_and_a_redis_restart() ->
     for p in [&node_a, &node_b] {
         let log = log_of(p);
         assert!(!log.contains("panicked"), "{}: {log}", p.name);
+    }
+    Ok(())
+}
+
+const SERVER_IP: &str = "10.78.0.1";
+const HOST_IP: &str = "10.78.0.2";
+const VIEWER_IP: &str = "10.78.0.3";
+const W: f64 = 1280.0;
+const H: f64 = 720.0;
+
+fn near(a: (i32, i32), b: (i32, i32)) -> bool {
+    (a.0 - b.0).abs() <= 2 && (a.1 - b.1).abs() <= 2
+}
+
+/// Frames the Rust viewer reported within `d`, and the other events it said.
+fn frames_within(p: &Proc, d: Duration) -> (usize, Vec<Value>) {
+    let until = Instant::now() + d;
+    let (mut n, mut other) = (0, Vec::new());
+    while let Ok(ev) = p.json_line(until.saturating_duration_since(Instant::now())) {
+        if ev["event"] == "frame" {
+            n += 1;
+        } else {
+            other.push(ev);
+        }
+        if Instant::now() >= until {
+            break;
+        }
+    }
+    (n, other)
+}
+
+/// The real thing: `holdfast-host` sharing an X display from its own
+/// namespace, a Rust viewer and Chromium from another, and two nodes, Redis
+/// and haproxy in a third. haproxy sends the host to node A and the viewers
+/// to node B (each frontend prefers one node and falls back to the other),
+/// so the viewers' signalling is proxied to A. Video and input work; A is
+/// killed with SIGKILL: the video never stops (it does not go through the
+/// server), the host resumes on B, and afterwards the room still admits a
+/// new viewer and relays its signalling. Then Redis restarts: the media
+/// keeps flowing and another new viewer is admitted.
+#[test]
+fn host_on_one_node_viewers_on_another_and_the_hosts_node_killed() -> anyhow::Result<()> {
+    use holdfast_testkit::{
+        start_host, start_pattern, start_probe_viewer, wait_for, xdotool_pointer, Browser, Lan, Netns, Xvfb,
+    };
+    let art = artifacts_dir("cluster_media");
+    let lan = Lan::new()?;
+    let (server_ns, host_ns, viewer_ns) = (Netns::new()?, Netns::new()?, Netns::new()?);
+    let _links = (
+        lan.attach(&server_ns, SERVER_IP)?,
+        lan.attach(&host_ns, HOST_IP)?,
+        lan.attach(&viewer_ns, VIEWER_IP)?,
+    );
+    let redis_port = 6390;
+    let redis = RedisServer::start(Some(&server_ns), redis_port, &art)?;
+    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    let (a_addr, b_addr) = (format!("{SERVER_IP}:8081"), format!("{SERVER_IP}:8082"));
+    let (host_front, viewer_front) = (format!("{SERVER_IP}:8080"), format!("{SERVER_IP}:8090"));
+    let node_args = ["--grace-secs", "60", "--trusted-proxy", SERVER_IP];
+    let node_a = start_signal_node(Some(&server_ns), &a_addr, &redis_url, "node-a", &node_args, &art)?;
+    let node_b = start_signal_node(Some(&server_ns), &b_addr, &redis_url, "node-b", &node_args, &art)?;
+    let _lb = Haproxy::start_failover(
+        Some(&server_ns),
+        &[(&host_front, &a_addr, &b_addr), (&viewer_front, &b_addr, &a_addr)],
+        &art,
+    )?;
+    let metric_in = |addr: &str, name: &str| -> anyhow::Result<u64> {
+        let out = server_ns.exec(&["curl", "-s", &format!("http://{addr}/metrics")])?;
+        out.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no {name} at {addr}"))
+    };
+
+    let x = Xvfb::start(Some(&host_ns), W as u32, H as u32, &art)?;
+    let _pattern = start_pattern(Some(&host_ns), &x.display, &art)?;
+    let bind = format!("{HOST_IP}:0");
+    let (host, room) = start_host(
+        &host_ns,
+        &format!("http://{host_front}"),
+        &["--log", "info,holdfast_peer=debug", "--ice-bind", &bind],
+        Some(&x.display),
+        &art,
+    )?;
+    let vbind = format!("{VIEWER_IP}:0");
+    let viewer_url = format!("http://{viewer_front}");
+    let mut viewer = start_probe_viewer(
+        &viewer_ns,
+        &viewer_url,
+        &room,
+        &["--ice-bind", &vbind, "--frame-every", "1"],
+        &art,
+    )?;
+    let (joined, _) = viewer.next_event(&["joined", "refused", "closed"], Duration::from_secs(30))?;
+    anyhow::ensure!(joined["event"] == "joined", "{joined}");
+    viewer.next_event(&["frame"], Duration::from_secs(20))?;
+    let page = room["viewer_url"]
+        .as_str()
+        .unwrap_or_default()
+        .replace(&host_front, &viewer_front);
+    let mut browser = Browser::start_trusting(Some(&viewer_ns), &art, &viewer_url)?;
+    browser.watch(&page, &art)?;
+    anyhow::ensure!(metric_in(&a_addr, "holdfast_rooms")? == 1, "the host is on A");
+    anyhow::ensure!(metric_in(&b_addr, "holdfast_rooms")? == 0);
+    let proxied = metric_in(&b_addr, "holdfast_proxied_connections")?;
+    anyhow::ensure!(proxied == 2, "both viewers' signalling goes through B to A: {proxied}");
+
+    // Input from both viewers lands.
+    let pointer = || xdotool_pointer(Some(&host_ns), &x.display);
+    let input_lands = |viewer: &mut Proc, browser: &mut Browser, (fx, fy): (f64, f64)| -> anyhow::Result<()> {
+        viewer.write_line(&format!(r#"{{"type":"pointer-move","x":{fx},"y":{fy}}}"#))?;
+        let want = ((fx * W) as i32, (fy * H) as i32);
+        wait_for(Duration::from_secs(5), "the Rust viewer's pointer move", || {
+            Ok(near(pointer()?, want).then_some(()))
+        })?;
+        let ((cx, cy), want_web) = browser.point_on_picture(1.0 - fx, 1.0 - fy, W, H)?;
+        browser.mouse("move", cx, cy)?;
+        wait_for(Duration::from_secs(5), "Chromium's pointer move", || {
+            Ok(near(pointer()?, want_web).then_some(()))
+        })?;
+        Ok(())
+    };
+    input_lands(&mut viewer, &mut browser, (0.25, 0.75))?;
+    eprintln!("host on A, viewers on B: video and input from both work");
+
+    // SIGKILL node A. The video keeps coming the whole time.
+    let decoded_before = browser.stats()?["framesDecoded"].as_u64().unwrap_or(0);
+    node_a.signal("KILL")?;
+    let killed = Instant::now();
+    let mut quiet_seconds = 0;
+    let mut events = Vec::new();
+    while killed.elapsed() < Duration::from_secs(15) {
+        let (frames, other) = frames_within(&viewer, Duration::from_secs(1));
+        quiet_seconds += usize::from(frames == 0);
+        events.extend(other);
+    }
+    eprintln!("Rust viewer during the failover: {events:?}");
+    anyhow::ensure!(
+        quiet_seconds <= 1,
+        "the video stalled for {quiet_seconds} s while a server died"
+    );
+    let decoded_after = browser.stats()?["framesDecoded"].as_u64().unwrap_or(0);
+    anyhow::ensure!(
+        decoded_after > decoded_before + 100,
+        "Chromium kept decoding: {decoded_before} -> {decoded_after}"
+    );
+    // The host resumed on B, which holds the room now.
+    let took_over = wait_for(Duration::from_secs(30), "the room to be held by B", || {
+        Ok(
+            (metric_in(&b_addr, "holdfast_rooms")? == 1 && metric_in(&b_addr, "holdfast_proxied_connections")? == 0)
+                .then(|| killed.elapsed()),
+        )
+    })?;
+    let (restored, _) = host.next_event(&["signal-restored"], Duration::from_secs(30))?;
+    eprintln!("node A killed: room on B after {took_over:?}; host: {restored}");
+    input_lands(&mut viewer, &mut browser, (0.6, 0.4))?;
+
+    // The room on B admits a newcomer: join request relayed to the host on B,
+    // offer and answer relayed, video decoded.
+    let newcomer = |name: &str| -> anyhow::Result<()> {
+        let mut cmd = viewer_ns.command(holdfast_testkit::bin("holdfast-probe-viewer"));
+        cmd.args([
+            "--signal",
+            &format!("http://{host_front}"),
+            "--id",
+            room["id"].as_str().unwrap_or_default(),
+        ])
+        .args([
+            "--code",
+            room["code"].as_str().unwrap_or_default(),
+            "--ice-bind",
+            &vbind,
+            "--frame-every",
+            "1",
+        ]);
+        let p = Proc::spawn(name, cmd, &art)?;
+        let (joined, _) = p.next_event(&["joined", "refused", "closed"], Duration::from_secs(30))?;
+        anyhow::ensure!(joined["event"] == "joined", "{name}: {joined}");
+        p.next_event(&["frame"], Duration::from_secs(20))?;
+        Ok(())
+    };
+    newcomer("viewer-after-failover")?;
+    eprintln!("a new viewer joined the room on B and decodes");
+
+    // Redis restarts: media keeps flowing; a newcomer still gets in (the
+    // room is held by the node it reaches, in memory).
+    drop(redis);
+    let (frames, _) = frames_within(&viewer, Duration::from_secs(3));
+    anyhow::ensure!(frames > 10, "video while Redis is down: {frames} frames in 3 s");
+    newcomer("viewer-redis-down")?;
+    let _redis = RedisServer::start(Some(&server_ns), redis_port, &art)?;
+    wait_for(Duration::from_secs(15), "B to see Redis back", || {
+        Ok((metric_in(&b_addr, "holdfast_redis_up")? == 1).then_some(()))
+    })?;
+    let (frames, _) = frames_within(&viewer, Duration::from_secs(3));
+    anyhow::ensure!(frames > 10, "video after Redis came back: {frames} frames in 3 s");
+    input_lands(&mut viewer, &mut browser, (0.3, 0.3))?;
+    for p in [&node_a, &node_b, &host] {
+        let log = log_of(p);
+        anyhow::ensure!(!log.contains("panicked"), "{}: panicked", p.name);
     }
     Ok(())
 }

@@ -55,7 +55,7 @@ fn snapshot(id: &RoomId) -> RoomSnapshot {
 fn two_nodes_share_ownership_room_state_and_the_token_key_through_redis() -> anyhow::Result<()> {
     let art = artifacts_dir("cluster_store");
     let port = free_port();
-    let redis = RedisServer::start(port, &art)?;
+    let redis = RedisServer::start(None, port, &art)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let kept = Retention {
@@ -141,7 +141,7 @@ fn two_nodes_share_ownership_room_state_and_the_token_key_through_redis() -> any
     // Redis restarts (losing everything: no persistence here): the same
     // store reconnects by itself and works again.
     drop(redis);
-    let redis = RedisServer::start(port, &art)?;
+    let redis = RedisServer::start(None, port, &art)?;
     rt.block_on(async {
         let a = RedisStore::connect(&redis.url(), "node-a").await?;
         let room = RoomId::parse("555555555").map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -158,7 +158,7 @@ fn two_nodes_share_ownership_room_state_and_the_token_key_through_redis() -> any
 fn a_store_rides_out_a_redis_restart() -> anyhow::Result<()> {
     let art = artifacts_dir("cluster_store_restart");
     let port = free_port();
-    let redis = RedisServer::start(port, &art)?;
+    let redis = RedisServer::start(None, port, &art)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let room = RoomId::parse("111222333").map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let store = rt.block_on(RedisStore::connect(&redis.url(), "node-a"))?;
@@ -172,7 +172,7 @@ fn a_store_rides_out_a_redis_restart() -> anyhow::Result<()> {
         "failed quickly: {:?}",
         started.elapsed()
     );
-    let _redis = RedisServer::start(port, &art)?;
+    let _redis = RedisServer::start(None, port, &art)?;
     let back = rt.block_on(async {
         for _ in 0..50 {
             if let Ok(owner) = store.claim(&room, Duration::from_secs(5)).await {

@@ -267,18 +267,7 @@ fn viewers_reach_a_host_they_cannot_reach_directly_through_the_relay_and_keep_it
     wait_for(Duration::from_secs(5), "the Rust viewer's pointer move", || {
         Ok(near(pointer()?, want).then_some(()))
     })?;
-    let r = browser.eval("window.holdfast.pictureRect()")?;
-    let (left, top, width, height) = (
-        r["left"].as_f64().unwrap_or(0.0),
-        r["top"].as_f64().unwrap_or(0.0),
-        r["width"].as_f64().unwrap_or(1.0),
-        r["height"].as_f64().unwrap_or(1.0),
-    );
-    let (cx, cy) = ((left + 0.8 * width).round(), (top + 0.2 * height).round());
-    let want_web = (
-        ((cx - left) / width * (W - 1.0)).round() as i32,
-        ((cy - top) / height * (H - 1.0)).round() as i32,
-    );
+    let ((cx, cy), want_web) = browser.point_on_picture(0.8, 0.2, W, H)?;
     browser.mouse("move", cx, cy)?;
     wait_for(Duration::from_secs(5), "Chromium's pointer move", || {
         Ok(near(pointer()?, want_web).then_some(()))

@@ -64,20 +64,7 @@ impl Desk {
     /// Page coordinates in the viewer for remote pixel (rx, ry), and the
     /// remote pixel those coordinates really mean (what the host must hit).
     fn client_point(&mut self, rx: f64, ry: f64) -> anyhow::Result<((f64, f64), (i32, i32))> {
-        let r = self.viewer.eval("window.holdfast.pictureRect()")?;
-        let (left, top, width, height) = (
-            r["left"].as_f64().unwrap(),
-            r["top"].as_f64().unwrap(),
-            r["width"].as_f64().unwrap(),
-            r["height"].as_f64().unwrap(),
-        );
-        let cx = (left + (rx + 0.5) / W * width).round();
-        let cy = (top + (ry + 0.5) / H * height).round();
-        let expect = (
-            ((cx - left) / width * (W - 1.0)).round() as i32,
-            ((cy - top) / height * (H - 1.0)).round() as i32,
-        );
-        Ok(((cx, cy), expect))
+        self.viewer.point_on_picture((rx + 0.5) / W, (ry + 0.5) / H, W, H)
     }
 
     fn pointer(&self) -> anyhow::Result<(i32, i32)> {

@@ -587,18 +587,18 @@ impl Coturn {
     }
 }
 
-/// Debian's redis-server on 127.0.0.1:`port`, nothing kept on disk;
-/// stopped on drop (start it again on the same port to restart it).
+/// Debian's redis-server on 127.0.0.1:`port` (of `ns` if given), nothing
+/// kept on disk; stopped on drop (start it again on the same port to restart it).
 pub struct RedisServer {
     pub port: u16,
     _proc: Proc,
 }
 
 impl RedisServer {
-    pub fn start(port: u16, log_dir: &Path) -> Result<Self> {
+    pub fn start(ns: Option<&Netns>, port: u16, log_dir: &Path) -> Result<Self> {
         let dir = log_dir.join(format!("redis-{port}"));
         std::fs::create_dir_all(&dir)?;
-        let mut cmd = Command::new("redis-server");
+        let mut cmd = command_in(ns, "redis-server");
         cmd.args([
             "--port",
             &port.to_string(),
@@ -613,7 +613,7 @@ impl RedisServer {
         .arg(&dir);
         let proc = Proc::spawn(&format!("redis-{port}"), cmd, log_dir).context("starting redis-server (Debian's)")?;
         wait_for(Duration::from_secs(15), "redis-server to accept connections", || {
-            Ok(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok().then_some(()))
+            Ok(accepts_tcp(ns, &format!("127.0.0.1:{port}")).then_some(()))
         })?;
         Ok(RedisServer { port, _proc: proc })
     }
@@ -675,27 +675,52 @@ pub struct Haproxy {
 
 impl Haproxy {
     pub fn start(ns: Option<&Netns>, listen: &str, backends: &[&str], log_dir: &Path) -> Result<Self> {
+        let servers: Vec<(&str, bool)> = backends.iter().map(|b| (*b, false)).collect();
+        Self::start_with(ns, &[(listen, &servers)], log_dir)
+    }
+
+    /// One frontend per `(listen, preferred, standby)`: all its clients go
+    /// to `preferred` while its health check passes, else to `standby`
+    /// (haproxy `backup`). Places clients on a chosen node, deterministically,
+    /// while still moving them when it dies.
+    pub fn start_failover(ns: Option<&Netns>, fronts: &[(&str, &str, &str)], log_dir: &Path) -> Result<Self> {
+        let servers: Vec<(&str, Vec<(&str, bool)>)> = fronts
+            .iter()
+            .map(|(listen, preferred, standby)| (*listen, vec![(*preferred, false), (*standby, true)]))
+            .collect();
+        let fronts: Vec<(&str, &[(&str, bool)])> = servers.iter().map(|(l, s)| (*l, s.as_slice())).collect();
+        Self::start_with(ns, &fronts, log_dir)
+    }
+
+    /// Frontends on `listen`, each with its servers (`true`: a backup).
+    fn start_with(ns: Option<&Netns>, fronts: &[(&str, &[(&str, bool)])], log_dir: &Path) -> Result<Self> {
         let mut conf = String::from(
             "global\n  maxconn 4000\n\
              defaults\n  mode http\n  timeout connect 1s\n  timeout client 1h\n  timeout server 1h\n  \
-             timeout tunnel 1h\n  retries 3\n  option redispatch\n\
-             frontend signal\n",
+             timeout tunnel 1h\n  retries 3\n  option redispatch\n",
         );
-        conf.push_str(&format!(
-            "  bind {listen}\n  option forwardfor\n  default_backend nodes\n"
-        ));
-        conf.push_str("backend nodes\n  balance roundrobin\n  option httpchk GET /healthz\n  default-server inter 500ms fall 2 rise 2\n");
-        for (i, b) in backends.iter().enumerate() {
-            conf.push_str(&format!("  server node{i} {b} check\n"));
+        for (i, (listen, servers)) in fronts.iter().enumerate() {
+            conf.push_str(&format!(
+                "frontend signal{i}\n  bind {listen}\n  option forwardfor\n  default_backend nodes{i}\n\
+                 backend nodes{i}\n  balance roundrobin\n  option httpchk GET /healthz\n  \
+                 default-server inter 500ms fall 2 rise 2\n"
+            ));
+            for (j, (addr, backup)) in servers.iter().enumerate() {
+                let backup = if *backup { " backup" } else { "" };
+                conf.push_str(&format!("  server node{j} {addr} check{backup}\n"));
+            }
         }
+        let listen = fronts.first().map(|f| f.0).ok_or_else(|| anyhow!("no frontend"))?;
         let path = log_dir.join(format!("haproxy-{}.cfg", listen.replace([':', '.'], "-")));
         std::fs::write(&path, conf)?;
         let mut cmd = command_in(ns, "haproxy");
         cmd.arg("-db").arg("-f").arg(&path);
         let proc = Proc::spawn("haproxy", cmd, log_dir).context("starting haproxy (Debian's)")?;
-        wait_for(Duration::from_secs(15), "haproxy", || {
-            Ok(accepts_tcp(ns, listen).then_some(()))
-        })?;
+        for (listen, _) in fronts {
+            wait_for(Duration::from_secs(15), "haproxy", || {
+                Ok(accepts_tcp(ns, listen).then_some(()))
+            })?;
+        }
         Ok(Haproxy {
             listen: listen.to_owned(),
             _proc: proc,
@@ -911,6 +936,21 @@ impl Browser {
     pub fn keyboard(&mut self, action: &str, arg: &str) -> Result<()> {
         self.call(serde_json::json!({"cmd": "keyboard", "action": action, "text": arg, "key": arg}))
             .map(|_| ())
+    }
+
+    /// Page coordinates at fraction (`fx`, `fy`) of the viewer's picture of
+    /// a `w`x`h` screen, and the remote pixel those coordinates really mean
+    /// (what the host must hit, after the page rounds to whole pixels).
+    pub fn point_on_picture(&mut self, fx: f64, fy: f64, w: f64, h: f64) -> Result<((f64, f64), (i32, i32))> {
+        let r = self.eval("window.holdfast.pictureRect()")?;
+        let get = |k: &str| r[k].as_f64().ok_or_else(|| anyhow!("pictureRect has no {k}: {r}"));
+        let (left, top, width, height) = (get("left")?, get("top")?, get("width")?, get("height")?);
+        let (cx, cy) = ((left + fx * width).round(), (top + fy * height).round());
+        let expect = (
+            ((cx - left) / width * (w - 1.0)).round() as i32,
+            ((cy - top) / height * (h - 1.0)).round() as i32,
+        );
+        Ok(((cx, cy), expect))
     }
 
     /// The colour the viewer drew at remote-screen pixel (x, y).
