@@ -235,9 +235,21 @@ impl AppState {
 fn queue_text(to: ConnId, c: &Conn, text: String) {
     let len = text.len();
     let queued = c.queued.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
-    if queued > OUTBOX_BYTE_BUDGET || c.tx.try_send(Out::Text(text)).is_err() {
+    let refused = if queued > OUTBOX_BYTE_BUDGET {
+        Some(true)
+    } else {
+        match c.tx.try_send(Out::Text(text)) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(_)) => Some(true),
+            // Its writer is gone: the connection is closing anyway.
+            Err(mpsc::error::TrySendError::Closed(_)) => Some(false),
+        }
+    };
+    if let Some(stalled) = refused {
         c.queued.fetch_sub(len, std::sync::atomic::Ordering::Relaxed);
-        warn!(conn = %to, queued, "client is not reading its messages; dropping it");
+        if stalled {
+            warn!(conn = %to, queued, "client is not reading its messages; dropping it");
+        }
         c.close.notify_one();
     }
 }

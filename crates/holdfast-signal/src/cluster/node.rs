@@ -24,7 +24,7 @@ use holdfast_proto::signal::{ClientEnvelope, ClientMessage, ErrorKind, SignalErr
 use holdfast_proto::RoomId;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::store::{Owner, RedisStore, RoomWrite, StoreError};
 use crate::hub::{ConnId, Hub, Outbox};
@@ -419,16 +419,42 @@ async fn on_node_message(state: &Arc<AppState>, msg: NodeMessage) {
     let cluster = cluster_of(state).clone();
     match msg {
         NodeMessage::Frame { from, conn, addr, text } => {
+            let known = cluster
+                .remote
+                .lock()
+                .expect("remote lock")
+                .contains_key(&(from.clone(), conn));
+            if !known && !ClientEnvelope::parse(&text).is_ok_and(|env| decides_route(&env)) {
+                // A client this node let go of (its messages could not be
+                // passed on): only a resume brings it back, so it is told to.
+                publish(&cluster, &from, &NodeMessage::Close { conn }).await;
+                return;
+            }
             let local = remote_conn(state, &cluster, &from, conn);
-            // Another node checked it; this one checks again (trust nobody).
-            match ClientEnvelope::parse(&text) {
-                Ok(env) => state.step(|hub| hub.handle(Instant::now(), local, addr, env)),
-                Err(e) => state.deliver(vec![crate::hub::Out::Send {
+            let reply = |e: SignalError| {
+                state.deliver(vec![crate::hub::Out::Send {
                     to: local,
                     seq: None,
                     msg: e.into(),
-                }]),
+                }])
+            };
+            // Another node checked it; this one checks again (trust nobody).
+            let env = match ClientEnvelope::parse(&text) {
+                Ok(env) => env,
+                Err(e) => return reply(e),
+            };
+            // The sender's node found this node holding the room; this node
+            // may still be carrying it on (its own client's resume is loading
+            // it): the same path makes sure it is here before the hub sees
+            // a resume, which would otherwise start the room afresh.
+            if decides_route(&env) {
+                match route(state, &cluster, &env).await {
+                    Ok(Route::Local) => {}
+                    Ok(Route::Proxy(_)) => return reply(unavailable()),
+                    Err(e) => return reply(e),
+                }
             }
+            state.step(|hub| hub.handle(Instant::now(), local, addr, env));
         }
         NodeMessage::Gone { from, conn } => {
             let local = cluster.remote.lock().expect("remote lock").remove(&(from, conn));
@@ -473,28 +499,37 @@ fn remote_conn(state: &Arc<AppState>, cluster: &Arc<Cluster>, from: &str, conn: 
     let cluster = cluster.clone();
     let (node, their) = key;
     tokio::spawn(async move {
+        // False once a message may not have reached the client's node (a
+        // timeout is not a refusal: it may have). Resending could deliver it
+        // twice; instead the client's socket is closed and it resumes with
+        // the last number it has, which the replay completes exactly once.
         let send = |out: Out| {
             let cluster = cluster.clone();
             let node = node.clone();
             let queued = queued.clone();
             async move {
-                if let Out::Text(text) = out {
-                    queued.fetch_sub(text.len(), Relaxed);
-                    publish(&cluster, &node, &NodeMessage::Deliver { conn: their, text }).await;
-                }
+                let Out::Text(text) = out else { return true };
+                queued.fetch_sub(text.len(), Relaxed);
+                publish(&cluster, &node, &NodeMessage::Deliver { conn: their, text }).await
             }
         };
         loop {
             tokio::select! {
                 biased;
                 out = rx.recv() => match out {
-                    Some(out) => send(out).await,
+                    Some(out) => if !send(out).await {
+                        debug!(node = %node, "could not pass a message to the client's node; closing the client");
+                        publish(&cluster, &node, &NodeMessage::Close { conn: their }).await;
+                        break;
+                    },
                     None => return,
                 },
                 _ = close.notified() => {
                     // What was queued before the close (a `room-closed`, say) goes first.
                     while let Ok(out) = rx.try_recv() {
-                        send(out).await;
+                        if !send(out).await {
+                            break;
+                        }
                     }
                     publish(&cluster, &node, &NodeMessage::Close { conn: their }).await;
                     break;
@@ -522,6 +557,10 @@ async fn heartbeat(state: Weak<AppState>) {
         let cluster = cluster_of(&state).clone();
         if let Err(e) = cluster.store.heartbeat(ALIVE_TTL).await {
             cluster.failed("heartbeat", &e);
+            // Proxied sockets cannot work without Redis: their clients are
+            // better told so (they reconnect and hear `session-unavailable`).
+            let proxied: Vec<ConnId> = cluster.proxied.lock().expect("proxied lock").keys().copied().collect();
+            close_all(&state, &proxied);
             continue;
         }
         if !cluster.up.swap(true, Relaxed) {

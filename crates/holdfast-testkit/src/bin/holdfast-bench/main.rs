@@ -11,10 +11,16 @@
 //!   decoded frame, and the end-to-end code check's share (p50, p95), 40 joins
 //!   over loopback against the real server and host.
 //!
+//! - `holdfast-bench cluster`: 10,000 rooms over two signalling nodes and
+//!   Redis, relay latency, Redis memory per room, and a node killed under
+//!   load (see `cluster.rs`).
+//!
 //! Per-stage conversion and encoding costs are criterion benches:
 //! `cargo bench -p holdfast-media`.
 
 use std::time::{Duration, Instant};
+
+mod cluster;
 
 use anyhow::Result;
 use holdfast_media::encode::{EncoderSettings, Tuning};
@@ -211,6 +217,13 @@ fn main() -> Result<()> {
     }
     if tuning_name == "join" {
         return join_time();
+    }
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    if tuning_name == "cluster" {
+        return cluster::run(&args);
+    }
+    if tuning_name == "cluster-worker" {
+        return cluster::worker(&args);
     }
     let tuning = match tuning_name.as_str() {
         "screen" => Tuning::Screen,
