@@ -36,8 +36,11 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A node that has not said so for this long is dead: its rooms may be taken
 /// and the sockets other nodes proxied to it are closed.
 pub const ALIVE_TTL: Duration = Duration::from_secs(6);
-/// Client steps written to Redis in one round trip at most.
+/// Hub steps, and room writes, sent to Redis in one round trip at most.
 const COMMIT_BATCH: usize = 1024;
+const WRITES_PER_ROUND_TRIP: usize = 512;
+/// Rooms per commit when a node rewrites all it holds.
+const RESYNC_CHUNK: usize = 100;
 /// What a client is told when the room it names cannot be found or held
 /// because Redis is unreachable.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
@@ -218,23 +221,26 @@ impl Cluster {
         let ids = hub.room_ids();
         let mut written = self.written.lock().expect("written lock");
         written.clear();
-        let writes: Vec<RoomWrite> = ids
-            .iter()
-            .filter_map(|id| hub.snapshot_room(id, now))
-            .map(|snapshot| {
-                written.insert(snapshot.id.clone(), snapshot.last_seq);
-                RoomWrite::Save { snapshot, full: true }
-            })
-            .collect();
         info!(
             node = self.node(),
-            rooms = writes.len(),
+            rooms = ids.len(),
             "redis is back: rewriting this node's rooms"
         );
-        let _ = self.commits.send(Commit {
-            writes,
-            out: Vec::new(),
-        });
+        // In chunks: one pipeline of every room would outlast the command timeout.
+        for chunk in ids.chunks(RESYNC_CHUNK) {
+            let writes = chunk
+                .iter()
+                .filter_map(|id| hub.snapshot_room(id, now))
+                .map(|snapshot| {
+                    written.insert(snapshot.id.clone(), snapshot.last_seq);
+                    RoomWrite::Save { snapshot, full: true }
+                })
+                .collect();
+            let _ = self.commits.send(Commit {
+                writes,
+                out: Vec::new(),
+            });
+        }
     }
 
     /// The room a client's message names, if it names one held elsewhere
@@ -366,10 +372,14 @@ fn cluster_of(state: &AppState) -> &Arc<Cluster> {
 /// messages in order. A failed write is counted and the messages go anyway.
 async fn commits(state: Weak<AppState>, mut rx: mpsc::UnboundedReceiver<Commit>) {
     while let Some(first) = rx.recv().await {
+        let mut writes_in_batch = first.writes.len();
         let mut batch = vec![first];
-        while batch.len() < COMMIT_BATCH {
+        while batch.len() < COMMIT_BATCH && writes_in_batch < WRITES_PER_ROUND_TRIP {
             match rx.try_recv() {
-                Ok(c) => batch.push(c),
+                Ok(c) => {
+                    writes_in_batch += c.writes.len();
+                    batch.push(c);
+                }
                 Err(_) => break,
             }
         }
