@@ -165,7 +165,16 @@ fn a_room_spans_two_nodes_and_survives_one_being_killed_and_a_redis_restart() ->
         format!("127.0.0.1:{}", free_port()),
         format!("127.0.0.1:{}", free_port()),
     );
-    let node_args = ["--grace-secs", "60", "--trusted-proxy", "127.0.0.1"];
+    let node_args = [
+        "--grace-secs",
+        "60",
+        "--replay-ttl-secs",
+        "120",
+        "--replay-messages",
+        "40",
+        "--trusted-proxy",
+        "127.0.0.1",
+    ];
     let node_a = start_signal_node(None, &a_addr, &redis.url(), "node-a", &node_args, &art)?;
     let node_b = start_signal_node(None, &b_addr, &redis.url(), "node-b", &node_args, &art)?;
     let _lb = Haproxy::start(None, &lb_addr, &[&a_addr, &b_addr], &art)?;
@@ -187,6 +196,11 @@ fn a_room_spans_two_nodes_and_survives_one_being_killed_and_a_redis_restart() ->
         let (joined, _) = viewer.until("joined", long).await?;
         let viewer_token = joined["token"].clone();
         assert_eq!(joined["control"], true);
+        // Both answers announce the server's windows, which clients keep to.
+        for answer in [&reg, &joined] {
+            assert_eq!(answer["grace_ms"], 60_000, "{answer}");
+            assert_eq!(answer["replay"], json!({"messages": 40, "ttl_ms": 120_000}), "{answer}");
+        }
 
         // Relayed both ways across the nodes.
         let t0 = Instant::now();

@@ -1,7 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import errorKinds from '../../tests/vectors/error-kinds.json';
+import replayVectors from '../../tests/vectors/replay_policy.json';
 import sessionDefaults from '../../tests/vectors/session.json';
-import { BACKOFF_CAP_MS, GRACE_MS, ReconnectPolicy, ResumeState, isFatal } from './signalling';
+import { BACKOFF_CAP_MS, GRACE_MS, ReconnectPolicy, ResumeState, isFatal, replayPolicy, resendsWritten } from './signalling';
+
+describe('the replay policy the server announces', () => {
+  it('decides resends as the Rust clients do (tests/vectors/replay_policy.json)', () => {
+    expect(replayVectors.cases.length).toBeGreaterThan(3);
+    for (const c of replayVectors.cases) {
+      expect(resendsWritten(c.replay, c.away_secs), JSON.stringify(c)).toBe(c.resends_written);
+    }
+  });
+
+  it('is read only when well formed', () => {
+    expect(replayPolicy({ type: 'joined', replay: { messages: 50, ttl_ms: 300000 } })).toEqual({ messages: 50, ttl_ms: 300000 });
+    expect(replayPolicy({ type: 'joined' })).toBeNull();
+    expect(replayPolicy({ type: 'joined', replay: { messages: '50', ttl_ms: 1 } })).toBeNull();
+  });
+
+  it('keeps a long-absent viewer from sending its old answer late; what it queued still goes', () => {
+    const s = new ResumeState('123456789', 'ABCD');
+    const joined = { type: 'joined', token: 't'.repeat(40), control: true, replay: { messages: 50, ttl_ms: 60000 } };
+    s.onMessage(joined);
+    s.send({ type: 'answer', sdp: 'a1' });
+    s.disconnected();
+    s.send({ type: 'candidate', candidate: { candidate: 'c2' } });
+    s.onMessage({ type: 'reconnection-detected', disconnect_duration: 120, missed_message_count: 0, last_received: 0 });
+    const r = s.onMessage(joined);
+    expect(r.kind).toBe('admitted');
+    if (r.kind !== 'admitted') return;
+    expect(r.resend.map((m) => m.type)).toEqual(['candidate']);
+  });
+});
 
 describe('ReconnectPolicy', () => {
   it('doubles its ceiling from 1 s to 30 s and stays there', () => {

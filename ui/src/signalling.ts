@@ -80,6 +80,29 @@ export type Incoming =
 
 const NUMBERED = new Set(['offer', 'answer', 'candidate']);
 
+/** How the server keeps a room's messages (`registered`/`joined` announce it). */
+export interface ReplayPolicy {
+  messages: number;
+  ttl_ms: number;
+}
+
+/** The announced replay policy, if the message carries a well-formed one. */
+export function replayPolicy(msg: Msg): ReplayPolicy | null {
+  const r = msg.replay as Record<string, unknown> | undefined;
+  if (!r || typeof r.messages !== 'number' || typeof r.ttl_ms !== 'number') return null;
+  return { messages: r.messages, ttl_ms: r.ttl_ms };
+}
+
+/**
+ * Whether a client away `awaySecs` still resends what it wrote before the
+ * drop and the server did not take: not past the room's message lifetime
+ * (the replay the other way would be gone too). Rust: `ReplayPolicy::resends_written`;
+ * both run tests/vectors/replay_policy.json.
+ */
+export function resendsWritten(policy: ReplayPolicy | null, awaySecs: number): boolean {
+  return policy === null || awaySecs * 1000 < policy.ttl_ms;
+}
+
 /** What the viewer remembers to resume: token, last room seq, unconfirmed messages. */
 export class ResumeState {
   token: string | null = null;
@@ -139,7 +162,12 @@ export class ResumeState {
         this.admittedOnce = true;
         const r = this.reconnection;
         this.reconnection = null;
-        if (r && typeof r.last_received === 'number') {
+        const away = r && typeof r.disconnect_duration === 'number' ? r.disconnect_duration : 0;
+        if (r && !resendsWritten(replayPolicy(msg), away)) {
+          // Away longer than the room keeps messages: what was written
+          // before the drop is too old to send late.
+          this.unconfirmed = this.unconfirmed.filter((u) => !u.written);
+        } else if (r && typeof r.last_received === 'number') {
           const last = r.last_received;
           this.unconfirmed = this.unconfirmed.filter((u) => u.seq > last);
         } else if (r) {

@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 
-use holdfast_proto::signal::{ClientEnvelope, ClientMessage, ServerEnvelope, ServerMessage, SignalError};
+use holdfast_proto::signal::{ClientEnvelope, ClientMessage, ReplayPolicy, ServerEnvelope, ServerMessage, SignalError};
 use holdfast_proto::{CodeGate, RoomId, SessionToken};
 
 /// Numbered messages kept until confirmed (older ones are dropped first).
@@ -219,7 +219,14 @@ impl ResumeState {
                 let was_pending = std::mem::take(&mut self.pending);
                 self.admitted_once = true;
                 let reconnection = self.reconnection.take();
+                let policy = env.msg.replay();
                 let resend = match &reconnection {
+                    // Away longer than the room keeps messages: what was
+                    // written before the drop is too old to send late.
+                    Some((r, _)) if !ReplayPolicy::resends_written(policy, r.disconnect_duration) => {
+                        self.unconfirmed.retain(|u| !u.written);
+                        self.unconfirmed.iter().collect::<Vec<_>>()
+                    }
                     // The server says what it took: everything after it goes again.
                     Some((_, Some(last_received))) => {
                         let last = *last_received;
@@ -334,6 +341,7 @@ mod tests {
                 token: token(),
                 control: true,
                 grace_ms: None,
+                replay: None,
             },
         };
         admitted(v.on_message(joined));
@@ -387,6 +395,10 @@ mod tests {
                 token: token.clone(),
                 resumed,
                 grace_ms: None,
+                replay: Some(ReplayPolicy {
+                    messages: 50,
+                    ttl_ms: 60_000,
+                }),
             },
         }
     }
@@ -517,6 +529,39 @@ mod tests {
             "3 was written but not taken; 4 and 5 were queued"
         );
         assert_eq!(s.send(offer(6)).unwrap().seq, Some(6));
+    }
+
+    #[test]
+    fn after_an_absence_longer_than_the_rooms_message_lifetime_old_messages_are_not_sent_late() {
+        // `registered` announces messages kept 60 s. Away 120 s: the offers
+        // written before the drop are two minutes old (the replay the other
+        // way is gone too); what was queued while away still goes.
+        let mut s = ResumeState::new(host());
+        let t = token();
+        admitted(s.on_message(registered(&t, false)));
+        for n in 1..=3 {
+            s.send(offer(n));
+        }
+        s.disconnected();
+        s.send(offer(4));
+        let detected = |away: f64| ServerEnvelope {
+            seq: None,
+            msg: ServerMessage::ReconnectionDetected {
+                disconnect_duration: away,
+                missed_message_count: 0,
+                last_received: Some(1),
+                replay_complete: false,
+            },
+        };
+        s.on_message(detected(120.0));
+        let (_, resend) = admitted(s.on_message(registered(&t, true)));
+        assert_eq!(sdps(&resend), vec![(4, "o4".into())]);
+        // Within the lifetime the usual rule holds: everything after what was taken.
+        s.disconnected();
+        s.send(offer(5));
+        s.on_message(detected(30.0));
+        let (_, resend) = admitted(s.on_message(registered(&t, true)));
+        assert_eq!(sdps(&resend), vec![(4, "o4".into()), (5, "o5".into())]);
     }
 
     #[test]

@@ -399,6 +399,9 @@ pub enum ServerMessage {
         /// own grace window (one setting, the server's).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         grace_ms: Option<u64>,
+        /// How long this server keeps a room's messages for members that come back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replay: Option<ReplayPolicy>,
     },
     /// To a viewer: the gate was right; the host will connect, check the
     /// code and ask its user within `timeout_ms`. `ice_servers` are those
@@ -435,6 +438,9 @@ pub enum ServerMessage {
         /// As in `registered`: the grace window the client keeps to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         grace_ms: Option<u64>,
+        /// As in `registered`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replay: Option<ReplayPolicy>,
     },
     /// To a host: a viewer is admitted to its room; offer it a connection.
     PeerJoined {
@@ -504,7 +510,38 @@ pub enum ServerMessage {
     Pong,
 }
 
+/// How a server keeps a room's messages for members that come back: the
+/// last `messages`, for `ttl_ms` after the room's last activity. Clients keep
+/// to the same lifetime for what they resend after a reconnection (see
+/// [`ReplayPolicy::resends_written`]): the room forgets messages that old in
+/// both directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayPolicy {
+    pub messages: u64,
+    pub ttl_ms: u64,
+}
+
+impl ReplayPolicy {
+    /// Whether a client that was away `away_secs` (the server's
+    /// `reconnection-detected.disconnect_duration`) still resends the
+    /// messages it wrote before the drop that the server did not take. They
+    /// are at least that old: past the room's lifetime they are stale (an
+    /// old offer or candidate does harm), as the replay the other way would
+    /// be gone. What it queued while away is sent either way.
+    pub fn resends_written(policy: Option<ReplayPolicy>, away_secs: f64) -> bool {
+        policy.is_none_or(|p| away_secs * 1000.0 < p.ttl_ms as f64)
+    }
+}
+
 impl ServerMessage {
+    /// The replay policy a `registered` or `joined` announces.
+    pub fn replay(&self) -> Option<ReplayPolicy> {
+        match self {
+            ServerMessage::Registered { replay, .. } | ServerMessage::Joined { replay, .. } => *replay,
+            _ => None,
+        }
+    }
+
     /// The grace window a `registered` or `joined` announces.
     pub fn grace(&self) -> Option<std::time::Duration> {
         match self {
@@ -693,6 +730,39 @@ mod tests {
             serde_json::json!({
                 "about": "Written by holdfast-proto (signal.rs), checked by ui/src/signalling.test.ts.",
                 "grace_ms": holdfast_session::GRACE_PERIOD.as_millis() as u64,
+            }),
+        );
+    }
+
+    /// The rule both clients apply to what they resend after a long
+    /// absence (`ReplayPolicy::resends_written`), as cases both languages run.
+    #[test]
+    fn replay_policy_vectors_match_the_committed_file() {
+        let policy = Some(ReplayPolicy {
+            messages: 50,
+            ttl_ms: 60_000,
+        });
+        let cases: Vec<serde_json::Value> = [
+            (None, 3600.0),
+            (policy, 0.5),
+            (policy, 59.9),
+            (policy, 60.0),
+            (policy, 600.0),
+        ]
+        .into_iter()
+        .map(|(p, away)| {
+            serde_json::json!({
+                "replay": p,
+                "away_secs": away,
+                "resends_written": ReplayPolicy::resends_written(p, away),
+            })
+        })
+        .collect();
+        crate::check_vectors(
+            "replay_policy.json",
+            serde_json::json!({
+                "about": "Written by holdfast-proto (signal.rs), checked by ui/src/signalling.test.ts.",
+                "cases": cases,
             }),
         );
     }

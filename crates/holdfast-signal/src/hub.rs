@@ -35,7 +35,8 @@ use std::time::{Duration, Instant};
 
 use holdfast_proto::commands::AuthFailure;
 use holdfast_proto::signal::{
-    ClientEnvelope, ClientMessage, Decision, ErrorKind, IceServer, PeerId, ServerMessage, SignalError, CONSENT_TIMEOUT,
+    ClientEnvelope, ClientMessage, Decision, ErrorKind, IceServer, PeerId, ReplayPolicy, ServerMessage, SignalError,
+    CONSENT_TIMEOUT,
 };
 use holdfast_proto::{CodeGate, RoomId, SessionToken};
 use holdfast_session::{Quality, GRACE_PERIOD};
@@ -731,12 +732,21 @@ impl Hub {
             token: self.sign(id, room, &room.host, Grant::Host),
             resumed,
             grace_ms: Some(self.grace_ms()),
+            replay: Some(self.replay_policy()),
         }
     }
 
     /// The grace window clients are told to keep to (this server's).
     fn grace_ms(&self) -> u64 {
         self.config.grace.as_millis() as u64
+    }
+
+    /// How this server keeps messages, as clients are told.
+    fn replay_policy(&self) -> ReplayPolicy {
+        ReplayPolicy {
+            messages: self.config.replay.capacity as u64,
+            ttl_ms: self.config.replay.ttl.as_millis() as u64,
+        }
     }
 
     fn register(&mut self, now: Instant, conn: ConnId, addr: IpAddr, gate: CodeGate) -> Outbox {
@@ -1095,6 +1105,7 @@ impl Hub {
             token: token.clone(),
             control,
             grace_ms: Some(hub.grace_ms()),
+            replay: Some(hub.replay_policy()),
         };
         if let Some(member) = self.rooms.get_mut(&id).expect("checked").members.get_mut(&peer) {
             if member.expected {
@@ -1171,6 +1182,7 @@ impl Hub {
         let ice_servers = self.ice_for(&peer, now);
         self.counters.joins_admitted += 1;
         let grace_ms = Some(self.grace_ms());
+        let replay = Some(self.replay_policy());
         let room = self.rooms.get_mut(&id).expect("host's room exists");
         let member = room.members.get_mut(&peer).expect("pending member");
         member.role = Role::Viewer { control };
@@ -1186,6 +1198,7 @@ impl Hub {
                     token,
                     control,
                     grace_ms,
+                    replay,
                 },
             ));
         }

@@ -1431,3 +1431,37 @@ fn another_hub_carries_a_room_on_from_its_snapshot() {
         "numbers keep increasing: {seq} after {last_before}"
     );
 }
+
+#[test]
+fn registered_and_joined_announce_how_messages_are_kept() {
+    let mut t = T::with(HubConfig {
+        replay: crate::replay::ReplayConfig {
+            capacity: 20,
+            ttl: Duration::from_secs(60),
+        },
+        ..HubConfig::default()
+    });
+    let want = Some(ReplayPolicy {
+        messages: 20,
+        ttl_ms: 60_000,
+    });
+    let code = gate();
+    let out = t.send(
+        "h",
+        ip(1),
+        ClientMessage::Register {
+            gate: code.clone(),
+            token: None,
+            last_seq: None,
+        },
+    );
+    assert_eq!(out[0].2.replay(), want, "{out:?}");
+    let ServerMessage::Registered { id, .. } = &out[0].2 else {
+        panic!()
+    };
+    let id = id.clone();
+    let out = t.join_code("v", ip(2), &id, &code);
+    let peer = T::requested(&out);
+    let out = t.consent("h", &peer, Decision::Control);
+    assert_eq!(out[0].2.replay(), want, "{out:?}");
+}
