@@ -565,3 +565,28 @@ fn host_on_one_node_viewers_on_another_and_the_hosts_node_killed() -> anyhow::Re
     }
     Ok(())
 }
+
+/// A Redis password given in `--redis` never reaches the log, including
+/// when the node cannot start because of it (this Redis has no password:
+/// it refuses the AUTH).
+#[test]
+fn a_redis_password_stays_out_of_the_nodes_log() -> anyhow::Result<()> {
+    let art = artifacts_dir("cluster_secret");
+    let redis_port = free_port();
+    let _redis = RedisServer::start(None, redis_port, &art)?;
+    let secret = "hf-redis-pass-93f1c";
+    let mut cmd = std::process::Command::new(holdfast_testkit::bin("holdfast-signal"));
+    cmd.args(["--listen", &format!("127.0.0.1:{}", free_port()), "--no-tls"])
+        .args(["--redis", &format!("redis://:{secret}@127.0.0.1:{redis_port}")])
+        .args(["--log", "debug"]);
+    let out = cmd.output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "the node cannot start with a refused AUTH:\n{text}");
+    assert!(text.contains(&format!("redis://127.0.0.1:{redis_port}")), "it names the server:\n{text}");
+    assert!(!text.contains(secret), "the password was logged:\n{text}");
+    Ok(())
+}

@@ -131,7 +131,7 @@ struct Cli {
     log: Option<String>,
     /// Share rooms with other nodes through this Redis, e.g. redis://10.0.0.5:6379:
     /// any node accepts any client (see docs/cluster-design.md).
-    #[arg(long, value_name = "URL", env = "HOLDFAST_REDIS")]
+    #[arg(long, value_name = "URL", env = "HOLDFAST_REDIS", hide_env_values = true)]
     redis: Option<String>,
     /// This node's name in Redis (default: host name and a random suffix).
     #[arg(long, requires = "redis")]

@@ -378,8 +378,8 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
             };
             let pending = Cluster::connect(c, retention)
                 .await
-                .map_err(|e| anyhow::anyhow!("redis {}: {e}", c.redis_url))?;
-            info!(node = %c.node_id, redis = %c.redis_url, "one node of several: rooms are shared through redis");
+                .map_err(|e| anyhow::anyhow!("redis {}: {e}", c.redis_for_logs()))?;
+            info!(node = %c.node_id, redis = %c.redis_for_logs(), "one node of several: rooms are shared through redis");
             Some(pending)
         }
         None => None,

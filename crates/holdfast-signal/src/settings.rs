@@ -331,7 +331,10 @@ impl Settings {
             let ok =
                 (url.starts_with("redis://") || url.starts_with("rediss://")) && redis::parse_redis_url(url).is_some();
             if !ok {
-                return Err(invalid("redis.url", format!("`{url}` is not a redis:// URL")));
+                return Err(invalid(
+                    "redis.url",
+                    "is not a redis:// URL (redis://[:PASSWORD@]HOST:PORT[/DB])",
+                ));
             }
         }
         if let Some(id) = &r.node_id {

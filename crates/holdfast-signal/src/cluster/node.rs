@@ -46,13 +46,41 @@ const RESYNC_CHUNK: usize = 100;
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// `--redis` and the name this node goes by.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
+    /// May carry a password (`redis://:secret@host`): see [`ClusterConfig::redis_for_logs`].
     pub redis_url: String,
     pub node_id: String,
 }
 
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("redis_url", &self.redis_for_logs())
+            .field("node_id", &self.node_id)
+            .finish()
+    }
+}
+
+/// A Redis URL as logs and error messages show it: without its user and password.
+pub fn redacted(url: &str) -> String {
+    match redis::parse_redis_url(url) {
+        Some(mut u) => {
+            if !u.username().is_empty() || u.password().is_some() {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+            }
+            u.to_string()
+        }
+        None => "<not a redis URL>".into(),
+    }
+}
+
 impl ClusterConfig {
+    pub fn redis_for_logs(&self) -> String {
+        redacted(&self.redis_url)
+    }
+
     /// A node ID that is new each run (a restarted node is a new node: its
     /// old rooms are taken over, not silently resumed).
     pub fn fresh_node_id() -> String {
@@ -658,6 +686,22 @@ mod tests {
             let json = serde_json::to_string(&m).unwrap();
             assert_eq!(serde_json::from_str::<NodeMessage>(&json).unwrap(), m);
         }
+    }
+
+    #[test]
+    fn a_redis_password_never_reaches_a_log_line() {
+        let c = ClusterConfig {
+            redis_url: "redis://:s3cret-pass@10.0.0.5:6379/2".into(),
+            node_id: "a".into(),
+        };
+        for shown in [
+            c.redis_for_logs(),
+            format!("{c:?}"),
+            redacted("redis://user:s3cret-pass@h:1"),
+        ] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        assert_eq!(c.redis_for_logs(), "redis://10.0.0.5:6379/2");
     }
 
     #[test]
