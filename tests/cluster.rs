@@ -585,8 +585,15 @@ fn a_redis_password_stays_out_of_the_nodes_log() -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!out.status.success(), "the node cannot start with a refused AUTH:\n{text}");
-    assert!(text.contains(&format!("redis://127.0.0.1:{redis_port}")), "it names the server:\n{text}");
+    assert!(
+        !out.status.success(),
+        "the node cannot start with a refused AUTH:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("redis://127.0.0.1:{redis_port}")),
+        "it names the server:\n{text}"
+    );
     assert!(!text.contains(secret), "the password was logged:\n{text}");
+    assert!(text.contains("authentication failed"), "it says why:\n{text}");
     Ok(())
 }

@@ -160,6 +160,9 @@ impl RedisStore {
     /// Connects to `url` (`redis://host:port`) as node `node`.
     pub async fn connect(url: &str, node: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
+        // One plain connection first: the manager would retry a refused
+        // AUTH until the timeout, hiding the reason from the operator.
+        timed(client.get_multiplexed_async_connection()).await?;
         let conn = timed(client.get_connection_manager()).await?;
         Ok(RedisStore {
             client,
