@@ -476,8 +476,6 @@ struct Viewer {
     /// When to restart ICE or rebuild.
     ice: IceRecovery,
     pc: Arc<dyn PeerConnection>,
-    /// `pc`'s state as decisions read it (`stats.state` is its text, for the UI).
-    pc_state: RTCPeerConnectionState,
     video: Arc<dyn DataChannel>,
     commands: Arc<dyn DataChannel>,
     video_open: bool,
@@ -513,16 +511,6 @@ impl Viewer {
     /// does anything but the check itself flow.
     fn trusted(&self) -> bool {
         self.admitted && matches!(self.check, Check::Passed)
-    }
-
-    fn connected(&self) -> bool {
-        self.pc_state == RTCPeerConnectionState::Connected
-    }
-
-    /// Sets the connection state (and its text for the UI); the one it replaces.
-    fn set_pc_state(&mut self, s: RTCPeerConnectionState) -> RTCPeerConnectionState {
-        self.stats.state = s.to_string();
-        std::mem::replace(&mut self.pc_state, s)
     }
 
     /// Input from this viewer is applied only if it is trusted, the host
@@ -1036,7 +1024,7 @@ impl HostLoop {
                 let stuck: Vec<PeerId> = self
                     .viewers
                     .iter()
-                    .filter(|(_, v)| !v.connected())
+                    .filter(|(_, v)| v.stats.state != "connected")
                     .map(|(p, _)| p.clone())
                     .collect();
                 for peer in stuck {
@@ -1197,7 +1185,7 @@ impl HostLoop {
                 }
                 if self.viewers.contains_key(&peer_id) {
                     // Back after a signalling drop (or a server restart): same viewer, same consent.
-                    let connected = self.viewers[&peer_id].connected();
+                    let connected = self.viewers[&peer_id].stats.state == "connected";
                     info!(peer = %peer_id, connected, fresh, "viewer rejoined");
                     if fresh {
                         // It kept nothing (a new process or page): a new connection.
@@ -1304,7 +1292,7 @@ impl HostLoop {
         let OpenedPeer { pc, video, commands } = self.open_peer(&peer, 0).await?;
         let stats = ViewerStats {
             peer_id: peer.0.clone(),
-            state: RTCPeerConnectionState::Connecting.to_string(),
+            state: "connecting".into(),
             keyframe_after_every_drop: true,
             ..Default::default()
         };
@@ -1319,7 +1307,6 @@ impl HostLoop {
                 generation: 0,
                 ice: IceRecovery::new(Role::Restarter, self.config.ice_disconnected_timeout),
                 pc,
-                pc_state: RTCPeerConnectionState::Connecting,
                 video,
                 commands,
                 video_open: false,
@@ -1413,7 +1400,7 @@ impl HostLoop {
         v.quality.reset();
         v.path_answers = 0;
         v.gate.request_keyframe();
-        v.set_pc_state(RTCPeerConnectionState::Connecting);
+        v.stats.state = "connecting".into();
         let _ = old.close().await;
         Ok(())
     }
@@ -1432,7 +1419,7 @@ impl HostLoop {
         let mut rechecks = Vec::new();
         for (peer, v) in self.viewers.iter_mut() {
             // The server hears only of members' links.
-            if !v.connected() || !v.admitted {
+            if v.stats.state != "connected" || !v.admitted {
                 continue;
             }
             if let Some(sample) = path_sample(&v.pc).await {
@@ -1580,11 +1567,11 @@ impl HostLoop {
                 };
                 let mut action = None;
                 if let Some(v) = self.viewers.get_mut(&peer) {
-                    let was = v.set_pc_state(s);
+                    let was = std::mem::replace(&mut v.stats.state, s.to_string());
                     if let Some(link) = link {
                         action = v.ice.on_state(link, now);
                     }
-                    if s == RTCPeerConnectionState::Connected && was != RTCPeerConnectionState::Connected {
+                    if s == RTCPeerConnectionState::Connected && was != "connected" {
                         // Connected again (after a drop or a restart): what was
                         // measured before says nothing of this path.
                         v.quality.reset();
@@ -1596,12 +1583,7 @@ impl HostLoop {
                             k.ping_now(now);
                         }
                     }
-                    if s == RTCPeerConnectionState::Connected
-                        && !matches!(
-                            was,
-                            RTCPeerConnectionState::Connected | RTCPeerConnectionState::Connecting
-                        )
-                    {
+                    if s == RTCPeerConnectionState::Connected && was != "connected" && was != "connecting" {
                         // Back after a drop: a fresh picture, and the keepalive starts over.
                         info!(peer = %peer, "viewer connection restored");
                         v.gate.request_keyframe();
@@ -1843,7 +1825,7 @@ impl HostLoop {
             }
             // Only over a connected path: frames queued into a dead one would all
             // arrive, stale, when it comes back (it gets a fresh keyframe instead).
-            let admission = if v.connected() {
+            let admission = if v.stats.state == "connected" {
                 v.gate.admit(now, queued)
             } else {
                 v.gate.skip()
