@@ -171,7 +171,6 @@ impl VideoGate {
         }
     }
 
-    /// Records that a frame went out; a keyframe satisfies a pending request.
     /// A frame not offered at all because the path is down (the viewer's
     /// connection is not `connected`): counted as a drop like one over the
     /// limit, and the next frame sent is a keyframe.
@@ -182,6 +181,7 @@ impl VideoGate {
         Admission::Drop
     }
 
+    /// Records that a frame went out; a keyframe satisfies a pending request.
     pub fn sent(&mut self, keyframe: bool, queued_after: usize) {
         self.max_queued_seen = self.max_queued_seen.max(queued_after);
         // Growth by our own send is not a stall; shrinking from here is progress.

@@ -55,10 +55,7 @@ use holdfast_proto::signal::{
 };
 use holdfast_proto::video::{EncodedFrame, FrameChunker, DEFAULT_CHUNK_BYTES};
 use holdfast_proto::{RoomCode, RoomId};
-use holdfast_session::{
-    disconnected_timeout, IceAction, IceRecovery, Keepalive, KeepaliveConfig, KeepaliveEvent, LinkState, LogGate,
-    Metrics, Quality, QualityMonitor, Role,
-};
+use holdfast_session::{disconnected_timeout, IceAction, KeepaliveConfig, LogGate, Metrics, Quality};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -67,8 +64,11 @@ use url::Url;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 
+pub use crate::link::{QUALITY_REPORT_INTERVAL, QUALITY_SAMPLE_INTERVAL, RELAY_RECHECK};
+
 use crate::auth::{self as wire, Side, MAX_FAILED_CHECKS};
-use crate::backpressure::{Admission, GateReport, QueueLimits, VideoGate};
+use crate::backpressure::{Admission, GateReport, QueueLimits};
+use crate::link::{Label, LinkAction, LinkConfig, RecoverReason, ViewerLink};
 use crate::netwatch::{local_addresses, AddressSet, NetworkChange};
 use crate::resume::{Credentials, Reconnection, ResumeState};
 use crate::rtc::{build_peer, path_sample, to_init, Route, RtcEvent, RtcOptions};
@@ -77,9 +77,6 @@ use crate::PeerError;
 
 /// Captures per second after this many unchanged frames in a row drop to the idle rate.
 const IDLE_AFTER_UNCHANGED: u32 = 3;
-/// Ignore keyframe requests arriving sooner than this after the last keyframe
-/// sent to the same viewer (a misbehaving viewer must not pin the encoder).
-const MIN_KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -251,14 +248,6 @@ impl HostConfig {
         }
     }
 }
-
-/// How often each viewer's path statistics are read into its quality monitor.
-pub const QUALITY_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
-/// How often a relayed connection looks for a direct path (an ICE restart).
-pub const RELAY_RECHECK: Duration = Duration::from_secs(120);
-/// How often a viewer's quality is reported to the server when it has not
-/// changed class (a change is reported at once).
-pub const QUALITY_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The displays this machine can share, as viewers are told of them.
 pub fn shareable_displays() -> Vec<DisplayDesc> {
@@ -433,12 +422,6 @@ impl HostHandle {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Label {
-    Video,
-    Commands,
-}
-
 enum Ev {
     Rtc(PeerId, Generation, RtcEvent),
     Open(PeerId, Generation, Label),
@@ -473,36 +456,20 @@ struct Viewer {
     admitted: bool,
     /// Which peer connection of this session `pc` is (0 first, +1 per rebuild).
     generation: Generation,
-    /// When to restart ICE or rebuild.
-    ice: IceRecovery,
     pc: Arc<dyn PeerConnection>,
     video: Arc<dyn DataChannel>,
     commands: Arc<dyn DataChannel>,
-    video_open: bool,
     remote_set: bool,
     pending: Vec<IceCandidate>,
-    gate: VideoGate,
-    next_frame_id: u32,
-    dropped_since_send: bool,
-    last_keyframe_at: Option<Instant>,
-    commands_open: bool,
+    /// Connection state, recovery, keepalive, quality and the video gate (pure).
+    link: ViewerLink,
     /// Puts the unordered channel's input back in the viewer's order.
     sequencer: InputSequencer<InputEvent>,
     /// The input queue refused this viewer's last event (a release is queued).
     input_overflow: bool,
-    /// Started when the `commands` channel opens.
-    keepalive: Option<Keepalive>,
-    /// Keepalive and ICE measurements of this viewer's link.
-    quality: QualityMonitor,
-    /// ICE check answers already taken as RTT samples (a new answer is a new sample).
-    path_answers: u64,
-    /// Since when the connection has been relayed, or last restarted to look
-    /// for a direct path.
-    relayed_since: Option<Instant>,
-    /// When the server last heard of this link's quality.
-    quality_reported_at: Option<Instant>,
     /// Warnings about this viewer's bad messages, one per interval.
     warnings: LogGate,
+    /// What the shell counts (input, control); the link fills in the rest.
     stats: ViewerStats,
 }
 
@@ -518,6 +485,12 @@ impl Viewer {
     /// switched itself off.
     fn may_control(&self, host_enabled: bool) -> bool {
         self.trusted() && host_enabled && self.stats.control_granted && !self.stats.viewer_view_only
+    }
+
+    fn stats(&self) -> ViewerStats {
+        let mut stats = self.stats.clone();
+        self.link.fill_stats(&mut stats);
+        stats
     }
 }
 
@@ -673,7 +646,6 @@ struct HostLoop {
     /// as it completes, so a frame slower than the interval costs one tick, not two.
     tick_pending: bool,
     next_capture_at: Instant,
-    next_quality_at: Instant,
     unchanged_streak: u32,
     stats: HostStats,
     stats_tx: watch::Sender<HostStats>,
@@ -716,7 +688,6 @@ impl HostLoop {
             in_flight: None,
             tick_pending: false,
             next_capture_at: Instant::now(),
-            next_quality_at: Instant::now() + QUALITY_SAMPLE_INTERVAL,
             unchanged_streak: 0,
             stats,
             stats_tx,
@@ -760,8 +731,7 @@ impl HostLoop {
                 },
                 _ = ticker.tick() => {
                     self.expire_requests().await;
-                    self.poll_recovery().await;
-                    self.sample_quality().await;
+                    self.poll_links().await;
                     self.on_tick().await;
                 }
             }
@@ -812,7 +782,7 @@ impl HostLoop {
         let Some(v) = self.viewers.get_mut(peer) else { return };
         v.admitted = true;
         v.stats.control_granted = control;
-        let state = v.stats.state.clone();
+        let state = v.link.state().to_string();
         info!(peer = %peer, control, "viewer admitted");
         self.emit(HostEvent::ViewerJoined {
             peer_id: peer.0.clone(),
@@ -834,9 +804,9 @@ impl HostLoop {
         if !v.trusted() {
             return;
         }
-        v.gate.request_keyframe();
+        v.link.request_keyframe();
         self.next_capture_at = Instant::now();
-        if v.commands_open {
+        if v.link.commands_open() {
             send_command(&v.commands, displays).await;
         }
         self.control_changed(peer).await;
@@ -924,7 +894,7 @@ impl HostLoop {
     async fn check_failed(&mut self, peer: &PeerId, reason: AuthFailure, tell: bool) {
         let Some(v) = self.viewers.get_mut(peer) else { return };
         warn!(peer = %peer, address = %v.address, ?reason, "end-to-end check failed: {}", reason.describe());
-        if tell && v.commands_open {
+        if tell && v.link.commands_open() {
             send_command(&v.commands, Control::AuthFailed { reason }).await;
         }
         let address = v.address.clone();
@@ -1024,7 +994,7 @@ impl HostLoop {
                 let stuck: Vec<PeerId> = self
                     .viewers
                     .iter()
-                    .filter(|(_, v)| v.stats.state != "connected")
+                    .filter(|(_, v)| !v.link.connected())
                     .map(|(p, _)| p.clone())
                     .collect();
                 for peer in stuck {
@@ -1103,13 +1073,13 @@ impl HostLoop {
                 }
                 self.next_capture_at = Instant::now();
                 for v in self.viewers.values_mut() {
-                    v.gate.request_keyframe();
+                    v.link.request_keyframe();
                 }
             }
             Err(e) => warn!(index, "cannot share that display: {e}"),
         }
         let displays = self.displays_message();
-        for v in self.viewers.values().filter(|v| v.commands_open && v.trusted()) {
+        for v in self.viewers.values().filter(|v| v.link.commands_open() && v.trusted()) {
             send_command(&v.commands, displays.clone()).await;
         }
     }
@@ -1133,7 +1103,7 @@ impl HostLoop {
                 let _ = input.revoke(&peer.0);
             }
         }
-        if v.commands_open && v.trusted() {
+        if v.link.commands_open() && v.trusted() {
             send_command(&v.commands, Control::Mode { control }).await;
         }
     }
@@ -1185,7 +1155,7 @@ impl HostLoop {
                 }
                 if self.viewers.contains_key(&peer_id) {
                     // Back after a signalling drop (or a server restart): same viewer, same consent.
-                    let connected = self.viewers[&peer_id].stats.state == "connected";
+                    let connected = self.viewers[&peer_id].link.connected();
                     info!(peer = %peer_id, connected, fresh, "viewer rejoined");
                     if fresh {
                         // It kept nothing (a new process or page): a new connection.
@@ -1292,10 +1262,17 @@ impl HostLoop {
         let OpenedPeer { pc, video, commands } = self.open_peer(&peer, 0).await?;
         let stats = ViewerStats {
             peer_id: peer.0.clone(),
-            state: "connecting".into(),
-            keyframe_after_every_drop: true,
             ..Default::default()
         };
+        let link = ViewerLink::new(
+            LinkConfig {
+                limits: self.config.limits,
+                keepalive: self.config.keepalive,
+                disconnected_timeout: self.config.ice_disconnected_timeout,
+                relay_recheck: self.config.relay_recheck,
+            },
+            Instant::now(),
+        );
         self.viewers.insert(
             peer,
             Viewer {
@@ -1305,25 +1282,14 @@ impl HostLoop {
                 resume: None,
                 admitted: false,
                 generation: 0,
-                ice: IceRecovery::new(Role::Restarter, self.config.ice_disconnected_timeout),
                 pc,
                 video,
                 commands,
-                video_open: false,
                 remote_set: false,
                 pending: Vec::new(),
-                gate: VideoGate::new(self.config.limits),
-                next_frame_id: 0,
-                dropped_since_send: false,
-                last_keyframe_at: None,
-                commands_open: false,
+                link,
                 sequencer: InputSequencer::default(),
                 input_overflow: false,
-                keepalive: None,
-                quality: QualityMonitor::default(),
-                path_answers: 0,
-                relayed_since: None,
-                quality_reported_at: None,
                 warnings: LogGate::default(),
                 stats,
             },
@@ -1364,7 +1330,7 @@ impl HostLoop {
         let Some(v) = self.viewers.get_mut(peer) else {
             return Ok(());
         };
-        info!(peer = %peer, restarts = v.ice.restarts(), "restarting ICE");
+        info!(peer = %peer, restarts = v.link.restarts(), "restarting ICE");
         v.pc.restart_ice().await?;
         let offer = v.pc.create_offer(None).await?;
         v.pc.set_local_description(offer.clone()).await?;
@@ -1392,128 +1358,108 @@ impl HostLoop {
         v.generation = generation;
         // New certificates: checked again (with the resume secret) before anything flows.
         v.check = Check::Waiting;
-        v.video_open = false;
-        v.commands_open = false;
         v.remote_set = false;
         v.pending.clear();
-        v.keepalive = None;
-        v.quality.reset();
-        v.path_answers = 0;
-        v.gate.request_keyframe();
-        v.stats.state = "connecting".into();
+        v.link.handle_rebuilt();
         let _ = old.close().await;
         Ok(())
     }
 
-    /// Once a second: each connected viewer's ICE path statistics into its
-    /// quality monitor; a change of class is shown (stats, event), reported
-    /// to the server and, when poor has held, answered with an ICE restart.
-    async fn sample_quality(&mut self) {
+    /// Time-driven decisions of every viewer's link (keepalive, recovery,
+    /// path sampling), carried out.
+    async fn poll_links(&mut self) {
         let now = Instant::now();
-        if now < self.next_quality_at {
-            return;
+        let peers: Vec<PeerId> = self.viewers.keys().cloned().collect();
+        for v in self.viewers.values_mut() {
+            v.link.handle_timeout(now);
         }
-        self.next_quality_at = now + QUALITY_SAMPLE_INTERVAL;
-        let mut changed = Vec::new();
-        let mut due = Vec::new();
-        let mut rechecks = Vec::new();
-        for (peer, v) in self.viewers.iter_mut() {
-            // The server hears only of members' links.
-            if v.stats.state != "connected" || !v.admitted {
-                continue;
-            }
-            if let Some(sample) = path_sample(&v.pc).await {
-                if v.stats.route.replace(sample.route) != Some(sample.route) {
-                    info!(peer = %peer, route = ?sample.route, "path in use");
-                }
-                v.ice.set_relayed(sample.route == Route::Relayed);
-                match sample.route {
-                    Route::Relayed => {
-                        let since = *v.relayed_since.get_or_insert(now);
-                        if self
-                            .config
-                            .relay_recheck
-                            .is_some_and(|every| now.saturating_duration_since(since) >= every)
-                        {
-                            v.relayed_since = Some(now);
-                            rechecks.push(peer.clone());
-                        }
-                    }
-                    Route::Direct => v.relayed_since = None,
-                }
-                if sample.probes_answered < v.path_answers {
-                    v.path_answers = 0; // a new pair after a restart
-                }
-                if let Some(rtt) = sample.rtt.filter(|_| sample.probes_answered > v.path_answers) {
-                    v.quality.on_rtt(now, rtt);
-                }
-                v.path_answers = sample.probes_answered;
-                v.quality.on_probes(now, sample.probes_sent, sample.probes_answered);
-            }
-            let Some(metrics) = v.quality.metrics(now) else {
-                continue;
-            };
-            let quality = metrics.classify();
-            v.stats.latency_ms = Some(metrics.latency_ms);
-            v.stats.jitter_ms = Some(metrics.jitter_ms);
-            v.stats.loss_percent = Some(metrics.packet_loss_percent);
-            let changed_class = v.stats.quality.replace(quality) != Some(quality);
-            if changed_class {
-                info!(peer = %peer, ?quality, latency_ms = metrics.latency_ms, loss = metrics.packet_loss_percent,
-                      jitter_ms = metrics.jitter_ms, "link quality changed");
-                changed.push((peer.clone(), quality, metrics));
-            }
-            if changed_class
-                || v.quality_reported_at
-                    .is_none_or(|t| now.saturating_duration_since(t) >= QUALITY_REPORT_INTERVAL)
-            {
-                v.quality_reported_at = Some(now);
-                self.signal.send(ClientMessage::Quality {
-                    peer: Some(peer.clone()),
-                    metrics,
-                });
-            }
-            if let Some(action) = v.ice.on_quality(quality == Quality::Poor, now) {
-                warn!(peer = %peer, "quality poor for 10 s: trying another path");
-                due.push((peer.clone(), action));
-            }
+        let mut any = false;
+        for peer in peers {
+            any |= self.run_link_actions(&peer).await;
         }
-        for (peer, quality, metrics) in changed {
-            self.emit(HostEvent::Quality {
-                peer_id: peer.0,
-                quality,
-                metrics,
-            });
+        if any {
+            // No frame may complete to publish this (idle screen, drops), so publish now.
+            self.publish_stats();
         }
-        for (peer, action) in due {
-            self.recover(&peer, action).await;
-        }
-        for peer in rechecks {
-            info!(peer = %peer, "relayed: restarting ICE to look for a direct path");
-            if let Err(e) = self.restart_ice(&peer).await {
-                warn!(peer = %peer, "ICE restart failed: {e}");
-            }
-        }
-        self.publish_stats();
     }
 
-    /// Time-driven recovery decisions (a `disconnected` that outlasted its
-    /// timeout, a restart that never connected).
-    async fn poll_recovery(&mut self) {
-        let now = Instant::now();
-        let due: Vec<(PeerId, IceAction)> = self
-            .viewers
-            .iter_mut()
-            .filter_map(|(p, v)| v.ice.poll(now).map(|a| (p.clone(), a)))
-            .collect();
-        for (peer, action) in due {
-            self.recover(&peer, action).await;
+    /// Carries out what a viewer's link decided; true if it decided anything.
+    async fn run_link_actions(&mut self, peer: &PeerId) -> bool {
+        let mut any = false;
+        loop {
+            let Some(v) = self.viewers.get_mut(peer) else {
+                return any;
+            };
+            let Some(action) = v.link.poll_action() else { return any };
+            any = true;
+            match action {
+                LinkAction::SendPing => {
+                    let _ = v
+                        .commands
+                        .send(BytesMut::from(&holdfast_proto::commands::PING[..]))
+                        .await;
+                }
+                LinkAction::Unresponsive { silent } => {
+                    warn!(peer = %peer, silent_ms = silent.as_millis() as u64, "viewer unresponsive");
+                    self.emit(HostEvent::ViewerUnresponsive {
+                        peer_id: peer.0.clone(),
+                    });
+                }
+                LinkAction::ReleaseInput => self.release_input(peer),
+                LinkAction::Recover { action, reason } => {
+                    if reason == RecoverReason::PoorQuality {
+                        warn!(peer = %peer, "quality poor for 10 s: trying another path");
+                    }
+                    self.recover(peer, action).await;
+                }
+                LinkAction::RecheckRelay => {
+                    info!(peer = %peer, "relayed: restarting ICE to look for a direct path");
+                    if let Err(e) = self.restart_ice(peer).await {
+                        warn!(peer = %peer, "ICE restart failed: {e}");
+                    }
+                }
+                LinkAction::SamplePath => {
+                    // The server hears only of members' links.
+                    if v.admitted {
+                        let sample = path_sample(&v.pc).await;
+                        v.link.handle_path_sample(Instant::now(), sample);
+                    }
+                }
+                LinkAction::RouteChanged(route) => info!(peer = %peer, ?route, "path in use"),
+                LinkAction::ReportQuality(metrics) => self.signal.send(ClientMessage::Quality {
+                    peer: Some(peer.clone()),
+                    metrics,
+                }),
+                LinkAction::QualityChanged { quality, metrics } => {
+                    info!(peer = %peer, ?quality, latency_ms = metrics.latency_ms, loss = metrics.packet_loss_percent,
+                          jitter_ms = metrics.jitter_ms, "link quality changed");
+                    self.emit(HostEvent::Quality {
+                        peer_id: peer.0.clone(),
+                        quality,
+                        metrics,
+                    });
+                }
+                LinkAction::Restored => info!(peer = %peer, "viewer connection restored"),
+                LinkAction::CaptureNow => self.next_capture_at = Instant::now(),
+                LinkAction::Gate(report) => match report {
+                    GateReport::Dropped { count, total, queued } => {
+                        warn!(peer = %peer, count, total, queued, "video queue over limit: frames dropped")
+                    }
+                    GateReport::QueueHigh { queued, limit } => {
+                        warn!(peer = %peer, queued, limit, "video channel queue high")
+                    }
+                    GateReport::Stalled { queued } => {
+                        warn!(peer = %peer, queued, "video channel stopped draining: frames withheld")
+                    }
+                },
+            }
         }
     }
 
     async fn remove_viewer(&mut self, peer: &PeerId, why: &str) {
         if let Some(v) = self.viewers.remove(peer) {
-            info!(peer = %peer, frames = v.stats.frames_sent, dropped = v.stats.frames_dropped, "viewer {why}");
+            let stats = v.stats();
+            info!(peer = %peer, frames = stats.frames_sent, dropped = stats.frames_dropped, "viewer {why}");
             if let Some(input) = &self.input {
                 let _ = input.forget(&peer.0);
             }
@@ -1557,43 +1503,9 @@ impl HostLoop {
             }
             Ev::Rtc(peer, _, RtcEvent::State(s)) => {
                 debug!(peer = %peer, state = %s, "peer connection state");
-                let now = Instant::now();
-                let link = match s {
-                    RTCPeerConnectionState::Connected => Some(LinkState::Connected),
-                    RTCPeerConnectionState::Disconnected => Some(LinkState::Disconnected),
-                    RTCPeerConnectionState::Failed => Some(LinkState::Failed),
-                    RTCPeerConnectionState::New | RTCPeerConnectionState::Connecting => Some(LinkState::Connecting),
-                    _ => None,
-                };
-                let mut action = None;
-                if let Some(v) = self.viewers.get_mut(&peer) {
-                    let was = std::mem::replace(&mut v.stats.state, s.to_string());
-                    if let Some(link) = link {
-                        action = v.ice.on_state(link, now);
-                    }
-                    if s == RTCPeerConnectionState::Connected && was != "connected" {
-                        // Connected again (after a drop or a restart): what was
-                        // measured before says nothing of this path.
-                        v.quality.reset();
-                        v.stats.quality = None;
-                        // Measure the new path now; the viewer's acknowledgment
-                        // of the PING also releases video stuck behind an
-                        // acknowledgment lost in the outage.
-                        if let Some(k) = v.keepalive.as_mut() {
-                            k.ping_now(now);
-                        }
-                    }
-                    if s == RTCPeerConnectionState::Connected && was != "connected" && was != "connecting" {
-                        // Back after a drop: a fresh picture, and the keepalive starts over.
-                        info!(peer = %peer, "viewer connection restored");
-                        v.gate.request_keyframe();
-                        self.next_capture_at = now;
-                        if let Some(k) = v.keepalive.as_mut() {
-                            k.on_activity(now);
-                        }
-                    }
-                }
-                if self.viewers.get(&peer).is_some_and(|v| v.admitted) {
+                let Some(v) = self.viewers.get_mut(&peer) else { return };
+                v.link.handle_state(Instant::now(), s);
+                if v.admitted {
                     self.emit(HostEvent::ViewerState {
                         peer_id: peer.0.clone(),
                         state: s.to_string(),
@@ -1606,48 +1518,36 @@ impl HostLoop {
                         | RTCPeerConnectionState::Closed
                 ) {
                     warn!(peer = %peer, state = %s, "peer connection lost");
-                    self.release_input(&peer);
                 }
-                if let Some(action) = action {
-                    self.recover(&peer, action).await;
-                }
+                self.run_link_actions(&peer).await;
                 self.publish_stats();
             }
             Ev::Rtc(..) => {}
-            Ev::Open(peer, _, Label::Video) => {
-                if let Some(v) = self.viewers.get_mut(&peer) {
-                    v.video_open = true;
-                    self.next_capture_at = Instant::now();
-                    info!(peer = %peer, "video channel open");
+            Ev::Open(peer, _, label) => {
+                let Some(v) = self.viewers.get_mut(&peer) else { return };
+                v.link.handle_channel(Instant::now(), label, true);
+                self.run_link_actions(&peer).await;
+                match label {
+                    Label::Video => info!(peer = %peer, "video channel open"),
+                    // Nothing else until the viewer proved the code (or resume secret).
+                    Label::Commands => self.start_check(&peer).await,
                 }
-            }
-            Ev::Open(peer, _, Label::Commands) => {
-                if let Some(v) = self.viewers.get_mut(&peer) {
-                    v.keepalive = Some(Keepalive::new(self.config.keepalive, Instant::now()));
-                    v.commands_open = true;
-                }
-                // Nothing else until the viewer proved the code (or resume secret).
-                self.start_check(&peer).await;
             }
             Ev::Closed(peer, _, label) => {
                 if let Some(v) = self.viewers.get_mut(&peer) {
-                    match label {
-                        Label::Video => v.video_open = false,
-                        Label::Commands => v.commands_open = false,
-                    }
+                    v.link.handle_channel(Instant::now(), label, false);
                 }
-                if label == Label::Commands {
-                    self.release_input(&peer);
-                }
+                self.run_link_actions(&peer).await;
             }
-            Ev::Command(peer, cmd) => self.on_command(peer, cmd).await,
+            Ev::Command(peer, cmd) => {
+                self.on_command(peer.clone(), cmd).await;
+                self.run_link_actions(&peer).await;
+            }
             Ev::BadCommand(peer, e) => {
                 // A malformed message is still a sign of life, and nothing else.
                 let now = Instant::now();
                 if let Some(v) = self.viewers.get_mut(&peer) {
-                    if let Some(k) = v.keepalive.as_mut() {
-                        k.on_activity(now);
-                    }
+                    v.link.handle_activity(now);
                     v.stats.commands_rejected += 1;
                     if let Some(also) = v.warnings.pass(now) {
                         warn!(peer = %peer, rejected = v.stats.commands_rejected, "rejected command: {e} (and {also} more since the last warning)");
@@ -1667,18 +1567,9 @@ impl HostLoop {
     async fn on_command(&mut self, peer: PeerId, cmd: Command) {
         let now = Instant::now();
         let Some(v) = self.viewers.get_mut(&peer) else { return };
-        if let Some(k) = v.keepalive.as_mut() {
-            match cmd {
-                Command::Pong => {
-                    k.on_pong(now);
-                    if let Some(rtt) = k.rtt() {
-                        v.quality.on_rtt(now, rtt);
-                    }
-                }
-                _ => k.on_activity(now),
-            }
-            v.stats.rtt_ms = k.rtt().map(|d| d.as_secs_f64() * 1000.0);
-            v.stats.unresponsive = k.is_dead();
+        match cmd {
+            Command::Pong => v.link.handle_pong(now),
+            _ => v.link.handle_activity(now),
         }
         match cmd {
             Command::Control(Control::AuthReply { msg, tag }) => return self.on_auth_reply(&peer, &msg, &tag).await,
@@ -1696,13 +1587,8 @@ impl HostLoop {
         }
         match cmd {
             Command::Control(Control::KeyframeRequest) => {
-                let recent = v
-                    .last_keyframe_at
-                    .is_some_and(|t| t.elapsed() < MIN_KEYFRAME_REQUEST_GAP);
-                if !recent {
+                if v.link.handle_keyframe_request(now) {
                     debug!(peer = %peer, "viewer asked for a keyframe");
-                    v.gate.request_keyframe();
-                    self.next_capture_at = now;
                 }
             }
             Command::Ping => {
@@ -1775,75 +1661,30 @@ impl HostLoop {
         let mut admitted = Vec::new();
         let mut force_keyframe = false;
         let mut dropped = false;
-        let mut keepalive_changed = false;
-        let mut dead = Vec::new();
-        for (peer, v) in self.viewers.iter_mut() {
-            let Some(k) = v.keepalive.as_mut() else { continue };
-            while let Some(event) = k.poll(now) {
-                match event {
-                    KeepaliveEvent::SendPing => {
-                        let _ = v
-                            .commands
-                            .send(BytesMut::from(&holdfast_proto::commands::PING[..]))
-                            .await;
-                        v.stats.pings_sent = k.pings_sent();
-                        keepalive_changed = true;
-                    }
-                    KeepaliveEvent::PeerDead { silent } => {
-                        // Resilience (ICE restart, grace window) builds on this hook.
-                        warn!(peer = %peer, silent_ms = silent.as_millis() as u64, "viewer unresponsive");
-                        v.stats.unresponsive = true;
-                        keepalive_changed = true;
-                        dead.push(peer.clone());
-                    }
-                }
-            }
-        }
-        for peer in dead {
-            // No stuck keys: whatever a silent viewer holds is released now.
-            self.release_input(&peer);
-            self.emit(HostEvent::ViewerUnresponsive { peer_id: peer.0 });
-        }
-        for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| v.video_open && v.trusted()) {
+        let mut asked = Vec::new();
+        for (peer, v) in self
+            .viewers
+            .iter_mut()
+            .filter(|(_, v)| v.link.video_open() && v.trusted())
+        {
             let queued = v.video.outstanding_bytes().await.unwrap_or(0);
-            v.stats.queued_bytes = queued;
-            if let Some(report) = v.gate.poll_report(now, queued) {
-                match report {
-                    GateReport::Dropped { count, total, queued } => {
-                        warn!(peer = %peer, count, total, queued, "video queue over limit: frames dropped")
-                    }
-                    GateReport::QueueHigh { queued, limit } => {
-                        warn!(peer = %peer, queued, limit, "video channel queue high")
-                    }
-                    GateReport::Stalled { queued } => {
-                        warn!(peer = %peer, queued, "video channel stopped draining: frames withheld")
-                    }
-                }
-            }
+            v.link.handle_queue(now, queued);
+            asked.push(peer.clone());
             if self.in_flight.is_some() || now < self.next_capture_at {
                 continue;
             }
-            // Only over a connected path: frames queued into a dead one would all
-            // arrive, stale, when it comes back (it gets a fresh keyframe instead).
-            let admission = if v.stats.state == "connected" {
-                v.gate.admit(now, queued)
-            } else {
-                v.gate.skip()
-            };
-            match admission {
+            match v.link.frame_wanted(now, queued) {
                 Admission::Send { keyframe } => {
                     force_keyframe |= keyframe;
                     admitted.push(peer.clone());
                 }
-                Admission::Drop => {
-                    v.dropped_since_send = true;
-                    v.stats.frames_dropped = v.gate.dropped_total();
-                    dropped = true;
-                }
+                Admission::Drop => dropped = true,
             }
-            v.stats.max_queued_bytes = v.gate.max_queued_seen();
         }
-        if dropped || keepalive_changed {
+        for peer in asked {
+            self.run_link_actions(&peer).await;
+        }
+        if dropped {
             // No frame may complete to publish this (idle screen, drops), so publish now.
             self.publish_stats();
         }
@@ -1899,7 +1740,7 @@ impl HostLoop {
             .viewers
             .values()
             .filter(|v| v.admitted)
-            .map(|v| v.stats.clone())
+            .map(Viewer::stats)
             .collect();
         self.stats_tx.send_replace(self.stats.clone());
     }
@@ -1922,36 +1763,23 @@ async fn send_command(dc: &Arc<dyn DataChannel>, control: Control) {
 }
 
 async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame) {
-    let chunks = match chunker.split_as(frame, v.next_frame_id) {
+    let chunks = match chunker.split_as(frame, v.link.next_frame_id()) {
         Ok(c) => c,
         Err(e) => {
             warn!("frame not sent: {e}");
-            v.gate.request_keyframe();
+            v.link.handle_send_failed();
             return;
         }
     };
     for c in chunks {
         if v.video.send(BytesMut::from(&c[..])).await.is_err() {
-            v.gate.request_keyframe();
+            v.link.handle_send_failed();
             return;
         }
     }
-    v.next_frame_id = v.next_frame_id.wrapping_add(1);
-    if v.dropped_since_send && !frame.keyframe {
-        v.stats.keyframe_after_every_drop = false;
-    }
-    v.dropped_since_send = false;
-    if frame.keyframe {
-        v.stats.keyframes_sent += 1;
-        v.last_keyframe_at = Some(Instant::now());
-    }
-    v.stats.frames_sent += 1;
-    v.stats.bytes_sent += frame.data.len() as u64;
-    v.stats.max_frame_bytes = v.stats.max_frame_bytes.max(frame.data.len());
     let queued = v.video.outstanding_bytes().await.unwrap_or(0);
-    v.gate.sent(frame.keyframe, queued);
-    v.stats.queued_bytes = queued;
-    v.stats.max_queued_bytes = v.gate.max_queued_seen();
+    v.link
+        .handle_sent(Instant::now(), frame.keyframe, frame.data.len(), queued);
 }
 
 /// Polls one data channel for as long as it lives; every channel must be

@@ -6,12 +6,14 @@
 //! - [`rtc`]: building a peer connection and turning its callbacks into events.
 //! - [`backpressure`]: the pure per-viewer frame gate (4 MiB ceiling, keyframe after drop).
 //! - [`netwatch`]: noticing that the host's addresses changed (pure diff + a poll).
+//! - [`link`]: one viewer's link as the host sees it (recovery, keepalive, quality, video gate), pure.
 //! - [`host`]: registers a room, offers `video` + `commands` to each viewer, streams.
 //! - [`viewer`]: joins a room, answers, reassembles frames (the Rust viewer).
 
 pub mod auth;
 pub mod backpressure;
 pub mod host;
+pub mod link;
 pub mod netwatch;
 pub mod resume;
 pub mod rtc;
