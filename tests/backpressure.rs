@@ -72,13 +72,16 @@ fn start(
     let stats = art.join("host-stats.json");
     let _ = std::fs::remove_file(&stats);
     let url = format!("http://{server_ip}:8080");
-    // An incompressible 1080p picture at a high bitrate, bounded by the 4 MiB
-    // ceiling alone: no latency target, and no withholding from a stalled queue
-    // (a frozen viewer must fill it to the ceiling).
+    // An incompressible 1080p picture at a fixed high bitrate (no rate
+    // control to pace it), bounded by the 4 MiB ceiling alone: no latency
+    // target, and no withholding from a stalled queue (a frozen viewer must
+    // fill it to the ceiling).
     let stats_path = stats.to_str().unwrap();
     let host_args = [
         "--source",
         "noise",
+        "--rate-control",
+        "fixed",
         "--bitrate",
         "24000",
         "--queue-target-ms",

@@ -24,6 +24,7 @@ use holdfast_media::worker::MediaWorker;
 use holdfast_media::ScreenSource;
 use holdfast_peer::backpressure::{QueueLimits, STALL_AFTER, VIDEO_QUEUE_CEILING_BYTES};
 use holdfast_peer::host::{self, ConsentPolicy, HostConfig, HostEvent, HostRemote};
+use holdfast_peer::rate::RateConfig;
 use holdfast_peer::rtc::RtcOptions;
 use holdfast_proto::signal::Decision;
 use holdfast_session::KEEPALIVE_INTERVAL;
@@ -47,6 +48,14 @@ enum TuningArg {
     Screen,
     /// Faster encoding for motion (OpenH264 camera mode); more bytes for small changes.
     Motion,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum RateArg {
+    /// Follow each viewer's path: bitrate up to --max-bitrate, frames paced to what it carries.
+    Adaptive,
+    /// Encode at --bitrate whatever the path; the queue limits alone drop frames.
+    Fixed,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -83,9 +92,16 @@ struct Cli {
     /// Frames per second while the screen changes.
     #[arg(long, default_value_t = DEFAULT_FPS)]
     fps: u32,
-    /// Target bitrate in kbit/s.
+    /// Rate control: adapt to each viewer's path, or a fixed bitrate (the
+    /// default until adaptive's end-to-end figures beat it: docs/rate-control.md).
+    #[arg(long, value_enum, default_value_t = RateArg::Fixed)]
+    rate_control: RateArg,
+    /// With --rate-control fixed: the bitrate in kbit/s.
     #[arg(long, default_value_t = DEFAULT_BITRATE_KBPS)]
     bitrate: u32,
+    /// With --rate-control adaptive: the most the encoder may spend, in kbit/s.
+    #[arg(long, default_value_t = (holdfast_peer::rate::MAX_BPS / 1000.0) as u32)]
+    max_bitrate: u32,
     /// What the encoder optimises for.
     #[arg(long, value_enum, default_value_t = TuningArg::Screen)]
     tuning: TuningArg,
@@ -178,9 +194,13 @@ async fn main() -> anyhow::Result<()> {
         TuningArg::Screen => Tuning::Screen,
         TuningArg::Motion => Tuning::Motion,
     };
+    let rate = match cli.rate_control {
+        RateArg::Adaptive => Some(RateConfig::up_to(cli.max_bitrate)),
+        RateArg::Fixed => None,
+    };
     let settings = EncoderSettings {
         fps: cli.fps,
-        bitrate_kbps: cli.bitrate,
+        bitrate_kbps: rate.map_or(cli.bitrate, |r| r.start_target_kbps()),
         threads: 0,
         tuning,
     };
@@ -208,6 +228,7 @@ async fn main() -> anyhow::Result<()> {
         config.tls = Some(holdfast_peer::signal_client::tls_config_with_ca(ca)?);
     }
     config.fps = cli.fps;
+    config.rate = rate;
     config.idle_interval = Duration::from_millis(cli.idle_ms);
     config.limits = if cli.queue_target_ms == 0 {
         QueueLimits::ceiling_only(cli.queue_ceiling)

@@ -11,10 +11,14 @@
 //! changes. See docs/benchmarks.md.
 
 use openh264::encoder::{
-    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode, UsageType,
-    VuiConfig,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, QpRange, RateControlMode,
+    UsageType, VuiConfig,
 };
 use openh264::OpenH264API;
+use openh264_sys2::{
+    SBitrateInfo, ENCODER_OPTION, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0,
+    SPATIAL_LAYER_ALL,
+};
 
 use crate::{I420Image, MediaError};
 
@@ -22,6 +26,13 @@ use crate::{I420Image, MediaError};
 pub const DEFAULT_FPS: u32 = 30;
 /// Default bitrate: crisp 1080p desktop text at 30 fps.
 pub const DEFAULT_BITRATE_KBPS: u32 = 4_000;
+/// The quantiser range. OpenH264 replaces a minimum of 0 (the crate's
+/// default) with its screen-content limits [26, 35], and a maximum of 35
+/// cannot honour a low bitrate on a big change: a page of text at 500 kbit/s
+/// came out several times the budget. The full range up to 51 lets rate
+/// control meet the target; the minimum keeps it from spending bits on
+/// invisible refinement of static text.
+pub const QP_RANGE: (u8, u8) = (12, 51);
 
 /// What the encoder optimises for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,6 +100,7 @@ impl H264Encoder {
             .skip_frames(false)
             .complexity(Complexity::Low)
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
+            .qp(QpRange::new(QP_RANGE.0, QP_RANGE.1))
             .num_threads(s.threads)
             // Say how the pixels were converted (convert.rs: BT.601, limited
             // range). Without it each decoder guesses: Chromium picks BT.601,
@@ -100,6 +112,49 @@ impl H264Encoder {
 
     pub fn settings(&self) -> EncoderSettings {
         self.settings
+    }
+
+    /// Aims at `kbps` from the next frame on: no new encoder, no keyframe.
+    pub fn set_bitrate(&mut self, kbps: u32) -> Result<(), MediaError> {
+        let kbps = kbps.max(1);
+        let was = self.settings.bitrate_kbps;
+        if kbps == was {
+            return Ok(());
+        }
+        self.settings.bitrate_kbps = kbps;
+        if self.dimensions == (0, 0) {
+            // Not initialised yet (that happens at the first frame): start there.
+            self.encoder = Self::make(self.settings)?;
+            return Ok(());
+        }
+        // OpenH264 refuses a layer's target above the layer's maximum, and
+        // the crate set the maximum equal to the target: raise the maximums
+        // (the stream's and the one layer's) first when going up, lower the
+        // target first when going down. The target is set for the whole
+        // stream, which OpenH264 hands on to the layer.
+        const MAX_ALL: (ENCODER_OPTION, i32) = (ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_ALL);
+        const MAX_LAYER: (ENCODER_OPTION, i32) = (ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0);
+        const TARGET: (ENCODER_OPTION, i32) = (ENCODER_OPTION_BITRATE, SPATIAL_LAYER_ALL);
+        let order = if kbps > was {
+            [MAX_ALL, MAX_LAYER, TARGET]
+        } else {
+            [TARGET, MAX_LAYER, MAX_ALL]
+        };
+        for (option, layer) in order {
+            let mut info = SBitrateInfo {
+                iLayer: layer,
+                iBitrate: kbps.saturating_mul(1000).min(i32::MAX as u32) as i32,
+            };
+            // SAFETY: the encoder is initialised (a frame was encoded), and
+            // both options take an SBitrateInfo that lives across the call.
+            let rc = unsafe { self.encoder.raw_api().set_option(option, (&raw mut info).cast()) };
+            if rc != 0 {
+                return Err(MediaError::Encode(format!(
+                    "setting the bitrate to {kbps} kbit/s: error {rc}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Makes the next frame an IDR frame.
@@ -138,5 +193,70 @@ impl H264Encoder {
             self.force_keyframe = false;
         }
         Ok(Some(EncodedPicture { data, keyframe }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::SyntheticSource;
+    use crate::{FrameSource, H264Decoder, I420Image};
+
+    /// Bytes of `n` frames of the busy synthetic desktop, all decoded, and
+    /// whether any of them was a keyframe.
+    fn encode_n(enc: &mut H264Encoder, src: &mut SyntheticSource, dec: &mut H264Decoder, n: usize) -> (usize, bool) {
+        let mut image = I420Image::default();
+        let (mut bytes, mut keyframe) = (0, false);
+        for _ in 0..n {
+            let frame = src.grab().unwrap().unwrap();
+            image.convert_from(&frame).unwrap();
+            let pic = enc.encode(&image).unwrap().expect("a changing screen gives a frame");
+            bytes += pic.data.len();
+            keyframe |= pic.keyframe;
+            dec.decode(&pic.data).unwrap().expect("every frame decodes");
+        }
+        (bytes, keyframe)
+    }
+
+    #[test]
+    fn the_bitrate_changes_mid_stream_without_a_keyframe() {
+        // Started at 1 Mbit/s: above and below where it began.
+        let mut enc = H264Encoder::new(EncoderSettings {
+            bitrate_kbps: 1_000,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut src = SyntheticSource::noisy(640, 360);
+        let mut dec = H264Decoder::new().unwrap();
+        encode_n(&mut enc, &mut src, &mut dec, 10);
+        enc.set_bitrate(4_000).unwrap();
+        encode_n(&mut enc, &mut src, &mut dec, 10);
+        let (high, keyframe) = encode_n(&mut enc, &mut src, &mut dec, 30);
+        assert!(!keyframe);
+        enc.set_bitrate(300).unwrap();
+        encode_n(&mut enc, &mut src, &mut dec, 10);
+        let (low, keyframe) = encode_n(&mut enc, &mut src, &mut dec, 30);
+        eprintln!("30 frames at 4000 kbit/s: {high} B; at 300 kbit/s: {low} B");
+        assert!(!keyframe, "a new bitrate is not a new stream");
+        // 300 kbit/s at 30 fps is 37.5 KB a second: allow the encoder its slack.
+        assert!(low < 60_000, "300 kbit/s honoured: {low} B in a second");
+        assert!(low * 4 < high, "{low} B is not far under {high} B");
+        enc.set_bitrate(4_000).unwrap();
+        encode_n(&mut enc, &mut src, &mut dec, 10);
+        let (again, keyframe) = encode_n(&mut enc, &mut src, &mut dec, 30);
+        assert!(!keyframe);
+        assert!(again > low * 3, "back up: {again} B");
+    }
+
+    #[test]
+    fn a_bitrate_set_before_the_first_frame_is_used_from_it() {
+        let mut enc = H264Encoder::new(EncoderSettings::default()).unwrap();
+        enc.set_bitrate(250).unwrap();
+        assert_eq!(enc.settings().bitrate_kbps, 250);
+        let mut src = SyntheticSource::noisy(640, 360);
+        let mut dec = H264Decoder::new().unwrap();
+        let (bytes, keyframe) = encode_n(&mut enc, &mut src, &mut dec, 30);
+        assert!(keyframe, "the first frame is a keyframe");
+        assert!(bytes < 120_000, "{bytes} B for a second at 250 kbit/s");
     }
 }

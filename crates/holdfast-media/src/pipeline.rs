@@ -15,6 +15,9 @@ use crate::{unix_micros, FrameSource, I420Image, MediaError};
 pub struct FrameRequest {
     /// Encode an IDR frame even if the screen did not change.
     pub force_keyframe: bool,
+    /// Aim the encoder at this bitrate from this frame on (rate control);
+    /// `None` keeps the current one.
+    pub bitrate_kbps: Option<u32>,
 }
 
 /// Time spent in each stage of one frame.
@@ -86,6 +89,12 @@ impl<S: FrameSource> MediaPipeline<S> {
         t.convert = mark.elapsed();
 
         let mark = Instant::now();
+        if let Some(kbps) = req.bitrate_kbps {
+            // A bitrate OpenH264 refuses costs the adaptation, not the frame.
+            if let Err(e) = self.encoder.set_bitrate(kbps) {
+                tracing::warn!("{e}");
+            }
+        }
         if req.force_keyframe {
             self.encoder.request_keyframe();
         }
@@ -146,7 +155,13 @@ mod tests {
             p.step(FrameRequest::default()).unwrap(),
             FrameOutcome::Unchanged(_)
         ));
-        match p.step(FrameRequest { force_keyframe: true }).unwrap() {
+        match p
+            .step(FrameRequest {
+                force_keyframe: true,
+                ..Default::default()
+            })
+            .unwrap()
+        {
             FrameOutcome::Encoded(f, _) => assert!(f.keyframe),
             other => panic!("expected a forced keyframe, got {other:?}"),
         }

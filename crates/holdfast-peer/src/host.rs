@@ -67,9 +67,10 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSession
 pub use crate::link::{QUALITY_REPORT_INTERVAL, QUALITY_SAMPLE_INTERVAL, RELAY_RECHECK};
 
 use crate::auth::{self as wire, Side, MAX_FAILED_CHECKS};
-use crate::backpressure::{Admission, GateReport, QueueLimits};
-use crate::link::{Label, LinkAction, LinkConfig, RecoverReason, ViewerLink};
+use crate::backpressure::{GateReport, QueueLimits};
+use crate::link::{FrameDecision, Label, LinkAction, LinkConfig, RecoverReason, ViewerLink};
 use crate::netwatch::{local_addresses, AddressSet, NetworkChange};
+use crate::rate::RateConfig;
 use crate::resume::{Credentials, Reconnection, ResumeState};
 use crate::rtc::{build_peer, path_sample, to_init, Route, RtcEvent, RtcOptions};
 use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
@@ -91,6 +92,10 @@ pub struct HostConfig {
     /// Capture interval once the screen has stopped changing.
     pub idle_interval: Duration,
     pub limits: QueueLimits,
+    /// Rate control per viewer (None: the encoder keeps its fixed bitrate).
+    /// Off by default until its end-to-end figures beat the fixed rate
+    /// (docs/rate-control.md, docs/benchmarks.md).
+    pub rate: Option<RateConfig>,
     pub chunk_bytes: usize,
     /// PING cadence and dead-peer timeout on the `commands` channel.
     pub keepalive: KeepaliveConfig,
@@ -233,6 +238,7 @@ impl HostConfig {
             fps: holdfast_media::encode::DEFAULT_FPS,
             idle_interval: Duration::from_millis(200),
             limits: QueueLimits::default(),
+            rate: None,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             keepalive: KeepaliveConfig::host(),
             tls: None,
@@ -307,6 +313,13 @@ pub struct ViewerStats {
     pub latency_ms: Option<f64>,
     pub jitter_ms: Option<f64>,
     pub loss_percent: Option<f64>,
+    /// Rate control (see [`crate::rate`]): what the path is estimated to
+    /// carry, what the encoder aims at for it, how late its oldest
+    /// undelivered frame is, and what it delivered lately.
+    pub estimate_kbps: Option<f64>,
+    pub target_kbps: Option<u32>,
+    pub queue_delay_ms: Option<f64>,
+    pub delivery_kbps: Option<f64>,
     /// Nothing heard from the viewer for three keepalive intervals.
     pub unresponsive: bool,
     /// The host granted control (not view only) when it admitted this viewer.
@@ -1270,6 +1283,7 @@ impl HostLoop {
                 keepalive: self.config.keepalive,
                 disconnected_timeout: self.config.ice_disconnected_timeout,
                 relay_recheck: self.config.relay_recheck,
+                rate: self.config.rate,
             },
             Instant::now(),
         );
@@ -1662,23 +1676,29 @@ impl HostLoop {
         let mut force_keyframe = false;
         let mut dropped = false;
         let mut asked = Vec::new();
-        for (peer, v) in self
-            .viewers
-            .iter_mut()
-            .filter(|(_, v)| v.link.video_open() && v.trusted())
-        {
+        let watching = |v: &Viewer| v.link.video_open() && v.trusted();
+        // Policy for now (issue 14): one encoder at the slowest viewer's rate;
+        // frames paced to the path only for a viewer watching alone (see
+        // ViewerLink::frame_wanted); with several, the gate alone limits each.
+        let solo = self.viewers.values().filter(|v| watching(v)).count() == 1;
+        let mut bitrate_kbps: Option<u32> = None;
+        for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| watching(v)) {
             let queued = v.video.outstanding_bytes().await.unwrap_or(0);
             v.link.handle_queue(now, queued);
             asked.push(peer.clone());
+            if let Some(kbps) = v.link.target_kbps() {
+                bitrate_kbps = Some(bitrate_kbps.map_or(kbps, |b| b.min(kbps)));
+            }
             if self.in_flight.is_some() || now < self.next_capture_at {
                 continue;
             }
-            match v.link.frame_wanted(now, queued) {
-                Admission::Send { keyframe } => {
+            match v.link.frame_wanted(now, queued, solo) {
+                FrameDecision::Send { keyframe } => {
                     force_keyframe |= keyframe;
                     admitted.push(peer.clone());
                 }
-                Admission::Drop => dropped = true,
+                FrameDecision::Drop => dropped = true,
+                FrameDecision::Pace(_) => {}
             }
         }
         for peer in asked {
@@ -1692,7 +1712,10 @@ impl HostLoop {
             return;
         }
         let tx = self.ev_tx.clone();
-        let req = FrameRequest { force_keyframe };
+        let req = FrameRequest {
+            force_keyframe,
+            bitrate_kbps,
+        };
         if self
             .worker
             .request(req, move |r| drop(tx.send(Ev::FrameDone(r))))
@@ -1711,9 +1734,12 @@ impl HostLoop {
                 self.next_capture_at = now;
                 self.record_timings(&timings);
                 self.stats.frames_encoded += 1;
-                for peer in admitted {
-                    if let Some(v) = self.viewers.get_mut(&peer) {
+                for (peer, v) in self.viewers.iter_mut() {
+                    if admitted.contains(peer) {
                         send_frame(&self.chunker, v, &frame).await;
+                    } else if v.link.video_open() && v.trusted() {
+                        // Later frames reference this one: it needs a fresh start.
+                        v.link.handle_withheld();
                     }
                 }
             }

@@ -4,6 +4,7 @@
 //! - [`resume`]: what a client remembers to resume signalling (token, sequence numbers, unconfirmed messages), pure.
 //! - [`signal_client`]: the signalling session that reconnects by itself.
 //! - [`rtc`]: building a peer connection and turning its callbacks into events.
+//! - [`rate`]: rate control per viewer (delivery estimate, pacing, the encoder's bitrate), pure.
 //! - [`backpressure`]: the pure per-viewer frame gate (4 MiB ceiling, keyframe after drop).
 //! - [`netwatch`]: noticing that the host's addresses changed (pure diff + a poll).
 //! - [`link`]: one viewer's link as the host sees it (recovery, keepalive, quality, video gate), pure.
@@ -15,6 +16,7 @@ pub mod backpressure;
 pub mod host;
 pub mod link;
 pub mod netwatch;
+pub mod rate;
 pub mod resume;
 pub mod rtc;
 pub mod signal_client;

@@ -20,6 +20,7 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 use crate::backpressure::{Admission, GateReport, QueueLimits, VideoGate};
 use crate::host::ViewerStats;
+use crate::rate::{Pace, RateConfig, RateControl};
 use crate::rtc::{PathSample, Route};
 
 /// How often the link's path statistics are read into its quality monitor.
@@ -38,6 +39,18 @@ pub const MIN_KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(250);
 pub enum Label {
     Video,
     Commands,
+}
+
+/// Whether the next frame goes to this viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameDecision {
+    /// Capture and send; `keyframe` says it must be an IDR frame.
+    Send { keyframe: bool },
+    /// Over the queue's limit (or the path is down): a drop, counted.
+    Drop,
+    /// Not yet: the path is still carrying earlier frames (rate control's
+    /// pacing). Ask again at this time.
+    Pace(Instant),
 }
 
 /// Why a link is being recovered (for logs and the shell's events).
@@ -124,6 +137,8 @@ pub struct ViewerLink {
     dropped_since_send: bool,
     last_keyframe_at: Option<Instant>,
     video: VideoCounters,
+    /// None: a fixed bitrate, frames limited by the gate alone.
+    rate: Option<RateControl>,
     actions: VecDeque<LinkAction>,
 }
 
@@ -134,6 +149,8 @@ pub struct LinkConfig {
     pub keepalive: KeepaliveConfig,
     pub disconnected_timeout: Duration,
     pub relay_recheck: Option<Duration>,
+    /// Rate control (None: a fixed bitrate).
+    pub rate: Option<RateConfig>,
 }
 
 impl ViewerLink {
@@ -166,6 +183,7 @@ impl ViewerLink {
                 keyframe_after_every_drop: true,
                 ..Default::default()
             },
+            rate: config.rate.map(RateControl::new),
             actions: VecDeque::new(),
         }
     }
@@ -199,10 +217,16 @@ impl ViewerLink {
     /// When [`handle_timeout`](Self::handle_timeout) next has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let sample = self.connected().then_some(self.next_sample_at);
+        let rate = self
+            .rate
+            .as_ref()
+            .filter(|_| self.video_open)
+            .and_then(RateControl::poll_timeout);
         [
             self.keepalive.as_ref().and_then(Keepalive::next_deadline),
             self.ice.next_deadline(),
             sample,
+            rate,
         ]
         .into_iter()
         .flatten()
@@ -232,6 +256,11 @@ impl ViewerLink {
                 action,
                 reason: RecoverReason::Connection,
             });
+        }
+        // Only a connected path's delivery says anything about its rate.
+        let measuring = self.video_open && self.connected();
+        if let Some(rate) = self.rate.as_mut().filter(|_| measuring) {
+            rate.handle_timeout(now);
         }
         if now >= self.next_sample_at {
             self.next_sample_at = now + QUALITY_SAMPLE_INTERVAL;
@@ -268,6 +297,9 @@ impl ViewerLink {
             if was != S::Connecting {
                 // Back after a drop: a fresh picture, and the keepalive starts over.
                 self.gate.request_keyframe();
+                if let Some(rate) = self.rate.as_mut() {
+                    rate.resume();
+                }
                 self.actions.push_back(LinkAction::Restored);
                 self.actions.push_back(LinkAction::CaptureNow);
                 if let Some(k) = self.keepalive.as_mut() {
@@ -297,6 +329,9 @@ impl ViewerLink {
         self.quality.reset();
         self.path_answers = 0;
         self.gate.request_keyframe();
+        if let Some(rate) = self.rate.as_mut() {
+            rate.new_path();
+        }
     }
 
     pub fn handle_channel(&mut self, now: Instant, label: Label, open: bool) {
@@ -324,6 +359,9 @@ impl ViewerLink {
             k.on_pong(now);
             if let Some(rtt) = k.rtt() {
                 self.quality.on_rtt(now, rtt);
+                if let Some(rate) = self.rate.as_mut() {
+                    rate.on_rtt(now, rtt);
+                }
             }
         }
         self.after_heard();
@@ -417,6 +455,9 @@ impl ViewerLink {
     /// The video queue as it stands (`queued`: the channel's outstanding bytes).
     pub fn handle_queue(&mut self, now: Instant, queued: usize) {
         self.video.queued_bytes = queued;
+        if let Some(rate) = self.rate.as_mut() {
+            rate.on_queue(now, queued);
+        }
         if let Some(report) = self.gate.poll_report(now, queued) {
             self.actions.push_back(LinkAction::Gate(report));
         }
@@ -424,17 +465,40 @@ impl ViewerLink {
 
     /// Whether this viewer takes the next frame. Only over a connected path:
     /// frames queued into a dead one would all arrive, stale, when it comes
-    /// back (it gets a fresh keyframe instead).
-    pub fn frame_wanted(&mut self, now: Instant, queued: usize) -> Admission {
+    /// back (it gets a fresh keyframe instead). With `pace`, rate control
+    /// holds the frame back until the path has carried the earlier ones
+    /// (the shell paces only a viewer that does not share frames with
+    /// others: a frame held from one viewer but sent to another would leave
+    /// the first without its reference).
+    pub fn frame_wanted(&mut self, now: Instant, queued: usize, pace: bool) -> FrameDecision {
+        if pace && self.connected() {
+            if let Some(Pace::At(at)) = self.rate.as_mut().map(|r| r.pace(now)) {
+                return FrameDecision::Pace(at);
+            }
+        }
         let admission = if self.connected() {
             self.gate.admit(now, queued)
         } else {
             self.gate.skip()
         };
-        if admission == Admission::Drop {
-            self.dropped_since_send = true;
+        match admission {
+            Admission::Send { keyframe } => FrameDecision::Send { keyframe },
+            Admission::Drop => {
+                self.dropped_since_send = true;
+                FrameDecision::Drop
+            }
         }
-        admission
+    }
+
+    /// A frame was encoded and sent to other viewers, not this one: the
+    /// frames after it reference a picture this viewer never got.
+    pub fn handle_withheld(&mut self) {
+        self.gate.request_keyframe();
+    }
+
+    /// The encoder bitrate this viewer's path carries, if rate control runs.
+    pub fn target_kbps(&self) -> Option<u32> {
+        self.rate.as_ref().map(|r| r.target_bps() / 1000)
     }
 
     /// The next frame's keyframe must be a keyframe (a new display, a new viewer).
@@ -469,6 +533,10 @@ impl ViewerLink {
         self.video.max_frame_bytes = self.video.max_frame_bytes.max(bytes);
         self.gate.sent(keyframe, queued);
         self.video.queued_bytes = queued;
+        if let Some(rate) = self.rate.as_mut() {
+            rate.on_sent(now, bytes);
+            rate.on_queue(now, queued);
+        }
     }
 
     /// Writes what the link knows into the viewer's stats.
@@ -490,6 +558,12 @@ impl ViewerLink {
         stats.loss_percent = self.metrics.map(|m| m.packet_loss_percent);
         stats.unresponsive = self.unresponsive;
         stats.route = self.route;
+        if let Some(rate) = &self.rate {
+            stats.estimate_kbps = Some(rate.estimate_bps() / 1000.0);
+            stats.target_kbps = Some(rate.target_bps() / 1000);
+            stats.queue_delay_ms = Some(rate.queue_delay().as_secs_f64() * 1000.0);
+            stats.delivery_kbps = rate.delivery_bps().map(|b| b / 1000.0);
+        }
     }
 }
 
@@ -503,6 +577,7 @@ mod tests {
     use RTCPeerConnectionState as S;
 
     const SEC: Duration = Duration::from_secs(1);
+    const MS: Duration = Duration::from_millis(1);
 
     fn config() -> LinkConfig {
         LinkConfig {
@@ -510,6 +585,18 @@ mod tests {
             keepalive: KeepaliveConfig::host(),
             disconnected_timeout: Duration::from_secs(5),
             relay_recheck: Some(RELAY_RECHECK),
+            rate: None,
+        }
+    }
+
+    impl ViewerLink {
+        /// The gate's decision, unpaced, in the gate's terms.
+        fn frame_wanted_test(&mut self, now: Instant, queued: usize) -> Admission {
+            match self.frame_wanted(now, queued, false) {
+                FrameDecision::Send { keyframe } => Admission::Send { keyframe },
+                FrameDecision::Drop => Admission::Drop,
+                FrameDecision::Pace(_) => panic!("not paced"),
+            }
         }
     }
 
@@ -685,7 +772,7 @@ mod tests {
         link.handle_state(now, S::Connected);
         drain(&mut link);
         assert_eq!(link.restarts(), 0);
-        assert_eq!(link.frame_wanted(now, 0), Admission::Send { keyframe: true });
+        assert_eq!(link.frame_wanted_test(now, 0), Admission::Send { keyframe: true });
     }
 
     #[test]
@@ -709,23 +796,23 @@ mod tests {
     fn back_after_a_drop_the_viewer_gets_a_keyframe_and_a_ping_at_once() {
         let t0 = Instant::now();
         let mut link = connected(t0);
-        assert_eq!(link.frame_wanted(t0, 0), Admission::Send { keyframe: true });
+        assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: true });
         link.handle_sent(t0, true, 40_000, 40_000);
-        assert_eq!(link.frame_wanted(t0, 0), Admission::Send { keyframe: false });
+        assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: false });
         link.handle_sent(t0, false, 2_000, 2_000);
 
         let down = t0 + 2 * SEC;
         link.handle_state(down, S::Disconnected);
         drain(&mut link);
         // Nothing goes into a dead path.
-        assert_eq!(link.frame_wanted(down, 0), Admission::Drop);
+        assert_eq!(link.frame_wanted_test(down, 0), Admission::Drop);
         let up = down + 3 * SEC;
         link.handle_state(up, S::Connected);
         assert_eq!(drain(&mut link), [LinkAction::Restored, LinkAction::CaptureNow]);
         assert!(link.poll_timeout() <= Some(up), "the new path is measured at once");
         link.handle_timeout(up);
         assert!(drain(&mut link).contains(&LinkAction::SendPing));
-        assert_eq!(link.frame_wanted(up, 0), Admission::Send { keyframe: true });
+        assert_eq!(link.frame_wanted_test(up, 0), Admission::Send { keyframe: true });
         link.handle_sent(up, true, 40_000, 40_000);
         let mut stats = ViewerStats::default();
         link.fill_stats(&mut stats);
@@ -745,7 +832,7 @@ mod tests {
         link.handle_state(t0, S::Connecting);
         link.handle_state(t0, S::Connected);
         assert_eq!(drain(&mut link), [], "not a restoration");
-        assert_eq!(link.frame_wanted(t0, 0), Admission::Send { keyframe: true });
+        assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: true });
     }
 
     #[test]
@@ -833,18 +920,18 @@ mod tests {
     fn keyframe_requests_right_after_a_keyframe_are_ignored() {
         let t0 = Instant::now();
         let mut link = connected(t0);
-        assert_eq!(link.frame_wanted(t0, 0), Admission::Send { keyframe: true });
+        assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: true });
         link.handle_sent(t0, true, 40_000, 0);
         // A viewer asking over and over does not pin the encoder to keyframes.
         assert!(!link.handle_keyframe_request(t0 + Duration::from_millis(100)));
         assert_eq!(
-            link.frame_wanted(t0 + Duration::from_millis(100), 0),
+            link.frame_wanted_test(t0 + Duration::from_millis(100), 0),
             Admission::Send { keyframe: false }
         );
         assert!(link.handle_keyframe_request(t0 + Duration::from_millis(300)));
         assert_eq!(drain(&mut link), [LinkAction::CaptureNow]);
         assert_eq!(
-            link.frame_wanted(t0 + Duration::from_millis(300), 0),
+            link.frame_wanted_test(t0 + Duration::from_millis(300), 0),
             Admission::Send { keyframe: true }
         );
     }
@@ -858,7 +945,70 @@ mod tests {
         assert!(!link.connected() && !link.commands_open() && !link.video_open());
         assert_eq!(link.poll_timeout(), None, "no keepalive before the new channel opens");
         link.handle_state(t0 + SEC, S::Connected);
-        assert_eq!(link.frame_wanted(t0 + SEC, 0), Admission::Send { keyframe: true });
+        assert_eq!(link.frame_wanted_test(t0 + SEC, 0), Admission::Send { keyframe: true });
+    }
+
+    #[test]
+    fn a_paced_viewer_waits_for_its_path_instead_of_dropping_and_needs_no_keyframe() {
+        let t0 = Instant::now();
+        let mut link = ViewerLink::new(
+            LinkConfig {
+                rate: Some(RateConfig::default()),
+                ..config()
+            },
+            t0,
+        );
+        link.handle_state(t0, S::Connected);
+        link.handle_channel(t0, Label::Video, true);
+        drain(&mut link);
+        assert_eq!(link.frame_wanted(t0, 0, true), FrameDecision::Send { keyframe: true });
+        // A 125 KB keyframe: a second at the 1 Mbit/s start estimate.
+        link.handle_sent(t0, true, 125_000, 125_000);
+        let FrameDecision::Pace(at) = link.frame_wanted(t0 + Duration::from_millis(33), 125_000, true) else {
+            panic!("the next frame waits for the path");
+        };
+        let off = at.max(t0 + SEC) - at.min(t0 + SEC);
+        assert!(
+            off < MS,
+            "paced to when the keyframe will have left at the estimate: {off:?} off"
+        );
+        // Unpaced (several viewers), the gate alone decides: under its limit, send.
+        assert_eq!(
+            link.frame_wanted(t0 + Duration::from_millis(33), 125_000, false),
+            FrameDecision::Send { keyframe: false }
+        );
+        // The path delivered it in time: the next frame goes, a P-frame.
+        link.handle_queue(at, 0);
+        assert_eq!(link.frame_wanted(at, 0, true), FrameDecision::Send { keyframe: false });
+        let mut stats = ViewerStats::default();
+        link.fill_stats(&mut stats);
+        assert_eq!(stats.frames_dropped, 0);
+        assert_eq!(stats.estimate_kbps, Some(1000.0));
+        assert_eq!(stats.target_kbps, Some(850));
+        assert_eq!(link.target_kbps(), Some(850));
+    }
+
+    #[test]
+    fn a_viewer_that_missed_an_encoded_frame_gets_a_keyframe() {
+        let t0 = Instant::now();
+        let mut link = connected(t0);
+        assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: true });
+        link.handle_sent(t0, true, 40_000, 0);
+        assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: false });
+        link.handle_withheld();
+        assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: true });
+    }
+
+    #[test]
+    fn without_rate_control_nothing_is_paced() {
+        let t0 = Instant::now();
+        let mut link = connected(t0);
+        link.handle_sent(t0, true, 125_000, 125_000);
+        assert_eq!(
+            link.frame_wanted(t0, 125_000, true),
+            FrameDecision::Send { keyframe: false }
+        );
+        assert_eq!(link.target_kbps(), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`pattern`]: the colours the test-pattern window paints.
 //! - [`netem`]: loss and delay for a [`Link`], in userspace ([`Link::impair`]).
 //! - [`standin`]: a lying signalling server for the hostile-server suite.
+//! - [`ratebench`]: video over a shaped link with a busy screen, change-to-canvas latency (issue 14).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -20,9 +21,40 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 pub mod netem;
+pub mod ratebench;
 pub mod standin;
 pub mod webdriver;
 pub use webdriver::AppDriver;
+
+/// A window covering the whole screen, above everything (override-redirect),
+/// and a graphics context for it: what the picture programs draw into
+/// (`holdfast-testpattern`, `holdfast-busyscreen`). Returns (window, gc).
+pub fn fullscreen_window(conn: &impl x11rb::connection::Connection, screen_num: usize) -> Result<(u32, u32)> {
+    use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, CreateWindowAux, EventMask, WindowClass};
+    let screen = &conn.setup().roots[screen_num];
+    let win = conn.generate_id()?;
+    conn.create_window(
+        x11rb::COPY_DEPTH_FROM_PARENT,
+        win,
+        screen.root,
+        0,
+        0,
+        screen.width_in_pixels,
+        screen.height_in_pixels,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &CreateWindowAux::new()
+            .override_redirect(1)
+            .background_pixel(0)
+            .event_mask(EventMask::EXPOSURE),
+    )?;
+    let gc = conn.generate_id()?;
+    conn.create_gc(gc, win, &CreateGCAux::new().graphics_exposures(0))?;
+    conn.map_window(win)?;
+    conn.flush()?;
+    Ok((win, gc))
+}
 
 pub mod pattern {
     //! What `holdfast-testpattern` paints, as (r, g, b).

@@ -11,11 +11,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{
-    ChangeGCAux, ConnectionExt, CreateGCAux, CreateWindowAux, EventMask, Rectangle, WindowClass,
-};
+use x11rb::protocol::xproto::{ChangeGCAux, ConnectionExt, Rectangle};
 use x11rb::wrapper::ConnectionExt as _;
-use x11rb::COPY_DEPTH_FROM_PARENT;
 
 pub const TOP_LEFT: u32 = 0xE02020;
 pub const TOP_RIGHT: u32 = 0x20C040;
@@ -27,27 +24,7 @@ fn main() -> anyhow::Result<()> {
     let (conn, screen_num) = x11rb::connect(None)?;
     let screen = &conn.setup().roots[screen_num];
     let (w, h) = (screen.width_in_pixels, screen.height_in_pixels);
-    let win = conn.generate_id()?;
-    conn.create_window(
-        COPY_DEPTH_FROM_PARENT,
-        win,
-        screen.root,
-        0,
-        0,
-        w,
-        h,
-        0,
-        WindowClass::INPUT_OUTPUT,
-        0,
-        &CreateWindowAux::new()
-            .override_redirect(1)
-            .background_pixel(0)
-            .event_mask(EventMask::EXPOSURE),
-    )?;
-    let gc = conn.generate_id()?;
-    conn.create_gc(gc, win, &CreateGCAux::new())?;
-    conn.map_window(win)?;
-    conn.flush()?;
+    let (win, gc) = holdfast_testkit::fullscreen_window(&conn, screen_num)?;
 
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {

@@ -11,6 +11,10 @@
 //!   decoded frame, and the end-to-end code check's share (p50, p95), 40 joins
 //!   over loopback against the real server and host.
 //!
+//! - `holdfast-bench rate`: a busy 1080p screen over shaped links (500 kbit/s
+//!   to unshaped, 150 ms RTT, an 8 Mbit/s -> 500 kbit/s -> 8 Mbit/s step):
+//!   change-to-canvas latency, frame rate, bits used, first picture (`rate.rs`).
+//!
 //! - `holdfast-bench cluster`: 10,000 rooms over two signalling nodes and
 //!   Redis, relay latency, Redis memory per room, and a node killed under
 //!   load (see `cluster.rs`).
@@ -21,6 +25,7 @@
 use std::time::{Duration, Instant};
 
 mod cluster;
+mod rate;
 
 use anyhow::Result;
 use holdfast_media::encode::{EncoderSettings, Tuning};
@@ -221,6 +226,9 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(2).collect();
     if tuning_name == "cluster" {
         return cluster::run(&args);
+    }
+    if tuning_name == "rate" {
+        return rate::run(&args);
     }
     if tuning_name == "cluster-worker" {
         return cluster::worker(&args);

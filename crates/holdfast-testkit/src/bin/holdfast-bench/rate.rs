@@ -1,0 +1,82 @@
+//! `holdfast-bench rate`: issue 14's table, end to end (see
+//! `holdfast_testkit::ratebench`): change-to-canvas latency, frame rate and
+//! bits used on a busy 1080p screen over shaped links, the link steps, and
+//! the first picture. Prints one line per phase, for docs/benchmarks.md.
+//!
+//! `holdfast-bench rate [--secs N] [--only NAME] [-- HOST ARGS...]`
+
+use std::time::Duration;
+
+use anyhow::Result;
+use holdfast_testkit::artifacts_dir;
+use holdfast_testkit::ratebench::{run as run_scenario, Phase, Scenario};
+
+/// Changes skipped at the start of a phase (the link's step, or the first picture).
+const SKIP: usize = 2;
+
+pub fn run(args: &[String]) -> Result<()> {
+    let secs = args
+        .iter()
+        .position(|a| a == "--secs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30u64);
+    let host_args: Vec<String> = args
+        .iter()
+        .position(|a| a == "--")
+        .map(|i| args[i + 1..].to_vec())
+        .unwrap_or_default();
+    let steady = |name: &str, rate: Option<u32>, delay_ms: u64| Scenario {
+        name: name.into(),
+        delay: Duration::from_millis(delay_ms),
+        phases: vec![Phase {
+            rate_kbit: rate,
+            length: Duration::from_secs(secs),
+        }],
+        host_args: host_args.clone(),
+    };
+    let scenarios = vec![
+        steady("unshaped", None, 0),
+        steady("8 Mbit/s", Some(8000), 0),
+        steady("2 Mbit/s", Some(2000), 0),
+        steady("1 Mbit/s", Some(1000), 0),
+        steady("1 Mbit/s, 150 ms RTT", Some(1000), 75),
+        steady("700 kbit/s", Some(700), 0),
+        steady("500 kbit/s", Some(500), 0),
+        steady("300 kbit/s", Some(300), 0),
+        Scenario {
+            name: "steps 8 Mbit/s -> 500 kbit/s -> 8 Mbit/s".into(),
+            delay: Duration::ZERO,
+            phases: [(Some(8000), 20), (Some(500), 30), (Some(8000), 30)]
+                .into_iter()
+                .map(|(rate_kbit, s)| Phase {
+                    rate_kbit,
+                    length: Duration::from_secs(s),
+                })
+                .collect(),
+            host_args: host_args.clone(),
+        },
+    ];
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let art = artifacts_dir("bench_rate");
+    for s in scenarios
+        .into_iter()
+        .filter(|s| only.as_ref().is_none_or(|o| s.name.contains(o.as_str())))
+    {
+        let r = run_scenario(&s, &art)?;
+        println!(
+            "{}: first picture {}",
+            r.name,
+            r.first_picture
+                .map_or("-".into(), |d| format!("{:.2} s", d.as_secs_f64()))
+        );
+        for p in &r.phases {
+            println!("  {}", p.describe(SKIP));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! Video over a shaped link, end to end (issue 14, acceptance 2): the host
+//! shares a 1920x1080 Xvfb showing `holdfast-busyscreen` (pages of text and
+//! pictures switching every 2 s over a scrolling terminal), Chromium watches
+//! from another namespace, and the host's uplink is shaped with `tc tbf`
+//! (and delayed by `holdfast-netem`). Each page switch carries its number in
+//! a code on the screen; a script in the page reads the code off the canvas
+//! as it is drawn, so a change's latency is the time from the X server
+//! having it to the viewer's canvas showing it, on one clock.
+//!
+//! Used by `tests/video_rate.rs` (loose bounds) and `holdfast-bench rate`
+//! (the figures in docs/benchmarks.md).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::{bin, command_in, start_host, start_signal, Browser, Lan, Netns, Proc, Xvfb};
+
+const SERVER_IP: &str = "10.79.0.1";
+const HOST_IP: &str = "10.79.0.2";
+const VIEWER_IP: &str = "10.79.0.3";
+
+/// One stretch of a run: the host's uplink at `rate_kbit` (None: unshaped) for `length`.
+#[derive(Debug, Clone, Copy)]
+pub struct Phase {
+    pub rate_kbit: Option<u32>,
+    pub length: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    /// One-way delay added both ways on the host's link (RTT = twice this).
+    pub delay: Duration,
+    pub phases: Vec<Phase>,
+    /// Extra arguments for `holdfast-host`.
+    pub host_args: Vec<String>,
+}
+
+/// What one phase showed.
+#[derive(Debug, Clone, Default)]
+pub struct PhaseReport {
+    pub rate_kbit: Option<u32>,
+    /// Change-to-canvas latency of each change drawn in this phase, in
+    /// order; None: never shown.
+    pub changes: Vec<Option<Duration>>,
+    /// The viewer's decoded frames per second over the phase.
+    pub fps: f64,
+    /// Video bits the host sent per second over the phase.
+    pub sent_kbit: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub name: String,
+    /// From the viewer page opening the room to its first change on the canvas.
+    pub first_picture: Option<Duration>,
+    pub phases: Vec<PhaseReport>,
+}
+
+impl PhaseReport {
+    fn shown(&self, skip: usize) -> Vec<Duration> {
+        let mut v: Vec<Duration> = self.changes.iter().skip(skip).flatten().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// The latency at quantile `q` of the changes shown after the first `skip`.
+    pub fn quantile(&self, skip: usize, q: f64) -> Option<Duration> {
+        let v = self.shown(skip);
+        (!v.is_empty()).then(|| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1])
+    }
+
+    pub fn missed(&self, skip: usize) -> usize {
+        self.changes.iter().skip(skip).filter(|c| c.is_none()).count()
+    }
+
+    /// One line: p50 / p95 / worst / missed / fps / kbit/s.
+    pub fn describe(&self, skip: usize) -> String {
+        let ms = |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.0} ms", d.as_secs_f64() * 1000.0));
+        format!(
+            "{}: p50 {} p95 {} worst {} ({} changes, {} not shown), {:.1} fps, {:.0} kbit/s sent",
+            self.rate_kbit.map_or("unshaped".into(), |r| format!("{r} kbit/s")),
+            ms(self.quantile(skip, 0.5)),
+            ms(self.quantile(skip, 0.95)),
+            ms(self.quantile(skip, 1.0)),
+            self.changes.len().saturating_sub(skip),
+            self.missed(skip),
+            self.fps,
+            self.sent_kbit
+        )
+    }
+}
+
+/// Reads the change code off the viewer's canvas every few milliseconds and
+/// keeps the first time each change was seen (Unix ms, the page's clock).
+const WATCHER: &str = r#"(() => {
+  window.__changes = {};
+  const CELL = 24;
+  const read = () => {
+    let v = 0;
+    for (let i = 0; i < 16; i++) {
+      const [r, g, b] = window.holdfast.sample(i * CELL + CELL / 2, CELL / 2);
+      const y = (r + g + b) / 3;
+      if (y > 160) v |= 1 << i; else if (y > 96) return null;
+    }
+    const n = v & 0xfff, check = v >>> 12;
+    return check === ((n * 7 + 3) & 0xf) && n > 0 ? n : null;
+  };
+  const poll = () => {
+    try {
+      const n = read();
+      if (n !== null && !(n in window.__changes)) window.__changes[n] = performance.timeOrigin + performance.now();
+    } catch (e) {}
+  };
+  setInterval(poll, 4);
+  const frame = () => { poll(); requestAnimationFrame(frame); };
+  requestAnimationFrame(frame);
+  return true;
+})()"#;
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Sets the host's uplink: a token bucket at `rate_kbit`, or none.
+fn shape(ns: &Netns, dev: &str, rate_kbit: Option<u32>) -> Result<()> {
+    let _ = ns.exec(&["tc", "qdisc", "del", "dev", dev, "root"]);
+    if let Some(rate) = rate_kbit {
+        // A queue of 300 ms at the rate (at least 16 KB), as a modem or a
+        // hotel's uplink holds: what does not fit is dropped.
+        let limit = ((rate as u64 * 1000 / 8) * 3 / 10).max(16 * 1024);
+        ns.exec(&[
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            dev,
+            "root",
+            "tbf",
+            "rate",
+            &format!("{rate}kbit"),
+            "burst",
+            "16kb",
+            "limit",
+            &limit.to_string(),
+        ])
+        .with_context(|| format!("shaping {dev} to {rate} kbit/s"))?;
+    }
+    Ok(())
+}
+
+/// Runs `scenario`; artefacts (logs) go to `art`.
+pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
+    let lan = Lan::new()?;
+    let (server_ns, host_ns, viewer_ns) = (Netns::new()?, Netns::new()?, Netns::new()?);
+    let _server_link = lan.attach(&server_ns, SERVER_IP)?;
+    let host_link = lan.attach(&host_ns, HOST_IP)?;
+    let _viewer_link = lan.attach(&viewer_ns, VIEWER_IP)?;
+    let url = format!("http://{SERVER_IP}:8080");
+    let _signal = start_signal(&server_ns, SERVER_IP, art)?;
+    let x = Xvfb::start(Some(&host_ns), 1920, 1080, art)?;
+    let mut cmd = command_in(Some(&host_ns), bin("holdfast-busyscreen"));
+    cmd.env("DISPLAY", &x.display);
+    let screen = Proc::spawn("busyscreen", cmd, art)?;
+    screen
+        .json_line(Duration::from_secs(20))
+        .context("the busy screen's first page")?;
+    let _impaired = if scenario.delay > Duration::ZERO {
+        Some(host_link.impair(0.0, scenario.delay, 1, art)?)
+    } else {
+        None
+    };
+    let first_rate = scenario.phases.first().and_then(|p| p.rate_kbit);
+    shape(&host_ns, &host_link.dev, first_rate)?;
+
+    let stats_file = art.join("host-stats.json");
+    let _ = std::fs::remove_file(&stats_file);
+    let bind = format!("{HOST_IP}:0");
+    let mut args: Vec<&str> = vec![
+        "--ice-bind",
+        &bind,
+        "--stats-file",
+        stats_file.to_str().unwrap_or_default(),
+    ];
+    args.extend(scenario.host_args.iter().map(String::as_str));
+    let (_host, room) = start_host(&host_ns, &url, &args, Some(&x.display), art)?;
+    let host_bytes = || -> u64 {
+        std::fs::read_to_string(&stats_file)
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+            .and_then(|v| v["viewers"][0]["bytes_sent"].as_u64())
+            .unwrap_or(0)
+    };
+
+    let mut browser = Browser::start_trusting(Some(&viewer_ns), art, &url)?;
+    let opened = unix_ms();
+    browser.open(room["viewer_url"].as_str().unwrap_or_default())?;
+    browser.eval(WATCHER)?;
+
+    let mut report = Report {
+        name: scenario.name.clone(),
+        ..Default::default()
+    };
+    let mut bounds = Vec::new(); // (start unix ms, end unix ms) per phase
+    for (i, phase) in scenario.phases.iter().enumerate() {
+        if i > 0 {
+            shape(&host_ns, &host_link.dev, phase.rate_kbit)?;
+        }
+        let (from, bytes0, frames0) = (unix_ms(), host_bytes(), decoded(&mut browser));
+        let t = Instant::now();
+        std::thread::sleep(phase.length);
+        let secs = t.elapsed().as_secs_f64();
+        let (bytes1, frames1) = (host_bytes(), decoded(&mut browser));
+        bounds.push((from, unix_ms()));
+        report.phases.push(PhaseReport {
+            rate_kbit: phase.rate_kbit,
+            changes: Vec::new(),
+            fps: frames1.saturating_sub(frames0) as f64 / secs,
+            sent_kbit: bytes1.saturating_sub(bytes0) as f64 * 8.0 / 1000.0 / secs,
+        });
+    }
+    // Changes drawn up to the end; anything not shown 5 s after the end is missed.
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = browser.eval("window.__changes")?;
+    let mut drawn = Vec::new();
+    while let Ok(line) = screen.json_line(Duration::from_millis(100)) {
+        if let (Some(n), Some(at)) = (line["change"].as_u64(), line["at_us"].as_u64()) {
+            drawn.push((n, at as f64 / 1000.0));
+        }
+    }
+    if drawn.is_empty() {
+        bail!("the busy screen drew nothing");
+    }
+    let shown_at = |n: u64| seen[n.to_string()].as_f64();
+    report.first_picture = seen
+        .as_object()
+        .and_then(|m| m.values().filter_map(Value::as_f64).reduce(f64::min))
+        .map(|t| Duration::from_secs_f64(((t - opened) / 1000.0).max(0.0)));
+    for (n, at) in drawn {
+        let Some(i) = bounds.iter().position(|&(from, to)| at >= from && at < to) else {
+            continue;
+        };
+        let latency = shown_at(n).map(|t| Duration::from_secs_f64(((t - at) / 1000.0).max(0.0)));
+        report.phases[i].changes.push(latency);
+    }
+    Ok(report)
+}
+
+fn decoded(b: &mut Browser) -> u64 {
+    b.stats().ok().and_then(|s| s["framesDecoded"].as_u64()).unwrap_or(0)
+}
