@@ -320,6 +320,10 @@ pub struct ViewerStats {
     pub target_kbps: Option<u32>,
     pub queue_delay_ms: Option<f64>,
     pub delivery_kbps: Option<f64>,
+    /// Captures rate control held back: delivery was late / the path was
+    /// still carrying earlier frames at the estimate.
+    pub paced_late: u64,
+    pub paced_bucket: u64,
     /// Nothing heard from the viewer for three keepalive intervals.
     pub unresponsive: bool,
     /// The host granted control (not view only) when it admitted this viewer.
@@ -659,6 +663,9 @@ struct HostLoop {
     /// as it completes, so a frame slower than the interval costs one tick, not two.
     tick_pending: bool,
     next_capture_at: Instant,
+    /// How long the last frame took from capture to encoded (rate control
+    /// starts a capture that much before the path is free).
+    frame_lead: Duration,
     unchanged_streak: u32,
     stats: HostStats,
     stats_tx: watch::Sender<HostStats>,
@@ -701,6 +708,7 @@ impl HostLoop {
             in_flight: None,
             tick_pending: false,
             next_capture_at: Instant::now(),
+            frame_lead: Duration::ZERO,
             unchanged_streak: 0,
             stats,
             stats_tx,
@@ -1692,7 +1700,7 @@ impl HostLoop {
             if self.in_flight.is_some() || now < self.next_capture_at {
                 continue;
             }
-            match v.link.frame_wanted(now, queued, solo) {
+            match v.link.frame_wanted(now, queued, solo.then_some(self.frame_lead)) {
                 FrameDecision::Send { keyframe } => {
                     force_keyframe |= keyframe;
                     admitted.push(peer.clone());
@@ -1772,6 +1780,7 @@ impl HostLoop {
     }
 
     fn record_timings(&mut self, t: &StageTimings) {
+        self.frame_lead = t.capture + t.detect + t.convert + t.encode;
         self.stats.last_capture_us = t.capture.as_micros() as u64;
         self.stats.last_convert_us = t.convert.as_micros() as u64;
         self.stats.last_encode_us = t.encode.as_micros() as u64;

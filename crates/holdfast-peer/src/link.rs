@@ -465,14 +465,15 @@ impl ViewerLink {
 
     /// Whether this viewer takes the next frame. Only over a connected path:
     /// frames queued into a dead one would all arrive, stale, when it comes
-    /// back (it gets a fresh keyframe instead). With `pace`, rate control
-    /// holds the frame back until the path has carried the earlier ones
-    /// (the shell paces only a viewer that does not share frames with
-    /// others: a frame held from one viewer but sent to another would leave
-    /// the first without its reference).
-    pub fn frame_wanted(&mut self, now: Instant, queued: usize, pace: bool) -> FrameDecision {
-        if pace && self.connected() {
-            if let Some(Pace::At(at)) = self.rate.as_mut().map(|r| r.pace(now)) {
+    /// back (it gets a fresh keyframe instead). With `pace: Some(lead)`,
+    /// rate control holds the frame back until the path will have carried
+    /// the earlier ones by the time this one is ready, `lead` from now (the
+    /// shell paces only a viewer that does not share frames with others: a
+    /// frame held from one viewer but sent to another would leave the first
+    /// without its reference).
+    pub fn frame_wanted(&mut self, now: Instant, queued: usize, pace: Option<Duration>) -> FrameDecision {
+        if let Some(lead) = pace.filter(|_| self.connected()) {
+            if let Some(Pace::At(at)) = self.rate.as_mut().map(|r| r.pace(now, lead)) {
                 return FrameDecision::Pace(at);
             }
         }
@@ -563,6 +564,7 @@ impl ViewerLink {
             stats.target_kbps = Some(rate.target_bps() / 1000);
             stats.queue_delay_ms = Some(rate.queue_delay().as_secs_f64() * 1000.0);
             stats.delivery_kbps = rate.delivery_bps().map(|b| b / 1000.0);
+            (stats.paced_late, stats.paced_bucket) = rate.held_counts();
         }
     }
 }
@@ -592,7 +594,7 @@ mod tests {
     impl ViewerLink {
         /// The gate's decision, unpaced, in the gate's terms.
         fn frame_wanted_test(&mut self, now: Instant, queued: usize) -> Admission {
-            match self.frame_wanted(now, queued, false) {
+            match self.frame_wanted(now, queued, None) {
                 FrameDecision::Send { keyframe } => Admission::Send { keyframe },
                 FrameDecision::Drop => Admission::Drop,
                 FrameDecision::Pace(_) => panic!("not paced"),
@@ -961,10 +963,14 @@ mod tests {
         link.handle_state(t0, S::Connected);
         link.handle_channel(t0, Label::Video, true);
         drain(&mut link);
-        assert_eq!(link.frame_wanted(t0, 0, true), FrameDecision::Send { keyframe: true });
+        assert_eq!(
+            link.frame_wanted(t0, 0, Some(Duration::ZERO)),
+            FrameDecision::Send { keyframe: true }
+        );
         // A 125 KB keyframe: a second at the 1 Mbit/s start estimate.
         link.handle_sent(t0, true, 125_000, 125_000);
-        let FrameDecision::Pace(at) = link.frame_wanted(t0 + Duration::from_millis(33), 125_000, true) else {
+        let FrameDecision::Pace(at) = link.frame_wanted(t0 + Duration::from_millis(33), 125_000, Some(Duration::ZERO))
+        else {
             panic!("the next frame waits for the path");
         };
         let off = at.max(t0 + SEC) - at.min(t0 + SEC);
@@ -974,12 +980,15 @@ mod tests {
         );
         // Unpaced (several viewers), the gate alone decides: under its limit, send.
         assert_eq!(
-            link.frame_wanted(t0 + Duration::from_millis(33), 125_000, false),
+            link.frame_wanted(t0 + Duration::from_millis(33), 125_000, None),
             FrameDecision::Send { keyframe: false }
         );
         // The path delivered it in time: the next frame goes, a P-frame.
         link.handle_queue(at, 0);
-        assert_eq!(link.frame_wanted(at, 0, true), FrameDecision::Send { keyframe: false });
+        assert_eq!(
+            link.frame_wanted(at, 0, Some(Duration::ZERO)),
+            FrameDecision::Send { keyframe: false }
+        );
         let mut stats = ViewerStats::default();
         link.fill_stats(&mut stats);
         assert_eq!(stats.frames_dropped, 0);
@@ -1005,7 +1014,7 @@ mod tests {
         let mut link = connected(t0);
         link.handle_sent(t0, true, 125_000, 125_000);
         assert_eq!(
-            link.frame_wanted(t0, 125_000, true),
+            link.frame_wanted(t0, 125_000, Some(Duration::ZERO)),
             FrameDecision::Send { keyframe: false }
         );
         assert_eq!(link.target_kbps(), None);

@@ -168,6 +168,9 @@ pub struct RateControl {
     bucket_at: Option<Instant>,
     /// A frame was held back for want of rate since the last update.
     held: bool,
+    /// Frames held back so far: by lateness, by the bucket (for the stats).
+    held_late: u64,
+    held_bucket: u64,
     /// Frames sent over the last [`USE_WINDOW`]: (when, bytes).
     recent: VecDeque<(Instant, u64)>,
     /// Delivery rates measured over the last [`PEAK_WINDOW`].
@@ -192,6 +195,8 @@ impl RateControl {
             bucket: 0.0,
             bucket_at: None,
             held: false,
+            held_late: 0,
+            held_bucket: 0,
             recent: VecDeque::new(),
             delivered_peaks: VecDeque::new(),
             next_update: None,
@@ -219,6 +224,12 @@ impl RateControl {
     /// The delivery rate measured at the last update, if data was moving.
     pub fn delivery_bps(&self) -> Option<f64> {
         self.last_delivery_bps
+    }
+
+    /// Frames held back so far because delivery was late, and because the
+    /// bucket had not drained.
+    pub fn held_counts(&self) -> (u64, u64) {
+        (self.held_late, self.held_bucket)
     }
 
     /// The path's round-trip floor, if a round trip was measured.
@@ -351,19 +362,28 @@ impl RateControl {
         self.bucket_at = Some(now);
     }
 
-    /// Whether a frame may be captured for this viewer now. A "not yet" is
-    /// remembered as demand the estimate did not carry (probing evidence).
-    pub fn pace(&mut self, now: Instant) -> Pace {
+    /// Whether a frame may be captured for this viewer now, given that a
+    /// frame captured now reaches the channel `lead` later (capture,
+    /// conversion, encoding): it may start when the bucket will have drained
+    /// by the time it is ready (Chrome Remote Desktop schedules captures the
+    /// same way). A "not yet" is remembered as demand the estimate did not
+    /// carry (probing evidence).
+    pub fn pace(&mut self, now: Instant, lead: Duration) -> Pace {
         self.drain_bucket(now);
         if self.delay(now) > self.config.queue_target {
             self.held = true;
+            self.held_late += 1;
             return Pace::At(now + UPDATE_INTERVAL);
         }
-        if self.bucket < 1.0 {
-            return Pace::Now; // (less than a byte: rounding)
+        // What is left of the bucket when a frame started now would be ready
+        // (less than a byte: rounding).
+        let ready_at = self.bucket - lead.as_secs_f64() * self.estimate / 8.0;
+        if ready_at < 1.0 {
+            return Pace::Now;
         }
         self.held = true;
-        let wait = self.bucket * 8.0 / self.estimate;
+        self.held_bucket += 1;
+        let wait = ready_at * 8.0 / self.estimate;
         Pace::At(now + Duration::from_secs_f64(wait))
     }
 
@@ -587,7 +607,7 @@ mod tests {
             self.rate.handle_timeout(now);
             // Capture at most 30 fps, and only when the pacer allows.
             if now >= self.next_capture {
-                match self.rate.pace(now) {
+                match self.rate.pace(now, Duration::ZERO) {
                     Pace::Now => {
                         if let Some(bytes) = self.frame_bytes(self.rate.target_bps() as f64) {
                             self.rate.on_sent(now, bytes as usize);
@@ -793,11 +813,14 @@ mod tests {
             rate.handle_timeout(now);
         }
         let now = t0 + UPDATE_INTERVAL * 100;
-        assert!(matches!(rate.pace(now), Pace::At(_)), "nothing more into a stuck queue");
+        assert!(
+            matches!(rate.pace(now, Duration::ZERO), Pace::At(_)),
+            "nothing more into a stuck queue"
+        );
         assert_eq!(rate.estimate_bps(), START_BPS, "nothing learnt from an outage");
         // The path comes back: the old frame is delivered, frames flow at once.
         rate.resume();
         rate.on_queue(now, 0);
-        assert_eq!(rate.pace(now), Pace::Now);
+        assert_eq!(rate.pace(now, Duration::ZERO), Pace::Now);
     }
 }
