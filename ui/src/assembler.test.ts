@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { FrameAssembler, HEADER_LEN, KEYFRAME_HEADER_LEN, codecFromAnnexB, parseChunk } from './assembler';
+import videoVectors from '../../tests/vectors/video.json';
+import { ChunkError, FrameAssembler, HEADER_LEN, KEYFRAME_HEADER_LEN, VERSION, codecFromAnnexB, parseChunk } from './assembler';
 
 function chunk(frameId: number, index: number, count: number, keyframe: boolean, payload: number[], captureUs = 1000): Uint8Array {
   const len = keyframe ? KEYFRAME_HEADER_LEN : HEADER_LEN;
   const b = new Uint8Array(len + payload.length);
   const v = new DataView(b.buffer);
-  b[0] = 1;
+  b[0] = VERSION;
   b[1] = keyframe ? 1 : 0;
   v.setUint32(2, frameId);
   v.setUint16(6, index);
@@ -14,10 +15,34 @@ function chunk(frameId: number, index: number, count: number, keyframe: boolean,
   if (keyframe) {
     v.setUint16(18, 1920);
     v.setUint16(20, 1080);
+    v.setUint16(22, 1920);
+    v.setUint16(24, 1080);
   }
   b.set(payload, len);
   return b;
 }
+
+const fromHex = (h: string) => Uint8Array.from(h.match(/../g) ?? [], (x) => parseInt(x, 16));
+const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+
+describe('parseChunk', () => {
+  it('reads every chunk of tests/vectors/video.json as the Rust side does', () => {
+    expect(videoVectors.version).toBe(VERSION);
+    expect(videoVectors.cases.length).toBeGreaterThan(5);
+    for (const c of videoVectors.cases) {
+      const want = c.parsed as Record<string, unknown>;
+      let got: Record<string, unknown>;
+      try {
+        const { header, payload } = parseChunk(fromHex(c.chunk));
+        got = { ...header, payload: toHex(payload) };
+      } catch (e) {
+        expect(e, c.name).toBeInstanceOf(ChunkError);
+        got = { error: (e as Error).message };
+      }
+      expect(got, c.name).toEqual(want);
+    }
+  });
+});
 
 describe('FrameAssembler', () => {
   it('reassembles a keyframe from chunks in order', () => {

@@ -1,12 +1,13 @@
 // Reassembles `video` data-channel chunks into frames: the TypeScript twin of
-// `holdfast_proto::video::FrameAssembler` (format version 1, documented there).
+// `holdfast_proto::video::FrameAssembler` (format version 2, documented there;
+// `tests/vectors/video.json`, written by the Rust side, keeps the two in step).
 // Delta frames are held back after any loss until a keyframe arrives, so the
 // decoder never sees a broken reference chain.
 
-export const VERSION = 1;
+export const VERSION = 2;
 export const FLAG_KEYFRAME = 0x01;
 export const HEADER_LEN = 18;
-export const KEYFRAME_HEADER_LEN = 22;
+export const KEYFRAME_HEADER_LEN = 26;
 export const MAX_CHUNKS = 2048;
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export const MAX_DIMENSION = 8192;
@@ -17,8 +18,12 @@ export interface ChunkHeader {
   count: number;
   keyframe: boolean;
   captureUs: number;
+  /** The coded size (keyframes; 0 on delta frames). */
   width: number;
   height: number;
+  /** The screen's size, which the picture is drawn at (keyframes; 0 on delta frames). */
+  displayWidth: number;
+  displayHeight: number;
 }
 
 export interface Frame {
@@ -27,6 +32,8 @@ export interface Frame {
   captureUs: number;
   width: number;
   height: number;
+  displayWidth: number;
+  displayHeight: number;
   data: Uint8Array;
 }
 
@@ -42,26 +49,31 @@ export function parseChunk(msg: Uint8Array): { header: ChunkHeader; payload: Uin
   const view = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
   if (msg[0] !== VERSION) throw new ChunkError(`unsupported video format version ${msg[0]}`);
   const flags = msg[1];
-  if ((flags & ~FLAG_KEYFRAME) !== 0) throw new ChunkError('reserved flag bits set');
+  if ((flags & ~FLAG_KEYFRAME) !== 0) throw new ChunkError(`reserved flag bits set: 0x${flags.toString(16).padStart(2, '0')}`);
   const keyframe = (flags & FLAG_KEYFRAME) !== 0;
   const frameId = view.getUint32(2);
   const index = view.getUint16(6);
   const count = view.getUint16(8);
   const captureUs = Number(view.getBigUint64(10));
   if (count === 0 || count > MAX_CHUNKS || index >= count) throw new ChunkError(`chunk index ${index} out of range for count ${count}`);
-  let width = 0;
-  let height = 0;
+  const sizes = [0, 0, 0, 0];
   let len = HEADER_LEN;
   if (keyframe) {
-    if (msg.length < KEYFRAME_HEADER_LEN) throw new ChunkError('keyframe chunk shorter than its header');
-    width = view.getUint16(18);
-    height = view.getUint16(20);
-    if (width === 0 || height === 0 || width > MAX_DIMENSION || height > MAX_DIMENSION) {
-      throw new ChunkError(`invalid frame dimensions ${width}x${height}`);
+    if (msg.length < KEYFRAME_HEADER_LEN) throw new ChunkError(`chunk of ${msg.length} bytes is shorter than its header`);
+    for (let i = 0; i < 4; i++) sizes[i] = view.getUint16(18 + 2 * i);
+    for (let i = 0; i < 4; i += 2) {
+      const [w, h] = [sizes[i], sizes[i + 1]];
+      if (w === 0 || h === 0 || w > MAX_DIMENSION || h > MAX_DIMENSION) {
+        throw new ChunkError(`invalid frame dimensions ${w}x${h}`);
+      }
     }
     len = KEYFRAME_HEADER_LEN;
   }
-  return { header: { frameId, index, count, keyframe, captureUs, width, height }, payload: msg.subarray(len) };
+  const [width, height, displayWidth, displayHeight] = sizes;
+  return {
+    header: { frameId, index, count, keyframe, captureUs, width, height, displayWidth, displayHeight },
+    payload: msg.subarray(len),
+  };
 }
 
 interface Partial {
@@ -130,7 +142,16 @@ export class FrameAssembler {
     }
     return {
       kind: 'frame',
-      frame: { frameId: h.frameId, keyframe: h.keyframe, captureUs: h.captureUs, width: h.width, height: h.height, data },
+      frame: {
+        frameId: h.frameId,
+        keyframe: h.keyframe,
+        captureUs: h.captureUs,
+        width: h.width,
+        height: h.height,
+        displayWidth: h.displayWidth,
+        displayHeight: h.displayHeight,
+        data,
+      },
     };
   }
 }

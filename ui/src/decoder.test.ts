@@ -1,10 +1,10 @@
 // FrameDecoder's bookkeeping, without a real VideoDecoder: what it asks for
 // before a keyframe, and the picture figures it keeps.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FrameDecoder } from './decoder';
+import { FrameDecoder, ScreenSizes } from './decoder';
 
 const delta = (captureUs: number) => ({
-  frameId: 1, keyframe: false, captureUs, width: 1280, height: 720, data: new Uint8Array([0, 0, 0, 1, 0x41]),
+  frameId: 1, keyframe: false, captureUs, width: 1280, height: 720, displayWidth: 1280, displayHeight: 720, data: new Uint8Array([0, 0, 0, 1, 0x41]),
 });
 
 describe('FrameDecoder', () => {
@@ -28,14 +28,30 @@ describe('FrameDecoder', () => {
     const d = new FrameDecoder({ onPicture: () => {}, onNeedKeyframe: () => {} });
     for (let i = 0; i < 10; i++) {
       // Captured 30 ms before it is shown.
-      d.decodedElsewhere((performance.timeOrigin + performance.now() - 30) * 1000, 1280, 720);
+      d.decodedElsewhere((performance.timeOrigin + performance.now() - 30) * 1000, { width: 640, height: 360 }, { width: 1280, height: 720 });
       vi.advanceTimersByTime(100);
     }
-    expect(d.stats).toMatchObject({ framesReceived: 10, framesDecoded: 10, fps: 10, width: 1280, height: 720 });
+    expect(d.stats).toMatchObject({
+      framesReceived: 10, framesDecoded: 10, fps: 10, width: 1280, height: 720, codedWidth: 640, codedHeight: 360,
+    });
     expect(d.stats.latencyP50Ms).toBeCloseTo(30, 0);
     vi.advanceTimersByTime(2000);
     d.tick();
     expect(d.stats.fps).toBe(0);
     expect(d.latencySamples()).toHaveLength(10);
+  });
+});
+
+describe('ScreenSizes', () => {
+  it('gives each picture the screen of the last keyframe captured at or before it', () => {
+    const s = new ScreenSizes();
+    expect(s.at(5)).toBeNull();
+    s.note(10, { width: 1920, height: 1080 });
+    // The host switched to a smaller display; pictures before the switch come out later.
+    s.note(20, { width: 1280, height: 720 });
+    expect(s.at(10)).toEqual({ width: 1920, height: 1080 });
+    expect(s.at(15)).toEqual({ width: 1920, height: 1080 });
+    expect(s.at(20)).toEqual({ width: 1280, height: 720 });
+    expect(s.at(25)).toEqual({ width: 1280, height: 720 });
   });
 });

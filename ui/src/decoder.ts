@@ -4,16 +4,23 @@
 // over a Tauri channel). It owns the decoder's configuration (from the
 // stream's own SPS), the stale-frame filter after an outage, recovery after a
 // decoder error (wait for a keyframe, ask for one) and the picture
-// statistics: received, decoded, fps, latency.
+// statistics: received, decoded, fps, latency. The host may send the screen
+// scaled down for a slow link: each picture comes with the screen's size
+// (from the keyframe it follows), which is what it is drawn at.
 
 import { codecFromAnnexB, type Frame } from './assembler';
 import { FreshnessFilter } from './freshness';
 
 const LATENCY_WINDOW = 300;
 
+export interface Size {
+  width: number;
+  height: number;
+}
+
 export interface DecoderEvents {
-  /** A decoded picture; the receiver draws it and closes it. */
-  onPicture(frame: VideoFrame): void;
+  /** A decoded picture and the screen's size, which it is drawn at; the receiver draws it and closes it. */
+  onPicture(frame: VideoFrame, screen: Size): void;
   /** Only a keyframe can be decoded next: ask the host for one. */
   onNeedKeyframe(): void;
 }
@@ -25,8 +32,12 @@ export interface PictureStats {
   framesSkipped: number;
   decodeErrors: number;
   fps: number;
+  /** The screen's size. */
   width: number;
   height: number;
+  /** The size the picture was sent at (smaller than the screen on a slow link). */
+  codedWidth: number;
+  codedHeight: number;
   lastLatencyMs: number | null;
   latencyP50Ms: number | null;
   latencyP95Ms: number | null;
@@ -35,6 +46,28 @@ export interface PictureStats {
 function percentile(sorted: number[], p: number): number | null {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/**
+ * The screen's size for each picture: keyframes carry it, and a picture
+ * (known by its capture time) shows the screen of the last keyframe captured
+ * at or before it. Pictures come out of the decoder after more keyframes may
+ * have gone in, so the sizes are kept in order until they are passed.
+ */
+export class ScreenSizes {
+  private readonly sizes: { captureUs: number; size: Size }[] = [];
+
+  /** A keyframe captured at `captureUs` shows a screen of `size`. */
+  note(captureUs: number, size: Size): void {
+    this.sizes.push({ captureUs, size });
+    if (this.sizes.length > 64) this.sizes.shift();
+  }
+
+  /** The screen's size for the picture captured at `captureUs` (null before any keyframe). */
+  at(captureUs: number): Size | null {
+    while (this.sizes.length > 1 && this.sizes[1].captureUs <= captureUs) this.sizes.shift();
+    return this.sizes[0]?.size ?? null;
+  }
 }
 
 /** Microseconds since the Unix epoch on this machine's clock. */
@@ -56,12 +89,15 @@ export async function canDecodeH264(): Promise<boolean> {
 export class FrameDecoder {
   readonly stats: PictureStats = {
     framesReceived: 0, framesDecoded: 0, framesSkipped: 0, decodeErrors: 0, fps: 0, width: 0, height: 0,
-    lastLatencyMs: null, latencyP50Ms: null, latencyP95Ms: null,
+    codedWidth: 0, codedHeight: 0, lastLatencyMs: null, latencyP50Ms: null, latencyP95Ms: null,
   };
   /** Host clock minus ours, in ms (0 on one machine). */
   clockOffsetMs = 0;
   private decoder: VideoDecoder | null = null;
   private codec: string | null = null;
+  /** The coded size the decoder was configured for. */
+  private configured: Size | null = null;
+  private readonly screens = new ScreenSizes();
   /** After an error or a skipped frame, delta frames cannot be decoded. */
   private awaitingKeyframe = true;
   private lastDecodableAt = 0;
@@ -80,6 +116,13 @@ export class FrameDecoder {
       return;
     }
     if (frame.keyframe && !this.ensureDecoder(frame)) return;
+    if (frame.keyframe) {
+      // Version-1 style frames without a screen size: the coded size is the screen.
+      this.screens.note(frame.captureUs, {
+        width: frame.displayWidth || frame.width,
+        height: frame.displayHeight || frame.height,
+      });
+    }
     if (this.awaitingKeyframe && !frame.keyframe) {
       this.events.onNeedKeyframe();
       return;
@@ -140,7 +183,8 @@ export class FrameDecoder {
   private ensureDecoder(frame: Frame): boolean {
     const codec = codecFromAnnexB(frame.data);
     if (!codec) return this.ready;
-    if (this.ready && codec === this.codec) return true;
+    const sameSize = this.configured?.width === frame.width && this.configured?.height === frame.height;
+    if (this.ready && codec === this.codec && sameSize) return true;
     this.close();
     this.decoder = new VideoDecoder({
       output: (f) => this.onDecoded(f),
@@ -148,6 +192,7 @@ export class FrameDecoder {
     });
     this.decoder.configure({ codec, optimizeForLatency: true, codedWidth: frame.width, codedHeight: frame.height });
     this.codec = codec;
+    this.configured = { width: frame.width, height: frame.height };
     return true;
   }
 
@@ -160,23 +205,27 @@ export class FrameDecoder {
   }
 
   /** A picture decoded elsewhere (OpenH264 in the desktop app's core): counted as our own are. */
-  decodedElsewhere(captureUs: number, width: number, height: number): void {
+  decodedElsewhere(captureUs: number, coded: Size, screen: Size): void {
     this.stats.framesReceived += 1;
-    this.count(captureUs, width, height);
+    this.count(captureUs, coded, screen);
   }
 
   private onDecoded(frame: VideoFrame): void {
-    this.count(frame.timestamp, frame.displayWidth, frame.displayHeight);
-    this.events.onPicture(frame);
+    const coded = { width: frame.displayWidth, height: frame.displayHeight };
+    const screen = this.screens.at(frame.timestamp) ?? coded;
+    this.count(frame.timestamp, coded, screen);
+    this.events.onPicture(frame, screen);
   }
 
-  private count(captureUs: number, width: number, height: number): void {
+  private count(captureUs: number, coded: Size, screen: Size): void {
     const now = performance.now();
     const latency = (nowUs() - captureUs) / 1000 - this.clockOffsetMs;
     const s = this.stats;
     s.framesDecoded += 1;
-    s.width = width;
-    s.height = height;
+    s.width = screen.width;
+    s.height = screen.height;
+    s.codedWidth = coded.width;
+    s.codedHeight = coded.height;
     s.lastLatencyMs = latency;
     this.latencies.push(latency);
     if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();

@@ -77,12 +77,13 @@ function start(id: string, code: string): void {
       // Passing conditions (signalling lost / back); the session keeps itself alive.
       showMessage(text);
     },
-    onFrame(frame) {
-      if (canvas.width !== frame.displayWidth || canvas.height !== frame.displayHeight) {
-        canvas.width = frame.displayWidth;
-        canvas.height = frame.displayHeight;
+    onFrame(frame, screen) {
+      // At the screen's size: the host may send it smaller on a slow link.
+      if (canvas.width !== screen.width || canvas.height !== screen.height) {
+        canvas.width = screen.width;
+        canvas.height = screen.height;
       }
-      ctx.drawImage(frame, 0, 0);
+      ctx.drawImage(frame, 0, 0, screen.width, screen.height);
       frame.close();
     },
   });
@@ -104,7 +105,8 @@ setInterval(() => {
   const q = s.quality
     ? ` · ${s.quality} (rtt ${s.rttMs?.toFixed(0)} ms, loss ${s.lossPercent?.toFixed(0)} %, jitter ${s.jitterMs?.toFixed(0)} ms)`
     : '';
-  infoEl.textContent = `${s.width}×${s.height} · ${s.fps} fps · latency ${lat} · ${mode}${relayed}${q}`;
+  const sent = s.codedWidth && (s.codedWidth !== s.width || s.codedHeight !== s.height) ? ` (sent at ${s.codedWidth}×${s.codedHeight})` : '';
+  infoEl.textContent = `${s.width}×${s.height}${sent} · ${s.fps} fps · latency ${lat} · ${mode}${relayed}${q}`;
 }, 500);
 
 declare global {

@@ -7,7 +7,7 @@
 // counts, and no input leaves on it, before the host proved the code over it.
 
 import { FrameAssembler } from './assembler';
-import { FrameDecoder, type PictureStats } from './decoder';
+import { FrameDecoder, type PictureStats, type Size } from './decoder';
 import { QualityMonitor, classify, pathSample, type Quality, type Route } from './quality';
 import { ResumeState, SignallingSession } from './signalling';
 import {
@@ -74,7 +74,8 @@ export type Stats = LinkStats & PictureStats;
 export interface SessionEvents {
   onState(state: SessionState, detail?: string): void;
   onError(message: string): void;
-  onFrame(frame: VideoFrame): void;
+  /** A picture, to be drawn at the screen's size (it may have been sent smaller). */
+  onFrame(frame: VideoFrame, screen: Size): void;
   /** Whether the host accepts our input now. */
   onControl?(allowed: boolean): void;
   /** A passing condition to show (signalling lost / restored, host away); null clears it. */
@@ -126,7 +127,7 @@ export class ViewerSession {
 
   constructor(private readonly wsUrl: string, private readonly events: SessionEvents) {
     this.pictures = new FrameDecoder({
-      onPicture: (frame) => this.events.onFrame(frame),
+      onPicture: (frame, screen) => this.events.onFrame(frame, screen),
       onNeedKeyframe: () => {
         this.assembler.requireKeyframe();
         this.requestKeyframe();

@@ -55,8 +55,8 @@ export class ViewerScreen {
     const server = $<HTMLInputElement>('view-server').value.trim() || null;
     this.pictures?.close();
     this.pictures = new FrameDecoder({
-      onPicture: (f) => {
-        this.draw(f, f.displayWidth, f.displayHeight);
+      onPicture: (f, screen) => {
+        this.draw(f, screen.width, screen.height);
         f.close();
       },
       onNeedKeyframe: () => void invoke('view_keyframe').catch(() => {}),
@@ -83,19 +83,29 @@ export class ViewerScreen {
     if (m.kind === 'frame') {
       this.pictures?.push(m.frame);
     } else {
-      const { rgba, width, height, captureUs } = m.picture;
-      this.draw(new ImageData(rgba, width, height), width, height);
-      this.pictures?.decodedElsewhere(captureUs, width, height);
+      const { rgba, width, height, displayWidth, displayHeight, captureUs } = m.picture;
+      this.draw(new ImageData(rgba, width, height), displayWidth, displayHeight);
+      this.pictures?.decodedElsewhere(captureUs, { width, height }, { width: displayWidth, height: displayHeight });
     }
   }
 
+  /** Draws a picture at the screen's size `w` x `h` (stretched if it was sent smaller). */
   private draw(src: VideoFrame | ImageData, w: number, h: number): void {
     if (this.canvas.width !== w || this.canvas.height !== h) {
       this.canvas.width = w;
       this.canvas.height = h;
     }
-    if (src instanceof ImageData) this.ctx.putImageData(src, 0, 0);
-    else this.ctx.drawImage(src, 0, 0);
+    if (src instanceof VideoFrame) {
+      this.ctx.drawImage(src, 0, 0, w, h);
+    } else if (src.width === w && src.height === h) {
+      this.ctx.putImageData(src, 0, 0);
+    } else {
+      // putImageData does not scale: go through a bitmap.
+      void createImageBitmap(src).then((b) => {
+        this.ctx.drawImage(b, 0, 0, w, h);
+        b.close();
+      });
+    }
   }
 
   private onUpdate(u: ViewUpdate): void {

@@ -17,7 +17,7 @@ function view(over: Partial<ViewingView> = {}): ViewingView {
 
 const pictures: PictureStats = {
   framesReceived: 100, framesDecoded: 99, framesSkipped: 0, decodeErrors: 0, fps: 10, width: 1280, height: 720,
-  lastLatencyMs: 20, latencyP50Ms: 18.4, latencyP95Ms: 40,
+  codedWidth: 1280, codedHeight: 720, lastLatencyMs: 20, latencyP50Ms: 18.4, latencyP95Ms: 40,
 };
 
 describe('the viewer screen', () => {
@@ -43,6 +43,10 @@ describe('the viewer screen', () => {
     expect(own.statsText).toContain('decoded by OpenH264');
     const hosts = presentViewer(view({ control: false }), T0, pictures, 'webview');
     expect([hosts.sendsInput, hosts.toggleText]).toEqual([false, null]);
+    const scaled = presentViewer(view(), T0, { ...pictures, codedWidth: 640, codedHeight: 360 }, 'webview');
+    expect(scaled.statsText).toBe(
+      '1280×720 · 10 fps · latency 18 ms · 1.5 Mbit/s · decoded by WebCodecs · sent at 640×360 for this link',
+    );
   });
 
   it('a dropped connection shows the button and counts the window down', () => {

@@ -100,6 +100,9 @@ export function presentViewer(
       bitrate: bitrate(v.bitrate_kbps),
       decoder: t(decoder === 'rust' ? 'viewer.decoderRust' : 'viewer.decoderWebview'),
     });
+    if (pictures.codedWidth && (pictures.codedWidth !== pictures.width || pictures.codedHeight !== pictures.height)) {
+      statsText += ` · ${t('viewer.sentAt', { w: pictures.codedWidth, h: pictures.codedHeight })}`;
+    }
     if (v.route === 'relayed') statsText += ` · ${t('viewer.relayed')}`;
   }
   return {

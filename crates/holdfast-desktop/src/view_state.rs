@@ -231,6 +231,8 @@ mod tests {
             capture_us: 0,
             width: 8,
             height: 8,
+            display_width: 8,
+            display_height: 8,
             data: vec![0; bytes],
         })
     }

@@ -83,8 +83,12 @@ pub fn picture_size_ok(width: u32, height: u32) -> bool {
 pub const ENCODED_FRAME: u8 = 1;
 pub const PICTURE: u8 = 2;
 /// Bytes before an encoded frame's data: kind, frame id (u32), keyframe (u8),
-/// capture time (u64 µs), width and height (u16), all little-endian.
-pub const FRAME_HEADER: usize = 1 + 4 + 1 + 8 + 2 + 2;
+/// capture time (u64 µs), coded width and height (u16), display width and
+/// height (u16), all little-endian.
+pub const FRAME_HEADER: usize = 1 + 4 + 1 + 8 + 2 + 2 + 2 + 2;
+/// Bytes before a picture's RGBA: kind, capture time (u64 µs), width and
+/// height (u32), display width and height (u32).
+pub const PICTURE_HEADER: usize = 1 + 8 + 4 + 4 + 4 + 4;
 
 /// An encoded frame for the webview's decoder.
 pub fn frame_message(f: &EncodedFrame) -> Vec<u8> {
@@ -93,19 +97,22 @@ pub fn frame_message(f: &EncodedFrame) -> Vec<u8> {
     m.extend_from_slice(&f.frame_id.to_le_bytes());
     m.push(u8::from(f.keyframe));
     m.extend_from_slice(&f.capture_us.to_le_bytes());
-    m.extend_from_slice(&f.width.to_le_bytes());
-    m.extend_from_slice(&f.height.to_le_bytes());
+    for v in [f.width, f.height, f.display_width, f.display_height] {
+        m.extend_from_slice(&v.to_le_bytes());
+    }
     m.extend_from_slice(&f.data);
     m
 }
 
-/// A picture decoded here: kind, capture time (u64 µs), width and height (u32), RGBA.
-pub fn picture_message(capture_us: u64, p: &DecodedPicture) -> Vec<u8> {
-    let mut m = Vec::with_capacity(1 + 8 + 8 + p.rgba.len());
+/// A picture decoded here, to be drawn at `display` (the screen's size: the
+/// host may have sent it scaled down).
+pub fn picture_message(capture_us: u64, p: &DecodedPicture, display: (u32, u32)) -> Vec<u8> {
+    let mut m = Vec::with_capacity(PICTURE_HEADER + p.rgba.len());
     m.push(PICTURE);
     m.extend_from_slice(&capture_us.to_le_bytes());
-    m.extend_from_slice(&p.width.to_le_bytes());
-    m.extend_from_slice(&p.height.to_le_bytes());
+    for v in [p.width, p.height, display.0, display.1] {
+        m.extend_from_slice(&v.to_le_bytes());
+    }
     m.extend_from_slice(&p.rgba);
     m
 }
@@ -279,6 +286,8 @@ pub async fn view(
     };
     let mut gate = FrameGate::default();
     let mut oversized_told = false;
+    // The screen's size, from the last keyframe: pictures are drawn at it.
+    let mut display = (0u32, 0u32);
     let mut last_view = tracker.view().clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -291,9 +300,10 @@ pub async fn view(
                 };
                 send_notices(tracker.on_event(&ev, unix_ms()));
                 if let ViewerEvent::Frame(f) = &ev {
-                    if f.keyframe && !picture_size_ok(f.width as u32, f.height as u32) {
+                    let (dw, dh) = (f.display_width as u32, f.display_height as u32);
+                    if f.keyframe && !(picture_size_ok(f.width as u32, f.height as u32) && picture_size_ok(dw, dh)) {
                         if !std::mem::replace(&mut oversized_told, true) {
-                            let why = format!("The host sent a {}x{} picture, larger than this viewer accepts.", f.width, f.height);
+                            let why = format!("The host sent a {}x{} picture, larger than this viewer accepts.", f.width.max(f.display_width), f.height.max(f.display_height));
                             tracing::warn!("{why}");
                             send_notices(vec![Notice::Error { message: why }]);
                         }
@@ -310,8 +320,11 @@ pub async fn view(
                             Ok(Some(p)) => {
                                 awaiting_keyframe = false;
                                 // A decoded picture stands alone: dropping one costs nothing more.
+                                if f.keyframe {
+                                    display = (dw, dh);
+                                }
                                 if picture_size_ok(p.width, p.height) && gate.pass(true, frames.capacity() > 0) == Pass::Send {
-                                    let _ = frames.try_send(picture_message(f.capture_us, &p));
+                                    let _ = frames.try_send(picture_message(f.capture_us, &p, display));
                                 }
                             }
                             Ok(None) => awaiting_keyframe = false,
@@ -405,13 +418,18 @@ mod tests {
             capture_us: 0x1122_3344_5566_7788,
             width: 1280,
             height: 720,
+            display_width: 2560,
+            display_height: 1440,
             data: vec![0, 0, 0, 1, 0x67],
         };
         let m = frame_message(&f);
         assert_eq!(m.len(), FRAME_HEADER + 5);
         assert_eq!(
             &m[..FRAME_HEADER],
-            &[1, 4, 3, 2, 1, 1, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00, 0x05, 0xd0, 0x02]
+            &[
+                1, 4, 3, 2, 1, 1, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00, 0x05, 0xd0, 0x02, 0x00, 0x0a,
+                0xa0, 0x05
+            ]
         );
         assert_eq!(&m[FRAME_HEADER..], &f.data[..]);
         let p = DecodedPicture {
@@ -419,11 +437,11 @@ mod tests {
             height: 1,
             rgba: vec![1, 2, 3, 255, 4, 5, 6, 255],
         };
-        let m = picture_message(7, &p);
+        let m = picture_message(7, &p, (4, 2));
         assert_eq!(m[0], PICTURE);
         assert_eq!(&m[1..9], &7u64.to_le_bytes());
-        assert_eq!(&m[9..17], &[2, 0, 0, 0, 1, 0, 0, 0]);
-        assert_eq!(&m[17..], &p.rgba[..]);
+        assert_eq!(&m[9..PICTURE_HEADER], &[2, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0]);
+        assert_eq!(&m[PICTURE_HEADER..], &p.rgba[..]);
     }
 
     #[test]

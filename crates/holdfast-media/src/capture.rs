@@ -14,6 +14,24 @@ pub struct BgraFrame<'a> {
     pub stride: u32,
 }
 
+impl BgraFrame<'_> {
+    /// Whether `data` holds the rows its geometry promises (a frame from
+    /// elsewhere is checked before any kernel reads it).
+    pub fn check(&self) -> Result<(), MediaError> {
+        let (row, rows) = (self.width as usize * 4, self.height as usize);
+        if self.width == 0 || self.height == 0 {
+            return Err(MediaError::Convert(format!(
+                "empty frame: {}x{}",
+                self.width, self.height
+            )));
+        }
+        if (self.stride as usize) < row || self.data.len() < self.stride as usize * (rows - 1) + row {
+            return Err(MediaError::Convert("BGRA buffer smaller than its geometry".into()));
+        }
+        Ok(())
+    }
+}
+
 /// Something that produces BGRA frames.
 pub trait FrameSource {
     /// The next frame, or `None` when the source has none ready yet.

@@ -25,17 +25,13 @@ pub struct I420Image {
 impl I420Image {
     /// Converts `frame` into `self`, reusing the allocation when sizes match.
     pub fn convert_from(&mut self, frame: &BgraFrame<'_>) -> Result<(), MediaError> {
+        frame.check()?;
         let (w, h) = (frame.width & !1, frame.height & !1);
         if w == 0 || h == 0 {
             return Err(MediaError::Convert(format!(
                 "frame too small: {}x{}",
                 frame.width, frame.height
             )));
-        }
-        if (frame.stride as usize) < frame.width as usize * 4
-            || frame.data.len() < frame.stride as usize * (h as usize - 1) + w as usize * 4
-        {
-            return Err(MediaError::Convert("BGRA buffer smaller than its geometry".into()));
         }
         let (cw, ch) = (w as usize / 2, h as usize / 2);
         self.width = w;

@@ -1,7 +1,7 @@
 //! Holdfast's media path on the host (and the decoder the Rust viewer uses).
 //!
 //! `capture` grabs BGRA frames (scrap), `convert` turns them into I420 with
-//! SIMD (the `yuv` crate), `change` skips frames identical to the last one
+//! SIMD (the `yuv` crate), `scale` shrinks them for slow links, `change` skips frames identical to the last one
 //! encoded, `encode` and `decode` wrap OpenH264, and `pipeline` chains them
 //! with per-stage timings. `worker` runs a pipeline on its own thread, since
 //! capturers are tied to the thread that made them.
@@ -14,6 +14,7 @@ pub mod convert;
 pub mod decode;
 pub mod encode;
 pub mod pipeline;
+pub mod scale;
 pub mod synthetic;
 pub mod worker;
 
@@ -22,6 +23,7 @@ pub use convert::I420Image;
 pub use decode::{DecodedPicture, H264Decoder};
 pub use encode::{EncoderSettings, H264Encoder};
 pub use pipeline::{FrameOutcome, FrameRequest, MediaPipeline, StageTimings};
+pub use scale::{Downscaler, Scale};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {

@@ -1,5 +1,5 @@
 //! One frame's trip through the host: grab, compare with the last frame
-//! encoded, convert, encode. Every stage is timed, for the stats and the
+//! encoded, scale down if asked, convert, encode. Every stage is timed, for the stats and the
 //! benchmarks.
 
 use std::time::{Duration, Instant};
@@ -8,6 +8,7 @@ use holdfast_proto::video::EncodedFrame;
 
 use crate::change::ChangeDetector;
 use crate::encode::{EncoderSettings, H264Encoder};
+use crate::scale::{Downscaler, Scale};
 use crate::{unix_micros, FrameSource, I420Image, MediaError};
 
 /// What the caller wants from the next frame.
@@ -18,6 +19,9 @@ pub struct FrameRequest {
     /// Aim the encoder at this bitrate from this frame on (rate control);
     /// `None` keeps the current one.
     pub bitrate_kbps: Option<u32>,
+    /// Encode the screen at this scale (a new scale is a new size: the
+    /// frame is a keyframe). Applies from the next change of the screen.
+    pub scale: Scale,
 }
 
 /// Time spent in each stage of one frame.
@@ -25,6 +29,7 @@ pub struct FrameRequest {
 pub struct StageTimings {
     pub capture: Duration,
     pub detect: Duration,
+    /// Scaling (when asked) and conversion to I420.
     pub convert: Duration,
     pub encode: Duration,
 }
@@ -42,6 +47,7 @@ pub enum FrameOutcome {
 pub struct MediaPipeline<S: FrameSource> {
     source: S,
     detector: ChangeDetector,
+    downscaler: Downscaler,
     image: I420Image,
     encoder: H264Encoder,
 }
@@ -51,6 +57,7 @@ impl<S: FrameSource> MediaPipeline<S> {
         Ok(MediaPipeline {
             source,
             detector: ChangeDetector::default(),
+            downscaler: Downscaler::default(),
             image: I420Image::default(),
             encoder: H264Encoder::new(settings)?,
         })
@@ -85,7 +92,14 @@ impl<S: FrameSource> MediaPipeline<S> {
         }
 
         let mark = Instant::now();
-        self.image.convert_from(&frame)?;
+        let display = Scale::FULL.apply(frame.width, frame.height);
+        let coded = req.scale.apply(frame.width, frame.height);
+        if coded == display {
+            self.image.convert_from(&frame)?;
+        } else {
+            let small = self.downscaler.resize(&frame, coded.0, coded.1)?;
+            self.image.convert_from(&small)?;
+        }
         t.convert = mark.elapsed();
 
         let mark = Instant::now();
@@ -111,6 +125,8 @@ impl<S: FrameSource> MediaPipeline<S> {
                 capture_us,
                 width: self.image.width as u16,
                 height: self.image.height as u16,
+                display_width: display.0 as u16,
+                display_height: display.1 as u16,
                 data: pic.data,
             },
             t,
@@ -165,6 +181,40 @@ mod tests {
             FrameOutcome::Encoded(f, _) => assert!(f.keyframe),
             other => panic!("expected a forced keyframe, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_scaled_frame_is_a_smaller_keyframe_of_the_same_screen() {
+        let mut p = MediaPipeline::new(SyntheticSource::new(640, 360), EncoderSettings::default()).unwrap();
+        let mut dec = H264Decoder::new().unwrap();
+        let mut sizes = Vec::new();
+        for (i, scale) in [Scale::FULL, Scale::FULL, Scale::step(2), Scale::step(2), Scale::FULL]
+            .into_iter()
+            .enumerate()
+        {
+            let req = FrameRequest {
+                scale,
+                ..Default::default()
+            };
+            let FrameOutcome::Encoded(f, _) = p.step(req).unwrap() else {
+                panic!("frame {i}: the synthetic screen changes every frame");
+            };
+            assert_eq!((f.display_width, f.display_height), (640, 360));
+            let pic = dec.decode(&f.data).unwrap().expect("every frame decodes");
+            assert_eq!((pic.width, pic.height), (f.width as u32, f.height as u32));
+            sizes.push((f.width, f.height, f.keyframe));
+        }
+        assert_eq!(
+            sizes,
+            [
+                (640, 360, true),
+                (640, 360, false),
+                (320, 180, true),
+                (320, 180, false),
+                (640, 360, true)
+            ],
+            "a new size starts with a keyframe, and only then"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ use holdfast_auth::{HostHandshake, Secret};
 use holdfast_input::{DisplayGeometry, InputSequencer, InputWorker};
 use holdfast_media::pipeline::{FrameOutcome, FrameRequest, StageTimings};
 use holdfast_media::worker::MediaWorker;
-use holdfast_media::MediaError;
+use holdfast_media::{MediaError, Scale};
 use holdfast_proto::commands::{AuthFailure, Command, Control, DisplayDesc, InputEvent};
 use holdfast_proto::signal::{
     ClientMessage, Decision, Generation, IceCandidate, IceServer, PeerId, ServerMessage, CONSENT_TIMEOUT,
@@ -73,6 +73,7 @@ use crate::netwatch::{local_addresses, AddressSet, NetworkChange};
 use crate::rate::RateConfig;
 use crate::resume::{Credentials, Reconnection, ResumeState};
 use crate::rtc::{build_peer, path_sample, to_init, Route, RtcEvent, RtcOptions};
+use crate::scale::ScalePolicy;
 use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
 use crate::PeerError;
 
@@ -320,6 +321,8 @@ pub struct ViewerStats {
     pub target_kbps: Option<u32>,
     pub queue_delay_ms: Option<f64>,
     pub delivery_kbps: Option<f64>,
+    /// What big frames sent on an idle channel arrived at lately.
+    pub burst_kbps: Option<f64>,
     /// Captures rate control held back: delivery was late / the path was
     /// still carrying earlier frames at the estimate.
     pub paced_late: u64,
@@ -347,6 +350,15 @@ pub struct HostStats {
     pub last_capture_us: u64,
     pub last_convert_us: u64,
     pub last_encode_us: u64,
+    /// The size the screen is encoded at (smaller than the screen when
+    /// rate control scaled it down for a slow path), and the screen's size.
+    pub coded_size: (u32, u32),
+    pub screen_size: (u32, u32),
+    /// The biggest recent change of the screen at full size, bytes (what
+    /// the scale is chosen by).
+    pub big_change_bytes: u64,
+    /// Changes of the encoded size so far.
+    pub scale_changes: u64,
     /// The host's view-only switch is off (input accepted from viewers granted control).
     pub control_enabled: bool,
     pub viewers: Vec<ViewerStats>,
@@ -504,9 +516,9 @@ impl Viewer {
         self.trusted() && host_enabled && self.stats.control_granted && !self.stats.viewer_view_only
     }
 
-    fn stats(&self) -> ViewerStats {
+    fn stats(&self, now: Instant) -> ViewerStats {
         let mut stats = self.stats.clone();
-        self.link.fill_stats(&mut stats);
+        self.link.fill_stats(now, &mut stats);
         stats
     }
 }
@@ -666,6 +678,8 @@ struct HostLoop {
     /// How long the last frame took from capture to encoded (rate control
     /// starts a capture that much before the path is free).
     frame_lead: Duration,
+    /// The size the screen is encoded at (rate control only).
+    scale: ScalePolicy,
     unchanged_streak: u32,
     stats: HostStats,
     stats_tx: watch::Sender<HostStats>,
@@ -687,8 +701,11 @@ impl HostLoop {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let stats = HostStats {
             control_enabled: config.control_enabled,
+            screen_size: worker.dimensions(),
             ..Default::default()
         };
+        let mut scale = ScalePolicy::new();
+        scale.handle_screen(worker.dimensions().0, worker.dimensions().1);
         HostLoop {
             room_id,
             code,
@@ -709,6 +726,7 @@ impl HostLoop {
             tick_pending: false,
             next_capture_at: Instant::now(),
             frame_lead: Duration::ZERO,
+            scale,
             unchanged_streak: 0,
             stats,
             stats_tx,
@@ -1088,6 +1106,8 @@ impl HostLoop {
             Ok((w, h)) => {
                 info!(index, width = w, height = h, "now sharing another display");
                 self.config.current_display = index;
+                self.scale.handle_screen(w, h);
+                self.stats.screen_size = (w, h);
                 if let Some(input) = &self.input {
                     let g = DisplayGeometry::of_display(index as usize).unwrap_or(DisplayGeometry::new(0, 0, w, h));
                     let _ = input.set_geometry(g);
@@ -1480,7 +1500,7 @@ impl HostLoop {
 
     async fn remove_viewer(&mut self, peer: &PeerId, why: &str) {
         if let Some(v) = self.viewers.remove(peer) {
-            let stats = v.stats();
+            let stats = v.stats(Instant::now());
             info!(peer = %peer, frames = stats.frames_sent, dropped = stats.frames_dropped, "viewer {why}");
             if let Some(input) = &self.input {
                 let _ = input.forget(&peer.0);
@@ -1690,12 +1710,16 @@ impl HostLoop {
         // ViewerLink::frame_wanted); with several, the gate alone limits each.
         let solo = self.viewers.values().filter(|v| watching(v)).count() == 1;
         let mut bitrate_kbps: Option<u32> = None;
+        let mut capacity_bps: Option<f64> = None;
         for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| watching(v)) {
             let queued = v.video.outstanding_bytes().await.unwrap_or(0);
             v.link.handle_queue(now, queued);
             asked.push(peer.clone());
             if let Some(kbps) = v.link.target_kbps() {
                 bitrate_kbps = Some(bitrate_kbps.map_or(kbps, |b| b.min(kbps)));
+            }
+            if let Some(bps) = v.link.capacity_bps(now) {
+                capacity_bps = Some(capacity_bps.map_or(bps, |c| c.min(bps)));
             }
             if self.in_flight.is_some() || now < self.next_capture_at {
                 continue;
@@ -1720,9 +1744,13 @@ impl HostLoop {
             return;
         }
         let tx = self.ev_tx.clone();
+        // The screen is scaled to the slowest path only under rate control;
+        // without it, always the full size (as before it existed).
+        let scale = capacity_bps.map_or(Scale::FULL, |c| self.scale.decide(now, c));
         let req = FrameRequest {
             force_keyframe,
             bitrate_kbps,
+            scale,
         };
         if self
             .worker
@@ -1742,6 +1770,17 @@ impl HostLoop {
                 self.next_capture_at = now;
                 self.record_timings(&timings);
                 self.stats.frames_encoded += 1;
+                // The pipeline gives every frame its sizes (the wire only keyframes).
+                self.stats.coded_size = (frame.width as u32, frame.height as u32);
+                self.stats.screen_size = (frame.display_width as u32, frame.display_height as u32);
+                self.scale.handle_encoded(
+                    frame.data.len(),
+                    frame.keyframe,
+                    self.stats.coded_size,
+                    self.stats.screen_size,
+                );
+                self.stats.big_change_bytes = self.scale.big_change_bytes();
+                self.stats.scale_changes = self.scale.changes();
                 for (peer, v) in self.viewers.iter_mut() {
                     if admitted.contains(peer) {
                         send_frame(&self.chunker, v, &frame).await;
@@ -1769,12 +1808,13 @@ impl HostLoop {
     }
 
     fn publish_stats(&mut self) {
+        let now = Instant::now();
         // Viewers still being checked or asked about are not viewers yet.
         self.stats.viewers = self
             .viewers
             .values()
             .filter(|v| v.admitted)
-            .map(Viewer::stats)
+            .map(|v| v.stats(now))
             .collect();
         self.stats_tx.send_replace(self.stats.clone());
     }

@@ -5,6 +5,7 @@
 //! - [`signal_client`]: the signalling session that reconnects by itself.
 //! - [`rtc`]: building a peer connection and turning its callbacks into events.
 //! - [`rate`]: rate control per viewer (delivery estimate, pacing, the encoder's bitrate), pure.
+//! - [`scale`]: the size the screen is encoded at, from the slowest path's capacity, pure.
 //! - [`backpressure`]: the pure per-viewer frame gate (4 MiB ceiling, keyframe after drop).
 //! - [`netwatch`]: noticing that the host's addresses changed (pure diff + a poll).
 //! - [`link`]: one viewer's link as the host sees it (recovery, keepalive, quality, video gate), pure.
@@ -19,6 +20,7 @@ pub mod netwatch;
 pub mod rate;
 pub mod resume;
 pub mod rtc;
+pub mod scale;
 pub mod signal_client;
 pub mod viewer;
 

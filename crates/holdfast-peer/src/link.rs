@@ -502,6 +502,12 @@ impl ViewerLink {
         self.rate.as_ref().map(|r| r.target_bps() / 1000)
     }
 
+    /// What this viewer's path carries a big frame at, if rate control runs
+    /// (see [`crate::rate::RateControl::capacity_bps`]).
+    pub fn capacity_bps(&self, now: Instant) -> Option<f64> {
+        self.rate.as_ref().map(|r| r.capacity_bps(now))
+    }
+
     /// The next frame's keyframe must be a keyframe (a new display, a new viewer).
     pub fn request_keyframe(&mut self) {
         self.gate.request_keyframe();
@@ -541,7 +547,7 @@ impl ViewerLink {
     }
 
     /// Writes what the link knows into the viewer's stats.
-    pub fn fill_stats(&self, stats: &mut ViewerStats) {
+    pub fn fill_stats(&self, now: Instant, stats: &mut ViewerStats) {
         stats.state = self.pc_state.to_string();
         stats.frames_sent = self.video.frames_sent;
         stats.bytes_sent = self.video.bytes_sent;
@@ -564,6 +570,7 @@ impl ViewerLink {
             stats.target_kbps = Some(rate.target_bps() / 1000);
             stats.queue_delay_ms = Some(rate.queue_delay().as_secs_f64() * 1000.0);
             stats.delivery_kbps = rate.delivery_bps().map(|b| b / 1000.0);
+            stats.burst_kbps = rate.burst_bps(now).map(|b| b / 1000.0);
             (stats.paced_late, stats.paced_bucket) = rate.held_counts();
         }
     }
@@ -685,13 +692,13 @@ mod tests {
             "declared dead once, its input released at once"
         );
         let mut stats = ViewerStats::default();
-        link.fill_stats(&mut stats);
+        link.fill_stats(Instant::now(), &mut stats);
         assert!(stats.unresponsive);
         assert_eq!(stats.pings_sent, 12);
 
         // Heard again: alive, and dead again only after another 15 s of silence.
         link.handle_activity(now);
-        link.fill_stats(&mut stats);
+        link.fill_stats(Instant::now(), &mut stats);
         assert!(!stats.unresponsive);
         let back = now;
         let mut dead_again = None;
@@ -730,7 +737,7 @@ mod tests {
         }
         assert_eq!(pings, 120);
         let mut stats = ViewerStats::default();
-        link.fill_stats(&mut stats);
+        link.fill_stats(Instant::now(), &mut stats);
         assert_eq!(stats.rtt_ms, Some(80.0));
         assert!(!stats.unresponsive);
     }
@@ -817,7 +824,7 @@ mod tests {
         assert_eq!(link.frame_wanted_test(up, 0), Admission::Send { keyframe: true });
         link.handle_sent(up, true, 40_000, 40_000);
         let mut stats = ViewerStats::default();
-        link.fill_stats(&mut stats);
+        link.fill_stats(Instant::now(), &mut stats);
         assert_eq!(
             (stats.frames_sent, stats.keyframes_sent, stats.frames_dropped),
             (3, 2, 1)
@@ -990,7 +997,7 @@ mod tests {
             FrameDecision::Send { keyframe: false }
         );
         let mut stats = ViewerStats::default();
-        link.fill_stats(&mut stats);
+        link.fill_stats(Instant::now(), &mut stats);
         assert_eq!(stats.frames_dropped, 0);
         assert_eq!(stats.estimate_kbps, Some(1000.0));
         assert_eq!(stats.target_kbps, Some(850));

@@ -27,6 +27,11 @@
 //!   near the round trip plus one frame's transmission;
 //! - the encoder's **bitrate**: a margin under the estimate.
 //!
+//! It also measures the path's **burst capacity**: how fast a big frame sent
+//! on an idle channel arrives. Pacing keeps the estimate near what the
+//! content spends, so on a fast path the estimate says little about how long
+//! a bigger picture would take; a burst does. [`crate::scale`] uses it.
+//!
 //! The queue target is a time, not a byte floor: 80 ms is 5 KB at 500 kbit/s
 //! and 80 KB at 8 Mbit/s. The 4 MiB ceiling of [`crate::backpressure`] stays
 //! the hard bound behind it.
@@ -67,6 +72,8 @@ pub const PATH_MAX_BPS: f64 = 1_000_000_000.0;
 const PROBE_CAP: f64 = 1.5;
 /// The delivery rate that bounds probing is the best of this window.
 const PEAK_WINDOW: Duration = Duration::from_secs(2);
+/// One decrease lowers the estimate to no less than this share of it.
+const MAX_DECREASE: f64 = 0.5;
 /// After a decrease, no probing for this long (let the queue drain and the
 /// delivery rate settle).
 const HOLD_AFTER_DECREASE: Duration = Duration::from_millis(1000);
@@ -85,6 +92,15 @@ const IN_USE: f64 = 0.5;
 const USE_WINDOW: Duration = Duration::from_secs(1);
 /// Frames remembered for the queueing delay (oldest unacknowledged frame).
 const MAX_FRAMES_KEPT: usize = 512;
+/// A frame sent on an idle channel is a burst sample if it is at least this
+/// big: much bigger than a shaper's token bucket (commonly 10-32 KB), which
+/// lets its first bytes through at line rate.
+pub const BURST_MIN_BYTES: usize = 64 * 1024;
+/// The last bytes of a burst are not waited for: the receiver may hold the
+/// acknowledgement of a lone last packet (SCTP: up to 200 ms).
+const BURST_TAIL_BYTES: u64 = 2 * 1200;
+/// Burst samples are kept this long.
+const BURST_WINDOW: Duration = Duration::from_secs(20);
 
 impl RateConfig {
     /// The defaults, spending at most `max_kbps`.
@@ -133,6 +149,9 @@ struct SentFrame {
     /// `sent_total` before and after it.
     begin: u64,
     end: u64,
+    /// Sent on an idle channel and big enough to measure the burst capacity
+    /// (until it has been measured).
+    burst: bool,
 }
 
 impl SentFrame {
@@ -180,6 +199,8 @@ pub struct RateControl {
     /// Oldest-frame delay and delivery rate at the last update (for stats and tests).
     last_delay: Duration,
     last_delivery_bps: Option<f64>,
+    /// Burst capacity samples: (when, bits per second).
+    bursts: VecDeque<(Instant, f64)>,
 }
 
 impl RateControl {
@@ -203,7 +224,31 @@ impl RateControl {
             last_decrease: None,
             last_delay: Duration::ZERO,
             last_delivery_bps: None,
+            bursts: VecDeque::new(),
         }
+    }
+
+    /// How fast the path delivered the recent big frames sent on an idle
+    /// channel (the best of the last three within [`BURST_WINDOW`]), if any
+    /// were; samples older than the last decrease of the estimate do not
+    /// count (the path has changed since).
+    pub fn burst_bps(&self, now: Instant) -> Option<f64> {
+        self.bursts
+            .iter()
+            .rev()
+            .take(3)
+            .filter(|(t, _)| now.saturating_duration_since(*t) <= BURST_WINDOW)
+            .map(|(_, b)| *b)
+            .reduce(f64::max)
+    }
+
+    /// What the path drains frames at: the estimate, or the burst capacity
+    /// when that is higher. Frames are paced at it (the leaky bucket is the
+    /// path's bottleneck queue: it empties at the bottleneck's rate, which a
+    /// burst measures; the estimate is what the content may spend on
+    /// average), and a big frame's time is reckoned by it.
+    pub fn capacity_bps(&self, now: Instant) -> f64 {
+        self.burst_bps(now).map_or(self.estimate, |b| b.max(self.estimate))
     }
 
     /// The path's estimated rate, bits per second.
@@ -250,6 +295,7 @@ impl RateControl {
         self.held = false;
         self.recent.clear();
         self.delivered_peaks.clear();
+        self.bursts.clear();
     }
 
     /// The path is back after an outage (same channel): what was scheduled
@@ -280,10 +326,11 @@ impl RateControl {
 
     /// A frame of `bytes` was handed to the channel.
     pub fn on_sent(&mut self, now: Instant, bytes: usize) {
+        let idle = self.delivered_total >= self.sent_total;
         self.drain_bucket(now);
-        let starts = now + Duration::from_secs_f64(self.bucket * 8.0 / self.estimate);
+        let starts = now + Duration::from_secs_f64(self.bucket * 8.0 / self.capacity_bps(now));
         self.bucket += bytes as f64;
-        let leaves = now + Duration::from_secs_f64(self.bucket * 8.0 / self.estimate);
+        let leaves = now + Duration::from_secs_f64(self.bucket * 8.0 / self.capacity_bps(now));
         let begin = self.sent_total;
         self.sent_total += bytes as u64;
         self.frames.push_back(SentFrame {
@@ -292,6 +339,7 @@ impl RateControl {
             leaves,
             begin,
             end: self.sent_total,
+            burst: idle && bytes >= BURST_MIN_BYTES,
         });
         self.recent.push_back((now, bytes as u64));
         if self.frames.len() > MAX_FRAMES_KEPT {
@@ -304,6 +352,7 @@ impl RateControl {
         let delivered = self.sent_total.saturating_sub(outstanding as u64);
         // Delivered only grows (a reading taken before a send completes can lag).
         self.delivered_total = self.delivered_total.max(delivered);
+        self.measure_burst(now);
         while self.frames.front().is_some_and(|f| f.end <= self.delivered_total) {
             self.frames.pop_front();
         }
@@ -314,6 +363,30 @@ impl RateControl {
             .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= DELIVERY_WINDOW)
         {
             self.deliveries.pop_front();
+        }
+    }
+
+    /// A burst frame (the oldest outstanding, if it is one) that has
+    /// arrived but for its tail is a sample of the burst capacity: its bytes
+    /// over the time they took beyond the round-trip floor.
+    fn measure_burst(&mut self, now: Instant) {
+        let floor = self.rtt_floor().unwrap_or(Duration::ZERO);
+        let Some(f) = self.frames.front_mut().filter(|f| f.burst) else {
+            return;
+        };
+        if self.delivered_total + BURST_TAIL_BYTES < f.end {
+            return;
+        }
+        f.burst = false;
+        let bytes = (f.end - f.begin).saturating_sub(BURST_TAIL_BYTES);
+        // At least a millisecond: readings come that often at best.
+        let took = now
+            .saturating_duration_since(f.sent)
+            .saturating_sub(floor)
+            .max(Duration::from_millis(1));
+        self.bursts.push_back((now, bytes as f64 * 8.0 / took.as_secs_f64()));
+        while self.bursts.len() > 8 {
+            self.bursts.pop_front();
         }
     }
 
@@ -340,7 +413,7 @@ impl RateControl {
             .sum();
         let delivered = self.delivered_total.saturating_sub(first.begin);
         let behind = due.saturating_sub(delivered);
-        Duration::from_secs_f64(behind as f64 * 8.0 / self.estimate)
+        Duration::from_secs_f64(behind as f64 * 8.0 / self.capacity_bps(now))
     }
 
     fn delivery_rate(&self) -> Option<f64> {
@@ -356,7 +429,7 @@ impl RateControl {
 
     fn drain_bucket(&mut self, now: Instant) {
         if let Some(at) = self.bucket_at {
-            let drained = now.saturating_duration_since(at).as_secs_f64() * self.estimate / 8.0;
+            let drained = now.saturating_duration_since(at).as_secs_f64() * self.capacity_bps(now) / 8.0;
             self.bucket = (self.bucket - drained).max(0.0);
         }
         self.bucket_at = Some(now);
@@ -377,13 +450,13 @@ impl RateControl {
         }
         // What is left of the bucket when a frame started now would be ready
         // (less than a byte: rounding).
-        let ready_at = self.bucket - lead.as_secs_f64() * self.estimate / 8.0;
+        let ready_at = self.bucket - lead.as_secs_f64() * self.capacity_bps(now) / 8.0;
         if ready_at < 1.0 {
             return Pace::Now;
         }
         self.held = true;
         self.held_bucket += 1;
-        let wait = ready_at * 8.0 / self.estimate;
+        let wait = ready_at * 8.0 / self.capacity_bps(now);
         Pace::At(now + Duration::from_secs_f64(wait))
     }
 
@@ -445,11 +518,17 @@ impl RateControl {
             // deal with outages), so the picture comes back at full rate.
         } else if let Some(rate) = moving.filter(|_| delay > self.config.queue_target) {
             // Evidence: data waits. The path carries what it delivered; aim
-            // under it so the queue drains.
-            let to = rate * 0.9;
+            // under it so the queue drains. But by at most half at a time:
+            // while SCTP recovers from a loss (a shaper's full queue) it
+            // delivers next to nothing for a while, which says little about
+            // the path; taken at its word, a 500 kbit/s link read 150 kbit/s
+            // one moment and probed back to 1.5 Mbit/s the next.
+            let to = (rate * 0.9).max(self.estimate * MAX_DECREASE);
             if to < self.estimate {
                 self.estimate = to.max(self.config.min_bps);
                 self.last_decrease = Some(now);
+                // Bursts measured before say nothing about the path now.
+                self.bursts.clear();
             }
         } else if in_use
             && self
@@ -784,6 +863,36 @@ mod tests {
                 "{capacity}: {:.0} % of the link used",
                 used * 100.0
             );
+        }
+    }
+
+    /// A big frame sent on the idle path measures what the path carries,
+    /// whatever the estimate (held low by a calm screen) says.
+    #[test]
+    fn a_big_frame_on_an_idle_path_measures_its_capacity() {
+        for (capacity, bytes) in [(30_000_000.0, 200_000u64), (500_000.0, 100_000)] {
+            let mut sim = Sim::new(Duration::from_millis(40), capacity);
+            sim.screen = Screen::Static;
+            sim.run_for(Duration::from_secs(6)); // a keepalive RTT for the floor
+            assert_eq!(sim.rate.burst_bps(sim.now), None);
+            assert_eq!(sim.rate.capacity_bps(sim.now), START_BPS);
+            let now = sim.now;
+            sim.rate.on_sent(now, bytes as usize);
+            sim.sent += bytes;
+            sim.queue.push_back(Frame {
+                captured: now,
+                left: bytes,
+            });
+            sim.run_for(Duration::from_secs_f64(bytes as f64 * 8.0 / capacity) + Duration::from_millis(300));
+            let burst = sim.rate.burst_bps(sim.now).expect("a burst sample");
+            assert!(
+                burst > 0.8 * capacity && burst < 1.25 * capacity,
+                "{burst} b/s measured on a {capacity} b/s path"
+            );
+            assert_eq!(sim.rate.capacity_bps(sim.now), burst.max(sim.rate.estimate_bps()));
+            // Samples age out.
+            sim.run_for(BURST_WINDOW + Duration::from_secs(1));
+            assert_eq!(sim.rate.burst_bps(sim.now), None);
         }
     }
 

@@ -1,6 +1,6 @@
 //! The `video` data channel: encoded H.264 frames (Annex B) split into chunks.
 //!
-//! Format version 1. Every message is one chunk: a header, then payload bytes.
+//! Format version 2. Every message is one chunk: a header, then payload bytes.
 //! All integers are big-endian.
 //!
 //! | offset | size | field                                                      |
@@ -11,7 +11,14 @@
 //! | 6      | 2    | chunk index, `0..count`                                    |
 //! | 8      | 2    | chunk count, `1..=MAX_CHUNKS`                              |
 //! | 10     | 8    | capture time, microseconds since the Unix epoch (host clock)|
-//! | 18     | 4    | keyframes only: width, height (u16 each, non-zero)          |
+//! | 18     | 4    | keyframes only: coded width, height (u16 each, non-zero)    |
+//! | 22     | 4    | keyframes only: display width, height (u16 each, non-zero)  |
+//!
+//! The coded size is the picture in the bitstream; the display size is the
+//! screen it shows. They differ when the host scales the picture down to fit
+//! a slow link (version 2; version 1 had no display size): the viewer draws
+//! the picture stretched to the display size, so the screen keeps its size
+//! and coordinates while its detail drops.
 //!
 //! The host never skips a frame id: frames it drops for backpressure are
 //! dropped before they get one, and the next frame sent is a keyframe. So a
@@ -20,12 +27,12 @@
 
 use thiserror::Error;
 
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 pub const FLAG_KEYFRAME: u8 = 0x01;
 /// Header bytes of a delta-frame chunk.
 pub const HEADER_LEN: usize = 18;
-/// Header bytes of a keyframe chunk (adds width and height).
-pub const KEYFRAME_HEADER_LEN: usize = 22;
+/// Header bytes of a keyframe chunk (adds the coded and display sizes).
+pub const KEYFRAME_HEADER_LEN: usize = 26;
 /// Default size of one chunk message, header included. 16 KiB is the size
 /// every browser's SCTP stack takes without negotiation.
 pub const DEFAULT_CHUNK_BYTES: usize = 16 * 1024;
@@ -62,8 +69,10 @@ pub struct ChunkHeader {
     pub count: u16,
     pub keyframe: bool,
     pub capture_us: u64,
-    /// `Some` exactly on keyframes.
+    /// The coded size; `Some` exactly on keyframes.
     pub dimensions: Option<(u16, u16)>,
+    /// The display size; `Some` exactly on keyframes.
+    pub display: Option<(u16, u16)>,
 }
 
 impl ChunkHeader {
@@ -85,8 +94,10 @@ impl ChunkHeader {
         out.extend_from_slice(&self.capture_us.to_be_bytes());
         if self.keyframe {
             let (w, h) = self.dimensions.unwrap_or((0, 0));
-            out.extend_from_slice(&w.to_be_bytes());
-            out.extend_from_slice(&h.to_be_bytes());
+            let (dw, dh) = self.display.unwrap_or((w, h));
+            for v in [w, h, dw, dh] {
+                out.extend_from_slice(&v.to_be_bytes());
+            }
         }
     }
 
@@ -118,16 +129,20 @@ impl ChunkHeader {
             keyframe,
             capture_us,
             dimensions: None,
+            display: None,
         };
         if keyframe {
             if msg.len() < KEYFRAME_HEADER_LEN {
                 return Err(ChunkError::Truncated(msg.len()));
             }
-            let (w, h) = (u16_at(18), u16_at(20));
-            if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
-                return Err(ChunkError::Dimensions(w, h));
+            let valid = |w: u16, h: u16| w != 0 && h != 0 && w <= MAX_DIMENSION && h <= MAX_DIMENSION;
+            for (w, h) in [(u16_at(18), u16_at(20)), (u16_at(22), u16_at(24))] {
+                if !valid(w, h) {
+                    return Err(ChunkError::Dimensions(w, h));
+                }
             }
-            header.dimensions = Some((w, h));
+            header.dimensions = Some((u16_at(18), u16_at(20)));
+            header.display = Some((u16_at(22), u16_at(24)));
         }
         Ok((header, &msg[header.encoded_len()..]))
     }
@@ -139,8 +154,14 @@ pub struct EncodedFrame {
     pub frame_id: u32,
     pub keyframe: bool,
     pub capture_us: u64,
+    /// The coded size (keyframes; 0 on delta frames).
     pub width: u16,
     pub height: u16,
+    /// The size of the screen the picture shows, which it is drawn at
+    /// (keyframes; 0 on delta frames). Larger than the coded size when the
+    /// host scaled the picture down.
+    pub display_width: u16,
+    pub display_height: u16,
     /// H.264 Annex B bitstream.
     pub data: Vec<u8>,
 }
@@ -188,6 +209,7 @@ impl FrameChunker {
                 keyframe: frame.keyframe,
                 capture_us: frame.capture_us,
                 dimensions: frame.keyframe.then_some((frame.width, frame.height)),
+                display: frame.keyframe.then_some((frame.display_width, frame.display_height)),
             }
             .write(&mut msg);
             msg.extend_from_slice(&frame.data[start..end]);
@@ -303,12 +325,15 @@ impl FrameAssembler {
             return Ok(Assembly::NeedKeyframe);
         }
         let (width, height) = h.dimensions.unwrap_or((0, 0));
+        let (display_width, display_height) = h.display.unwrap_or((0, 0));
         Ok(Assembly::Frame(EncodedFrame {
             frame_id: h.frame_id,
             keyframe: h.keyframe,
             capture_us: h.capture_us,
             width,
             height,
+            display_width,
+            display_height,
             data: done.parts.concat(),
         }))
     }
@@ -324,8 +349,10 @@ mod tests {
             frame_id: id,
             keyframe,
             capture_us: 1_700_000_000_000_000 + id as u64,
-            width: 1920,
-            height: 1080,
+            width: 960,
+            height: 540,
+            display_width: 1920,
+            display_height: 1080,
             data: (0..len).map(|i| (i * 7 + id as usize) as u8).collect(),
         }
     }
@@ -348,6 +375,8 @@ mod tests {
         let mut expect = d.clone();
         expect.width = 0;
         expect.height = 0;
+        expect.display_width = 0;
+        expect.display_height = 0;
         assert_eq!(assemble_all(&mut asm, &chunker, &d), Assembly::Frame(expect));
         assert_eq!(asm.frames_lost, 0);
     }
@@ -438,8 +467,8 @@ mod tests {
         let good = FrameChunker::new(1024).split(&frame(1, true, 100)).unwrap().remove(0);
         assert_eq!(ChunkHeader::parse(&good[..10]), Err(ChunkError::Truncated(10)));
         let mut v = good.clone();
-        v[0] = 2;
-        assert_eq!(ChunkHeader::parse(&v).unwrap_err(), ChunkError::Version(2));
+        v[0] = 1;
+        assert_eq!(ChunkHeader::parse(&v).unwrap_err(), ChunkError::Version(1));
         let mut f = good.clone();
         f[1] = 0x81;
         assert!(matches!(ChunkHeader::parse(&f), Err(ChunkError::Flags(_))));
@@ -451,11 +480,78 @@ mod tests {
         assert!(matches!(ChunkHeader::parse(&zero), Err(ChunkError::Index { .. })));
         let mut dim = good.clone();
         dim[18..20].copy_from_slice(&0u16.to_be_bytes());
-        assert!(matches!(ChunkHeader::parse(&dim), Err(ChunkError::Dimensions(0, 1080))));
+        assert!(matches!(ChunkHeader::parse(&dim), Err(ChunkError::Dimensions(0, 540))));
+        let mut shown = good.clone();
+        shown[24..26].copy_from_slice(&(MAX_DIMENSION + 1).to_be_bytes());
         assert!(matches!(
-            ChunkHeader::parse(&good[..20]),
-            Err(ChunkError::Truncated(20))
+            ChunkHeader::parse(&shown),
+            Err(ChunkError::Dimensions(1920, 8193))
         ));
+        assert!(matches!(
+            ChunkHeader::parse(&good[..24]),
+            Err(ChunkError::Truncated(24))
+        ));
+    }
+
+    #[test]
+    fn a_scaled_keyframe_carries_both_sizes_and_deltas_neither() {
+        let chunks = FrameChunker::new(1024).split(&frame(7, true, 10)).unwrap();
+        let (h, payload) = ChunkHeader::parse(&chunks[0]).unwrap();
+        assert_eq!((h.dimensions, h.display), (Some((960, 540)), Some((1920, 1080))));
+        assert_eq!(payload.len(), 10);
+        let chunks = FrameChunker::new(1024).split(&frame(8, false, 10)).unwrap();
+        let (h, _) = ChunkHeader::parse(&chunks[0]).unwrap();
+        assert_eq!((h.dimensions, h.display), (None, None));
+    }
+
+    /// Chunks and what they parse to, for the browser's parser
+    /// (`ui/src/assembler.test.ts` reads `tests/vectors/video.json`).
+    #[test]
+    fn chunk_vectors_match_the_committed_file() {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let chunker = FrameChunker::new(256);
+        let key = chunker.split(&frame(0x0102_0304, true, 300)).unwrap();
+        let delta = chunker.split(&frame(0x0102_0305, false, 20)).unwrap();
+        let mut cases: Vec<(&str, Vec<u8>)> = vec![
+            ("keyframe, first of two chunks", key[0].clone()),
+            ("keyframe, second chunk", key[1].clone()),
+            ("delta frame", delta[0].clone()),
+        ];
+        let mut bad = |name, at: usize, bytes: &[u8]| {
+            let mut c = key[0].clone();
+            c[at..at + bytes.len()].copy_from_slice(bytes);
+            cases.push((name, c));
+        };
+        bad("version 1", 0, &[1]);
+        bad("reserved flag", 1, &[0x03]);
+        bad("index past count", 6, &[0, 2]);
+        bad("zero count", 8, &[0, 0]);
+        bad("zero coded width", 18, &[0, 0]);
+        bad("display height over the limit", 24, &(MAX_DIMENSION + 1).to_be_bytes());
+        cases.push(("keyframe without a display size", key[0][..24].to_vec()));
+        cases.push(("shorter than a header", key[0][..17].to_vec()));
+        let cases: Vec<_> = cases
+            .into_iter()
+            .map(|(name, c)| {
+                let parsed = match ChunkHeader::parse(&c) {
+                    Ok((h, payload)) => serde_json::json!({
+                        "frameId": h.frame_id,
+                        "index": h.index,
+                        "count": h.count,
+                        "keyframe": h.keyframe,
+                        "captureUs": h.capture_us,
+                        "width": h.dimensions.map_or(0, |d| d.0),
+                        "height": h.dimensions.map_or(0, |d| d.1),
+                        "displayWidth": h.display.map_or(0, |d| d.0),
+                        "displayHeight": h.display.map_or(0, |d| d.1),
+                        "payload": hex(payload),
+                    }),
+                    Err(e) => serde_json::json!({ "error": e.to_string() }),
+                };
+                serde_json::json!({ "name": name, "chunk": hex(&c), "parsed": parsed })
+            })
+            .collect();
+        crate::check_vectors("video.json", serde_json::json!({ "version": VERSION, "cases": cases }));
     }
 
     #[test]

@@ -1,0 +1,351 @@
+//! Which size the host encodes the screen at, pure: big changes of the
+//! screen (a new page, a keyframe) must reach the viewer within
+//! [`BIG_FRAME_BUDGET`] over the slowest watching viewer's path, so the
+//! picture is scaled down when, at its current size, they would not.
+//!
+//! What it knows:
+//! - how big a big change is: the biggest frame of the recent past, per pixel
+//!   of the screen (a frame at half size counts four times its bytes), so
+//!   sizes measured at one scale predict another. It fades only as frames
+//!   are sent (a static screen keeps it: the first change after a quiet
+//!   minute is as big as before it), and starts from a prior of a busy
+//!   screen's keyframe;
+//! - what the path carries a big frame at (the rate controller's capacity).
+//!
+//! - how big a keyframe is, per pixel of the screen (the last one): a new
+//!   size starts with one, and on busy content it is several times a page
+//!   switch coded against the previous picture.
+//!
+//! What it decides: the largest [`Scale`] whose big change fits the budget.
+//! It goes down at once (a late picture is the failure this prevents), and
+//! up only after [`UP_HOLD`], on the least capacity of the last
+//! [`UP_WINDOW`] (a shaped link's estimate swings while SCTP recovers from
+//! its drops), with room to spare ([`UP_MARGIN`]), and if the
+//! keyframe the new size starts with fits the budget too: measured on this
+//! content, page switches at a quarter of the area were a third of the
+//! keyframe, and counting them alone took the size up and straight back down. Before the path is measured, the
+//! first picture aims at [`FIRST_PICTURE_BUDGET`] instead.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use holdfast_media::Scale;
+
+/// How long the biggest change may take on the path (the acceptance aims at
+/// a change shown within 400 ms: this leaves the round trip and decoding).
+pub const BIG_FRAME_BUDGET: Duration = Duration::from_millis(250);
+/// The first picture, sent before anything was measured, may take this long.
+pub const FIRST_PICTURE_BUDGET: Duration = Duration::from_millis(1000);
+/// A size is kept at least this long before a bigger one is tried.
+pub const UP_HOLD: Duration = Duration::from_secs(2);
+/// A bigger size is judged by the least capacity seen over this window.
+pub const UP_WINDOW: Duration = Duration::from_secs(3);
+/// A bigger size is taken only if its big change fits this share of the budget.
+pub const UP_MARGIN: f64 = 0.6;
+/// A busy screen's keyframe, bytes per pixel of the screen (1080p pages of
+/// text over a photo: 370-450 KB, docs/benchmarks.md), before any was measured.
+pub const PRIOR_BYTES_PER_PIXEL: f64 = 0.2;
+/// Each frame sent fades the remembered big change by this factor (about
+/// 200 frames, 8 s of a busy screen, to a third).
+const FADE_PER_FRAME: f64 = 0.995;
+
+#[derive(Debug, Clone)]
+pub struct ScalePolicy {
+    scale: Scale,
+    /// The biggest recent change, bytes per pixel of the screen.
+    big_per_pixel: f64,
+    /// The last keyframe, bytes per pixel of the screen.
+    key_per_pixel: f64,
+    /// The screen's pixels (the display size).
+    screen_pixels: f64,
+    /// A frame was encoded since the policy started.
+    measured: bool,
+    changed_at: Option<Instant>,
+    changes: u64,
+    /// Capacities decided on over the last [`UP_WINDOW`].
+    capacities: VecDeque<(Instant, f64)>,
+}
+
+impl Default for ScalePolicy {
+    fn default() -> Self {
+        ScalePolicy::new()
+    }
+}
+
+impl ScalePolicy {
+    pub fn new() -> Self {
+        ScalePolicy {
+            scale: Scale::FULL,
+            big_per_pixel: PRIOR_BYTES_PER_PIXEL,
+            key_per_pixel: PRIOR_BYTES_PER_PIXEL,
+            screen_pixels: 0.0,
+            measured: false,
+            changed_at: None,
+            changes: 0,
+            capacities: VecDeque::new(),
+        }
+    }
+
+    /// The scale decided last.
+    pub fn scale(&self) -> Scale {
+        self.scale
+    }
+
+    /// How many times the scale changed (each a keyframe at the new size).
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// The biggest recent change at full size, bytes (for stats).
+    pub fn big_change_bytes(&self) -> u64 {
+        (self.big_per_pixel * self.screen_pixels).round() as u64
+    }
+
+    /// The screen is `width` x `height` (before the first frame, and when the display changes).
+    pub fn handle_screen(&mut self, width: u32, height: u32) {
+        self.screen_pixels = width as f64 * height as f64;
+    }
+
+    /// A frame of `bytes` (a keyframe or not) was encoded at `coded` pixels
+    /// for a screen of `display` pixels.
+    pub fn handle_encoded(&mut self, bytes: usize, keyframe: bool, coded: (u32, u32), display: (u32, u32)) {
+        let coded_px = coded.0 as f64 * coded.1 as f64;
+        let display_px = display.0 as f64 * display.1 as f64;
+        if coded_px <= 0.0 || display_px <= 0.0 {
+            return;
+        }
+        self.screen_pixels = display_px;
+        // Bytes per coded pixel is the same per screen pixel at full size.
+        let per_pixel = bytes as f64 / coded_px;
+        if keyframe {
+            self.key_per_pixel = per_pixel;
+        }
+        if self.measured {
+            self.big_per_pixel = (self.big_per_pixel * FADE_PER_FRAME).max(per_pixel);
+        } else {
+            self.big_per_pixel = per_pixel;
+            self.measured = true;
+        }
+    }
+
+    /// How long the big change takes at `scale` over `capacity_bps`.
+    pub fn big_change_time(&self, scale: Scale, capacity_bps: f64) -> Duration {
+        self.time_of(self.big_per_pixel, scale, capacity_bps)
+    }
+
+    /// How long a keyframe takes at `scale` over `capacity_bps`.
+    pub fn keyframe_time(&self, scale: Scale, capacity_bps: f64) -> Duration {
+        self.time_of(self.key_per_pixel, scale, capacity_bps)
+    }
+
+    fn time_of(&self, per_pixel: f64, scale: Scale, capacity_bps: f64) -> Duration {
+        let bytes = per_pixel * self.screen_pixels * scale.area();
+        Duration::from_secs_f64((bytes * 8.0 / capacity_bps.max(1.0)).min(3600.0))
+    }
+
+    /// The scale for the next frame, over a path that carries a big frame
+    /// at `capacity_bps` (the slowest watching viewer's).
+    pub fn decide(&mut self, now: Instant, capacity_bps: f64) -> Scale {
+        let budget = if self.measured {
+            BIG_FRAME_BUDGET
+        } else {
+            FIRST_PICTURE_BUDGET
+        };
+        self.capacities.push_back((now, capacity_bps));
+        while self
+            .capacities
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > UP_WINDOW)
+        {
+            self.capacities.pop_front();
+        }
+        let sustained = self.capacities.iter().map(|(_, c)| *c).fold(capacity_bps, f64::min);
+        let fits = |s: Scale, share: f64, capacity: f64| {
+            self.big_change_time(s, capacity).as_secs_f64() <= budget.as_secs_f64() * share
+        };
+        // The largest that fits, or the smallest there is.
+        let best = Scale::LADDER
+            .into_iter()
+            .find(|s| fits(*s, 1.0, capacity_bps))
+            .unwrap_or(Scale::step(usize::MAX));
+        let current = self.scale.index();
+        let next = if best.index() > current {
+            best
+        } else if best.index() < current
+            && self
+                .changed_at
+                .is_none_or(|t| now.saturating_duration_since(t) >= UP_HOLD)
+        {
+            // Up to the largest with room to spare whose first keyframe fits,
+            // if any is larger than now.
+            Scale::LADDER[..current]
+                .iter()
+                .copied()
+                .find(|s| fits(*s, UP_MARGIN, sustained) && self.keyframe_time(*s, sustained) <= budget)
+                .unwrap_or(self.scale)
+        } else {
+            self.scale
+        };
+        if next != self.scale {
+            tracing::info!(
+                from = %self.scale,
+                to = %next,
+                capacity_kbps = (capacity_bps / 1000.0).round(),
+                big_change_kb = self.big_change_bytes() / 1000,
+                "encoding the screen at another size"
+            );
+            self.scale = next;
+            self.changed_at = Some(now);
+            self.changes += 1;
+        }
+        self.scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCREEN: (u32, u32) = (1920, 1080);
+
+    fn policy() -> ScalePolicy {
+        let mut p = ScalePolicy::new();
+        p.handle_screen(SCREEN.0, SCREEN.1);
+        p
+    }
+
+    /// Encodes a frame of `full_bytes` (at full size) at the policy's scale.
+    fn encode(p: &mut ScalePolicy, full_bytes: f64) {
+        encode_as(p, full_bytes, false);
+    }
+
+    fn encode_as(p: &mut ScalePolicy, full_bytes: f64, keyframe: bool) {
+        let coded = p.scale().apply(SCREEN.0, SCREEN.1);
+        let bytes = full_bytes * p.scale().area();
+        p.handle_encoded(bytes as usize, keyframe, coded, SCREEN);
+    }
+
+    #[test]
+    fn the_first_picture_fits_a_second_at_the_start_estimate() {
+        let t = Instant::now();
+        // 1 Mbit/s before anything is measured: a 415 KB prior keyframe
+        // takes 3.3 s at full size, 0.83 s at half.
+        assert_eq!(policy().decide(t, 1_000_000.0), Scale::step(2));
+        assert_eq!(policy().decide(t, 100_000_000.0), Scale::FULL);
+    }
+
+    #[test]
+    fn a_fast_path_keeps_the_full_size() {
+        let t = Instant::now();
+        let mut p = policy();
+        for i in 0..100 {
+            encode(&mut p, 400_000.0);
+            assert_eq!(p.decide(t + Duration::from_millis(40 * i), 200_000_000.0), Scale::FULL);
+        }
+    }
+
+    #[test]
+    fn a_slow_path_scales_down_at_once_and_back_up_when_it_is_fast_again() {
+        let t0 = Instant::now();
+        let mut p = policy();
+        encode_as(&mut p, 300_000.0, true);
+        assert_eq!(p.decide(t0, 50_000_000.0), Scale::FULL);
+        // 500 kbit/s: 300 KB at full size is 4.8 s; at a quarter, 0.3 s; at
+        // a ninth 0.53 s, a sixteenth 0.3 s: only the smallest fits... nearly.
+        let slow = p.decide(t0 + Duration::from_millis(100), 500_000.0);
+        assert_eq!(slow, Scale::step(4));
+        assert!(
+            p.big_change_time(slow, 500_000.0) > BIG_FRAME_BUDGET,
+            "the smallest, even if it does not fit"
+        );
+        // 2 Mbit/s: 300 KB/9 = 33 KB is 133 ms: a third.
+        let t1 = t0 + Duration::from_millis(200);
+        encode(&mut p, 300_000.0);
+        assert_eq!(p.decide(t1, 2_000_000.0), Scale::step(4), "held: too soon to go up");
+        let t2 = t0 + UP_HOLD + Duration::from_millis(200);
+        assert_eq!(
+            p.decide(t2, 2_000_000.0),
+            Scale::step(4),
+            "500 kbit/s was seen within the window"
+        );
+        let t3 = t0 + UP_WINDOW + Duration::from_millis(200);
+        assert_eq!(p.decide(t3, 2_000_000.0), Scale::step(3), "up, with room to spare");
+        // Fast again: straight to the full size once the path has shown it
+        // for the window.
+        assert_eq!(
+            p.decide(t3 + UP_HOLD, 100_000_000.0),
+            Scale::step(3),
+            "2 Mbit/s within the window"
+        );
+        assert_eq!(
+            p.decide(t3 + UP_WINDOW + Duration::from_millis(20), 100_000_000.0),
+            Scale::FULL
+        );
+    }
+
+    #[test]
+    fn a_static_screen_does_not_forget_how_big_a_change_is() {
+        let t0 = Instant::now();
+        let mut p = policy();
+        encode_as(&mut p, 30_000.0, true);
+        encode(&mut p, 300_000.0);
+        assert_eq!(p.decide(t0, 1_000_000.0), Scale::step(4));
+        // A quiet minute: nothing encoded, the decision does not creep up.
+        for s in 1..=60 {
+            assert_eq!(p.decide(t0 + Duration::from_secs(s), 1_000_000.0), Scale::step(4));
+        }
+        // Small changes (a cursor, a line of text) do fade it, slowly.
+        let mut t = t0 + Duration::from_secs(61);
+        for _ in 0..2_000 {
+            encode(&mut p, 2_000.0);
+            t += Duration::from_millis(40);
+            p.decide(t, 1_000_000.0);
+        }
+        assert_eq!(
+            p.scale(),
+            Scale::FULL,
+            "a screen that stays calm earns its full size back"
+        );
+    }
+
+    #[test]
+    fn a_size_is_not_taken_if_its_first_keyframe_would_be_late() {
+        let t0 = Instant::now();
+        let mut p = policy();
+        // Keyframes of 440 KB at full size, page switches of a third of that.
+        encode_as(&mut p, 440_000.0, true);
+        assert_eq!(p.decide(t0, 1_000_000.0), Scale::step(4));
+        let mut t = t0;
+        for _ in 0..600 {
+            encode(&mut p, 150_000.0);
+            t += Duration::from_millis(60);
+            // At 1 Mbit/s a third's page switch (17 KB, 133 ms) would fit
+            // with room to spare, but its keyframe (49 KB, 391 ms) would not.
+            assert_eq!(p.decide(t, 1_000_000.0), Scale::step(4), "at {:?}", t - t0);
+        }
+        // At 2 Mbit/s it does (196 ms), once the path has shown it for the window.
+        let until = t + UP_WINDOW + Duration::from_millis(100);
+        while t < until {
+            t += Duration::from_millis(100);
+            p.decide(t, 2_000_000.0);
+        }
+        assert_eq!(p.scale(), Scale::step(3));
+    }
+
+    #[test]
+    fn bytes_measured_at_one_scale_predict_another() {
+        let mut p = policy();
+        // A 25 KB frame at half size is 100 KB of full-size picture.
+        p.handle_encoded(25_000, true, (960, 540), SCREEN);
+        assert_eq!(p.big_change_bytes(), 100_000);
+        let t = p.big_change_time(Scale::FULL, 8_000_000.0);
+        assert!(
+            t.abs_diff(Duration::from_millis(100)) < Duration::from_micros(10),
+            "{t:?}"
+        );
+        assert_eq!(p.keyframe_time(Scale::FULL, 8_000_000.0), t);
+        // Nonsense sizes are ignored.
+        p.handle_encoded(1, true, (0, 0), SCREEN);
+        assert_eq!(p.big_change_bytes(), 100_000);
+    }
+}
