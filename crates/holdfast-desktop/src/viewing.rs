@@ -309,6 +309,9 @@ pub async fn view(
                         }
                         continue;
                     }
+                    if f.keyframe {
+                        display = (dw, dh);
+                    }
                     match decoder.as_mut() {
                         None => match gate.pass(f.keyframe, frames.capacity() > 0) {
                             Pass::Send => { let _ = frames.try_send(frame_message(f)); }
@@ -320,11 +323,10 @@ pub async fn view(
                             Ok(Some(p)) => {
                                 awaiting_keyframe = false;
                                 // A decoded picture stands alone: dropping one costs nothing more.
-                                if f.keyframe {
-                                    display = (dw, dh);
-                                }
+                                // Before any keyframe said otherwise, the picture is the screen.
+                                let screen = if display.0 == 0 { (p.width, p.height) } else { display };
                                 if picture_size_ok(p.width, p.height) && gate.pass(true, frames.capacity() > 0) == Pass::Send {
-                                    let _ = frames.try_send(picture_message(f.capture_us, &p, display));
+                                    let _ = frames.try_send(picture_message(f.capture_us, &p, screen));
                                 }
                             }
                             Ok(None) => awaiting_keyframe = false,
