@@ -1612,6 +1612,9 @@ mod retransmission_review_test;
 #[path = "peer_back_test.rs"]
 mod peer_back_test;
 
+#[path = "t3_window_test.rs"]
+mod t3_window_test;
+
 #[test]
 fn test_reconfig_backoff_must_double_once() -> Result<()> {
     let mut a = timed_test_association();

@@ -175,6 +175,10 @@ pub struct Association {
     /// retransmit scan entirely in the steady state, where nothing is ever
     /// marked — that scan was the single hottest function in the send profile.
     t3_retransmit_pending: bool,
+    /// Holdfast patch: bytes retransmitted since the last T3-rtx expiry and
+    /// not yet acknowledged or abandoned; with cwnd, it limits how much of
+    /// the marked window goes out before SACKs come back.
+    t3_rtx_flight: u32,
 
     will_send_shutdown_ack: bool,
     will_send_shutdown_complete: bool,
@@ -279,6 +283,7 @@ impl Default for Association {
             will_retransmit_fast: false,
             will_retransmit_reconfig: false,
             t3_retransmit_pending: false,
+            t3_rtx_flight: 0,
 
             will_send_shutdown_ack: false,
             will_send_shutdown_complete: false,
@@ -1476,6 +1481,9 @@ impl Association {
         // Process selective ack
         let (bytes_acked_per_stream, total_bytes_acked, htna) =
             self.process_selective_ack(d, now)?;
+        self.t3_rtx_flight = self
+            .t3_rtx_flight
+            .saturating_sub(u32::try_from(total_bytes_acked).unwrap_or(u32::MAX));
 
         let mut cum_tsn_ack_point_advanced = false;
         if sna32lt(self.cumulative_tsn_ack_point, d.cumulative_tsn_ack) {
@@ -2625,7 +2633,12 @@ impl Association {
         now: Instant,
         raw_packets: &mut Vec<Bytes>,
     ) -> Result<()> {
-        let awnd = std::cmp::min(self.cwnd, self.rwnd);
+        // Holdfast patch: what was retransmitted since the expiry and is not yet
+        // acknowledged is in flight and counts against cwnd (RFC 9260 6.3.3 E3,
+        // 7.2.1 B). Upstream started from the whole cwnd on every call, and
+        // `poll_transmit` calls this once per datagram, so one expiry sent the
+        // whole in-flight window in a burst at cwnd = 1 MTU.
+        let awnd = std::cmp::min(self.cwnd.saturating_sub(self.t3_rtx_flight), self.rwnd);
         let mut chunks: Vec<ChunkPayloadData> = vec![];
         let mut bytes_to_send = 0;
         let mut done = false;
@@ -2686,6 +2699,9 @@ impl Association {
         // into this batch. Commit attempts only after whole-message retirement.
         for chunk in &mut chunks {
             if let Some(c) = self.inflight_queue.get_mut(chunk.tsn) {
+                self.t3_rtx_flight = self
+                    .t3_rtx_flight
+                    .saturating_add(u32::try_from(c.user_data.len()).unwrap_or(u32::MAX));
                 c.retransmit = false;
                 c.nsent += 1;
                 chunk.nsent = c.nsent;
@@ -2866,9 +2882,15 @@ impl Association {
         for tsn in inflight {
             if let Some(c) = self.inflight_queue.get_mut(tsn) {
                 changed |= !c.abandoned();
+                let was_in_flight = c.is_outstanding() && !c.retransmit;
                 c.mark_abandoned();
                 let (si, generation) = (c.stream_identifier, c.stream_generation);
                 let released = self.inflight_queue.release_payload(tsn) as i64;
+                if was_in_flight {
+                    self.t3_rtx_flight = self
+                        .t3_rtx_flight
+                        .saturating_sub(u32::try_from(released).unwrap_or(u32::MAX));
+                }
                 if released > 0
                     && self
                         .streams
@@ -3408,6 +3430,8 @@ impl Association {
 
                 self.inflight_queue.mark_all_to_retrasmit();
                 self.t3_retransmit_pending = true;
+                // Holdfast patch: everything outstanding is marked, none in flight.
+                self.t3_rtx_flight = 0;
                 self.awake_write_loop();
             }
 

@@ -54,6 +54,9 @@ fn recovery_checks_are_bounded_by_candidates_in_large_windows() -> Result<()> {
                 // including SACK processing itself in this operation count.
                 a.inflight_queue.pop(tsn).unwrap();
                 a.cumulative_tsn_ack_point = tsn;
+                // Holdfast patch: as a SACK would, the acknowledged retry
+                // leaves the T3-rtx flight.
+                a.t3_rtx_flight = 0;
             }
         }
     }
