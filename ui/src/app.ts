@@ -8,7 +8,7 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import { ConsentGuard } from './consentguard';
 import { presentHost, type HostView } from './hostview';
-import { pickLanguage, setLanguage, t, type Key } from './i18n';
+import { language, pickLanguage, setLanguage, t, type Key } from './i18n';
 import { Toasts, type Notice } from './toasts';
 import { ViewerScreen } from './viewerapp';
 
@@ -44,9 +44,20 @@ function applyCatalogue(): void {
 
 // ---- host screen ------------------------------------------------------------
 
-/** One line per admitted viewer, with a button that removes it (and revokes its token). */
+/** What the viewer list shows, to rebuild it only when that changes. */
+let listedViewers = '';
+
+/**
+ * One line per admitted viewer, with a button that removes it (and revokes its
+ * token). Rebuilt only when what it shows changes: the host view is rendered
+ * every second, and a button replaced between a person's press and release
+ * loses the click.
+ */
 function renderViewers(viewers: HostView['viewers']): void {
   const list = $('viewer-list');
+  const shown = JSON.stringify([language(), viewers.map((v) => [v.peer_id, v.state, v.control])]);
+  if (shown === listedViewers) return;
+  listedViewers = shown;
   list.replaceChildren(
     ...viewers.map((v, i) => {
       const li = document.createElement('li');

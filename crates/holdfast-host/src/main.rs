@@ -105,6 +105,10 @@ struct Cli {
     /// What the encoder optimises for.
     #[arg(long, value_enum, default_value_t = TuningArg::Screen)]
     tuning: TuningArg,
+    /// Slices per picture, encoded on as many threads (1 to 4).
+    #[arg(long, default_value_t = holdfast_media::encode::DEFAULT_SLICES,
+          value_parser = clap::value_parser!(u16).range(1..=4))]
+    encoder_slices: u16,
     /// Capture interval in ms once the screen is idle (unchanged).
     #[arg(long, default_value_t = 200)]
     idle_ms: u64,
@@ -202,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
         fps: cli.fps,
         bitrate_kbps: rate.map_or(cli.bitrate, |r| r.start_target_kbps()),
         threads: 0,
+        slices: cli.encoder_slices,
         tuning,
     };
     let mut displays = Vec::new();

@@ -44,10 +44,12 @@ fn stages(c: &mut Criterion) {
 
     // Pre-rendered frames, so only conversion and encoding are timed.
     let frames: Vec<Vec<u8>> = (0..60).map(|_| src.grab().unwrap().unwrap().data.to_vec()).collect();
-    for (name, tuning) in [("screen", Tuning::Screen), ("motion", Tuning::Motion)] {
-        g.bench_function(format!("convert_and_encode_changing_{name}"), |b| {
+    let tunings = [("screen", Tuning::Screen), ("motion", Tuning::Motion)];
+    for ((name, tuning), slices) in tunings.into_iter().flat_map(|t| [(t, 1), (t, 2)]) {
+        g.bench_function(format!("convert_and_encode_changing_{name}_{slices}_slices"), |b| {
             let mut enc = H264Encoder::new(EncoderSettings {
                 tuning,
+                slices,
                 ..EncoderSettings::default()
             })
             .unwrap();

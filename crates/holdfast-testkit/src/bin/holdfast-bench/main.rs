@@ -248,27 +248,32 @@ fn main() -> Result<()> {
     //    every 16 ms (this process joins the display through its socket file).
     std::env::set_var("DISPLAY", &x.display);
     pat.write_line("speed 16")?;
-    {
+    // Once per slice count: one slice is how the encoder ran before issue 14.
+    for slices in [1, holdfast_media::encode::DEFAULT_SLICES] {
         let mut p = MediaPipeline::new(
             ScreenSource::open(0)?,
             EncoderSettings {
                 tuning,
+                slices,
                 ..Default::default()
             },
         )?;
-        let (mut cap, mut conv, mut enc, mut both) = (vec![], vec![], vec![], vec![]);
+        let (mut cap, mut conv, mut enc, mut both, mut bytes) = (vec![], vec![], vec![], vec![], vec![]);
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let t0 = Instant::now();
         let mut encoded = 0;
         while encoded < 150 {
             std::thread::sleep(Duration::from_millis(16));
             match p.step(FrameRequest::default())? {
-                FrameOutcome::Encoded(_, t) => {
+                FrameOutcome::Encoded(f, t) => {
                     encoded += 1;
                     cap.push(ms(t.capture));
                     conv.push(ms(t.convert));
                     enc.push(ms(t.encode));
                     both.push(ms(t.convert + t.encode));
+                    if !f.keyframe {
+                        bytes.push(f.data.len() as f64);
+                    }
                 }
                 FrameOutcome::Unchanged(t) => cap.push(ms(t.capture)),
                 FrameOutcome::NotReady => {}
@@ -282,11 +287,16 @@ fn main() -> Result<()> {
             ("convert+encode", &mut both),
         ] {
             println!(
-                "stage {name:<15} 1920x1080 (ms): median {:.2}, p95 {:.2}",
+                "stage {name:<15} 1920x1080, {slices} slice(s) (ms): median {:.2}, p95 {:.2}",
                 percentile(v, 50.0),
                 percentile(v, 95.0)
             );
         }
+        println!(
+            "delta frame bytes, {slices} slice(s): median {:.0}, p95 {:.0}",
+            percentile(&mut bytes, 50.0),
+            percentile(&mut bytes, 95.0)
+        );
     }
     pat.write_line("speed 100")?;
 
