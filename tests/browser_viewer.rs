@@ -17,7 +17,15 @@ fn chromium_viewer_shows_the_host_screen_and_follows_changes() -> anyhow::Result
     let mut pat = start_pattern(Some(&ns), &x.display, &art)?;
 
     let _signal = start_signal(&ns, "127.0.0.1", &art)?;
-    let host_args = ["--ice-bind", "127.0.0.1:0", "--allow-loopback"];
+    let stats_file = art.join("host-stats.json");
+    let _ = std::fs::remove_file(&stats_file);
+    let host_args = [
+        "--ice-bind",
+        "127.0.0.1:0",
+        "--allow-loopback",
+        "--stats-file",
+        stats_file.to_str().unwrap(),
+    ];
     let (_host, room) = start_host(&ns, "http://127.0.0.1:8080", &host_args, Some(&x.display), &art)?;
     assert_eq!(room["id"].as_str().unwrap().replace(' ', "").len(), 9);
 
@@ -62,6 +70,26 @@ fn chromium_viewer_shows_the_host_screen_and_follows_changes() -> anyhow::Result
     browser.screenshot(&art.join("viewer.png"))?;
     let s = browser.stats()?;
     assert_eq!(s["decodeErrors"], 0);
+
+    // Every drawn frame was acknowledged: the host measured capture to canvas
+    // on its own clock, which covers at least what the viewer's decoder saw
+    // (same machine, same clock), and told the viewer.
+    let host_shown = wait_for(Duration::from_secs(5), "the host's capture-to-screen figure", || {
+        let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats_file)?)?;
+        Ok(stats["viewers"][0]["shown_p50_ms"].as_f64())
+    })?;
+    let s = wait_for(Duration::from_secs(5), "the host's report in the viewer", || {
+        let s = browser.stats()?;
+        Ok(s["shownP50Ms"].is_number().then_some(s))
+    })?;
+    let decoded = s["latencyP50Ms"].as_f64().unwrap();
+    eprintln!("capture to screen p50 {host_shown} ms (host), capture to decoded p50 {decoded} ms (viewer)");
+    assert!(
+        host_shown + 5.0 >= decoded && host_shown < 1000.0,
+        "host's {host_shown} ms against the decoder's {decoded} ms"
+    );
+    let report = s["shownP50Ms"].as_f64().unwrap();
+    assert!(report > 0.0 && report <= s["shownP95Ms"].as_f64().unwrap(), "{s}");
     Ok(())
 }
 

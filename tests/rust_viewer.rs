@@ -142,6 +142,68 @@ async fn keepalive_pings_are_answered_and_timed() {
     server.shutdown().await;
 }
 
+/// The viewer acknowledges what it drew; the host turns that into a
+/// capture-to-screen figure and reports it back. A viewer lying in its
+/// acknowledgements (a frame never sent, one held longer than it existed, one
+/// acknowledged twice) is refused and moves no figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_acknowledgements_are_reported_back_and_forged_ones_refused() {
+    use holdfast_proto::commands::Control;
+    let server = server().await;
+    let worker = MediaWorker::spawn(|| Ok(SyntheticSource::new(640, 360)), EncoderSettings::default()).unwrap();
+    let host = start_host(&server, worker, QueueLimits::default(), 30).await;
+    let mut v = join(&server, &host).await;
+    let mut first = next_frame(&mut v, Duration::from_secs(20)).await;
+    // Drawn 10 ms after arriving, acknowledged at once: and its forgeries.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    v.send_control(Control::FrameShown {
+        frame: first.frame_id,
+        after_ms: 10,
+    });
+    for (frame, after_ms) in [(first.frame_id, 10), (first.frame_id + 100_000, 0)] {
+        v.send_control(Control::FrameShown { frame, after_ms });
+    }
+    // A real frame said to have waited 59 s on the viewer: impossible.
+    first = next_frame(&mut v, Duration::from_secs(5)).await;
+    v.send_control(Control::FrameShown {
+        frame: first.frame_id,
+        after_ms: 59_000,
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let report = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, v.events.recv()).await {
+            Ok(Some(ViewerEvent::Control(c @ Control::LinkReport { .. }))) => break c,
+            Ok(Some(_)) => {}
+            other => panic!("no link report: {other:?}"),
+        }
+    };
+    let s = host.stats.borrow().viewers[0].clone();
+    eprintln!(
+        "report {report:?}; host: shown p50 {:?} p95 {:?}, rejected {}",
+        s.shown_p50_ms, s.shown_p95_ms, s.commands_rejected
+    );
+    let Control::LinkReport {
+        shown_p50_ms,
+        shown_p95_ms,
+        ..
+    } = report
+    else {
+        unreachable!()
+    };
+    assert!(
+        shown_p50_ms >= 10 && shown_p95_ms < 1_000,
+        "one honest sample: {report:?}"
+    );
+    assert_eq!(s.shown_p95_ms, Some(shown_p95_ms), "the forgeries moved nothing");
+    assert_eq!(
+        s.commands_rejected, 3,
+        "a repeat, an unknown frame and an impossible wait"
+    );
+    host.stop().await.unwrap();
+    server.shutdown().await;
+}
+
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

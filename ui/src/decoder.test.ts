@@ -42,6 +42,46 @@ describe('FrameDecoder', () => {
   });
 });
 
+describe('FrameDecoder acknowledgements', () => {
+  beforeEach(() => vi.useFakeTimers({ toFake: ['performance', 'Date'] }));
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it('acknowledges each frame once drawn, with the time since it arrived', () => {
+    let output: (f: unknown) => void = () => {};
+    vi.stubGlobal('VideoDecoder', class {
+      state = 'unconfigured';
+      constructor(init: { output: (f: unknown) => void }) { output = init.output; }
+      configure() { this.state = 'configured'; }
+      decode() {}
+      close() { this.state = 'closed'; }
+    });
+    vi.stubGlobal('EncodedVideoChunk', class { constructor(readonly init: unknown) {} });
+    const shown: [number, number][] = [];
+    const order: string[] = [];
+    const d = new FrameDecoder({
+      onPicture: () => order.push('drawn'),
+      onNeedKeyframe: () => {},
+      onShown: (id, ms) => { order.push('acked'); shown.push([id, ms]); },
+    });
+    const sps = [0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x65, 0x88];
+    const t0 = Date.now() * 1000;
+    d.push({ ...delta(t0), frameId: 7, keyframe: true, data: new Uint8Array(sps) });
+    d.push({ ...delta(t0 + 33_000), frameId: 8 });
+    vi.advanceTimersByTime(12);
+    const picture = (timestamp: number) => ({ timestamp, displayWidth: 1280, displayHeight: 720, close() {} });
+    output(picture(t0));
+    vi.advanceTimersByTime(5);
+    output(picture(t0 + 33_000));
+    // A picture the decoder invents (or repeats) is not acknowledged.
+    output(picture(t0 + 33_000));
+    expect(shown).toEqual([[7, 12], [8, 17]]);
+    expect(order.slice(0, 2)).toEqual(['drawn', 'acked']);
+  });
+});
+
 describe('ScreenSizes', () => {
   it('gives each picture the screen of the last keyframe captured at or before it', () => {
     const s = new ScreenSizes();

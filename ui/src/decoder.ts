@@ -23,7 +23,15 @@ export interface DecoderEvents {
   onPicture(frame: VideoFrame, screen: Size): void;
   /** Only a keyframe can be decoded next: ask the host for one. */
   onNeedKeyframe(): void;
+  /**
+   * Frame `frameId` was drawn (`onPicture` returned) `afterMs` after it
+   * arrived whole: the host's capture-to-screen figure is built from these.
+   */
+  onShown?(frameId: number, afterMs: number): void;
 }
+
+/** Frames waiting in the decoder, remembered for their acknowledgement. */
+const IN_DECODER_KEPT = 64;
 
 export interface PictureStats {
   framesReceived: number;
@@ -104,6 +112,8 @@ export class FrameDecoder {
   private decodedTimes: number[] = [];
   private latencies: number[] = [];
   private readonly freshness = new FreshnessFilter();
+  /** Capture time (the chunk's timestamp) to frame id and arrival, until decoded. */
+  private readonly inDecoder = new Map<number, { frameId: number; arrived: number }>();
 
   constructor(private readonly events: DecoderEvents) {}
 
@@ -135,6 +145,10 @@ export class FrameDecoder {
       this.decoder.decode(
         new EncodedVideoChunk({ type: frame.keyframe ? 'key' : 'delta', timestamp: frame.captureUs, data: frame.data }),
       );
+      this.inDecoder.set(frame.captureUs, { frameId: frame.frameId, arrived: performance.now() });
+      if (this.inDecoder.size > IN_DECODER_KEPT) {
+        this.inDecoder.delete(this.inDecoder.keys().next().value!);
+      }
       this.awaitingKeyframe = false;
       this.lastDecodableAt = performance.now();
     } catch (e) {
@@ -213,8 +227,14 @@ export class FrameDecoder {
   private onDecoded(frame: VideoFrame): void {
     const coded = { width: frame.displayWidth, height: frame.displayHeight };
     const screen = this.screens.at(frame.timestamp) ?? coded;
-    this.count(frame.timestamp, coded, screen);
+    const captureUs = frame.timestamp;
+    this.count(captureUs, coded, screen);
     this.events.onPicture(frame, screen);
+    const sent = this.inDecoder.get(captureUs);
+    if (sent) {
+      this.inDecoder.delete(captureUs);
+      this.events.onShown?.(sent.frameId, Math.round(performance.now() - sent.arrived));
+    }
   }
 
   private count(captureUs: number, coded: Size, screen: Size): void {

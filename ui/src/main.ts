@@ -106,7 +106,11 @@ setInterval(() => {
     ? ` · ${s.quality} (rtt ${s.rttMs?.toFixed(0)} ms, loss ${s.lossPercent?.toFixed(0)} %, jitter ${s.jitterMs?.toFixed(0)} ms)`
     : '';
   const sent = s.codedWidth && (s.codedWidth !== s.width || s.codedHeight !== s.height) ? ` (sent at ${s.codedWidth}×${s.codedHeight})` : '';
-  infoEl.textContent = `${s.width}×${s.height}${sent} · ${s.fps} fps · latency ${lat} · ${mode}${relayed}${q}`;
+  // Capture to this canvas as the host measured it from our acknowledgements
+  // (the decoder's own figure above leaves out drawing and trusts the clocks).
+  const shown = s.shownP50Ms === null ? '' : ` · to screen ${s.shownP50Ms} ms (p95 ${s.shownP95Ms} ms)`;
+  const path = s.hostEstimateKbps === null ? '' : ` · path ${(s.hostEstimateKbps / 1000).toFixed(1)} Mbit/s`;
+  infoEl.textContent = `${s.width}×${s.height}${sent} · ${s.fps} fps · latency ${lat}${shown}${path} · ${mode}${relayed}${q}`;
 }, 500);
 
 declare global {

@@ -67,7 +67,18 @@ interface LinkStats {
   jitterMs: number | null;
   /** The path in use: straight to the host or through a TURN relay. */
   route: Route | null;
+  /**
+   * Capture to this canvas, as the host measured it from our `frame-shown`
+   * acknowledgements on its own clock (`link-report`), and the host's
+   * estimate of the path (null when it does not control its rate).
+   */
+  shownP50Ms: number | null;
+  shownP95Ms: number | null;
+  hostEstimateKbps: number | null;
 }
+
+/** The largest times a `link-report` may carry, as the host's parser allows. */
+const MAX_REPORT_MS = 600_000;
 
 export type Stats = LinkStats & PictureStats;
 
@@ -118,6 +129,7 @@ export class ViewerSession {
   private readonly link: LinkStats = {
     state: 'idle', framesLost: 0, clockOffsetMs: 0, keyframeRequests: 0, badChunks: 0,
     quality: null, rttMs: null, lossPercent: null, jitterMs: null, route: null,
+    shownP50Ms: null, shownP95Ms: null, hostEstimateKbps: null,
   };
   /** Room messages delivered, in arrival order (the last 500). */
   readonly signalLog: { seq: number | null; type: string }[] = [];
@@ -131,6 +143,9 @@ export class ViewerSession {
       onNeedKeyframe: () => {
         this.assembler.requireKeyframe();
         this.requestKeyframe();
+      },
+      onShown: (frame, afterMs) => {
+        this.sendCommand({ type: 'frame-shown', frame, after_ms: Math.min(Math.max(0, afterMs), 60_000) });
       },
     });
   }
@@ -350,6 +365,18 @@ export class ViewerSession {
     }
     if (this.check !== 'passed') return;
     if (msg.type === 'mode' && typeof msg.control === 'boolean') this.setControl(msg.control);
+    if (msg.type === 'link-report') this.onLinkReport(msg);
+  }
+
+  /** The host's figures for this viewer; anything out of range is ignored. */
+  private onLinkReport(msg: any): void {
+    const ms = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_REPORT_MS;
+    if (!ms(msg.shown_p50_ms) || !ms(msg.shown_p95_ms) || msg.shown_p50_ms > msg.shown_p95_ms) return;
+    const kbps = msg.estimate_kbps;
+    if (kbps !== undefined && kbps !== null && !(Number.isInteger(kbps) && kbps >= 0)) return;
+    this.link.shownP50Ms = msg.shown_p50_ms;
+    this.link.shownP95Ms = msg.shown_p95_ms;
+    this.link.hostEstimateKbps = kbps ?? null;
   }
 
   /** One step of the end-to-end check; any failure ends the session, in words. */

@@ -48,7 +48,7 @@ use holdfast_auth::{HostHandshake, Secret};
 use holdfast_input::{DisplayGeometry, InputSequencer, InputWorker};
 use holdfast_media::pipeline::{FrameOutcome, FrameRequest, StageTimings};
 use holdfast_media::worker::MediaWorker;
-use holdfast_media::{MediaError, Scale};
+use holdfast_media::{unix_micros, MediaError, Scale};
 use holdfast_proto::commands::{AuthFailure, Command, Control, DisplayDesc, InputEvent};
 use holdfast_proto::signal::{
     ClientMessage, Decision, Generation, IceCandidate, IceServer, PeerId, ServerMessage, CONSENT_TIMEOUT,
@@ -327,6 +327,10 @@ pub struct ViewerStats {
     /// still carrying earlier frames at the estimate.
     pub paced_late: u64,
     pub paced_bucket: u64,
+    /// Capture to the viewer's canvas, from its `frame-shown` messages on
+    /// the host's clock (see [`crate::shown`]): median and 95th percentile.
+    pub shown_p50_ms: Option<u32>,
+    pub shown_p95_ms: Option<u32>,
     /// Nothing heard from the viewer for three keepalive intervals.
     pub unresponsive: bool,
     /// The host granted control (not view only) when it admitted this viewer.
@@ -1466,6 +1470,12 @@ impl HostLoop {
                         let sample = path_sample(&v.pc).await;
                         v.link.handle_path_sample(Instant::now(), sample);
                     }
+                    // Once a second, what its acknowledgements showed, to the viewer.
+                    if v.trusted() {
+                        if let Some(report) = v.link.link_report() {
+                            send_command(&v.commands, report).await;
+                        }
+                    }
                 }
                 LinkAction::RouteChanged(route) => info!(peer = %peer, ?route, "path in use"),
                 LinkAction::ReportQuality(metrics) => self.signal.send(ClientMessage::Quality {
@@ -1633,6 +1643,14 @@ impl HostLoop {
                     debug!(peer = %peer, "viewer asked for a keyframe");
                 }
             }
+            Command::Control(Control::FrameShown { frame, after_ms }) => {
+                if let Err(e) = v.link.handle_shown(unix_micros(), frame, after_ms) {
+                    v.stats.commands_rejected += 1;
+                    if let Some(also) = v.warnings.pass(now) {
+                        warn!(peer = %peer, "frame acknowledgement refused: {e} (and {also} more since the last warning)");
+                    }
+                }
+            }
             Command::Ping => {
                 let _ = v
                     .commands
@@ -1660,6 +1678,7 @@ impl HostLoop {
             Command::Control(
                 c @ (Control::Mode { .. }
                 | Control::Displays { .. }
+                | Control::LinkReport { .. }
                 | Control::AuthHello { .. }
                 | Control::AuthConfirm { .. }
                 | Control::AuthReply { .. }
@@ -1853,8 +1872,13 @@ async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame
         }
     }
     let queued = v.video.outstanding_bytes().await.unwrap_or(0);
-    v.link
-        .handle_sent(Instant::now(), frame.keyframe, frame.data.len(), queued);
+    v.link.handle_sent(
+        Instant::now(),
+        frame.keyframe,
+        frame.data.len(),
+        queued,
+        frame.capture_us,
+    );
 }
 
 /// Polls one data channel for as long as it lives; every channel must be

@@ -21,6 +21,7 @@ pub mod rate;
 pub mod resume;
 pub mod rtc;
 pub mod scale;
+pub mod shown;
 pub mod signal_client;
 pub mod viewer;
 

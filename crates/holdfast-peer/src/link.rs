@@ -22,6 +22,8 @@ use crate::backpressure::{Admission, GateReport, QueueLimits, VideoGate};
 use crate::host::ViewerStats;
 use crate::rate::{Pace, RateConfig, RateControl};
 use crate::rtc::{PathSample, Route};
+use crate::shown::{ShownError, ShownTracker};
+use holdfast_proto::commands::Control;
 
 /// How often the link's path statistics are read into its quality monitor.
 pub const QUALITY_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -33,6 +35,8 @@ pub const QUALITY_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Keyframe requests arriving sooner than this after the last keyframe sent
 /// are ignored (a misbehaving viewer must not pin the encoder).
 pub const MIN_KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(250);
+/// Keepalive round trips remembered for the floor (a minute at one per 5 s).
+const RTTS_KEPT: usize = 12;
 
 /// The two data channels of a viewer's peer connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +125,10 @@ pub struct ViewerLink {
     keepalive: Option<Keepalive>,
     pings_sent: u64,
     rtt: Option<Duration>,
+    /// The last keepalive round trips (the floor is the ack's way back).
+    recent_rtts: VecDeque<Duration>,
+    /// Capture-to-screen times from the viewer's `frame-shown` messages.
+    shown: ShownTracker,
     unresponsive: bool,
     video_open: bool,
     commands_open: bool,
@@ -166,6 +174,8 @@ impl ViewerLink {
             keepalive: None,
             pings_sent: 0,
             rtt: None,
+            recent_rtts: VecDeque::new(),
+            shown: ShownTracker::default(),
             unresponsive: false,
             video_open: false,
             commands_open: false,
@@ -358,6 +368,10 @@ impl ViewerLink {
         if let Some(k) = self.keepalive.as_mut() {
             k.on_pong(now);
             if let Some(rtt) = k.rtt() {
+                if self.recent_rtts.len() == RTTS_KEPT {
+                    self.recent_rtts.pop_front();
+                }
+                self.recent_rtts.push_back(rtt);
                 self.quality.on_rtt(now, rtt);
                 if let Some(rate) = self.rate.as_mut() {
                     rate.on_rtt(now, rtt);
@@ -524,8 +538,10 @@ impl ViewerLink {
         self.gate.request_keyframe();
     }
 
-    /// A frame of `bytes` went out; `queued` is the channel's outstanding bytes after it.
-    pub fn handle_sent(&mut self, now: Instant, keyframe: bool, bytes: usize, queued: usize) {
+    /// A frame of `bytes`, captured at `capture_us` (Unix µs), went out;
+    /// `queued` is the channel's outstanding bytes after it.
+    pub fn handle_sent(&mut self, now: Instant, keyframe: bool, bytes: usize, queued: usize, capture_us: u64) {
+        self.shown.on_sent(self.next_frame_id, capture_us);
         self.next_frame_id = self.next_frame_id.wrapping_add(1);
         if self.dropped_since_send && !keyframe {
             self.video.keyframe_after_every_drop = false;
@@ -546,6 +562,25 @@ impl ViewerLink {
         }
     }
 
+    /// The viewer drew frame `frame` `after_ms` after it arrived; the message
+    /// came in at `now_us` (Unix µs). A frame not sent lately, acknowledged
+    /// twice or held impossibly long is refused and changes nothing.
+    pub fn handle_shown(&mut self, now_us: u64, frame: u32, after_ms: u32) -> Result<Duration, ShownError> {
+        let floor = self.recent_rtts.iter().min().copied();
+        self.shown.on_shown(now_us, frame, after_ms, floor)
+    }
+
+    /// What to tell the viewer about its link, if acknowledgements came in
+    /// since the last report: capture-to-screen times and the path estimate.
+    pub fn link_report(&mut self) -> Option<Control> {
+        let f = self.shown.report()?;
+        Some(Control::LinkReport {
+            shown_p50_ms: f.p50_ms,
+            shown_p95_ms: f.p95_ms,
+            estimate_kbps: self.rate.as_ref().map(|r| (r.estimate_bps() / 1000.0) as u32),
+        })
+    }
+
     /// Writes what the link knows into the viewer's stats.
     pub fn fill_stats(&self, now: Instant, stats: &mut ViewerStats) {
         stats.state = self.pc_state.to_string();
@@ -564,6 +599,9 @@ impl ViewerLink {
         stats.jitter_ms = self.metrics.map(|m| m.jitter_ms);
         stats.loss_percent = self.metrics.map(|m| m.packet_loss_percent);
         stats.unresponsive = self.unresponsive;
+        let shown = self.shown.figures();
+        stats.shown_p50_ms = shown.map(|f| f.p50_ms);
+        stats.shown_p95_ms = shown.map(|f| f.p95_ms);
         stats.route = self.route;
         if let Some(rate) = &self.rate {
             stats.estimate_kbps = Some(rate.estimate_bps() / 1000.0);
@@ -802,13 +840,40 @@ mod tests {
     }
 
     #[test]
+    fn acknowledged_frames_give_capture_to_screen_times_and_one_report_each() {
+        let t0 = Instant::now();
+        let mut link = connected(t0);
+        let us = 1_000_000_000u64;
+        link.handle_sent(t0, true, 40_000, 40_000, us);
+        link.handle_sent(t0, false, 2_000, 2_000, us + 33_000);
+        // Frame 0 drawn 150 ms after capture (no round trip known yet).
+        assert_eq!(link.handle_shown(us + 150_000, 0, 20).unwrap(), 150 * MS);
+        // Lies and repeats are refused.
+        assert!(link.handle_shown(us + 160_000, 0, 20).is_err());
+        assert!(link.handle_shown(us + 160_000, 9, 0).is_err());
+        assert!(link.handle_shown(us + 60_000, 1, 50).is_err());
+        assert_eq!(
+            link.link_report(),
+            Some(Control::LinkReport {
+                shown_p50_ms: 150,
+                shown_p95_ms: 150,
+                estimate_kbps: None
+            })
+        );
+        assert_eq!(link.link_report(), None, "nothing new, nothing said");
+        let mut stats = ViewerStats::default();
+        link.fill_stats(t0, &mut stats);
+        assert_eq!((stats.shown_p50_ms, stats.shown_p95_ms), (Some(150), Some(150)));
+    }
+
+    #[test]
     fn back_after_a_drop_the_viewer_gets_a_keyframe_and_a_ping_at_once() {
         let t0 = Instant::now();
         let mut link = connected(t0);
         assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: true });
-        link.handle_sent(t0, true, 40_000, 40_000);
+        link.handle_sent(t0, true, 40_000, 40_000, 0);
         assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: false });
-        link.handle_sent(t0, false, 2_000, 2_000);
+        link.handle_sent(t0, false, 2_000, 2_000, 0);
 
         let down = t0 + 2 * SEC;
         link.handle_state(down, S::Disconnected);
@@ -822,7 +887,7 @@ mod tests {
         link.handle_timeout(up);
         assert!(drain(&mut link).contains(&LinkAction::SendPing));
         assert_eq!(link.frame_wanted_test(up, 0), Admission::Send { keyframe: true });
-        link.handle_sent(up, true, 40_000, 40_000);
+        link.handle_sent(up, true, 40_000, 40_000, 0);
         let mut stats = ViewerStats::default();
         link.fill_stats(Instant::now(), &mut stats);
         assert_eq!(
@@ -930,7 +995,7 @@ mod tests {
         let t0 = Instant::now();
         let mut link = connected(t0);
         assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: true });
-        link.handle_sent(t0, true, 40_000, 0);
+        link.handle_sent(t0, true, 40_000, 0, 0);
         // A viewer asking over and over does not pin the encoder to keyframes.
         assert!(!link.handle_keyframe_request(t0 + Duration::from_millis(100)));
         assert_eq!(
@@ -949,7 +1014,7 @@ mod tests {
     fn a_rebuilt_connection_starts_over() {
         let t0 = Instant::now();
         let mut link = connected(t0);
-        link.handle_sent(t0, true, 40_000, 0);
+        link.handle_sent(t0, true, 40_000, 0, 0);
         link.handle_rebuilt();
         assert!(!link.connected() && !link.commands_open() && !link.video_open());
         assert_eq!(link.poll_timeout(), None, "no keepalive before the new channel opens");
@@ -975,7 +1040,7 @@ mod tests {
             FrameDecision::Send { keyframe: true }
         );
         // A 125 KB keyframe: a second at the 1 Mbit/s start estimate.
-        link.handle_sent(t0, true, 125_000, 125_000);
+        link.handle_sent(t0, true, 125_000, 125_000, 0);
         let FrameDecision::Pace(at) = link.frame_wanted(t0 + Duration::from_millis(33), 125_000, Some(Duration::ZERO))
         else {
             panic!("the next frame waits for the path");
@@ -1009,7 +1074,7 @@ mod tests {
         let t0 = Instant::now();
         let mut link = connected(t0);
         assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: true });
-        link.handle_sent(t0, true, 40_000, 0);
+        link.handle_sent(t0, true, 40_000, 0, 0);
         assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: false });
         link.handle_withheld();
         assert_eq!(link.frame_wanted_test(t0, 0), Admission::Send { keyframe: true });
@@ -1019,7 +1084,7 @@ mod tests {
     fn without_rate_control_nothing_is_paced() {
         let t0 = Instant::now();
         let mut link = connected(t0);
-        link.handle_sent(t0, true, 125_000, 125_000);
+        link.handle_sent(t0, true, 125_000, 125_000, 0);
         assert_eq!(
             link.frame_wanted(t0, 125_000, Some(Duration::ZERO)),
             FrameDecision::Send { keyframe: false }

@@ -27,6 +27,14 @@
 //! | `auth-reply`       | viewer → host | `msg`, `tag` (base64)                         |
 //! | `auth-confirm`     | host → viewer | `tag` (base64)                                |
 //! | `auth-failed`      | either way    | `reason`                                      |
+//! | `frame-shown`      | viewer → host | `frame`, `after_ms` (arrival to canvas)       |
+//! | `link-report`      | host → viewer | `shown_p50_ms`, `shown_p95_ms`, `estimate_kbps` |
+//!
+//! `frame-shown` acknowledges a video frame once it is drawn: `frame` is its
+//! id, `after_ms` the time from its last byte arriving to the canvas, on the
+//! viewer's own clock (no clock agreement is needed). The host turns these
+//! into capture-to-screen times and reports them back in `link-report`, with
+//! its estimate of the path (absent when rate control is off).
 //!
 //! The `auth-*` messages carry the end-to-end check of the code (CPace,
 //! `holdfast-auth`); nothing else flows before it succeeded.
@@ -57,6 +65,10 @@ pub const MAX_WHEEL_NOTCHES: i32 = 100;
 const MAX_DISPLAY_INDEX: u32 = 63;
 /// Most displays listed in a `displays` message.
 const MAX_DISPLAYS: usize = 16;
+/// Longest time a viewer may say it held a frame before drawing it, in ms.
+pub const MAX_SHOWN_AFTER_MS: u32 = 60_000;
+/// Longest time a link report may carry, in ms.
+const MAX_REPORT_MS: u32 = 600_000;
 /// Longest base64 field of an `auth-*` message (a CPace message is at most 512 bytes).
 const MAX_AUTH_FIELD_CHARS: usize = 700;
 
@@ -194,6 +206,20 @@ pub enum Control {
     AuthFailed {
         reason: AuthFailure,
     },
+    /// Viewer to host: frame `frame` reached the canvas `after_ms` after its
+    /// last byte arrived.
+    FrameShown {
+        frame: u32,
+        after_ms: u32,
+    },
+    /// Host to viewer: capture-to-screen times from this viewer's
+    /// `frame-shown` messages, and the host's estimate of the path.
+    LinkReport {
+        shown_p50_ms: u32,
+        shown_p95_ms: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimate_kbps: Option<u32>,
+    },
 }
 
 /// An input event, as the host applies it (sequence number stripped).
@@ -304,6 +330,16 @@ impl Control {
             }
             Control::AuthConfirm { tag } if tag.len() > MAX_AUTH_FIELD_CHARS => {
                 return bad("authentication field too long")
+            }
+            Control::FrameShown { after_ms, .. } if *after_ms > MAX_SHOWN_AFTER_MS => {
+                return bad("`after_ms` out of range")
+            }
+            Control::LinkReport {
+                shown_p50_ms,
+                shown_p95_ms,
+                ..
+            } if shown_p50_ms > shown_p95_ms || *shown_p95_ms > MAX_REPORT_MS => {
+                return bad("link report times out of range")
             }
             _ => {}
         }
@@ -440,6 +476,20 @@ mod tests {
                     height: 1080,
                 }],
             },
+            Control::FrameShown {
+                frame: 41,
+                after_ms: 12,
+            },
+            Control::LinkReport {
+                shown_p50_ms: 85,
+                shown_p95_ms: 140,
+                estimate_kbps: Some(2400),
+            },
+            Control::LinkReport {
+                shown_p50_ms: 85,
+                shown_p95_ms: 140,
+                estimate_kbps: None,
+            },
         ]
     }
 
@@ -510,6 +560,13 @@ mod tests {
             "x".repeat(300)
         )));
         assert!(invalid(r#"{"type":"select-display","index":1000}"#));
+        assert!(invalid(r#"{"type":"frame-shown","frame":1,"after_ms":60001}"#));
+        assert!(invalid(r#"{"type":"frame-shown","frame":-1,"after_ms":0}"#));
+        assert!(invalid(r#"{"type":"frame-shown","frame":1}"#));
+        assert!(invalid(r#"{"type":"link-report","shown_p50_ms":90,"shown_p95_ms":80}"#));
+        assert!(invalid(
+            r#"{"type":"link-report","shown_p50_ms":1,"shown_p95_ms":700000}"#
+        ));
         assert!(matches!(
             Command::parse(&vec![b' '; 5000]),
             Err(CommandError::TooLarge(5000))

@@ -125,9 +125,19 @@ async fn main() -> anyhow::Result<()> {
                 continue;
             }
         };
+        let arrived = std::time::Instant::now();
         let line = match ev {
             ViewerEvent::Frame(f) => match decoder.decode(&f.data) {
                 Ok(pic) => {
+                    // Decoded is as far as this viewer shows a frame: say so,
+                    // with how long it took since it arrived.
+                    if pic.is_some() {
+                        let after_ms = u32::try_from(arrived.elapsed().as_millis()).unwrap_or(u32::MAX);
+                        v.send_control(Control::FrameShown {
+                            frame: f.frame_id,
+                            after_ms,
+                        });
+                    }
                     frames += 1;
                     if !frames.is_multiple_of(cli.frame_every.max(1)) && !f.keyframe {
                         continue;
