@@ -512,7 +512,10 @@ export class ViewerSession {
     this.link.rttMs = metrics.latency_ms;
     this.link.lossPercent = metrics.packet_loss_percent;
     this.link.jitterMs = metrics.jitter_ms;
-    if (changed || now - this.qualityReportedAt >= QUALITY_REPORT_MS) {
+    // The server hears of members' links only: before the host admits us it
+    // refuses the report, and a refusal before admission ends the join (the
+    // peer connection carries the code check, so it is up before that).
+    if (this.admittedOnce && (changed || now - this.qualityReportedAt >= QUALITY_REPORT_MS)) {
       this.qualityReportedAt = now;
       this.send({ type: 'quality', metrics });
     }
