@@ -237,6 +237,12 @@ fn view_keyframe(state: State<'_>) -> Result<(), String> {
     view_command(&state, ViewCommand::Keyframe)
 }
 
+/// The webview drew a frame: acknowledged to the host (capture-to-screen figure).
+#[tauri::command]
+fn view_shown(state: State<'_>, frame: u32, after_ms: u32) -> Result<(), String> {
+    view_command(&state, ViewCommand::Shown { frame, after_ms })
+}
+
 /// The viewer screen's reconnect button.
 #[tauri::command]
 fn view_reconnect(state: State<'_>) -> Result<(), String> {
@@ -480,6 +486,7 @@ pub fn run() {
             view_input,
             view_only,
             view_keyframe,
+            view_shown,
             view_reconnect,
             view_leave,
         ])

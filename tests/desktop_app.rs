@@ -575,10 +575,19 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
     let ca = tls_dir.join("cert.pem");
     let server = format!("https://{VIEWER_IP}:8080");
     let bind = format!("{VIEWER_IP}:0");
+    let stats_file = art.join("host-stats.json");
+    let _ = std::fs::remove_file(&stats_file);
     let (host, room) = start_host(
         &net.viewer_ns,
         &server,
-        &["--ice-bind", &bind, "--signal-ca", ca.to_str().unwrap()],
+        &[
+            "--ice-bind",
+            &bind,
+            "--signal-ca",
+            ca.to_str().unwrap(),
+            "--stats-file",
+            stats_file.to_str().unwrap(),
+        ],
         Some(&host_x.display),
         &art,
     )?;
@@ -673,6 +682,13 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
         state["decoder"]
     );
     anyhow::ensure!(state["pictures"]["decodeErrors"] == 0, "{state}");
+    // The app acknowledges what it shows: the host measures capture to screen.
+    let shown = wait_for(Duration::from_secs(5), "the host's capture-to-screen figure", || {
+        let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats_file)?)?;
+        Ok(stats["viewers"][0]["shown_p50_ms"].as_u64())
+    })?;
+    eprintln!("capture to the app's screen, measured by the host: p50 {shown} ms");
+    anyhow::ensure!(shown < 2_000, "capture to screen {shown} ms");
 
     // The network between the two drops: the viewer screen says so and
     // offers the reconnect button with the resume window counting down.

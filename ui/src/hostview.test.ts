@@ -89,6 +89,10 @@ describe('presentHost', () => {
     expect(p.quality?.cls).toBe('fair');
     expect(p.quality?.text).toBe('Fair');
     expect(p.quality?.details).toBe('Latency 42 ms · loss 1.3 % · jitter 7 ms · 30 fps · 2.5 Mbit/s');
+    // Once the viewer acknowledges what it draws, the capture-to-screen time too.
+    const acked = { ...viewer('connected', 'fair'), shown_ms: 85 };
+    expect(presentHost({ ...base, phase: 'connected', viewers: [acked] }, 0).quality?.details)
+      .toBe('Latency 42 ms · loss 1.3 % · jitter 7 ms · 30 fps · 2.5 Mbit/s · 85 ms to screen');
     expect(presentHost({ ...base, phase: 'connected', viewers: [viewer('connected')] }, 0).quality?.cls).toBe('unknown');
     expect(presentHost({ ...base, phase: 'waiting' }, 0).quality).toBe(null);
   });

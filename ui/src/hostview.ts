@@ -19,6 +19,8 @@ export interface ViewerView {
   frames_dropped: number;
   fps?: number | null;
   bitrate_kbps?: number | null;
+  /** Capture to the viewer's screen, median, from its acknowledgements. */
+  shown_ms?: number | null;
 }
 export interface HostView {
   phase: Phase;
@@ -126,7 +128,7 @@ export function qualityBadge(viewers: ViewerView[]): QualityBadge | null {
     ? t('quality.details', {
       latency: fmt(m.latency_ms), loss: fmt(m.packet_loss_percent, 1), jitter: fmt(m.jitter_ms),
       fps: worst.fps == null ? '–' : fmt(worst.fps), bitrate,
-    })
+    }) + (worst.shown_ms == null ? '' : ` · ${t('quality.toScreen', { ms: fmt(worst.shown_ms) })}`)
     : '';
   return { cls: worst.quality!, text: t(`quality.${worst.quality!}` as const), details };
 }

@@ -54,6 +54,7 @@ const en = {
   'quality.poor': 'Poor',
   'quality.unknown': 'Measuring…',
   'quality.details': 'Latency {latency} ms · loss {loss} % · jitter {jitter} ms · {fps} fps · {bitrate}',
+  'quality.toScreen': '{ms} ms to screen',
   'quality.label': 'Connection quality',
 
   'consent.title': 'Someone wants to connect',
@@ -188,6 +189,7 @@ const zhCN: Record<Key, string> = {
   'quality.poor': '较差',
   'quality.unknown': '正在测量…',
   'quality.details': '延迟 {latency} 毫秒 · 丢包 {loss}% · 抖动 {jitter} 毫秒 · {fps} 帧/秒 · {bitrate}',
+  'quality.toScreen': '到屏幕 {ms} 毫秒',
   'quality.label': '连接质量',
 
   'consent.title': '有人请求连接',

@@ -60,6 +60,7 @@ export class ViewerScreen {
         f.close();
       },
       onNeedKeyframe: () => void invoke('view_keyframe').catch(() => {}),
+      onShown: (frame, afterMs) => void invoke('view_shown', { frame, afterMs }).catch(() => {}),
     });
     const frames = new Channel<ArrayBuffer>();
     frames.onmessage = (buf) => this.onFrame(buf);

@@ -104,6 +104,8 @@ pub struct ViewerView {
     /// Frames and encoded kbit/s sent to this viewer, over the last statistics interval.
     pub fps: Option<f64>,
     pub bitrate_kbps: Option<f64>,
+    /// Capture to the viewer's screen, median, from its acknowledgements.
+    pub shown_ms: Option<u32>,
     #[serde(skip)]
     sent: RateMeter,
 }
@@ -290,6 +292,7 @@ impl HostTracker {
                     frames_dropped: 0,
                     fps: None,
                     bitrate_kbps: None,
+                    shown_ms: None,
                     sent: RateMeter::default(),
                 });
                 out.push(Notice::Joined {
@@ -394,6 +397,9 @@ impl HostTracker {
                 }
                 if s.quality.is_some() {
                     v.quality = s.quality;
+                }
+                if s.shown_p50_ms.is_some() {
+                    v.shown_ms = s.shown_p50_ms;
                 }
             }
         }

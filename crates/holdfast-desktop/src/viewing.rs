@@ -21,7 +21,7 @@ use std::time::Duration;
 use holdfast_media::decode::{DecodedPicture, H264Decoder};
 use holdfast_peer::rtc::RtcOptions;
 use holdfast_peer::viewer::{self, ViewerConfig, ViewerEvent};
-use holdfast_proto::commands::{Command, Control};
+use holdfast_proto::commands::{Command, Control, MAX_SHOWN_AFTER_MS};
 use holdfast_proto::video::EncodedFrame;
 use holdfast_proto::{RoomCode, RoomId};
 use serde::Serialize;
@@ -174,6 +174,12 @@ pub enum ViewCommand {
     Input(String),
     ViewOnly(bool),
     Keyframe,
+    /// The webview drew frame `frame` `after_ms` after it arrived: the
+    /// acknowledgement the host measures capture to screen from.
+    Shown {
+        frame: u32,
+        after_ms: u32,
+    },
     /// The reconnect button: try the server now, without waiting out the backoff.
     Reconnect,
     Leave,
@@ -300,6 +306,7 @@ pub async fn view(
                 };
                 send_notices(tracker.on_event(&ev, unix_ms()));
                 if let ViewerEvent::Frame(f) = &ev {
+                    let arrived = std::time::Instant::now();
                     let (dw, dh) = (f.display_width as u32, f.display_height as u32);
                     if f.keyframe && !(picture_size_ok(f.width as u32, f.height as u32) && picture_size_ok(dw, dh)) {
                         if !std::mem::replace(&mut oversized_told, true) {
@@ -327,6 +334,14 @@ pub async fn view(
                                 let screen = if display.0 == 0 { (p.width, p.height) } else { display };
                                 if picture_size_ok(p.width, p.height) && gate.pass(true, frames.capacity() > 0) == Pass::Send {
                                     let _ = frames.try_send(picture_message(f.capture_us, &p, screen));
+                                    // Decoded here and handed to the webview, which
+                                    // draws it at once: acknowledged now (the
+                                    // webview-decoded path acknowledges after drawing).
+                                    let after_ms = u32::try_from(arrived.elapsed().as_millis()).unwrap_or(u32::MAX);
+                                    handle.send_control(Control::FrameShown {
+                                        frame: f.frame_id,
+                                        after_ms: after_ms.min(MAX_SHOWN_AFTER_MS),
+                                    });
                                 }
                             }
                             Ok(None) => awaiting_keyframe = false,
@@ -371,6 +386,10 @@ pub async fn view(
                     send_view(&tracker);
                 }
                 Some(ViewCommand::Keyframe) => ask_keyframe(&handle),
+                Some(ViewCommand::Shown { frame, after_ms }) => handle.send_control(Control::FrameShown {
+                    frame,
+                    after_ms: after_ms.min(MAX_SHOWN_AFTER_MS),
+                }),
                 Some(ViewCommand::Reconnect) => handle.reconnect(),
                 Some(ViewCommand::Leave) | None => {
                     handle.leave();
