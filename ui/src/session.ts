@@ -80,6 +80,26 @@ interface LinkStats {
 /** The largest times a `link-report` may carry, as the host's parser allows. */
 const MAX_REPORT_MS = 600_000;
 
+/** The figures of a `link-report` from the host, or null when any is out of
+ *  range (a hostile or broken peer changes nothing on the screen). */
+export function parseLinkReport(
+  msg: any,
+): { shownP50Ms: number; shownP95Ms: number; hostEstimateKbps: number | null } | null {
+  const ms = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_REPORT_MS;
+  if (!ms(msg?.shown_p50_ms) || !ms(msg.shown_p95_ms) || msg.shown_p50_ms > msg.shown_p95_ms) return null;
+  const kbps = msg.estimate_kbps;
+  if (kbps !== undefined && kbps !== null && !(Number.isSafeInteger(kbps) && kbps >= 0)) return null;
+  return { shownP50Ms: msg.shown_p50_ms, shownP95Ms: msg.shown_p95_ms, hostEstimateKbps: kbps ?? null };
+}
+
+/** Whether a quality sample goes to the server now. Never before the host
+ *  admitted us: the server refuses reports from pending members, and a
+ *  refusal before admission ends the join (the peer connection carries the
+ *  code check, so it is up, and sampled, before admission). */
+export function qualityReportDue(admitted: boolean, changed: boolean, sinceLastMs: number): boolean {
+  return admitted && (changed || sinceLastMs >= QUALITY_REPORT_MS);
+}
+
 export type Stats = LinkStats & PictureStats;
 
 export interface SessionEvents {
@@ -370,13 +390,11 @@ export class ViewerSession {
 
   /** The host's figures for this viewer; anything out of range is ignored. */
   private onLinkReport(msg: any): void {
-    const ms = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_REPORT_MS;
-    if (!ms(msg.shown_p50_ms) || !ms(msg.shown_p95_ms) || msg.shown_p50_ms > msg.shown_p95_ms) return;
-    const kbps = msg.estimate_kbps;
-    if (kbps !== undefined && kbps !== null && !(Number.isInteger(kbps) && kbps >= 0)) return;
-    this.link.shownP50Ms = msg.shown_p50_ms;
-    this.link.shownP95Ms = msg.shown_p95_ms;
-    this.link.hostEstimateKbps = kbps ?? null;
+    const r = parseLinkReport(msg);
+    if (!r) return;
+    this.link.shownP50Ms = r.shownP50Ms;
+    this.link.shownP95Ms = r.shownP95Ms;
+    this.link.hostEstimateKbps = r.hostEstimateKbps;
   }
 
   /** One step of the end-to-end check; any failure ends the session, in words. */
@@ -512,10 +530,7 @@ export class ViewerSession {
     this.link.rttMs = metrics.latency_ms;
     this.link.lossPercent = metrics.packet_loss_percent;
     this.link.jitterMs = metrics.jitter_ms;
-    // The server hears of members' links only: before the host admits us it
-    // refuses the report, and a refusal before admission ends the join (the
-    // peer connection carries the code check, so it is up before that).
-    if (this.admittedOnce && (changed || now - this.qualityReportedAt >= QUALITY_REPORT_MS)) {
+    if (qualityReportDue(this.admittedOnce, changed, now - this.qualityReportedAt)) {
       this.qualityReportedAt = now;
       this.send({ type: 'quality', metrics });
     }
