@@ -8,21 +8,13 @@
 use std::time::Duration;
 
 use holdfast_testkit::artifacts_dir;
-use holdfast_testkit::ratebench::{run, Phase, Scenario};
+use holdfast_testkit::ratebench::{run, Scenario};
 
 #[test]
 fn an_unshaped_link_shows_every_change_of_a_busy_screen_promptly() -> anyhow::Result<()> {
     let art = artifacts_dir("video_rate_unshaped");
     let r = run(
-        &Scenario {
-            name: "unshaped".into(),
-            delay: Duration::ZERO,
-            phases: vec![Phase {
-                rate_kbit: None,
-                length: Duration::from_secs(20),
-            }],
-            host_args: vec![],
-        },
+        &Scenario::steady("unshaped", None, Duration::ZERO, Duration::from_secs(20), &[]),
         &art,
     )?;
     let p = &r.phases[0];
@@ -64,15 +56,13 @@ fn an_unshaped_link_shows_every_change_of_a_busy_screen_promptly() -> anyhow::Re
 fn a_500_kbit_link_shows_every_change_of_a_busy_screen() -> anyhow::Result<()> {
     let art = artifacts_dir("video_rate_500k");
     let r = run(
-        &Scenario {
-            name: "500 kbit/s".into(),
-            delay: Duration::ZERO,
-            phases: vec![Phase {
-                rate_kbit: Some(500),
-                length: Duration::from_secs(20),
-            }],
-            host_args: vec!["--rate-control".into(), "adaptive".into()],
-        },
+        &Scenario::steady(
+            "500 kbit/s",
+            Some(500),
+            Duration::ZERO,
+            Duration::from_secs(20),
+            &adaptive(),
+        ),
         &art,
     )?;
     let p = &r.phases[0];
@@ -105,5 +95,72 @@ fn a_500_kbit_link_shows_every_change_of_a_busy_screen() -> anyhow::Result<()> {
         coded[0].as_u64() < screen[0].as_u64(),
         "the picture was scaled down for the link: coded {coded}, screen {screen}"
     );
+    Ok(())
+}
+
+fn adaptive() -> Vec<String> {
+    vec!["--rate-control".into(), "adaptive".into()]
+}
+
+/// Two viewers on one host (issue 14, acceptance 3): Chromium on an
+/// unshaped link and the Rust probe viewer behind 500 kbit/s. The slow one
+/// gets its own encoder (its own size, bitrate and keyframes,
+/// docs/rate-control.md "Several viewers"), so the fast one keeps its frame
+/// rate and latency and the slow one still sees every change; neither
+/// decoder refuses a picture.
+#[test]
+fn a_slow_viewer_does_not_hold_back_a_fast_one() -> anyhow::Result<()> {
+    let art = artifacts_dir("video_rate_two_viewers");
+    let r = run(
+        &Scenario {
+            slow_viewer_kbit: Some(500),
+            ..Scenario::steady(
+                "two viewers",
+                None,
+                Duration::ZERO,
+                Duration::from_secs(25),
+                &adaptive(),
+            )
+        },
+        &art,
+    )?;
+    let (fast, slow) = (&r.phases[0], r.slow.as_ref().expect("a slow viewer ran"));
+    eprintln!("fast: {} (first picture {:?})", fast.describe(2), r.first_picture);
+    eprintln!("slow: {}", slow.describe(2));
+    eprintln!("host: {:?}", r.host_viewers);
+    anyhow::ensure!(
+        r.decode_errors == 0 && r.slow_decode_errors == 0,
+        "pictures refused: Chromium {}, probe {}",
+        r.decode_errors,
+        r.slow_decode_errors
+    );
+    let lanes: Vec<u64> = r.host_viewers.iter().map(|v| v.lane).collect();
+    anyhow::ensure!(
+        lanes.len() == 2 && lanes[0] != lanes[1],
+        "each viewer on its own encoder: {:?}",
+        r.host_viewers
+    );
+    let (fast_size, slow_size) = (r.host_viewers[0].coded_size, r.host_viewers[1].coded_size);
+    anyhow::ensure!(
+        fast_size.0 == 1920 && slow_size.0 < 1920,
+        "the fast viewer at full size, the slow one scaled: {:?}",
+        r.host_viewers
+    );
+    // The fast viewer: the same bounds as alone (the unshaped test above).
+    anyhow::ensure!(fast.missed(0) == 0, "fast: every change shown: {}", fast.describe(0));
+    anyhow::ensure!(
+        fast.quantile(2, 0.5).is_some_and(|d| d <= Duration::from_millis(500)),
+        "fast: {}",
+        fast.describe(2)
+    );
+    anyhow::ensure!(fast.fps >= 12.0, "fast: {}", fast.describe(2));
+    // The slow one: a usable picture, every change within a few seconds.
+    anyhow::ensure!(slow.missed(2) <= 1, "slow: changes shown: {}", slow.describe(2));
+    anyhow::ensure!(
+        slow.quantile(2, 0.5).is_some_and(|d| d <= Duration::from_secs(2)),
+        "slow: {}",
+        slow.describe(2)
+    );
+    anyhow::ensure!(slow.fps >= 2.0, "slow: {}", slow.describe(2));
     Ok(())
 }

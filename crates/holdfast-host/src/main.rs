@@ -109,6 +109,12 @@ struct Cli {
     #[arg(long, default_value_t = holdfast_media::encode::DEFAULT_SLICES,
           value_parser = clap::value_parser!(u16).range(1..=4))]
     encoder_slices: u16,
+    /// With --rate-control adaptive: encoders one capture may feed (1 or 2).
+    /// With 2, a viewer whose path carries under 40 % of the fastest
+    /// viewer's gets its own encoder (docs/rate-control.md, "Several viewers").
+    #[arg(long, default_value_t = holdfast_media::MAX_LANES as u8,
+          value_parser = clap::value_parser!(u8).range(1..=holdfast_media::MAX_LANES as i64))]
+    encoder_lanes: u8,
     /// Capture interval in ms once the screen is idle (unchanged).
     #[arg(long, default_value_t = 200)]
     idle_ms: u64,
@@ -234,6 +240,7 @@ async fn main() -> anyhow::Result<()> {
     }
     config.fps = cli.fps;
     config.rate = rate;
+    config.encoder_lanes = cli.encoder_lanes as usize;
     config.idle_interval = Duration::from_millis(cli.idle_ms);
     config.limits = if cli.queue_target_ms == 0 {
         QueueLimits::ceiling_only(cli.queue_ceiling)

@@ -22,7 +22,7 @@ pub use capture::{BgraFrame, FrameSource, ScreenSource};
 pub use convert::I420Image;
 pub use decode::{DecodedPicture, H264Decoder};
 pub use encode::{EncoderSettings, H264Encoder};
-pub use pipeline::{FrameOutcome, FrameRequest, MediaPipeline, StageTimings};
+pub use pipeline::{FrameOutcome, FrameRequest, LanesOutcome, MediaPipeline, StageTimings, MAX_LANES};
 pub use scale::{Downscaler, Scale};
 
 #[derive(Debug, thiserror::Error)]

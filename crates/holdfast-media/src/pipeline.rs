@@ -44,23 +44,79 @@ pub enum FrameOutcome {
     NotReady,
 }
 
-pub struct MediaPipeline<S: FrameSource> {
-    source: S,
+/// How many encoders ("lanes") one capture can feed. Each lane has its own
+/// bitrate, size and references, so viewers on very different links do not
+/// share one rate (docs/rate-control.md, "Several viewers"). Two: a second
+/// encoder at a slow viewer's small size costs little, a third would be one
+/// more 1080p encoder on a machine that has two cores.
+pub const MAX_LANES: usize = 2;
+
+/// What one capture gave the lanes that asked.
+#[derive(Debug, Clone, Default)]
+pub struct LanesOutcome {
+    /// The lanes that encoded something, with their frames, in request order.
+    pub frames: Vec<(usize, EncodedFrame)>,
+    /// Convert and encode are summed over the lanes (they run one after another).
+    pub timings: StageTimings,
+    /// False when the source had no frame ready (nothing was done).
+    pub ready: bool,
+}
+
+/// One encoder with what it last encoded: its own size, picture buffer and
+/// change detector (a lane not asked for a frame has not seen the changes).
+struct LaneCoder {
+    encoder: H264Encoder,
     detector: ChangeDetector,
     downscaler: Downscaler,
     image: I420Image,
-    encoder: H264Encoder,
+}
+
+pub struct MediaPipeline<S: FrameSource> {
+    source: S,
+    settings: EncoderSettings,
+    lanes: [Option<LaneCoder>; MAX_LANES],
 }
 
 impl<S: FrameSource> MediaPipeline<S> {
     pub fn new(source: S, settings: EncoderSettings) -> Result<Self, MediaError> {
-        Ok(MediaPipeline {
+        let mut p = MediaPipeline {
             source,
-            detector: ChangeDetector::default(),
-            downscaler: Downscaler::default(),
-            image: I420Image::default(),
-            encoder: H264Encoder::new(settings)?,
-        })
+            settings,
+            lanes: Default::default(),
+        };
+        // The first lane is made now, so bad settings fail here.
+        p.lane(0)?;
+        Ok(p)
+    }
+
+    fn lane(&mut self, lane: usize) -> Result<&mut LaneCoder, MediaError> {
+        let settings = self.settings;
+        let slot = self
+            .lanes
+            .get_mut(lane)
+            .ok_or_else(|| MediaError::Encode(format!("no lane {lane} (at most {MAX_LANES})")))?;
+        if slot.is_none() {
+            *slot = Some(LaneCoder {
+                encoder: H264Encoder::new(settings)?,
+                detector: ChangeDetector::default(),
+                downscaler: Downscaler::default(),
+                image: I420Image::default(),
+            });
+        }
+        Ok(slot.as_mut().expect("just filled"))
+    }
+
+    /// Frees `lane`'s encoder (no viewer is on it); asking for it again
+    /// starts a new one with a keyframe.
+    pub fn release_lane(&mut self, lane: usize) {
+        if let Some(slot) = self.lanes.get_mut(lane) {
+            *slot = None;
+        }
+    }
+
+    /// How many lanes have an encoder.
+    pub fn lanes_open(&self) -> usize {
+        self.lanes.iter().filter(|l| l.is_some()).count()
     }
 
     pub fn source_dimensions(&self) -> (u32, u32) {
@@ -71,71 +127,91 @@ impl<S: FrameSource> MediaPipeline<S> {
     /// keyframe if the size changed) even if it looks like the last one.
     pub fn replace_source(&mut self, source: S) {
         self.source = source;
-        self.detector = ChangeDetector::default();
-        self.encoder.request_keyframe();
+        for lane in self.lanes.iter_mut().flatten() {
+            lane.detector.reset();
+            lane.encoder.request_keyframe();
+        }
     }
 
+    /// One capture encoded for lane 0.
     pub fn step(&mut self, req: FrameRequest) -> Result<FrameOutcome, MediaError> {
-        let mut t = StageTimings::default();
+        let out = self.step_lanes(&[(0, req)])?;
+        Ok(match out.frames.into_iter().next() {
+            _ if !out.ready => FrameOutcome::NotReady,
+            Some((_, frame)) => FrameOutcome::Encoded(frame, out.timings),
+            None => FrameOutcome::Unchanged(out.timings),
+        })
+    }
+
+    /// One capture, encoded for each lane in `reqs` whose last frame differs
+    /// from it (or that asks for a keyframe).
+    pub fn step_lanes(&mut self, reqs: &[(usize, FrameRequest)]) -> Result<LanesOutcome, MediaError> {
+        let mut out = LanesOutcome::default();
+        for &(lane, _) in reqs {
+            self.lane(lane)?;
+        }
         let start = Instant::now();
         let capture_us = unix_micros();
         let Some(frame) = self.source.grab()? else {
-            return Ok(FrameOutcome::NotReady);
+            return Ok(out);
         };
-        t.capture = start.elapsed();
+        out.ready = true;
+        out.timings.capture = start.elapsed();
 
         let mark = Instant::now();
         let hash = ChangeDetector::hash(&frame);
-        t.detect = mark.elapsed();
-        if !req.force_keyframe && !self.detector.changed(hash) {
-            return Ok(FrameOutcome::Unchanged(t));
-        }
+        out.timings.detect = mark.elapsed();
 
-        let mark = Instant::now();
         let display = Scale::FULL.apply(frame.width, frame.height);
-        let coded = req.scale.apply(frame.width, frame.height);
-        if coded == display {
-            self.image.convert_from(&frame)?;
-        } else {
-            let small = self.downscaler.resize(&frame, coded.0, coded.1)?;
-            self.image.convert_from(&small)?;
-        }
-        t.convert = mark.elapsed();
-
-        let mark = Instant::now();
-        if let Some(kbps) = req.bitrate_kbps {
-            // A bitrate OpenH264 refuses costs the adaptation, not the frame.
-            if let Err(e) = self.encoder.set_bitrate(kbps) {
-                tracing::warn!("{e}");
+        for &(lane, req) in reqs {
+            let Some(l) = self.lanes[lane].as_mut() else { continue };
+            if !req.force_keyframe && !l.detector.changed(hash) {
+                continue;
             }
+            let mark = Instant::now();
+            let coded = req.scale.apply(frame.width, frame.height);
+            if coded == display {
+                l.image.convert_from(&frame)?;
+            } else {
+                let small = l.downscaler.resize(&frame, coded.0, coded.1)?;
+                l.image.convert_from(&small)?;
+            }
+            out.timings.convert += mark.elapsed();
+
+            let mark = Instant::now();
+            if let Some(kbps) = req.bitrate_kbps {
+                // A bitrate OpenH264 refuses costs the adaptation, not the frame.
+                if let Err(e) = l.encoder.set_bitrate(kbps) {
+                    tracing::warn!("{e}");
+                }
+            }
+            if req.force_keyframe {
+                l.encoder.request_keyframe();
+            }
+            let encoded = l.encoder.encode(&l.image)?;
+            out.timings.encode += mark.elapsed();
+            let Some(pic) = encoded else { continue };
+            l.detector.record(hash);
+            out.frames.push((
+                lane,
+                EncodedFrame {
+                    frame_id: 0,
+                    keyframe: pic.keyframe,
+                    capture_us,
+                    width: l.image.width as u16,
+                    height: l.image.height as u16,
+                    display_width: display.0 as u16,
+                    display_height: display.1 as u16,
+                    data: pic.data,
+                },
+            ));
         }
-        if req.force_keyframe {
-            self.encoder.request_keyframe();
-        }
-        let encoded = self.encoder.encode(&self.image)?;
-        t.encode = mark.elapsed();
-        let Some(pic) = encoded else {
-            return Ok(FrameOutcome::Unchanged(t));
-        };
-        self.detector.record(hash);
-        Ok(FrameOutcome::Encoded(
-            EncodedFrame {
-                frame_id: 0,
-                keyframe: pic.keyframe,
-                capture_us,
-                width: self.image.width as u16,
-                height: self.image.height as u16,
-                display_width: display.0 as u16,
-                display_height: display.1 as u16,
-                data: pic.data,
-            },
-            t,
-        ))
+        Ok(out)
     }
 
-    /// The I420 picture of the last frame converted (for tests).
-    pub fn last_image(&self) -> &I420Image {
-        &self.image
+    /// The I420 picture lane 0 last converted (for tests).
+    pub fn last_image(&self) -> Option<&I420Image> {
+        self.lanes[0].as_ref().map(|l| &l.image)
     }
 }
 
@@ -230,7 +306,7 @@ mod tests {
             if let Some(pic) = dec.decode(&f.data).unwrap() {
                 decoded += 1;
                 assert_eq!((pic.width, pic.height), (320, 240));
-                let want = p.last_image().to_rgba().unwrap();
+                let want = p.last_image().expect("lane 0").to_rgba().unwrap();
                 let mean_err: f64 = pic
                     .rgba
                     .iter()
@@ -242,5 +318,60 @@ mod tests {
             }
         }
         assert!(decoded >= 9);
+    }
+
+    /// Two encoders on one capture: each lane's stream decodes on its own,
+    /// a lane asked only now and then still gets every change since its last
+    /// frame, and a keyframe on one lane is not one on the other.
+    #[test]
+    fn lanes_keep_their_own_size_references_and_keyframes() {
+        let mut p = MediaPipeline::new(SyntheticSource::new(640, 360), EncoderSettings::default()).unwrap();
+        let (mut fast, mut slow) = (H264Decoder::new().unwrap(), H264Decoder::new().unwrap());
+        let small = FrameRequest {
+            scale: Scale::step(2),
+            bitrate_kbps: Some(300),
+            ..Default::default()
+        };
+        let (mut fast_frames, mut slow_frames) = (Vec::new(), Vec::new());
+        for i in 0..12 {
+            let mut reqs = vec![(0, FrameRequest::default())];
+            if i % 3 == 0 {
+                let keyframe = i == 6;
+                reqs.push((
+                    1,
+                    FrameRequest {
+                        force_keyframe: keyframe,
+                        ..small
+                    },
+                ));
+            }
+            let out = p.step_lanes(&reqs).unwrap();
+            assert!(out.ready);
+            for (lane, f) in out.frames {
+                let dec = if lane == 0 { &mut fast } else { &mut slow };
+                let pic = dec.decode(&f.data).unwrap().expect("every frame decodes");
+                assert_eq!((pic.width, pic.height), (f.width as u32, f.height as u32));
+                assert_eq!((f.display_width, f.display_height), (640, 360));
+                if lane == 0 { &mut fast_frames } else { &mut slow_frames }.push((f.width, f.keyframe));
+            }
+        }
+        assert_eq!(p.lanes_open(), 2);
+        assert_eq!(fast_frames.len(), 12);
+        assert!(fast_frames.iter().all(|&(w, _)| w == 640));
+        assert_eq!(
+            fast_frames.iter().map(|f| f.1).collect::<Vec<_>>(),
+            [true, false, false, false, false, false, false, false, false, false, false, false],
+            "lane 1's keyframes are not lane 0's"
+        );
+        assert_eq!(
+            slow_frames,
+            [(320, true), (320, false), (320, true), (320, false)],
+            "lane 1: its own size, a keyframe only when asked"
+        );
+        p.release_lane(1);
+        assert_eq!(p.lanes_open(), 1);
+        let out = p.step_lanes(&[(1, small)]).unwrap();
+        assert!(out.frames[0].1.keyframe, "a lane opened again starts with a keyframe");
+        assert!(p.step_lanes(&[(2, small)]).is_err(), "there are two lanes");
     }
 }

@@ -8,16 +8,19 @@ use std::sync::mpsc;
 use std::thread;
 
 use crate::encode::EncoderSettings;
-use crate::pipeline::{FrameOutcome, FrameRequest, MediaPipeline};
+use crate::pipeline::{FrameOutcome, FrameRequest, LanesOutcome, MediaPipeline};
 use crate::{FrameSource, MediaError};
 
 type Reply = Box<dyn FnOnce(Result<FrameOutcome, MediaError>) + Send>;
+type LanesReply = Box<dyn FnOnce(Result<LanesOutcome, MediaError>) + Send>;
 type SwitchReply = Box<dyn FnOnce(Result<(u32, u32), MediaError>) + Send>;
 /// Opens display `index` on the media thread.
 type Opener = Box<dyn FnMut(usize) -> Result<Box<dyn FrameSource>, MediaError> + Send>;
 
 enum Job {
     Frame(FrameRequest, Reply),
+    Lanes(Vec<(usize, FrameRequest)>, LanesReply),
+    Release(usize),
     Switch(usize, SwitchReply),
 }
 
@@ -75,6 +78,8 @@ impl MediaWorker {
                 while let Ok(job) = rx.recv() {
                     match job {
                         Job::Frame(req, reply) => reply(pipeline.step(req)),
+                        Job::Lanes(reqs, reply) => reply(pipeline.step_lanes(&reqs)),
+                        Job::Release(lane) => pipeline.release_lane(lane),
                         Job::Switch(index, reply) => reply(open(index).map(|source| {
                             pipeline.replace_source(source);
                             pipeline.source_dimensions()
@@ -113,5 +118,21 @@ impl MediaWorker {
         self.jobs
             .send(Job::Frame(req, Box::new(reply)))
             .map_err(|_| MediaError::WorkerGone)
+    }
+
+    /// Queues one capture for several lanes ([`MediaPipeline::step_lanes`]).
+    pub fn request_lanes(
+        &self,
+        reqs: Vec<(usize, FrameRequest)>,
+        reply: impl FnOnce(Result<LanesOutcome, MediaError>) + Send + 'static,
+    ) -> Result<(), MediaError> {
+        self.jobs
+            .send(Job::Lanes(reqs, Box::new(reply)))
+            .map_err(|_| MediaError::WorkerGone)
+    }
+
+    /// Frees a lane's encoder once no viewer is on it.
+    pub fn release_lane(&self, lane: usize) -> Result<(), MediaError> {
+        self.jobs.send(Job::Release(lane)).map_err(|_| MediaError::WorkerGone)
     }
 }

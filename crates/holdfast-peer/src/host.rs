@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use holdfast_auth::{HostHandshake, Secret};
 use holdfast_input::{DisplayGeometry, InputSequencer, InputWorker};
-use holdfast_media::pipeline::{FrameOutcome, FrameRequest, StageTimings};
+use holdfast_media::pipeline::{FrameRequest, LanesOutcome, StageTimings};
 use holdfast_media::worker::MediaWorker;
 use holdfast_media::{unix_micros, MediaError, Scale};
 use holdfast_proto::commands::{AuthFailure, Command, Control, DisplayDesc, InputEvent};
@@ -68,6 +68,7 @@ pub use crate::link::{QUALITY_REPORT_INTERVAL, QUALITY_SAMPLE_INTERVAL, RELAY_RE
 
 use crate::auth::{self as wire, Side, MAX_FAILED_CHECKS};
 use crate::backpressure::{GateReport, QueueLimits};
+use crate::lanes::{LanePolicy, MAX_LANES};
 use crate::link::{FrameDecision, Label, LinkAction, LinkConfig, RecoverReason, ViewerLink};
 use crate::netwatch::{local_addresses, AddressSet, NetworkChange};
 use crate::rate::RateConfig;
@@ -97,6 +98,9 @@ pub struct HostConfig {
     /// Off by default until its end-to-end figures beat the fixed rate
     /// (docs/rate-control.md, docs/benchmarks.md).
     pub rate: Option<RateConfig>,
+    /// Encoders one capture may feed under rate control (1..=2): viewers on
+    /// much slower paths get their own ([`crate::lanes`]).
+    pub encoder_lanes: usize,
     pub chunk_bytes: usize,
     /// PING cadence and dead-peer timeout on the `commands` channel.
     pub keepalive: KeepaliveConfig,
@@ -240,6 +244,7 @@ impl HostConfig {
             idle_interval: Duration::from_millis(200),
             limits: QueueLimits::default(),
             rate: None,
+            encoder_lanes: MAX_LANES,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             keepalive: KeepaliveConfig::host(),
             tls: None,
@@ -331,6 +336,10 @@ pub struct ViewerStats {
     /// the host's clock (see [`crate::shown`]): median and 95th percentile.
     pub shown_p50_ms: Option<u32>,
     pub shown_p95_ms: Option<u32>,
+    /// The encoder this viewer watches ([`crate::lanes`]), and the size it
+    /// codes the screen at for it.
+    pub lane: usize,
+    pub coded_size: (u32, u32),
     /// Nothing heard from the viewer for three keepalive intervals.
     pub unresponsive: bool,
     /// The host granted control (not view only) when it admitted this viewer.
@@ -461,7 +470,7 @@ enum Ev {
     Closed(PeerId, Generation, Label),
     Command(PeerId, Command),
     BadCommand(PeerId, String),
-    FrameDone(Result<FrameOutcome, MediaError>),
+    FrameDone(Result<LanesOutcome, MediaError>),
     /// The media thread switched displays (or could not).
     Switched(u32, Result<(u32, u32), MediaError>),
 }
@@ -674,7 +683,8 @@ struct HostLoop {
     viewers: HashMap<PeerId, Viewer>,
     ev_tx: mpsc::UnboundedSender<Ev>,
     ev_rx: mpsc::UnboundedReceiver<Ev>,
-    in_flight: Option<Vec<PeerId>>,
+    /// The viewers the frame being made is for, each with its lane.
+    in_flight: Option<Vec<(PeerId, usize)>>,
     /// A tick arrived while a frame was in flight: start the next one as soon
     /// as it completes, so a frame slower than the interval costs one tick, not two.
     tick_pending: bool,
@@ -682,8 +692,12 @@ struct HostLoop {
     /// How long the last frame took from capture to encoded (rate control
     /// starts a capture that much before the path is free).
     frame_lead: Duration,
-    /// The size the screen is encoded at (rate control only).
-    scale: ScalePolicy,
+    /// Which encoder each watching viewer gets (rate control only).
+    lanes: LanePolicy<PeerId>,
+    /// Lanes whose encoder the media thread holds (freed when they empty).
+    lanes_open: [bool; MAX_LANES],
+    /// The size each lane encodes the screen at (rate control only).
+    scale: [ScalePolicy; MAX_LANES],
     unchanged_streak: u32,
     stats: HostStats,
     stats_tx: watch::Sender<HostStats>,
@@ -708,8 +722,12 @@ impl HostLoop {
             screen_size: worker.dimensions(),
             ..Default::default()
         };
-        let mut scale = ScalePolicy::new();
-        scale.handle_screen(worker.dimensions().0, worker.dimensions().1);
+        let scale = std::array::from_fn(|_| {
+            let mut scale = ScalePolicy::new();
+            scale.handle_screen(worker.dimensions().0, worker.dimensions().1);
+            scale
+        });
+        let lanes = LanePolicy::new(config.encoder_lanes);
         HostLoop {
             room_id,
             code,
@@ -730,6 +748,8 @@ impl HostLoop {
             tick_pending: false,
             next_capture_at: Instant::now(),
             frame_lead: Duration::ZERO,
+            lanes,
+            lanes_open: [true, false],
             scale,
             unchanged_streak: 0,
             stats,
@@ -1110,7 +1130,9 @@ impl HostLoop {
             Ok((w, h)) => {
                 info!(index, width = w, height = h, "now sharing another display");
                 self.config.current_display = index;
-                self.scale.handle_screen(w, h);
+                for scale in &mut self.scale {
+                    scale.handle_screen(w, h);
+                }
                 self.stats.screen_size = (w, h);
                 if let Some(input) = &self.input {
                     let g = DisplayGeometry::of_display(index as usize).unwrap_or(DisplayGeometry::new(0, 0, w, h));
@@ -1719,34 +1741,60 @@ impl HostLoop {
             self.tick_pending = true;
         }
         let now = Instant::now();
+        let watching = |v: &Viewer| v.link.video_open() && v.trusted();
+        // Each viewer watches one lane's encoder ([`crate::lanes`]): viewers
+        // on similar paths share one at the slowest of their rates.
+        let rates: Vec<(PeerId, Option<u32>)> = self
+            .viewers
+            .iter()
+            .filter(|(_, v)| watching(v))
+            .map(|(p, v)| (p.clone(), v.link.target_kbps()))
+            .collect();
+        for m in self.lanes.assign(now, &rates) {
+            info!(peer = %m.viewer, from = m.from, to = m.to, "viewer moved to another encoder");
+            self.scale[m.from].handle_viewers_changed();
+            if let Some(v) = self.viewers.get_mut(&m.viewer) {
+                // Nothing it holds is a reference of its new lane.
+                v.link.request_keyframe();
+            }
+        }
+        for lane in 1..MAX_LANES {
+            if self.lanes_open[lane] && self.lanes.members(lane) == 0 {
+                let _ = self.worker.release_lane(lane);
+                self.lanes_open[lane] = false;
+                let (w, h) = self.stats.screen_size;
+                self.scale[lane] = ScalePolicy::new();
+                self.scale[lane].handle_screen(w, h);
+            }
+        }
+        let mut lane_ticks: [LaneTick; MAX_LANES] = Default::default();
         let mut admitted = Vec::new();
-        let mut force_keyframe = false;
         let mut dropped = false;
         let mut asked = Vec::new();
-        let watching = |v: &Viewer| v.link.video_open() && v.trusted();
-        // Policy for now (issue 14): one encoder at the slowest viewer's rate;
-        // frames paced to the path only for a viewer watching alone (see
-        // ViewerLink::frame_wanted); with several, the gate alone limits each.
-        let solo = self.viewers.values().filter(|v| watching(v)).count() == 1;
-        let mut bitrate_kbps: Option<u32> = None;
-        let mut capacity_bps: Option<f64> = None;
         for (peer, v) in self.viewers.iter_mut().filter(|(_, v)| watching(v)) {
+            let lane = self.lanes.lane_of(peer);
+            v.stats.lane = lane;
             let queued = v.video.outstanding_bytes().await.unwrap_or(0);
             v.link.handle_queue(now, queued);
             asked.push(peer.clone());
+            let tick = &mut lane_ticks[lane];
             if let Some(kbps) = v.link.target_kbps() {
-                bitrate_kbps = Some(bitrate_kbps.map_or(kbps, |b| b.min(kbps)));
+                tick.bitrate_kbps = Some(tick.bitrate_kbps.map_or(kbps, |b| b.min(kbps)));
             }
             if let Some(bps) = v.link.capacity_bps(now) {
-                capacity_bps = Some(capacity_bps.map_or(bps, |c| c.min(bps)));
+                tick.capacity_bps = Some(tick.capacity_bps.map_or(bps, |c| c.min(bps)));
             }
             if self.in_flight.is_some() || now < self.next_capture_at {
                 continue;
             }
+            // Frames are paced to the path only for a viewer alone on its
+            // lane (see ViewerLink::frame_wanted); with others, the gate alone limits each.
+            let solo = self.lanes.members(lane) == 1;
             match v.link.frame_wanted(now, queued, solo.then_some(self.frame_lead)) {
                 FrameDecision::Send { keyframe } => {
-                    force_keyframe |= keyframe;
-                    admitted.push(peer.clone());
+                    tick.force_keyframe |= keyframe;
+                    tick.wanted = true;
+                    admitted.push((peer.clone(), lane));
                 }
                 FrameDecision::Drop => dropped = true,
                 FrameDecision::Pace(_) => {}
@@ -1759,65 +1807,86 @@ impl HostLoop {
             // No frame may complete to publish this (idle screen, drops), so publish now.
             self.publish_stats();
         }
-        if admitted.is_empty() {
+        let reqs: Vec<(usize, FrameRequest)> = lane_ticks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.wanted)
+            .map(|(lane, t)| {
+                // The screen is scaled to the lane's slowest path only under
+                // rate control; without it, always the full size (as before it existed).
+                let scale = t.capacity_bps.map_or(Scale::FULL, |c| self.scale[lane].decide(now, c));
+                let req = FrameRequest {
+                    force_keyframe: t.force_keyframe,
+                    bitrate_kbps: t.bitrate_kbps,
+                    scale,
+                };
+                (lane, req)
+            })
+            .collect();
+        if reqs.is_empty() {
             return;
         }
+        for (lane, _) in &reqs {
+            self.lanes_open[*lane] = true;
+        }
         let tx = self.ev_tx.clone();
-        // The screen is scaled to the slowest path only under rate control;
-        // without it, always the full size (as before it existed).
-        let scale = capacity_bps.map_or(Scale::FULL, |c| self.scale.decide(now, c));
-        let req = FrameRequest {
-            force_keyframe,
-            bitrate_kbps,
-            scale,
-        };
         if self
             .worker
-            .request(req, move |r| drop(tx.send(Ev::FrameDone(r))))
+            .request_lanes(reqs, move |r| drop(tx.send(Ev::FrameDone(r))))
             .is_ok()
         {
             self.in_flight = Some(admitted);
         }
     }
 
-    async fn on_frame(&mut self, result: Result<FrameOutcome, MediaError>) {
+    async fn on_frame(&mut self, result: Result<LanesOutcome, MediaError>) {
         let admitted = self.in_flight.take().unwrap_or_default();
         let now = Instant::now();
         match result {
-            Ok(FrameOutcome::Encoded(frame, timings)) => {
+            Ok(out) if !out.frames.is_empty() => {
                 self.unchanged_streak = 0;
                 self.next_capture_at = now;
-                self.record_timings(&timings);
+                self.record_timings(&out.timings);
                 self.stats.frames_encoded += 1;
-                // The pipeline gives every frame its sizes (the wire only keyframes).
-                self.stats.coded_size = (frame.width as u32, frame.height as u32);
-                self.stats.screen_size = (frame.display_width as u32, frame.display_height as u32);
-                self.scale.handle_encoded(
-                    frame.data.len(),
-                    frame.keyframe,
-                    self.stats.coded_size,
-                    self.stats.screen_size,
-                );
-                self.stats.big_change_bytes = self.scale.big_change_bytes();
-                self.stats.scale_changes = self.scale.changes();
-                for (peer, v) in self.viewers.iter_mut() {
-                    if admitted.contains(peer) {
-                        send_frame(&self.chunker, v, &frame).await;
-                    } else if v.link.video_open() && v.trusted() {
-                        // Later frames reference this one: it needs a fresh start.
-                        v.link.handle_withheld();
+                for (lane, frame) in &out.frames {
+                    let (coded, screen) = (
+                        (frame.width as u32, frame.height as u32),
+                        (frame.display_width as u32, frame.display_height as u32),
+                    );
+                    // The pipeline gives every frame its sizes (the wire only keyframes).
+                    if *lane == 0 || self.lanes.members(0) == 0 {
+                        self.stats.coded_size = coded;
+                    }
+                    self.stats.screen_size = screen;
+                    let scale = &mut self.scale[*lane];
+                    scale.handle_encoded(frame.data.len(), frame.keyframe, coded, screen);
+                    if *lane == 0 {
+                        self.stats.big_change_bytes = scale.big_change_bytes();
+                    }
+                    for (peer, v) in self.viewers.iter_mut() {
+                        if self.lanes.lane_of(peer) != *lane || !(v.link.video_open() && v.trusted()) {
+                            continue;
+                        }
+                        if admitted.contains(&(peer.clone(), *lane)) {
+                            v.stats.coded_size = coded;
+                            send_frame(&self.chunker, v, frame).await;
+                        } else {
+                            // Later frames of this lane reference this one: it needs a fresh start.
+                            v.link.handle_withheld();
+                        }
                     }
                 }
+                self.stats.scale_changes = self.scale.iter().map(ScalePolicy::changes).sum();
             }
-            Ok(FrameOutcome::Unchanged(timings)) => {
+            Ok(out) if out.ready => {
                 self.stats.frames_unchanged += 1;
-                self.record_timings(&timings);
+                self.record_timings(&out.timings);
                 self.unchanged_streak += 1;
                 if self.unchanged_streak >= IDLE_AFTER_UNCHANGED {
                     self.next_capture_at = now + self.config.idle_interval;
                 }
             }
-            Ok(FrameOutcome::NotReady) => {}
+            Ok(_) => {}
             Err(e) => {
                 warn!("media pipeline: {e}");
                 self.next_capture_at = now + Duration::from_millis(500);
@@ -1844,6 +1913,16 @@ impl HostLoop {
         self.stats.last_convert_us = t.convert.as_micros() as u64;
         self.stats.last_encode_us = t.encode.as_micros() as u64;
     }
+}
+
+/// What one tick asks of one lane: the slowest rate of its viewers and
+/// whether any of them takes a frame (and needs a keyframe).
+#[derive(Debug, Default)]
+struct LaneTick {
+    bitrate_kbps: Option<u32>,
+    capacity_bps: Option<f64>,
+    force_keyframe: bool,
+    wanted: bool,
 }
 
 struct OpenedPeer {

@@ -6,6 +6,7 @@
 //! - [`rtc`]: building a peer connection and turning its callbacks into events.
 //! - [`rate`]: rate control per viewer (delivery estimate, pacing, the encoder's bitrate), pure.
 //! - [`scale`]: the size the screen is encoded at, from the slowest path's capacity, pure.
+//! - [`lanes`]: which encoder each viewer watches when their paths differ, pure.
 //! - [`backpressure`]: the pure per-viewer frame gate (4 MiB ceiling, keyframe after drop).
 //! - [`netwatch`]: noticing that the host's addresses changed (pure diff + a poll).
 //! - [`link`]: one viewer's link as the host sees it (recovery, keepalive, quality, video gate), pure.
@@ -15,6 +16,7 @@
 pub mod auth;
 pub mod backpressure;
 pub mod host;
+pub mod lanes;
 pub mod link;
 pub mod netwatch;
 pub mod rate;

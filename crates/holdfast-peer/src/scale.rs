@@ -106,6 +106,14 @@ impl ScalePolicy {
         self.screen_pixels = width as f64 * height as f64;
     }
 
+    /// The viewers this size is decided for changed (a slow one left for
+    /// another encoder): the capacities seen so far were theirs, so going
+    /// up no longer waits for them to age out. What frames cost is kept.
+    pub fn handle_viewers_changed(&mut self) {
+        self.capacities.clear();
+        self.changed_at = None;
+    }
+
     /// A frame of `bytes` (a keyframe or not) was encoded at `coded` pixels
     /// for a screen of `display` pixels.
     pub fn handle_encoded(&mut self, bytes: usize, keyframe: bool, coded: (u32, u32), display: (u32, u32)) {
@@ -281,6 +289,25 @@ mod tests {
             p.decide(t3 + UP_WINDOW + Duration::from_millis(20), 100_000_000.0),
             Scale::FULL
         );
+    }
+
+    #[test]
+    fn when_the_slow_viewer_leaves_the_size_goes_up_at_once() {
+        let t0 = Instant::now();
+        let mut p = policy();
+        encode_as(&mut p, 300_000.0, true);
+        assert_eq!(p.decide(t0, 500_000.0), Scale::step(4));
+        encode(&mut p, 300_000.0);
+        // The 500 kbit/s viewer went to another encoder: only fast paths are left.
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(
+            p.decide(t1, 100_000_000.0),
+            Scale::step(4),
+            "the slow path is still in the window"
+        );
+        p.handle_viewers_changed();
+        assert_eq!(p.decide(t1, 100_000_000.0), Scale::FULL);
+        assert_eq!(p.big_change_bytes(), 300_000, "what a change costs is kept");
     }
 
     #[test]

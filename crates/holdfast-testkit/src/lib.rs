@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+pub mod changecode;
 pub mod netem;
 pub mod ratebench;
 pub mod standin;
@@ -351,6 +352,12 @@ impl Link {
         Ok(impaired)
     }
 
+    /// Limits what reaches this end to `rate_kbit` (a token bucket on the
+    /// switch's port, as a slow downlink); None lifts it.
+    pub fn shape_inbound(&self, rate_kbit: Option<u32>) -> Result<()> {
+        shape_egress(&self.switch_ns, &self.switch_dev, rate_kbit)
+    }
+
     /// Ends a [`Link::blackout`]: the port is bridged again.
     pub fn restore(&self) -> Result<()> {
         run(Command::new("ip").args(["-n", &self.switch_ns, "link", "set", &self.switch_dev, "master", "br0"]))
@@ -363,6 +370,32 @@ impl Link {
         run(Command::new("ip").args(["-n", &self.ns, "addr", "del", &format!("{old_ip}/24"), "dev", &self.dev]))?;
         run(Command::new("ip").args(["-n", &self.ns, "addr", "add", &format!("{new_ip}/24"), "dev", &self.dev]))
     }
+}
+
+/// Shapes what `dev` in namespace `ns` sends to a token bucket at
+/// `rate_kbit` (None: removes it). The queue holds 300 ms at the rate (at
+/// least 16 KB), as a modem or a hotel's uplink does: what does not fit is dropped.
+pub fn shape_egress(ns: &str, dev: &str, rate_kbit: Option<u32>) -> Result<()> {
+    let tc = |args: &[&str]| run(Command::new("ip").args(["netns", "exec", ns, "tc"]).args(args));
+    let _ = tc(&["qdisc", "del", "dev", dev, "root"]);
+    if let Some(rate) = rate_kbit {
+        let limit = ((rate as u64 * 1000 / 8) * 3 / 10).max(16 * 1024);
+        tc(&[
+            "qdisc",
+            "add",
+            "dev",
+            dev,
+            "root",
+            "tbf",
+            "rate",
+            &format!("{rate}kbit"),
+            "burst",
+            "16kb",
+            "limit",
+            &limit.to_string(),
+        ])?;
+    }
+    Ok(())
 }
 
 /// A [`Link`] under [`Link::impair`]; dropping it bridges the port again.

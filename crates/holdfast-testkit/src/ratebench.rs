@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::{bin, command_in, start_host, start_signal, Browser, Lan, Netns, Proc, Xvfb};
+use crate::{bin, command_in, start_host, start_probe_viewer, start_signal, Browser, Lan, Netns, Proc, Xvfb};
 
 const SERVER_IP: &str = "10.79.0.1";
 const HOST_IP: &str = "10.79.0.2";
 const VIEWER_IP: &str = "10.79.0.3";
+const SLOW_VIEWER_IP: &str = "10.79.0.4";
 
 /// One stretch of a run: the host's uplink at `rate_kbit` (None: unshaped) for `length`.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +30,7 @@ pub struct Phase {
     pub length: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Scenario {
     pub name: String,
     /// One-way delay added both ways on the host's link (RTT = twice this).
@@ -37,6 +38,32 @@ pub struct Scenario {
     pub phases: Vec<Phase>,
     /// Extra arguments for `holdfast-host`.
     pub host_args: Vec<String>,
+    /// A second viewer whose downlink carries this many kbit/s: the Rust
+    /// probe viewer, reading the same change codes off what it decodes
+    /// (figures in [`Report::slow`]). The phases shape the host's uplink as
+    /// before, so this one is behind both.
+    pub slow_viewer_kbit: Option<u32>,
+}
+
+/// What the host said of one viewer at the end (`--stats-file`).
+#[derive(Debug, Clone, Default)]
+pub struct HostViewer {
+    pub lane: u64,
+    pub coded_size: (u64, u64),
+    pub kbit_per_s: f64,
+}
+
+impl Scenario {
+    /// One phase of `length` at `rate_kbit` (None: unshaped), `delay` each way.
+    pub fn steady(name: &str, rate_kbit: Option<u32>, delay: Duration, length: Duration, host_args: &[String]) -> Self {
+        Scenario {
+            name: name.into(),
+            delay,
+            phases: vec![Phase { rate_kbit, length }],
+            host_args: host_args.to_vec(),
+            slow_viewer_kbit: None,
+        }
+    }
 }
 
 /// What one phase showed.
@@ -58,6 +85,15 @@ pub struct Report {
     /// From the viewer page opening the room to its first change on the canvas.
     pub first_picture: Option<Duration>,
     pub phases: Vec<PhaseReport>,
+    /// Pictures Chromium's decoder refused.
+    pub decode_errors: u64,
+    /// The second, slow viewer over the whole run (its rate, changes and
+    /// decoded frames per second; `sent_kbit` from the host's figures), and
+    /// the pictures its decoder refused.
+    pub slow: Option<PhaseReport>,
+    pub slow_decode_errors: u64,
+    /// Each viewer as the host saw it, fastest first.
+    pub host_viewers: Vec<HostViewer>,
 }
 
 impl PhaseReport {
@@ -95,13 +131,14 @@ impl PhaseReport {
 }
 
 /// Reads the change code off the viewer's canvas every few milliseconds and
-/// keeps the first time each change was seen (Unix ms, the page's clock).
+/// keeps the first time each change was seen (Unix ms, the page's clock);
+/// the code's geometry is [`crate::changecode`]'s ([`watcher`]).
 const WATCHER: &str = r#"(() => {
   window.__changes = {};
-  const CELL = 24;
+  const CELL = __CELL__;
   const read = () => {
     let v = 0;
-    for (let i = 0; i < 16; i++) {
+    for (let i = 0; i < __CELLS__; i++) {
       const [r, g, b] = window.holdfast.sample(i * CELL + CELL / 2, CELL / 2);
       const y = (r + g + b) / 3;
       if (y > 160) v |= 1 << i; else if (y > 96) return null;
@@ -121,6 +158,12 @@ const WATCHER: &str = r#"(() => {
   return true;
 })()"#;
 
+fn watcher() -> String {
+    WATCHER
+        .replace("__CELL__", &crate::changecode::CELL.to_string())
+        .replace("__CELLS__", &crate::changecode::CELLS.to_string())
+}
+
 fn unix_ms() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -129,29 +172,7 @@ fn unix_ms() -> f64 {
 
 /// Sets the host's uplink: a token bucket at `rate_kbit`, or none.
 fn shape(ns: &Netns, dev: &str, rate_kbit: Option<u32>) -> Result<()> {
-    let _ = ns.exec(&["tc", "qdisc", "del", "dev", dev, "root"]);
-    if let Some(rate) = rate_kbit {
-        // A queue of 300 ms at the rate (at least 16 KB), as a modem or a
-        // hotel's uplink holds: what does not fit is dropped.
-        let limit = ((rate as u64 * 1000 / 8) * 3 / 10).max(16 * 1024);
-        ns.exec(&[
-            "tc",
-            "qdisc",
-            "add",
-            "dev",
-            dev,
-            "root",
-            "tbf",
-            "rate",
-            &format!("{rate}kbit"),
-            "burst",
-            "16kb",
-            "limit",
-            &limit.to_string(),
-        ])
-        .with_context(|| format!("shaping {dev} to {rate} kbit/s"))?;
-    }
-    Ok(())
+    crate::shape_egress(&ns.name, dev, rate_kbit).with_context(|| format!("shaping {dev} to {rate_kbit:?} kbit/s"))
 }
 
 /// Runs `scenario`; artefacts (logs) go to `art`.
@@ -193,14 +214,30 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
         std::fs::read_to_string(&stats_file)
             .ok()
             .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-            .and_then(|v| v["viewers"][0]["bytes_sent"].as_u64())
+            .and_then(|v| {
+                // The fastest viewer: Chromium (a slow second viewer gets less).
+                let viewers = v["viewers"].as_array()?.iter();
+                viewers.filter_map(|v| v["bytes_sent"].as_u64()).max()
+            })
             .unwrap_or(0)
     };
 
     let mut browser = Browser::start_trusting(Some(&viewer_ns), art, &url)?;
     let opened = unix_ms();
+    let started = Instant::now();
     browser.open(room["viewer_url"].as_str().unwrap_or_default())?;
-    browser.eval(WATCHER)?;
+    browser.eval(&watcher())?;
+    let slow = match scenario.slow_viewer_kbit {
+        Some(rate) => {
+            let ns = Netns::new()?;
+            let link = lan.attach(&ns, SLOW_VIEWER_IP)?;
+            link.shape_inbound(Some(rate))?;
+            let bind = format!("{SLOW_VIEWER_IP}:0");
+            let probe = start_probe_viewer(&ns, &url, &room, &["--ice-bind", &bind, "--change-code"], art)?;
+            Some((ns, link, probe))
+        }
+        None => None,
+    };
 
     let mut report = Report {
         name: scenario.name.clone(),
@@ -236,6 +273,44 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
     if drawn.is_empty() {
         bail!("the busy screen drew nothing");
     }
+    report.decode_errors = browser
+        .stats()
+        .ok()
+        .and_then(|s| s["decodeErrors"].as_u64())
+        .unwrap_or(0);
+    if let Some((_, _, probe)) = &slow {
+        let (slow, errors) = slow_report(probe, &drawn, &bounds);
+        report.slow = Some(PhaseReport {
+            rate_kbit: scenario.slow_viewer_kbit,
+            ..slow
+        });
+        report.slow_decode_errors = errors;
+    }
+    if let Some(v) = std::fs::read_to_string(&stats_file)
+        .ok()
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+    {
+        let secs = started.elapsed().as_secs_f64();
+        report.host_viewers = v["viewers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| HostViewer {
+                lane: v["lane"].as_u64().unwrap_or(0),
+                coded_size: (
+                    v["coded_size"][0].as_u64().unwrap_or(0),
+                    v["coded_size"][1].as_u64().unwrap_or(0),
+                ),
+                kbit_per_s: v["bytes_sent"].as_u64().unwrap_or(0) as f64 * 8.0 / 1000.0 / secs,
+            })
+            .collect();
+        report
+            .host_viewers
+            .sort_by(|a, b| b.kbit_per_s.total_cmp(&a.kbit_per_s));
+        if let (Some(slow), Some(last)) = (report.slow.as_mut(), report.host_viewers.last()) {
+            slow.sent_kbit = last.kbit_per_s;
+        }
+    }
     let shown_at = |n: u64| seen[n.to_string()].as_f64();
     report.first_picture = seen
         .as_object()
@@ -249,6 +324,44 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
         report.phases[i].changes.push(latency);
     }
     Ok(report)
+}
+
+/// The slow probe viewer's changes, frame rate and decode errors over the phases.
+fn slow_report(probe: &Proc, drawn: &[(u64, f64)], bounds: &[(f64, f64)]) -> (PhaseReport, u64) {
+    let (from, to) = (bounds.first().map_or(0.0, |b| b.0), bounds.last().map_or(0.0, |b| b.1));
+    let mut shown = std::collections::HashMap::new();
+    let (mut frames, mut decode_errors) = (0u64, 0u64);
+    while let Ok(line) = probe.json_line(Duration::from_millis(100)) {
+        match line["event"].as_str() {
+            Some("change") => {
+                if let (Some(n), Some(at)) = (line["n"].as_u64(), line["at_us"].as_u64()) {
+                    shown.entry(n).or_insert(at as f64 / 1000.0);
+                }
+            }
+            Some("frame") => {
+                let at = line["capture_us"].as_u64().unwrap_or(0) as f64 / 1000.0;
+                if line["decoded"].as_bool() == Some(true) && at >= from && at < to {
+                    frames += 1;
+                }
+            }
+            Some("decode-error") => decode_errors += 1,
+            _ => {}
+        }
+    }
+    let report = PhaseReport {
+        changes: drawn
+            .iter()
+            .filter(|(_, at)| *at >= from && *at < to)
+            .map(|(n, at)| {
+                shown
+                    .get(n)
+                    .map(|t| Duration::from_secs_f64(((t - at) / 1000.0).max(0.0)))
+            })
+            .collect(),
+        fps: frames as f64 / ((to - from) / 1000.0).max(1.0),
+        ..Default::default()
+    };
+    (report, decode_errors)
 }
 
 fn decoded(b: &mut Browser) -> u64 {

@@ -16,9 +16,8 @@ use x11rb::connection::RequestConnection;
 use x11rb::protocol::xproto::{ConnectionExt, ImageFormat};
 use x11rb::wrapper::ConnectionExt as _;
 
-/// The change code: 16 cells of this size along the top-left edge.
-pub const CELL: u16 = 24;
-pub const CELLS: u16 = 16;
+use holdfast_testkit::changecode::{self, CELL, CELLS};
+
 const LINE_H: u16 = 14;
 const GLYPH_W: u16 = 8;
 /// Distinct glyph shapes, about a font's printable ASCII.
@@ -30,14 +29,6 @@ fn hash(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
-}
-
-/// The 16 cells of change `n`: 12 bits of `n`, then 4 check bits.
-fn code_bits(n: u32) -> [bool; 16] {
-    let n = n & 0xFFF;
-    let check = (n.wrapping_mul(7).wrapping_add(3)) & 0xF;
-    let v = n | (check << 12);
-    std::array::from_fn(|i| v >> i & 1 == 1)
 }
 
 /// A BGRA buffer of `w`x`h`.
@@ -189,7 +180,7 @@ fn main() -> anyhow::Result<()> {
             put(&page(page_w, page_h, seed << 16 ^ change as u64), 0, page_top as i16)?;
             // The code last, so a frame that shows it shows the whole page.
             let mut code = Canvas::new((CELL * CELLS) as usize, CELL as usize, [0; 4]);
-            for (i, on) in code_bits(change).into_iter().enumerate() {
+            for (i, on) in changecode::bits(change).into_iter().enumerate() {
                 let rgb = if on { 0xFFFFFF } else { 0x000000 };
                 for y in 0..CELL as usize {
                     for x in 0..CELL as usize {
@@ -234,18 +225,5 @@ fn main() -> anyhow::Result<()> {
             wake.saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(20)),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_differ_in_their_check_bits_from_neighbours() {
-        for n in 1..4095u32 {
-            let (a, b) = (code_bits(n), code_bits(n + 1));
-            assert_ne!(a[12..], b[12..], "{n}");
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! `holdfast-probe-viewer`: a headless Rust viewer that joins a room, decodes
 //! every frame with OpenH264 and reports each one as a JSON line on stdout:
 //! `{"event":"frame","id":..,"keyframe":..,"bytes":..,"decoded":..,"capture_us":..}`,
-//! plus `joined`, `state`, `decode-error`, `bad-chunk`, `control` (from the
+//! plus `change` (with `--change-code`), `joined`, `state`, `decode-error`, `bad-chunk`, `control` (from the
 //! host), `ping`, `host-unresponsive`, `verified` (the host proved the code;
 //! with the resume secret to keep), `auth-failed` and `closed` events; a
 //! refused join prints `{"event":"refused","code":..,"message":..}` and exits
@@ -21,6 +21,7 @@ use holdfast_peer::PeerError;
 use holdfast_proto::commands::{Command, Control};
 use holdfast_proto::{RoomCode, RoomId, SessionToken};
 use holdfast_session::KeepaliveConfig;
+use holdfast_testkit::changecode;
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 
@@ -53,6 +54,10 @@ struct Cli {
     /// Seconds to keep trying after the signalling connection drops.
     #[arg(long, default_value_t = holdfast_session::GRACE_PERIOD.as_secs_f64())]
     grace_secs: f64,
+    /// Read `holdfast-busyscreen`'s change code off every decoded picture
+    /// and print `{"event":"change","n":..,"at_us":..}` the first time each shows.
+    #[arg(long)]
+    change_code: bool,
 }
 
 #[tokio::main]
@@ -114,6 +119,8 @@ async fn main() -> anyhow::Result<()> {
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     let mut frames = 0u64;
+    let mut seen_changes = std::collections::HashSet::new();
+    let mut screen = (1u32, 1u32);
     loop {
         let ev = tokio::select! {
             ev = v.events.recv() => match ev { Some(ev) => ev, None => break },
@@ -139,6 +146,26 @@ async fn main() -> anyhow::Result<()> {
                         });
                     }
                     frames += 1;
+                    if let Some(pic) = pic.as_ref().filter(|_| cli.change_code) {
+                        // Screen coordinates onto the picture, coded smaller when scaled.
+                        // (The wire carries the screen's size on keyframes only.)
+                        if f.keyframe {
+                            screen = (f.display_width.max(1) as u32, f.display_height.max(1) as u32);
+                        }
+                        let (dw, dh) = screen;
+                        let at = |x: u32, y: u32| {
+                            pic.rgb_at(
+                                (x * pic.width / dw).min(pic.width - 1),
+                                (y * pic.height / dh).min(pic.height - 1),
+                            )
+                        };
+                        if let Some(n) = changecode::read(at).filter(|n| seen_changes.insert(*n)) {
+                            println!(
+                                "{}",
+                                json!({"event": "change", "n": n, "at_us": holdfast_media::unix_micros()})
+                            );
+                        }
+                    }
                     if !frames.is_multiple_of(cli.frame_every.max(1)) && !f.keyframe {
                         continue;
                     }

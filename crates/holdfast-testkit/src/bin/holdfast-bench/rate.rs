@@ -1,7 +1,8 @@
 //! `holdfast-bench rate`: issue 14's table, end to end (see
 //! `holdfast_testkit::ratebench`): change-to-canvas latency, frame rate and
 //! bits used on a busy 1080p screen over shaped links, the link steps, and
-//! the first picture. Prints one line per phase, for docs/benchmarks.md.
+//! the first picture, and two viewers on very different links. Prints one
+//! line per phase, for docs/benchmarks.md.
 //!
 //! `holdfast-bench rate [--secs N] [--only NAME] [-- HOST ARGS...]`
 
@@ -26,14 +27,9 @@ pub fn run(args: &[String]) -> Result<()> {
         .position(|a| a == "--")
         .map(|i| args[i + 1..].to_vec())
         .unwrap_or_default();
-    let steady = |name: &str, rate: Option<u32>, delay_ms: u64| Scenario {
-        name: name.into(),
-        delay: Duration::from_millis(delay_ms),
-        phases: vec![Phase {
-            rate_kbit: rate,
-            length: Duration::from_secs(secs),
-        }],
-        host_args: host_args.clone(),
+    let length = Duration::from_secs(secs);
+    let steady = |name: &str, rate: Option<u32>, delay_ms: u64| {
+        Scenario::steady(name, rate, Duration::from_millis(delay_ms), length, &host_args)
     };
     let scenarios = vec![
         steady("unshaped", None, 0),
@@ -55,6 +51,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 })
                 .collect(),
             host_args: host_args.clone(),
+            slow_viewer_kbit: None,
+        },
+        Scenario {
+            slow_viewer_kbit: Some(500),
+            ..steady("two viewers: unshaped + 500 kbit/s", None, 0)
         },
     ];
     let only = args
@@ -76,6 +77,22 @@ pub fn run(args: &[String]) -> Result<()> {
         );
         for p in &r.phases {
             println!("  {}", p.describe(SKIP));
+        }
+        if let Some(slow) = &r.slow {
+            println!(
+                "  slow viewer: {}, decode errors {}",
+                slow.describe(SKIP),
+                r.slow_decode_errors
+            );
+        }
+        if r.slow.is_some() || r.decode_errors > 0 {
+            println!("  Chromium decode errors {}", r.decode_errors);
+        }
+        for v in &r.host_viewers {
+            println!(
+                "  host: lane {} at {}x{}, {:.0} kbit/s",
+                v.lane, v.coded_size.0, v.coded_size.1, v.kbit_per_s
+            );
         }
     }
     Ok(())
