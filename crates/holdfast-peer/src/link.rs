@@ -439,6 +439,9 @@ impl ViewerLink {
             }
             self.path_answers = sample.probes_answered;
             self.quality.on_probes(now, sample.probes_sent, sample.probes_answered);
+            if let Some(rate) = self.rate.as_mut() {
+                rate.on_path_packets(now, sample.packets_received);
+            }
         }
         let Some(metrics) = self.quality.metrics(now) else {
             return;
@@ -697,6 +700,7 @@ mod tests {
             probes_sent: sent,
             probes_answered: answered,
             route,
+            packets_received: 0,
         }
     }
 

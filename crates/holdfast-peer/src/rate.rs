@@ -101,6 +101,19 @@ pub const BURST_MIN_BYTES: usize = 64 * 1024;
 const BURST_TAIL_BYTES: u64 = 2 * 1200;
 /// Burst samples are kept this long.
 const BURST_WINDOW: Duration = Duration::from_secs(20);
+/// A video queue that does not move at all is a *stalled slow path*, not an
+/// outage, when the host still receives at least this many packets a second
+/// from the viewer: the acknowledgements of what got through. After a
+/// shaper's full queue drops a burst, SCTP's cumulative acknowledgement
+/// stops at the first lost chunk (so the queue does not move) while the
+/// receiver acknowledges every packet that arrives past the gap at once.
+/// In an outage nothing arrives (ICE consent checks are one every few seconds).
+const ALIVE_MIN_PPS: f64 = 10.0;
+/// What each packet received during a stall says the path delivered: one of
+/// our packets (a floor: with the gap closed SCTP acknowledges every second one).
+const STALL_BYTES_PER_PACKET: f64 = 1200.0;
+/// A packet count older than this says nothing about the stall now.
+const INBOUND_FRESH: Duration = Duration::from_millis(1500);
 
 impl RateConfig {
     /// The defaults, spending at most `max_kbps`.
@@ -201,6 +214,11 @@ pub struct RateControl {
     last_delivery_bps: Option<f64>,
     /// Burst capacity samples: (when, bits per second).
     bursts: VecDeque<(Instant, f64)>,
+    /// The transport's received-packet count at the last path sample, and
+    /// the rate since the one before (when, packets a second), not yet used
+    /// as evidence of a stalled slow path.
+    inbound: Option<(Instant, u64)>,
+    inbound_pps: Option<(Instant, f64)>,
 }
 
 impl RateControl {
@@ -225,6 +243,8 @@ impl RateControl {
             last_delay: Duration::ZERO,
             last_delivery_bps: None,
             bursts: VecDeque::new(),
+            inbound: None,
+            inbound_pps: None,
         }
     }
 
@@ -296,6 +316,8 @@ impl RateControl {
         self.recent.clear();
         self.delivered_peaks.clear();
         self.bursts.clear();
+        self.inbound = None;
+        self.inbound_pps = None;
     }
 
     /// The path is back after an outage (same channel): what was scheduled
@@ -322,6 +344,29 @@ impl RateControl {
         {
             self.rtts.pop_front();
         }
+    }
+
+    /// The connection's transport has received `packets_received` packets
+    /// in all (read about once a second): whether the viewer's end is still
+    /// talking while the video queue is stuck.
+    pub fn on_path_packets(&mut self, now: Instant, packets_received: u64) {
+        if let Some((t, n)) = self.inbound {
+            let span = now.saturating_duration_since(t).as_secs_f64();
+            if span >= 0.2 && packets_received >= n {
+                self.inbound_pps = Some((now, (packets_received - n) as f64 / span));
+            }
+        }
+        self.inbound = Some((now, packets_received));
+    }
+
+    /// Packets a second the viewer's end sent lately, once, if enough to show the path lives.
+    fn take_alive_pps(&mut self, now: Instant) -> Option<f64> {
+        let (at, pps) = self.inbound_pps?;
+        if now.saturating_duration_since(at) > INBOUND_FRESH || pps < ALIVE_MIN_PPS {
+            return None;
+        }
+        self.inbound_pps = None;
+        Some(pps)
     }
 
     /// A frame of `bytes` was handed to the channel.
@@ -511,11 +556,26 @@ impl RateControl {
             .is_some_and(|(f, t)| f.sent < t)
             && delivered.is_none_or(|rate| rate >= 0.7 * self.estimate);
         let moving = delivered.filter(|&rate| rate > 0.0);
-        if delay > self.config.queue_target && (answered || moving.is_none()) {
+        let stalled_alive = (delay > self.config.queue_target && moving.is_none())
+            .then(|| self.take_alive_pps(now))
+            .flatten();
+        if let Some(pps) = stalled_alive {
+            // The queue is stuck but the viewer's end keeps acknowledging:
+            // a slow path whose shaper dropped a burst, not an outage. It
+            // carries at least a packet per packet heard; halve at most, once
+            // per path sample, as for any decrease.
+            let to = (pps * STALL_BYTES_PER_PACKET * 8.0).max(self.estimate * MAX_DECREASE);
+            if to < self.estimate {
+                self.estimate = to.max(self.config.min_bps);
+                self.last_decrease = Some(now);
+                self.bursts.clear();
+            }
+        } else if delay > self.config.queue_target && (answered || moving.is_none()) {
             // Pacing holds new frames back until the queue drains. A queue
-            // that does not move at all is an outage, not a slow path: no
-            // rate is learnt from it (the gate's stall rule and ICE recovery
-            // deal with outages), so the picture comes back at full rate.
+            // that does not move at all, with nothing heard from the viewer,
+            // is an outage, not a slow path: no rate is learnt from it (the
+            // gate's stall rule and ICE recovery deal with outages), so the
+            // picture comes back at full rate.
         } else if let Some(rate) = moving.filter(|_| delay > self.config.queue_target) {
             // Evidence: data waits. The path carries what it delivered; aim
             // under it so the queue drains. But by at most half at a time:
@@ -931,5 +991,59 @@ mod tests {
         rate.resume();
         rate.on_queue(now, 0);
         assert_eq!(rate.pace(now, Duration::ZERO), Pace::Now);
+    }
+
+    #[test]
+    fn a_stuck_queue_with_the_viewer_still_acknowledging_is_a_slow_path() {
+        let t0 = Instant::now();
+        let mut rate = RateControl::new(RateConfig::default());
+        rate.on_path_packets(t0, 1_000);
+        // 8 Mbit/s was measured; then a burst overflows a 500 kbit/s shaper
+        // and the queue stops moving, while ~52 packets a second come back.
+        rate.estimate = 8_000_000.0;
+        rate.on_sent(t0, 200_000);
+        let mut packets = 1_000u64;
+        let mut estimates = Vec::new();
+        for s in 1..=50u32 {
+            let now = t0 + UPDATE_INTERVAL * s;
+            rate.on_queue(now, 200_000);
+            if s % 10 == 0 {
+                packets += 52;
+                rate.on_path_packets(now, packets);
+            }
+            rate.handle_timeout(now);
+            if s % 10 == 0 {
+                estimates.push((rate.estimate_bps() / 1000.0).round() as u32);
+            }
+        }
+        // Halved once per sample, down to what the packets heard say the
+        // path carries (52 x 1200 bytes a second: 499 kbit/s).
+        assert_eq!(
+            estimates,
+            [4000, 2000, 1000, 500, 499],
+            "one decrease per sample of a live path"
+        );
+        assert!(
+            rate.capacity_bps(t0 + UPDATE_INTERVAL * 50) < 500_000.0,
+            "no burst figure from before"
+        );
+    }
+
+    #[test]
+    fn a_stuck_queue_with_only_consent_checks_heard_is_still_an_outage() {
+        let t0 = Instant::now();
+        let mut rate = RateControl::new(RateConfig::default());
+        rate.on_path_packets(t0, 1_000);
+        rate.on_sent(t0, 20_000);
+        for s in 1..=100u32 {
+            let now = t0 + UPDATE_INTERVAL * s;
+            rate.on_queue(now, 20_000);
+            if s % 10 == 0 {
+                // One STUN check every other second.
+                rate.on_path_packets(now, 1_000 + (s / 20) as u64);
+            }
+            rate.handle_timeout(now);
+        }
+        assert_eq!(rate.estimate_bps(), START_BPS, "nothing learnt from an outage");
     }
 }

@@ -190,6 +190,9 @@ pub struct PathSample {
     pub probes_sent: u64,
     pub probes_answered: u64,
     pub route: Route,
+    /// Packets the transport has received in all (anything the far end
+    /// sent: acknowledgements included), 0 when unknown.
+    pub packets_received: u64,
 }
 
 /// Reads [`PathSample`] for the selected candidate pair (or, before one is
@@ -207,12 +210,14 @@ pub async fn path_sample(pc: &Arc<dyn PeerConnection>) -> Option<PathSample> {
                 .max_by_key(|p| p.responses_received)
         })?;
     let route = route(pc).await.unwrap_or(Route::Direct);
+    let packets_received = report.transport().map_or(0, |t| t.packets_received);
     Some(PathSample {
         rtt: (pair.responses_received > 0 && pair.current_round_trip_time.is_finite())
             .then(|| Duration::from_secs_f64(pair.current_round_trip_time.max(0.0))),
         probes_sent: pair.requests_sent,
         probes_answered: pair.responses_received,
         route,
+        packets_received,
     })
 }
 
