@@ -107,6 +107,10 @@ pub fn from_init(c: RTCIceCandidateInit) -> IceCandidate {
     }
 }
 
+/// How long the controlling agent waits before nominating a pair whose far
+/// end was learnt from its checks (webrtc-rs's default: 1 s). See [`build`].
+pub const PRFLX_ACCEPTANCE_WAIT: Duration = Duration::ZERO;
+
 /// Builds a peer connection whose events arrive on the returned receiver.
 pub async fn build_peer(
     ice_servers: &[IceServer],
@@ -136,6 +140,15 @@ async fn build(
             Some(Duration::from_secs(25)),
             Some(Duration::from_secs(2)),
         )
+        // A peer-reflexive pair is nominated as soon as its check succeeds,
+        // not after the default 1 s: browsers hide their host addresses
+        // behind mDNS names this end often cannot resolve, so the pair found
+        // from the browser's own checks *is* its address, and the wait cost
+        // every join 1 s plus the browser's DTLS retransmission backoff
+        // (its ClientHellos are dropped until a pair is selected: 0.6 s
+        // more). Relay pairs keep their 2 s, so a direct path found within
+        // it wins (and a relayed session rechecks every two minutes).
+        .with_prflx_acceptance_min_wait(Some(PRFLX_ACCEPTANCE_WAIT))
         .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(servers).build())
