@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use holdfast_testkit::{
-    artifacts_dir, pattern, start_host, start_pattern, start_signal, wait_for, Browser, Netns, Xvfb,
+    artifacts_dir, pattern, start_host, start_loopback_host, start_pattern, start_signal, wait_for, Browser, Netns,
+    Xvfb,
 };
 
 #[test]
@@ -17,16 +18,7 @@ fn chromium_viewer_shows_the_host_screen_and_follows_changes() -> anyhow::Result
     let mut pat = start_pattern(Some(&ns), &x.display, &art)?;
 
     let _signal = start_signal(&ns, "127.0.0.1", &art)?;
-    let stats_file = art.join("host-stats.json");
-    let _ = std::fs::remove_file(&stats_file);
-    let host_args = [
-        "--ice-bind",
-        "127.0.0.1:0",
-        "--allow-loopback",
-        "--stats-file",
-        stats_file.to_str().unwrap(),
-    ];
-    let (_host, room) = start_host(&ns, "http://127.0.0.1:8080", &host_args, Some(&x.display), &art)?;
+    let (_host, room, stats_file) = start_loopback_host(&ns, &x.display, &art)?;
     assert_eq!(room["id"].as_str().unwrap().replace(' ', "").len(), 9);
 
     let mut browser = Browser::start(Some(&ns), &art)?;

@@ -722,11 +722,8 @@ impl HostLoop {
             screen_size: worker.dimensions(),
             ..Default::default()
         };
-        let scale = std::array::from_fn(|_| {
-            let mut scale = ScalePolicy::new();
-            scale.handle_screen(worker.dimensions().0, worker.dimensions().1);
-            scale
-        });
+        let (w, h) = worker.dimensions();
+        let scale = std::array::from_fn(|_| ScalePolicy::for_screen(w, h));
         let lanes = LanePolicy::new(config.encoder_lanes);
         HostLoop {
             room_id,
@@ -1763,8 +1760,7 @@ impl HostLoop {
                 let _ = self.worker.release_lane(lane);
                 self.lanes_open[lane] = false;
                 let (w, h) = self.stats.screen_size;
-                self.scale[lane] = ScalePolicy::new();
-                self.scale[lane].handle_screen(w, h);
+                self.scale[lane] = ScalePolicy::for_screen(w, h);
             }
         }
         let mut lane_ticks: [LaneTick; MAX_LANES] = Default::default();
@@ -1867,7 +1863,7 @@ impl HostLoop {
                         if self.lanes.lane_of(peer) != *lane || !(v.link.video_open() && v.trusted()) {
                             continue;
                         }
-                        if admitted.contains(&(peer.clone(), *lane)) {
+                        if admitted.iter().any(|(p, l)| p == peer && l == lane) {
                             v.stats.coded_size = coded;
                             send_frame(&self.chunker, v, frame).await;
                         } else {

@@ -86,6 +86,13 @@ impl ScalePolicy {
         }
     }
 
+    /// A new policy for a screen of `width` x `height`.
+    pub fn for_screen(width: u32, height: u32) -> Self {
+        let mut p = ScalePolicy::new();
+        p.handle_screen(width, height);
+        p
+    }
+
     /// The scale decided last.
     pub fn scale(&self) -> Scale {
         self.scale

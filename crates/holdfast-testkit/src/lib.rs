@@ -885,6 +885,18 @@ pub fn start_host(
     Ok((p, room))
 }
 
+/// Starts `holdfast-host` on loopback in `ns` against the server at
+/// 127.0.0.1:8080, sharing `display`, writing its stats to
+/// `log_dir/host-stats.json` (returned, after removing any old one).
+pub fn start_loopback_host(ns: &Netns, display: &str, log_dir: &Path) -> Result<(Proc, serde_json::Value, PathBuf)> {
+    let stats_file = log_dir.join("host-stats.json");
+    let _ = std::fs::remove_file(&stats_file);
+    let stats = stats_file.to_str().context("a UTF-8 artefacts path")?;
+    let args = ["--ice-bind", "127.0.0.1:0", "--allow-loopback", "--stats-file", stats];
+    let (host, room) = start_host(ns, "http://127.0.0.1:8080", &args, Some(display), log_dir)?;
+    Ok((host, room, stats_file))
+}
+
 /// Debian's Chromium driven by Playwright through a line protocol.
 pub struct Browser {
     proc: Proc,

@@ -32,7 +32,8 @@ use holdfast_media::encode::{EncoderSettings, Tuning};
 use holdfast_media::pipeline::{FrameOutcome, FrameRequest, MediaPipeline};
 use holdfast_media::ScreenSource;
 use holdfast_testkit::{
-    artifacts_dir, start_host, start_pattern, start_probe_viewer, start_signal, Browser, Netns, Proc, Xvfb,
+    artifacts_dir, start_host, start_loopback_host, start_pattern, start_probe_viewer, start_signal, Browser, Netns,
+    Proc, Xvfb,
 };
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::ConnectionExt;
@@ -302,15 +303,7 @@ fn main() -> Result<()> {
 
     // 2-4. The whole path into Chromium.
     let _signal = start_signal(&ns, "127.0.0.1", &art)?;
-    let stats_file = art.join("host-stats.json");
-    let host_args = [
-        "--ice-bind",
-        "127.0.0.1:0",
-        "--allow-loopback",
-        "--stats-file",
-        stats_file.to_str().unwrap(),
-    ];
-    let (host, room) = start_host(&ns, "http://127.0.0.1:8080", &host_args, Some(&x.display), &art)?;
+    let (host, room, stats_file) = start_loopback_host(&ns, &x.display, &art)?;
     let mut browser = Browser::start(Some(&ns), &art)?;
     browser.watch(room["viewer_url"].as_str().unwrap(), &art)?;
 
