@@ -407,8 +407,11 @@ fn on_a_two_monitor_host_input_lands_on_the_shared_monitor() -> anyhow::Result<(
             || {
                 let ev = viewer.json_line(Duration::from_secs(20))?;
                 told |= ev["event"] == "control" && ev["message"]["current"] == index;
-                keyframe |=
-                    ev["event"] == "frame" && ev["keyframe"] == true && ev["decoded"] == true && ev["width"] == width;
+                // The display's size: rate control may code it smaller.
+                keyframe |= ev["event"] == "frame"
+                    && ev["keyframe"] == true
+                    && ev["decoded"] == true
+                    && ev["display_width"] == width;
                 Ok((told && keyframe).then_some(()))
             },
         )?;

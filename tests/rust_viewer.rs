@@ -84,10 +84,27 @@ async fn rust_viewer_decodes_what_the_host_captured() {
 
     let first = next_frame(&mut v, Duration::from_secs(20)).await;
     assert!(first.keyframe, "the first frame a viewer gets is a keyframe");
-    assert_eq!((first.width, first.height), (1280, 720));
+    assert_eq!((first.display_width, first.display_height), (1280, 720));
+    // Rate control sends the first picture small, then probes the path: on
+    // loopback the still screen reaches its full size within seconds (it
+    // must be encoded again at the new size although nothing changed).
+    let started = Instant::now();
+    let full = loop {
+        let f = next_frame(&mut v, Duration::from_secs(10)).await;
+        if f.keyframe && (f.width, f.height) == (1280, 720) {
+            break f;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no full-size picture yet");
+    };
+    eprintln!(
+        "first picture {}x{}, full size after {:?}",
+        first.width,
+        first.height,
+        started.elapsed()
+    );
     let mut dec = H264Decoder::new().unwrap();
     let pic = dec
-        .decode(&first.data)
+        .decode(&full.data)
         .unwrap()
         .expect("a keyframe decodes to a picture");
 

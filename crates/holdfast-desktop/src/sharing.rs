@@ -16,6 +16,7 @@ use holdfast_media::encode::EncoderSettings;
 use holdfast_media::worker::MediaWorker;
 use holdfast_media::ScreenSource;
 use holdfast_peer::host::{self, ConsentPolicy, HostConfig, HostRemote};
+use holdfast_peer::rate::RateConfig;
 use holdfast_peer::rtc::RtcOptions;
 use holdfast_proto::commands::DisplayDesc;
 use holdfast_proto::signal::Decision;
@@ -300,9 +301,12 @@ pub async fn share(
     };
     send_view(&tracker);
 
+    // The quality setting is the most the encoder may spend; rate control
+    // keeps it to what each viewer's path carries.
+    let rate = RateConfig::up_to(s.quality.bitrate_kbps());
     let encoder = EncoderSettings {
         fps: s.fps,
-        bitrate_kbps: s.quality.bitrate_kbps(),
+        bitrate_kbps: rate.start_target_kbps(),
         ..EncoderSettings::default()
     };
     let displays = displays();
@@ -329,10 +333,11 @@ pub async fn share(
     config.consent = opts.consent;
     config.keepalive.interval = Duration::from_secs(s.keepalive_secs);
     config.grace = grace;
+    config.rate = Some(rate);
     config.displays = displays;
     config.current_display = opts.display;
     config.limits = holdfast_peer::backpressure::QueueLimits::for_bitrate(
-        encoder.bitrate_kbps,
+        s.quality.bitrate_kbps(),
         holdfast_peer::backpressure::QUEUE_TARGET_LATENCY,
     );
     config.rtc = RtcOptions::bound_to(&opts.ice_bind, opts.allow_loopback);

@@ -92,9 +92,9 @@ struct Cli {
     /// Frames per second while the screen changes.
     #[arg(long, default_value_t = DEFAULT_FPS)]
     fps: u32,
-    /// Rate control: adapt to each viewer's path, or a fixed bitrate (the
-    /// default until adaptive's end-to-end figures beat it: docs/rate-control.md).
-    #[arg(long, value_enum, default_value_t = RateArg::Fixed)]
+    /// Rate control: adapt to each viewer's path (the default: it beats the
+    /// fixed rate on every link measured, docs/benchmarks.md), or a fixed bitrate.
+    #[arg(long, value_enum, default_value_t = RateArg::Adaptive)]
     rate_control: RateArg,
     /// With --rate-control fixed: the bitrate in kbit/s.
     #[arg(long, default_value_t = DEFAULT_BITRATE_KBPS)]

@@ -165,11 +165,15 @@ impl<S: FrameSource> MediaPipeline<S> {
         let display = Scale::FULL.apply(frame.width, frame.height);
         for &(lane, req) in reqs {
             let Some(l) = self.lanes[lane].as_mut() else { continue };
-            if !req.force_keyframe && !l.detector.changed(hash) {
+            let coded = req.scale.apply(frame.width, frame.height);
+            // A new size is encoded even if the screen did not change: on a
+            // still screen the viewer would otherwise keep the old size
+            // until something moved.
+            let resized = (l.image.width, l.image.height) != coded;
+            if !req.force_keyframe && !resized && !l.detector.changed(hash) {
                 continue;
             }
             let mark = Instant::now();
-            let coded = req.scale.apply(frame.width, frame.height);
             if coded == display {
                 l.image.convert_from(&frame)?;
             } else {
@@ -221,24 +225,30 @@ mod tests {
     use crate::synthetic::SyntheticSource;
     use crate::H264Decoder;
 
-    struct Still(Vec<u8>);
+    /// A screen that never changes, `w` x `h` of mid grey.
+    struct Still(Vec<u8>, u32, u32);
+    impl Still {
+        fn new(w: u32, h: u32) -> Self {
+            Still(vec![128; (w * h * 4) as usize], w, h)
+        }
+    }
     impl FrameSource for Still {
         fn grab(&mut self) -> Result<Option<crate::BgraFrame<'_>>, MediaError> {
             Ok(Some(crate::BgraFrame {
                 data: &self.0,
-                width: 64,
-                height: 48,
-                stride: 256,
+                width: self.1,
+                height: self.2,
+                stride: self.1 * 4,
             }))
         }
         fn dimensions(&self) -> (u32, u32) {
-            (64, 48)
+            (self.1, self.2)
         }
     }
 
     #[test]
     fn first_frame_is_a_keyframe_and_an_unchanged_screen_is_not_reencoded() {
-        let mut p = MediaPipeline::new(Still(vec![128; 256 * 48]), EncoderSettings::default()).unwrap();
+        let mut p = MediaPipeline::new(Still::new(64, 48), EncoderSettings::default()).unwrap();
         match p.step(FrameRequest::default()).unwrap() {
             FrameOutcome::Encoded(f, _) => assert!(f.keyframe),
             other => panic!("expected a frame, got {other:?}"),
@@ -257,6 +267,24 @@ mod tests {
             FrameOutcome::Encoded(f, _) => assert!(f.keyframe),
             other => panic!("expected a forced keyframe, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_new_size_of_a_still_screen_is_encoded() {
+        let mut p = MediaPipeline::new(Still::new(256, 192), EncoderSettings::default()).unwrap();
+        let at = |scale| FrameRequest {
+            scale,
+            ..Default::default()
+        };
+        let mut sizes = Vec::new();
+        for scale in [Scale::step(2), Scale::step(2), Scale::FULL, Scale::FULL] {
+            match p.step(at(scale)).unwrap() {
+                FrameOutcome::Encoded(f, _) => sizes.push(Some((f.width, f.height, f.keyframe))),
+                FrameOutcome::Unchanged(_) => sizes.push(None),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(sizes, [Some((128, 96, true)), None, Some((256, 192, true)), None]);
     }
 
     #[test]

@@ -94,9 +94,9 @@ pub struct HostConfig {
     /// Capture interval once the screen has stopped changing.
     pub idle_interval: Duration,
     pub limits: QueueLimits,
-    /// Rate control per viewer (None: the encoder keeps its fixed bitrate).
-    /// Off by default until its end-to-end figures beat the fixed rate
-    /// (docs/rate-control.md, docs/benchmarks.md).
+    /// Rate control per viewer (None: the encoder keeps its fixed bitrate,
+    /// always at full size). On by default: on every link measured it beats
+    /// the fixed rate (docs/benchmarks.md, "Video over shaped links").
     pub rate: Option<RateConfig>,
     /// Encoders one capture may feed under rate control (1..=2): viewers on
     /// much slower paths get their own ([`crate::lanes`]).
@@ -243,7 +243,7 @@ impl HostConfig {
             fps: holdfast_media::encode::DEFAULT_FPS,
             idle_interval: Duration::from_millis(200),
             limits: QueueLimits::default(),
-            rate: None,
+            rate: Some(RateConfig::default()),
             encoder_lanes: MAX_LANES,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             keepalive: KeepaliveConfig::host(),

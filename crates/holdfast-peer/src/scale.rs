@@ -23,8 +23,17 @@
 //! its drops), with room to spare ([`UP_MARGIN`]), and if the
 //! keyframe the new size starts with fits the budget too: measured on this
 //! content, page switches at a quarter of the area were a third of the
-//! keyframe, and counting them alone took the size up and straight back down. Before the path is measured, the
-//! first picture aims at [`FIRST_PICTURE_BUDGET`] instead.
+//! //! keyframe, and counting them alone took the size up and straight back down.
+//!
+//! The start: nothing is known of the path but the rate controller's start
+//! estimate. The first picture is made small enough to arrive within
+//! [`FIRST_PICTURE_BUDGET`] at it, so the viewer sees the screen at once
+//! (over 1 Mbit/s a 1080p page is 3 s, a quarter-size one 0.2 s); the next
+//! frame is the probe: a keyframe at the largest size that takes at most
+//! [`FIRST_PROBE_BUDGET`] at the start estimate. A big frame on an idle
+//! channel is what the rate controller measures a path's burst capacity by,
+//! so after it the size follows the path as above (a fast path goes on to
+//! full size, a slow one back down).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -34,8 +43,12 @@ use holdfast_media::Scale;
 /// How long the biggest change may take on the path (the acceptance aims at
 /// a change shown within 400 ms: this leaves the round trip and decoding).
 pub const BIG_FRAME_BUDGET: Duration = Duration::from_millis(250);
-/// The first picture, sent before anything was measured, may take this long.
-pub const FIRST_PICTURE_BUDGET: Duration = Duration::from_millis(1000);
+/// The first picture, sent before anything was measured, may take this long
+/// at the start estimate.
+pub const FIRST_PICTURE_BUDGET: Duration = Duration::from_millis(250);
+/// The probe right after it: a keyframe that takes at most this long at the
+/// start estimate.
+pub const FIRST_PROBE_BUDGET: Duration = Duration::from_millis(1000);
 /// A size is kept at least this long before a bigger one is tried.
 pub const UP_HOLD: Duration = Duration::from_secs(2);
 /// A bigger size is judged by the least capacity seen over this window.
@@ -49,6 +62,19 @@ pub const PRIOR_BYTES_PER_PIXEL: f64 = 0.2;
 /// 200 frames, 8 s of a busy screen, to a third).
 const FADE_PER_FRAME: f64 = 0.995;
 
+/// Where the policy is in its start (see the module's doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Nothing decided yet.
+    Fresh,
+    /// The first picture's size was decided; it is being encoded.
+    FirstPicture,
+    /// The first picture was encoded: the next decision is the probe.
+    Probe,
+    /// The path is measured as it goes.
+    Done,
+}
+
 #[derive(Debug, Clone)]
 pub struct ScalePolicy {
     scale: Scale,
@@ -60,6 +86,7 @@ pub struct ScalePolicy {
     screen_pixels: f64,
     /// A frame was encoded since the policy started.
     measured: bool,
+    start: Start,
     changed_at: Option<Instant>,
     changes: u64,
     /// Capacities decided on over the last [`UP_WINDOW`].
@@ -80,6 +107,7 @@ impl ScalePolicy {
             key_per_pixel: PRIOR_BYTES_PER_PIXEL,
             screen_pixels: 0.0,
             measured: false,
+            start: Start::Fresh,
             changed_at: None,
             changes: 0,
             capacities: VecDeque::new(),
@@ -135,6 +163,9 @@ impl ScalePolicy {
         if keyframe {
             self.key_per_pixel = per_pixel;
         }
+        if self.start == Start::FirstPicture {
+            self.start = Start::Probe;
+        }
         if self.measured {
             self.big_per_pixel = (self.big_per_pixel * FADE_PER_FRAME).max(per_pixel);
         } else {
@@ -166,6 +197,25 @@ impl ScalePolicy {
         } else {
             FIRST_PICTURE_BUDGET
         };
+        let probe = match self.start {
+            Start::Fresh if !self.measured => {
+                self.start = Start::FirstPicture;
+                None
+            }
+            Start::Probe => {
+                self.start = Start::Done;
+                Scale::LADDER
+                    .into_iter()
+                    .find(|s| self.keyframe_time(*s, capacity_bps) <= FIRST_PROBE_BUDGET)
+            }
+            // Frames were measured before any decision (a policy handed
+            // over): nothing to probe.
+            Start::Fresh => {
+                self.start = Start::Done;
+                None
+            }
+            Start::FirstPicture | Start::Done => None,
+        };
         self.capacities.push_back((now, capacity_bps));
         while self
             .capacities
@@ -184,7 +234,11 @@ impl ScalePolicy {
             .find(|s| fits(*s, 1.0, capacity_bps))
             .unwrap_or(Scale::step(usize::MAX));
         let current = self.scale.index();
-        let next = if best.index() > current {
+        let next = if let Some(probe) = probe.filter(|p| p.index() < current) {
+            // The probe is meant to take longer than the budget: it is the
+            // measurement the budget will be judged by.
+            probe
+        } else if best.index() > current {
             best
         } else if best.index() < current
             && self
@@ -241,12 +295,53 @@ mod tests {
     }
 
     #[test]
-    fn the_first_picture_fits_a_second_at_the_start_estimate() {
+    fn the_first_picture_is_small_and_the_next_frame_probes_the_start_estimate() {
         let t = Instant::now();
         // 1 Mbit/s before anything is measured: a 415 KB prior keyframe
-        // takes 3.3 s at full size, 0.83 s at half.
-        assert_eq!(policy().decide(t, 1_000_000.0), Scale::step(2));
+        // takes 3.3 s at full size, 0.83 s at half, 0.21 s at a quarter.
+        let mut p = policy();
+        assert_eq!(p.decide(t, 1_000_000.0), Scale::step(4));
+        assert_eq!(
+            p.decide(t, 1_000_000.0),
+            Scale::step(4),
+            "no probe before the first picture is made"
+        );
+        encode_as(&mut p, 415_000.0, true);
+        // The probe: the largest whose keyframe takes at most a second.
+        assert_eq!(p.decide(t + Duration::from_millis(200), 1_000_000.0), Scale::step(2));
+        // After it, the path as measured decides: still 1 Mbit/s, so down at once.
+        encode_as(&mut p, 415_000.0, true);
+        assert_eq!(p.decide(t + Duration::from_millis(1100), 1_000_000.0), Scale::step(4));
+        assert_eq!(
+            p.decide(t + Duration::from_secs(30), 1_000_000.0),
+            Scale::step(4),
+            "probed once"
+        );
+        // A path measured fast by then goes on up.
+        let mut p = policy();
+        p.decide(t, 1_000_000.0);
+        encode_as(&mut p, 415_000.0, true);
+        assert_eq!(p.decide(t, 1_000_000.0), Scale::step(2));
+        encode_as(&mut p, 415_000.0, true);
+        let later = t + UP_WINDOW + Duration::from_millis(100);
+        assert_eq!(
+            p.decide(later, 100_000_000.0),
+            Scale::FULL,
+            "once the start estimate left the window"
+        );
+        // A simple screen (small keyframes): the probe is the full size at
+        // once, without waiting for the hold.
+        let mut p = policy();
+        p.decide(t, 1_000_000.0);
+        encode_as(&mut p, 6_000.0, true);
+        assert_eq!(p.decide(t + Duration::from_millis(40), 1_000_000.0), Scale::FULL);
+        // A fast start estimate: full size from the first picture.
         assert_eq!(policy().decide(t, 100_000_000.0), Scale::FULL);
+        // A slow one: the probe never goes below the first picture.
+        let mut p = policy();
+        assert_eq!(p.decide(t, 200_000.0), Scale::step(4));
+        encode_as(&mut p, 415_000.0, true);
+        assert_eq!(p.decide(t, 200_000.0), Scale::step(4));
     }
 
     #[test]

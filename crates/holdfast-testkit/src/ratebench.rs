@@ -77,6 +77,15 @@ pub struct PhaseReport {
     pub fps: f64,
     /// Video bits the host sent per second over the phase.
     pub sent_kbit: f64,
+    /// The host's rate estimate for the (fastest) viewer through the phase:
+    /// time since the phase started, kbit/s; sampled a few times a second.
+    pub estimate_kbit: Vec<(Duration, f64)>,
+    /// The host's video bytes sent to the (fastest) viewer since the phase
+    /// started, sampled with the estimate.
+    pub sent_bytes: Vec<(Duration, u64)>,
+    /// How busy the whole machine's CPUs were over the phase, 0 to 1 (every
+    /// process: X, the busy screen, the host, Chromium).
+    pub cpu_busy: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -109,6 +118,23 @@ impl PhaseReport {
         (!v.is_empty()).then(|| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1])
     }
 
+    /// How long after the phase began the host's estimate first reached `kbit`.
+    pub fn estimate_reached(&self, kbit: f64) -> Option<Duration> {
+        self.estimate_kbit.iter().find(|(_, e)| *e >= kbit).map(|(t, _)| *t)
+    }
+
+    /// The most the host sent in any one second of the phase, kbit/s.
+    pub fn peak_sent_kbit(&self) -> f64 {
+        sent_rates_kbit(&self.sent_bytes, Duration::from_secs(1))
+            .map(|(_, r)| r)
+            .fold(0.0, f64::max)
+    }
+
+    /// When (since the phase began) the host had first sent at `kbit` over a second.
+    pub fn sent_reached(&self, kbit: f64) -> Option<Duration> {
+        sent_rates_kbit(&self.sent_bytes, Duration::from_secs(1)).find_map(|(t, r)| (r >= kbit).then_some(t))
+    }
+
     pub fn missed(&self, skip: usize) -> usize {
         self.changes.iter().skip(skip).filter(|c| c.is_none()).count()
     }
@@ -117,7 +143,7 @@ impl PhaseReport {
     pub fn describe(&self, skip: usize) -> String {
         let ms = |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.0} ms", d.as_secs_f64() * 1000.0));
         format!(
-            "{}: p50 {} p95 {} worst {} ({} changes, {} not shown), {:.1} fps, {:.0} kbit/s sent",
+            "{}: p50 {} p95 {} worst {} ({} changes, {} not shown), {:.1} fps, {:.0} kbit/s sent, CPU {}",
             self.rate_kbit.map_or("unshaped".into(), |r| format!("{r} kbit/s")),
             ms(self.quantile(skip, 0.5)),
             ms(self.quantile(skip, 0.95)),
@@ -125,7 +151,8 @@ impl PhaseReport {
             self.changes.len().saturating_sub(skip),
             self.missed(skip),
             self.fps,
-            self.sent_kbit
+            self.sent_kbit,
+            self.cpu_busy.map_or("-".into(), |c| format!("{:.0} % busy", c * 100.0))
         )
     }
 }
@@ -210,17 +237,23 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
     ];
     args.extend(scenario.host_args.iter().map(String::as_str));
     let (_host, room) = start_host(&host_ns, &url, &args, Some(&x.display), art)?;
-    let host_bytes = || -> u64 {
-        std::fs::read_to_string(&stats_file)
+    // The fastest viewer (Chromium: a slow second viewer gets less): bytes
+    // sent to it, and the host's estimate of its path.
+    let host_figures = || -> (u64, Option<f64>) {
+        let v = std::fs::read_to_string(&stats_file)
             .ok()
             .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-            .and_then(|v| {
-                // The fastest viewer: Chromium (a slow second viewer gets less).
-                let viewers = v["viewers"].as_array()?.iter();
-                viewers.filter_map(|v| v["bytes_sent"].as_u64()).max()
-            })
-            .unwrap_or(0)
+            .unwrap_or_default();
+        let fastest = v["viewers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .max_by_key(|v| v["bytes_sent"].as_u64().unwrap_or(0));
+        fastest.map_or((0, None), |v| {
+            (v["bytes_sent"].as_u64().unwrap_or(0), v["estimate_kbps"].as_f64())
+        })
     };
+    let host_bytes = || host_figures().0;
 
     let mut browser = Browser::start_trusting(Some(&viewer_ns), art, &url)?;
     let opened = unix_ms();
@@ -249,8 +282,17 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
             shape(&host_ns, &host_link.dev, phase.rate_kbit)?;
         }
         let (from, bytes0, frames0) = (unix_ms(), host_bytes(), decoded(&mut browser));
+        let cpu0 = cpu_times();
         let t = Instant::now();
-        std::thread::sleep(phase.length);
+        // The host writes its stats file once a second or so: sample it
+        // more often than that, through the phase.
+        let (mut estimate_kbit, mut sent) = (Vec::new(), vec![(Duration::ZERO, 0)]);
+        while t.elapsed() < phase.length {
+            std::thread::sleep(Duration::from_millis(250).min(phase.length.saturating_sub(t.elapsed())));
+            let (bytes, estimate) = host_figures();
+            estimate_kbit.extend(estimate.map(|e| (t.elapsed(), e)));
+            sent.push((t.elapsed(), bytes.saturating_sub(bytes0)));
+        }
         let secs = t.elapsed().as_secs_f64();
         let (bytes1, frames1) = (host_bytes(), decoded(&mut browser));
         bounds.push((from, unix_ms()));
@@ -259,6 +301,11 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
             changes: Vec::new(),
             fps: frames1.saturating_sub(frames0) as f64 / secs,
             sent_kbit: bytes1.saturating_sub(bytes0) as f64 * 8.0 / 1000.0 / secs,
+            estimate_kbit,
+            sent_bytes: sent,
+            cpu_busy: cpu0.zip(cpu_times()).and_then(|((busy0, all0), (busy1, all1))| {
+                (all1 > all0).then(|| busy1.saturating_sub(busy0) as f64 / (all1 - all0) as f64)
+            }),
         });
     }
     // Changes drawn up to the end; anything not shown 5 s after the end is missed.
@@ -364,6 +411,66 @@ fn slow_report(probe: &Proc, drawn: &[(u64, f64)], bounds: &[(f64, f64)]) -> (Ph
     (report, decode_errors)
 }
 
+/// The rate over each `window` (at least) of cumulative byte counts sampled
+/// at the given times, kbit/s, with the time each window ends.
+fn sent_rates_kbit(samples: &[(Duration, u64)], window: Duration) -> impl Iterator<Item = (Duration, f64)> + '_ {
+    samples.iter().enumerate().filter_map(move |(i, (t1, b1))| {
+        // The latest sample at least `window` before this one.
+        let (t0, b0) = samples[..i].iter().rev().find(|(t0, _)| *t1 - *t0 >= window)?;
+        let secs = (*t1 - *t0).as_secs_f64();
+        Some((*t1, b1.saturating_sub(*b0) as f64 * 8.0 / 1000.0 / secs))
+    })
+}
+
+/// The machine's CPU time so far, (busy, all), in clock ticks (/proc/stat's
+/// first line; idle and iowait count as not busy).
+fn cpu_times() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let all: u64 = ticks.iter().sum();
+    let idle = ticks.get(3)? + ticks.get(4).unwrap_or(&0);
+    Some((all - idle, all))
+}
+
 fn decoded(b: &mut Browser) -> u64 {
     b.stats().ok().and_then(|s| s["framesDecoded"].as_u64()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sent_rates_are_over_full_windows() {
+        let s = |ms: u64, bytes: u64| (Duration::from_millis(ms), bytes);
+        // 125 KB in the second from 1.0 to 2.0 s: 1 Mbit/s; the 250 ms
+        // before it carried nothing and do not dilute it, nor make it 4 Mbit/s.
+        let phase = |samples: &[(Duration, u64)]| PhaseReport {
+            sent_bytes: samples.to_vec(),
+            ..Default::default()
+        };
+        let p = phase(&[
+            s(0, 0),
+            s(750, 0),
+            s(1000, 0),
+            s(1250, 125_000),
+            s(2000, 125_000),
+            s(2250, 125_000),
+        ]);
+        assert!((p.peak_sent_kbit() - 1000.0).abs() < 1.0);
+        assert_eq!(p.sent_reached(900.0), Some(Duration::from_millis(2000)));
+        assert_eq!(p.sent_reached(1100.0), None);
+        assert_eq!(
+            phase(&[s(0, 0), s(750, 500_000)]).peak_sent_kbit(),
+            0.0,
+            "no full window"
+        );
+    }
 }

@@ -171,6 +171,8 @@ async fn main() -> anyhow::Result<()> {
                     }
                     json!({"event": "frame", "id": f.frame_id, "keyframe": f.keyframe, "bytes": f.data.len(),
                     "width": pic.as_ref().map(|p| p.width), "height": pic.as_ref().map(|p| p.height),
+                    // The screen the picture shows (keyframes): the coded size is smaller when the host scaled it down.
+                    "display_width": f.keyframe.then_some(f.display_width), "display_height": f.keyframe.then_some(f.display_height),
                     "decoded": pic.is_some(), "capture_us": f.capture_us})
                 }
                 Err(e) => {
