@@ -1815,6 +1815,7 @@ impl HostLoop {
                     force_keyframe: t.force_keyframe,
                     bitrate_kbps: t.bitrate_kbps,
                     scale,
+                    keyframe_above_change: t.capacity_bps.and_then(crate::scale::keyframe_above_change),
                 };
                 (lane, req)
             })
@@ -1854,6 +1855,19 @@ impl HostLoop {
                         self.stats.coded_size = coded;
                     }
                     self.stats.screen_size = screen;
+                    if frame.data.len() >= crate::rate::BURST_MIN_BYTES {
+                        // The big frames (page switches, keyframes) are what a change's
+                        // latency is made of: what they cost before they leave.
+                        debug!(
+                            lane,
+                            bytes = frame.data.len(),
+                            keyframe = frame.keyframe,
+                            ?coded,
+                            convert_ms = out.timings.convert.as_secs_f64() * 1000.0,
+                            encode_ms = out.timings.encode.as_secs_f64() * 1000.0,
+                            "big frame encoded"
+                        );
+                    }
                     let scale = &mut self.scale[*lane];
                     scale.handle_encoded(frame.data.len(), frame.keyframe, coded, screen);
                     if *lane == 0 {

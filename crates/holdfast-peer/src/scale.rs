@@ -58,6 +58,13 @@ pub const UP_MARGIN: f64 = 0.6;
 /// A busy screen's keyframe, bytes per pixel of the screen (1080p pages of
 /// text over a photo: 370-450 KB, docs/benchmarks.md), before any was measured.
 pub const PRIOR_BYTES_PER_PIXEL: f64 = 0.2;
+/// On a fast path a change of at least this share of the screen is coded as
+/// a keyframe ([`keyframe_above_change`]).
+pub const KEYFRAME_CHANGE_SHARE: f64 = 0.2;
+/// A path is fast enough for that from this capacity: a changed 1080p page
+/// as a keyframe is ~100 KB more than as a P-frame (40 ms at 20 Mbit/s) and
+/// 100-150 ms less to encode (docs/benchmarks.md).
+pub const KEYFRAME_CHANGE_MIN_BPS: f64 = 20_000_000.0;
 /// Each frame sent fades the remembered big change by this factor (about
 /// 200 frames, 8 s of a busy screen, to a third).
 const FADE_PER_FRAME: f64 = 0.995;
@@ -73,6 +80,13 @@ enum Start {
     Probe,
     /// The path is measured as it goes.
     Done,
+}
+
+/// Whether big changes are coded as keyframes over a path of `capacity_bps`
+/// (the lane's slowest), and from which share of the screen: where bytes are
+/// cheap, the encoder's time is what a change waits for.
+pub fn keyframe_above_change(capacity_bps: f64) -> Option<f64> {
+    (capacity_bps >= KEYFRAME_CHANGE_MIN_BPS).then_some(KEYFRAME_CHANGE_SHARE)
 }
 
 #[derive(Debug, Clone)]
@@ -459,6 +473,16 @@ mod tests {
             p.decide(t, 2_000_000.0);
         }
         assert_eq!(p.scale(), Scale::step(3));
+    }
+
+    #[test]
+    fn big_changes_are_keyframes_only_on_fast_paths() {
+        assert_eq!(keyframe_above_change(85_000_000.0), Some(KEYFRAME_CHANGE_SHARE));
+        assert_eq!(
+            keyframe_above_change(8_000_000.0),
+            None,
+            "bytes cost more than encoding there"
+        );
     }
 
     #[test]
