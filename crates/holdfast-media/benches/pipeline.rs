@@ -6,6 +6,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use holdfast_media::change::ChangeDetector;
 use holdfast_media::encode::{EncoderSettings, H264Encoder, Tuning};
+use holdfast_media::scale::Downscaler;
 use holdfast_media::synthetic::SyntheticSource;
 use holdfast_media::{FrameSource, I420Image};
 
@@ -41,6 +42,25 @@ fn stages(c: &mut Criterion) {
             .unwrap()
         })
     });
+
+    // Scaling down for slow links (half and a third of each side), which
+    // runs before conversion on every frame a scaled lane encodes.
+    for (name, w, h) in [("half", 960, 540), ("third", 640, 360)] {
+        g.bench_function(format!("downscale_to_{name}"), |b| {
+            let f = src.grab().unwrap().unwrap();
+            let (data, fw, fh, s) = (f.data.to_vec(), f.width, f.height, f.stride);
+            let mut scaler = Downscaler::default();
+            b.iter(|| {
+                let frame = holdfast_media::BgraFrame {
+                    data: &data,
+                    width: fw,
+                    height: fh,
+                    stride: s,
+                };
+                scaler.resize(&frame, w, h).unwrap().width
+            })
+        });
+    }
 
     // Pre-rendered frames, so only conversion and encoding are timed.
     let frames: Vec<Vec<u8>> = (0..60).map(|_| src.grab().unwrap().unwrap().data.to_vec()).collect();

@@ -33,10 +33,12 @@ pub struct FrameRequest {
 /// this many along each side (8,160 of a 1080p screen).
 const CHANGE_SAMPLE_STEP: usize = 16;
 
-/// A sparse sample of a frame's pixels, to tell what share of the screen changed.
-fn change_samples(frame: &crate::BgraFrame<'_>) -> Vec<u32> {
+/// A sparse sample of a frame's pixels into `out`, to tell what share of the
+/// screen changed.
+fn change_samples(frame: &crate::BgraFrame<'_>, out: &mut Vec<u32>) {
     let (w, h, stride) = (frame.width as usize, frame.height as usize, frame.stride as usize);
-    let mut out = Vec::with_capacity(w.div_ceil(CHANGE_SAMPLE_STEP) * h.div_ceil(CHANGE_SAMPLE_STEP));
+    out.clear();
+    out.reserve(w.div_ceil(CHANGE_SAMPLE_STEP) * h.div_ceil(CHANGE_SAMPLE_STEP));
     for y in (0..h).step_by(CHANGE_SAMPLE_STEP) {
         for x in (0..w).step_by(CHANGE_SAMPLE_STEP) {
             let i = y * stride + x * 4;
@@ -45,7 +47,6 @@ fn change_samples(frame: &crate::BgraFrame<'_>) -> Vec<u32> {
             }
         }
     }
-    out
 }
 
 /// The share of samples that differ (all of them when the sizes differ).
@@ -103,12 +104,16 @@ struct LaneCoder {
     image: I420Image,
     /// [`change_samples`] of the last frame this lane encoded.
     samples: Vec<u32>,
+    /// The size of the last picture this lane encoded.
+    coded: (u32, u32),
 }
 
 pub struct MediaPipeline<S: FrameSource> {
     source: S,
     settings: EncoderSettings,
     lanes: [Option<LaneCoder>; MAX_LANES],
+    /// [`change_samples`] of the frame being coded (kept to reuse its memory).
+    samples: Vec<u32>,
 }
 
 impl<S: FrameSource> MediaPipeline<S> {
@@ -117,6 +122,7 @@ impl<S: FrameSource> MediaPipeline<S> {
             source,
             settings,
             lanes: Default::default(),
+            samples: Vec::new(),
         };
         // The first lane is made now, so bad settings fail here.
         p.lane(0)?;
@@ -136,6 +142,7 @@ impl<S: FrameSource> MediaPipeline<S> {
                 downscaler: Downscaler::default(),
                 image: I420Image::default(),
                 samples: Vec::new(),
+                coded: (0, 0),
             });
         }
         Ok(slot.as_mut().expect("just filled"))
@@ -198,17 +205,17 @@ impl<S: FrameSource> MediaPipeline<S> {
         out.timings.detect = mark.elapsed();
 
         let display = Scale::FULL.apply(frame.width, frame.height);
-        let samples = reqs
-            .iter()
-            .any(|(_, r)| r.keyframe_above_change.is_some())
-            .then(|| change_samples(&frame));
+        let sampled = reqs.iter().any(|(_, r)| r.keyframe_above_change.is_some());
+        if sampled {
+            change_samples(&frame, &mut self.samples);
+        }
         for &(lane, req) in reqs {
             let Some(l) = self.lanes[lane].as_mut() else { continue };
             let coded = req.scale.apply(frame.width, frame.height);
             // A new size is encoded even if the screen did not change: on a
             // still screen the viewer would otherwise keep the old size
             // until something moved.
-            let resized = (l.image.width, l.image.height) != coded;
+            let resized = l.coded != coded;
             if !req.force_keyframe && !resized && !l.detector.changed(hash) {
                 continue;
             }
@@ -228,20 +235,23 @@ impl<S: FrameSource> MediaPipeline<S> {
                     tracing::warn!("{e}");
                 }
             }
-            let big_change = match (req.keyframe_above_change, &samples) {
-                (Some(share), Some(now)) => changed_share(now, &l.samples) >= share,
+            let big_change = match req.keyframe_above_change {
+                Some(share) if sampled => changed_share(&self.samples, &l.samples) >= share,
                 _ => false,
             };
             if req.force_keyframe || big_change {
                 l.encoder.request_keyframe();
             }
-            if let Some(now) = &samples {
-                l.samples.clone_from(now);
-            }
             let encoded = l.encoder.encode(&l.image)?;
             out.timings.encode += mark.elapsed();
+            // What the lane last *encoded* is what later frames compare with:
+            // a frame the encoder skipped changed nothing the viewer has.
             let Some(pic) = encoded else { continue };
             l.detector.record(hash);
+            l.coded = coded;
+            if sampled {
+                l.samples.clone_from(&self.samples);
+            }
             out.frames.push((
                 lane,
                 EncodedFrame {

@@ -6,7 +6,10 @@
 //!
 //! Resizing uses `fast_image_resize`: maintained, SIMD (AVX2/SSE4.1/NEON)
 //! picked at run time, with convolution filters whose support widens with the
-//! ratio, so text shrinks by averaging rather than by dropping pixels.
+//! ratio, so text shrinks by averaging rather than by dropping pixels. The
+//! filter is a box (each output pixel the average of the pixels it covers):
+//! as sharp on text as a wider bilinear kernel is soft, and faster (criterion
+//! `downscale_to_half`, 1080p: 4.8-7.6 ms bilinear, 3.4-3.6 ms box).
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -122,7 +125,7 @@ impl Downscaler {
         // Alpha is not premultiplied here (the screen is opaque), so no
         // alpha handling: it would only cost time.
         let options = ResizeOptions::new()
-            .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+            .resize_alg(ResizeAlg::Convolution(FilterType::Box))
             .use_alpha(false);
         self.resizer
             .resize(&src, &mut dst, &options)

@@ -1810,12 +1810,13 @@ impl HostLoop {
             .map(|(lane, t)| {
                 // The screen is scaled to the lane's slowest path only under
                 // rate control; without it, always the full size (as before it existed).
-                let scale = t.capacity_bps.map_or(Scale::FULL, |c| self.scale[lane].decide(now, c));
+                let policy = &mut self.scale[lane];
+                let scale = t.capacity_bps.map_or(Scale::FULL, |c| policy.decide(now, c));
                 let req = FrameRequest {
                     force_keyframe: t.force_keyframe,
                     bitrate_kbps: t.bitrate_kbps,
                     scale,
-                    keyframe_above_change: t.capacity_bps.and_then(crate::scale::keyframe_above_change),
+                    keyframe_above_change: t.capacity_bps.and_then(|c| policy.keyframe_above_change(c)),
                 };
                 (lane, req)
             })

@@ -58,13 +58,10 @@ pub const UP_MARGIN: f64 = 0.6;
 /// A busy screen's keyframe, bytes per pixel of the screen (1080p pages of
 /// text over a photo: 370-450 KB, docs/benchmarks.md), before any was measured.
 pub const PRIOR_BYTES_PER_PIXEL: f64 = 0.2;
-/// On a fast path a change of at least this share of the screen is coded as
-/// a keyframe ([`keyframe_above_change`]).
+/// A change of at least this share of the screen is coded as a keyframe
+/// where the path carries one within the budget
+/// ([`ScalePolicy::keyframe_above_change`]).
 pub const KEYFRAME_CHANGE_SHARE: f64 = 0.2;
-/// A path is fast enough for that from this capacity: a changed 1080p page
-/// as a keyframe is ~100 KB more than as a P-frame (40 ms at 20 Mbit/s) and
-/// 100-150 ms less to encode (docs/benchmarks.md).
-pub const KEYFRAME_CHANGE_MIN_BPS: f64 = 20_000_000.0;
 /// Each frame sent fades the remembered big change by this factor (about
 /// 200 frames, 8 s of a busy screen, to a third).
 const FADE_PER_FRAME: f64 = 0.995;
@@ -80,13 +77,6 @@ enum Start {
     Probe,
     /// The path is measured as it goes.
     Done,
-}
-
-/// Whether big changes are coded as keyframes over a path of `capacity_bps`
-/// (the lane's slowest), and from which share of the screen: where bytes are
-/// cheap, the encoder's time is what a change waits for.
-pub fn keyframe_above_change(capacity_bps: f64) -> Option<f64> {
-    (capacity_bps >= KEYFRAME_CHANGE_MIN_BPS).then_some(KEYFRAME_CHANGE_SHARE)
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +183,22 @@ impl ScalePolicy {
         self.time_of(self.big_per_pixel, scale, capacity_bps)
     }
 
+    /// Whether big changes are coded as keyframes over a path of
+    /// `capacity_bps` (the lane's slowest), and from which share of the
+    /// screen: where a keyframe at the current size fits [`BIG_FRAME_BUDGET`].
+    ///
+    /// OpenH264 codes a page switch as a P-frame at 960x540 and above, and
+    /// its motion search over a page that matches nothing is what the change
+    /// waits for: 110-215 ms at 1080p against 36-74 ms for a keyframe ~100 KB
+    /// bigger, 40-59 ms at 960x540 against 22-40 ms for a keyframe *smaller*
+    /// than the P-frame (76-102 KB against 117-127 KB; docs/benchmarks.md).
+    /// Below that size its scene-change detection makes page switches
+    /// keyframes anyway. Just after a path slowed, before the size follows,
+    /// a keyframe would not fit: the frame stays a P-frame.
+    pub fn keyframe_above_change(&self, capacity_bps: f64) -> Option<f64> {
+        (self.keyframe_time(self.scale, capacity_bps) <= BIG_FRAME_BUDGET).then_some(KEYFRAME_CHANGE_SHARE)
+    }
+
     /// How long a keyframe takes at `scale` over `capacity_bps`.
     pub fn keyframe_time(&self, scale: Scale, capacity_bps: f64) -> Duration {
         self.time_of(self.key_per_pixel, scale, capacity_bps)
@@ -259,12 +265,19 @@ impl ScalePolicy {
                 .changed_at
                 .is_none_or(|t| now.saturating_duration_since(t) >= UP_HOLD)
         {
-            // Up to the largest with room to spare whose first keyframe fits,
-            // if any is larger than now.
+            // Up to the largest whose big change and first keyframe both fit
+            // with room to spare, if any is larger than now. The keyframe
+            // needs the room too: a big change of the screen is coded as one
+            // where it fits (`keyframe_above_change`), so it is the size's
+            // next big change as well, and one that only just fits took the
+            // size up and back down within a second (8 Mbit/s, 1/2 -> 3/4).
             Scale::LADDER[..current]
                 .iter()
                 .copied()
-                .find(|s| fits(*s, UP_MARGIN, sustained) && self.keyframe_time(*s, sustained) <= budget)
+                .find(|s| {
+                    fits(*s, UP_MARGIN, sustained)
+                        && self.keyframe_time(*s, sustained).as_secs_f64() <= budget.as_secs_f64() * UP_MARGIN
+                })
                 .unwrap_or(self.scale)
         } else {
             self.scale
@@ -430,7 +443,9 @@ mod tests {
     fn a_static_screen_does_not_forget_how_big_a_change_is() {
         let t0 = Instant::now();
         let mut p = policy();
-        encode_as(&mut p, 30_000.0, true);
+        // A simple screen's keyframe (15 KB: 120 ms at 1 Mbit/s, within the
+        // room an up-switch needs), then a big change.
+        encode_as(&mut p, 15_000.0, true);
         encode(&mut p, 300_000.0);
         assert_eq!(p.decide(t0, 1_000_000.0), Scale::step(4));
         // A quiet minute: nothing encoded, the decision does not creep up.
@@ -466,23 +481,43 @@ mod tests {
             // with room to spare, but its keyframe (49 KB, 391 ms) would not.
             assert_eq!(p.decide(t, 1_000_000.0), Scale::step(4), "at {:?}", t - t0);
         }
-        // At 2 Mbit/s it does (196 ms), once the path has shown it for the window.
+        // At 2 Mbit/s the keyframe fits the budget (196 ms) but not with room
+        // to spare: page switches are keyframes where they fit, so it would be
+        // the next big change, and take the size straight back down.
         let until = t + UP_WINDOW + Duration::from_millis(100);
         while t < until {
             t += Duration::from_millis(100);
             p.decide(t, 2_000_000.0);
         }
+        assert_eq!(p.scale(), Scale::step(4));
+        // At 3 Mbit/s it does (131 ms), once the path has shown it for the window.
+        let until = t + UP_WINDOW + Duration::from_millis(100);
+        while t < until {
+            t += Duration::from_millis(100);
+            p.decide(t, 3_000_000.0);
+        }
         assert_eq!(p.scale(), Scale::step(3));
     }
 
     #[test]
-    fn big_changes_are_keyframes_only_on_fast_paths() {
-        assert_eq!(keyframe_above_change(85_000_000.0), Some(KEYFRAME_CHANGE_SHARE));
+    fn big_changes_are_keyframes_where_a_keyframe_fits_the_budget() {
+        let t = Instant::now();
+        let mut p = policy();
+        // A 380 KB keyframe at full size: 36 ms at 85 Mbit/s, 760 ms at 4.
+        encode_as(&mut p, 380_000.0, true);
+        assert_eq!(p.decide(t, 85_000_000.0), Scale::FULL);
+        encode_as(&mut p, 380_000.0, true);
+        assert_eq!(p.decide(t, 85_000_000.0), Scale::FULL);
+        assert_eq!(p.keyframe_above_change(85_000_000.0), Some(KEYFRAME_CHANGE_SHARE));
         assert_eq!(
-            keyframe_above_change(8_000_000.0),
+            p.keyframe_above_change(4_000_000.0),
             None,
-            "bytes cost more than encoding there"
+            "a slowed path, still at full size"
         );
+        // At half size the same screen's keyframe is 95 KB: 190 ms at 4 Mbit/s.
+        assert_eq!(p.decide(t, 4_000_000.0), Scale::step(2));
+        assert_eq!(p.keyframe_above_change(4_000_000.0), Some(KEYFRAME_CHANGE_SHARE));
+        assert_eq!(p.keyframe_above_change(500_000.0), None);
     }
 
     #[test]

@@ -45,6 +45,13 @@ pub struct Scenario {
     pub slow_viewer_kbit: Option<u32>,
 }
 
+/// A JSON file (the host's `--stats-file`), if it is there and whole.
+fn read_json(path: &Path) -> Option<Value> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+}
+
 /// What the host said of one viewer at the end (`--stats-file`).
 #[derive(Debug, Clone, Default)]
 pub struct HostViewer {
@@ -86,6 +93,12 @@ pub struct PhaseReport {
     /// How busy the whole machine's CPUs were over the phase, 0 to 1 (every
     /// process: X, the busy screen, the host, Chromium).
     pub cpu_busy: Option<f64>,
+    /// Packets the host's uplink shaper dropped over the phase (its queue
+    /// full: what the rate controller is there to prevent); None unshaped.
+    pub shaper_drops: Option<u64>,
+    /// When in the phase the shaper dropped (sampled with the estimate):
+    /// time since the phase started, packets dropped since the last sample.
+    pub drops_at: Vec<(Duration, u64)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -143,7 +156,7 @@ impl PhaseReport {
     pub fn describe(&self, skip: usize) -> String {
         let ms = |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.0} ms", d.as_secs_f64() * 1000.0));
         format!(
-            "{}: p50 {} p95 {} worst {} ({} changes, {} not shown), {:.1} fps, {:.0} kbit/s sent, CPU {}",
+            "{}: p50 {} p95 {} worst {} ({} changes, {} not shown), {:.1} fps, {:.0} kbit/s sent, CPU {}{}",
             self.rate_kbit.map_or("unshaped".into(), |r| format!("{r} kbit/s")),
             ms(self.quantile(skip, 0.5)),
             ms(self.quantile(skip, 0.95)),
@@ -152,7 +165,9 @@ impl PhaseReport {
             self.missed(skip),
             self.fps,
             self.sent_kbit,
-            self.cpu_busy.map_or("-".into(), |c| format!("{:.0} % busy", c * 100.0))
+            self.cpu_busy.map_or("-".into(), |c| format!("{:.0} % busy", c * 100.0)),
+            self.shaper_drops
+                .map_or(String::new(), |d| format!(", shaper dropped {d} packets"))
         )
     }
 }
@@ -198,6 +213,23 @@ fn unix_ms() -> f64 {
 }
 
 /// Sets the host's uplink: a token bucket at `rate_kbit`, or none.
+/// Packets the shaper on `dev` dropped since it was set (`tc -s`), if shaped.
+fn shaper_drops(ns: &Netns, dev: &str) -> Option<u64> {
+    let out = ns
+        .command("tc")
+        .args(["-s", "qdisc", "show", "dev", dev])
+        .output()
+        .ok()?;
+    tbf_drops(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The drop count of a `tc -s qdisc show` listing whose qdisc is tbf.
+fn tbf_drops(listing: &str) -> Option<u64> {
+    // "qdisc tbf 1: root refcnt 2 rate ...\n Sent 123 bytes 4 pkt (dropped 5, overlimits 6 requeues 0)"
+    let tbf = listing.split("qdisc ").find(|q| q.starts_with("tbf "))?;
+    tbf.split("dropped ").nth(1)?.split(',').next()?.trim().parse().ok()
+}
+
 fn shape(ns: &Netns, dev: &str, rate_kbit: Option<u32>) -> Result<()> {
     crate::shape_egress(&ns.name, dev, rate_kbit).with_context(|| format!("shaping {dev} to {rate_kbit:?} kbit/s"))
 }
@@ -240,10 +272,7 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
     // The fastest viewer (Chromium: a slow second viewer gets less): bytes
     // sent to it, and the host's estimate of its path.
     let host_figures = || -> (u64, Option<f64>) {
-        let v = std::fs::read_to_string(&stats_file)
-            .ok()
-            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-            .unwrap_or_default();
+        let v = read_json(&stats_file).unwrap_or_default();
         let fastest = v["viewers"]
             .as_array()
             .into_iter()
@@ -283,6 +312,8 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
         }
         let (from, bytes0, frames0) = (unix_ms(), host_bytes(), decoded(&mut browser));
         let cpu0 = cpu_times();
+        let drops0 = shaper_drops(&host_ns, &host_link.dev);
+        let (mut drops_at, mut drops_seen) = (Vec::new(), drops0);
         let t = Instant::now();
         // The host writes its stats file once a second or so: sample it
         // more often than that, through the phase.
@@ -292,17 +323,29 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
             let (bytes, estimate) = host_figures();
             estimate_kbit.extend(estimate.map(|e| (t.elapsed(), e)));
             sent.push((t.elapsed(), bytes.saturating_sub(bytes0)));
+            let drops = shaper_drops(&host_ns, &host_link.dev);
+            if let (Some(now), Some(before)) = (drops, drops_seen) {
+                if now > before {
+                    drops_at.push((t.elapsed(), now - before));
+                }
+            }
+            drops_seen = drops.or(drops_seen);
         }
         let secs = t.elapsed().as_secs_f64();
-        let (bytes1, frames1) = (host_bytes(), decoded(&mut browser));
+        let frames1 = decoded(&mut browser);
+        let phase_bytes = sent.last().map_or(0, |&(_, b)| b);
         bounds.push((from, unix_ms()));
         report.phases.push(PhaseReport {
             rate_kbit: phase.rate_kbit,
             changes: Vec::new(),
             fps: frames1.saturating_sub(frames0) as f64 / secs,
-            sent_kbit: bytes1.saturating_sub(bytes0) as f64 * 8.0 / 1000.0 / secs,
+            sent_kbit: phase_bytes as f64 * 8.0 / 1000.0 / secs,
             estimate_kbit,
             sent_bytes: sent,
+            shaper_drops: drops0
+                .zip(shaper_drops(&host_ns, &host_link.dev))
+                .map(|(a, b)| b.saturating_sub(a)),
+            drops_at,
             cpu_busy: cpu0.zip(cpu_times()).and_then(|((busy0, all0), (busy1, all1))| {
                 (all1 > all0).then(|| busy1.saturating_sub(busy0) as f64 / (all1 - all0) as f64)
             }),
@@ -333,10 +376,7 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
         });
         report.slow_decode_errors = errors;
     }
-    if let Some(v) = std::fs::read_to_string(&stats_file)
-        .ok()
-        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-    {
+    if let Some(v) = read_json(&stats_file) {
         let secs = started.elapsed().as_secs_f64();
         report.host_viewers = v["viewers"]
             .as_array()
@@ -446,6 +486,14 @@ fn decoded(b: &mut Browser) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shapers_drops_are_read_off_tc() {
+        let listing = "qdisc tbf 1: root refcnt 2 rate 500Kbit burst 16Kb lat 300ms \n Sent 7512 bytes 12 pkt (dropped 7, overlimits 30 requeues 0) \n backlog 0b 0p requeues 0\n";
+        assert_eq!(tbf_drops(listing), Some(7));
+        let unshaped = "qdisc noqueue 0: root refcnt 2 \n Sent 0 bytes 0 pkt (dropped 3, overlimits 0 requeues 0) \n";
+        assert_eq!(tbf_drops(unshaped), None);
+    }
 
     #[test]
     fn sent_rates_are_over_full_windows() {

@@ -185,7 +185,14 @@ impl TimerTable {
 // RFC 9260 §16 recommends a one-second initial RTO.  This value is used by
 // both T1-init and T1-cookie before an RTT measurement is available.
 const RTO_INITIAL: u64 = 1000; // msec
-const RTO_MIN: u64 = 1000; // msec
+// Holdfast patch 5: the RTO floor of libwebrtc's dcSCTP (Chromium's SCTP, the
+// peer of most sessions): RTO.min 400 ms and an RTT-variance term of at least
+// 220 ms (`min_rtt_variance`: the peer's delayed-ACK timeout, 200 ms, plus a
+// margin), so RTO = max(400, SRTT + max(4·RTTVAR, 220)). RFC 9260's 1 s floor
+// made every lost packet at the tail of a frame (nothing sent after it to
+// trigger a fast retransmit) cost a second of video.
+const RTO_MIN: u64 = 400; // msec
+const RTO_MIN_VARIANCE: f64 = 220.0; // msec
 const RTO_MAX: u64 = 60000; // msec
 const RTO_ALPHA: u64 = 1;
 const RTO_BETA: u64 = 2;
@@ -200,7 +207,7 @@ const MAX_TIMER_BACKOFF: u64 = 3000; // msec
 /// before a packet from the peer brings the next one forward (see
 /// `Association::retransmit_now_if_peer_is_back`). The floor is RTO.min, so a
 /// retransmission still in flight on a slow path is not duplicated.
-pub(crate) const PEER_BACK_RETRANSMIT_AFTER: u64 = RTO_MIN; // msec
+pub(crate) const PEER_BACK_RETRANSMIT_AFTER: u64 = 1000; // msec (RFC 9260's RTO.min)
 
 /// rtoManager manages Rtx timeout values.
 /// This is an implementation of RFC 9260 sec 6.3.1.
@@ -239,7 +246,7 @@ impl RtoManager {
             self.srtt = ((RTO_BASE - RTO_ALPHA) * self.srtt + RTO_ALPHA * rtt) / RTO_BASE;
         }
 
-        self.rto = (self.srtt + (4.0 * self.rttvar) as u64).clamp(RTO_MIN, RTO_MAX);
+        self.rto = (self.srtt + (4.0 * self.rttvar).max(RTO_MIN_VARIANCE) as u64).clamp(RTO_MIN, RTO_MAX);
 
         self.srtt
     }
@@ -297,6 +304,20 @@ fn capped_backoff(base: u64, backed_off: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rto_floor_is_libwebrtcs() {
+        let mut rto = RtoManager::new();
+        for _ in 0..50 {
+            rto.set_new_rtt(1);
+        }
+        assert_eq!(rto.get_rto(), 400, "a LAN: RTO.min");
+        let mut rto = RtoManager::new();
+        for _ in 0..50 {
+            rto.set_new_rtt(300);
+        }
+        assert_eq!(rto.get_rto(), 520, "a steady 300 ms path: SRTT + the 220 ms variance floor");
+    }
 
     #[test]
     fn rto_backoff_respects_pinned_rto() {

@@ -4,7 +4,8 @@
 //! the first picture, and two viewers on very different links. Prints one
 //! line per phase, for docs/benchmarks.md.
 //!
-//! `holdfast-bench rate [--secs N] [--only NAME] [-- HOST ARGS...]`
+//! `holdfast-bench rate [--secs N] [--only NAME] [-- HOST ARGS...]` (`--only`
+//! runs the scenarios whose name contains NAME, or is it with `--only =NAME`)
 
 use std::time::Duration;
 
@@ -68,7 +69,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let art = artifacts_dir("bench_rate");
     for s in scenarios
         .into_iter()
-        .filter(|s| only.as_ref().is_none_or(|o| s.name.contains(o.as_str())))
+        .filter(|s| only.as_ref().is_none_or(|o| picked(&s.name, o)))
     {
         let r = run_scenario(&s, &art)?;
         println!(
@@ -88,6 +89,21 @@ pub fn run(args: &[String]) -> Result<()> {
                 when(p.sent_reached(STEP_UP_KBIT)),
                 p.peak_sent_kbit()
             );
+            // Each change, in order (the first SKIP not counted): where a p95 comes from.
+            let each: Vec<String> = p
+                .changes
+                .iter()
+                .map(|c| c.map_or("-".into(), |d| d.as_millis().to_string()))
+                .collect();
+            println!("    changes (ms, first {SKIP} not counted): {}", each.join(" "));
+            if !p.drops_at.is_empty() {
+                let at: Vec<String> = p
+                    .drops_at
+                    .iter()
+                    .map(|(t, n)| format!("{n} at {:.2} s", t.as_secs_f64()))
+                    .collect();
+                println!("    shaper drops: {}", at.join(", "));
+            }
         }
         if let Some(slow) = &r.slow {
             println!(
@@ -107,4 +123,12 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `--only` picked the scenario `name`: `=NAME` exactly, else by a part of it.
+fn picked(name: &str, only: &str) -> bool {
+    match only.strip_prefix('=') {
+        Some(exact) => name == exact,
+        None => name.contains(only),
+    }
 }
