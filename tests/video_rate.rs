@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use holdfast_testkit::artifacts_dir;
-use holdfast_testkit::ratebench::{run, Scenario};
+use holdfast_testkit::ratebench::{run, Report, Scenario};
 
 #[test]
 fn an_unshaped_link_shows_every_change_of_a_busy_screen_promptly() -> anyhow::Result<()> {
@@ -59,16 +59,7 @@ fn an_unshaped_link_shows_every_change_of_a_busy_screen_promptly() -> anyhow::Re
 #[test]
 fn a_500_kbit_link_shows_every_change_of_a_busy_screen() -> anyhow::Result<()> {
     let art = artifacts_dir("video_rate_500k");
-    let r = run(
-        &Scenario::steady(
-            "500 kbit/s",
-            Some(500),
-            Duration::ZERO,
-            Duration::from_secs(20),
-            &adaptive(),
-        ),
-        &art,
-    )?;
+    let r = run_shaped("500 kbit/s", 500, Duration::from_secs(20), &art)?;
     let p = &r.phases[0];
     eprintln!("{} (first picture {:?})", p.describe(2), r.first_picture);
     eprintln!("changes: {:?}", p.changes);
@@ -110,16 +101,7 @@ fn a_500_kbit_link_shows_every_change_of_a_busy_screen() -> anyhow::Result<()> {
 #[test]
 fn a_1_mbit_link_shows_the_first_picture_within_one_and_a_half_seconds() -> anyhow::Result<()> {
     let art = artifacts_dir("video_rate_1m_first");
-    let r = run(
-        &Scenario::steady(
-            "1 Mbit/s",
-            Some(1000),
-            Duration::ZERO,
-            Duration::from_secs(8),
-            &adaptive(),
-        ),
-        &art,
-    )?;
+    let r = run_shaped("1 Mbit/s", 1000, Duration::from_secs(8), &art)?;
     let p = &r.phases[0];
     eprintln!("{} (first picture {:?})", p.describe(0), r.first_picture);
     anyhow::ensure!(
@@ -133,6 +115,14 @@ fn a_1_mbit_link_shows_the_first_picture_within_one_and_a_half_seconds() -> anyh
 
 fn adaptive() -> Vec<String> {
     vec!["--rate-control".into(), "adaptive".into()]
+}
+
+/// One phase of `length` on the host's uplink shaped to `kbit`, under rate control.
+fn run_shaped(name: &str, kbit: u32, length: Duration, art: &std::path::Path) -> anyhow::Result<Report> {
+    run(
+        &Scenario::steady(name, Some(kbit), Duration::ZERO, length, &adaptive()),
+        art,
+    )
 }
 
 /// Two viewers on one host (issue 14, acceptance 3): Chromium on an

@@ -25,7 +25,8 @@ pub struct FrameRequest {
     /// Code the frame as a keyframe when at least this share of the screen
     /// changed since the lane's last frame: OpenH264's motion search over a
     /// changed page costs 3-5x a keyframe's encode (a 1080p page switch:
-    /// 160-215 ms as a P-frame, 35-65 ms as a keyframe), for ~1.3x the bytes.
+    /// 160-215 ms as a P-frame, 35-65 ms as a keyframe), for ~1.3x the bytes
+    /// at 1080p and fewer at 960x540.
     pub keyframe_above_change: Option<f64>,
 }
 
@@ -205,10 +206,10 @@ impl<S: FrameSource> MediaPipeline<S> {
         out.timings.detect = mark.elapsed();
 
         let display = Scale::FULL.apply(frame.width, frame.height);
-        let sampled = reqs.iter().any(|(_, r)| r.keyframe_above_change.is_some());
-        if sampled {
-            change_samples(&frame, &mut self.samples);
-        }
+        // Sampled once per capture, and only once a lane is to encode (an
+        // unchanged screen costs nothing more).
+        let wants_samples = reqs.iter().any(|(_, r)| r.keyframe_above_change.is_some());
+        let mut sampled = false;
         for &(lane, req) in reqs {
             let Some(l) = self.lanes[lane].as_mut() else { continue };
             let coded = req.scale.apply(frame.width, frame.height);
@@ -218,6 +219,10 @@ impl<S: FrameSource> MediaPipeline<S> {
             let resized = l.coded != coded;
             if !req.force_keyframe && !resized && !l.detector.changed(hash) {
                 continue;
+            }
+            if wants_samples && !sampled {
+                change_samples(&frame, &mut self.samples);
+                sampled = true;
             }
             let mark = Instant::now();
             if coded == display {

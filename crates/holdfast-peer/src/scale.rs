@@ -315,6 +315,17 @@ mod tests {
         encode_as(p, full_bytes, false);
     }
 
+    /// Decides every 100 ms for a whole [`UP_WINDOW`] (and a little) after
+    /// `t` at `capacity_bps`; the time it ends at.
+    fn hold(p: &mut ScalePolicy, mut t: Instant, capacity_bps: f64) -> Instant {
+        let until = t + UP_WINDOW + Duration::from_millis(100);
+        while t < until {
+            t += Duration::from_millis(100);
+            p.decide(t, capacity_bps);
+        }
+        t
+    }
+
     fn encode_as(p: &mut ScalePolicy, full_bytes: f64, keyframe: bool) {
         let coded = p.scale().apply(SCREEN.0, SCREEN.1);
         let bytes = full_bytes * p.scale().area();
@@ -484,18 +495,10 @@ mod tests {
         // At 2 Mbit/s the keyframe fits the budget (196 ms) but not with room
         // to spare: page switches are keyframes where they fit, so it would be
         // the next big change, and take the size straight back down.
-        let until = t + UP_WINDOW + Duration::from_millis(100);
-        while t < until {
-            t += Duration::from_millis(100);
-            p.decide(t, 2_000_000.0);
-        }
+        t = hold(&mut p, t, 2_000_000.0);
         assert_eq!(p.scale(), Scale::step(4));
         // At 3 Mbit/s it does (131 ms), once the path has shown it for the window.
-        let until = t + UP_WINDOW + Duration::from_millis(100);
-        while t < until {
-            t += Duration::from_millis(100);
-            p.decide(t, 3_000_000.0);
-        }
+        hold(&mut p, t, 3_000_000.0);
         assert_eq!(p.scale(), Scale::step(3));
     }
 

@@ -342,9 +342,7 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
             sent_kbit: phase_bytes as f64 * 8.0 / 1000.0 / secs,
             estimate_kbit,
             sent_bytes: sent,
-            shaper_drops: drops0
-                .zip(shaper_drops(&host_ns, &host_link.dev))
-                .map(|(a, b)| b.saturating_sub(a)),
+            shaper_drops: drops0.zip(drops_seen).map(|(a, b)| b.saturating_sub(a)),
             drops_at,
             cpu_busy: cpu0.zip(cpu_times()).and_then(|((busy0, all0), (busy1, all1))| {
                 (all1 > all0).then(|| busy1.saturating_sub(busy0) as f64 / (all1 - all0) as f64)
