@@ -50,6 +50,12 @@ fn an_unshaped_link_shows_every_change_of_a_busy_screen_promptly() -> anyhow::Re
     // path takes the picture to full size.
     let sizes: Vec<_> = r.host_viewers.iter().map(|v| v.coded_size).collect();
     anyhow::ensure!(sizes == [(1920, 1080)], "the viewer's picture at the end: {sizes:?}");
+    // A path this fast is coded with the camera tuning (the CPU limits here).
+    let tunings: Vec<_> = r.host_viewers.iter().map(|v| v.tuning.as_deref()).collect();
+    anyhow::ensure!(
+        tunings == [Some("motion")],
+        "the encoder's tuning at the end: {tunings:?}"
+    );
     Ok(())
 }
 
@@ -167,6 +173,14 @@ fn a_slow_viewer_does_not_hold_back_a_fast_one() -> anyhow::Result<()> {
     anyhow::ensure!(
         fast_size.0 == 1920 && slow_size.0 < 1920,
         "the fast viewer at full size, the slow one scaled: {:?}",
+        r.host_viewers
+    );
+    // Each lane picks its tuning by its own path: the camera tuning for the
+    // fast one, the screen-content tuning's small frames for the slow one.
+    let tunings: Vec<_> = r.host_viewers.iter().map(|v| v.tuning.as_deref()).collect();
+    anyhow::ensure!(
+        tunings == [Some("motion"), Some("screen")],
+        "the lanes' tunings: {:?}",
         r.host_viewers
     );
     // The fast viewer: the same bounds as alone (the unshaped test above).

@@ -44,6 +44,9 @@ enum Source {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum TuningArg {
+    /// With rate control: screen on most paths, motion where the path carries 20 Mbit/s
+    /// or more (the CPU limits there, not the path). Without it: screen.
+    Auto,
     /// Smallest frames for text and UI (OpenH264 screen-content mode); ~23 ms per 1080p frame.
     Screen,
     /// Faster encoding for motion (OpenH264 camera mode); more bytes for small changes.
@@ -103,7 +106,7 @@ struct Cli {
     #[arg(long, default_value_t = (holdfast_peer::rate::MAX_BPS / 1000.0) as u32)]
     max_bitrate: u32,
     /// What the encoder optimises for.
-    #[arg(long, value_enum, default_value_t = TuningArg::Screen)]
+    #[arg(long, value_enum, default_value_t = TuningArg::Auto)]
     tuning: TuningArg,
     /// Slices per picture, encoded on as many threads (1 to 4).
     #[arg(long, default_value_t = holdfast_media::encode::DEFAULT_SLICES,
@@ -201,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let tuning = match cli.tuning {
-        TuningArg::Screen => Tuning::Screen,
+        TuningArg::Auto | TuningArg::Screen => Tuning::Screen,
         TuningArg::Motion => Tuning::Motion,
     };
     let rate = match cli.rate_control {
@@ -241,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
     config.fps = cli.fps;
     config.rate = rate;
     config.encoder_lanes = cli.encoder_lanes as usize;
+    config.adaptive_tuning = cli.tuning == TuningArg::Auto;
     config.idle_interval = Duration::from_millis(cli.idle_ms);
     config.limits = if cli.queue_target_ms == 0 {
         QueueLimits::ceiling_only(cli.queue_ceiling)

@@ -48,6 +48,16 @@ pub enum Tuning {
     Motion,
 }
 
+impl Tuning {
+    /// Its name on the command line and in stats.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tuning::Screen => "screen",
+            Tuning::Motion => "motion",
+        }
+    }
+}
+
 /// Slices per picture by default: one per core of the 2-core reference
 /// machine. Each slice costs a few hundred bytes of prediction lost at its
 /// edge; see docs/benchmarks.md for what it buys.
@@ -334,6 +344,21 @@ impl H264Encoder {
         Ok(())
     }
 
+    /// Codes with `tuning` from the next frame on. OpenH264 fixes its usage
+    /// type when it is initialised, so this is a new encoder: the next frame
+    /// is a keyframe.
+    pub fn set_tuning(&mut self, tuning: Tuning) -> Result<(), MediaError> {
+        if tuning == self.settings.tuning {
+            return Ok(());
+        }
+        self.settings.tuning = tuning;
+        let (w, h) = self.dimensions;
+        if (w, h) != (0, 0) {
+            self.initialise(w, h)?;
+        }
+        Ok(())
+    }
+
     /// Makes the next frame an IDR frame.
     pub fn request_keyframe(&mut self) {
         self.force_keyframe = true;
@@ -475,6 +500,28 @@ mod tests {
         let (again, keyframe) = encode_n(&mut enc, &mut src, &mut dec, 30);
         assert!(!keyframe);
         assert!(again > low * 3, "back up: {again} B");
+    }
+
+    #[test]
+    fn a_new_tuning_is_a_keyframe_and_the_stream_decodes_on() {
+        let mut enc = H264Encoder::new(EncoderSettings::default()).unwrap();
+        let mut src = SyntheticSource::noisy(640, 360);
+        let mut dec = H264Decoder::new().unwrap();
+        encode_n(&mut enc, &mut src, &mut dec, 5);
+        let (_, keyframe) = encode_n(&mut enc, &mut src, &mut dec, 5);
+        assert!(!keyframe, "no keyframe while the tuning stays");
+        enc.set_tuning(Tuning::Screen).unwrap();
+        let (_, keyframe) = encode_n(&mut enc, &mut src, &mut dec, 5);
+        assert!(!keyframe, "the same tuning again changes nothing");
+        enc.set_tuning(Tuning::Motion).unwrap();
+        assert_eq!(enc.settings().tuning, Tuning::Motion);
+        let mut image = I420Image::default();
+        image.convert_from(&src.grab().unwrap().unwrap()).unwrap();
+        let pic = enc.encode(&image).unwrap().unwrap();
+        assert!(pic.keyframe, "a new encoder starts with a keyframe");
+        dec.decode(&pic.data).unwrap().expect("it decodes in the same decoder");
+        let (_, keyframe) = encode_n(&mut enc, &mut src, &mut dec, 5);
+        assert!(!keyframe);
     }
 
     /// NAL unit types in an Annex B access unit, in order.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use holdfast_proto::video::EncodedFrame;
 
 use crate::change::ChangeDetector;
-use crate::encode::{EncoderSettings, H264Encoder};
+use crate::encode::{EncoderSettings, H264Encoder, Tuning};
 use crate::scale::{Downscaler, Scale};
 use crate::{unix_micros, FrameSource, I420Image, MediaError};
 
@@ -28,6 +28,9 @@ pub struct FrameRequest {
     /// 160-215 ms as a P-frame, 35-65 ms as a keyframe), for ~1.3x the bytes
     /// at 1080p and fewer at 960x540.
     pub keyframe_above_change: Option<f64>,
+    /// Code with this tuning from this frame on (a new tuning is a new
+    /// encoder: the frame is a keyframe); `None` keeps the current one.
+    pub tuning: Option<Tuning>,
 }
 
 /// Which pixels are compared to tell how much of the screen changed: one in
@@ -239,6 +242,9 @@ impl<S: FrameSource> MediaPipeline<S> {
                 if let Err(e) = l.encoder.set_bitrate(kbps) {
                     tracing::warn!("{e}");
                 }
+            }
+            if let Some(tuning) = req.tuning {
+                l.encoder.set_tuning(tuning)?;
             }
             let big_change = match req.keyframe_above_change {
                 Some(share) if sampled => changed_share(&self.samples, &l.samples) >= share,
@@ -517,5 +523,33 @@ mod tests {
         let out = p.step_lanes(&[(1, small)]).unwrap();
         assert!(out.frames[0].1.keyframe, "a lane opened again starts with a keyframe");
         assert!(p.step_lanes(&[(2, small)]).is_err(), "there are two lanes");
+    }
+
+    #[test]
+    fn a_lane_asked_for_another_tuning_starts_it_with_a_keyframe() {
+        let mut p = MediaPipeline::new(SyntheticSource::new(640, 360), EncoderSettings::default()).unwrap();
+        let mut dec = H264Decoder::new().unwrap();
+        let mut keyframes = Vec::new();
+        for i in 0..8 {
+            let tuning = match i {
+                0..=2 => None,
+                3 => Some(crate::encode::Tuning::Screen),
+                _ => Some(crate::encode::Tuning::Motion),
+            };
+            let req = FrameRequest {
+                tuning,
+                ..Default::default()
+            };
+            let FrameOutcome::Encoded(f, _) = p.step(req).unwrap() else {
+                panic!("the synthetic screen changes every frame");
+            };
+            dec.decode(&f.data).unwrap().expect("every frame decodes");
+            keyframes.push(f.keyframe);
+        }
+        assert_eq!(
+            keyframes,
+            [true, false, false, false, true, false, false, false],
+            "the same tuning is no new encoder; Motion from the fifth frame is"
+        );
     }
 }

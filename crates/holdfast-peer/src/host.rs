@@ -101,6 +101,10 @@ pub struct HostConfig {
     /// Encoders one capture may feed under rate control (1..=2): viewers on
     /// much slower paths get their own ([`crate::lanes`]).
     pub encoder_lanes: usize,
+    /// Under rate control, each lane picks its encoder's tuning by its path
+    /// ([`ScalePolicy::tuning`]: the camera tuning on fast paths); off, the
+    /// encoder keeps the tuning it was made with.
+    pub adaptive_tuning: bool,
     pub chunk_bytes: usize,
     /// PING cadence and dead-peer timeout on the `commands` channel.
     pub keepalive: KeepaliveConfig,
@@ -245,6 +249,7 @@ impl HostConfig {
             limits: QueueLimits::default(),
             rate: Some(RateConfig::default()),
             encoder_lanes: MAX_LANES,
+            adaptive_tuning: true,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             keepalive: KeepaliveConfig::host(),
             tls: None,
@@ -340,6 +345,9 @@ pub struct ViewerStats {
     /// codes the screen at for it.
     pub lane: usize,
     pub coded_size: (u32, u32),
+    /// The encoder's tuning for this viewer's lane when the host picks it by
+    /// the path (`HostConfig::adaptive_tuning`): "screen" or "motion".
+    pub tuning: Option<&'static str>,
     /// Nothing heard from the viewer for three keepalive intervals.
     pub unresponsive: bool,
     /// The host granted control (not view only) when it admitted this viewer.
@@ -1817,6 +1825,10 @@ impl HostLoop {
                     bitrate_kbps: t.bitrate_kbps,
                     scale,
                     keyframe_above_change: t.capacity_bps.and_then(|c| policy.keyframe_above_change(c)),
+                    tuning: t
+                        .capacity_bps
+                        .filter(|_| self.config.adaptive_tuning)
+                        .map(|c| policy.tuning(now, c)),
                 };
                 (lane, req)
             })
@@ -1856,7 +1868,7 @@ impl HostLoop {
                         self.stats.coded_size = coded;
                     }
                     self.stats.screen_size = screen;
-                    if frame.data.len() >= crate::rate::BURST_MIN_BYTES {
+                    if frame.keyframe || frame.data.len() >= crate::rate::BURST_MIN_BYTES {
                         // The big frames (page switches, keyframes) are what a change's
                         // latency is made of: what they cost before they leave.
                         debug!(
@@ -1874,12 +1886,14 @@ impl HostLoop {
                     if *lane == 0 {
                         self.stats.big_change_bytes = scale.big_change_bytes();
                     }
+                    let tuning = self.config.adaptive_tuning.then(|| scale.current_tuning().name());
                     for (peer, v) in self.viewers.iter_mut() {
                         if self.lanes.lane_of(peer) != *lane || !(v.link.video_open() && v.trusted()) {
                             continue;
                         }
                         if admitted.iter().any(|(p, l)| p == peer && l == lane) {
                             v.stats.coded_size = coded;
+                            v.stats.tuning = tuning;
                             send_frame(&self.chunker, v, frame).await;
                         } else {
                             // Later frames of this lane reference this one: it needs a fresh start.

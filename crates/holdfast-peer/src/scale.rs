@@ -38,6 +38,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use holdfast_media::encode::Tuning;
 use holdfast_media::Scale;
 
 /// How long the biggest change may take on the path (the acceptance aims at
@@ -62,6 +63,19 @@ pub const PRIOR_BYTES_PER_PIXEL: f64 = 0.2;
 /// where the path carries one within the budget
 /// ([`ScalePolicy::keyframe_above_change`]).
 pub const KEYFRAME_CHANGE_SHARE: f64 = 0.2;
+/// A lane whose path carries at least this is coded with OpenH264's camera
+/// tuning ([`ScalePolicy::tuning`]): there the host's CPU, not the path,
+/// is what limits, and the camera tuning encodes a scrolling 1080p screen
+/// in half the time for 10-30 % more bytes (docs/benchmarks.md). Below
+/// [`SCREEN_BELOW_BPS`] the screen-content tuning's smaller frames are
+/// worth more: its keyframes are a half to two thirds the size.
+pub const MOTION_ABOVE_BPS: f64 = 20_000_000.0;
+/// A lane coded with the camera tuning goes back to the screen-content
+/// tuning, at once, when its path carries less than this.
+pub const SCREEN_BELOW_BPS: f64 = 10_000_000.0;
+/// The camera tuning is taken only this long after the last change of
+/// tuning (each change is a new encoder: a keyframe).
+pub const TUNING_HOLD: Duration = Duration::from_secs(5);
 /// Each frame sent fades the remembered big change by this factor (about
 /// 200 frames, 8 s of a busy screen, to a third).
 const FADE_PER_FRAME: f64 = 0.995;
@@ -95,6 +109,8 @@ pub struct ScalePolicy {
     changes: u64,
     /// Capacities decided on over the last [`UP_WINDOW`].
     capacities: VecDeque<(Instant, f64)>,
+    tuning: Tuning,
+    tuning_changed_at: Option<Instant>,
 }
 
 impl Default for ScalePolicy {
@@ -115,6 +131,8 @@ impl ScalePolicy {
             changed_at: None,
             changes: 0,
             capacities: VecDeque::new(),
+            tuning: Tuning::Screen,
+            tuning_changed_at: None,
         }
     }
 
@@ -197,6 +215,41 @@ impl ScalePolicy {
     /// a keyframe would not fit: the frame stays a P-frame.
     pub fn keyframe_above_change(&self, capacity_bps: f64) -> Option<f64> {
         (self.keyframe_time(self.scale, capacity_bps) <= BIG_FRAME_BUDGET).then_some(KEYFRAME_CHANGE_SHARE)
+    }
+
+    /// The tuning decided last.
+    pub fn current_tuning(&self) -> Tuning {
+        self.tuning
+    }
+
+    /// The encoder's tuning over a path of `capacity_bps` (the lane's
+    /// slowest): the camera tuning from [`MOTION_ABOVE_BPS`] (after
+    /// [`TUNING_HOLD`]), back to the screen-content one below
+    /// [`SCREEN_BELOW_BPS`] at once.
+    pub fn tuning(&mut self, now: Instant, capacity_bps: f64) -> Tuning {
+        let next = match self.tuning {
+            Tuning::Screen
+                if capacity_bps >= MOTION_ABOVE_BPS
+                    && self
+                        .tuning_changed_at
+                        .is_none_or(|t| now.saturating_duration_since(t) >= TUNING_HOLD) =>
+            {
+                Tuning::Motion
+            }
+            Tuning::Motion if capacity_bps < SCREEN_BELOW_BPS => Tuning::Screen,
+            t => t,
+        };
+        if next != self.tuning {
+            tracing::info!(
+                from = ?self.tuning,
+                to = ?next,
+                capacity_kbps = (capacity_bps / 1000.0).round(),
+                "encoding with another tuning"
+            );
+            self.tuning = next;
+            self.tuning_changed_at = Some(now);
+        }
+        self.tuning
     }
 
     /// How long a keyframe takes at `scale` over `capacity_bps`.
@@ -380,6 +433,24 @@ mod tests {
         assert_eq!(p.decide(t, 200_000.0), Scale::step(4));
         encode_as(&mut p, 415_000.0, true);
         assert_eq!(p.decide(t, 200_000.0), Scale::step(4));
+    }
+
+    #[test]
+    fn the_camera_tuning_is_for_fast_paths_only() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut p = policy();
+        assert_eq!(p.tuning(at(0), 1_000_000.0), Tuning::Screen, "the start");
+        assert_eq!(p.tuning(at(100), 8_000_000.0), Tuning::Screen);
+        assert_eq!(p.tuning(at(200), 19_000_000.0), Tuning::Screen);
+        assert_eq!(p.tuning(at(300), 25_000_000.0), Tuning::Motion, "a LAN");
+        // Between the two thresholds it stays what it is, either way.
+        assert_eq!(p.tuning(at(400), 15_000_000.0), Tuning::Motion);
+        assert_eq!(p.tuning(at(500), 9_000_000.0), Tuning::Screen, "down at once");
+        assert_eq!(p.tuning(at(600), 15_000_000.0), Tuning::Screen);
+        // Back up only after the hold (each change is a keyframe).
+        assert_eq!(p.tuning(at(700), 100_000_000.0), Tuning::Screen);
+        assert_eq!(p.tuning(at(500) + TUNING_HOLD, 100_000_000.0), Tuning::Motion);
     }
 
     #[test]

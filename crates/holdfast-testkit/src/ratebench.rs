@@ -30,6 +30,9 @@ pub struct Phase {
     pub length: Duration,
 }
 
+/// The busy screen's default terminal speed (issue 14's table).
+pub const BUSY_LINES_PER_SEC: u32 = 25;
+
 #[derive(Debug, Clone, Default)]
 pub struct Scenario {
     pub name: String,
@@ -43,6 +46,9 @@ pub struct Scenario {
     /// (figures in [`Report::slow`]). The phases shape the host's uplink as
     /// before, so this one is behind both.
     pub slow_viewer_kbit: Option<u32>,
+    /// The busy screen's terminal: lines printed a second (its default 25 is
+    /// 25 changes a second, so at most ~25 distinct pictures a second).
+    pub lines_per_sec: u32,
 }
 
 /// A JSON file (the host's `--stats-file`), if it is there and whole.
@@ -57,6 +63,8 @@ fn read_json(path: &Path) -> Option<Value> {
 pub struct HostViewer {
     pub lane: u64,
     pub coded_size: (u64, u64),
+    /// The lane's encoder tuning when the host picks it ("screen", "motion").
+    pub tuning: Option<String>,
     pub kbit_per_s: f64,
 }
 
@@ -69,6 +77,7 @@ impl Scenario {
             phases: vec![Phase { rate_kbit, length }],
             host_args: host_args.to_vec(),
             slow_viewer_kbit: None,
+            lines_per_sec: BUSY_LINES_PER_SEC,
         }
     }
 }
@@ -245,7 +254,8 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
     let _signal = start_signal(&server_ns, SERVER_IP, art)?;
     let x = Xvfb::start(Some(&host_ns), 1920, 1080, art)?;
     let mut cmd = command_in(Some(&host_ns), bin("holdfast-busyscreen"));
-    cmd.env("DISPLAY", &x.display);
+    cmd.env("DISPLAY", &x.display)
+        .args(["--lines-per-sec", &scenario.lines_per_sec.to_string()]);
     let screen = Proc::spawn("busyscreen", cmd, art)?;
     screen
         .json_line(Duration::from_secs(20))
@@ -386,6 +396,7 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
                     v["coded_size"][0].as_u64().unwrap_or(0),
                     v["coded_size"][1].as_u64().unwrap_or(0),
                 ),
+                tuning: v["tuning"].as_str().map(String::from),
                 kbit_per_s: v["bytes_sent"].as_u64().unwrap_or(0) as f64 * 8.0 / 1000.0 / secs,
             })
             .collect();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use holdfast_testkit::artifacts_dir;
-use holdfast_testkit::ratebench::{run as run_scenario, Phase, Scenario};
+use holdfast_testkit::ratebench::{run as run_scenario, Phase, Scenario, BUSY_LINES_PER_SEC};
 
 /// Changes skipped at the start of a phase (the link's step, or the first picture).
 const SKIP: usize = 2;
@@ -36,6 +36,13 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let scenarios = vec![
         steady("unshaped", None, 0),
+        // The default content changes 25 times a second (its terminal's
+        // lines): this one asks for more than 30, to see what the pipeline
+        // itself reaches.
+        Scenario {
+            lines_per_sec: 60,
+            ..steady("unshaped, 60 lines a second", None, 0)
+        },
         steady("8 Mbit/s", Some(8000), 0),
         steady("2 Mbit/s", Some(2000), 0),
         steady("1 Mbit/s", Some(1000), 0),
@@ -55,6 +62,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 .collect(),
             host_args: host_args.clone(),
             slow_viewer_kbit: None,
+            lines_per_sec: BUSY_LINES_PER_SEC,
         },
         Scenario {
             slow_viewer_kbit: Some(500),
@@ -96,6 +104,16 @@ pub fn run(args: &[String]) -> Result<()> {
                 .map(|c| c.map_or("-".into(), |d| d.as_millis().to_string()))
                 .collect();
             println!("    changes (ms, first {SKIP} not counted): {}", each.join(" "));
+            // The estimate once a second: how it fell after a step down and climbed after a step up.
+            let mut next = Duration::ZERO;
+            let mut each_second = Vec::new();
+            for (t, e) in &p.estimate_kbit {
+                if *t >= next {
+                    each_second.push(format!("{e:.0}"));
+                    next += Duration::from_secs(1);
+                }
+            }
+            println!("    estimate (kbit/s, each second): {}", each_second.join(" "));
             if !p.drops_at.is_empty() {
                 let at: Vec<String> = p
                     .drops_at
