@@ -374,28 +374,26 @@ impl Link {
 
 /// Shapes what `dev` in namespace `ns` sends to a token bucket at
 /// `rate_kbit` (None: removes it). The queue holds 300 ms at the rate (at
-/// least 16 KB), as a modem or a hotel's uplink does: what does not fit is dropped.
+/// least 16 KB), as a modem or a hotel's uplink does: what does not fit is
+/// dropped. A new rate on a shaped link keeps what its queue holds (`tc
+/// qdisc change`), as a link whose rate changes does: deleting the qdisc
+/// would drop it, a burst of losses no real link makes when it speeds up.
 pub fn shape_egress(ns: &str, dev: &str, rate_kbit: Option<u32>) -> Result<()> {
     let tc = |args: &[&str]| run(Command::new("ip").args(["netns", "exec", ns, "tc"]).args(args));
-    let _ = tc(&["qdisc", "del", "dev", dev, "root"]);
-    if let Some(rate) = rate_kbit {
-        let limit = ((rate as u64 * 1000 / 8) * 3 / 10).max(16 * 1024);
-        tc(&[
-            "qdisc",
-            "add",
-            "dev",
-            dev,
-            "root",
-            "tbf",
-            "rate",
-            &format!("{rate}kbit"),
-            "burst",
-            "16kb",
-            "limit",
-            &limit.to_string(),
-        ])?;
+    let Some(rate) = rate_kbit else {
+        let _ = tc(&["qdisc", "del", "dev", dev, "root"]);
+        return Ok(());
+    };
+    let limit = ((rate as u64 * 1000 / 8) * 3 / 10).max(16 * 1024).to_string();
+    let rate = format!("{rate}kbit");
+    let tbf = ["root", "tbf", "rate", &rate, "burst", "16kb", "limit", &limit];
+    let change: Vec<&str> = ["qdisc", "change", "dev", dev].into_iter().chain(tbf).collect();
+    if tc(&change).is_ok() {
+        return Ok(());
     }
-    Ok(())
+    let _ = tc(&["qdisc", "del", "dev", dev, "root"]);
+    let add: Vec<&str> = ["qdisc", "add", "dev", dev].into_iter().chain(tbf).collect();
+    tc(&add)
 }
 
 /// A [`Link`] under [`Link::impair`]; dropping it bridges the port again.

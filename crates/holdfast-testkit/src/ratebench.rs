@@ -30,9 +30,6 @@ pub struct Phase {
     pub length: Duration,
 }
 
-/// The busy screen's default terminal speed (issue 14's table).
-pub const BUSY_LINES_PER_SEC: u32 = 25;
-
 #[derive(Debug, Clone, Default)]
 pub struct Scenario {
     pub name: String,
@@ -46,9 +43,10 @@ pub struct Scenario {
     /// (figures in [`Report::slow`]). The phases shape the host's uplink as
     /// before, so this one is behind both.
     pub slow_viewer_kbit: Option<u32>,
-    /// The busy screen's terminal: lines printed a second (its default 25 is
-    /// 25 changes a second, so at most ~25 distinct pictures a second).
-    pub lines_per_sec: u32,
+    /// The busy screen's terminal: lines printed a second; `None`: its
+    /// default, 25 (issue 14's table): 25 changes a second, so at most ~25
+    /// distinct pictures a second.
+    pub lines_per_sec: Option<u32>,
 }
 
 /// A JSON file (the host's `--stats-file`), if it is there and whole.
@@ -77,7 +75,7 @@ impl Scenario {
             phases: vec![Phase { rate_kbit, length }],
             host_args: host_args.to_vec(),
             slow_viewer_kbit: None,
-            lines_per_sec: BUSY_LINES_PER_SEC,
+            lines_per_sec: None,
         }
     }
 }
@@ -254,8 +252,10 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
     let _signal = start_signal(&server_ns, SERVER_IP, art)?;
     let x = Xvfb::start(Some(&host_ns), 1920, 1080, art)?;
     let mut cmd = command_in(Some(&host_ns), bin("holdfast-busyscreen"));
-    cmd.env("DISPLAY", &x.display)
-        .args(["--lines-per-sec", &scenario.lines_per_sec.to_string()]);
+    cmd.env("DISPLAY", &x.display);
+    if let Some(n) = scenario.lines_per_sec {
+        cmd.args(["--lines-per-sec", &n.to_string()]);
+    }
     let screen = Proc::spawn("busyscreen", cmd, art)?;
     screen
         .json_line(Duration::from_secs(20))

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use holdfast_testkit::artifacts_dir;
-use holdfast_testkit::ratebench::{run as run_scenario, Phase, Scenario, BUSY_LINES_PER_SEC};
+use holdfast_testkit::ratebench::{run as run_scenario, Phase, Scenario};
 
 /// Changes skipped at the start of a phase (the link's step, or the first picture).
 const SKIP: usize = 2;
@@ -40,7 +40,7 @@ pub fn run(args: &[String]) -> Result<()> {
         // lines): this one asks for more than 30, to see what the pipeline
         // itself reaches.
         Scenario {
-            lines_per_sec: 60,
+            lines_per_sec: Some(60),
             ..steady("unshaped, 60 lines a second", None, 0)
         },
         steady("8 Mbit/s", Some(8000), 0),
@@ -62,7 +62,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 .collect(),
             host_args: host_args.clone(),
             slow_viewer_kbit: None,
-            lines_per_sec: BUSY_LINES_PER_SEC,
+            lines_per_sec: None,
         },
         Scenario {
             slow_viewer_kbit: Some(500),
