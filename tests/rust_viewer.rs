@@ -170,7 +170,7 @@ async fn frame_acknowledgements_are_reported_back_and_forged_ones_refused() {
     let worker = MediaWorker::spawn(|| Ok(SyntheticSource::new(640, 360)), EncoderSettings::default()).unwrap();
     let host = start_host(&server, worker, QueueLimits::default(), 30).await;
     let mut v = join(&server, &host).await;
-    let mut first = next_frame(&mut v, Duration::from_secs(20)).await;
+    let first = next_frame(&mut v, Duration::from_secs(20)).await;
     // Drawn 10 ms after arriving, acknowledged at once: and its forgeries.
     tokio::time::sleep(Duration::from_millis(10)).await;
     v.send_control(Control::FrameShown {
@@ -180,21 +180,34 @@ async fn frame_acknowledgements_are_reported_back_and_forged_ones_refused() {
     for (frame, after_ms) in [(first.frame_id, 10), (first.frame_id + 100_000, 0)] {
         v.send_control(Control::FrameShown { frame, after_ms });
     }
-    // A real frame said to have waited 59 s on the viewer: impossible.
-    first = next_frame(&mut v, Duration::from_secs(5)).await;
-    v.send_control(Control::FrameShown {
-        frame: first.frame_id,
-        after_ms: 59_000,
-    });
+    // A real frame said to have waited 59 s on the viewer: impossible. The
+    // host reports once a second, so its report may come before or after
+    // the next frame: keep whichever comes first of either.
     let deadline = Instant::now() + Duration::from_secs(5);
-    let report = loop {
+    let (mut report, mut forged_wait) = (None, false);
+    while report.is_none() || !forged_wait {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, v.events.recv()).await {
-            Ok(Some(ViewerEvent::Control(c @ Control::LinkReport { .. }))) => break c,
+            Ok(Some(ViewerEvent::Control(c @ Control::LinkReport { .. }))) => report = Some(c),
+            Ok(Some(ViewerEvent::Frame(f))) if !forged_wait => {
+                v.send_control(Control::FrameShown {
+                    frame: f.frame_id,
+                    after_ms: 59_000,
+                });
+                forged_wait = true;
+            }
             Ok(Some(_)) => {}
-            other => panic!("no link report: {other:?}"),
+            other => panic!("no link report ({report:?}) or no second frame ({forged_wait}): {other:?}"),
         }
-    };
+    }
+    let report = report.expect("the loop ends with one");
+    // The impossible wait was sent last: give the host a moment to refuse it.
+    let mut stats = host.stats.clone();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        stats.wait_for(|s| s.viewers.first().is_some_and(|v| v.commands_rejected >= 3)),
+    )
+    .await;
     let s = host.stats.borrow().viewers[0].clone();
     eprintln!(
         "report {report:?}; host: shown p50 {:?} p95 {:?}, rejected {}",
