@@ -379,19 +379,10 @@ impl Command {
             [0, ..] => return Err(CommandError::UnknownBinary),
             _ => {}
         }
-        let mut value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| CommandError::Invalid(e.to_string()))?;
-        let object = value
-            .as_object_mut()
-            .ok_or_else(|| CommandError::Invalid("a command is a JSON object".into()))?;
-        match object.remove("v") {
-            None => {}
-            Some(v) => match v.as_u64() {
-                Some(n) if n == COMMANDS_VERSION as u64 => {}
-                Some(n) => return Err(CommandError::Version(n)),
-                None => return Err(CommandError::Invalid("`v` must be a number".into())),
-            },
-        }
+        let value = crate::parse_versioned(bytes, COMMANDS_VERSION).map_err(|e| match e {
+            crate::JsonError::Invalid(why) => CommandError::Invalid(why),
+            crate::JsonError::Version(n) => CommandError::Version(n),
+        })?;
         let control: Control = serde_json::from_value(value).map_err(|e| CommandError::Invalid(e.to_string()))?;
         control.validate()?;
         Ok(Command::Control(control))
@@ -402,13 +393,7 @@ impl Command {
         match self {
             Command::Ping => PING.to_vec(),
             Command::Pong => PONG.to_vec(),
-            Command::Control(c) => {
-                let mut value = serde_json::to_value(c).expect("Control always serialises");
-                if let Some(o) = value.as_object_mut() {
-                    o.insert("v".into(), COMMANDS_VERSION.into());
-                }
-                serde_json::to_vec(&value).expect("a JSON value always serialises")
-            }
+            Command::Control(c) => crate::encode_versioned(c, COMMANDS_VERSION),
         }
     }
 }

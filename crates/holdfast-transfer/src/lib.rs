@@ -1,0 +1,13 @@
+//! What support staff move during a session besides the picture and input:
+//! files both ways, the clipboard and chat, all on the `transfer` data
+//! channel (format: [`holdfast_proto::transfer`]).
+//!
+//! - [`engine`]: one side of the channel as a pure state machine (offers,
+//!   chunks, SHA-256, flow window, resume after a cut, chat history).
+//! - [`inbox`]: the receiving folder, the only code that writes files.
+
+pub mod engine;
+pub mod inbox;
+
+pub use engine::{ChatLine, ChunkJob, Direction, Engine, Event, Phase, Poll, Side, TransferView};
+pub use inbox::{Collision, Inbox, InboxError, Partial};
