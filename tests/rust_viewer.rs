@@ -46,6 +46,8 @@ async fn join(server: &RunningServer, host: &HostHandle) -> ViewerHandle {
         keepalive: KeepaliveConfig::viewer(),
         tls: None,
         grace: holdfast_session::GRACE_PERIOD,
+        inbox: None,
+        incoming_files: holdfast_peer::transfer::IncomingFiles::Allow,
     })
     .await
     .expect("viewer joins")

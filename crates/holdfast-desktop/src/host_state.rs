@@ -324,6 +324,8 @@ impl HostTracker {
                 out.push(Notice::CodeChanged);
             }
             HostEvent::ViewerUnresponsive { .. } => {}
+            // Files, clipboard and chat: shown from the stats' transfer state.
+            HostEvent::Transfer { .. } => {}
             HostEvent::ViewerState { peer_id, state } => {
                 if let Some(v) = self.view.viewers.iter_mut().find(|v| &v.peer_id == peer_id) {
                     let was_down = is_down(&v.state);

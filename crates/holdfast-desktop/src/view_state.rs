@@ -153,7 +153,7 @@ impl ViewTracker {
                 self.bytes += f.data.len() as u64;
                 self.rates(now_ms);
             }
-            ViewerEvent::Control(Control::Mode { control }) => {
+            ViewerEvent::Control(Control::Mode { control, .. }) => {
                 if *control != self.view.control {
                     out.push(Notice::ControlChanged { allowed: *control });
                 }
@@ -309,7 +309,12 @@ mod tests {
     #[test]
     fn control_host_away_rates_and_the_end() {
         let mut t = connected();
-        let n = t.on_event(&ViewerEvent::Control(Control::Mode { control: false }), T0);
+        let mode = Control::Mode {
+            control: false,
+            files: false,
+            clipboard: false,
+        };
+        let n = t.on_event(&ViewerEvent::Control(mode), T0);
         assert_eq!(n, vec![Notice::ControlChanged { allowed: false }]);
         assert!(!t.view().control);
         assert_eq!(

@@ -26,9 +26,11 @@ use holdfast_peer::backpressure::{QueueLimits, STALL_AFTER, VIDEO_QUEUE_CEILING_
 use holdfast_peer::host::{self, ConsentPolicy, HostConfig, HostEvent, HostRemote};
 use holdfast_peer::rate::RateConfig;
 use holdfast_peer::rtc::RtcOptions;
+use holdfast_peer::transfer::{IncomingFiles, TransferOutput};
 use holdfast_proto::signal::Decision;
 use holdfast_session::KEEPALIVE_INTERVAL;
 use holdfast_signal::{ServerConfig, TlsMode};
+use holdfast_transfer::Collision;
 use tokio::io::AsyncBufReadExt;
 use tracing::{info, warn};
 
@@ -161,6 +163,19 @@ struct Cli {
     /// Write host statistics as JSON to this file every second.
     #[arg(long)]
     stats_file: Option<PathBuf>,
+    /// The folder files from viewers land in (default: your Downloads folder).
+    #[arg(long)]
+    inbox: Option<PathBuf>,
+    /// Take files viewers with control send, without asking (otherwise
+    /// answer each with `accept-file PEER ID` or `decline-file PEER ID`).
+    #[arg(long)]
+    accept_files: bool,
+    /// Refuse files from viewers.
+    #[arg(long)]
+    no_files: bool,
+    /// Do not share the clipboard.
+    #[arg(long)]
+    no_clipboard: bool,
     /// Seconds between ICE restarts of a relayed connection, to find a
     /// direct path that appeared (0: only when TURN credentials are renewed).
     #[arg(long, default_value_t = holdfast_peer::host::RELAY_RECHECK.as_secs_f64())]
@@ -262,6 +277,15 @@ async fn main() -> anyhow::Result<()> {
     };
     config.consent_timeout = Duration::try_from_secs_f64(cli.consent_timeout_secs)?;
     config.control_enabled = !cli.view_only;
+    config.inbox = cli.inbox.clone().or_else(holdfast_transfer::Inbox::default_path);
+    config.incoming_files = if cli.accept_files {
+        IncomingFiles::Allow
+    } else {
+        IncomingFiles::Ask
+    };
+    config.files_enabled = !cli.no_files;
+    config.clipboard_enabled = !cli.no_clipboard;
+    config.system_clipboard = matches!(cli.source, Source::Screen) && !cli.no_clipboard;
     config.keepalive.interval = Duration::from_millis(cli.keepalive_ms.max(10));
     config.current_display = cli.display as u32;
     config.grace = Duration::from_secs_f64(cli.grace_secs);
@@ -415,6 +439,23 @@ fn print_event(ev: &HostEvent) {
         HostEvent::SignalRestored { reconnection } => serde_json::json!({"event": "signal-restored",
             "disconnect_duration": reconnection.as_ref().map(|r| r.disconnect_duration),
             "missed_message_count": reconnection.as_ref().map(|r| r.missed_message_count)}),
+        HostEvent::Transfer { peer_id, event } => match event {
+            TransferOutput::Offered { id, name, size, exists } => serde_json::json!({"event": "file-offered",
+                "peer_id": peer_id, "id": id, "name": name, "size": size, "exists": exists}),
+            TransferOutput::Chat(line) => {
+                serde_json::json!({"event": "chat", "peer_id": peer_id, "n": line.n, "text": line.text})
+            }
+            // Clipboard contents are never printed.
+            TransferOutput::Clipboard(_) => return,
+            TransferOutput::Saved { id, path } => {
+                serde_json::json!({"event": "file-saved", "peer_id": peer_id, "id": id, "path": path})
+            }
+            TransferOutput::Failed { id, name, error } => serde_json::json!({"event": "transfer-failed",
+                "peer_id": peer_id, "id": id, "name": name, "error": error}),
+            TransferOutput::Refused(message) => {
+                serde_json::json!({"event": "transfer-refused", "peer_id": peer_id, "message": message})
+            }
+        },
     };
     println!("{json}");
 }
@@ -467,8 +508,56 @@ fn answer_line(host: &HostRemote, waiting: &mut Vec<String>, line: &str) {
             }
             return;
         }
+        "files" | "clipboard" => {
+            let on = match arg {
+                Some("on") => true,
+                Some("off") => false,
+                _ => return eprintln!("holdfast-host: say `{verb} on` or `{verb} off`"),
+            };
+            if verb == "files" {
+                host.set_files(on)
+            } else {
+                host.set_clipboard(on)
+            }
+            return;
+        }
+        "send" => {
+            // `send PEER|all PATH` (the path may hold spaces).
+            let rest = line.trim_start()[verb.len()..].trim_start();
+            let path = rest.split_once(char::is_whitespace).map(|(_, p)| p.trim());
+            match (arg, path) {
+                (Some(to), Some(path)) if !path.is_empty() => {
+                    host.send_file((to != "all").then_some(to), PathBuf::from(path))
+                }
+                _ => eprintln!("holdfast-host: say `send PEER|all PATH`"),
+            }
+            return;
+        }
+        "chat" => {
+            let text = line.trim_start()[verb.len()..].trim();
+            if !text.is_empty() {
+                host.chat(None, text.to_owned());
+            }
+            return;
+        }
+        "accept-file" | "decline-file" | "cancel" => {
+            let id = words.next().and_then(|w| w.parse::<u32>().ok());
+            let collision = match words.next() {
+                Some("replace") => Collision::Replace,
+                _ => Collision::KeepBoth,
+            };
+            match (arg, id) {
+                (Some(peer), Some(id)) if verb == "cancel" => host.cancel_transfer(peer, id),
+                (Some(peer), Some(id)) => host.decide_file(peer, id, verb == "accept-file", collision),
+                _ => eprintln!("holdfast-host: say `{verb} PEER ID`"),
+            }
+            return;
+        }
         other => {
-            eprintln!("holdfast-host: unknown command `{other}` (control, view, deny, view-only on|off, kick, stop)");
+            eprintln!(
+                "holdfast-host: unknown command `{other}` (control, view, deny, view-only on|off, kick, stop, \
+                 send PEER|all PATH, chat TEXT, accept-file|decline-file|cancel PEER ID, files|clipboard on|off)"
+            );
             return;
         }
     };

@@ -11,7 +11,10 @@
 //! - [`injector`]: the [`Injector`] trait and its `enigo` implementation
 //!   (X11 via x11rb on Linux, native on Windows and macOS).
 //! - [`worker`]: a thread that owns the injector, driven from async code.
+//! - [`clipboard`]: a thread that owns the host's clipboard (`arboard`): sets
+//!   what a viewer shares, reports what is copied here.
 
+pub mod clipboard;
 pub mod controller;
 pub mod geometry;
 pub mod injector;
@@ -19,6 +22,7 @@ pub mod keys;
 pub mod sequencer;
 pub mod worker;
 
+pub use clipboard::{ClipboardWorker, SystemClipboard};
 pub use controller::InputController;
 pub use geometry::DisplayGeometry;
 pub use injector::{EnigoInjector, Injector};

@@ -76,7 +76,12 @@ use crate::resume::{Credentials, Reconnection, ResumeState};
 use crate::rtc::{build_peer, path_sample, to_init, Route, RtcEvent, RtcOptions};
 use crate::scale::ScalePolicy;
 use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
+use crate::transfer::{
+    self, Allowed, IncomingFiles, TransferConfig, TransferHandle, TransferInput, TransferOutput, TransferState,
+};
 use crate::PeerError;
+use holdfast_input::{ClipboardWorker, SystemClipboard};
+use holdfast_transfer::Collision;
 
 /// Captures per second after this many unchanged frames in a row drop to the idle rate.
 const IDLE_AFTER_UNCHANGED: u32 = 3;
@@ -130,6 +135,17 @@ pub struct HostConfig {
     /// Poll the machine's addresses at this interval and recover connections
     /// when they change (None: do not watch).
     pub watch_network: Option<Duration>,
+    /// Where files viewers send land (None: refused).
+    pub inbox: Option<std::path::PathBuf>,
+    /// Whether each incoming file is put to the user or taken.
+    pub incoming_files: IncomingFiles,
+    /// The host's switches beside "allow control": files from viewers, and
+    /// the clipboard both ways (each only ever for viewers with control).
+    pub files_enabled: bool,
+    pub clipboard_enabled: bool,
+    /// Share this machine's clipboard (None: no clipboard, as on a server
+    /// without a desktop). Opened at start; failing to open it is logged.
+    pub system_clipboard: bool,
 }
 
 /// How a host answers join requests.
@@ -220,6 +236,12 @@ pub enum HostEvent {
         added: Vec<std::net::IpAddr>,
         removed: Vec<std::net::IpAddr>,
     },
+    /// Files, clipboard or chat of a viewer's session (an offer to answer
+    /// with [`HostRemote::decide_file`], a chat line, a saved file, a failure).
+    Transfer {
+        peer_id: String,
+        event: TransferOutput,
+    },
 }
 
 /// Instructions from the shell to a running host.
@@ -236,6 +258,13 @@ enum HostCommand {
     /// Stop sharing: every viewer's input stops now and the room ends.
     Stop,
     NetworkChanged(NetworkChange),
+    /// To one viewer (Some) or every viewer (None).
+    SendFile(Option<PeerId>, std::path::PathBuf),
+    Chat(Option<PeerId>, String),
+    DecideFile(PeerId, u32, bool, Collision),
+    CancelTransfer(PeerId, u32),
+    SetFiles(bool),
+    SetClipboard(bool),
 }
 
 impl HostConfig {
@@ -262,6 +291,11 @@ impl HostConfig {
             ice_disconnected_timeout: disconnected_timeout(cfg!(windows)),
             relay_recheck: Some(RELAY_RECHECK),
             watch_network: Some(crate::netwatch::NETWORK_POLL_INTERVAL),
+            inbox: None,
+            incoming_files: IncomingFiles::Ask,
+            files_enabled: true,
+            clipboard_enabled: true,
+            system_clipboard: false,
         }
     }
 }
@@ -362,6 +396,8 @@ pub struct ViewerStats {
     /// Input refused because the injection queue was full (a flood).
     pub input_dropped: u64,
     pub commands_rejected: u64,
+    /// The session's files, clipboard and chat.
+    pub transfer: TransferState,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -382,6 +418,11 @@ pub struct HostStats {
     pub scale_changes: u64,
     /// The host's view-only switch is off (input accepted from viewers granted control).
     pub control_enabled: bool,
+    /// The host's switches for files from viewers and for the clipboard.
+    pub files_enabled: bool,
+    pub clipboard_enabled: bool,
+    /// This machine's clipboard is shared (it could be opened).
+    pub clipboard_available: bool,
     pub viewers: Vec<ViewerStats>,
 }
 
@@ -442,6 +483,44 @@ impl HostRemote {
     pub fn kick(&self, peer_id: &str) {
         let _ = self.cmd.send(HostCommand::Kick(PeerId(peer_id.to_owned())));
     }
+
+    /// Sends a file to one viewer, or to every viewer (None).
+    pub fn send_file(&self, peer_id: Option<&str>, path: std::path::PathBuf) {
+        let peer = peer_id.map(|p| PeerId(p.to_owned()));
+        let _ = self.cmd.send(HostCommand::SendFile(peer, path));
+    }
+
+    /// A chat line to one viewer, or to every viewer (None).
+    pub fn chat(&self, peer_id: Option<&str>, text: String) {
+        let peer = peer_id.map(|p| PeerId(p.to_owned()));
+        let _ = self.cmd.send(HostCommand::Chat(peer, text));
+    }
+
+    /// Answers a file offer ([`TransferOutput::Offered`]).
+    pub fn decide_file(&self, peer_id: &str, id: u32, accept: bool, collision: Collision) {
+        let _ = self.cmd.send(HostCommand::DecideFile(
+            PeerId(peer_id.to_owned()),
+            id,
+            accept,
+            collision,
+        ));
+    }
+
+    pub fn cancel_transfer(&self, peer_id: &str, id: u32) {
+        let _ = self
+            .cmd
+            .send(HostCommand::CancelTransfer(PeerId(peer_id.to_owned()), id));
+    }
+
+    /// The switch for files from viewers (off stops those under way).
+    pub fn set_files(&self, enabled: bool) {
+        let _ = self.cmd.send(HostCommand::SetFiles(enabled));
+    }
+
+    /// The switch for the clipboard, both ways.
+    pub fn set_clipboard(&self, enabled: bool) {
+        let _ = self.cmd.send(HostCommand::SetClipboard(enabled));
+    }
 }
 
 impl HostHandle {
@@ -481,6 +560,10 @@ enum Ev {
     FrameDone(Result<LanesOutcome, MediaError>),
     /// The media thread switched displays (or could not).
     Switched(u32, Result<(u32, u32), MediaError>),
+    /// A viewer's transfer task has news; `None`: only its view changed.
+    Transfer(PeerId, Option<TransferOutput>),
+    /// Text was copied on this machine.
+    LocalClipboard(String),
 }
 
 /// Where the end-to-end check of one peer connection stands.
@@ -509,6 +592,10 @@ struct Viewer {
     pc: Arc<dyn PeerConnection>,
     video: Arc<dyn DataChannel>,
     commands: Arc<dyn DataChannel>,
+    /// Files, clipboard and chat: a task per session, across reconnections.
+    transfer: TransferHandle,
+    /// What was last allowed to cross on it.
+    allowed: Allowed,
     remote_set: bool,
     pending: Vec<IceCandidate>,
     /// Connection state, recovery, keepalive, quality and the video gate (pure).
@@ -540,6 +627,7 @@ impl Viewer {
     fn stats(&self, now: Instant) -> ViewerStats {
         let mut stats = self.stats.clone();
         self.link.fill_stats(now, &mut stats);
+        stats.transfer = self.transfer.state.borrow().clone();
         stats
     }
 }
@@ -707,6 +795,8 @@ struct HostLoop {
     /// The size each lane encodes the screen at (rate control only).
     scale: [ScalePolicy; MAX_LANES],
     unchanged_streak: u32,
+    /// This machine's clipboard (None: not shared, or it could not be opened).
+    clipboard: Option<ClipboardWorker>,
     stats: HostStats,
     stats_tx: watch::Sender<HostStats>,
 }
@@ -725,11 +815,17 @@ impl HostLoop {
         code: RoomCode,
     ) -> Self {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let clipboard = config.system_clipboard.then(|| open_clipboard(ev_tx.clone())).flatten();
         let stats = HostStats {
             control_enabled: config.control_enabled,
+            files_enabled: config.files_enabled,
+            clipboard_enabled: config.clipboard_enabled,
+            clipboard_available: clipboard.is_some(),
             screen_size: worker.dimensions(),
             ..Default::default()
         };
+        // What the host can do is known from the start.
+        stats_tx.send_replace(stats.clone());
         let (w, h) = worker.dimensions();
         let scale = std::array::from_fn(|_| ScalePolicy::for_screen(w, h));
         let lanes = LanePolicy::new(config.encoder_lanes);
@@ -757,6 +853,7 @@ impl HostLoop {
             lanes_open: [true, false],
             scale,
             unchanged_streak: 0,
+            clipboard,
             stats,
             stats_tx,
         }
@@ -877,6 +974,7 @@ impl HostLoop {
         if v.link.commands_open() {
             send_command(&v.commands, displays).await;
         }
+        v.transfer.send(TransferInput::Trusted);
         self.control_changed(peer).await;
         self.publish_stats();
     }
@@ -1104,6 +1202,42 @@ impl HostLoop {
                     warn!(index, "no such display to share (or already shared)");
                 }
             }
+            HostCommand::SendFile(to, path) => {
+                for v in self.viewers_for(to.as_ref()) {
+                    v.transfer.send(TransferInput::SendFile(path.clone()));
+                }
+            }
+            HostCommand::Chat(to, text) => {
+                for v in self.viewers_for(to.as_ref()) {
+                    v.transfer.send(TransferInput::Chat(text.clone()));
+                }
+            }
+            HostCommand::DecideFile(peer, id, accept, collision) => {
+                if let Some(v) = self.viewers.get(&peer) {
+                    v.transfer.send(TransferInput::Decide { id, accept, collision });
+                }
+            }
+            HostCommand::CancelTransfer(peer, id) => {
+                if let Some(v) = self.viewers.get(&peer) {
+                    v.transfer.send(TransferInput::Cancel(id));
+                }
+            }
+            HostCommand::SetFiles(enabled) | HostCommand::SetClipboard(enabled) => {
+                if matches!(cmd, HostCommand::SetFiles(_)) {
+                    info!(enabled, "host file transfer switch");
+                    self.config.files_enabled = enabled;
+                    self.stats.files_enabled = enabled;
+                } else {
+                    info!(enabled, "host clipboard switch");
+                    self.config.clipboard_enabled = enabled;
+                    self.stats.clipboard_enabled = enabled;
+                }
+                let peers: Vec<PeerId> = self.viewers.keys().cloned().collect();
+                for peer in peers {
+                    self.control_changed(&peer).await;
+                }
+                self.publish_stats();
+            }
             HostCommand::SetControl(enabled) => {
                 info!(enabled, "host control switch");
                 self.config.control_enabled = enabled;
@@ -1175,9 +1309,57 @@ impl HostLoop {
                 let _ = input.revoke(&peer.0);
             }
         }
+        self.sync_allowed(peer);
+        let Some(v) = self.viewers.get(peer) else { return };
         if v.link.commands_open() && v.trusted() {
-            send_command(&v.commands, Control::Mode { control }).await;
+            let mode = Control::Mode {
+                control,
+                files: v.allowed.files_in,
+                clipboard: v.allowed.clipboard,
+            };
+            send_command(&v.commands, mode).await;
         }
+    }
+
+    /// What may cross on a viewer's transfer channel follows its control
+    /// and the host's switches; taking it away stops what is under way.
+    fn sync_allowed(&mut self, peer: &PeerId) {
+        let Some(v) = self.viewers.get_mut(peer) else { return };
+        let control = v.may_control(self.config.control_enabled);
+        let allowed = Allowed {
+            files_in: control && self.config.files_enabled,
+            clipboard: control && self.config.clipboard_enabled && self.clipboard.is_some(),
+        };
+        if allowed != v.allowed {
+            info!(peer = %peer, files = allowed.files_in, clipboard = allowed.clipboard, "what may cross changed");
+            v.allowed = allowed;
+            v.transfer.send(TransferInput::Allow(allowed));
+        }
+    }
+
+    /// Starts a viewer's transfer task; its news comes back as [`Ev::Transfer`].
+    fn start_transfer(&self, peer: &PeerId) -> TransferHandle {
+        let mut handle = transfer::spawn(TransferConfig {
+            side: holdfast_transfer::Side::Host,
+            inbox: self.config.inbox.clone(),
+            incoming: self.config.incoming_files,
+            tag: peer.0.chars().filter(char::is_ascii_alphanumeric).take(24).collect(),
+        });
+        let (tx, p) = (self.ev_tx.clone(), peer.clone());
+        let mut events = std::mem::replace(&mut handle.events, mpsc::unbounded_channel().1);
+        let mut state = handle.state.clone();
+        tokio::spawn(async move {
+            loop {
+                let ev = tokio::select! {
+                    e = events.recv() => match e { Some(e) => Some(e), None => break },
+                    changed = state.changed() => match changed { Ok(()) => None, Err(_) => break },
+                };
+                if tx.send(Ev::Transfer(p.clone(), ev)).is_err() {
+                    break;
+                }
+            }
+        });
+        handle
     }
 
     /// Fresh STUN/TURN settings (renewed TURN credentials) for the
@@ -1304,8 +1486,12 @@ impl HostLoop {
             ordered: false,
             ..Default::default()
         });
-        let video = pc.create_data_channel("video", ordered).await?;
+        let video = pc.create_data_channel("video", ordered.clone()).await?;
         let commands = pc.create_data_channel("commands", unordered).await?;
+        // Reliable and ordered, polled by the session's transfer task.
+        let transfer = pc
+            .create_data_channel(holdfast_proto::transfer::CHANNEL_LABEL, ordered)
+            .await?;
         for (dc, label) in [(video.clone(), Label::Video), (commands.clone(), Label::Commands)] {
             tokio::spawn(poll_channel(dc, label, peer.clone(), generation, self.ev_tx.clone()));
         }
@@ -1325,13 +1511,26 @@ impl HostLoop {
             sdp: offer.sdp,
             generation,
         });
-        Ok(OpenedPeer { pc, video, commands })
+        Ok(OpenedPeer {
+            pc,
+            video,
+            commands,
+            transfer,
+        })
     }
 
     /// A connection to a viewer that asks to join: nothing but the check
     /// flows on it until the viewer passed it and was admitted.
     async fn add_viewer(&mut self, peer: PeerId, address: String, request_deadline: Instant) -> Result<(), PeerError> {
-        let OpenedPeer { pc, video, commands } = self.open_peer(&peer, 0).await?;
+        let OpenedPeer {
+            pc,
+            video,
+            commands,
+            transfer: transfer_dc,
+        } = self.open_peer(&peer, 0).await?;
+        let transfer = self.start_transfer(&peer);
+        transfer.pace.set_video(video.clone());
+        transfer.send(TransferInput::Channel(transfer_dc));
         let stats = ViewerStats {
             peer_id: peer.0.clone(),
             ..Default::default()
@@ -1358,6 +1557,8 @@ impl HostLoop {
                 pc,
                 video,
                 commands,
+                transfer,
+                allowed: Allowed::default(),
                 remote_set: false,
                 pending: Vec::new(),
                 link,
@@ -1428,6 +1629,8 @@ impl HostLoop {
         let old = std::mem::replace(&mut v.pc, opened.pc);
         v.video = opened.video;
         v.commands = opened.commands;
+        v.transfer.pace.set_video(v.video.clone());
+        v.transfer.send(TransferInput::Channel(opened.transfer));
         v.generation = generation;
         // New certificates: checked again (with the resume secret) before anything flows.
         v.check = Check::Waiting;
@@ -1634,6 +1837,13 @@ impl HostLoop {
                 }
             }
             Ev::Switched(index, result) => self.on_switched(index, result).await,
+            Ev::Transfer(peer, event) => self.on_transfer(peer, event),
+            Ev::LocalClipboard(text) => {
+                // Copied here: to every viewer the clipboard crosses to now.
+                for v in self.viewers.values().filter(|v| v.allowed.clipboard) {
+                    v.transfer.send(TransferInput::SendClipboardText(text.clone()));
+                }
+            }
             Ev::FrameDone(result) => {
                 self.on_frame(result).await;
                 if std::mem::take(&mut self.tick_pending) {
@@ -1641,6 +1851,38 @@ impl HostLoop {
                 }
             }
         }
+    }
+
+    /// News from a viewer's transfer task.
+    fn on_transfer(&mut self, peer: PeerId, event: Option<TransferOutput>) {
+        let Some(v) = self.viewers.get(&peer) else { return };
+        match event {
+            None => {}
+            Some(TransferOutput::Clipboard(text)) => {
+                // The task passes clipboard text only while allowed; checked again here.
+                if let (Some(c), true) = (&self.clipboard, v.allowed.clipboard) {
+                    let _ = c.set(text);
+                }
+            }
+            Some(event) => {
+                if let TransferOutput::Saved { path, .. } = &event {
+                    info!(peer = %peer, "file received: {}", path.display());
+                }
+                self.emit(HostEvent::Transfer {
+                    peer_id: peer.0.clone(),
+                    event,
+                });
+            }
+        }
+        self.publish_stats();
+    }
+
+    /// The viewers a command names: one, or all admitted ones.
+    fn viewers_for<'a>(&'a self, to: Option<&'a PeerId>) -> impl Iterator<Item = &'a Viewer> + 'a {
+        self.viewers
+            .iter()
+            .filter(move |(p, v)| v.admitted && to.is_none_or(|t| t == *p))
+            .map(|(_, v)| v)
     }
 
     async fn on_command(&mut self, peer: PeerId, cmd: Command) {
@@ -1951,6 +2193,7 @@ struct LaneTick {
 }
 
 struct OpenedPeer {
+    transfer: Arc<dyn DataChannel>,
     pc: Arc<dyn PeerConnection>,
     video: Arc<dyn DataChannel>,
     commands: Arc<dyn DataChannel>,
@@ -1976,13 +2219,34 @@ async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame
         }
     }
     let queued = v.video.outstanding_bytes().await.unwrap_or(0);
-    v.link.handle_sent(
-        Instant::now(),
-        frame.keyframe,
-        frame.data.len(),
-        queued,
-        frame.capture_us,
-    );
+    let now = Instant::now();
+    v.link
+        .handle_sent(now, frame.keyframe, frame.data.len(), queued, frame.capture_us);
+    if let Some(capacity) = v.link.capacity_bps(now) {
+        v.transfer.pace.set_capacity(capacity);
+    }
+}
+
+/// Opens this machine's clipboard; what is copied here comes back as
+/// [`Ev::LocalClipboard`].
+fn open_clipboard(ev_tx: mpsc::UnboundedSender<Ev>) -> Option<ClipboardWorker> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    match ClipboardWorker::spawn(SystemClipboard::open, tx) {
+        Ok(w) => {
+            tokio::spawn(async move {
+                while let Some(text) = rx.recv().await {
+                    if ev_tx.send(Ev::LocalClipboard(text)).is_err() {
+                        break;
+                    }
+                }
+            });
+            Some(w)
+        }
+        Err(e) => {
+            warn!("the clipboard is not shared: {e}");
+            None
+        }
+    }
 }
 
 /// Polls one data channel for as long as it lives; every channel must be

@@ -11,6 +11,7 @@
 //! - [`netwatch`]: noticing that the host's addresses changed (pure diff + a poll).
 //! - [`link`]: one viewer's link as the host sees it (recovery, keepalive, quality, video gate), pure.
 //! - [`host`]: registers a room, offers `video` + `commands` to each viewer, streams.
+//! - [`transfer`]: a session's files, clipboard and chat on the `transfer` channel (the engine's async shell).
 //! - [`viewer`]: joins a room, answers, reassembles frames (the Rust viewer).
 
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod rtc;
 pub mod scale;
 pub mod shown;
 pub mod signal_client;
+pub mod transfer;
 pub mod viewer;
 
 use holdfast_proto::signal::SignalError;

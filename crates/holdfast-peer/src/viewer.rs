@@ -36,6 +36,7 @@ use crate::auth::{self as wire, Side};
 use crate::resume::{Credentials, Reconnection, ResumeState};
 use crate::rtc::{apply_ice_servers, build_peer, path_sample, to_init, Route, RtcEvent, RtcOptions};
 use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
+use crate::transfer::{self, Allowed, IncomingFiles, TransferConfig, TransferHandle, TransferInput};
 use crate::PeerError;
 
 #[derive(Debug, Clone)]
@@ -55,6 +56,10 @@ pub struct ViewerConfig {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// How long to keep trying after the signalling connection drops.
     pub grace: Duration,
+    /// Where files the host sends land (None: refused).
+    pub inbox: Option<std::path::PathBuf>,
+    /// Whether each file the host sends is put to the person or taken.
+    pub incoming_files: IncomingFiles,
 }
 
 impl ViewerConfig {
@@ -69,6 +74,8 @@ impl ViewerConfig {
             keepalive: KeepaliveConfig::viewer(),
             tls: None,
             grace: holdfast_session::GRACE_PERIOD,
+            inbox: None,
+            incoming_files: IncomingFiles::Ask,
         }
     }
 
@@ -140,6 +147,8 @@ pub struct ViewerHandle {
     pub token: SessionToken,
     /// Whether the host allowed control (as opposed to view only).
     pub control: bool,
+    /// Files, clipboard and chat with the host (lives across reconnections).
+    pub transfer: TransferHandle,
     ctl: mpsc::UnboundedSender<Ctl>,
     signal: SignalSender,
 }
@@ -189,14 +198,22 @@ pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
     let (joined_tx, joined_rx) = oneshot::channel();
     let span = info_span!("viewer", room = %config.id);
     let signal = session.sender();
+    let transfer = transfer::spawn(TransferConfig {
+        side: holdfast_transfer::Side::Viewer,
+        inbox: config.inbox.clone(),
+        incoming: config.incoming_files,
+        tag: format!("viewer{}", std::process::id()),
+    });
+    let files = transfer.sender();
     // The loop runs from the start: the host connects and checks the code
     // before it asks its user.
-    tokio::spawn(run(config, session, ev_tx, ctl_rx, joined_tx).instrument(span));
+    tokio::spawn(run(config, session, ev_tx, ctl_rx, joined_tx, files).instrument(span));
     let (token, control) = joined_rx.await.map_err(|_| PeerError::SignalClosed)??;
     Ok(ViewerHandle {
         events,
         token,
         control,
+        transfer,
         ctl,
         signal,
     })
@@ -225,7 +242,15 @@ async fn run(
     out: mpsc::UnboundedSender<ViewerEvent>,
     mut ctl: mpsc::UnboundedReceiver<Ctl>,
     joined: Joined,
+    files: mpsc::UnboundedSender<TransferInput>,
 ) {
+    // What the host may send here: files if there is an inbox; the
+    // clipboard crosses while this viewer has control.
+    let mut allowed = Allowed {
+        files_in: config.inbox.is_some(),
+        clipboard: false,
+    };
+    let _ = files.send(TransferInput::Allow(allowed));
     let signal = session.sender();
     let mut joined = Some(joined);
     let (itx, mut irx) = mpsc::unbounded_channel::<Internal>();
@@ -377,6 +402,8 @@ async fn run(
                             keepalive = Some(Keepalive::new(config.keepalive, Instant::now()));
                             tokio::spawn(poll_commands(dc, itx.clone()));
                         }
+                        // Read by the transfer task once this connection passed the check.
+                        holdfast_proto::transfer::CHANNEL_LABEL => { let _ = files.send(TransferInput::Channel(dc)); }
                         other => warn!("ignoring unexpected data channel `{other}`"),
                     }
                 }
@@ -426,6 +453,7 @@ async fn run(
                                         let kept = wire::encode_resume(&established.resume).unwrap_or_default();
                                         resume = Some(established.resume);
                                         info!("the host proved the code over this connection");
+                                        let _ = files.send(TransferInput::Trusted);
                                         let _ = out.send(ViewerEvent::Verified { resume: kept, took: commands_at.elapsed() });
                                         Ok(())
                                     }
@@ -443,6 +471,11 @@ async fn run(
                             break reason.describe().to_owned();
                         }
                         Command::Control(c) if matches!(check, Check::Passed) => {
+                            if let Control::Mode { clipboard, .. } = c {
+                                // The host says what crosses; it checks again on its side.
+                                allowed.clipboard = clipboard;
+                                let _ = files.send(TransferInput::Allow(allowed));
+                            }
                             let _ = out.send(ViewerEvent::Control(c));
                             Ok(())
                         }

@@ -21,7 +21,7 @@
 //! | `release-all`      | viewer → host | `seq` (the viewer lost focus)                 |
 //! | `view-only`        | viewer → host | `on` (the viewer's own switch)                |
 //! | `select-display`   | viewer → host | `index`                                       |
-//! | `mode`             | host → viewer | `control` (whether input is accepted)         |
+//! | `mode`             | host → viewer | `control`, `files`, `clipboard` (what is accepted) |
 //! | `displays`         | host → viewer | `current`, `displays`                         |
 //! | `auth-hello`       | host → viewer | `kind`, `sid`, `msg` (base64)                 |
 //! | `auth-reply`       | viewer → host | `msg`, `tag` (base64)                         |
@@ -178,9 +178,14 @@ pub enum Control {
     SelectDisplay {
         index: u32,
     },
-    /// Host to viewer: whether the host currently accepts this viewer's input.
+    /// Host to viewer: whether the host currently accepts this viewer's
+    /// input, and (on the `transfer` channel) its files and clipboard.
     Mode {
         control: bool,
+        #[serde(default)]
+        files: bool,
+        #[serde(default)]
+        clipboard: bool,
     },
     /// Host to viewer: the displays it can share and the one it shares.
     Displays {
@@ -452,7 +457,11 @@ mod tests {
             Control::ReleaseAll { seq: 6 },
             Control::ViewOnly { on: true },
             Control::SelectDisplay { index: 1 },
-            Control::Mode { control: false },
+            Control::Mode {
+                control: false,
+                files: false,
+                clipboard: false,
+            },
             Control::Displays {
                 current: 0,
                 displays: vec![DisplayDesc {
@@ -512,7 +521,13 @@ mod tests {
                 assert_eq!(Control::input(seq, ev), c);
             }
         }
-        assert!(Control::Mode { control: true }.into_input().is_err());
+        assert!(Control::Mode {
+            control: true,
+            files: true,
+            clipboard: true
+        }
+        .into_input()
+        .is_err());
     }
 
     #[test]

@@ -90,6 +90,8 @@ async fn main() -> anyhow::Result<()> {
         },
         tls: None,
         grace: std::time::Duration::try_from_secs_f64(cli.grace_secs)?,
+        inbox: None,
+        incoming_files: holdfast_peer::transfer::IncomingFiles::Allow,
     })
     .await;
     let mut v = match connecting {
