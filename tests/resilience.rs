@@ -120,19 +120,6 @@ fn next_event_keeping(p: &Proc, names: &[&str], within: Duration) -> anyhow::Res
     p.next_event(names, within)
 }
 
-/// Reads the viewer's events for `d`, returning them.
-fn events_for(p: &Proc, d: Duration) -> Vec<Value> {
-    let until = Instant::now() + d;
-    let mut out = Vec::new();
-    while let Ok(ev) = p.json_line(until.saturating_duration_since(Instant::now())) {
-        out.push(ev);
-        if Instant::now() >= until {
-            break;
-        }
-    }
-    out
-}
-
 #[test]
 fn a_ten_second_blackout_resumes_the_same_session_within_three_seconds() -> anyhow::Result<()> {
     let art = artifacts_dir("resilience_blackout_10s");
@@ -144,12 +131,12 @@ fn a_ten_second_blackout_resumes_the_same_session_within_three_seconds() -> anyh
         ..
     } = session_with(&net, &[], &[], &[], &art)?;
     // Frames flow; then the viewer's cable goes dark for 10 s.
-    let before = events_for(&viewer, Duration::from_secs(2));
+    let before = viewer.events_for(Duration::from_secs(2));
     anyhow::ensure!(before.iter().any(|e| e["event"] == "frame"), "no frames before the cut");
     net.viewer_link.blackout()?;
     let cut = Instant::now();
     let cut_at = utc_time_of_day();
-    let during = events_for(&viewer, Duration::from_secs(10));
+    let during = viewer.events_for(Duration::from_secs(10));
     net.viewer_link.restore()?;
     let restored = Instant::now();
     let restored_us = unix_micros();
@@ -182,7 +169,7 @@ fn a_ten_second_blackout_resumes_the_same_session_within_three_seconds() -> anyh
         frames(&on_the_way),
         during.iter().filter(|e| e["event"] != "frame").collect::<Vec<_>>()
     );
-    let after = events_for(&viewer, Duration::from_secs(3));
+    let after = viewer.events_for(Duration::from_secs(3));
     anyhow::ensure!(
         !after.iter().any(|e| e["event"] == "joined" || e["event"] == "closed"),
         "same session, no new join: {after:?}"
@@ -316,12 +303,12 @@ fn a_sixty_second_blackout_past_ice_failure_resumes_by_itself() -> anyhow::Resul
         ..
     } = session_with(&net, &[], &[], &[], &art)?;
     anyhow::ensure!(
-        frames(&events_for(&viewer, Duration::from_secs(2))) > 0,
+        frames(&viewer.events_for(Duration::from_secs(2))) > 0,
         "no frames before the cut"
     );
     net.viewer_link.blackout()?;
     let cut = Instant::now();
-    let during = events_for(&viewer, Duration::from_secs(60));
+    let during = viewer.events_for(Duration::from_secs(60));
     net.viewer_link.restore()?;
     let restored = Instant::now();
     // Within the grace window (300 s) and with no help: the signalling
@@ -348,7 +335,7 @@ fn a_sixty_second_blackout_past_ice_failure_resumes_by_itself() -> anyhow::Resul
         named(&all, &["joined", "closed"])
     );
     anyhow::ensure!(!recoveries.is_empty(), "the host never tried to recover");
-    let after = events_for(&viewer, Duration::from_secs(3));
+    let after = viewer.events_for(Duration::from_secs(3));
     anyhow::ensure!(
         frames(&after) > 10,
         "video keeps flowing: {} frames in 3 s",
@@ -430,12 +417,12 @@ fn a_restarted_server_picks_the_session_up_and_delivers_what_was_queued_once_in_
     drop(signal); // killed: no goodbye to anyone
     let down = Instant::now();
     // Media does not need the server.
-    let meanwhile = events_for(&viewer, Duration::from_secs(4));
+    let meanwhile = viewer.events_for(Duration::from_secs(4));
     eprintln!("server down: {} frames in 4 s", frames(&meanwhile));
     anyhow::ensure!(frames(&meanwhile) > 20, "media stopped with the server");
     // The host renegotiates while the server is down: its offer is queued.
     host.write_line("restart-ice")?;
-    let queued = events_for(&viewer, Duration::from_secs(1));
+    let queued = viewer.events_for(Duration::from_secs(1));
     anyhow::ensure!(
         named(&queued, &["signal"]).is_empty(),
         "nothing can arrive while the server is down"
@@ -449,7 +436,7 @@ fn a_restarted_server_picks_the_session_up_and_delivers_what_was_queued_once_in_
     let back = Instant::now();
     // Both come back by themselves; the viewer gets the queued offer, once.
     let (first, on_the_way) = next_event_keeping(&viewer, &["frame"], Duration::from_secs(60))?;
-    let settle = events_for(&viewer, Duration::from_secs(5));
+    let settle = viewer.events_for(Duration::from_secs(5));
     let seen: Vec<Value> = on_the_way
         .iter()
         .chain(std::iter::once(&first))
@@ -510,7 +497,7 @@ fn when_the_hosts_address_changes_the_session_moves_to_the_new_one() -> anyhow::
         viewer,
         ..
     } = session_with(&net, &[], &["--ice-bind", "0.0.0.0:0"], &[], &art)?;
-    anyhow::ensure!(frames(&events_for(&viewer, Duration::from_secs(2))) > 0);
+    anyhow::ensure!(frames(&viewer.events_for(Duration::from_secs(2))) > 0);
     net.host_link.readdress(HOST_IP, "10.77.0.12")?;
     let changed = Instant::now();
     let noticed = next_event(&host, &["network-changed"], Duration::from_secs(10))?;
@@ -538,7 +525,7 @@ fn when_the_hosts_address_changes_the_session_moves_to_the_new_one() -> anyhow::
     }
     let (first, skipped) = next_event_keeping(&viewer, &["frame", "closed"], Duration::from_secs(30))?;
     on_the_way.extend(skipped);
-    let after = events_for(&viewer, Duration::from_secs(3));
+    let after = viewer.events_for(Duration::from_secs(3));
     let recovered = changed.elapsed();
     eprintln!(
         "address changed; host noticed in {:.2} s: {noticed}; {recovering}; video on the new connection within {:.2} s; \
@@ -603,7 +590,7 @@ fn ten_percent_loss_and_150_ms_for_a_minute_keeps_the_session_and_input_lands() 
         let close = |p: (i32, i32)| (p.0 - want.0).abs() <= 2 && (p.1 - want.1).abs() <= 2;
         let mut ok = false;
         while sent.elapsed() < Duration::from_secs(5) {
-            let batch = events_for(&viewer, Duration::from_millis(250));
+            let batch = viewer.events_for(Duration::from_millis(250));
             frames_seen += frames(&batch);
             events.extend(batch.into_iter().filter(|e| e["event"] != "frame"));
             if let Some(q) = quality() {

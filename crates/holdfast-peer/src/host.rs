@@ -2222,9 +2222,6 @@ async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame
     let now = Instant::now();
     v.link
         .handle_sent(now, frame.keyframe, frame.data.len(), queued, frame.capture_us);
-    if let Some(capacity) = v.link.capacity_bps(now) {
-        v.transfer.pace.set_capacity(capacity);
-    }
 }
 
 /// Opens this machine's clipboard; what is copied here comes back as

@@ -9,80 +9,55 @@
 //! the shell says the connection passed the end-to-end check
 //! ([`TransferInput::Trusted`]). What arrives before is dropped and counted.
 //!
-//! Flow control: a chunk is queued only while the channel holds less than
-//! the [`Pace`] budget (the host sets it from the viewer's path estimate:
-//! about 30 ms of the path) and, on the host, while no video frame waits, so
-//! a frame queues behind at most one budget of file bytes.
+//! Flow control: a chunk is written only while the channel's outstanding
+//! bytes are under the [`Pacer`]'s delay-based limit (files fill what the
+//! path leaves free, adding at most ~25 ms of queue in front of the
+//! session's video, input and acknowledgements) and, on the host, while the
+//! video channel holds less than [`VIDEO_FIRST_BYTES`] ([`Pace`]).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use holdfast_proto::transfer::{check_name, Kind, Message, RejectReason, MAX_CHAT_CHARS, MAX_CLIPBOARD_TEXT_BYTES};
-use holdfast_transfer::{ChatLine, Collision, Engine, Event, Inbox, Partial, Poll, Side, TransferView};
+use holdfast_transfer::pacer::MIN_LIMIT;
+use holdfast_transfer::{ChatLine, Collision, Engine, Event, Inbox, Pacer, Partial, Poll, Side, TransferView};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
-/// Budget when nothing better is known (the viewer's uploads; a host
-/// without rate control).
-pub const DEFAULT_BUDGET: usize = 1024 * 1024;
-/// Smallest and largest budget the host derives from a path estimate.
-pub const MIN_BUDGET: usize = 64 * 1024;
-pub const MAX_BUDGET: usize = 4 * 1024 * 1024;
-/// File bytes kept queued, as time of the path.
-const BUDGET_TIME: Duration = Duration::from_millis(30);
-/// How often a blocked sender looks again (video queued, or the budget full).
+/// File bytes wait while the video channel holds more than this.
+pub const VIDEO_FIRST_BYTES: usize = 64 * 1024;
+/// How often a blocked sender looks again (video queued, or the limit reached).
 const RETRY: Duration = Duration::from_millis(5);
 /// How often the UI's view is refreshed while something moves.
 const VIEW_EVERY: Duration = Duration::from_millis(250);
 
-/// How much file data the sender may keep queued, and the video channel
-/// that goes first (set by the host; the viewer keeps the defaults).
+/// The video channel that goes before file bytes (set by the host; a
+/// viewer has none).
+#[derive(Default)]
 pub struct Pace {
-    budget: AtomicUsize,
     video: Mutex<Option<Arc<dyn DataChannel>>>,
 }
 
-impl Default for Pace {
-    fn default() -> Self {
-        Pace {
-            budget: AtomicUsize::new(DEFAULT_BUDGET),
-            video: Mutex::new(None),
-        }
-    }
-}
-
 impl Pace {
-    /// The path carries `capacity_bps`: keep about 30 ms of it queued.
-    pub fn set_capacity(&self, capacity_bps: f64) {
-        let bytes = (capacity_bps / 8.0 * BUDGET_TIME.as_secs_f64()) as usize;
-        self.budget
-            .store(bytes.clamp(MIN_BUDGET, MAX_BUDGET), Ordering::Relaxed);
-    }
-
     /// The video channel of the same connection: file bytes wait while it
-    /// holds more than a budget.
+    /// holds more than [`VIDEO_FIRST_BYTES`].
     pub fn set_video(&self, video: Arc<dyn DataChannel>) {
         *self.video.lock().expect("pace lock") = Some(video);
     }
 
-    /// Whether video has more than a budget queued.
-    async fn video_busy(&self, budget: usize) -> bool {
+    /// Whether video has more than [`VIDEO_FIRST_BYTES`] outstanding.
+    async fn video_busy(&self) -> bool {
         let video = self.video.lock().expect("pace lock").clone();
         match video {
-            Some(v) => v.outstanding_bytes().await.unwrap_or(0) > budget,
+            Some(v) => v.outstanding_bytes().await.unwrap_or(0) > VIDEO_FIRST_BYTES,
             None => false,
         }
-    }
-
-    pub fn budget(&self) -> usize {
-        self.budget.load(Ordering::Relaxed)
     }
 }
 
@@ -228,6 +203,8 @@ pub fn spawn(config: TransferConfig) -> TransferHandle {
         out: out_tx,
         state: state_tx,
         pace: pace.clone(),
+        pacer: Pacer::default(),
+        written: 0,
         rejected: 0,
         dirty: true,
     };
@@ -259,6 +236,10 @@ struct Task {
     out: mpsc::UnboundedSender<TransferOutput>,
     state: watch::Sender<TransferState>,
     pace: Arc<Pace>,
+    /// How much file data may be outstanding on the channel.
+    pacer: Pacer,
+    /// Bytes written to the current channel.
+    written: u64,
     rejected: u64,
     dirty: bool,
 }
@@ -313,10 +294,11 @@ impl Task {
                 if self.live() {
                     self.engine.handle_closed();
                 }
-                let _ = dc
-                    .set_buffered_amount_low_threshold((self.pace.budget() / 2) as u32)
-                    .await;
+                let _ = dc.set_buffered_amount_low_threshold(MIN_LIMIT as u32).await;
                 self.channel = Some(dc);
+                // A new path: its delay and rate are learnt afresh.
+                self.pacer = Pacer::default();
+                self.written = 0;
                 // The channel is created open-pending; its OnOpen follows.
                 self.open = false;
                 self.trusted = false;
@@ -568,28 +550,28 @@ impl Task {
         }
     }
 
-    /// Sends what the engine has: control messages, then chunks within the budget.
+    /// Sends what the engine has: control messages, then chunks within the limit.
     async fn pump(&mut self) {
         if !self.live() {
             return;
         }
         let Some(dc) = self.channel.clone() else { return };
         while let Some(c) = self.engine.poll_control() {
-            if dc
-                .send(BytesMut::from(&Message::Control(c).encode()[..]))
-                .await
-                .is_err()
-            {
+            if !self.write(&dc, &Message::Control(c).encode()).await {
                 return;
             }
         }
-        let budget = self.pace.budget();
         loop {
-            if self.pace.video_busy(budget).await {
+            let outstanding = dc.outstanding_bytes().await.unwrap_or(usize::MAX);
+            self.pacer.on_sample(Instant::now(), self.written, outstanding);
+            if !self.engine.busy() {
                 break;
             }
-            let queued = dc.outstanding_bytes().await.unwrap_or(usize::MAX);
-            if queued >= budget {
+            if outstanding >= self.pacer.limit() {
+                self.pacer.on_limited();
+                break;
+            }
+            if self.pace.video_busy().await {
                 break;
             }
             let bytes = match self.engine.poll_chunk() {
@@ -612,14 +594,20 @@ impl Task {
                     }
                 }
             };
-            if dc.send(BytesMut::from(&bytes[..])).await.is_err() {
+            if !self.write(&dc, &bytes).await {
                 break;
             }
             // The last chunk queues the `end`.
             while let Some(c) = self.engine.poll_control() {
-                let _ = dc.send(BytesMut::from(&Message::Control(c).encode()[..])).await;
+                self.write(&dc, &Message::Control(c).encode()).await;
             }
         }
+    }
+
+    /// Writes one message, counting it for the pacer.
+    async fn write(&mut self, dc: &Arc<dyn DataChannel>, bytes: &[u8]) -> bool {
+        self.written += bytes.len() as u64;
+        dc.send(BytesMut::from(bytes)).await.is_ok()
     }
 
     fn publish(&mut self) {

@@ -574,6 +574,19 @@ impl Proc {
         }
     }
 
+    /// The JSON lines it prints for the next `d`.
+    pub fn events_for(&self, d: Duration) -> Vec<serde_json::Value> {
+        let until = std::time::Instant::now() + d;
+        let mut out = Vec::new();
+        while let Ok(ev) = self.json_line(until.saturating_duration_since(std::time::Instant::now())) {
+            out.push(ev);
+            if std::time::Instant::now() >= until {
+                break;
+            }
+        }
+        out
+    }
+
     pub fn write_line(&mut self, line: &str) -> Result<()> {
         let stdin = self.stdin.as_mut().ok_or_else(|| anyhow!("stdin closed"))?;
         writeln!(stdin, "{line}")?;

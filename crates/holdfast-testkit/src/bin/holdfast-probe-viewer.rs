@@ -8,14 +8,20 @@
 //! with status 2, a failed end-to-end check before admission
 //! `{"event":"auth-failed","reason":..,"message":..}` and status 3.
 //!
+//! With `--inbox`, files the host sends are taken into that folder;
+//! `--send-file` sends one to the host; `--transfers-every-ms` prints the
+//! session's transfers (`transfers`), and `file-saved`, `transfer-failed`
+//! and `chat` events come as they happen.
+//!
 //! Each stdin line is a `commands` message to send, in its wire form; input
 //! events may omit `seq` (the viewer numbers them); `reconnect` and `leave`
-//! act on the session. Tests run it as a separate
+//! act on the session, `send PATH` sends a file and `chat TEXT` a chat line. Tests run it as a separate
 //! process so it can be frozen (SIGSTOP) or put behind a slow link.
 
 use clap::Parser;
 use holdfast_media::H264Decoder;
 use holdfast_peer::rtc::RtcOptions;
+use holdfast_peer::transfer::{TransferInput, TransferOutput};
 use holdfast_peer::viewer::{self, ViewerConfig, ViewerEvent};
 use holdfast_peer::PeerError;
 use holdfast_proto::commands::{Command, Control};
@@ -58,6 +64,16 @@ struct Cli {
     /// and print `{"event":"change","n":..,"at_us":..}` the first time each shows.
     #[arg(long)]
     change_code: bool,
+    /// Take files the host sends into this folder.
+    #[arg(long)]
+    inbox: Option<std::path::PathBuf>,
+    /// Send this file to the host once joined.
+    #[arg(long)]
+    send_file: Option<std::path::PathBuf>,
+    /// Print the session's transfers this often, in ms (0: never), as
+    /// `{"event":"transfers","at_ms":..,"connected":..,"transfers":[..]}`.
+    #[arg(long, default_value_t = 0)]
+    transfers_every_ms: u64,
 }
 
 #[tokio::main]
@@ -90,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
         },
         tls: None,
         grace: std::time::Duration::try_from_secs_f64(cli.grace_secs)?,
-        inbox: None,
+        inbox: cli.inbox.clone(),
         incoming_files: holdfast_peer::transfer::IncomingFiles::Allow,
     })
     .await;
@@ -123,9 +139,35 @@ async fn main() -> anyhow::Result<()> {
     let mut frames = 0u64;
     let mut seen_changes = std::collections::HashSet::new();
     let mut screen = (1u32, 1u32);
+    if let Some(path) = &cli.send_file {
+        v.transfer.send(TransferInput::SendFile(path.clone()));
+    }
+    let every = std::time::Duration::from_millis(cli.transfers_every_ms.max(1));
+    let mut transfers_tick = tokio::time::interval(every);
     loop {
         let ev = tokio::select! {
             ev = v.events.recv() => match ev { Some(ev) => ev, None => break },
+            _ = transfers_tick.tick(), if cli.transfers_every_ms > 0 => {
+                let s = v.transfer.state.borrow().clone();
+                println!("{}", json!({"event": "transfers", "at_ms": unix_ms(), "connected": s.connected,
+                    "rejected": s.rejected, "transfers": s.transfers}));
+                continue;
+            }
+            out = v.transfer.events.recv() => {
+                let line = match out {
+                    Some(TransferOutput::Saved { id, path }) => json!({"event": "file-saved", "id": id, "path": path}),
+                    Some(TransferOutput::Failed { id, name, error }) => {
+                        json!({"event": "transfer-failed", "id": id, "name": name, "error": error})
+                    }
+                    Some(TransferOutput::Chat(line)) => json!({"event": "chat", "n": line.n, "text": line.text}),
+                    Some(TransferOutput::Refused(message)) => json!({"event": "transfer-refused", "message": message}),
+                    // Offers are taken (--inbox); clipboard contents are not printed.
+                    Some(_) => continue,
+                    None => break,
+                };
+                println!("{line}");
+                continue;
+            }
             line = stdin.next_line(), if stdin_open => {
                 match line {
                     Ok(Some(line)) => send_line(&v, &line),
@@ -239,6 +281,12 @@ fn send_line(v: &viewer::ViewerHandle, line: &str) {
     }
     if line == "leave" {
         return v.leave();
+    }
+    if let Some(path) = line.strip_prefix("send ") {
+        return v.transfer.send(TransferInput::SendFile(path.trim().into()));
+    }
+    if let Some(text) = line.strip_prefix("chat ") {
+        return v.transfer.send(TransferInput::Chat(text.into()));
     }
     let mut value: serde_json::Value = match serde_json::from_str(line) {
         Ok(v) => v,
