@@ -393,3 +393,93 @@ async fn the_clipboard_crosses_both_ways_only_with_control_and_the_switch_on() {
     host.stop().await.unwrap();
     server.shutdown().await;
 }
+
+/// A tmpfs of `mb` MiB at `dir`, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, mb: u32) -> Tmpfs {
+        let _ = Command::new("umount").arg("-l").arg(dir).status();
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "holdfast-test"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount a tmpfs (the tests run as root)");
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_gives_a_clear_error_and_leaves_no_partial_file() {
+    let art = artifacts_dir("transfer_full_disk");
+    let (src, viewer_dir) = (art.join("src"), art.join("viewer-inbox"));
+    for d in [&src, &viewer_dir] {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let disk = Tmpfs::mount(&art.join("small-disk"), 110);
+    let server = server().await;
+    let host = start_host(&server, &disk.0, false, Decision::Control).await;
+    let v = join(&server, &host, &viewer_dir).await;
+    let mut state = v.transfer.state.clone();
+    until(&mut state, Duration::from_secs(10), "the transfer channel up", |s| {
+        s.connected
+    })
+    .await;
+    let no_space = RejectReason::NoSpace.describe();
+
+    // Bigger than the free space (with the 64 MiB kept free): refused before a byte moves.
+    let (big, _) = random_file(&src, "too-big.bin", 50 << 20);
+    v.transfer.send(TransferInput::SendFile(big));
+    let s = until(&mut state, Duration::from_secs(10), "the big file refused", |s| {
+        failed(s, Direction::Outgoing, "too-big.bin").is_some()
+    })
+    .await;
+    let f = failed(&s, Direction::Outgoing, "too-big.bin").unwrap();
+    assert_eq!((f.error.as_deref(), f.bytes_sent), (Some(no_space), 0));
+
+    // Three that each fit when offered (40 + 64 of 110 MiB), but not
+    // together: the disk fills while the third is written.
+    let files: Vec<(PathBuf, String)> = ["one.bin", "two.bin", "three.bin"]
+        .iter()
+        .map(|name| random_file(&src, name, 40 << 20))
+        .collect();
+    for (path, _) in &files {
+        v.transfer.send(TransferInput::SendFile(path.clone()));
+    }
+    let s = until(&mut state, Duration::from_secs(60), "all three ended", |s| {
+        ["one.bin", "two.bin", "three.bin"]
+            .iter()
+            .all(|n| done(s, Direction::Outgoing, n).is_some() || failed(s, Direction::Outgoing, n).is_some())
+    })
+    .await;
+    let outcome: Vec<(String, Option<String>)> = ["one.bin", "two.bin", "three.bin"]
+        .iter()
+        .map(|n| {
+            let t = s.transfers.iter().find(|t| t.name == *n).unwrap();
+            (format!("{n}: {:?}", t.phase), t.error.clone())
+        })
+        .collect();
+    eprintln!("on a 110 MiB disk: {outcome:?}; left there: {:?}", files_in(&disk.0));
+    assert!(done(&s, Direction::Outgoing, "one.bin").is_some(), "{outcome:?}");
+    assert!(done(&s, Direction::Outgoing, "two.bin").is_some(), "{outcome:?}");
+    let third = failed(&s, Direction::Outgoing, "three.bin").expect("the third does not fit");
+    assert_eq!(third.error.as_deref(), Some(no_space));
+    assert!(third.done > 0, "the third failed while written, not when offered: {third:?}");
+    assert_eq!(sha_of(&disk.0.join("one.bin")), files[0].1);
+    assert_eq!(sha_of(&disk.0.join("two.bin")), files[1].1);
+    let left = files_in(&disk.0);
+    assert!(!left.iter().any(|n| n.ends_with(".part")), "no partial file: {left:?}");
+    assert!(!left.contains(&"three.bin".to_string()), "{left:?}");
+    host.stop().await.unwrap();
+    server.shutdown().await;
+}

@@ -813,8 +813,16 @@ pub struct Xvfb {
 impl Xvfb {
     /// Starts Xvfb at `width`x`height`, in `ns` if given.
     pub fn start(ns: Option<&Netns>, width: u32, height: u32, log_dir: &Path) -> Result<Self> {
-        // A display number no concurrent test uses.
-        let n = 100 + (std::process::id() % 800) * 10 + COUNTER.fetch_add(1, Ordering::SeqCst) % 10;
+        // A display number no concurrent test uses, and none an earlier run
+        // left a lock or socket for: a killed Xvfb leaves its lock, and once
+        // its pid is reused Xvfb refuses the number ("already active").
+        let mut n = 100 + (std::process::id() % 800) * 10 + COUNTER.fetch_add(1, Ordering::SeqCst) % 10;
+        let taken = |n: u32| {
+            Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        };
+        while taken(n) {
+            n = 100 + (n + 7919) % 30000;
+        }
         let display = format!(":{n}");
         let mut cmd = command_in(ns, "Xvfb");
         cmd.args([
