@@ -474,7 +474,10 @@ async fn a_full_disk_gives_a_clear_error_and_leaves_no_partial_file() {
     assert!(done(&s, Direction::Outgoing, "two.bin").is_some(), "{outcome:?}");
     let third = failed(&s, Direction::Outgoing, "three.bin").expect("the third does not fit");
     assert_eq!(third.error.as_deref(), Some(no_space));
-    assert!(third.done > 0, "the third failed while written, not when offered: {third:?}");
+    assert!(
+        third.done > 0,
+        "the third failed while written, not when offered: {third:?}"
+    );
     assert_eq!(sha_of(&disk.0.join("one.bin")), files[0].1);
     assert_eq!(sha_of(&disk.0.join("two.bin")), files[1].1);
     let left = files_in(&disk.0);

@@ -304,6 +304,11 @@ impl Task {
                 self.trusted = false;
             }
             TransferInput::Trusted => {
+                // Said once per connection; a second would restart the
+                // engine's hello and pause what is moving.
+                if self.trusted {
+                    return;
+                }
                 self.trusted = true;
                 // A channel already open when the check passed.
                 if !self.open {
