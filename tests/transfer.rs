@@ -20,9 +20,9 @@ use holdfast_proto::signal::Decision;
 use holdfast_proto::transfer::{encode_chunk, Control, Kind, Message, RejectReason};
 use holdfast_proto::{RoomCode, RoomId};
 use holdfast_signal::{RunningServer, ServerConfig};
+use holdfast_testkit::files::{random_file, sha256_file as sha_of, sha256_hex, xclip_in, xclip_out};
 use holdfast_testkit::{artifacts_dir, Xvfb};
 use holdfast_transfer::{Direction, Phase, TransferView};
-use sha2::{Digest, Sha256};
 
 async fn server() -> RunningServer {
     let mut cfg = ServerConfig::loopback(0);
@@ -54,23 +54,6 @@ async fn join(server: &RunningServer, host: &HostHandle, inbox: &Path) -> Viewer
     })
     .await
     .expect("viewer joins")
-}
-
-fn random_file(dir: &Path, name: &str, len: usize) -> (PathBuf, String) {
-    use rand::RngCore;
-    let mut data = vec![0u8; len];
-    rand::rng().fill_bytes(&mut data);
-    let path = dir.join(name);
-    std::fs::write(&path, &data).unwrap();
-    (path, hex(&Sha256::digest(&data)))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn sha_of(path: &Path) -> String {
-    hex(&Sha256::digest(std::fs::read(path).unwrap()))
 }
 
 /// Waits until `f` holds for the state of the viewer's transfers.
@@ -257,27 +240,6 @@ async fn a_hostile_viewer_cannot_write_outside_the_folder_nor_send_without_contr
     server.shutdown().await;
 }
 
-fn xclip_out(display: &str) -> String {
-    let out = Command::new("xclip")
-        .args(["-o", "-selection", "clipboard"])
-        .env("DISPLAY", display)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn xclip_in(display: &str, text: &str) {
-    use std::io::Write;
-    let mut child = Command::new("xclip")
-        .args(["-i", "-selection", "clipboard"])
-        .env("DISPLAY", display)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    child.wait().unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clipboard_crosses_both_ways_only_with_control_and_the_switch_on() {
     let art = artifacts_dir("transfer_clipboard");
@@ -358,7 +320,7 @@ async fn the_clipboard_crosses_both_ways_only_with_control_and_the_switch_on() {
     });
     raw(Message::Control(Control::End {
         id,
-        sha256: hex(&Sha256::digest(bad)),
+        sha256: sha256_hex(&bad),
     }));
     let mut host_stats = host.stats.clone();
     // (A watch::Ref held on blocks the host's next publish: keep only a bool.)

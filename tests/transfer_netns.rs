@@ -10,27 +10,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use holdfast_testkit::files::{random_file, sha256_file};
 use holdfast_testkit::{artifacts_dir, shape_egress, start_host, start_probe_viewer, start_signal_with, Lan, Netns};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const SERVER_IP: &str = "10.78.0.1";
 const HOST_IP: &str = "10.78.0.2";
 const VIEWER_IP: &str = "10.78.0.3";
 const RATE_KBIT: u32 = 20_000;
 const SIZE: usize = 200 << 20;
-
-fn random_file(path: &Path, len: usize) -> String {
-    use rand::RngCore;
-    let mut data = vec![0u8; len];
-    rand::rng().fill_bytes(&mut data);
-    std::fs::write(path, &data).unwrap();
-    hex(&Sha256::digest(&data))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// Frames a second among `events`, over `span`.
 fn fps(events: &[Value], span: Duration) -> f64 {
@@ -64,8 +52,8 @@ fn two_hundred_megabytes_each_way_survive_a_ten_second_cut_and_video_keeps_its_r
         let _ = std::fs::remove_dir_all(d);
         std::fs::create_dir_all(d)?;
     }
-    let up_sha = random_file(&src.join("up.bin"), SIZE);
-    let down_sha = random_file(&src.join("down.bin"), SIZE);
+    let (_, up_sha) = random_file(&src, "up.bin", SIZE);
+    let (_, down_sha) = random_file(&src, "down.bin", SIZE);
 
     let lan = Lan::new()?;
     let (server_ns, host_ns, viewer_ns) = (Netns::new()?, Netns::new()?, Netns::new()?);
@@ -154,8 +142,8 @@ fn two_hundred_megabytes_each_way_survive_a_ten_second_cut_and_video_keeps_its_r
     }
     let took = started.elapsed();
 
-    let got_up = hex(&Sha256::digest(std::fs::read(host_inbox.join("up.bin"))?));
-    let got_down = hex(&Sha256::digest(std::fs::read(viewer_inbox.join("down.bin"))?));
+    let got_up = sha256_file(&host_inbox.join("up.bin"));
+    let got_down = sha256_file(&viewer_inbox.join("down.bin"));
     let up = transfer(&after, "outgoing").cloned().unwrap_or_default();
     let down_host = host_outgoing(&stats).unwrap_or_default();
     let up_sent = up["bytes_sent"].as_u64().unwrap_or(0);

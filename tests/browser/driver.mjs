@@ -6,6 +6,9 @@
 //   {"cmd":"console"}                     -> {"ok":true,"value":[...lines]}
 //   {"cmd":"mouse","action":"move|down|up|click|wheel","x":..,"y":..,"button":"left","dx":..,"dy":..}
 //   {"cmd":"keyboard","action":"type|press|down|up|insert","text":"..","key":".."}
+//   {"cmd":"files","selector":"..","paths":[..]} -> {"ok":true}  (a file input's picked files)
+//   {"cmd":"download","selector":"..","path":".."} -> {"ok":true,"value":"suggested name"} (click, save the download)
+//   {"cmd":"grant","permissions":[..],"origin":".."} -> {"ok":true}
 //   {"cmd":"close"}                       -> {"ok":true} and exit
 // Chromium never downloads anything: executablePath is the system binary.
 // HEADFUL=1 opens a real window on $DISPLAY (at 0,0, WINDOW_W x WINDOW_H): the
@@ -92,6 +95,20 @@ for await (const line of createInterface({ input: process.stdin })) {
         reply({ ok: true });
         break;
       }
+      case 'files':
+        await page.setInputFiles(req.selector, req.paths);
+        reply({ ok: true });
+        break;
+      case 'download': {
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click(req.selector)]);
+        await download.saveAs(req.path);
+        reply({ ok: true, value: download.suggestedFilename() });
+        break;
+      }
+      case 'grant':
+        await context.grantPermissions(req.permissions, req.origin ? { origin: req.origin } : {});
+        reply({ ok: true });
+        break;
       case 'close':
         reply({ ok: true });
         await context.close();

@@ -4,8 +4,11 @@
 // `sample(x, y)`, `pictureRect()`, `control()`).
 
 import './style.css';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { pickLanguage, setLanguage, t } from './i18n';
 import { InputCapture } from './input';
 import { ViewerSession, type SessionState } from './session';
+import { TransferPanel, type ClipboardNote } from './transferpanel';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const canvas = $<HTMLCanvasElement>('screen');
@@ -27,8 +30,64 @@ const LABELS: Record<SessionState, string> = {
   closed: 'Session ended',
 };
 
+// The panel's language: `?lang=` or the browser's (the rest of this page is English for now).
+setLanguage(pickLanguage(new URLSearchParams(location.search).get('lang'), navigator.languages ?? []));
+
 let session: ViewerSession | null = null;
 const input = new InputCapture(canvas, (msg) => session?.sendInput(msg));
+
+// Files, clipboard and chat. The clipboard: the host's text is written to
+// ours when it arrives (Chromium allows that to a focused page; otherwise a
+// click does it); ours is read when the page gets the focus back, if the
+// person let this page read the clipboard, or when they press the button.
+let pendingClipboard: string | null = null;
+let clipboardNote: ClipboardNote = null;
+function noteClipboard(n: ClipboardNote): void {
+  clipboardNote = n;
+  panel.setClipboardNote(n);
+}
+async function sendClipboard(askIfNeeded: boolean): Promise<void> {
+  const s = session;
+  if (!s || !s.transfers.allowed.control || !s.transfers.allowed.clipboard) return;
+  if (!askIfNeeded) {
+    // Read on focus only where the person already allowed it: never a prompt unasked.
+    const state = await navigator.permissions?.query({ name: 'clipboard-read' as PermissionName }).then((p) => p.state, () => 'denied');
+    if (state !== 'granted') return;
+  }
+  try {
+    const text = await navigator.clipboard.readText();
+    const r = s.transfers.sendClipboardText(text);
+    if (r === 'sent') noteClipboard('sent');
+    else if (r === 'too-large') noteClipboard('tooLarge');
+  } catch {
+    if (askIfNeeded) noteClipboard('unreadable');
+  }
+}
+async function copyFromHost(text: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    pendingClipboard = null;
+    noteClipboard('arrived');
+  } catch {
+    pendingClipboard = text;
+    noteClipboard('blocked');
+  }
+}
+const panel = new TransferPanel(() => session?.transfers ?? null, {
+  send: () => void sendClipboard(true),
+  copyPending: () => {
+    if (pendingClipboard !== null) void copyFromHost(pendingClipboard);
+  },
+});
+document.body.append(panel.root);
+panel.acceptDrops(canvas);
+const xferBtn = $<HTMLButtonElement>('xfer-toggle');
+xferBtn.addEventListener('click', () => panel.show(!panel.shown));
+window.addEventListener('focus', () => void sendClipboard(false));
+let unseen = 0;
+function refreshPanelButton(): void {
+  xferBtn.textContent = unseen > 0 ? `${t('xfer.open')} (${unseen})` : t('xfer.open');
+}
 
 function showControl(allowed: boolean): void {
   input.setEnabled(allowed);
@@ -38,6 +97,12 @@ function showControl(allowed: boolean): void {
   controlBtn.setAttribute('aria-pressed', String(Boolean(s?.viewOnly)));
   infoEl.dataset.control = allowed ? 'control' : 'view-only';
 }
+
+xferBtn.addEventListener('click', () => {
+  unseen = 0;
+  refreshPanelButton();
+});
+refreshPanelButton();
 
 controlBtn.addEventListener('click', () => {
   if (session) session.setViewOnly(!session.viewOnly);
@@ -65,6 +130,7 @@ function start(id: string, code: string): void {
       stateEl.className = `state state-${state}`;
       if (detail && (state === 'closed' || state === 'failed' || state === 'waiting')) showMessage(detail);
       if (state === 'connected') showMessage(null);
+      xferBtn.hidden = state === 'idle' || state === 'signalling' || state === 'failed';
       if (state === 'closed' || state === 'failed') showControl(false);
     },
     onError(message) {
@@ -76,6 +142,18 @@ function start(id: string, code: string): void {
     onNotice(text) {
       // Passing conditions (signalling lost / back); the session keeps itself alive.
       showMessage(text);
+    },
+    transfers: {
+      onChange: () => panel.update(),
+      onChat: () => {
+        if (!panel.shown) unseen += 1;
+        refreshPanelButton();
+      },
+      onClipboardText: (text) => void copyFromHost(text),
+      onReceived: () => {
+        if (!panel.shown) unseen += 1;
+        refreshPanelButton();
+      },
     },
     onFrame(frame, screen) {
       // At the screen's size: the host may send it smaller on a slow link.
@@ -123,6 +201,12 @@ declare global {
       control(): boolean;
       message(): string | null;
       signals(): { seq: number | null; type: string }[];
+      transfers(): object;
+      chat(): object;
+      sendChat(text: string): boolean;
+      fileSha256(id: number): Promise<string | null>;
+      clipboardNote(): ClipboardNote;
+      showPanel(on: boolean): void;
     };
   }
 }
@@ -143,6 +227,19 @@ window.holdfast = {
   message: () => (messageEl.hidden ? null : messageEl.textContent),
   /** Room messages delivered so far, `{seq, type}`, once each, in order of arrival. */
   signals: () => [...(session?.signalLog ?? [])],
+  /** Transfers as the engine sees them, and messages refused. */
+  transfers: () => ({ views: session?.transfers.transfers ?? [], refused: session?.transfers.refused ?? 0, allowed: session?.transfers.allowed ?? null }),
+  chat: () => [...(session?.transfers.chat ?? [])],
+  sendChat: (text: string) => Boolean(session?.transfers.sendChat(text)),
+  /** The SHA-256 of a received file held for saving (computed here, for tests). */
+  async fileSha256(id: number) {
+    const f = session?.transfers.file(id);
+    if (!f) return null;
+    const digest = sha256(new Uint8Array(await f.blob.arrayBuffer()));
+    return Array.from(digest, (x) => x.toString(16).padStart(2, '0')).join('');
+  },
+  clipboardNote: () => clipboardNote,
+  showPanel: (on: boolean) => panel.show(on),
 };
 
 // The host's link carries ID and code in the fragment (`#id=…&code=…`),

@@ -10,6 +10,8 @@ import { FrameAssembler } from './assembler';
 import { FrameDecoder, type PictureStats, type Size } from './decoder';
 import { QualityMonitor, classify, pathSample, type Quality, type Route } from './quality';
 import { ResumeState, SignallingSession } from './signalling';
+import { CHANNEL_LABEL as TRANSFER_LABEL } from './transfer';
+import { SEND_BUFFER_LOW, Transfers, type TransferEvents } from './transfers';
 import {
   AuthError, type AuthFailure, type PendingViewer, GATE_LEN, RESUME_BYTES, SID_BYTES, TAG_BYTES,
   canonicalCode, describeFailure, fingerprintFromSdp, fromBase64, toBase64, viewerOnHello,
@@ -111,6 +113,8 @@ export interface SessionEvents {
   onControl?(allowed: boolean): void;
   /** A passing condition to show (signalling lost / restored, host away); null clears it. */
   onNotice?(text: string | null): void;
+  /** Files, clipboard and chat with the host. */
+  transfers?: TransferEvents;
 }
 
 export class ViewerSession {
@@ -120,6 +124,13 @@ export class ViewerSession {
   private generation = 0;
   private iceServers: RTCIceServer[] = [];
   private commands: RTCDataChannel | null = null;
+  /** This connection's `transfer` channel. */
+  private transferChannel: RTCDataChannel | null = null;
+  /** Files, clipboard and chat: one for the session, across connections. */
+  readonly transfers: Transfers;
+  /** The host's switches, from its `mode`. */
+  private hostFiles = false;
+  private hostClipboard = false;
   private pendingCandidates: RTCIceCandidateInit[] = [];
   private remoteSet = false;
   private assembler = new FrameAssembler();
@@ -158,6 +169,7 @@ export class ViewerSession {
   private lastAnswered = 0;
 
   constructor(private readonly wsUrl: string, private readonly events: SessionEvents) {
+    this.transfers = new Transfers(events.transfers ?? { onChange: () => {} });
     this.pictures = new FrameDecoder({
       onPicture: (frame, screen) => this.events.onFrame(frame, screen),
       onNeedKeyframe: () => {
@@ -234,6 +246,11 @@ export class ViewerSession {
 
   private setState(state: SessionState, detail?: string): void {
     this.state = state;
+    const down = state === 'disconnected' || state === 'failed';
+    if (this.transfers && this.transfers.sessionDown !== down) {
+      this.transfers.sessionDown = down;
+      this.events.transfers?.onChange();
+    }
     this.link.state = state;
     this.events.onState(state, detail);
   }
@@ -311,6 +328,7 @@ export class ViewerSession {
     this.remoteSet = false;
     this.pendingCandidates = [];
     this.commands = null;
+    this.transferChannel = null;
     this.check = 'waiting';
     const generation = this.generation;
     let down = false;
@@ -349,6 +367,21 @@ export class ViewerSession {
         dc.onmessage = (m) => {
           if (this.pc === pc) this.onCommand(m.data);
         };
+      } else if (dc.label === TRANSFER_LABEL) {
+        // Read only once this connection's check passed (`Transfers` keeps a
+        // few early messages until then).
+        const t = this.transfers;
+        this.transferChannel = dc;
+        t.attach(dc);
+        dc.bufferedAmountLowThreshold = SEND_BUFFER_LOW;
+        dc.onbufferedamountlow = () => t.pump();
+        dc.onopen = () => t.opened(dc);
+        dc.onclose = () => t.closed(dc);
+        dc.onmessage = (m) => {
+          if (this.pc === pc && m.data instanceof ArrayBuffer) t.onMessage(dc, new Uint8Array(m.data));
+          else if (this.pc === pc) t.onMessage(dc, new TextEncoder().encode(String(m.data)));
+        };
+        if (this.check === 'passed') t.trust(dc);
       }
     };
   }
@@ -369,7 +402,7 @@ export class ViewerSession {
     this.hostSilentReported = false;
     const b = typeof data === 'string' ? new TextEncoder().encode(data) : new Uint8Array(data);
     if (b.length === PING.length && b.every((x, i) => x === PING[i])) {
-      this.commands?.send(PONG);
+      if (this.commands?.readyState === 'open') this.commands.send(PONG);
       return;
     }
     if (b.length > 4096 || b[0] !== 0x7b) return; // only JSON objects, within the limit
@@ -384,7 +417,11 @@ export class ViewerSession {
       return;
     }
     if (this.check !== 'passed') return;
-    if (msg.type === 'mode' && typeof msg.control === 'boolean') this.setControl(msg.control);
+    if (msg.type === 'mode' && typeof msg.control === 'boolean') {
+      this.hostFiles = msg.files === true;
+      this.hostClipboard = msg.clipboard === true;
+      this.setControl(msg.control);
+    }
     if (msg.type === 'link-report') this.onLinkReport(msg);
   }
 
@@ -422,6 +459,7 @@ export class ViewerSession {
         if (resume.length !== RESUME_BYTES) throw new AuthError('malformed', 'resume secret');
         this.resume = resume;
         this.check = 'passed';
+        if (this.transferChannel) this.transfers.trust(this.transferChannel);
         if (!this.admittedOnce) this.setState('waiting', 'Code checked; waiting for the host to accept…');
       } else if (msg.type === 'auth-failed') {
         const known: AuthFailure[] = ['malformed', 'intercepted', 'wrong-code', 'host-unproven', 'no-secret'];
@@ -464,6 +502,9 @@ export class ViewerSession {
 
   private setControl(allowed: boolean): void {
     this.controlAllowed = allowed;
+    // Files and the clipboard follow the host's grant of control (our own
+    // view-only switch only stops input) and its two switches.
+    this.transfers.setAllowed({ control: allowed, files: this.hostFiles, clipboard: this.hostClipboard });
     this.events.onControl?.(allowed && !this.viewOnly);
   }
 
@@ -538,6 +579,7 @@ export class ViewerSession {
 
   private checkStall(): void {
     const now = performance.now();
+    this.transfers.tick();
     void this.sampleQuality().catch(() => {});
     if (this.commands?.readyState === 'open' && !this.hostSilentReported && now - this.lastHostActivity > HOST_SILENT_MS) {
       // The resilience layer reconnects; here we only say so.

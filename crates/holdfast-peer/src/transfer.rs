@@ -36,6 +36,9 @@ pub const VIDEO_FIRST_BYTES: usize = 64 * 1024;
 const RETRY: Duration = Duration::from_millis(5);
 /// How often the UI's view is refreshed while something moves.
 const VIEW_EVERY: Duration = Duration::from_millis(250);
+/// Messages kept from a connection before its check passed (the browser's
+/// shell keeps as many: `ui/src/transfers.ts`).
+const EARLY_MESSAGES: usize = 64;
 
 /// The video channel that goes before file bytes (set by the host; a
 /// viewer has none).
@@ -196,6 +199,7 @@ pub fn spawn(config: TransferConfig) -> TransferHandle {
         channel: None,
         open: false,
         trusted: false,
+        early: Vec::new(),
         allowed: Allowed::default(),
         reading: HashMap::new(),
         writing: HashMap::new(),
@@ -226,6 +230,11 @@ struct Task {
     open: bool,
     /// …and its connection passed the check.
     trusted: bool,
+    /// What the channel brought before this side's check passed: the peer
+    /// may write as soon as its own check passed, and the two checks end on
+    /// another channel (`commands`, unordered). Read once ours passes,
+    /// dropped with the channel.
+    early: Vec<Vec<u8>>,
     allowed: Allowed,
     /// Files being sent, by transfer id.
     reading: HashMap<u32, File>,
@@ -302,6 +311,7 @@ impl Task {
                 // The channel is created open-pending; its OnOpen follows.
                 self.open = false;
                 self.trusted = false;
+                self.early.clear();
             }
             TransferInput::Trusted => {
                 // Said once per connection; a second would restart the
@@ -321,6 +331,9 @@ impl Task {
                 }
                 if self.live() {
                     self.engine.handle_open();
+                    for bytes in std::mem::take(&mut self.early) {
+                        self.on_bytes(&bytes);
+                    }
                 }
             }
             TransferInput::SendFile(path) => match open_for_sending(&path) {
@@ -441,25 +454,35 @@ impl Task {
             DataChannelEvent::OnClose => self.closed(),
             DataChannelEvent::OnMessage(msg) => {
                 if !self.live() {
-                    self.rejected += 1;
+                    if self.open && !self.trusted && self.early.len() < EARLY_MESSAGES {
+                        self.early.push(msg.data.to_vec());
+                    } else {
+                        self.rejected += 1;
+                    }
                     return;
                 }
-                let now = Instant::now();
-                let result = Message::parse(&msg.data)
-                    .map_err(|e| e.to_string())
-                    .and_then(|m| self.engine.handle_message(now, m).map_err(|e| e.to_string()));
-                if let Err(e) = result {
-                    self.rejected += 1;
-                    self.dirty = true;
-                    debug!("transfer message refused: {e}");
-                }
-                self.drain_events();
+                self.on_bytes(&msg.data);
             }
             _ => {}
         }
     }
 
+    /// One message from a checked connection.
+    fn on_bytes(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        let result = Message::parse(bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|m| self.engine.handle_message(now, m).map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            self.rejected += 1;
+            self.dirty = true;
+            debug!("transfer message refused: {e}");
+        }
+        self.drain_events();
+    }
+
     fn closed(&mut self) {
+        self.early.clear();
         if self.live() {
             self.engine.handle_closed();
         }

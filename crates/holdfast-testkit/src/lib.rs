@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 pub mod changecode;
+pub mod files;
 pub mod netem;
 pub mod ratebench;
 pub mod standin;
@@ -990,6 +991,26 @@ impl Browser {
     pub fn console(&mut self) -> Result<Vec<String>> {
         let v = self.call(serde_json::json!({"cmd": "console"}))?;
         Ok(serde_json::from_value(v)?)
+    }
+
+    /// Picks `paths` in the page's file input at `selector` (as the person would).
+    pub fn set_files(&mut self, selector: &str, paths: &[&Path]) -> Result<()> {
+        self.call(serde_json::json!({"cmd": "files", "selector": selector, "paths": paths}))
+            .map(|_| ())
+    }
+
+    /// Clicks `selector` and saves the download it starts to `path`;
+    /// returns the name the page suggested.
+    pub fn download(&mut self, selector: &str, path: &Path) -> Result<String> {
+        let v = self.call(serde_json::json!({"cmd": "download", "selector": selector, "path": path}))?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Grants the page's origin browser permissions (`clipboard-read`, ...),
+    /// as a person answering the prompt would.
+    pub fn grant(&mut self, permissions: &[&str], origin: &str) -> Result<()> {
+        self.call(serde_json::json!({"cmd": "grant", "permissions": permissions, "origin": origin}))
+            .map(|_| ())
     }
 
     /// The viewer's `window.holdfast.stats()`.

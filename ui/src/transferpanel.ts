@@ -1,0 +1,261 @@
+// The panel beside the remote screen for files, the clipboard and chat: the
+// DOM only. What it shows comes from a `TransferBackend` (the browser's
+// `Transfers`; the desktop app passes one over Tauri), what each transfer
+// says from transferview.ts. Files come from a picker or are dropped on the
+// panel or the screen.
+
+import { t } from './i18n';
+import type { ChatLine, TransferView } from './transferengine';
+import type { Allowed } from './transfers';
+import { presentTransfer, type Action } from './transferview';
+
+export interface TransferBackend {
+  readonly transfers: TransferView[];
+  readonly chat: readonly ChatLine[];
+  readonly allowed: Allowed;
+  /** The connection is interrupted (bytes wait for it to come back). */
+  readonly linkDown: boolean;
+  waiting(id: number): boolean;
+  /** A received file the person may save, if this side keeps them. */
+  file(id: number): { name: string; blob: Blob } | null;
+  sendFiles(files: File[]): unknown;
+  sendChat(text: string): unknown;
+  decide(id: number, accept: boolean): void;
+  cancel(id: number): void;
+}
+
+export type ClipboardNote = 'sent' | 'arrived' | 'blocked' | 'unreadable' | 'tooLarge' | null;
+
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] => {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+};
+
+export class TransferPanel {
+  readonly root = el('aside', 'xfer-panel');
+  private readonly filesNote = el('p', 'xfer-note');
+  private readonly drop = el('div', 'xfer-drop');
+  private readonly picker = el('input');
+  private readonly list = el('ul', 'xfer-list');
+  private readonly clipState = el('p', 'xfer-clip-state');
+  private readonly clipHint = el('p', 'xfer-hint');
+  private readonly clipSend = el('button', 'xfer-button');
+  private readonly clipNote = el('p', 'xfer-clip-note');
+  private readonly clipCopy = el('button', 'xfer-button');
+  private readonly chatLines = el('ol', 'chat-lines');
+  private readonly chatInput = el('input', 'chat-input');
+  private readonly chatForm = el('form', 'chat-form');
+  private clipboardNote: ClipboardNote = null;
+  private scheduled = false;
+  private shownChat = -1;
+  private readonly headings: [HTMLElement, Parameters<typeof t>[0]][] = [];
+
+  constructor(
+    private readonly backend: () => TransferBackend | null,
+    private readonly clipboard: { send(): void; copyPending(): void },
+  ) {
+    this.root.id = 'transfer-panel';
+    this.root.hidden = true;
+    const head = el('header', 'xfer-head');
+    const title = el('h2');
+    this.headings.push([title, 'xfer.open']);
+    const close = el('button', 'xfer-close', '×');
+    close.type = 'button';
+    close.setAttribute('aria-label', 'Close');
+    close.addEventListener('click', () => this.show(false));
+    head.append(title, close);
+
+    const files = el('section', 'xfer-section xfer-files');
+    const fh = el('h3');
+    this.headings.push([fh, 'xfer.files']);
+    this.picker.type = 'file';
+    this.picker.multiple = true;
+    this.picker.id = 'xfer-input';
+    this.picker.hidden = true;
+    this.picker.addEventListener('change', () => {
+      if (this.picker.files) this.backend()?.sendFiles([...this.picker.files]);
+      this.picker.value = '';
+      this.update();
+    });
+    const pick = el('button', 'xfer-button xfer-pick');
+    pick.type = 'button';
+    pick.id = 'xfer-pick';
+    this.headings.push([pick, 'xfer.send']);
+    pick.addEventListener('click', () => this.picker.click());
+    const dropText = el('span');
+    this.headings.push([dropText, 'xfer.drop']);
+    this.drop.append(dropText, pick, this.picker);
+    this.acceptDrops(this.drop);
+    this.list.id = 'xfer-list';
+    files.append(fh, this.filesNote, this.drop, this.list);
+
+    const clip = el('section', 'xfer-section xfer-clipboard');
+    const ch = el('h3');
+    this.headings.push([ch, 'clip.heading']);
+    this.clipSend.type = 'button';
+    this.clipSend.id = 'clip-send';
+    this.clipSend.addEventListener('click', () => this.clipboard.send());
+    this.clipCopy.type = 'button';
+    this.clipCopy.addEventListener('click', () => this.clipboard.copyPending());
+    this.clipState.id = 'clip-state';
+    clip.append(ch, this.clipState, this.clipHint, this.clipSend, this.clipNote, this.clipCopy);
+
+    const chat = el('section', 'xfer-section xfer-chat');
+    const chh = el('h3');
+    this.headings.push([chh, 'chat.heading']);
+    this.chatLines.id = 'chat-lines';
+    this.chatInput.id = 'chat-input';
+    this.chatInput.maxLength = 2000;
+    this.chatInput.autocomplete = 'off';
+    const send = el('button', 'xfer-button');
+    send.type = 'submit';
+    this.headings.push([send, 'chat.send']);
+    this.chatForm.append(this.chatInput, send);
+    this.chatForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (this.backend()?.sendChat(this.chatInput.value)) this.chatInput.value = '';
+      this.update();
+    });
+    // Keys typed here are for the chat, not the remote screen.
+    this.chatInput.addEventListener('keydown', (e) => e.stopPropagation());
+    chat.append(chh, this.chatLines, this.chatForm);
+
+    this.root.append(head, files, clip, chat);
+  }
+
+  /** Files dropped on `target` are sent (the screen takes drops too). */
+  acceptDrops(target: HTMLElement): void {
+    target.addEventListener('dragover', (e) => {
+      if (!e.dataTransfer?.types.includes('Files')) return;
+      e.preventDefault();
+      this.drop.classList.add('over');
+    });
+    target.addEventListener('dragleave', () => this.drop.classList.remove('over'));
+    target.addEventListener('drop', (e) => {
+      e.preventDefault();
+      this.drop.classList.remove('over');
+      const files = e.dataTransfer?.files;
+      if (files?.length) {
+        this.show(true);
+        this.backend()?.sendFiles([...files]);
+        this.update();
+      }
+    });
+  }
+
+  show(on: boolean): void {
+    this.root.hidden = !on;
+    this.update();
+  }
+
+  get shown(): boolean {
+    return !this.root.hidden;
+  }
+
+  setClipboardNote(note: ClipboardNote): void {
+    this.clipboardNote = note;
+    this.update();
+  }
+
+  /** Redraws on the next frame (many changes a second while files move). */
+  update(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    requestAnimationFrame(() => {
+      this.scheduled = false;
+      this.render();
+    });
+  }
+
+  render(): void {
+    for (const [e, key] of this.headings) e.textContent = t(key);
+    const b = this.backend();
+    const allowed = b?.allowed ?? { control: false, files: false, clipboard: false };
+    const canSend = allowed.control && allowed.files;
+    this.filesNote.textContent = !allowed.control ? t('xfer.needControl') : !allowed.files ? t('xfer.filesOff') : '';
+    this.filesNote.hidden = canSend;
+    this.drop.classList.toggle('disabled', !canSend);
+    (this.drop.querySelector('button') as HTMLButtonElement).disabled = !canSend;
+
+    // Clipboard items are the clipboard section's news, not list entries.
+    const views = (b?.transfers ?? []).filter((v) => v.kind === 'file');
+    this.list.replaceChildren(
+      ...(views.length === 0 ? [el('li', 'xfer-empty', t('xfer.empty'))] : views.slice().reverse().map((v) => this.item(b!, v))),
+    );
+
+    const clipOn = allowed.control && allowed.clipboard;
+    this.clipState.textContent = !allowed.control ? t('xfer.needControl') : clipOn ? t('clip.on') : t('clip.off');
+    this.clipState.dataset.on = String(clipOn);
+    this.clipHint.textContent = t('clip.permission');
+    this.clipHint.hidden = !clipOn;
+    this.clipSend.textContent = t('clip.send');
+    this.clipSend.hidden = !clipOn;
+    const note = this.clipboardNote;
+    this.clipNote.hidden = note === null;
+    this.clipNote.textContent = note ? t(`clip.${note}`) : '';
+    this.clipNote.dataset.note = note ?? '';
+    this.clipCopy.textContent = t('clip.copy');
+    this.clipCopy.hidden = note !== 'blocked';
+
+    const chat = b?.chat ?? [];
+    if (chat.length !== this.shownChat) {
+      this.shownChat = chat.length;
+      this.chatLines.replaceChildren(
+        ...(chat.length === 0
+          ? [el('li', 'chat-empty', t('chat.empty'))]
+          : chat.map((l) => {
+            const li = el('li', l.mine ? 'mine' : 'theirs');
+            li.append(el('span', 'who', t(l.mine ? 'chat.me' : 'chat.host')), el('span', 'text', l.text));
+            return li;
+          })),
+      );
+      this.chatLines.scrollTop = this.chatLines.scrollHeight;
+    }
+    this.chatInput.placeholder = t('chat.placeholder');
+  }
+
+  private item(b: TransferBackend, v: TransferView): HTMLLIElement {
+    const p = presentTransfer(v, b.waiting(v.id), b.file(v.id) !== null, b.linkDown);
+    const li = el('li', `xfer-item state-${p.state}`);
+    li.dataset.id = String(v.id);
+    li.dataset.phase = v.phase;
+    const top = el('div', 'xfer-top');
+    top.append(el('span', 'xfer-name', p.title), el('span', 'xfer-dir', p.direction));
+    const bar = el('progress', 'xfer-bar');
+    bar.max = 1;
+    if (p.progress !== null) bar.value = p.progress;
+    else bar.removeAttribute('value');
+    const detail = el('div', 'xfer-detail', p.detail);
+    const actions = el('div', 'xfer-actions');
+    for (const a of p.actions) actions.append(this.button(b, v, a));
+    li.append(top, bar, detail, actions);
+    return li;
+  }
+
+  private button(b: TransferBackend, v: TransferView, a: Action): HTMLButtonElement {
+    const btn = el('button', `xfer-button xfer-${a}`, t(`xfer.${a}`));
+    btn.type = 'button';
+    btn.addEventListener('click', () => {
+      if (a === 'accept' || a === 'decline') b.decide(v.id, a === 'accept');
+      else if (a === 'cancel') b.cancel(v.id);
+      else if (a === 'save') save(b.file(v.id));
+      this.update();
+    });
+    return btn;
+  }
+}
+
+/** Hands a received file to the browser's download. */
+export function save(file: { name: string; blob: Blob } | null): void {
+  if (!file) return;
+  const url = URL.createObjectURL(file.blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = file.name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
