@@ -109,6 +109,34 @@ fn kick_viewer(state: State<'_>, peer_id: String) -> Result<(), String> {
     command(&state, ShareCommand::Kick { peer_id })
 }
 
+/// The host's switches beside "allow control".
+#[tauri::command]
+fn set_files(state: State<'_>, enabled: bool) -> Result<(), String> {
+    command(&state, ShareCommand::SetFiles(enabled))
+}
+
+#[tauri::command]
+fn set_clipboard(state: State<'_>, enabled: bool) -> Result<(), String> {
+    command(&state, ShareCommand::SetClipboard(enabled))
+}
+
+/// The host's answer to a file a viewer offers.
+#[tauri::command]
+fn decide_file(state: State<'_>, peer_id: String, id: u32, accept: bool) -> Result<(), String> {
+    command(&state, ShareCommand::DecideFile { peer_id, id, accept })
+}
+
+#[tauri::command]
+fn cancel_transfer(state: State<'_>, peer_id: String, id: u32) -> Result<(), String> {
+    command(&state, ShareCommand::CancelTransfer { peer_id, id })
+}
+
+/// A chat line from the host screen to every viewer.
+#[tauri::command]
+fn host_chat(state: State<'_>, text: String) -> Result<(), String> {
+    command(&state, ShareCommand::Chat(text))
+}
+
 #[tauri::command]
 fn stop_sharing(state: State<'_>) -> Result<(), String> {
     command(&state, ShareCommand::Stop)
@@ -200,6 +228,8 @@ async fn view_connect(
         ice_bind: std::env::var("HOLDFAST_ICE_BIND").map(|b| vec![b]).unwrap_or_default(),
         allow_loopback: std::env::var("HOLDFAST_ALLOW_LOOPBACK").is_ok_and(|v| v == "1"),
         signal_tls: tls,
+        inbox: holdfast_desktop::sharing::inbox_from_env(),
+        clipboard: true,
     };
     let req = ViewRequest {
         signal_url,
@@ -247,6 +277,30 @@ fn view_shown(state: State<'_>, frame: u32, after_ms: u32) -> Result<(), String>
 #[tauri::command]
 fn view_reconnect(state: State<'_>) -> Result<(), String> {
     view_command(&state, ViewCommand::Reconnect)
+}
+
+#[tauri::command]
+fn view_chat(state: State<'_>, text: String) -> Result<(), String> {
+    view_command(&state, ViewCommand::Chat(text))
+}
+
+/// Files dropped on the viewer window, sent to the host (which asks its person).
+#[tauri::command]
+fn view_send_files(state: State<'_>, paths: Vec<PathBuf>) -> Result<(), String> {
+    for p in paths {
+        view_command(&state, ViewCommand::SendFile(p))?;
+    }
+    Ok(())
+}
+
+#[tauri::command]
+fn view_decide_file(state: State<'_>, id: u32, accept: bool) -> Result<(), String> {
+    view_command(&state, ViewCommand::DecideFile { id, accept })
+}
+
+#[tauri::command]
+fn view_cancel_transfer(state: State<'_>, id: u32) -> Result<(), String> {
+    view_command(&state, ViewCommand::CancelTransfer(id))
 }
 
 #[tauri::command]
@@ -478,6 +532,11 @@ pub fn run() {
             reconnect,
             stop_sharing,
             kick_viewer,
+            set_files,
+            set_clipboard,
+            decide_file,
+            cancel_transfer,
+            host_chat,
             start_sharing,
             get_settings,
             save_settings,
@@ -488,6 +547,10 @@ pub fn run() {
             view_keyframe,
             view_shown,
             view_reconnect,
+            view_chat,
+            view_send_files,
+            view_decide_file,
+            view_cancel_transfer,
             view_leave,
         ])
         .setup(|app| {

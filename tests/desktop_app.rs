@@ -548,6 +548,7 @@ fn fill_connect_form(app: &AppDriver, id: &str, code: &str, server: &str) -> any
 
 #[test]
 fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Result<()> {
+    use holdfast_testkit::files::{random_file, sha256_file, xclip_in, xclip_out};
     use holdfast_testkit::{pattern, start_host, xdotool_pointer};
     let art = artifacts_dir("desktop_app_viewer");
     let dirs = Dirs::fresh(&art);
@@ -577,7 +578,12 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
     let bind = format!("{VIEWER_IP}:0");
     let stats_file = art.join("host-stats.json");
     let _ = std::fs::remove_file(&stats_file);
-    let (host, room) = start_host(
+    let (host_inbox, app_inbox, files) = (art.join("host-inbox"), art.join("app-inbox"), art.join("files"));
+    for d in [&host_inbox, &app_inbox, &files] {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d)?;
+    }
+    let (mut host, room) = start_host(
         &net.viewer_ns,
         &server,
         &[
@@ -587,6 +593,9 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
             ca.to_str().unwrap(),
             "--stats-file",
             stats_file.to_str().unwrap(),
+            "--inbox",
+            host_inbox.to_str().unwrap(),
+            "--accept-files",
         ],
         Some(&host_x.display),
         &art,
@@ -599,6 +608,7 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
     // Support staff: the app on its own screen, connecting from the Connect tab.
     let x = Xvfb::start(Some(&net.app_ns), 1280, 800, &art)?;
     let ca_path = ca.to_string_lossy().into_owned();
+    let inbox_path = app_inbox.to_string_lossy().into_owned();
     let app = launch_with(
         &net.app_ns,
         &x.display,
@@ -606,7 +616,7 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
         &format!("{APP_IP}:0"),
         &dirs,
         &art,
-        &[("HOLDFAST_SIGNAL_CA", &ca_path)],
+        &[("HOLDFAST_SIGNAL_CA", &ca_path), ("HOLDFAST_INBOX", &inbox_path)],
     )?;
     credentials(&app, &art)?; // the window is up
                               // A plain http:// server on another machine is refused, in words.
@@ -690,6 +700,75 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
     eprintln!("capture to the app's screen, measured by the host: p50 {shown} ms");
     anyhow::ensure!(shown < 2_000, "capture to screen {shown} ms");
 
+    // Issue 15 in the app's viewer: the clipboards of the two machines (each
+    // its own X display) follow each other; chat both ways in the panel; a
+    // file from the host waits for the person's Accept and lands in the
+    // app's folder; one dropped on the window reaches the host.
+    xclip_in(&x.display, "copied in the app");
+    wait_for(Duration::from_secs(10), "the app's clipboard on the host", || {
+        Ok((xclip_out(&host_x.display) == "copied in the app").then_some(()))
+    })?;
+    xclip_in(&host_x.display, "copied on the host, 主机");
+    wait_for(Duration::from_secs(10), "the host's clipboard in the app", || {
+        Ok((xclip_out(&x.display) == "copied on the host, 主机").then_some(()))
+    })?;
+    app.click("#view-xfer-toggle")?;
+    app.fill("#chat-input", "hello from the app")?;
+    app.click("#transfer-panel .chat-form button")?;
+    // The host's events so far (its viewer-joined among them, counted below).
+    let mut joins = 0;
+    let said = wait_for(Duration::from_secs(10), "the app's chat line at the host", || {
+        let e = host.json_line(Duration::from_millis(200)).ok();
+        joins += usize::from(e.as_ref().is_some_and(|e| e["event"] == "viewer-joined"));
+        Ok(e.filter(|e| e["event"] == "chat"))
+    })?;
+    anyhow::ensure!(said["text"] == "hello from the app", "{said}");
+    host.write_line("chat hello from the host")?;
+    app.wait_text("#chat-lines", Duration::from_secs(10), "the host's chat line", |t| {
+        t.contains("hello from the host") && t.contains("hello from the app")
+    })?;
+    let (down, down_sha) = random_file(&files, "from-host.bin", 3 * 1024 * 1024 + 1);
+    host.write_line(&format!("send all {}", down.display()))?;
+    wait_for(Duration::from_secs(10), "the offer in the app's panel", || {
+        Ok(app
+            .displayed("#transfer-panel .xfer-accept")
+            .unwrap_or(false)
+            .then_some(()))
+    })?;
+    anyhow::ensure!(
+        !app_inbox.join("from-host.bin").exists(),
+        "taken before the person said yes"
+    );
+    app.screenshot(&art.join("viewer-offer.png"))?;
+    app.click("#transfer-panel .xfer-accept")?;
+    wait_for(Duration::from_secs(30), "the host's file in the app's folder", || {
+        Ok(app_inbox.join("from-host.bin").exists().then_some(()))
+    })?;
+    anyhow::ensure!(
+        sha256_file(&app_inbox.join("from-host.bin")) == down_sha,
+        "the app's copy differs"
+    );
+    let (up, up_sha) = random_file(&files, "from-app.bin", 2 * 1024 * 1024 + 7);
+    // What a drop on the window does (WebDriver cannot drop files).
+    app.execute(
+        "return window.__TAURI_INTERNALS__.invoke('view_send_files', { paths: [arguments[0]] }).then(() => null)",
+        serde_json::json!([up.to_string_lossy()]),
+    )?;
+    wait_for(Duration::from_secs(30), "the app's file at the host", || {
+        Ok(
+            (host_inbox.join("from-app.bin").exists() && sha256_file(&host_inbox.join("from-app.bin")) == up_sha)
+                .then_some(()),
+        )
+    })?;
+    app.wait_text(
+        "#xfer-list",
+        Duration::from_secs(10),
+        "both files done in the panel",
+        |t| t.matches("Done").count() >= 2,
+    )?;
+    app.screenshot(&art.join("viewer-files-chat.png"))?;
+    app.click("#transfer-panel .xfer-close")?;
+
     // The network between the two drops: the viewer screen says so and
     // offers the reconnect button with the resume window counting down.
     // Back on the network with the button pressed (it retries signalling at
@@ -722,7 +801,6 @@ fn the_app_views_a_host_and_its_canvas_shows_the_hosts_pattern() -> anyhow::Resu
         !app.displayed("#view-reconnect-panel")?,
         "the button goes once connected"
     );
-    let mut joins = 0;
     while let Ok(ev) = host.json_line(Duration::from_millis(50)) {
         joins += usize::from(ev["event"] == "viewer-joined");
     }
@@ -868,5 +946,119 @@ fn out_of_the_box_a_viewer_on_the_network_opens_the_link_the_host_screen_gives()
         Ok((decoded(&mut browser) > 0).then_some(()))
     })?;
     eprintln!("Chromium at {VIEWER_IP} opened {link} and decodes the host's screen");
+    Ok(())
+}
+
+/// Issue 15 on the app's host screen, with Chromium as the viewer: the
+/// viewer's file waits for the person's Accept and lands in the app's folder
+/// whole; chat both ways shows on the host screen; the clipboard follows
+/// both ways until the person switches sharing it off.
+#[test]
+fn the_host_screen_takes_files_chat_and_clipboard_from_a_viewer() -> anyhow::Result<()> {
+    use holdfast_testkit::files::{random_file, sha256_file, xclip_in, xclip_out};
+    let art = artifacts_dir("desktop_app_transfer");
+    let dirs = Dirs::fresh(&art);
+    let (inbox, files) = (art.join("inbox"), art.join("files"));
+    for d in [&inbox, &files] {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d)?;
+    }
+    let ns = Netns::new()?;
+    let x = Xvfb::start(Some(&ns), 1280, 900, &art)?;
+    let inbox_path = inbox.to_string_lossy().into_owned();
+    let app = launch_with(
+        &ns,
+        &x.display,
+        "127.0.0.1:8080",
+        "127.0.0.1:0",
+        &dirs,
+        &art,
+        &[("HOLDFAST_INBOX", &inbox_path)],
+    )?;
+    let (_, _) = credentials(&app, &art)?;
+    let link = app.text("#viewer-link")?;
+    let mut browser = Browser::start(Some(&ns), &art)?;
+    browser.grant(&["clipboard-read", "clipboard-write"], "http://127.0.0.1:8080")?;
+    join_with_consent(&app, &mut browser, &link, &art, "consent.png")?;
+    wait_for(Duration::from_secs(30), "the viewer's first frame", || {
+        Ok((decoded(&mut browser) > 0).then_some(()))
+    })?;
+    wait_for(Duration::from_secs(10), "files and the clipboard allowed", || {
+        let a = browser.eval("window.holdfast.transfers().allowed")?;
+        Ok((a == serde_json::json!({"control": true, "files": true, "clipboard": true})).then_some(()))
+    })?;
+    anyhow::ensure!(
+        app.displayed("#host-transfer-panel")?,
+        "the host screen shows the panel"
+    );
+
+    // Chat both ways.
+    browser.eval("window.holdfast.sendChat('Hello, can you help?')")?;
+    app.wait_text(
+        "#host-transfer-panel .chat-lines",
+        Duration::from_secs(10),
+        "the viewer's line",
+        |t| t.contains("Hello, can you help?"),
+    )?;
+    app.fill("#host-transfer-panel .chat-input", "Yes, send me the log.")?;
+    app.click("#host-transfer-panel .chat-form button")?;
+    wait_for(Duration::from_secs(10), "the host's line in the browser", || {
+        let c = browser.eval("window.holdfast.chat()")?;
+        Ok(c.as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["text"] == "Yes, send me the log." && l["mine"] == false)
+            .then_some(()))
+    })?;
+
+    // A file from the viewer waits for the person, then lands whole.
+    let (log, log_sha) = random_file(&files, "session.log", 5 * 1024 * 1024 + 11);
+    browser.eval("window.holdfast.showPanel(true)")?;
+    browser.set_files("#xfer-input", &[&log])?;
+    app.wait_text("#toasts", Duration::from_secs(10), "the offer's toast", |t| {
+        t.contains("A viewer wants to send you session.log")
+    })?;
+    wait_for(Duration::from_secs(10), "the Accept button", || {
+        Ok(app.displayed("#host-transfer-panel .xfer-accept")?.then_some(()))
+    })?;
+    anyhow::ensure!(!inbox.join("session.log").exists(), "taken before the person said yes");
+    app.screenshot(&art.join("host-offer.png"))?;
+    app.click("#host-transfer-panel .xfer-accept")?;
+    wait_for(Duration::from_secs(30), "the file in the app's folder", || {
+        Ok(inbox.join("session.log").exists().then_some(()))
+    })?;
+    anyhow::ensure!(
+        sha256_file(&inbox.join("session.log")) == log_sha,
+        "the saved file differs"
+    );
+    app.wait_text(
+        "#host-transfer-panel .xfer-list",
+        Duration::from_secs(10),
+        "done on the host screen",
+        |t| t.contains("Done"),
+    )?;
+
+    // The clipboard both ways, until the switch goes off.
+    browser.eval("navigator.clipboard.writeText('from the browser')")?;
+    browser.eval("window.dispatchEvent(new Event('focus'))")?;
+    wait_for(Duration::from_secs(10), "the browser's text on the host", || {
+        Ok((xclip_out(&x.display) == "from the browser").then_some(()))
+    })?;
+    xclip_in(&x.display, "from the host app");
+    wait_for(Duration::from_secs(10), "the host's text in the browser", || {
+        Ok((browser.eval("navigator.clipboard.readText()")? == "from the host app").then_some(()))
+    })?;
+    app.screenshot(&art.join("host-files-chat.png"))?;
+    app.click("#share-clipboard")?;
+    wait_for(Duration::from_secs(10), "the switch to reach the viewer", || {
+        let a = browser.eval("window.holdfast.transfers().allowed")?;
+        Ok((a["clipboard"] == false).then_some(()))
+    })?;
+    xclip_in(&x.display, "kept on the host");
+    std::thread::sleep(Duration::from_secs(2));
+    anyhow::ensure!(
+        browser.eval("navigator.clipboard.readText()")? == "from the host app",
+        "the clipboard crossed with sharing off"
+    );
     Ok(())
 }

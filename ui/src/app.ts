@@ -8,6 +8,8 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import { ConsentGuard } from './consentguard';
 import { presentHost, type HostView } from './hostview';
+import { TransferPanel, type TransferBackend } from './transferpanel';
+import { fromRust } from './transferview';
 import { language, pickLanguage, setLanguage, t, type Key } from './i18n';
 import { Toasts, type Notice } from './toasts';
 import { ViewerScreen } from './viewerapp';
@@ -114,7 +116,55 @@ function renderHost(): void {
     $('quality-details').textContent = p.quality.details;
   }
   $<HTMLInputElement>('allow-control').checked = view.control_enabled;
+  $<HTMLInputElement>('allow-files').checked = view.files_enabled ?? true;
+  const clip = $<HTMLInputElement>('share-clipboard');
+  clip.checked = view.clipboard_enabled ?? true;
+  clip.disabled = view.clipboard_available === false;
+  clip.parentElement!.title = view.clipboard_available === false ? t('host.clipboardUnavailable') : '';
+  const shown = !p.showEnded && view.viewers.length > 0;
+  if (hostPanel.root.hidden === shown) hostPanel.root.hidden = !shown;
+  if (shown) hostPanel.update();
 }
+
+// ---- files, chat and the clipboard with viewers -------------------------------
+
+/** Transfer ids are per viewer: the panel's id carries the viewer's place. */
+const PEER_SPAN = 2 ** 32;
+
+function hostBackend(): TransferBackend | null {
+  if (!view) return null;
+  const viewers = view.viewers;
+  const at = (id: number) => ({ peer: viewers[Math.floor(id / PEER_SPAN)]?.peer_id, id: id % PEER_SPAN });
+  return {
+    transfers: viewers.flatMap((v, i) => (v.transfer?.transfers ?? []).map((x) => ({ ...fromRust(x), id: i * PEER_SPAN + x.id }))),
+    chat: viewers.flatMap((v) => v.transfer?.chat ?? []),
+    allowed: { control: true, files: view.files_enabled ?? true, clipboard: view.clipboard_enabled ?? true },
+    linkDown: false,
+    waiting: (id) => {
+      const { peer, id: real } = at(id);
+      return viewers.some((v) => v.peer_id === peer && (v.transfer?.transfers ?? []).some(
+        (x) => x.id === real && x.direction === 'incoming' && x.phase === 'offered'));
+    },
+    file: () => null,
+    sendFiles: () => {},
+    sendChat: (text) => {
+      void invoke('host_chat', { text }).catch(showError);
+      return true;
+    },
+    decide: (id, accept) => {
+      const { peer, id: real } = at(id);
+      if (peer) void invoke('decide_file', { peerId: peer, id: real, accept }).catch(showError);
+    },
+    cancel: (id) => {
+      const { peer, id: real } = at(id);
+      if (peer) void invoke('cancel_transfer', { peerId: peer, id: real }).catch(showError);
+    },
+  };
+}
+
+const hostPanel = new TransferPanel(hostBackend, { send: () => {}, copyPending: () => {} }, {
+  perspective: 'host', picker: false, browserClipboard: false, inline: true,
+});
 
 // ---- toasts -----------------------------------------------------------------
 
@@ -320,6 +370,14 @@ async function main(): Promise<void> {
   $('allow-control').addEventListener('change', (e) => {
     void invoke('set_control', { enabled: (e.target as HTMLInputElement).checked }).catch(showError);
   });
+  $('allow-files').addEventListener('change', (e) => {
+    void invoke('set_files', { enabled: (e.target as HTMLInputElement).checked }).catch(showError);
+  });
+  $('share-clipboard').addEventListener('change', (e) => {
+    void invoke('set_clipboard', { enabled: (e.target as HTMLInputElement).checked }).catch(showError);
+  });
+  $('host-transfers').append(hostPanel.root);
+  hostPanel.root.hidden = true;
   $('reconnect').addEventListener('click', () => void invoke('reconnect').catch(showError));
   $('stop-sharing').addEventListener('click', () => void invoke('stop_sharing').catch(showError));
   $('new-session').addEventListener('click', () => void invoke('start_sharing').catch(showError));

@@ -2,6 +2,7 @@
 // whether the reconnect button shows and what its countdown reads. Pure:
 // the Rust core's `HostView` and the time in, a presentation out.
 
+import type { RustTransferState } from './transferview';
 import { t } from './i18n';
 
 export type Phase =
@@ -21,6 +22,8 @@ export interface ViewerView {
   bitrate_kbps?: number | null;
   /** Capture to the viewer's screen, median, from its acknowledgements. */
   shown_ms?: number | null;
+  /** Files, chat and what may cross with this viewer. */
+  transfer?: RustTransferState;
 }
 export interface HostView {
   phase: Phase;
@@ -35,6 +38,10 @@ export interface HostView {
   expired?: boolean;
   viewers: ViewerView[];
   control_enabled: boolean;
+  /** The switches beside control, and whether this machine's clipboard opened. */
+  files_enabled?: boolean;
+  clipboard_enabled?: boolean;
+  clipboard_available?: boolean;
   /** Who can open the viewer link (null until the server is known). */
   reach?: Reach | null;
   error: string | null;

@@ -190,6 +190,21 @@ const en = {
   'clip.copy': 'Copy it',
   'clip.unreadable': 'Your browser did not let this page read the clipboard.',
   'clip.tooLarge': 'Your clipboard text is larger than 1 MB; it was not sent.',
+  'xfer.toViewer': 'To the viewer',
+  'xfer.fromViewer': 'From the viewer',
+  'xfer.offeredByViewer': 'The viewer wants to send you this file.',
+  'xfer.offeredOutViewer': 'Waiting for the viewer to accept…',
+  'xfer.dropApp': 'Drop files on this window to send them to the host',
+  'xfer.savedTo': 'Files you accept are saved in your Downloads folder.',
+  'chat.viewer': 'Viewer',
+  'clip.onApp': 'Shared: text copied on either computer can be pasted on the other.',
+  'host.allowFiles': 'Allow file transfer',
+  'host.shareClipboard': 'Share the clipboard',
+  'host.clipboardUnavailable': 'This computer\'s clipboard could not be opened.',
+  'toast.fileSaved': 'Saved {path}',
+  'toast.transferFailed': '{name}: {error}',
+  'toast.fileOffered': 'A viewer wants to send you {name} ({size}): see Files & chat.',
+  'toast.chat': 'Viewer: {text}',
 } as const;
 
 export type Key = keyof typeof en;
@@ -379,6 +394,21 @@ const zhCN: Record<Key, string> = {
   'clip.copy': '复制',
   'clip.unreadable': '浏览器不允许此页面读取剪贴板。',
   'clip.tooLarge': '你的剪贴板文本超过 1 MB，未发送。',
+  'xfer.toViewer': '发往查看者',
+  'xfer.fromViewer': '来自查看者',
+  'xfer.offeredByViewer': '查看者想发送此文件给你。',
+  'xfer.offeredOutViewer': '正在等待查看者接受…',
+  'xfer.dropApp': '将文件拖放到此窗口即可发送给主机',
+  'xfer.savedTo': '你接受的文件会保存在“下载”文件夹中。',
+  'chat.viewer': '查看者',
+  'clip.onApp': '已共享：在任一台计算机上复制的文本都可以在另一台上粘贴。',
+  'host.allowFiles': '允许文件传输',
+  'host.shareClipboard': '共享剪贴板',
+  'host.clipboardUnavailable': '无法打开这台计算机的剪贴板。',
+  'toast.fileSaved': '已保存 {path}',
+  'toast.transferFailed': '{name}：{error}',
+  'toast.fileOffered': '查看者想发送 {name}（{size}）给你：请查看“文件与聊天”。',
+  'toast.chat': '查看者：{text}',
 };
 
 export const CATALOGUE: Record<Language, Record<Key, string>> = { en, 'zh-CN': zhCN };

@@ -5,6 +5,7 @@
 
 import { formatClock } from './hostview';
 import { t } from './i18n';
+import { formatBytes } from './transferview';
 
 export type Link = 'server' | 'viewer' | 'host';
 export type Notice =
@@ -26,7 +27,11 @@ export type Notice =
   | { kind: 'control-changed'; allowed: boolean }
   | { kind: 'host-away'; away: boolean }
   /** A command the window sent failed (shown as is; never from the core). */
-  | { kind: 'error'; message: string };
+  | { kind: 'error'; message: string }
+  | { kind: 'file-saved'; path: string }
+  | { kind: 'transfer-failed'; name: string; error: string }
+  | { kind: 'file-offered'; peer_id: string; id: number; name: string; size: number; exists: boolean }
+  | { kind: 'chat'; peer_id: string; text: string };
 
 export type Level = 'info' | 'success' | 'warning' | 'error';
 
@@ -99,6 +104,17 @@ export function describe(n: Notice): Omit<Toast, 'id' | 'until'> & { ttl: number
       };
     case 'error':
       return { topic: `error:${n.message}`, text: n.message, level: 'error', ttl: LONG_TOAST_MS };
+    case 'file-saved':
+      return { topic: `saved:${n.path}`, text: t('toast.fileSaved', { path: n.path }), level: 'success', ttl: TOAST_MS };
+    case 'transfer-failed':
+      return { topic: `xfer:${n.name}`, text: t('toast.transferFailed', { name: n.name, error: n.error }), level: 'warning', ttl: LONG_TOAST_MS };
+    case 'file-offered':
+      return {
+        topic: `offer:${n.peer_id}:${n.id}`, text: t('toast.fileOffered', { name: n.name, size: formatBytes(n.size) }),
+        level: 'info', ttl: LONG_TOAST_MS,
+      };
+    case 'chat':
+      return { topic: `chat:${n.peer_id}`, text: t('toast.chat', { text: n.text }), level: 'info', ttl: TOAST_MS };
   }
 }
 

@@ -85,7 +85,7 @@ describe('transfer engine (the browser port)', () => {
         const events = [];
         for (let ev = e.pollEvent(); ev; ev = e.pollEvent()) events.push(eventValue(ev));
         const views = e.transfers().map((v) => [
-          v.id, v.direction, v.kind, v.phase, v.done, v.size, v.bytesSent, v.failure ? describeFailure(v.failure) : null,
+          v.id, v.direction, v.kind, v.phase, v.done, v.size, v.bytesSent, v.failure ? describeFailure(v.failure) : null, v.failure,
         ]);
         const chat = e.chat().map((l) => [l.mine, l.n, l.text]);
         expect({ result, controls, events, views, chat, busy: e.busy() }, where).toEqual({

@@ -7,7 +7,19 @@
 import { t } from './i18n';
 import type { ChatLine, TransferView } from './transferengine';
 import type { Allowed } from './transfers';
-import { presentTransfer, type Action } from './transferview';
+import { presentTransfer, type Action, type Perspective } from './transferview';
+
+export interface PanelOptions {
+  perspective: Perspective;
+  /** A file picker and drops of browser `File`s (the browser viewer). */
+  picker: boolean;
+  /** The browser's clipboard rules and its "send my clipboard" button. */
+  browserClipboard: boolean;
+  /** Part of the page (the app's host screen), not a side panel. */
+  inline: boolean;
+}
+
+export const BROWSER_PANEL: PanelOptions = { perspective: 'viewer', picker: true, browserClipboard: true, inline: false };
 
 export interface TransferBackend {
   readonly transfers: TransferView[];
@@ -55,13 +67,16 @@ export class TransferPanel {
   constructor(
     private readonly backend: () => TransferBackend | null,
     private readonly clipboard: { send(): void; copyPending(): void },
+    private readonly options: PanelOptions = BROWSER_PANEL,
   ) {
-    this.root.id = 'transfer-panel';
-    this.root.hidden = true;
+    this.root.id = options.inline ? 'host-transfer-panel' : 'transfer-panel';
+    this.root.hidden = !options.inline;
+    if (options.inline) this.root.classList.add('inline');
     const head = el('header', 'xfer-head');
     const title = el('h2');
     this.headings.push([title, 'xfer.open']);
     const close = el('button', 'xfer-close', '×');
+    close.hidden = options.inline;
     close.type = 'button';
     close.setAttribute('aria-label', 'Close');
     close.addEventListener('click', () => this.show(false));
@@ -72,7 +87,7 @@ export class TransferPanel {
     this.headings.push([fh, 'xfer.files']);
     this.picker.type = 'file';
     this.picker.multiple = true;
-    this.picker.id = 'xfer-input';
+    if (!options.inline) this.picker.id = 'xfer-input';
     this.picker.hidden = true;
     this.picker.addEventListener('change', () => {
       if (this.picker.files) this.backend()?.sendFiles([...this.picker.files]);
@@ -81,32 +96,36 @@ export class TransferPanel {
     });
     const pick = el('button', 'xfer-button xfer-pick');
     pick.type = 'button';
-    pick.id = 'xfer-pick';
+    if (!options.inline) pick.id = 'xfer-pick';
     this.headings.push([pick, 'xfer.send']);
     pick.addEventListener('click', () => this.picker.click());
     const dropText = el('span');
-    this.headings.push([dropText, 'xfer.drop']);
+    this.headings.push([dropText, options.picker ? 'xfer.drop' : options.perspective === 'viewer' ? 'xfer.dropApp' : 'xfer.savedTo']);
+    pick.hidden = !options.picker;
     this.drop.append(dropText, pick, this.picker);
-    this.acceptDrops(this.drop);
-    this.list.id = 'xfer-list';
+    if (options.picker) this.acceptDrops(this.drop);
+    if (!options.inline) this.list.id = 'xfer-list';
     files.append(fh, this.filesNote, this.drop, this.list);
 
     const clip = el('section', 'xfer-section xfer-clipboard');
     const ch = el('h3');
     this.headings.push([ch, 'clip.heading']);
     this.clipSend.type = 'button';
-    this.clipSend.id = 'clip-send';
+    if (!options.inline) this.clipSend.id = 'clip-send';
     this.clipSend.addEventListener('click', () => this.clipboard.send());
     this.clipCopy.type = 'button';
     this.clipCopy.addEventListener('click', () => this.clipboard.copyPending());
-    this.clipState.id = 'clip-state';
+    if (!options.inline) this.clipState.id = 'clip-state';
     clip.append(ch, this.clipState, this.clipHint, this.clipSend, this.clipNote, this.clipCopy);
 
     const chat = el('section', 'xfer-section xfer-chat');
     const chh = el('h3');
     this.headings.push([chh, 'chat.heading']);
-    this.chatLines.id = 'chat-lines';
-    this.chatInput.id = 'chat-input';
+    // Ids on the side panel only (one a page); the inline one is reached by class.
+    if (!options.inline) {
+      this.chatLines.id = 'chat-lines';
+      this.chatInput.id = 'chat-input';
+    }
     this.chatInput.maxLength = 2000;
     this.chatInput.autocomplete = 'off';
     const send = el('button', 'xfer-button');
@@ -175,7 +194,7 @@ export class TransferPanel {
     const allowed = b?.allowed ?? { control: false, files: false, clipboard: false };
     const canSend = allowed.control && allowed.files;
     this.filesNote.textContent = !allowed.control ? t('xfer.needControl') : !allowed.files ? t('xfer.filesOff') : '';
-    this.filesNote.hidden = canSend;
+    this.filesNote.hidden = canSend || this.options.perspective === 'host';
     this.drop.classList.toggle('disabled', !canSend);
     (this.drop.querySelector('button') as HTMLButtonElement).disabled = !canSend;
 
@@ -186,12 +205,13 @@ export class TransferPanel {
     );
 
     const clipOn = allowed.control && allowed.clipboard;
-    this.clipState.textContent = !allowed.control ? t('xfer.needControl') : clipOn ? t('clip.on') : t('clip.off');
+    const browser = this.options.browserClipboard;
+    this.clipState.textContent = !allowed.control ? t('xfer.needControl') : clipOn ? t(browser ? 'clip.on' : 'clip.onApp') : t('clip.off');
     this.clipState.dataset.on = String(clipOn);
     this.clipHint.textContent = t('clip.permission');
-    this.clipHint.hidden = !clipOn;
+    this.clipHint.hidden = !clipOn || !browser;
     this.clipSend.textContent = t('clip.send');
-    this.clipSend.hidden = !clipOn;
+    this.clipSend.hidden = !clipOn || !browser;
     const note = this.clipboardNote;
     this.clipNote.hidden = note === null;
     this.clipNote.textContent = note ? t(`clip.${note}`) : '';
@@ -207,7 +227,8 @@ export class TransferPanel {
           ? [el('li', 'chat-empty', t('chat.empty'))]
           : chat.map((l) => {
             const li = el('li', l.mine ? 'mine' : 'theirs');
-            li.append(el('span', 'who', t(l.mine ? 'chat.me' : 'chat.host')), el('span', 'text', l.text));
+            const them = this.options.perspective === 'viewer' ? 'chat.host' : 'chat.viewer';
+            li.append(el('span', 'who', t(l.mine ? 'chat.me' : them)), el('span', 'text', l.text));
             return li;
           })),
       );
@@ -217,7 +238,7 @@ export class TransferPanel {
   }
 
   private item(b: TransferBackend, v: TransferView): HTMLLIElement {
-    const p = presentTransfer(v, b.waiting(v.id), b.file(v.id) !== null, b.linkDown);
+    const p = presentTransfer(v, b.waiting(v.id), b.file(v.id) !== null, b.linkDown, this.options.perspective);
     const li = el('li', `xfer-item state-${p.state}`);
     li.dataset.id = String(v.id);
     li.dataset.phase = v.phase;

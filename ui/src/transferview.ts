@@ -3,7 +3,43 @@
 // screen) show transfers the same way and tests can read it.
 
 import { t, type Key } from './i18n';
-import type { Failure, TransferView } from './transferengine';
+import type { ChatLine, Failure, TransferView } from './transferengine';
+
+/** Whose screen the panel is on: a viewer's (the other side is "the host")
+ *  or the host's (the other side is "the viewer"). */
+export type Perspective = 'viewer' | 'host';
+
+/** A transfer as the Rust core reports it (`holdfast_transfer::TransferView`). */
+export interface RustTransferView {
+  id: number;
+  direction: TransferView['direction'];
+  kind: TransferView['kind'];
+  name: string;
+  size: number;
+  done: number;
+  phase: TransferView['phase'];
+  rate_bps: number | null;
+  eta_secs: number | null;
+  error: string | null;
+  failure: Failure | null;
+  bytes_sent: number;
+}
+
+/** What a Rust transfer task publishes (`holdfast_peer::transfer::TransferState`). */
+export interface RustTransferState {
+  transfers: RustTransferView[];
+  chat: ChatLine[];
+  allowed: { files_in: boolean; clipboard: boolean };
+  connected: boolean;
+  rejected: number;
+}
+
+export function fromRust(v: RustTransferView): TransferView {
+  return {
+    id: v.id, direction: v.direction, kind: v.kind, name: v.name, size: v.size, done: v.done, phase: v.phase,
+    rateBps: v.rate_bps, etaSecs: v.eta_secs, failure: v.failure, bytesSent: v.bytes_sent,
+  };
+}
 
 export type Action = 'accept' | 'decline' | 'cancel' | 'save';
 
@@ -51,17 +87,28 @@ export function describeWhy(f: Failure | null): string {
  *  a received file this side holds; `linkDown`: the connection is
  *  interrupted (the channel may outlive a short cut, so the engine still
  *  says `moving`). */
-export function presentTransfer(v: TransferView, waiting: boolean, saved: boolean, linkDown = false): PresentedTransfer {
+export function presentTransfer(
+  v: TransferView, waiting: boolean, saved: boolean, linkDown = false, perspective: Perspective = 'viewer',
+): PresentedTransfer {
   const title = v.kind === 'file' ? v.name : t('xfer.clipboardItem');
-  const direction = t(v.direction === 'outgoing' ? 'xfer.toHost' : 'xfer.fromHost');
+  const out = v.direction === 'outgoing';
+  const direction = perspective === 'viewer'
+    ? t(out ? 'xfer.toHost' : 'xfer.fromHost')
+    : t(out ? 'xfer.toViewer' : 'xfer.fromViewer');
   const sizes = { done: formatBytes(v.done), size: formatBytes(v.size) };
   const progress = v.size > 0 ? Math.min(1, v.done / v.size) : null;
   const base = { id: v.id, title, direction };
   switch (v.phase) {
     case 'offered':
       return waiting
-        ? { ...base, detail: `${t('xfer.offeredIn')} (${formatBytes(v.size)})`, progress: null, state: 'waiting', actions: ['accept', 'decline'] }
-        : { ...base, detail: v.direction === 'outgoing' ? t('xfer.offeredOut') : formatBytes(v.size), progress: null, state: 'waiting', actions: ['cancel'] };
+        ? {
+          ...base, detail: `${t(perspective === 'viewer' ? 'xfer.offeredIn' : 'xfer.offeredByViewer')} (${formatBytes(v.size)})`,
+          progress: null, state: 'waiting', actions: ['accept', 'decline'],
+        }
+        : {
+          ...base, detail: out ? t(perspective === 'viewer' ? 'xfer.offeredOut' : 'xfer.offeredOutViewer') : formatBytes(v.size),
+          progress: null, state: 'waiting', actions: ['cancel'],
+        };
     case 'moving': {
       if (linkDown) return { ...base, detail: t('xfer.stalled', sizes), progress, state: 'paused', actions: ['cancel'] };
       const detail = v.rateBps !== null && v.etaSecs !== null

@@ -7,13 +7,19 @@
 
 import { Channel, invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
+import { getCurrentWebview } from '@tauri-apps/api/webview';
 import { FrameDecoder, canDecodeH264 } from './decoder';
 import { parseFrameMessage } from './framemsg';
 import { InputCapture } from './input';
 import { presentViewer, type Decoder, type ViewingView } from './viewscreen';
 import type { Notice } from './toasts';
+import { TransferPanel, type TransferBackend } from './transferpanel';
+import { fromRust, type RustTransferState } from './transferview';
 
-type ViewUpdate = ({ type: 'view' } & ViewingView) | ({ type: 'notice' } & Notice);
+type ViewUpdate =
+  | ({ type: 'view' } & ViewingView)
+  | ({ type: 'notice' } & Notice)
+  | ({ type: 'transfers' } & RustTransferState);
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -25,6 +31,9 @@ export class ViewerScreen {
   private readonly canvas = $<HTMLCanvasElement>('view-canvas');
   private readonly ctx = this.canvas.getContext('2d')!;
   private readonly input: InputCapture;
+  /** Files, chat and the clipboard with the host (the Rust viewer's transfer task). */
+  private transfer: RustTransferState | null = null;
+  readonly panel: TransferPanel;
 
   constructor(private readonly notify: (n: Notice) => void, private readonly showError: (e: unknown) => void) {
     this.input = new InputCapture(this.canvas, (msg) => {
@@ -39,10 +48,47 @@ export class ViewerScreen {
     $('view-only-toggle').addEventListener('click', () => {
       if (this.view) void invoke('view_only', { on: !this.view.view_only }).catch(showError);
     });
+    this.panel = new TransferPanel(() => this.backend(), { send: () => {}, copyPending: () => {} }, {
+      perspective: 'viewer', picker: false, browserClipboard: false, inline: false,
+    });
+    document.body.append(this.panel.root);
+    $('view-xfer-toggle').addEventListener('click', () => this.panel.show(!this.panel.shown));
+  }
+
+  /** The panel's view of the transfer task, and its actions as Tauri commands. */
+  private backend(): TransferBackend | null {
+    const x = this.transfer;
+    const v = this.view;
+    if (!x || !v) return null;
+    const fail = this.showError;
+    return {
+      transfers: x.transfers.map(fromRust),
+      chat: x.chat,
+      // Files go to the host while we have control (the host may still say no).
+      allowed: { control: v.control, files: v.control, clipboard: x.allowed.clipboard },
+      linkDown: !x.connected,
+      // Every file the host offers waits for the person here.
+      waiting: (id) => x.transfers.some((t) => t.id === id && t.direction === 'incoming' && t.phase === 'offered'),
+      file: () => null,
+      sendFiles: () => {},
+      sendChat: (text) => {
+        void invoke('view_chat', { text }).catch(fail);
+        return true;
+      },
+      decide: (id, accept) => void invoke('view_decide_file', { id, accept }).catch(fail),
+      cancel: (id) => void invoke('view_cancel_transfer', { id }).catch(fail),
+    };
   }
 
   async start(): Promise<void> {
     await listen<ViewUpdate>('view-update', (e) => this.onUpdate(e.payload));
+    // Files dropped on the window while viewing go to the host.
+    await getCurrentWebview().onDragDropEvent((e) => {
+      if (e.payload.type === 'drop' && this.view?.phase === 'connected' && e.payload.paths.length) {
+        this.panel.show(true);
+        void invoke('view_send_files', { paths: e.payload.paths }).catch(this.showError);
+      }
+    }).catch(() => {});
     // A forced choice for tests and odd webviews: `?decode=rust` in the window's URL.
     const forced = new URLSearchParams(location.search).get('decode');
     this.decoder = forced === 'rust' || !(await canDecodeH264()) ? 'rust' : 'webview';
@@ -110,7 +156,11 @@ export class ViewerScreen {
   }
 
   private onUpdate(u: ViewUpdate): void {
-    if (u.type === 'view') {
+    if (u.type === 'transfers') {
+      const { type: _type, ...state } = u;
+      this.transfer = state;
+      this.panel.update();
+    } else if (u.type === 'view') {
       const { type: _type, ...v } = u;
       const was = this.view?.phase;
       this.view = v;
@@ -145,6 +195,7 @@ export class ViewerScreen {
     stats.hidden = p.statsText === null;
     stats.textContent = p.statsText ?? '';
     if (this.input.isEnabled !== p.sendsInput) this.input.setEnabled(p.sendsInput);
+    $('view-xfer-toggle').hidden = !p.showStage;
   }
 
   /** For tests and support: what the screen shows, and the colour at a remote pixel. */
@@ -155,6 +206,7 @@ export class ViewerScreen {
       pictures: this.pictures ? { ...this.pictures.stats } : null,
       badMessages: this.badMessages,
       canvas: { width: this.canvas.width, height: this.canvas.height },
+      transfer: this.transfer,
     };
   }
 

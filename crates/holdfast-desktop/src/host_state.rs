@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use holdfast_peer::host::{HostEvent, HostStats, RoomInfo};
+use holdfast_peer::transfer::{TransferOutput, TransferState};
 use holdfast_session::{Metrics, Quality};
 use serde::Serialize;
 
@@ -106,6 +107,8 @@ pub struct ViewerView {
     pub bitrate_kbps: Option<f64>,
     /// Capture to the viewer's screen, median, from its acknowledgements.
     pub shown_ms: Option<u32>,
+    /// Files, chat and what may cross with this viewer.
+    pub transfer: TransferState,
     #[serde(skip)]
     sent: RateMeter,
 }
@@ -121,6 +124,11 @@ pub struct HostView {
     pub expired: bool,
     pub viewers: Vec<ViewerView>,
     pub control_enabled: bool,
+    /// The host's switches beside control: files and the clipboard.
+    pub files_enabled: bool,
+    pub clipboard_enabled: bool,
+    /// This machine's clipboard could be opened (else the switch does nothing).
+    pub clipboard_available: bool,
     /// Who can open the viewer link (None until the server is known).
     pub reach: Option<Reach>,
     /// Why it ended or failed to start, for people.
@@ -191,6 +199,28 @@ pub enum Notice {
     Error {
         message: String,
     },
+    /// A file from the other side was checked and saved here.
+    FileSaved {
+        path: String,
+    },
+    /// A transfer (either way) ended without success.
+    TransferFailed {
+        name: String,
+        error: String,
+    },
+    /// A viewer offers a file: the host screen asks.
+    FileOffered {
+        peer_id: String,
+        id: u32,
+        name: String,
+        size: u64,
+        exists: bool,
+    },
+    /// A chat line from a viewer.
+    Chat {
+        peer_id: String,
+        text: String,
+    },
 }
 
 /// Folds host events into a [`HostView`] and [`Notice`]s.
@@ -217,6 +247,9 @@ impl HostTracker {
                 expired: false,
                 viewers: Vec::new(),
                 control_enabled: true,
+                files_enabled: true,
+                clipboard_enabled: true,
+                clipboard_available: false,
                 reach: None,
                 error: None,
             },
@@ -293,6 +326,7 @@ impl HostTracker {
                     fps: None,
                     bitrate_kbps: None,
                     shown_ms: None,
+                    transfer: TransferState::default(),
                     sent: RateMeter::default(),
                 });
                 out.push(Notice::Joined {
@@ -325,7 +359,31 @@ impl HostTracker {
             }
             HostEvent::ViewerUnresponsive { .. } => {}
             // Files, clipboard and chat: shown from the stats' transfer state.
-            HostEvent::Transfer { .. } => {}
+            HostEvent::Transfer { peer_id, event } => match event {
+                TransferOutput::Offered { id, name, size, exists } => out.push(Notice::FileOffered {
+                    peer_id: peer_id.clone(),
+                    id: *id,
+                    name: name.clone(),
+                    size: *size,
+                    exists: *exists,
+                }),
+                TransferOutput::Chat(line) => out.push(Notice::Chat {
+                    peer_id: peer_id.clone(),
+                    text: line.text.clone(),
+                }),
+                TransferOutput::Saved { path, .. } => out.push(Notice::FileSaved {
+                    path: path.display().to_string(),
+                }),
+                TransferOutput::Failed { name, error, .. } => out.push(Notice::TransferFailed {
+                    name: name.clone(),
+                    error: error.clone(),
+                }),
+                TransferOutput::Refused(message) => out.push(Notice::Error {
+                    message: message.clone(),
+                }),
+                // Clipboard contents are never shown nor logged.
+                TransferOutput::Clipboard(_) => {}
+            },
             HostEvent::ViewerState { peer_id, state } => {
                 if let Some(v) = self.view.viewers.iter_mut().find(|v| &v.peer_id == peer_id) {
                     let was_down = is_down(&v.state);
@@ -387,6 +445,9 @@ impl HostTracker {
     pub fn on_stats(&mut self, stats: &HostStats, now_ms: u64) -> Vec<Notice> {
         let mut out = Vec::new();
         self.view.control_enabled = stats.control_enabled;
+        self.view.files_enabled = stats.files_enabled;
+        self.view.clipboard_enabled = stats.clipboard_enabled;
+        self.view.clipboard_available = stats.clipboard_available;
         let mut drops = 0;
         for s in &stats.viewers {
             drops += s.frames_dropped;
@@ -402,6 +463,9 @@ impl HostTracker {
                 }
                 if s.shown_p50_ms.is_some() {
                     v.shown_ms = s.shown_p50_ms;
+                }
+                if v.transfer != s.transfer {
+                    v.transfer = s.transfer.clone();
                 }
             }
         }

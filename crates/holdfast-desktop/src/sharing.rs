@@ -144,11 +144,21 @@ pub struct ShareOptions {
     /// Local UDP addresses for WebRTC; empty: every interface.
     pub ice_bind: Vec<String>,
     pub allow_loopback: bool,
+    /// Where files from viewers land (None: refused).
+    pub inbox: Option<std::path::PathBuf>,
+}
+
+/// The folder received files land in: `HOLDFAST_INBOX`, else the user's Downloads.
+pub fn inbox_from_env() -> Option<std::path::PathBuf> {
+    std::env::var_os("HOLDFAST_INBOX")
+        .map(std::path::PathBuf::from)
+        .or_else(holdfast_transfer::Inbox::default_path)
 }
 
 impl ShareOptions {
     /// `HOLDFAST_ICE_BIND`, `HOLDFAST_ALLOW_LOOPBACK=1` (tests on one machine)
-    /// and `HOLDFAST_ACCEPT=control|view|deny` (unattended use) over the settings.
+    /// `HOLDFAST_ACCEPT=control|view|deny` (unattended use) and `HOLDFAST_INBOX`
+    /// over the settings.
     pub fn from_env(settings: Settings) -> Self {
         let consent = match std::env::var("HOLDFAST_ACCEPT").as_deref() {
             Ok("control") => ConsentPolicy::Always(Decision::Control),
@@ -162,6 +172,7 @@ impl ShareOptions {
             consent,
             ice_bind: std::env::var("HOLDFAST_ICE_BIND").map(|b| vec![b]).unwrap_or_default(),
             allow_loopback: std::env::var("HOLDFAST_ALLOW_LOOPBACK").is_ok_and(|v| v == "1"),
+            inbox: inbox_from_env(),
         }
     }
 }
@@ -252,6 +263,21 @@ pub enum ShareCommand {
     Kick {
         peer_id: String,
     },
+    /// The switches beside "allow control".
+    SetFiles(bool),
+    SetClipboard(bool),
+    /// The person's answer to a file a viewer offers.
+    DecideFile {
+        peer_id: String,
+        id: u32,
+        accept: bool,
+    },
+    CancelTransfer {
+        peer_id: String,
+        id: u32,
+    },
+    /// A chat line to every viewer.
+    Chat(String),
     Stop,
 }
 
@@ -341,6 +367,11 @@ pub async fn share(
         holdfast_peer::backpressure::QUEUE_TARGET_LATENCY,
     );
     config.rtc = RtcOptions::bound_to(&opts.ice_bind, opts.allow_loopback);
+    // Files from viewers land in Downloads after the person says yes; the
+    // clipboard is this machine's (both behind the screen's switches).
+    config.inbox = opts.inbox.clone();
+    config.incoming_files = holdfast_peer::transfer::IncomingFiles::Ask;
+    config.system_clipboard = true;
     let mut handle = host::start(config, worker, input).await.map_err(|e| {
         let reason = e.to_string();
         send_notices(tracker.ended(format!("Could not open a room: {reason}")));
@@ -402,6 +433,13 @@ pub async fn share(
                 // Signalling now, and an ICE restart for every viewer not connected.
                 Some(ShareCommand::Reconnect) => remote.reconnect(),
                 Some(ShareCommand::Kick { peer_id }) => remote.kick(&peer_id),
+                Some(ShareCommand::SetFiles(on)) => remote.set_files(on),
+                Some(ShareCommand::SetClipboard(on)) => remote.set_clipboard(on),
+                Some(ShareCommand::DecideFile { peer_id, id, accept }) => {
+                    remote.decide_file(&peer_id, id, accept, holdfast_transfer::Collision::KeepBoth)
+                }
+                Some(ShareCommand::CancelTransfer { peer_id, id }) => remote.cancel_transfer(&peer_id, id),
+                Some(ShareCommand::Chat(text)) => remote.chat(None, text),
                 Some(ShareCommand::Stop) | None => {
                     stop(handle).await;
                     tracker.stopped();

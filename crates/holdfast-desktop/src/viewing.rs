@@ -13,17 +13,26 @@
 //! never an ever-growing backlog; pictures larger than [`MAX_PICTURE_PIXELS`]
 //! (a host claiming an absurd size) are refused.
 //!
+//! Files, chat and the clipboard ride the viewer's `transfer` channel: files
+//! from the host wait for the person's answer and land in the inbox (the
+//! Downloads folder), this machine's clipboard is shared both ways through
+//! [`ClipboardWorker`] while the host allows it, and the channel's state goes
+//! to the webview as [`ViewUpdate::Transfers`].
+//!
 //! Runs headless; the shell only forwards commands in and updates out.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use holdfast_input::{ClipboardWorker, SystemClipboard};
 use holdfast_media::decode::{DecodedPicture, H264Decoder};
 use holdfast_peer::rtc::RtcOptions;
+use holdfast_peer::transfer::{IncomingFiles, TransferInput, TransferOutput, TransferState};
 use holdfast_peer::viewer::{self, ViewerConfig, ViewerEvent};
 use holdfast_proto::commands::{Command, Control, MAX_SHOWN_AFTER_MS};
 use holdfast_proto::video::EncodedFrame;
 use holdfast_proto::{RoomCode, RoomId};
+use holdfast_transfer::Collision;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use url::Url;
@@ -165,6 +174,10 @@ pub struct ViewOptions {
     pub allow_loopback: bool,
     /// Trust roots for an `https://` server (None: the system's).
     pub signal_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Where files from the host land (None: refused).
+    pub inbox: Option<std::path::PathBuf>,
+    /// Share this machine's clipboard (while the host allows it).
+    pub clipboard: bool,
 }
 
 /// What the viewer screen asks of a running view.
@@ -183,6 +196,15 @@ pub enum ViewCommand {
     /// The reconnect button: try the server now, without waiting out the backoff.
     Reconnect,
     Leave,
+    Chat(String),
+    /// A file to send to the host (dropped on the window).
+    SendFile(std::path::PathBuf),
+    /// The person's answer to a file the host offers.
+    DecideFile {
+        id: u32,
+        accept: bool,
+    },
+    CancelTransfer(u32),
 }
 
 /// What the webview is told.
@@ -191,6 +213,8 @@ pub enum ViewCommand {
 pub enum ViewUpdate {
     View(ViewingView),
     Notice(Notice),
+    /// Files, chat and what the host allows, as the transfer task sees them.
+    Transfers(TransferState),
 }
 
 /// Turns the webview's input JSON into a numbered-by-the-viewer input event;
@@ -247,6 +271,8 @@ pub async fn view(
     config.grace = grace;
     config.keepalive.interval = Duration::from_secs(opts.settings.keepalive_secs);
     config.rtc = RtcOptions::bound_to(&opts.ice_bind, opts.allow_loopback);
+    config.inbox = opts.inbox.clone();
+    config.incoming_files = IncomingFiles::Ask;
     tracker.awaiting_consent();
     send_view(&tracker);
 
@@ -271,6 +297,18 @@ pub async fn view(
     tracing::info!("viewing");
     send_notices(tracker.admitted(handle.control));
     send_view(&tracker);
+
+    // What the transfer task reports, and this machine's clipboard.
+    let mut transfer_events = std::mem::replace(&mut handle.transfer.events, mpsc::unbounded_channel().1);
+    let mut transfer_state = handle.transfer.state.clone();
+    let (copied_tx, mut copied) = mpsc::unbounded_channel::<String>();
+    let clipboard = if opts.clipboard {
+        ClipboardWorker::spawn(SystemClipboard::open, copied_tx)
+            .inspect_err(|e| tracing::warn!("the clipboard is not shared: {e}"))
+            .ok()
+    } else {
+        None
+    };
 
     // Decoding here: after an error only a keyframe can be decoded cleanly,
     // and a half-decoded picture is never shown.
@@ -363,6 +401,27 @@ pub async fn view(
                     return Ok(());
                 }
             }
+            Some(out) = transfer_events.recv() => match out {
+                TransferOutput::Clipboard(text) => {
+                    if let Some(c) = &clipboard {
+                        if let Err(e) = c.set(text) {
+                            tracing::warn!("the host's clipboard text could not be set here: {e}");
+                        }
+                    }
+                }
+                TransferOutput::Saved { path, .. } => send_notices(vec![Notice::FileSaved {
+                    path: path.display().to_string(),
+                }]),
+                TransferOutput::Failed { name, error, .. } => send_notices(vec![Notice::TransferFailed { name, error }]),
+                TransferOutput::Refused(message) => send_notices(vec![Notice::Error { message }]),
+                // Shown from the transfer state (the panel asks; the chat lists).
+                TransferOutput::Offered { .. } | TransferOutput::Chat(_) => {}
+            },
+            Ok(()) = transfer_state.changed() => {
+                let state = transfer_state.borrow_and_update().clone();
+                let _ = updates.send(ViewUpdate::Transfers(state));
+            }
+            Some(text) = copied.recv() => handle.transfer.send(TransferInput::SendClipboardText(text)),
             _ = tick.tick() => {
                 send_notices(tracker.tick(unix_ms()));
                 if *tracker.view() != last_view {
@@ -391,6 +450,14 @@ pub async fn view(
                     after_ms: after_ms.min(MAX_SHOWN_AFTER_MS),
                 }),
                 Some(ViewCommand::Reconnect) => handle.reconnect(),
+                Some(ViewCommand::Chat(text)) => handle.transfer.send(TransferInput::Chat(text)),
+                Some(ViewCommand::SendFile(path)) => handle.transfer.send(TransferInput::SendFile(path)),
+                Some(ViewCommand::DecideFile { id, accept }) => handle.transfer.send(TransferInput::Decide {
+                    id,
+                    accept,
+                    collision: Collision::KeepBoth,
+                }),
+                Some(ViewCommand::CancelTransfer(id)) => handle.transfer.send(TransferInput::Cancel(id)),
                 Some(ViewCommand::Leave) | None => {
                     handle.leave();
                     tracker.left();

@@ -70,6 +70,24 @@ pub enum Phase {
     Failed,
 }
 
+/// Why a transfer failed: the receiver's reason or the sender's (the UI
+/// says it in its own language; `describe()` gives the English words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "by", content = "reason", rename_all = "kebab-case")]
+pub enum Failure {
+    Receiver(RejectReason),
+    Sender(AbortReason),
+}
+
+impl Failure {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Failure::Receiver(r) => r.describe(),
+            Failure::Sender(r) => r.describe(),
+        }
+    }
+}
+
 /// A message from the other side that broke the protocol: refused, and the
 /// transfer it names (if any) stopped; the engine's other state is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,6 +150,8 @@ pub struct TransferView {
     /// Seconds left at that rate.
     pub eta_secs: Option<f64>,
     pub error: Option<String>,
+    /// The same, as a reason to put in words.
+    pub failure: Option<Failure>,
     /// File bytes this side sent, counting any sent again after a cut.
     pub bytes_sent: u64,
 }
@@ -191,7 +211,7 @@ struct Outgoing {
     hashed: u64,
     bytes_sent: u64,
     rate: Rate,
-    error: Option<String>,
+    failure: Option<Failure>,
     /// Set when this side stopped it (said again after a reconnection).
     aborted: Option<AbortReason>,
 }
@@ -208,7 +228,7 @@ struct Incoming {
     hasher: Sha256,
     memory: Vec<u8>,
     rate: Rate,
-    error: Option<String>,
+    failure: Option<Failure>,
     /// Set when this side stopped it (said again after a reconnection).
     rejected: Option<RejectReason>,
 }
@@ -357,7 +377,7 @@ impl Engine {
             hashed: 0,
             bytes_sent: 0,
             rate: Rate::new(),
-            error: None,
+            failure: None,
             aborted: None,
         };
         if self.open {
@@ -380,22 +400,26 @@ impl Engine {
 
     /// This side turns down, or stops, incoming transfer `id`.
     pub fn reject(&mut self, id: u32, reason: RejectReason) {
-        self.fail_incoming(id, reason.describe(), Some(reason));
+        self.fail_incoming(id, Failure::Receiver(reason), true);
     }
 
     /// Ends incoming `id` as failed; `mine` if this side stopped it (then
     /// the sender is told).
-    fn fail_incoming(&mut self, id: u32, why: &str, mine: Option<RejectReason>) {
+    fn fail_incoming(&mut self, id: u32, failure: Failure, mine: bool) {
         let Some(i) = self.incoming.get_mut(&id) else { return };
         if matches!(i.phase, Phase::Done | Phase::Failed) {
             return;
         }
         let wrote = i.accepted && i.kind == Kind::File;
+        let why = failure.describe();
         i.phase = Phase::Failed;
-        i.error = Some(why.into());
+        i.failure = Some(failure);
         i.memory = Vec::new();
-        i.rejected = mine;
-        if let (Some(reason), true) = (mine, self.open) {
+        i.rejected = match failure {
+            Failure::Receiver(reason) if mine => Some(reason),
+            _ => None,
+        };
+        if let (Some(reason), true) = (i.rejected, self.open) {
             self.control.push_back(Control::Reject { id, reason });
         }
         if wrote {
@@ -429,21 +453,25 @@ impl Engine {
     }
 
     fn abort(&mut self, id: u32, reason: AbortReason) {
-        self.fail_outgoing(id, reason.describe(), Some(reason));
+        self.fail_outgoing(id, Failure::Sender(reason), true);
     }
 
     /// Ends outgoing `id` as failed; `mine` if this side stopped it (then
     /// the receiver is told).
-    fn fail_outgoing(&mut self, id: u32, why: &str, mine: Option<AbortReason>) {
+    fn fail_outgoing(&mut self, id: u32, failure: Failure, mine: bool) {
         let Some(o) = self.outgoing.get_mut(&id) else { return };
         if matches!(o.phase, Phase::Done | Phase::Failed) {
             return;
         }
+        let why = failure.describe();
         o.phase = Phase::Failed;
-        o.error = Some(why.into());
+        o.failure = Some(failure);
         o.content = Content::File;
-        o.aborted = mine;
-        if let (Some(reason), true) = (mine, self.open) {
+        o.aborted = match failure {
+            Failure::Sender(reason) if mine => Some(reason),
+            _ => None,
+        };
+        if let (Some(reason), true) = (o.aborted, self.open) {
             self.control.push_back(Control::Abort { id, reason });
         }
         self.events.push_back(Event::Finished {
@@ -553,7 +581,7 @@ impl Engine {
                         hasher: Sha256::new(),
                         memory: Vec::new(),
                         rate: Rate::new(),
-                        error: None,
+                        failure: None,
                         rejected: None,
                     },
                 );
@@ -619,13 +647,13 @@ impl Engine {
                 if !self.outgoing.contains_key(&id) {
                     return Err(ProtocolError("a reject for an unknown transfer"));
                 }
-                self.fail_outgoing(id, reason.describe(), None);
+                self.fail_outgoing(id, Failure::Receiver(reason), false);
             }
             Control::Abort { id, reason } => {
                 if !self.incoming.contains_key(&id) {
                     return Err(ProtocolError("an abort for an unknown transfer"));
                 }
-                self.fail_incoming(id, reason.describe(), None);
+                self.fail_incoming(id, Failure::Sender(reason), false);
             }
             Control::End { id, sha256 } => {
                 let Some(i) = self.incoming.get_mut(&id) else {
@@ -774,7 +802,8 @@ impl Engine {
                 phase: o.phase,
                 rate_bps: rate,
                 eta_secs: rate.filter(|r| *r > 0.0).map(|r| (o.size - o.acked) as f64 / r),
-                error: o.error.clone(),
+                error: o.failure.map(|f| f.describe().to_owned()),
+                failure: o.failure,
                 bytes_sent: o.bytes_sent,
             }
         });
@@ -790,7 +819,8 @@ impl Engine {
                 phase: i.phase,
                 rate_bps: rate,
                 eta_secs: rate.filter(|r| *r > 0.0).map(|r| (i.size - i.have) as f64 / r),
-                error: i.error.clone(),
+                error: i.failure.map(|f| f.describe().to_owned()),
+                failure: i.failure,
                 bytes_sent: 0,
             }
         });

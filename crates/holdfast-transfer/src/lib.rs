@@ -12,6 +12,6 @@ pub mod engine;
 pub mod inbox;
 pub mod pacer;
 
-pub use engine::{ChatLine, ChunkJob, Direction, Engine, Event, Phase, Poll, Side, TransferView};
+pub use engine::{ChatLine, ChunkJob, Direction, Engine, Event, Failure, Phase, Poll, Side, TransferView};
 pub use inbox::{Collision, Inbox, InboxError, Partial};
 pub use pacer::Pacer;

@@ -124,7 +124,8 @@ impl Recorder {
                     v.done,
                     v.size,
                     v.bytes_sent,
-                    v.error
+                    v.error,
+                    v.failure
                 ])
             })
             .collect();
