@@ -15,6 +15,9 @@
 //!   to unshaped, 150 ms RTT, an 8 Mbit/s -> 500 kbit/s -> 8 Mbit/s step):
 //!   change-to-canvas latency, frame rate, bits used, first picture (`rate.rs`).
 //!
+//! - `holdfast-bench transfer`: file throughput one way at a time over
+//!   loopback, host and Rust viewer, SHA-256 checked (`transfer.rs`).
+//!
 //! - `holdfast-bench cluster`: 10,000 rooms over two signalling nodes and
 //!   Redis, relay latency, Redis memory per room, and a node killed under
 //!   load (see `cluster.rs`).
@@ -26,6 +29,7 @@ use std::time::{Duration, Instant};
 
 mod cluster;
 mod rate;
+mod transfer;
 
 use anyhow::Result;
 use holdfast_media::encode::{EncoderSettings, Tuning};
@@ -230,6 +234,9 @@ fn main() -> Result<()> {
     }
     if tuning_name == "rate" {
         return rate::run(&args);
+    }
+    if tuning_name == "transfer" {
+        return transfer::run(&args);
     }
     if tuning_name == "cluster-worker" {
         return cluster::worker(&args);
