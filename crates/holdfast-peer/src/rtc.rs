@@ -125,6 +125,9 @@ pub async fn build_peer(
     build(ice_servers, opts, MulticastDnsMode::Disabled).await
 }
 
+/// The SCTP receive window each end offers (rtc-sctp's default is 1 MiB).
+const SCTP_RECEIVE_BUFFER: u32 = 4 * 1024 * 1024;
+
 async fn build(
     ice_servers: &[IceServer],
     opts: &RtcOptions,
@@ -149,6 +152,7 @@ async fn build(
         // more). Relay pairs keep their 2 s, so a direct path found within
         // it wins (and a relayed session rechecks every two minutes).
         .with_prflx_acceptance_min_wait(Some(PRFLX_ACCEPTANCE_WAIT))
+        .with_sctp_max_receive_buffer_size(SCTP_RECEIVE_BUFFER)
         .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(servers).build())

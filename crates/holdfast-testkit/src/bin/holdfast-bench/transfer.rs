@@ -44,10 +44,25 @@ pub fn run(args: &[String]) -> Result<()> {
     pat.write_line("still")?;
     let _signal = start_signal(&ns, "127.0.0.1", &art)?;
     let hi = host_inbox.to_string_lossy().into_owned();
-    let host_args = ["--ice-bind", "127.0.0.1:0", "--allow-loopback", "--inbox", &hi, "--accept-files"];
+    let host_args = [
+        "--ice-bind",
+        "127.0.0.1:0",
+        "--allow-loopback",
+        "--inbox",
+        &hi,
+        "--accept-files",
+    ];
     let (mut host, room) = start_host(&ns, "http://127.0.0.1:8080", &host_args, Some(&x.display), &art)?;
     let vi = viewer_inbox.to_string_lossy().into_owned();
-    let viewer_args = ["--ice-bind", "127.0.0.1:0", "--allow-loopback", "--frame-every", "1000", "--inbox", &vi];
+    let viewer_args = [
+        "--ice-bind",
+        "127.0.0.1:0",
+        "--allow-loopback",
+        "--frame-every",
+        "1000",
+        "--inbox",
+        &vi,
+    ];
     let mut viewer = start_probe_viewer(&ns, "http://127.0.0.1:8080", &room, &viewer_args, &art)?;
     crate::wait_event(&viewer, "joined")?;
     crate::wait_event(&viewer, "frame")?;
