@@ -7,11 +7,13 @@
 //! bytes each sender sent, against the file's size), the video keeps its
 //! frame rate while the files move, and progress is reported throughout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use holdfast_testkit::files::{random_file, sha256_file};
-use holdfast_testkit::{artifacts_dir, shape_egress, start_host, start_probe_viewer, start_signal_with, Lan, Netns};
+use holdfast_testkit::{
+    artifacts_dir, shape_egress, start_host, start_probe_viewer, start_signal_with, Lan, Link, Netns, Proc,
+};
 use serde_json::Value;
 
 const SERVER_IP: &str = "10.78.0.1";
@@ -44,108 +46,170 @@ fn host_outgoing(stats: &Path) -> Option<Value> {
         .cloned()
 }
 
+/// Server, host and viewer on one LAN, the viewer's cable shaped to
+/// `RATE_KBIT` each way, a random file to send each way, and the two
+/// sessions joined.
+struct Rig {
+    host: Proc,
+    viewer: Proc,
+    viewer_link: Link,
+    stats: PathBuf,
+    up_sha: String,
+    down_sha: String,
+    host_inbox: PathBuf,
+    viewer_inbox: PathBuf,
+    up: PathBuf,
+    down: PathBuf,
+    _signal: Proc,
+    _links: [Link; 2],
+    _namespaces: [Netns; 3],
+    _lan: Lan,
+}
+
+impl Rig {
+    fn start(name: &str, size: usize) -> anyhow::Result<Rig> {
+        let art = artifacts_dir(name);
+        let (src, host_inbox, viewer_inbox) = (art.join("src"), art.join("host-inbox"), art.join("viewer-inbox"));
+        for d in [&src, &host_inbox, &viewer_inbox] {
+            let _ = std::fs::remove_dir_all(d);
+            std::fs::create_dir_all(d)?;
+        }
+        let (up, up_sha) = random_file(&src, "up.bin", size);
+        let (down, down_sha) = random_file(&src, "down.bin", size);
+
+        let lan = Lan::new()?;
+        let (server_ns, host_ns, viewer_ns) = (Netns::new()?, Netns::new()?, Netns::new()?);
+        let server_link = lan.attach(&server_ns, SERVER_IP)?;
+        let host_link = lan.attach(&host_ns, HOST_IP)?;
+        let viewer_link = lan.attach(&viewer_ns, VIEWER_IP)?;
+        // 20 Mbit/s each way on the viewer's cable: to it, and from it.
+        viewer_link.shape_inbound(Some(RATE_KBIT))?;
+        shape_egress(&viewer_ns.name, &viewer_link.dev, Some(RATE_KBIT))?;
+
+        let url = format!("http://{SERVER_IP}:8080");
+        let signal = start_signal_with(&server_ns, SERVER_IP, &[], &art)?;
+        let stats = art.join("host-stats.json");
+        let _ = std::fs::remove_file(&stats);
+        let (hbind, vbind) = (format!("{HOST_IP}:0"), format!("{VIEWER_IP}:0"));
+        let host_args = [
+            "--source",
+            "synthetic",
+            "--ice-bind",
+            &hbind,
+            "--inbox",
+            host_inbox.to_str().unwrap(),
+            "--accept-files",
+            "--stats-file",
+            stats.to_str().unwrap(),
+        ];
+        let (host, room) = start_host(&host_ns, &url, &host_args, None, &art)?;
+        let viewer_args = [
+            "--ice-bind",
+            &vbind,
+            "--inbox",
+            viewer_inbox.to_str().unwrap(),
+            "--transfers-every-ms",
+            "500",
+        ];
+        let viewer = start_probe_viewer(&viewer_ns, &url, &room, &viewer_args, &art)?;
+        let (joined, _) = viewer.next_event(&["joined", "refused"], Duration::from_secs(20))?;
+        anyhow::ensure!(joined["event"] == "joined", "{joined}");
+        viewer.next_event(&["frame"], Duration::from_secs(20))?;
+        Ok(Rig {
+            host,
+            viewer,
+            viewer_link,
+            stats,
+            up_sha,
+            down_sha,
+            host_inbox,
+            viewer_inbox,
+            up,
+            down,
+            _signal: signal,
+            _links: [server_link, host_link],
+            _namespaces: [server_ns, host_ns, viewer_ns],
+            _lan: lan,
+        })
+    }
+
+    /// Both files on their way: the host's to the viewer, the viewer's to the host.
+    fn send_both(&mut self) -> anyhow::Result<()> {
+        self.host.write_line(&format!("send all {}", self.down.display()))?;
+        self.viewer.write_line(&format!("send {}", self.up.display()))?;
+        Ok(())
+    }
+
+    /// The viewer's events until both files are saved and confirmed, or
+    /// `limit` passes; a failed transfer or a closed session ends it.
+    fn wait_until_done(&mut self, limit: Duration) -> anyhow::Result<Vec<Value>> {
+        let mut after = Vec::new();
+        let deadline = Instant::now() + limit;
+        let mut saved_here = false;
+        loop {
+            let batch = self.viewer.events_for(Duration::from_secs(2));
+            saved_here |= batch.iter().any(|e| e["event"] == "file-saved");
+            if let Some(f) = batch
+                .iter()
+                .find(|e| e["event"] == "transfer-failed" || e["event"] == "closed")
+            {
+                anyhow::bail!("{f}");
+            }
+            after.extend(batch);
+            let up_done = transfer(&after, "outgoing").is_some_and(|t| t["phase"] == "done");
+            let down_done = saved_here && host_outgoing(&self.stats).is_some_and(|t| t["phase"] == "done");
+            if up_done && down_done {
+                return Ok(after);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "not done {limit:?} after the cut: up {:?}, down {:?}",
+                transfer(&after, "outgoing"),
+                host_outgoing(&self.stats)
+            );
+        }
+    }
+
+    /// Both files arrived whole.
+    fn check_hashes(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            sha256_file(&self.host_inbox.join("up.bin")) == self.up_sha,
+            "the upload arrived corrupted"
+        );
+        anyhow::ensure!(
+            sha256_file(&self.viewer_inbox.join("down.bin")) == self.down_sha,
+            "the download arrived corrupted"
+        );
+        Ok(())
+    }
+}
+
 #[test]
 fn two_hundred_megabytes_each_way_survive_a_ten_second_cut_and_video_keeps_its_rate() -> anyhow::Result<()> {
-    let art = artifacts_dir("transfer_netns");
-    let (src, host_inbox, viewer_inbox) = (art.join("src"), art.join("host-inbox"), art.join("viewer-inbox"));
-    for d in [&src, &host_inbox, &viewer_inbox] {
-        let _ = std::fs::remove_dir_all(d);
-        std::fs::create_dir_all(d)?;
-    }
-    let (_, up_sha) = random_file(&src, "up.bin", SIZE);
-    let (_, down_sha) = random_file(&src, "down.bin", SIZE);
-
-    let lan = Lan::new()?;
-    let (server_ns, host_ns, viewer_ns) = (Netns::new()?, Netns::new()?, Netns::new()?);
-    let _server_link = lan.attach(&server_ns, SERVER_IP)?;
-    let _host_link = lan.attach(&host_ns, HOST_IP)?;
-    let viewer_link = lan.attach(&viewer_ns, VIEWER_IP)?;
-    // 20 Mbit/s each way on the viewer's cable: to it, and from it.
-    viewer_link.shape_inbound(Some(RATE_KBIT))?;
-    shape_egress(&viewer_ns.name, &viewer_link.dev, Some(RATE_KBIT))?;
-
-    let url = format!("http://{SERVER_IP}:8080");
-    let _signal = start_signal_with(&server_ns, SERVER_IP, &[], &art)?;
-    let stats = art.join("host-stats.json");
-    let _ = std::fs::remove_file(&stats);
-    let (hbind, vbind) = (format!("{HOST_IP}:0"), format!("{VIEWER_IP}:0"));
-    let host_args = [
-        "--source",
-        "synthetic",
-        "--ice-bind",
-        &hbind,
-        "--inbox",
-        host_inbox.to_str().unwrap(),
-        "--accept-files",
-        "--stats-file",
-        stats.to_str().unwrap(),
-    ];
-    let (mut host, room) = start_host(&host_ns, &url, &host_args, None, &art)?;
-    let viewer_args = [
-        "--ice-bind",
-        &vbind,
-        "--inbox",
-        viewer_inbox.to_str().unwrap(),
-        "--transfers-every-ms",
-        "500",
-    ];
-    let mut viewer = start_probe_viewer(&viewer_ns, &url, &room, &viewer_args, &art)?;
-    let (joined, _) = viewer.next_event(&["joined", "refused"], Duration::from_secs(20))?;
-    anyhow::ensure!(joined["event"] == "joined", "{joined}");
-    viewer.next_event(&["frame"], Duration::from_secs(20))?;
+    let mut rig = Rig::start("transfer_netns", SIZE)?;
 
     // The video's rate on this link before any file moves (after 5 s of settling).
-    viewer.events_for(Duration::from_secs(5));
+    rig.viewer.events_for(Duration::from_secs(5));
     let baseline_span = Duration::from_secs(8);
-    let baseline = fps(&viewer.events_for(baseline_span), baseline_span);
+    let baseline = fps(&rig.viewer.events_for(baseline_span), baseline_span);
 
-    host.write_line(&format!("send all {}", src.join("down.bin").display()))?;
-    viewer.write_line(&format!("send {}", src.join("up.bin").display()))?;
     let started = Instant::now();
+    rig.send_both()?;
     // A while of both files moving, then the cable goes dark for 10 s.
-    viewer.events_for(Duration::from_secs(5));
+    rig.viewer.events_for(Duration::from_secs(5));
     let during_span = Duration::from_secs(20);
-    let during = viewer.events_for(during_span);
+    let during = rig.viewer.events_for(during_span);
     let during_fps = fps(&during, during_span);
     let before_cut_up = transfer(&during, "outgoing").map_or(0, |t| t["done"].as_u64().unwrap_or(0));
     let before_cut_down = transfer(&during, "incoming").map_or(0, |t| t["done"].as_u64().unwrap_or(0));
-    viewer_link.blackout()?;
-    let cut = viewer.events_for(Duration::from_secs(10));
-    viewer_link.restore()?;
-    let restored = Instant::now();
-
-    // Until both are saved and confirmed; progress kept for the record.
-    let mut after = Vec::new();
-    let deadline = restored + Duration::from_secs(300);
-    let mut saved_here = false;
-    loop {
-        let batch = viewer.events_for(Duration::from_secs(2));
-        saved_here |= batch.iter().any(|e| e["event"] == "file-saved");
-        if let Some(f) = batch
-            .iter()
-            .find(|e| e["event"] == "transfer-failed" || e["event"] == "closed")
-        {
-            anyhow::bail!("{f}");
-        }
-        after.extend(batch);
-        let up_done = transfer(&after, "outgoing").is_some_and(|t| t["phase"] == "done");
-        let down_done = saved_here && host_outgoing(&stats).is_some_and(|t| t["phase"] == "done");
-        if up_done && down_done {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "not done 300 s after the cut: up {:?}, down {:?}",
-            transfer(&after, "outgoing"),
-            host_outgoing(&stats)
-        );
-    }
+    rig.viewer_link.blackout()?;
+    let cut = rig.viewer.events_for(Duration::from_secs(10));
+    rig.viewer_link.restore()?;
+    let after = rig.wait_until_done(Duration::from_secs(300))?;
     let took = started.elapsed();
 
-    let got_up = sha256_file(&host_inbox.join("up.bin"));
-    let got_down = sha256_file(&viewer_inbox.join("down.bin"));
     let up = transfer(&after, "outgoing").cloned().unwrap_or_default();
-    let down_host = host_outgoing(&stats).unwrap_or_default();
+    let down_host = host_outgoing(&rig.stats).unwrap_or_default();
     let up_sent = up["bytes_sent"].as_u64().unwrap_or(0);
     let down_sent = down_host["bytes_sent"].as_u64().unwrap_or(0);
     let progress_steps = cut
@@ -172,8 +236,7 @@ fn two_hundred_megabytes_each_way_survive_a_ten_second_cut_and_video_keeps_its_r
         baseline,
         during_fps,
     );
-    anyhow::ensure!(got_up == up_sha, "the upload arrived corrupted");
-    anyhow::ensure!(got_down == down_sha, "the download arrived corrupted");
+    rig.check_hashes()?;
     anyhow::ensure!(
         before_cut_up > 10 << 20 && before_cut_down > 10 << 20,
         "the cut came before much had moved"
@@ -190,13 +253,73 @@ fn two_hundred_megabytes_each_way_survive_a_ten_second_cut_and_video_keeps_its_r
         "video fell from {baseline:.1} to {during_fps:.1} fps while the files moved"
     );
     anyhow::ensure!(progress_steps >= 20, "progress shown only {progress_steps} times");
-    let leftovers: Vec<_> = std::fs::read_dir(&host_inbox)?
-        .chain(std::fs::read_dir(&viewer_inbox)?)
+    let leftovers: Vec<_> = std::fs::read_dir(&rig.host_inbox)?
+        .chain(std::fs::read_dir(&rig.viewer_inbox)?)
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".part"))
         .collect();
     anyhow::ensure!(leftovers.is_empty(), "partial files left: {leftovers:?}");
-    let _ = host.write_line("stop");
+    let _ = rig.host.write_line("stop");
+    Ok(())
+}
+
+/// A cut long enough that the peer connection fails (ICE gives up after
+/// 25 s) and the host builds a new one: the transfers resume on the new
+/// connection's channel from what each receiver confirmed (the engine's own
+/// resume, not SCTP's): what the old association lost goes again, never
+/// more than one window (a restart would send what moved before the cut too).
+#[test]
+fn transfers_resume_on_a_rebuilt_peer_connection() -> anyhow::Result<()> {
+    const PART: usize = 60 << 20;
+    // Moved each way before the cut: more than a window, so a restart shows.
+    const MOVED_FIRST: u64 = 16 << 20;
+    let mut rig = Rig::start("transfer_netns_rebuild", PART)?;
+    rig.send_both()?;
+    // Some of both moved, then the cable goes dark past ICE's patience.
+    let mut seen = Vec::new();
+    let moving = Instant::now();
+    while transfer(&seen, "outgoing")
+        .and_then(|t| t["done"].as_u64())
+        .unwrap_or(0)
+        < MOVED_FIRST
+        || transfer(&seen, "incoming")
+            .and_then(|t| t["done"].as_u64())
+            .unwrap_or(0)
+            < MOVED_FIRST
+    {
+        anyhow::ensure!(moving.elapsed() < Duration::from_secs(60), "the files did not move");
+        seen.extend(rig.viewer.events_for(Duration::from_secs(1)));
+    }
+    rig.viewer_link.blackout()?;
+    rig.viewer.events_for(Duration::from_secs(40));
+    rig.viewer_link.restore()?;
+
+    let after = rig.wait_until_done(Duration::from_secs(240))?;
+    // A new peer connection: checked anew (with the resume secret).
+    let rechecked = after.iter().filter(|e| e["event"] == "verified").count();
+    let up_sent = transfer(&after, "outgoing").map_or(0, |t| t["bytes_sent"].as_u64().unwrap_or(0));
+    let down_sent = host_outgoing(&rig.stats).map_or(0, |t| t["bytes_sent"].as_u64().unwrap_or(0));
+    let window = holdfast_transfer::engine::WINDOW_BYTES;
+    eprintln!(
+        "2 x {} MB through a 40 s cut: {rechecked} new connection(s) checked; sent again up {} bytes, down {} bytes",
+        PART >> 20,
+        up_sent as i64 - PART as i64,
+        down_sent as i64 - PART as i64
+    );
+    anyhow::ensure!(rechecked >= 1, "no new peer connection after a 40 s cut");
+    rig.check_hashes()?;
+    // Resumed by the engine: what the old association lost went again, no more than a window.
+    anyhow::ensure!(
+        window < MOVED_FIRST,
+        "the window must be below what moved before the cut"
+    );
+    for (way, sent) in [("up", up_sent), ("down", down_sent)] {
+        anyhow::ensure!(
+            sent >= PART as u64 && sent <= PART as u64 + window,
+            "{way}: {sent} bytes sent for {PART} (a resume sends some again, a restart all)"
+        );
+    }
+    let _ = rig.host.write_line("stop");
     Ok(())
 }
