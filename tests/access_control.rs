@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use holdfast_testkit::{
     artifacts_dir, start_host, start_probe_viewer, start_signal_with, wait_for, Browser, Netns, Proc,
+    SYNTHETIC_ON_LOOPBACK,
 };
 use serde_json::Value;
 
@@ -67,17 +68,7 @@ fn wrong_codes_lock_out_and_the_host_decides_who_joins() -> anyhow::Result<()> {
     let ns = Netns::new()?;
     let server_args = ["--lockout-secs", "3", "--consent-timeout-secs", "2", "--log", "debug"];
     let signal = start_signal_with(&ns, "127.0.0.1", &server_args, &art)?;
-    let args = [
-        "--source",
-        "synthetic",
-        "--ice-bind",
-        "127.0.0.1:0",
-        "--allow-loopback",
-        "--accept",
-        "ask",
-        "--log",
-        "debug",
-    ];
+    let args = [&SYNTHETIC_ON_LOOPBACK[..], &["--accept", "ask", "--log", "debug"]].concat();
     let (mut host, room) = start_host(&ns, URL, &args, None, &art)?;
     let code = room["code"].as_str().unwrap().to_owned();
     // The link carries the code in its fragment, which never reaches the server.

@@ -22,6 +22,7 @@ fn snapshot(id: &RoomId) -> RoomSnapshot {
     RoomSnapshot {
         id: id.clone(),
         gate: serde_json::from_str("\"K7QX\"").unwrap(),
+        unattended: None,
         nonce: 42,
         host: PeerId("phost".into()),
         owner: "10.0.0.1".parse().unwrap(),
@@ -93,7 +94,7 @@ fn two_nodes_share_ownership_room_state_and_the_token_key_through_redis() -> any
             snap.last_seq = seq;
             snap.replay = vec![step(seq)];
             a.write(&[holdfast_signal::cluster::store::RoomWrite::Save {
-                snapshot: snap.clone(),
+                snapshot: Box::new(snap.clone()),
                 full: false,
             }])
             .await?;

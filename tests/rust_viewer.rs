@@ -48,6 +48,7 @@ async fn join(server: &RunningServer, host: &HostHandle) -> ViewerHandle {
         grace: holdfast_session::GRACE_PERIOD,
         inbox: None,
         incoming_files: holdfast_peer::transfer::IncomingFiles::Allow,
+        password: None,
     })
     .await
     .expect("viewer joins")

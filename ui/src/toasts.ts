@@ -16,6 +16,8 @@ export type Notice =
   /** A viewer failed the end-to-end check of the code. */
   | { kind: 'check-failed'; address: string; reason: string }
   | { kind: 'code-changed' }
+  /** A viewer proved the permanent password and was let in without asking. */
+  | { kind: 'unattended-join'; address: string }
   | { kind: 'connection-lost'; link: Link }
   | { kind: 'reconnecting'; link: Link; attempt: number; retry_in_ms: number }
   | { kind: 'restored'; link: Link }
@@ -75,6 +77,8 @@ export function describe(n: Notice): Omit<Toast, 'id' | 'until'> & { ttl: number
     }
     case 'code-changed':
       return { topic: 'code', text: t('toast.codeChanged'), level: 'warning', ttl: null };
+    case 'unattended-join':
+      return { topic: `unattended:${n.address}`, text: t('toast.unattendedJoin', { address: n.address }), level: 'warning', ttl: LONG_TOAST_MS };
     case 'connection-lost':
       return { topic: `link:${n.link}`, text: t(`toast.lost${cap(n.link)}`), level: 'error', ttl: null };
     case 'reconnecting':

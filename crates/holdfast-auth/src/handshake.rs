@@ -50,6 +50,8 @@ pub enum SecretKind {
     Code,
     /// The secret derived from an earlier exchange with the same viewer.
     Resume,
+    /// The key derived from the host's permanent password (unattended access).
+    Password,
 }
 
 /// The password-like input (CPace's PRS), wiped when dropped.
@@ -58,6 +60,8 @@ pub enum Secret {
     /// The code in its canonical form (10 upper-case characters, no dash).
     Code(Zeroizing<Vec<u8>>),
     Resume(Zeroizing<[u8; RESUME_BYTES]>),
+    /// The Argon2id key of the host's permanent password ([`crate::password`]).
+    Password(Zeroizing<[u8; crate::password::KEY_BYTES]>),
 }
 
 impl std::fmt::Debug for Secret {
@@ -77,11 +81,16 @@ impl Secret {
         Secret::Resume(Zeroizing::new(bytes))
     }
 
+    /// The key a permanent password gives ([`crate::password::derive_key`]).
+    pub fn password(key: Zeroizing<[u8; crate::password::KEY_BYTES]>) -> Self {
+        Secret::Password(key)
+    }
+
     /// The resume secret's bytes, to keep for a later connection (None for a code).
     pub fn resume_bytes(&self) -> Option<&[u8; RESUME_BYTES]> {
         match self {
             Secret::Resume(r) => Some(r),
-            Secret::Code(_) => None,
+            Secret::Code(_) | Secret::Password(_) => None,
         }
     }
 
@@ -89,6 +98,7 @@ impl Secret {
         match self {
             Secret::Code(_) => SecretKind::Code,
             Secret::Resume(_) => SecretKind::Resume,
+            Secret::Password(_) => SecretKind::Password,
         }
     }
 
@@ -96,6 +106,7 @@ impl Secret {
         match self {
             Secret::Code(c) => c,
             Secret::Resume(r) => &r[..],
+            Secret::Password(k) => &k[..],
         }
     }
 }
@@ -396,6 +407,32 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e, AuthError::WrongSecret(SecretKind::Code));
+    }
+
+    #[test]
+    fn a_password_key_completes_and_a_wrong_password_fails_as_a_password() {
+        let params = crate::password::PasswordParams {
+            salt: [3; 16],
+            memory_kib: 8 * 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let key = |p: &str| Secret::password(crate::password::derive_key(p, &params).unwrap());
+        run(
+            key("a long password"),
+            binding(1, 2),
+            key("a long password"),
+            binding(1, 2),
+        )
+        .unwrap();
+        let e = run(
+            key("a long password"),
+            binding(1, 2),
+            key("a long passw0rd"),
+            binding(1, 2),
+        )
+        .unwrap_err();
+        assert_eq!(e, AuthError::WrongSecret(SecretKind::Password));
     }
 
     #[test]

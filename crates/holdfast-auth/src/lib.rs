@@ -8,6 +8,9 @@
 //! - [`binding`]: the DTLS fingerprints and room the exchange is bound to.
 //! - [`handshake`]: the three messages Holdfast sends over the `commands`
 //!   channel, as pure state machines (randomness passed in, no IO).
+//! - [`password`], [`lockout`], [`totp`]: unattended access: the key a
+//!   permanent password gives (Argon2id) and the gate the server sees, the
+//!   host's own lockout, and the optional second factor (RFC 6238).
 //!
 //! Why CPace over ristretto255: a balanced PAKE recommended by the CFRG,
 //! with a prime-order group (no cofactor pitfalls) that curve25519-dalek in
@@ -18,6 +21,9 @@
 pub mod binding;
 pub mod cpace;
 pub mod handshake;
+pub mod lockout;
+pub mod password;
+pub mod totp;
 #[cfg(test)]
 mod vectors;
 
@@ -61,5 +67,6 @@ fn kind_name(kind: SecretKind) -> &'static str {
     match kind {
         SecretKind::Code => "code",
         SecretKind::Resume => "secret of its earlier session",
+        SecretKind::Password => "password",
     }
 }

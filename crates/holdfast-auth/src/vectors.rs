@@ -79,7 +79,7 @@ fn exchanges() -> Value {
                res: &[u8]| {
         json!({
             "room": b.room, "host_fingerprint": b.host.as_str(), "viewer_fingerprint": b.viewer.as_str(),
-            "kind": match kind { SecretKind::Code => "code", SecretKind::Resume => "resume" },
+            "kind": match kind { SecretKind::Code => "code", SecretKind::Resume => "resume", SecretKind::Password => "password" },
             "secret": hex(secret), "sid": hex(&h.sid), "ya": hex(&ya), "yb": hex(&yb),
             "ci": hex(&b.channel_identifier()),
             "hello_msg": hex(&h.msg), "reply_msg": hex(&r.msg), "reply_tag": hex(&r.tag),

@@ -163,6 +163,10 @@ pub enum Notice {
     },
     /// Too many failed checks: the host made up a new code (shown on screen).
     CodeChanged,
+    /// A viewer proved the permanent password and was admitted without asking.
+    UnattendedJoin {
+        address: String,
+    },
     ConnectionLost {
         link: Link,
     },
@@ -314,6 +318,9 @@ impl HostTracker {
                 timeout_ms: ms(*timeout),
             }),
             HostEvent::JoinAnswered { .. } => {}
+            HostEvent::UnattendedJoin { address, .. } => out.push(Notice::UnattendedJoin {
+                address: address.clone(),
+            }),
             HostEvent::ViewerJoined { peer_id, control } => {
                 self.view.viewers.retain(|v| &v.peer_id != peer_id);
                 self.view.viewers.push(ViewerView {

@@ -180,9 +180,44 @@ struct Cli {
     /// direct path that appeared (0: only when TURN credentials are renewed).
     #[arg(long, default_value_t = holdfast_peer::host::RELAY_RECHECK.as_secs_f64())]
     relay_recheck_secs: f64,
+    /// Unattended access: admit, without asking, a viewer that proves the
+    /// permanent password kept in this file (made with --set-password).
+    #[arg(long, value_name = "FILE")]
+    unattended: Option<PathBuf>,
+    /// Set the permanent password: read it from stdin (one line; never give
+    /// it as an argument), keep its Argon2id key in FILE (mode 0600) and exit.
+    #[arg(long, value_name = "FILE")]
+    set_password: Option<PathBuf>,
+    /// With --set-password: also require a one-time code from an
+    /// authenticator app; prints the otpauth:// URI to enrol it.
+    #[arg(long, requires = "set_password")]
+    totp: bool,
+    /// With --set-password: password logins get the screen only, no control.
+    #[arg(long, requires = "set_password")]
+    password_view_only: bool,
     /// Log filter.
     #[arg(long, default_value = "info", env = "HOLDFAST_LOG")]
     log: String,
+}
+
+/// `--set-password FILE`: the password from stdin into FILE, as its key.
+fn set_password(cli: &Cli, path: &std::path::Path) -> anyhow::Result<()> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    let factor = holdfast_peer::unattended::create(path, password, cli.totp, !cli.password_view_only)?;
+    let mut out = serde_json::json!({"unattended": path, "control": !cli.password_view_only});
+    if let Some(f) = factor {
+        out["totp_uri"] = serde_json::Value::from(f.enrolment_uri("holdfast-host").as_str());
+    }
+    println!("{out}");
+    eprintln!(
+        "holdfast-host: permanent password set (only its Argon2id key is kept, in {})",
+        path.display()
+    );
+    Ok(())
 }
 
 #[tokio::main]
@@ -193,6 +228,13 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Some(path) = &cli.set_password {
+        return set_password(&cli, path);
+    }
+    let unattended = match &cli.unattended {
+        Some(path) => Some(holdfast_peer::unattended::load(path).context("reading the unattended-access settings")?),
+        None => None,
+    };
 
     let mut _embedded = None;
     let mut embedded_ca: Option<PathBuf> = None;
@@ -297,11 +339,18 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?;
     config.displays = displays;
     config.rtc = RtcOptions::bound_to(&cli.ice_bind, cli.allow_loopback);
+    let unattended_on = unattended.is_some();
+    config.unattended = unattended.map(|u| std::sync::Arc::new(std::sync::Mutex::new(u)));
 
     let mut host = host::start(config, worker, input)
         .await
         .context("registering with the signalling server")?;
-    println!("{}", serde_json::to_string(&host.room)?);
+    let mut room = serde_json::to_value(&host.room)?;
+    room["unattended"] = unattended_on.into();
+    println!("{room}");
+    if unattended_on {
+        eprintln!("holdfast-host: UNATTENDED ACCESS IS ON: anyone with ID {} and the permanent password gets in without asking", host.room.id);
+    }
     // The code and link are on stdout only: stderr is the log, and codes never go in logs.
     eprintln!(
         "holdfast-host: room {} is open; give the viewer the code or link printed on stdout",
@@ -392,6 +441,9 @@ fn print_event(ev: &HostEvent) {
             timeout,
         } => serde_json::json!({"event": "join-request", "peer_id": peer_id, "address": address,
             "timeout_ms": timeout.as_millis() as u64}),
+        HostEvent::UnattendedJoin { peer_id, address } => {
+            serde_json::json!({"event": "unattended-join", "peer_id": peer_id, "address": address})
+        }
         HostEvent::JoinAnswered { peer_id, decision } => {
             serde_json::json!({"event": "join-answered", "peer_id": peer_id, "decision": decision})
         }

@@ -46,6 +46,7 @@ pub fn failure(e: &AuthError) -> AuthFailure {
     match e {
         AuthError::Malformed(_) | AuthError::InvalidPoint => AuthFailure::Malformed,
         AuthError::Intercepted => AuthFailure::Intercepted,
+        AuthError::WrongSecret(holdfast_auth::SecretKind::Password) => AuthFailure::WrongPassword,
         AuthError::WrongSecret(_) => AuthFailure::WrongCode,
         AuthError::HostUnproven => AuthFailure::HostUnproven,
         AuthError::KindMismatch(_) => AuthFailure::NoSecret,
@@ -65,6 +66,7 @@ pub fn hello_message(h: &Hello) -> Control {
         kind: match h.kind {
             SecretKind::Code => AuthKind::Code,
             SecretKind::Resume => AuthKind::Resume,
+            SecretKind::Password => AuthKind::Password,
         },
         sid: B64.encode(h.sid),
         msg: B64.encode(&h.msg),
@@ -76,6 +78,7 @@ pub fn parse_hello(kind: AuthKind, sid: &str, msg: &str) -> Result<Hello, AuthEr
         kind: match kind {
             AuthKind::Code => SecretKind::Code,
             AuthKind::Resume => SecretKind::Resume,
+            AuthKind::Password => SecretKind::Password,
         },
         sid: fixed::<SID_BYTES>(sid, "session ID")?,
         msg: decode(msg, "hello message")?,

@@ -79,6 +79,7 @@ use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSessio
 use crate::transfer::{
     self, Allowed, IncomingFiles, TransferConfig, TransferHandle, TransferInput, TransferOutput, TransferState,
 };
+use crate::unattended::{unix_now, UnattendedAccess};
 use crate::PeerError;
 use holdfast_input::{ClipboardWorker, SystemClipboard};
 use holdfast_transfer::Collision;
@@ -146,6 +147,9 @@ pub struct HostConfig {
     /// Share this machine's clipboard (None: no clipboard, as on a server
     /// without a desktop). Opened at start; failing to open it is logged.
     pub system_clipboard: bool,
+    /// Unattended access: a viewer with the permanent password (and the
+    /// one-time code, if the second factor is on) is admitted without asking.
+    pub unattended: Option<Arc<std::sync::Mutex<UnattendedAccess>>>,
 }
 
 /// How a host answers join requests.
@@ -161,6 +165,12 @@ pub enum ConsentPolicy {
 /// What a running host reports to its shell (UI or CLI).
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostEvent {
+    /// A viewer proved the permanent password (and one-time code) and was
+    /// admitted without asking (unattended access).
+    UnattendedJoin {
+        peer_id: String,
+        address: String,
+    },
     /// A viewer proved it knows the code and asks to join; answer with [`HostHandle::consent`].
     JoinRequest {
         peer_id: String,
@@ -296,6 +306,7 @@ impl HostConfig {
             files_enabled: true,
             clipboard_enabled: true,
             system_clipboard: false,
+            unattended: None,
         }
     }
 }
@@ -572,6 +583,8 @@ enum Check {
     Waiting,
     /// `auth-hello` sent; waiting for the viewer's reply.
     Running(HostHandshake),
+    /// The viewer proved the password; the host asked for its one-time code.
+    SecondFactor,
     /// The viewer proved the secret over this connection.
     Passed,
 }
@@ -587,6 +600,9 @@ struct Viewer {
     resume: Option<Secret>,
     /// The host (its user or policy) admitted this viewer.
     admitted: bool,
+    /// It came with the permanent password's gate: its first check is of
+    /// the password, and it is admitted without asking if that passes.
+    via_password: bool,
     /// Which peer connection of this session `pc` is (0 first, +1 per rebuild).
     generation: Generation,
     pc: Arc<dyn PeerConnection>,
@@ -646,7 +662,10 @@ pub async fn start(
     };
     // The host makes up the code; the server only ever sees its gate.
     let code = RoomCode::random(&mut rand::rng());
-    let credentials = Credentials::Host { gate: code.gate() };
+    let credentials = Credentials::Host {
+        gate: code.gate(),
+        unattended: config.unattended.as_ref().map(|u| lock(u).published()),
+    };
     let mut session = SignalSession::start(signal_config, ResumeState::new(credentials)).await?;
     let (room, room_id, ice) = loop {
         match session.next().await {
@@ -1009,6 +1028,22 @@ impl HostLoop {
         let Some(v) = self.viewers.get_mut(peer) else { return };
         let secret = match (&v.resume, v.admitted) {
             (Some(resume), _) => resume.clone(),
+            (None, false) if v.via_password => {
+                let Some(access) = &self.config.unattended else {
+                    return self.check_failed(peer, AuthFailure::NoSecret, true).await;
+                };
+                let key = {
+                    let a = lock(access);
+                    a.lockout.check(unix_now()).map(|()| a.key.clone())
+                };
+                match key {
+                    Ok(key) => Secret::password(key),
+                    Err(locked) => {
+                        warn!(peer = %peer, until = locked.until, "password joins are locked: refused without a check");
+                        return self.check_failed(peer, AuthFailure::LockedOut, true).await;
+                    }
+                }
+            }
             (None, false) => Secret::code(self.code.expose()),
             // Cannot happen: admission follows a passed check.
             (None, true) => return self.check_failed(peer, AuthFailure::Malformed, true).await,
@@ -1034,23 +1069,77 @@ impl HostLoop {
                 v.stats.commands_rejected += 1;
                 return;
             }
-            Check::Waiting => return self.check_failed(peer, AuthFailure::Malformed, true).await,
+            Check::Waiting | Check::SecondFactor => return self.check_failed(peer, AuthFailure::Malformed, true).await,
         };
         match wire::parse_reply(msg, tag).and_then(|reply| run.on_reply(&reply)) {
             Ok((confirm, established)) => {
                 v.check = Check::Passed;
                 v.resume = Some(established.resume);
                 send_command(&v.commands, wire::confirm_message(&confirm)).await;
-                self.failed_checks = 0;
                 info!(peer = %peer, "viewer passed the end-to-end check");
                 if v.admitted {
                     self.on_trusted(peer).await;
+                } else if v.via_password {
+                    let second = self
+                        .config
+                        .unattended
+                        .as_ref()
+                        .is_some_and(|a| lock(a).second_factor.is_some());
+                    if second {
+                        v.check = Check::SecondFactor;
+                        send_command(&v.commands, Control::AuthTotpRequired).await;
+                    } else {
+                        self.admit_unattended(peer).await;
+                    }
                 } else {
+                    self.failed_checks = 0;
                     self.ask(peer).await;
                 }
             }
             Err(e) => self.check_failed(peer, wire::failure(&e), true).await,
         }
+    }
+
+    /// The one-time code of a viewer that proved the password.
+    async fn on_second_factor(&mut self, peer: &PeerId, code: &str) {
+        let Some(v) = self.viewers.get_mut(peer) else { return };
+        if !matches!(v.check, Check::SecondFactor) {
+            v.stats.commands_rejected += 1;
+            return;
+        }
+        let Some(access) = &self.config.unattended else { return };
+        let checked = lock(access).second_factor.as_mut().map(|f| f.check(code, unix_now()));
+        match checked {
+            Some(Ok(())) => {
+                v.check = Check::Passed;
+                self.admit_unattended(peer).await;
+            }
+            Some(Err(e)) => {
+                info!(peer = %peer, "one-time code refused: {e}");
+                self.check_failed(peer, AuthFailure::WrongTotp, true).await;
+            }
+            None => self.check_failed(peer, AuthFailure::Malformed, true).await,
+        }
+    }
+
+    /// A viewer proved the permanent password (and its one-time code):
+    /// admitted without asking anyone, as the host's settings say.
+    async fn admit_unattended(&mut self, peer: &PeerId) {
+        let Some(access) = &self.config.unattended else { return };
+        let control = {
+            let mut a = lock(access);
+            a.lockout.on_success();
+            a.save_lockout();
+            a.control
+        };
+        let address = self.viewers.get(peer).map(|v| v.address.clone()).unwrap_or_default();
+        info!(peer = %peer, %address, control, "unattended access: a viewer proved the password and is admitted");
+        self.emit(HostEvent::UnattendedJoin {
+            peer_id: peer.0.clone(),
+            address,
+        });
+        let decision = if control { Decision::Control } else { Decision::View };
+        self.send_consent(peer.clone(), decision).await;
     }
 
     /// A check failed (here, or the viewer says so): the viewer is told
@@ -1065,6 +1154,7 @@ impl HostLoop {
         }
         let address = v.address.clone();
         let admitted = v.admitted;
+        let password = v.via_password && !admitted;
         self.requests.remove(peer);
         if admitted {
             // Its own session's connection could not prove itself: end it.
@@ -1089,6 +1179,21 @@ impl HostLoop {
             reason,
         });
         self.remove_viewer(peer, "failed the check").await;
+        if password {
+            // The password's own count, kept across restarts; the code is not
+            // what was guessed, so it stays.
+            if let (Some(access), true) = (&self.config.unattended, reason != AuthFailure::LockedOut) {
+                let mut a = lock(access);
+                if let Some(locked) = a.lockout.on_failure(unix_now()) {
+                    warn!(
+                        until = locked.until,
+                        "too many failed password joins: password joins locked"
+                    );
+                }
+                a.save_lockout();
+            }
+            return;
+        }
         self.failed_checks += 1;
         if self.failed_checks >= MAX_FAILED_CHECKS {
             self.rekey();
@@ -1380,6 +1485,7 @@ impl HostLoop {
                 peer_id,
                 address,
                 timeout_ms,
+                password,
             } => {
                 if self.viewers.contains_key(&peer_id) {
                     return Ok(());
@@ -1388,7 +1494,7 @@ impl HostLoop {
                 // whole code before anyone is asked.
                 info!(peer = %peer_id, %address, "a viewer knows the gate; connecting to check the code");
                 let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-                self.add_viewer(peer_id, address, deadline).await?
+                self.add_viewer(peer_id, address, deadline, password).await?
             }
             ServerMessage::PeerJoined {
                 peer_id,
@@ -1521,7 +1627,13 @@ impl HostLoop {
 
     /// A connection to a viewer that asks to join: nothing but the check
     /// flows on it until the viewer passed it and was admitted.
-    async fn add_viewer(&mut self, peer: PeerId, address: String, request_deadline: Instant) -> Result<(), PeerError> {
+    async fn add_viewer(
+        &mut self,
+        peer: PeerId,
+        address: String,
+        request_deadline: Instant,
+        via_password: bool,
+    ) -> Result<(), PeerError> {
         let OpenedPeer {
             pc,
             video,
@@ -1553,6 +1665,7 @@ impl HostLoop {
                 check: Check::Waiting,
                 resume: None,
                 admitted: false,
+                via_password,
                 generation: 0,
                 pc,
                 video,
@@ -1894,6 +2007,7 @@ impl HostLoop {
         }
         match cmd {
             Command::Control(Control::AuthReply { msg, tag }) => return self.on_auth_reply(&peer, &msg, &tag).await,
+            Command::Control(Control::AuthTotp { code }) => return self.on_second_factor(&peer, &code).await,
             Command::Control(Control::AuthFailed { reason }) => {
                 info!(peer = %peer, ?reason, "the viewer says the check failed");
                 return self.check_failed(&peer, reason, false).await;
@@ -1951,6 +2065,8 @@ impl HostLoop {
                 | Control::AuthHello { .. }
                 | Control::AuthConfirm { .. }
                 | Control::AuthReply { .. }
+                | Control::AuthTotpRequired
+                | Control::AuthTotp { .. }
                 | Control::AuthFailed { .. }),
             ) => {
                 v.stats.commands_rejected += 1;
@@ -2273,4 +2389,9 @@ async fn poll_channel(
             break;
         }
     }
+}
+
+/// The unattended settings, lock held briefly (never across an await).
+fn lock(access: &std::sync::Mutex<UnattendedAccess>) -> std::sync::MutexGuard<'_, UnattendedAccess> {
+    access.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

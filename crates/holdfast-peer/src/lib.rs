@@ -27,6 +27,7 @@ pub mod scale;
 pub mod shown;
 pub mod signal_client;
 pub mod transfer;
+pub mod unattended;
 pub mod viewer;
 
 use holdfast_proto::signal::SignalError;

@@ -13,7 +13,9 @@
 
 use std::collections::VecDeque;
 
-use holdfast_proto::signal::{ClientEnvelope, ClientMessage, ReplayPolicy, ServerEnvelope, ServerMessage, SignalError};
+use holdfast_proto::signal::{
+    ClientEnvelope, ClientMessage, PasswordGate, ReplayPolicy, ServerEnvelope, ServerMessage, SignalError, Unattended,
+};
 use holdfast_proto::{CodeGate, RoomId, SessionToken};
 
 /// Numbered messages kept until confirmed (older ones are dropped first).
@@ -24,9 +26,16 @@ pub const MAX_UNCONFIRMED: usize = 256;
 pub enum Credentials {
     /// A host: registers a room with its code's gate (then resumes it with
     /// its token, naming the gate again: it may have changed).
-    Host { gate: CodeGate },
+    /// With a permanent password, it publishes the password's parameters
+    /// and gate too (unattended access).
+    Host {
+        gate: CodeGate,
+        unattended: Option<Unattended>,
+    },
     /// A viewer: joins with the code's gate (then rejoins with its token).
     Viewer { id: RoomId, gate: CodeGate },
+    /// A viewer with the host's permanent password: joins with its gate.
+    PasswordViewer { id: RoomId, gate: PasswordGate },
 }
 
 /// What the server said when it recognised a rejoin.
@@ -137,20 +146,32 @@ impl ResumeState {
     pub fn hello(&self) -> ClientEnvelope {
         let last_seq = self.admitted_once.then_some(self.last_seq);
         let msg = match (&self.credentials, &self.token) {
-            (Credentials::Host { gate }, token) => ClientMessage::Register {
+            (Credentials::Host { gate, unattended }, token) => ClientMessage::Register {
                 gate: gate.clone(),
                 token: token.clone(),
                 last_seq,
+                unattended: unattended.clone(),
             },
-            (Credentials::Viewer { id, .. }, Some(token)) => ClientMessage::Join {
-                id: id.clone(),
-                gate: None,
-                token: Some(token.clone()),
-                last_seq,
-            },
+            (Credentials::Viewer { id, .. } | Credentials::PasswordViewer { id, .. }, Some(token)) => {
+                ClientMessage::Join {
+                    id: id.clone(),
+                    gate: None,
+                    password_gate: None,
+                    token: Some(token.clone()),
+                    last_seq,
+                }
+            }
             (Credentials::Viewer { id, gate }, None) => ClientMessage::Join {
                 id: id.clone(),
                 gate: Some(gate.clone()),
+                password_gate: None,
+                token: None,
+                last_seq: None,
+            },
+            (Credentials::PasswordViewer { id, gate }, None) => ClientMessage::Join {
+                id: id.clone(),
+                gate: None,
+                password_gate: Some(gate.clone()),
                 token: None,
                 last_seq: None,
             },
@@ -161,7 +182,7 @@ impl ResumeState {
     /// A message from the role: returns it numbered if it can be written
     /// now; otherwise it waits for the next admission.
     pub fn send(&mut self, msg: ClientMessage) -> Option<ClientEnvelope> {
-        if let (ClientMessage::Rekey { gate }, Credentials::Host { gate: ours }) = (&msg, &mut self.credentials) {
+        if let (ClientMessage::Rekey { gate }, Credentials::Host { gate: ours, .. }) = (&msg, &mut self.credentials) {
             // A later `register` names the new gate too.
             *ours = gate.clone();
         }
@@ -292,7 +313,10 @@ mod tests {
     }
 
     fn host() -> Credentials {
-        Credentials::Host { gate: gate("ABCD") }
+        Credentials::Host {
+            gate: gate("ABCD"),
+            unattended: None,
+        }
     }
 
     #[test]

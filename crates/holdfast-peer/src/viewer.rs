@@ -37,6 +37,7 @@ use crate::resume::{Credentials, Reconnection, ResumeState};
 use crate::rtc::{apply_ice_servers, build_peer, path_sample, to_init, Route, RtcEvent, RtcOptions};
 use crate::signal_client::{SignalConfig, SignalEvent, SignalSender, SignalSession};
 use crate::transfer::{self, Allowed, IncomingFiles, TransferConfig, TransferHandle, TransferInput};
+use crate::unattended::PasswordLogin;
 use crate::PeerError;
 
 #[derive(Debug, Clone)]
@@ -60,6 +61,9 @@ pub struct ViewerConfig {
     pub inbox: Option<std::path::PathBuf>,
     /// Whether each file the host sends is put to the person or taken.
     pub incoming_files: IncomingFiles,
+    /// Join with the host's permanent password instead of the code
+    /// (unattended access; [`crate::unattended::login`]); `code` is then unused.
+    pub password: Option<PasswordLogin>,
 }
 
 impl ViewerConfig {
@@ -76,6 +80,7 @@ impl ViewerConfig {
             grace: holdfast_session::GRACE_PERIOD,
             inbox: None,
             incoming_files: IncomingFiles::Ask,
+            password: None,
         }
     }
 
@@ -185,9 +190,15 @@ impl ViewerHandle {
 /// (wrong gate, unknown room, lockout, consent denied or timed out) or the
 /// check fails (a wrong code, or someone in the middle).
 pub async fn connect(config: ViewerConfig) -> Result<ViewerHandle, PeerError> {
-    let mut state = ResumeState::new(Credentials::Viewer {
-        id: config.id.clone(),
-        gate: config.code.gate(),
+    let mut state = ResumeState::new(match &config.password {
+        Some(login) => Credentials::PasswordViewer {
+            id: config.id.clone(),
+            gate: login.gate.clone(),
+        },
+        None => Credentials::Viewer {
+            id: config.id.clone(),
+            gate: config.code.gate(),
+        },
     });
     if let Some(t) = &config.token {
         state = state.with_token(t.clone());
@@ -423,8 +434,10 @@ async fn run(
                             match (std::mem::replace(&mut check, Check::Waiting), &pc) {
                                 (Check::Waiting, Some(p)) => {
                                     let secret = match kind {
-                                        AuthKind::Code => Some(Secret::code(config.code.expose())),
+                                        AuthKind::Code if config.password.is_none() => Some(Secret::code(config.code.expose())),
+                                        AuthKind::Code => None,
                                         AuthKind::Resume => resume.clone(),
+                                        AuthKind::Password => config.password.as_ref().map(|l| Secret::password(l.key.clone())),
                                     };
                                     let run = async {
                                         let secret = secret.ok_or(AuthFailure::NoSecret)?;
@@ -469,6 +482,17 @@ async fn run(
                                 let _ = j.send(Err(PeerError::Auth(reason)));
                             }
                             break reason.describe().to_owned();
+                        }
+                        // The host's second factor: asked only after the check
+                        // passed, so the code crosses an authenticated channel.
+                        Command::Control(Control::AuthTotpRequired) if matches!(check, Check::Passed) => {
+                            match config.password.as_ref().and_then(|l| l.totp.clone()) {
+                                Some(code) => {
+                                    let _ = dc.send(BytesMut::from(&Command::Control(Control::AuthTotp { code }).encode()[..])).await;
+                                    Ok(())
+                                }
+                                None => Err(AuthFailure::TotpRequired),
+                            }
                         }
                         Command::Control(c) if matches!(check, Check::Passed) => {
                             if let Control::Mode { clipboard, .. } = c {

@@ -80,6 +80,8 @@ pub enum AuthKind {
     Code,
     /// The secret an earlier exchange with the same viewer left.
     Resume,
+    /// The key of the host's permanent password (unattended access).
+    Password,
 }
 
 /// Why an end-to-end check failed, as both sides and the server name it.
@@ -96,6 +98,14 @@ pub enum AuthFailure {
     HostUnproven,
     /// The viewer lacks the secret the host asks for.
     NoSecret,
+    /// The viewer did not prove it knows the host's permanent password.
+    WrongPassword,
+    /// Too many wrong passwords: the host refuses password joins for a while.
+    LockedOut,
+    /// The host asks for a one-time code (its second factor) and none came.
+    TotpRequired,
+    /// The one-time code was wrong, malformed or used already.
+    WrongTotp,
 }
 
 impl AuthFailure {
@@ -111,6 +121,10 @@ impl AuthFailure {
                 "the other side could not prove it knows the code: someone may be in the middle of this connection"
             }
             AuthFailure::NoSecret => "the host asked for a secret this viewer does not have (join with the code)",
+            AuthFailure::WrongPassword => "wrong password",
+            AuthFailure::LockedOut => "too many wrong passwords: this computer refuses password logins for a while",
+            AuthFailure::TotpRequired => "this computer asks for a one-time code from an authenticator app",
+            AuthFailure::WrongTotp => "wrong one-time code (or one used already)",
         }
     }
 }
@@ -206,6 +220,13 @@ pub enum Control {
     /// Host to viewer: the host's proof.
     AuthConfirm {
         tag: String,
+    },
+    /// Host to viewer, after a password check passed with a second factor
+    /// on: send `auth-totp` within the consent timeout.
+    AuthTotpRequired,
+    /// Viewer to host: the one-time code from the authenticator app.
+    AuthTotp {
+        code: String,
     },
     /// Either way: the check failed, and why; the connection closes.
     AuthFailed {
@@ -335,6 +356,9 @@ impl Control {
             }
             Control::AuthConfirm { tag } if tag.len() > MAX_AUTH_FIELD_CHARS => {
                 return bad("authentication field too long")
+            }
+            Control::AuthTotp { code } if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) => {
+                return bad("`code` must be 6 digits")
             }
             Control::FrameShown { after_ms, .. } if *after_ms > MAX_SHOWN_AFTER_MS => {
                 return bad("`after_ms` out of range")
@@ -484,6 +508,19 @@ mod tests {
                 shown_p95_ms: 140,
                 estimate_kbps: None,
             },
+            Control::AuthHello {
+                kind: AuthKind::Password,
+                sid: "c2lk".into(),
+                msg: "bXNn".into(),
+            },
+            Control::AuthTotpRequired,
+            Control::AuthTotp { code: "012345".into() },
+            Control::AuthFailed {
+                reason: AuthFailure::LockedOut,
+            },
+            Control::AuthFailed {
+                reason: AuthFailure::WrongTotp,
+            },
         ]
     }
 
@@ -563,6 +600,10 @@ mod tests {
         assert!(invalid(r#"{"type":"frame-shown","frame":1,"after_ms":60001}"#));
         assert!(invalid(r#"{"type":"frame-shown","frame":-1,"after_ms":0}"#));
         assert!(invalid(r#"{"type":"frame-shown","frame":1}"#));
+        assert!(invalid(r#"{"type":"auth-totp","code":"12345"}"#));
+        assert!(invalid(r#"{"type":"auth-totp","code":"12345a"}"#));
+        assert!(invalid(r#"{"type":"auth-totp","code":"1234567"}"#));
+        assert!(invalid(r#"{"type":"auth-totp"}"#));
         assert!(invalid(r#"{"type":"link-report","shown_p50_ms":90,"shown_p95_ms":80}"#));
         assert!(invalid(
             r#"{"type":"link-report","shown_p50_ms":1,"shown_p95_ms":700000}"#
@@ -582,7 +623,7 @@ mod tests {
         }
 
         #[test]
-        fn parse_never_panics_on_mutated_messages(which in 0usize..12, pos in any::<usize>(), byte in any::<u8>()) {
+        fn parse_never_panics_on_mutated_messages(which in 0usize..64, pos in any::<usize>(), byte in any::<u8>()) {
             let controls = every_control();
             let mut bytes = Command::Control(controls[which % controls.len()].clone()).encode();
             let i = pos % bytes.len();

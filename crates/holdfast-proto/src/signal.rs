@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::AuthFailure;
 use crate::room::{CodeGate, RoomId, SessionToken};
+pub use holdfast_auth::password::{PasswordGate, PasswordParams};
 pub use holdfast_session::Metrics;
 
 /// Largest signalling message accepted, in bytes (an SDP is typically 1-4 KiB).
@@ -105,6 +106,14 @@ fn is_zero(g: &Generation) -> bool {
     *g == 0
 }
 
+/// What a host with a permanent password publishes with its room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unattended {
+    pub params: PasswordParams,
+    pub gate: PasswordGate,
+}
+
 /// Messages a client sends to the server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
@@ -120,18 +129,29 @@ pub enum ClientMessage {
         /// The last room sequence number this client received (for replay).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seq: Option<u64>,
+        /// A host with a permanent password (unattended access): what viewers
+        /// need to derive its key, and the gate that key gives.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unattended: Option<Unattended>,
     },
-    /// A viewer asks to join a room, with the code's gate or an earlier session token.
+    /// A viewer asks to join a room, with the code's gate, the password's
+    /// gate (unattended access) or an earlier session token.
     Join {
         id: RoomId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         gate: Option<CodeGate>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password_gate: Option<PasswordGate>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<SessionToken>,
         /// With a token: the last room sequence number received (for replay).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seq: Option<u64>,
     },
+    /// A viewer asks whether a room takes a password, and its parameters
+    /// (answered with `room-info`; the same answer for a room without one
+    /// as for no room, so it says nothing about which IDs exist).
+    Lookup { id: RoomId },
     /// A host's answer to a `join-request` (after the viewer passed its check).
     Consent { peer: PeerId, decision: Decision },
     /// A host's report that a pending viewer failed its end-to-end check:
@@ -186,6 +206,7 @@ pub enum ClientMessage {
 const CLIENT_TYPES: &[&str] = &[
     "register",
     "join",
+    "lookup",
     "consent",
     "auth-failed",
     "rekey",
@@ -357,11 +378,21 @@ impl ClientMessage {
                 }
                 peer.as_ref()
             }
-            ClientMessage::Join { gate, token, .. } => {
-                if gate.is_some() == token.is_some() {
+            ClientMessage::Join {
+                gate,
+                password_gate,
+                token,
+                ..
+            } => {
+                if [gate.is_some(), password_gate.is_some(), token.is_some()]
+                    .into_iter()
+                    .filter(|&given| given)
+                    .count()
+                    != 1
+                {
                     return Err(SignalError::new(
                         ErrorKind::BadMessage,
-                        "`join` takes exactly one of `gate` and `token`",
+                        "`join` takes exactly one of `gate`, `password_gate` and `token`",
                     ));
                 }
                 None
@@ -424,6 +455,17 @@ pub enum ServerMessage {
         /// The viewer's network address as the server saw it.
         address: String,
         timeout_ms: u64,
+        /// The viewer came with the password's gate: check the password,
+        /// not the code. (A lying server only picks which secret the host
+        /// asks for; the check itself is end to end.)
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        password: bool,
+    },
+    /// Answer to `lookup`: the room's password parameters, if it takes a password.
+    RoomInfo {
+        id: RoomId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unattended: Option<PasswordParams>,
     },
     /// Answer to `join`, once the host agreed (or the token was valid).
     Joined {
@@ -559,6 +601,7 @@ impl ServerMessage {
             ServerMessage::AwaitingConsent { .. } => "awaiting-consent",
             ServerMessage::IceServers { .. } => "ice-servers",
             ServerMessage::JoinRequest { .. } => "join-request",
+            ServerMessage::RoomInfo { .. } => "room-info",
             ServerMessage::Joined { .. } => "joined",
             ServerMessage::PeerJoined { .. } => "peer-joined",
             ServerMessage::PeerLeft { .. } => "peer-left",
@@ -767,6 +810,39 @@ mod tests {
         );
     }
 
+    fn unattended() -> Unattended {
+        Unattended {
+            params: PasswordParams::new(&mut rand::rng()),
+            gate: PasswordGate::parse("a3f").unwrap(),
+        }
+    }
+
+    #[test]
+    fn password_joins_and_lookups_are_validated() {
+        let kind = |s: &str| ClientMessage::parse(s).map(|_| ()).map_err(|e| e.kind);
+        let id = r#""id":"123456789""#;
+        assert_eq!(
+            kind(&format!(r#"{{"type":"join",{id},"password_gate":"a3f"}}"#)),
+            Ok(())
+        );
+        for bad in [
+            format!(r#"{{"type":"join",{id},"password_gate":"a3f","gate":"ABCD"}}"#),
+            format!(r#"{{"type":"join",{id},"password_gate":"A3F"}}"#),
+            format!(r#"{{"type":"join",{id},"password_gate":"a3f0"}}"#),
+            format!(r#"{{"type":"join",{id}}}"#),
+            r#"{"type":"lookup","id":"12"}"#.to_owned(),
+            r#"{"type":"register","gate":"ABCD","unattended":{"params":{"salt":"00","m":19456,"t":2,"p":1},"gate":"a3f"}}"#
+                .to_owned(),
+            r#"{"type":"register","gate":"ABCD","unattended":{"params":{"salt":"000102030405060708090a0b0c0d0e0f","m":99999999,"t":2,"p":1},"gate":"a3f"}}"#
+                .to_owned(),
+        ] {
+            assert_eq!(kind(&bad), Err(ErrorKind::BadMessage), "{bad}");
+        }
+        // A hostile server's parameters reach a viewer as room-info: out of range is refused there too.
+        let info = r#"{"type":"room-info","id":"123456789","unattended":{"salt":"000102030405060708090a0b0c0d0e0f","m":4194304,"t":2,"p":1}}"#;
+        assert!(serde_json::from_str::<ServerMessage>(info).is_err());
+    }
+
     #[test]
     fn round_trips_every_client_message() {
         let cand = IceCandidate {
@@ -780,23 +856,37 @@ mod tests {
                 gate: gate(),
                 token: None,
                 last_seq: None,
+                unattended: None,
             },
             ClientMessage::Register {
                 gate: gate(),
                 token: Some(SessionToken::random(&mut rand::rng())),
                 last_seq: Some(7),
+                unattended: Some(unattended()),
             },
             ClientMessage::Join {
                 id: RoomId::parse("123456789").unwrap(),
                 gate: Some(gate()),
+                password_gate: None,
                 token: None,
                 last_seq: None,
             },
             ClientMessage::Join {
                 id: RoomId::parse("123456789").unwrap(),
                 gate: None,
+                password_gate: Some(PasswordGate::parse("a3f").unwrap()),
+                token: None,
+                last_seq: None,
+            },
+            ClientMessage::Join {
+                id: RoomId::parse("123456789").unwrap(),
+                gate: None,
+                password_gate: None,
                 token: Some(SessionToken::random(&mut rand::rng())),
                 last_seq: Some(3),
+            },
+            ClientMessage::Lookup {
+                id: RoomId::parse("123456789").unwrap(),
             },
             ClientMessage::Consent {
                 peer: PeerId("p1".into()),

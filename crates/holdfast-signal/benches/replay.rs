@@ -42,6 +42,7 @@ fn dropped_viewer() -> (Hub, Instant, ClientMessage) {
             gate: code.clone(),
             token: None,
             last_seq: None,
+            unattended: None,
         },
     ))
     .find_map(|m| match m {
@@ -52,6 +53,7 @@ fn dropped_viewer() -> (Hub, Instant, ClientMessage) {
     let join = ClientMessage::Join {
         id: id.clone(),
         gate: Some(code),
+        password_gate: None,
         token: None,
         last_seq: None,
     };
@@ -88,6 +90,7 @@ fn dropped_viewer() -> (Hub, Instant, ClientMessage) {
     let rejoin = ClientMessage::Join {
         id,
         gate: None,
+        password_gate: None,
         token: Some(token),
         last_seq: Some(0),
     };

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use holdfast_proto::commands::AuthFailure;
 use holdfast_proto::signal::{
-    ClientEnvelope, ClientMessage, Decision, ErrorKind, IceServer, PeerId, ReplayPolicy, ServerMessage, SignalError,
-    CONSENT_TIMEOUT,
+    ClientEnvelope, ClientMessage, Decision, ErrorKind, IceServer, PasswordGate, PeerId, ReplayPolicy, ServerMessage,
+    SignalError, Unattended, CONSENT_TIMEOUT,
 };
 use holdfast_proto::{CodeGate, RoomId, SessionToken};
 use holdfast_session::{Quality, GRACE_PERIOD};
@@ -226,9 +226,19 @@ impl Member {
     }
 }
 
+/// What a viewer's `join` showed the server besides the room's ID.
+enum JoinGate {
+    /// The one-time code's gate.
+    Code(CodeGate),
+    /// The permanent password's gate (unattended access).
+    Password(PasswordGate),
+}
+
 #[derive(Debug)]
 struct Room {
     gate: CodeGate,
+    /// A host with a permanent password: its parameters and gate.
+    unattended: Option<Unattended>,
     nonce: u64,
     host: PeerId,
     members: HashMap<PeerId, Member>,
@@ -449,18 +459,41 @@ impl Hub {
         }
         let seq = env.seq;
         match env.msg {
-            ClientMessage::Register { gate, token: None, .. } => self.register(now, conn, addr, gate),
+            ClientMessage::Register {
+                gate,
+                token: None,
+                unattended,
+                ..
+            } => self.register(now, conn, addr, gate, unattended),
             ClientMessage::Register {
                 gate,
                 token: Some(token),
                 last_seq,
-            } => self.resume_host(now, conn, addr, gate, token, last_seq),
+                unattended,
+            } => self.resume_host(now, conn, addr, (gate, unattended), token, last_seq),
             ClientMessage::Join {
                 id,
                 gate,
+                password_gate,
                 token,
                 last_seq,
-            } => self.join(now, conn, addr, id, gate, token, last_seq),
+            } => {
+                let gate = match (gate, password_gate) {
+                    (Some(g), _) => Some(JoinGate::Code(g)),
+                    (None, Some(g)) => Some(JoinGate::Password(g)),
+                    (None, None) => None,
+                };
+                self.join(now, conn, addr, id, gate, token, last_seq)
+            }
+            ClientMessage::Lookup { id } => {
+                // No room and a room without a password answer alike.
+                let unattended = self
+                    .rooms
+                    .get(&id)
+                    .and_then(|r| r.unattended.as_ref())
+                    .map(|u| u.params.clone());
+                vec![reply(conn, ServerMessage::RoomInfo { id, unattended })]
+            }
             ClientMessage::AuthFailed { peer, reason } => self.auth_failed(now, conn, peer, reason),
             ClientMessage::Rekey { gate } => self.rekey(conn, gate),
             ClientMessage::Consent { peer, decision } => {
@@ -749,7 +782,14 @@ impl Hub {
         }
     }
 
-    fn register(&mut self, now: Instant, conn: ConnId, addr: IpAddr, gate: CodeGate) -> Outbox {
+    fn register(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        addr: IpAddr,
+        gate: CodeGate,
+        unattended: Option<Unattended>,
+    ) -> Outbox {
         if self.conns.contains_key(&conn) {
             return already_in_room(conn);
         }
@@ -766,6 +806,7 @@ impl Hub {
         let host = PeerId::random(&mut rng);
         self.counters.rooms_created += 1;
         self.insert_room(now, conn, addr, &id, gate, rng.random(), host);
+        self.rooms.get_mut(&id).expect("inserted").unattended = unattended;
         vec![reply(conn, self.registered(&id, false, now))]
     }
 
@@ -789,6 +830,7 @@ impl Hub {
             id.clone(),
             Room {
                 gate,
+                unattended: None,
                 nonce,
                 host,
                 members,
@@ -821,7 +863,7 @@ impl Hub {
         now: Instant,
         conn: ConnId,
         addr: IpAddr,
-        gate: CodeGate,
+        (gate, unattended): (CodeGate, Option<Unattended>),
         token: SessionToken,
         last_seq: Option<u64>,
     ) -> Outbox {
@@ -842,6 +884,7 @@ impl Hub {
         match self.rooms.get_mut(&id) {
             Some(room) if room.nonce == nonce && room.host == peer => {
                 room.gate = gate;
+                room.unattended = unattended;
                 self.reconnect(now, conn, &id, &peer, last_seq, |hub| hub.registered(&id, true, now))
             }
             Some(_) => {
@@ -859,7 +902,9 @@ impl Hub {
                 }
                 self.counters.rooms_restored += 1;
                 self.insert_room(now, conn, addr, &id, gate, nonce, peer);
-                self.rooms.get_mut(&id).expect("inserted").restored = true;
+                let room = self.rooms.get_mut(&id).expect("inserted");
+                room.restored = true;
+                room.unattended = unattended;
                 vec![reply(conn, self.registered(&id, true, now))]
             }
         }
@@ -1009,7 +1054,7 @@ impl Hub {
         conn: ConnId,
         addr: IpAddr,
         id: RoomId,
-        gate: Option<CodeGate>,
+        gate: Option<JoinGate>,
         token: Option<SessionToken>,
         last_seq: Option<u64>,
     ) -> Outbox {
@@ -1033,10 +1078,17 @@ impl Hub {
         }
     }
 
-    fn join_with_gate(&mut self, now: Instant, conn: ConnId, addr: IpAddr, id: RoomId, gate: CodeGate) -> Outbox {
+    fn join_with_gate(&mut self, now: Instant, conn: ConnId, addr: IpAddr, id: RoomId, gate: JoinGate) -> Outbox {
         // Unknown room and wrong gate take the same path, so they get the same answer.
-        if !self.rooms.get(&id).is_some_and(|room| room.gate.matches(&gate)) {
-            return err(conn, self.failed_attempt(now, addr, Some(id), "code"));
+        let matches = self.rooms.get(&id).is_some_and(|room| match (&gate, &room.unattended) {
+            (JoinGate::Code(g), _) => room.gate.matches(g),
+            (JoinGate::Password(g), Some(u)) => u.gate.matches(g),
+            (JoinGate::Password(_), None) => false,
+        });
+        let password = matches!(gate, JoinGate::Password(_));
+        if !matches {
+            let what = if password { "password" } else { "code" };
+            return err(conn, self.failed_attempt(now, addr, Some(id), what));
         }
         // A right gate is not a right code: the address's failures stand
         // until the host admits the viewer.
@@ -1063,6 +1115,7 @@ impl Hub {
             peer_id: peer,
             address: addr.to_string(),
             timeout_ms,
+            password,
         };
         post(room, &host, request, now, &mut out);
         out

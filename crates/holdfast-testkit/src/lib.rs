@@ -884,6 +884,9 @@ pub fn start_signal_with(ns: &Netns, ip: &str, args: &[&str], log_dir: &Path) ->
 
 /// Starts `holdfast-host` in `ns` against `signal_url` with extra `args`, and
 /// returns it with the room it printed (`id`, `code`, `viewer_url`).
+/// `holdfast-host` arguments for a host of the generated desktop reached on loopback.
+pub const SYNTHETIC_ON_LOOPBACK: [&str; 5] = ["--source", "synthetic", "--ice-bind", "127.0.0.1:0", "--allow-loopback"];
+
 pub fn start_host(
     ns: &Netns,
     signal_url: &str,

@@ -223,7 +223,7 @@ impl Cluster {
                     Some(snapshot) => {
                         written.insert(id, snapshot.last_seq);
                         writes.push(RoomWrite::Save {
-                            snapshot,
+                            snapshot: Box::new(snapshot),
                             full: after.is_none(),
                         });
                     }
@@ -261,7 +261,10 @@ impl Cluster {
                 .filter_map(|id| hub.snapshot_room(id, now))
                 .map(|snapshot| {
                     written.insert(snapshot.id.clone(), snapshot.last_seq);
-                    RoomWrite::Save { snapshot, full: true }
+                    RoomWrite::Save {
+                        snapshot: Box::new(snapshot),
+                        full: true,
+                    }
                 })
                 .collect();
             let _ = self.commits.send(Commit {

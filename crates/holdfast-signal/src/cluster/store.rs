@@ -129,7 +129,7 @@ impl Default for Retention {
 pub enum RoomWrite {
     /// The room now: `snapshot` holds the replay entries not written yet
     /// (`full`: all of them, replacing what is stored).
-    Save { snapshot: RoomSnapshot, full: bool },
+    Save { snapshot: Box<RoomSnapshot>, full: bool },
     /// The room ended (its nonce): state gone, tokens refused.
     Ended { id: RoomId, nonce: u64 },
 }
@@ -283,7 +283,7 @@ impl RedisStore {
     /// Writes `snap` whole (its replay entries replace the stored ones).
     pub async fn save(&self, snap: &RoomSnapshot) -> Result<(), StoreError> {
         self.write(&[RoomWrite::Save {
-            snapshot: snap.clone(),
+            snapshot: Box::new(snap.clone()),
             full: true,
         }])
         .await
@@ -303,7 +303,7 @@ impl RedisStore {
                     // The entries live in their own list (appended, trimmed).
                     let head = RoomSnapshot {
                         replay: Vec::new(),
-                        ..snapshot.clone()
+                        ..(**snapshot).clone()
                     };
                     let json = serde_json::to_string(&head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     pipe.cmd("SET")

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use holdfast_proto::signal::{PeerId, ServerMessage};
+use holdfast_proto::signal::{PeerId, ServerMessage, Unattended};
 use holdfast_proto::{CodeGate, RoomId};
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,8 @@ pub struct MemberSnapshot {
 pub struct RoomSnapshot {
     pub id: RoomId,
     pub gate: CodeGate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unattended: Option<Unattended>,
     pub nonce: u64,
     pub host: PeerId,
     /// The address key that registered it (the per-address cap).
@@ -99,6 +101,7 @@ impl Hub {
         Some(RoomSnapshot {
             id: id.clone(),
             gate: room.gate.clone(),
+            unattended: room.unattended.clone(),
             nonce: room.nonce,
             host: room.host.clone(),
             owner: room.owner,
@@ -170,6 +173,7 @@ impl Hub {
             snap.id,
             Room {
                 gate: snap.gate,
+                unattended: snap.unattended,
                 nonce: snap.nonce,
                 host: snap.host,
                 members,

@@ -76,6 +76,7 @@ impl T {
             gate: code.clone(),
             token: None,
             last_seq: None,
+            unattended: None,
         };
         match self.send(host, ip(1), msg).remove(0).2 {
             ServerMessage::Registered {
@@ -98,6 +99,7 @@ impl T {
         let msg = ClientMessage::Join {
             id: id.clone(),
             gate: Some(code.clone()),
+            password_gate: None,
             token: None,
             last_seq: None,
         };
@@ -113,6 +115,7 @@ impl T {
         let msg = ClientMessage::Join {
             id: id.clone(),
             gate: None,
+            password_gate: None,
             token: Some(token.clone()),
             last_seq,
         };
@@ -489,6 +492,7 @@ fn forged_tokens_fail_like_wrong_codes() {
             gate: code.clone(),
             token: Some(token.clone()),
             last_seq: None,
+            unattended: None,
         },
     );
     assert_eq!(error_kind(&out), ErrorKind::InvalidCredentials);
@@ -654,6 +658,7 @@ fn the_host_survives_a_drop_and_gets_the_join_requests_it_missed() {
             gate: code.clone(),
             token: Some(host_token),
             last_seq: Some(0),
+            unattended: None,
         },
     );
     assert!(matches!(
@@ -732,6 +737,7 @@ fn past_the_grace_window_a_host_takes_its_room_code_and_tokens_with_it() {
             gate: code.clone(),
             token: Some(host_token),
             last_seq: None,
+            unattended: None,
         },
     );
     assert_eq!(error_kind(&out), ErrorKind::SessionEnded);
@@ -770,6 +776,7 @@ fn a_restarted_server_takes_the_room_back_from_its_host_and_readmits_its_viewer(
             gate: code.clone(),
             token: Some(host_token),
             last_seq: Some(3),
+            unattended: None,
         },
     );
     assert!(
@@ -813,6 +820,7 @@ fn after_a_restart_what_the_host_sends_a_viewer_not_back_yet_waits_for_it() {
             gate: code.clone(),
             token: Some(host_token),
             last_seq: Some(4),
+            unattended: None,
         },
     );
     assert!(
@@ -877,6 +885,7 @@ fn in_a_restored_room_a_viewer_that_never_returns_is_gone_after_the_grace_window
             gate: gate(),
             token: Some(host_token),
             last_seq: None,
+            unattended: None,
         },
     );
     // A peer that never comes back (or a made-up one: the host is trusted with
@@ -1014,6 +1023,7 @@ fn cannot_register_or_join_twice() {
         gate: code.clone(),
         token: None,
         last_seq: None,
+        unattended: None,
     };
     assert_eq!(error_kind(&t.send("h", ip(1), again)), ErrorKind::AlreadyInRoom);
     assert_eq!(
@@ -1167,6 +1177,7 @@ fn rooms_are_capped_per_address_and_in_total() {
             gate: gate(),
             token: None,
             last_seq: None,
+            unattended: None,
         };
         t.send(name, addr, msg).remove(0).2
     };
@@ -1230,6 +1241,7 @@ fn turn_credentials_go_only_to_hosts_and_admitted_viewers() {
         gate: gate.clone(),
         token: None,
         last_seq: None,
+        unattended: None,
     };
     let (id, code, host, host_ice) = match t.send("h", ip(1), msg).remove(0).2 {
         ServerMessage::Registered {
@@ -1413,6 +1425,7 @@ fn another_hub_carries_a_room_on_from_its_snapshot() {
             gate: code.clone(),
             token: Some(host_token),
             last_seq: Some(2),
+            unattended: None,
         },
     );
     assert!(
@@ -1453,6 +1466,7 @@ fn registered_and_joined_announce_how_messages_are_kept() {
             gate: code.clone(),
             token: None,
             last_seq: None,
+            unattended: None,
         },
     );
     assert_eq!(out[0].2.replay(), want, "{out:?}");
@@ -1464,4 +1478,83 @@ fn registered_and_joined_announce_how_messages_are_kept() {
     let peer = T::requested(&out);
     let out = t.consent("h", &peer, Decision::Control);
     assert_eq!(out[0].2.replay(), want, "{out:?}");
+}
+
+/// Unattended access: the server learns a password's parameters and a
+/// 12-bit gate, hands the parameters to anyone who asks (they are not
+/// secret), counts wrong gates like wrong codes, and tells the host which
+/// secret to check.
+#[test]
+fn password_joins_reach_the_host_marked_and_wrong_gates_count() {
+    use holdfast_proto::signal::{PasswordGate, PasswordParams, Unattended};
+    let mut t = T::new();
+    let params = PasswordParams::new(&mut rand::rng());
+    let right = PasswordGate::parse("a3f").unwrap();
+    let msg = ClientMessage::Register {
+        gate: gate(),
+        token: None,
+        last_seq: None,
+        unattended: Some(Unattended {
+            params: params.clone(),
+            gate: right.clone(),
+        }),
+    };
+    let id = match t.send("h", ip(1), msg).remove(0).2 {
+        ServerMessage::Registered { id, .. } => id,
+        other => panic!("{other:?}"),
+    };
+    let lookup = |t: &mut T, id: &RoomId| match t.send("x", ip(9), ClientMessage::Lookup { id: id.clone() }).remove(0) {
+        (to, _, ServerMessage::RoomInfo { unattended, .. }) if to == "x" => unattended,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(lookup(&mut t, &id), Some(params));
+    // An ID with no room, and a room without a password, answer alike.
+    let (plain, code, _, _) = t.register("h2");
+    let nowhere = RoomId::parse("100000001").unwrap();
+    assert_eq!(lookup(&mut t, &nowhere), None);
+    assert_eq!(lookup(&mut t, &plain), None);
+
+    let join = |t: &mut T, who: &str, id: &RoomId, g: &str| {
+        t.send(
+            who,
+            ip(3),
+            ClientMessage::Join {
+                id: id.clone(),
+                gate: None,
+                password_gate: Some(PasswordGate::parse(g).unwrap()),
+                token: None,
+                last_seq: None,
+            },
+        )
+    };
+    let wrong = join(&mut t, "v1", &id, "a3e");
+    assert_eq!(error_kind(&wrong), ErrorKind::InvalidCredentials);
+    assert!(format!("{wrong:?}").contains("invalid ID or password"), "{wrong:?}");
+    assert_eq!(
+        error_kind(&join(&mut t, "v2", &plain, "a3f")),
+        ErrorKind::InvalidCredentials
+    );
+    let out = join(&mut t, "v3", &id, "a3f");
+    assert!(
+        matches!(out[0], (ref to, _, ServerMessage::AwaitingConsent { .. }) if to == "v3"),
+        "{out:?}"
+    );
+    assert!(
+        out.iter()
+            .any(|(to, _, m)| to == "h" && matches!(m, ServerMessage::JoinRequest { password: true, .. })),
+        "{out:?}"
+    );
+    // The code's gate still works beside it, and its requests are not marked.
+    let out = t.join_code("v4", ip(4), &plain, &code);
+    assert!(
+        out.iter()
+            .any(|(to, _, m)| to == "h2" && matches!(m, ServerMessage::JoinRequest { password: false, .. })),
+        "{out:?}"
+    );
+    // Wrong password gates lock the address like wrong codes.
+    let mut last = ErrorKind::InvalidCredentials;
+    for i in 0..10 {
+        last = error_kind(&join(&mut t, &format!("w{i}"), &id, "000"));
+    }
+    assert_eq!(last, ErrorKind::LockedOut);
 }

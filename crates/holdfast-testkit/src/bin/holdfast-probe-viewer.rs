@@ -74,6 +74,18 @@ struct Cli {
     /// `{"event":"transfers","at_ms":..,"connected":..,"transfers":[..]}`.
     #[arg(long, default_value_t = 0)]
     transfers_every_ms: u64,
+    /// Join with the host's permanent password (unattended access), read
+    /// from this file, instead of the code (`--code` is then unused).
+    #[arg(long)]
+    password_file: Option<std::path::PathBuf>,
+    /// With `--password-file`: the one-time code, if the host asks for one.
+    #[arg(long)]
+    totp: Option<String>,
+    /// With `--password-file`: join with this password gate whatever the
+    /// password gives, as an attacker who saw the right gate (a hostile
+    /// server does) would, to test the host's own check and lockout.
+    #[arg(long)]
+    force_gate: Option<String>,
 }
 
 #[tokio::main]
@@ -84,9 +96,36 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(std::env::var("HOLDFAST_LOG").as_deref().unwrap_or("info"))
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let id = RoomId::parse(&cli.id)?;
+    let password = match &cli.password_file {
+        Some(path) => {
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(path)?);
+            let password = zeroize::Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned());
+            match holdfast_peer::unattended::login(&cli.signal, None, &id, password, cli.totp.clone()).await {
+                Ok(mut login) => {
+                    if let Some(g) = &cli.force_gate {
+                        login.gate = holdfast_proto::signal::PasswordGate::parse(g)?;
+                    }
+                    Some(login)
+                }
+                Err(e) => {
+                    let code = match &e {
+                        PeerError::Refused(r) => serde_json::to_value(r.kind)?,
+                        _ => "no-password".into(),
+                    };
+                    println!(
+                        "{}",
+                        json!({"event": "refused", "code": code, "message": e.to_string()})
+                    );
+                    std::process::exit(2);
+                }
+            }
+        }
+        None => None,
+    };
     let connecting = viewer::connect(ViewerConfig {
         signal_url: cli.signal,
-        id: RoomId::parse(&cli.id)?,
+        id,
         code: RoomCode::parse(&cli.code)?,
         token: cli.token.as_deref().map(SessionToken::parse).transpose()?,
         resume: cli
@@ -108,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
         grace: std::time::Duration::try_from_secs_f64(cli.grace_secs)?,
         inbox: cli.inbox.clone(),
         incoming_files: holdfast_peer::transfer::IncomingFiles::Allow,
+        password,
     })
     .await;
     let mut v = match connecting {

@@ -96,15 +96,7 @@ fn join_time() -> Result<()> {
     let art = artifacts_dir("bench_join");
     let ns = Netns::new()?;
     let _signal = start_signal(&ns, "127.0.0.1", &art)?;
-    let host_args = [
-        "--source",
-        "synthetic",
-        "--ice-bind",
-        "127.0.0.1:0",
-        "--allow-loopback",
-        "--accept",
-        "view",
-    ];
+    let host_args = [&holdfast_testkit::SYNTHETIC_ON_LOOPBACK[..], &["--accept", "view"]].concat();
     let (_host, room) = start_host(&ns, "http://127.0.0.1:8080", &host_args, None, &art)?;
     let viewer_args = ["--ice-bind", "127.0.0.1:0", "--allow-loopback", "--frame-every", "1000"];
     let (mut joined, mut pictured, mut check) = (Vec::new(), Vec::new(), Vec::new());
