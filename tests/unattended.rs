@@ -11,6 +11,8 @@
 //!   password"); five such tries lock password joins at the host, and the
 //!   right password is refused while locked ("locked-out"), also after the
 //!   host restarts. The one-time code still works beside it.
+//! - The machine keeps its ID across restarts of the host (stopped, or
+//!   killed), so the ID written down once stays good.
 //! - With TOTP on: no code, a wrong code and a used code are refused after
 //!   the password check; the right code is admitted.
 //! - Neither the password nor its key appears in any log or on stdout.
@@ -180,14 +182,27 @@ fn a_permanent_password_admits_without_asking_and_the_host_locks_out_guessers() 
     anyhow::ensure!(ev["event"] == "joined", "{ev}");
     drop(p);
 
-    // The lock outlives a restart of the host.
+    // The host stops (its room ends) and starts again: the same ID, and the
+    // lock holds.
+    host_proc.write_line("stop")?;
+    std::thread::sleep(Duration::from_secs(1));
     drop(host_proc);
-    let (host_proc, room) = host(&ns, &settings, &art)?;
-    let (_, ev) = login(&ns, &room, PASSWORD, &[], &art)?;
+    let (host_proc, again) = host(&ns, &settings, &art)?;
+    anyhow::ensure!(
+        again["id"] == room["id"],
+        "a new ID after a restart: {} then {}",
+        room["id"],
+        again["id"]
+    );
+    let (_, ev) = login(&ns, &again, PASSWORD, &[], &art)?;
     anyhow::ensure!(
         ev["event"] == "auth-failed" && ev["reason"] == "locked-out",
         "after a restart: {ev}"
     );
+    drop(host_proc);
+    // Killed (its room waits out the grace window at the server): the same ID too.
+    let (host_proc, third) = host(&ns, &settings, &art)?;
+    anyhow::ensure!(third["id"] == room["id"], "a new ID after a kill: {}", third["id"]);
     drop(host_proc);
 
     // Neither the password nor its key in any log.

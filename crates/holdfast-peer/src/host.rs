@@ -666,27 +666,36 @@ pub async fn start(
         gate: code.gate(),
         unattended: config.unattended.as_ref().map(|u| lock(u).published()),
     };
-    let mut session = SignalSession::start(signal_config, ResumeState::new(credentials)).await?;
-    let (room, room_id, ice) = loop {
-        match session.next().await {
-            SignalEvent::Admitted {
-                answer: ServerMessage::Registered { id, ice_servers, .. },
-                ..
-            } => {
-                break (
-                    RoomInfo {
-                        id: id.grouped(),
-                        code: code.grouped(),
-                        viewer_url: viewer_url(config.viewer_base.as_ref().unwrap_or(&config.signal_url), &id, &code),
-                    },
-                    id,
-                    ice_servers,
-                );
-            }
-            SignalEvent::Ended(e) => return Err(e),
-            SignalEvent::Disconnected { .. } => {}
-            other => return Err(PeerError::Unexpected(format!("{other:?}"))),
+    // A machine with unattended access comes back under the ID it had.
+    let mut saved = config.unattended.as_ref().and_then(|u| lock(u).saved_room());
+    let (session, room_id, ice) = loop {
+        let mut state = ResumeState::new(credentials.clone());
+        let with_saved = saved.is_some();
+        if let Some(token) = saved.take() {
+            state = state.with_token(token);
         }
+        let mut session = SignalSession::start(signal_config.clone(), state).await?;
+        match registered(&mut session).await {
+            Ok((id, token, ice)) => {
+                if let Some(u) = &config.unattended {
+                    lock(u).save_room(&token);
+                }
+                break (session, id, ice);
+            }
+            Err(e) if with_saved && id_gone(&e) => {
+                warn!("this machine's earlier ID is not available ({e}): a new one");
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let room = RoomInfo {
+        id: room_id.grouped(),
+        code: code.grouped(),
+        viewer_url: viewer_url(
+            config.viewer_base.as_ref().unwrap_or(&config.signal_url),
+            &room_id,
+            &code,
+        ),
     };
     let (stats_tx, stats_rx) = watch::channel(HostStats::default());
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -2387,6 +2396,43 @@ async fn poll_channel(
         };
         if tx.send(ev).is_err() {
             break;
+        }
+    }
+}
+
+/// The server will not give back a saved room (ended and taken, or a token
+/// another server signed).
+fn id_gone(e: &PeerError) -> bool {
+    use holdfast_proto::signal::ErrorKind;
+    match e {
+        PeerError::Ended(_) => true,
+        PeerError::Refused(r) => matches!(r.kind, ErrorKind::SessionEnded | ErrorKind::InvalidCredentials),
+        _ => false,
+    }
+}
+
+/// Waits for the server's `registered`: the room's ID, the host token, the ICE servers.
+async fn registered(
+    session: &mut SignalSession,
+) -> Result<
+    (
+        RoomId,
+        holdfast_proto::SessionToken,
+        Vec<holdfast_proto::signal::IceServer>,
+    ),
+    PeerError,
+> {
+    loop {
+        match session.next().await {
+            SignalEvent::Admitted {
+                answer: ServerMessage::Registered {
+                    id, ice_servers, token, ..
+                },
+                ..
+            } => return Ok((id, token, ice_servers)),
+            SignalEvent::Ended(e) => return Err(e),
+            SignalEvent::Disconnected { .. } => {}
+            other => return Err(PeerError::Unexpected(format!("{other:?}"))),
         }
     }
 }

@@ -14,7 +14,7 @@ use holdfast_auth::lockout::Lockout;
 use holdfast_auth::password::{decode_hex, derive_key, encode_hex, PasswordGate, PasswordParams, KEY_BYTES};
 use holdfast_auth::totp::SecondFactor;
 use holdfast_proto::signal::{ClientEnvelope, ClientMessage, ServerEnvelope, ServerMessage, Unattended};
-use holdfast_proto::RoomId;
+use holdfast_proto::{RoomId, SessionToken};
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 use url::Url;
@@ -32,6 +32,9 @@ pub struct UnattendedAccess {
     pub lockout: Lockout,
     /// Where the lockout is kept across restarts (None: in memory only).
     pub lockout_file: Option<PathBuf>,
+    /// Where the host token of this machine's room is kept, so the machine
+    /// keeps its ID across restarts (None: a new ID each start).
+    pub room_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for UnattendedAccess {
@@ -49,6 +52,21 @@ impl UnattendedAccess {
         Unattended {
             params: self.params.clone(),
             gate: PasswordGate::from_key(&self.key),
+        }
+    }
+
+    /// The host token a previous start kept (its room's ID comes back with it).
+    pub fn saved_room(&self) -> Option<SessionToken> {
+        let text = std::fs::read_to_string(self.room_file.as_ref()?).ok()?;
+        SessionToken::parse(text.trim()).ok()
+    }
+
+    /// Keeps the host token for the next start (mode 0600: it names this
+    /// machine's room to the server).
+    pub fn save_room(&self, token: &SessionToken) {
+        let Some(path) = &self.room_file else { return };
+        if let Err(e) = write_private(path, token.expose().as_bytes()) {
+            tracing::warn!(path = %path.display(), "could not keep this machine's ID for the next start: {e}");
         }
     }
 
@@ -109,7 +127,7 @@ pub fn create(path: &Path, password: &str, totp: bool, control: bool) -> Result<
     let text = Zeroizing::new(serde_json::to_string_pretty(&file).expect("settings serialise"));
     write_private(path, text.as_bytes()).map_err(|e| SettingsError::Io(path.to_owned(), e))?;
     // A new password starts with a clean slate.
-    let _ = std::fs::remove_file(lockout_path(path));
+    let _ = std::fs::remove_file(beside(path, "lockout"));
     Ok(factor)
 }
 
@@ -123,7 +141,7 @@ pub fn load(path: &Path) -> Result<UnattendedAccess, SettingsError> {
         Some(s) => Some(SecondFactor::from_secret_hex(s).ok_or_else(|| bad("the TOTP secret is not 20 bytes of hex"))?),
         None => None,
     };
-    let lockout_file = lockout_path(path);
+    let lockout_file = beside(path, "lockout");
     let lockout = std::fs::read_to_string(&lockout_file)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -135,12 +153,15 @@ pub fn load(path: &Path) -> Result<UnattendedAccess, SettingsError> {
         control: file.control,
         lockout,
         lockout_file: Some(lockout_file),
+        room_file: Some(beside(path, "room")),
     })
 }
 
-fn lockout_path(settings: &Path) -> PathBuf {
+/// `settings` with `.ext` added to its name (`unattended.json.lockout`).
+fn beside(settings: &Path, ext: &str) -> PathBuf {
     let mut name = settings.file_name().unwrap_or_default().to_owned();
-    name.push(".lockout");
+    name.push(".");
+    name.push(ext);
     settings.with_file_name(name)
 }
 

@@ -858,6 +858,8 @@ impl Hub {
 
     /// A host comes back with its token: the same room (same ID; the gate it
     /// names now), also if this server was restarted and no longer knew it.
+    /// A host with unattended access gets its ID back after its room ended
+    /// too (a new session under it), unless another room took the ID.
     fn resume_host(
         &mut self,
         now: Instant,
@@ -890,6 +892,20 @@ impl Hub {
             Some(_) => {
                 self.counters.reconnections_failed += 1;
                 err(conn, session_ended())
+            }
+            None if self.ended.contains_key(&(id.clone(), nonce)) && unattended.is_some() => {
+                // A machine with unattended access keeps its ID across its
+                // own restarts: a new room under the same ID, with a new
+                // nonce, so the ended session's viewer tokens stay refused.
+                if let Err(e) = self.room_allowed(addr) {
+                    return err(conn, e);
+                }
+                let mut rng = rand::rng();
+                let host = PeerId::random(&mut rng);
+                self.counters.rooms_created += 1;
+                self.insert_room(now, conn, addr, &id, gate, rng.random(), host);
+                self.rooms.get_mut(&id).expect("inserted").unattended = unattended;
+                vec![reply(conn, self.registered(&id, false, now))]
             }
             None if self.ended.contains_key(&(id.clone(), nonce)) => {
                 self.counters.reconnections_failed += 1;

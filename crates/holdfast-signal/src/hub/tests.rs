@@ -1558,3 +1558,71 @@ fn password_joins_reach_the_host_marked_and_wrong_gates_count() {
     }
     assert_eq!(last, ErrorKind::LockedOut);
 }
+
+/// A machine with unattended access keeps its ID across its own restarts:
+/// its host token, after its room ended, gets the same ID as a new session
+/// (earlier viewers' tokens stay refused); a host without a password gets
+/// "ended", as before.
+#[test]
+fn an_unattended_host_gets_its_id_back_after_its_room_ended() {
+    use holdfast_proto::signal::{PasswordGate, PasswordParams, Unattended};
+    let unattended = || Unattended {
+        params: PasswordParams::new(&mut rand::rng()),
+        gate: PasswordGate::parse("a3f").unwrap(),
+    };
+    let code = gate();
+    let register = |t: &mut T, who: &str, token: Option<SessionToken>, u: Option<Unattended>| {
+        t.send(
+            who,
+            ip(1),
+            ClientMessage::Register {
+                gate: code.clone(),
+                token,
+                last_seq: None,
+                unattended: u,
+            },
+        )
+        .remove(0)
+        .2
+    };
+    let mut t = T::new();
+    let (id, token) = match register(&mut t, "h", None, Some(unattended())) {
+        ServerMessage::Registered { id, token, .. } => (id, token),
+        other => panic!("{other:?}"),
+    };
+    let (_, viewer_token) = t.admit("h", "v", &id, &code);
+    t.send("h", ip(1), ClientMessage::Leave);
+    t.disconnect("h");
+    t.disconnect("v");
+    match register(&mut t, "h2", Some(token.clone()), Some(unattended())) {
+        ServerMessage::Registered {
+            id: again,
+            resumed: false,
+            ..
+        } => assert_eq!(again, id),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        error_kind(&t.join_token("v2", &id, &viewer_token, None)),
+        ErrorKind::SessionEnded
+    );
+    // Without unattended access, an ended room stays ended.
+    let mut t = T::new();
+    let token = match register(&mut t, "h", None, None) {
+        ServerMessage::Registered { token, .. } => token,
+        other => panic!("{other:?}"),
+    };
+    t.send("h", ip(1), ClientMessage::Leave);
+    t.disconnect("h");
+    let out = t.send(
+        "h2",
+        ip(1),
+        ClientMessage::Register {
+            gate: gate(),
+            token: Some(token),
+            last_seq: None,
+            unattended: None,
+        },
+    );
+    assert_eq!(error_kind(&out), ErrorKind::SessionEnded);
+}
