@@ -25,9 +25,16 @@ const HOST_ROLE = utf8('holdfast host');
 const VIEWER_ROLE = utf8('holdfast viewer');
 const ORDER = ristretto255.Point.Fn.ORDER;
 
-export type SecretKind = 'code' | 'resume';
+export type SecretKind = 'code' | 'resume' | 'password';
 /** Why an exchange failed; the same names the Rust side uses on the wire. */
-export type AuthFailure = 'malformed' | 'intercepted' | 'wrong-code' | 'host-unproven' | 'no-secret';
+export type AuthFailure =
+  | 'malformed' | 'intercepted' | 'wrong-code' | 'host-unproven' | 'no-secret'
+  | 'wrong-password' | 'locked-out' | 'totp-required' | 'wrong-totp';
+/** Every failure name, to tell a known one from a malformed message. */
+export const AUTH_FAILURES: readonly AuthFailure[] = [
+  'malformed', 'intercepted', 'wrong-code', 'host-unproven', 'no-secret',
+  'wrong-password', 'locked-out', 'totp-required', 'wrong-totp',
+];
 
 /** Words for a person (the Rust side's `AuthFailure::describe`). */
 export function describeFailure(f: AuthFailure): string {
@@ -40,6 +47,14 @@ export function describeFailure(f: AuthFailure): string {
       return 'The other side could not prove it knows the code: someone may be in the middle of this connection.';
     case 'no-secret':
       return 'The host asked for a secret this viewer does not have: join with the code.';
+    case 'wrong-password':
+      return 'Wrong password.';
+    case 'locked-out':
+      return 'Too many wrong passwords: this computer refuses password logins for a while.';
+    case 'totp-required':
+      return 'This computer asks for a one-time code from an authenticator app: type it and connect again.';
+    case 'wrong-totp':
+      return 'Wrong one-time code (or one used already): wait for the next one.';
     default:
       return 'The end-to-end check of the code failed.';
   }
@@ -258,7 +273,7 @@ export function viewerOnHello(
   scalarBytes: Uint8Array = crypto.getRandomValues(new Uint8Array(64)),
 ): PendingViewer {
   if (hello.kind !== kind) {
-    throw new AuthError('no-secret', `the host asked for the ${hello.kind === 'code' ? 'code' : 'secret of its earlier session'}, which this viewer does not have`);
+    throw new AuthError('no-secret', `the host asked for the ${hello.kind === 'resume' ? 'secret of its earlier session' : hello.kind}, which this viewer does not have`);
   }
   if (hello.sid.length !== SID_BYTES) throw malformed('session ID length');
   const ya = openHostMsg(hello.msg, binding);

@@ -117,7 +117,10 @@ function wsUrl(): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 }
 
-function start(id: string, code: string): void {
+/** How the viewer proves itself: the one-time code, or (unattended access) the permanent password. */
+type Credential = { code: string } | { password: string; totp: string | null };
+
+function start(id: string, credential: Credential): void {
   session?.close();
   showMessage(null);
   if (!('VideoDecoder' in window)) {
@@ -165,13 +168,35 @@ function start(id: string, code: string): void {
       frame.close();
     },
   });
-  session.connect(id, code);
+  if ('code' in credential) session.connect(id, credential.code);
+  else void session.connectWithPassword(id, credential.password, credential.totp);
 }
+
+const usePassword = $<HTMLButtonElement>('use-password');
+let byPassword = false;
+usePassword.addEventListener('click', () => {
+  byPassword = !byPassword;
+  usePassword.setAttribute('aria-pressed', String(byPassword));
+  usePassword.textContent = byPassword ? 'Use a code' : 'Use a password';
+  for (const el of form.querySelectorAll<HTMLElement>('.by-code')) el.hidden = byPassword;
+  for (const el of form.querySelectorAll<HTMLElement>('.by-password')) el.hidden = !byPassword;
+  ($<HTMLInputElement>('room-code')).required = !byPassword;
+  ($<HTMLInputElement>('room-password')).required = byPassword;
+});
 
 form.addEventListener('submit', (e) => {
   e.preventDefault();
   const data = new FormData(form);
-  start(String(data.get('id') ?? ''), String(data.get('code') ?? ''));
+  const id = String(data.get('id') ?? '');
+  if (byPassword) {
+    const passwordInput = $<HTMLInputElement>('room-password');
+    const password = passwordInput.value;
+    // Not kept in the form once used.
+    passwordInput.value = '';
+    start(id, { password, totp: String(data.get('totp') ?? '') || null });
+  } else {
+    start(id, { code: String(data.get('code') ?? '') });
+  }
 });
 
 setInterval(() => {
@@ -251,5 +276,5 @@ const code = params.get('code');
 if (id && code) {
   ($<HTMLInputElement>('room-id')).value = id;
   ($<HTMLInputElement>('room-code')).value = code;
-  start(id, code);
+  start(id, { code });
 }

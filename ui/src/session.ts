@@ -9,11 +9,12 @@
 import { FrameAssembler } from './assembler';
 import { FrameDecoder, type PictureStats, type Size } from './decoder';
 import { QualityMonitor, classify, pathSample, type Quality, type Route } from './quality';
+import { deriveKey, lookup, passwordGate } from './password';
 import { ResumeState, SignallingSession } from './signalling';
 import { CHANNEL_LABEL as TRANSFER_LABEL } from './transfer';
 import { SEND_BUFFER_LOW, Transfers, type TransferEvents } from './transfers';
 import {
-  AuthError, type AuthFailure, type PendingViewer, GATE_LEN, RESUME_BYTES, SID_BYTES, TAG_BYTES,
+  AUTH_FAILURES, AuthError, type AuthFailure, type PendingViewer, type SecretKind, GATE_LEN, RESUME_BYTES, SID_BYTES, TAG_BYTES,
   canonicalCode, describeFailure, fingerprintFromSdp, fromBase64, toBase64, viewerOnHello,
 } from './auth';
 
@@ -150,6 +151,9 @@ export class ViewerSession {
   /** The code, canonical: proved to the host, never sent to the server. */
   private code = '';
   private roomId = '';
+  /** Unattended access: the permanent password's key (never the password) and the one-time code. */
+  private passwordKey: Uint8Array | null = null;
+  private totp: string | null = null;
   /** Where the check of the current connection stands. */
   private check: 'waiting' | PendingViewer | 'passed' = 'waiting';
   /** What a passed check left, for the host's check of a rebuilt connection. */
@@ -197,7 +201,33 @@ export class ViewerSession {
     this.code = canonical;
     this.roomId = id.replace(/[\s-]/g, '');
     this.setState('signalling');
-    const resume = new ResumeState(this.roomId, canonical.slice(0, GATE_LEN));
+    this.join(new ResumeState(this.roomId, canonical.slice(0, GATE_LEN)));
+  }
+
+  /**
+   * Joins a machine with unattended access: asks the server for its
+   * password parameters, derives the key here (Argon2id) and joins with its
+   * gate; the host checks the key end to end and asks for `totp` if its
+   * second factor is on. The password goes no further than this call.
+   */
+  async connectWithPassword(id: string, password: string, totp: string | null): Promise<void> {
+    this.roomId = id.replace(/[\s-]/g, '');
+    this.totp = totp && /^\d{6}$/.test(totp.trim()) ? totp.trim() : null;
+    this.setState('signalling');
+    try {
+      const params = await lookup(this.wsUrl, this.roomId);
+      if (!params) throw new Error('This ID takes no password (unattended access is off, or there is no such ID).');
+      this.passwordKey = await deriveKey(password, params);
+    } catch (e) {
+      const text = e instanceof Error ? e.message : String(e);
+      this.events.onError(text);
+      this.setState('failed', text);
+      return;
+    }
+    this.join(new ResumeState(this.roomId, passwordGate(this.passwordKey), 'password'));
+  }
+
+  private join(resume: ResumeState): void {
     const signalling = new SignallingSession(this.wsUrl, resume, {
       onAdmitted: (msg, reconnection) => {
         if (reconnection) this.events.onNotice?.(null);
@@ -440,9 +470,13 @@ export class ViewerSession {
       if (msg.type === 'auth-hello' && this.check === 'waiting') {
         const pc = this.pc;
         if (!pc?.localDescription || !pc.remoteDescription) throw new AuthError('malformed', 'no session description yet');
-        if (msg.kind !== 'code' && msg.kind !== 'resume') throw new AuthError('malformed', 'unknown secret kind');
-        const kind: 'code' | 'resume' = msg.kind;
-        const secret = kind === 'code' ? new TextEncoder().encode(this.code) : this.resume;
+        if (msg.kind !== 'code' && msg.kind !== 'resume' && msg.kind !== 'password') {
+          throw new AuthError('malformed', 'unknown secret kind');
+        }
+        const kind: SecretKind = msg.kind;
+        const secret = kind === 'resume' ? this.resume
+          : kind === 'password' ? this.passwordKey
+          : this.passwordKey ? null : new TextEncoder().encode(this.code);
         if (!secret) throw new AuthError('no-secret', 'no secret from an earlier connection');
         const binding = {
           room: this.roomId,
@@ -460,10 +494,16 @@ export class ViewerSession {
         this.resume = resume;
         this.check = 'passed';
         if (this.transferChannel) this.transfers.trust(this.transferChannel);
-        if (!this.admittedOnce) this.setState('waiting', 'Code checked; waiting for the host to accept…');
+        if (!this.admittedOnce) {
+          this.setState('waiting', this.passwordKey ? 'Password checked; logging in…' : 'Code checked; waiting for the host to accept…');
+        }
+      } else if (msg.type === 'auth-totp-required' && this.check === 'passed' && this.passwordKey) {
+        // Asked only once the channel is checked end to end.
+        if (!this.totp) throw new AuthError('totp-required', 'the host asks for a one-time code');
+        this.sendAuth({ type: 'auth-totp', code: this.totp });
+        this.totp = null;
       } else if (msg.type === 'auth-failed') {
-        const known: AuthFailure[] = ['malformed', 'intercepted', 'wrong-code', 'host-unproven', 'no-secret'];
-        const reason = known.find((k) => k === msg.reason) ?? 'malformed';
+        const reason = AUTH_FAILURES.find((k) => k === msg.reason) ?? 'malformed';
         this.failCheck(reason, false);
       } else {
         throw new AuthError('malformed', `unexpected ${String(msg.type)}`);

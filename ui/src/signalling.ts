@@ -116,8 +116,13 @@ export class ResumeState {
   private unconfirmed: { seq: number; msg: Msg; written: boolean }[] = [];
   private reconnection: Msg | null = null;
 
-  /** `gate`: the code's first characters, all the server ever sees of it. */
-  constructor(private readonly id: string, private readonly gate: string) {}
+  /** `gate`: the code's first characters, all the server ever sees of it
+   * (`password`: the permanent password's 12-bit gate, unattended access). */
+  constructor(
+    private readonly id: string,
+    private readonly gate: string,
+    private readonly via: 'code' | 'password' = 'code',
+  ) {}
 
   hello(): Msg {
     if (this.token) {
@@ -125,7 +130,9 @@ export class ResumeState {
       if (this.admittedOnce) m.last_seq = this.lastSeq;
       return m;
     }
-    return { type: 'join', id: this.id, gate: this.gate };
+    return this.via === 'password'
+      ? { type: 'join', id: this.id, password_gate: this.gate }
+      : { type: 'join', id: this.id, gate: this.gate };
   }
 
   /** Returns the message to write now, or null (queued until admitted, or dropped if unnumbered). */

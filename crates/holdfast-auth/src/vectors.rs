@@ -173,6 +173,63 @@ fn prefix_free_encoding_matches_the_draft() {
     }
 }
 
+/// Argon2id keys and gates for a few passwords (small costs, so Vitest runs
+/// them quickly, and the defaults once), and parameters a viewer refuses.
+fn passwords() -> Value {
+    use crate::password::{derive_key, PasswordGate, PasswordParams};
+    let small = |salt: u8| PasswordParams {
+        salt: [salt; 16],
+        memory_kib: 8 * 1024,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let default = PasswordParams {
+        salt: *b"holdfast salt 16",
+        ..PasswordParams::new(&mut rand::rng())
+    };
+    let cases: Vec<Value> = [
+        ("correct horse battery staple", small(1)),
+        ("correct horse battery staple", small(2)),
+        ("пароль с юникодом ✓", small(1)),
+        ("x", small(3)),
+        ("correct horse battery staple", default),
+    ]
+    .into_iter()
+    .map(|(password, params)| {
+        let key = derive_key(password, &params).unwrap();
+        json!({
+            "password": password,
+            "params": params,
+            "key": hex(&key[..]),
+            "gate": PasswordGate::from_key(&key).expose(),
+        })
+    })
+    .collect();
+    let salt = "000102030405060708090a0b0c0d0e0f";
+    json!({
+        "cases": cases,
+        "refused_params": [
+            {"salt": "0001", "m": 8192, "t": 1, "p": 1},
+            {"salt": salt, "m": 4096, "t": 1, "p": 1},
+            {"salt": salt, "m": 262145, "t": 1, "p": 1},
+            {"salt": salt, "m": 8192, "t": 0, "p": 1},
+            {"salt": salt, "m": 8192, "t": 9, "p": 1},
+            {"salt": salt, "m": 8192, "t": 1, "p": 5},
+            {"salt": "000102030405060708090a0b0c0d0eXX", "m": 8192, "t": 1, "p": 1},
+        ],
+    })
+}
+
+#[test]
+fn refused_params_are_refused_here_too() {
+    for bad in passwords()["refused_params"].as_array().unwrap() {
+        assert!(
+            serde_json::from_value::<crate::password::PasswordParams>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
+}
+
 #[test]
 fn shared_vectors_match_the_committed_file() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/auth.json");
@@ -180,6 +237,7 @@ fn shared_vectors_match_the_committed_file() {
         "about": "Written by holdfast-auth (src/vectors.rs), checked by ui/src/auth.test.ts. Hex strings.",
         "draft_ristretto255_sha512": draft(),
         "exchanges": exchanges(),
+        "passwords": passwords(),
     }))
     .unwrap()
         + "\n";
