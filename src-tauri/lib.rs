@@ -22,6 +22,7 @@ use holdfast_desktop::settings::{Settings, SettingsStore};
 use holdfast_desktop::sharing::{
     self, EmbeddedServer, ServerTarget, ShareCommand, ShareOptions, Update, DEFAULT_SERVE,
 };
+use holdfast_desktop::unattended::{Enrolment, UnattendedStatus, UnattendedStore};
 use holdfast_desktop::viewing::{self, Decode, ViewCommand, ViewOptions, ViewRequest, ViewUpdate};
 use holdfast_proto::commands::DisplayDesc;
 use holdfast_proto::signal::Decision;
@@ -47,6 +48,8 @@ struct App {
     server: tokio::sync::Mutex<Option<EmbeddedServer>>,
     /// The viewer screen's running view, if any.
     viewing: Mutex<Option<mpsc::UnboundedSender<ViewCommand>>>,
+    /// Unattended access's settings, beside the others.
+    unattended: Option<UnattendedStore>,
 }
 
 type State<'a> = tauri::State<'a, App>;
@@ -174,15 +177,26 @@ fn view_command(state: &State<'_>, cmd: ViewCommand) -> Result<(), String> {
 /// server (default: the settings' URL, else this app's own); `decode` is
 /// `webview` (WebCodecs) or `rust` (OpenH264 here). Frames come on `frames`
 /// as binary messages, everything else as `view-update` events.
+/// What the viewer screen's form proves itself with: the code, or (for an
+/// unattended computer) the permanent password and maybe a one-time code.
+#[derive(serde::Deserialize)]
+struct JoinWith {
+    code: String,
+    password: Option<String>,
+    totp: Option<String>,
+}
+
 #[tauri::command]
 async fn view_connect(
     app: AppHandle,
     id: String,
-    code: String,
+    join: JoinWith,
     server: Option<String>,
     decode: String,
     frames: Channel<InvokeResponseBody>,
 ) -> Result<(), String> {
+    let JoinWith { code, password, totp } = join;
+    let password = password.filter(|p| !p.is_empty()).map(zeroize::Zeroizing::new);
     let decode = match decode.as_str() {
         "webview" => Decode::Webview,
         "rust" => Decode::Rust,
@@ -235,6 +249,8 @@ async fn view_connect(
         signal_url,
         id,
         code,
+        password,
+        totp,
         decode,
     };
     tauri::async_runtime::spawn(async move {
@@ -306,6 +322,76 @@ fn view_cancel_transfer(state: State<'_>, id: u32) -> Result<(), String> {
 #[tauri::command]
 fn view_leave(state: State<'_>) -> Result<(), String> {
     view_command(&state, ViewCommand::Leave)
+}
+
+#[tauri::command]
+fn unattended_status(state: State<'_>) -> UnattendedStatus {
+    state
+        .unattended
+        .as_ref()
+        .map(UnattendedStore::status)
+        .unwrap_or_default()
+}
+
+/// Turns unattended access on (or sets a new password), then opens a new
+/// room with it; returns the second factor's enrolment when it was asked for.
+#[tauri::command]
+fn enable_unattended(
+    app: AppHandle,
+    password: String,
+    again: String,
+    totp: bool,
+    control: bool,
+) -> Result<Option<Enrolment>, String> {
+    let (password, again) = (zeroize::Zeroizing::new(password), zeroize::Zeroizing::new(again));
+    let state = app.state::<App>();
+    let store = state.unattended.as_ref().ok_or("no config directory")?;
+    let enrolment = store
+        .enable(&password, &again, totp, control)
+        .map_err(|e| e.to_string())?;
+    tracing::info!(totp, control, "unattended access turned on");
+    restart_sharing(&app);
+    Ok(enrolment)
+}
+
+#[tauri::command]
+fn disable_unattended(app: AppHandle) -> Result<(), String> {
+    let state = app.state::<App>();
+    let store = state.unattended.as_ref().ok_or("no config directory")?;
+    store.disable().map_err(|e| e.to_string())?;
+    tracing::info!("unattended access turned off");
+    restart_sharing(&app);
+    Ok(())
+}
+
+/// Whether `code` is what the authenticator app should show now (enrolment check).
+#[tauri::command]
+fn check_totp(state: State<'_>, code: String) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    state
+        .unattended
+        .as_ref()
+        .is_some_and(|s| s.check_code(code.trim(), now))
+}
+
+/// Start with the desktop session (the XDG autostart entry), hidden.
+#[tauri::command]
+fn set_autostart(state: State<'_>, on: bool) -> Result<(), String> {
+    let store = state.unattended.as_ref().ok_or("no config directory")?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    store
+        .set_autostart(on, &exe.to_string_lossy())
+        .map_err(|e| e.to_string())
+}
+
+/// Stops the running share, if any, and opens a new room with today's settings.
+fn restart_sharing(app: &AppHandle) {
+    if let Some((_, old)) = app.state::<App>().share.lock().expect("share lock").take() {
+        let _ = old.send(ShareCommand::Stop);
+    }
+    spawn_sharing(app.clone());
 }
 
 #[derive(Serialize)]
@@ -421,7 +507,14 @@ fn spawn_sharing(app: AppHandle) {
         };
         let result = match target {
             Ok(target) => {
-                let opts = ShareOptions::from_env(settings);
+                let mut opts = ShareOptions::from_env(settings);
+                if let Some(store) = &state.unattended {
+                    opts.unattended_status = store.status();
+                    match store.load() {
+                        Ok(a) => opts.unattended = a.map(|a| std::sync::Arc::new(Mutex::new(a))),
+                        Err(e) => tracing::error!("unattended access is off: {e}"),
+                    }
+                }
                 sharing::share(opts, target, up_tx, cmd_rx)
                     .await
                     .map_err(|e| e.to_string())
@@ -504,6 +597,9 @@ pub fn run() {
         .and_then(|s| s.device_id().map_err(|e| tracing::warn!("device ID: {e}")).ok())
         .unwrap_or_default();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), device = %device_id, "Holdfast starting");
+    let unattended = store.as_ref().map(|s| UnattendedStore::for_user(s.dir()));
+    // Started with the session (the autostart entry): to the tray, sharing.
+    let hidden = std::env::args().any(|a| a == "--hidden");
 
     tauri::Builder::default()
         // A second launch shows the running window instead of sharing twice.
@@ -522,6 +618,7 @@ pub fn run() {
             last_view: Mutex::new(None),
             server: tokio::sync::Mutex::new(None),
             viewing: Mutex::new(None),
+            unattended,
         })
         .invoke_handler(tauri::generate_handler![
             host_view,
@@ -552,13 +649,23 @@ pub fn run() {
             view_decide_file,
             view_cancel_transfer,
             view_leave,
+            unattended_status,
+            enable_unattended,
+            disable_unattended,
+            check_totp,
+            set_autostart,
         ])
-        .setup(|app| {
+        .setup(move |app| {
             if let Err(e) = tray(app) {
                 // No tray on this desktop (or no StatusNotifier host): the window is enough.
                 tracing::warn!("no tray icon: {e}");
             }
             spawn_sharing(app.handle().clone());
+            if hidden {
+                if let Some(w) = app.get_webview_window("main") {
+                    let _ = w.hide();
+                }
+            }
             Ok(())
         })
         .run(tauri::generate_context!())

@@ -1062,3 +1062,202 @@ fn the_host_screen_takes_files_chat_and_clipboard_from_a_viewer() -> anyhow::Res
     );
     Ok(())
 }
+
+/// Unattended access from the app's settings (issue 15): a password typed
+/// twice and a second factor turn it on (the QR code and URI shown once, a
+/// code checked); only the key is kept, owner-only; the XDG autostart entry
+/// comes and goes with its switch; the host screen says plainly that it is
+/// on; a viewer with ID, password and one-time code gets in with no dialog;
+/// turning it off removes the key and the entry and the banner.
+#[test]
+fn the_app_turns_on_unattended_access_and_admits_the_password_without_asking() -> anyhow::Result<()> {
+    use holdfast_auth::totp::SecondFactor;
+    use std::os::unix::fs::PermissionsExt;
+    const PASSWORD: &str = "a long unattended password";
+    let art = artifacts_dir("desktop_app_unattended");
+    let dirs = Dirs::fresh(&art);
+    let ns = Netns::new()?;
+    let x = Xvfb::start(Some(&ns), 1280, 900, &art)?;
+    let app = launch(&ns, &x.display, "127.0.0.1:8080", "127.0.0.1:0", &dirs, &art)?;
+    credentials(&app, &art)?;
+    anyhow::ensure!(
+        app.execute(
+            "return document.getElementById('unattended-banner').hidden",
+            serde_json::json!([])
+        )? == true,
+        "no banner while it is off"
+    );
+    app.click("#tab-settings-btn")?;
+    app.wait_text("#unattended-state", Duration::from_secs(5), "off", |t| {
+        t.contains("off")
+    })?;
+    // Two different passwords: refused, nothing written.
+    app.fill("#ua-password", PASSWORD)?;
+    app.fill("#ua-again", "a long unattended passwore")?;
+    app.click("#ua-enable")?;
+    app.wait_text("#ua-status", Duration::from_secs(10), "the mismatch", |t| {
+        t.contains("differ")
+    })?;
+    let file = dirs.config.join("holdfast/unattended.json");
+    anyhow::ensure!(!file.exists(), "written despite the mismatch");
+    app.fill("#ua-password", PASSWORD)?;
+    app.fill("#ua-again", PASSWORD)?;
+    app.click("#ua-totp")?;
+    app.click("#ua-enable")?;
+    let uri = app.wait_text("#ua-uri", Duration::from_secs(15), "the enrolment URI", |t| {
+        t.starts_with("otpauth://totp/Holdfast:")
+    })?;
+    anyhow::ensure!(
+        app.execute("return !!document.querySelector('#ua-qr svg')", serde_json::json!([]))? == true,
+        "a QR code is shown"
+    );
+    anyhow::ensure!(app.value("#ua-password")?.is_empty(), "the password stays in the form");
+    let text = std::fs::read_to_string(&file)?;
+    anyhow::ensure!(!text.contains(PASSWORD), "the settings hold the password");
+    anyhow::ensure!(std::fs::metadata(&file)?.permissions().mode() & 0o777 == 0o600);
+    let secret: serde_json::Value = serde_json::from_str(&text)?;
+    let factor = SecondFactor::from_secret_hex(secret["totp"].as_str().unwrap()).unwrap();
+    anyhow::ensure!(uri.contains("secret="), "{uri}");
+    // The enrolment check: the app's code is right, a wrong one is not.
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    app.fill("#ua-check", &factor.code_at(now()))?;
+    app.click("#ua-check-btn")?;
+    app.wait_text("#ua-check-result", Duration::from_secs(5), "the check", |t| {
+        t.starts_with("Right")
+    })?;
+    app.screenshot(&art.join("settings-unattended-en.png"))?;
+    // Start with the session.
+    app.click("#ua-autostart")?;
+    let entry = dirs.config.join("autostart/app.holdfast.desktop.desktop");
+    let written = wait_for(Duration::from_secs(5), "the autostart entry", || {
+        Ok(std::fs::read_to_string(&entry).ok())
+    })?;
+    anyhow::ensure!(written.contains("--hidden\n") && written.contains("Exec="), "{written}");
+
+    // The host screen: a new room, saying plainly that unattended access is on.
+    app.click("#tab-share-btn")?;
+    let banner = app.wait_text("#unattended-banner", Duration::from_secs(60), "the banner", |t| {
+        t.contains("Unattended access is ON")
+    })?;
+    eprintln!("host screen banner: {banner}");
+    let (id, _) = credentials(&app, &art)?;
+    app.screenshot(&art.join("host-unattended-en.png"))?;
+
+    // A viewer with ID, password and code: in, with no dialog at the app.
+    let pw_file = art.join("password.txt");
+    std::fs::write(&pw_file, PASSWORD)?;
+    let room = serde_json::json!({"id": id.replace(' ', ""), "code": "0000000000"});
+    let viewer = holdfast_testkit::start_probe_viewer(
+        &ns,
+        "http://127.0.0.1:8080",
+        &room,
+        &[
+            "--ice-bind",
+            "127.0.0.1:0",
+            "--allow-loopback",
+            "--password-file",
+            pw_file.to_str().unwrap(),
+            "--totp",
+            &factor.code_at(now()),
+        ],
+        &art,
+    )?;
+    let (ev, _) = viewer.next_event(&["joined", "refused", "auth-failed"], Duration::from_secs(30))?;
+    anyhow::ensure!(ev["event"] == "joined" && ev["control"] == true, "{ev}");
+    viewer.next_event(&["frame"], Duration::from_secs(20))?;
+    anyhow::ensure!(
+        app.execute("return document.getElementById('consent').open", serde_json::json!([]))? == false,
+        "the consent dialog opened"
+    );
+    app.wait_text("#toasts", Duration::from_secs(10), "the unattended-login toast", |t| {
+        t.contains("permanent password")
+    })?;
+    app.screenshot(&art.join("host-unattended-viewer-en.png"))?;
+    drop(viewer);
+
+    // Off: the key, the entry and the banner go.
+    app.click("#tab-settings-btn")?;
+    app.click("#ua-disable")?;
+    app.wait_text("#unattended-state", Duration::from_secs(10), "off", |t| {
+        t.contains("off")
+    })?;
+    anyhow::ensure!(
+        !file.exists() && !entry.exists(),
+        "the key or the autostart entry stayed"
+    );
+    app.click("#tab-share-btn")?;
+    wait_for(Duration::from_secs(60), "the banner to go", || {
+        Ok((app.execute(
+            "return document.getElementById('unattended-banner').hidden",
+            serde_json::json!([]),
+        )? == true)
+            .then_some(()))
+    })?;
+    anyhow::ensure!(!dirs.logs().contains(PASSWORD), "the password in the app's log");
+    Ok(())
+}
+
+/// The app's viewer logs in to an unattended `holdfast-host` with ID and
+/// password (and sees its screen); a wrong password is refused in words.
+#[test]
+fn the_app_viewer_logs_in_with_a_permanent_password() -> anyhow::Result<()> {
+    use holdfast_testkit::{start_host, start_signal_with, SYNTHETIC_ON_LOOPBACK};
+    const PASSWORD: &str = "the unattended machine's password";
+    let art = artifacts_dir("desktop_app_viewer_password");
+    let dirs = Dirs::fresh(&art);
+    let ns = Netns::new()?;
+    let _signal = start_signal_with(&ns, "127.0.0.1", &[], &art)?;
+    let settings = art.join("unattended.json");
+    let _ = std::fs::remove_file(art.join("unattended.json.lockout"));
+    let mut set = std::process::Command::new(holdfast_testkit::bin("holdfast-host"))
+        .arg("--set-password")
+        .arg(&settings)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    std::io::Write::write_all(&mut set.stdin.take().unwrap(), format!("{PASSWORD}\n").as_bytes())?;
+    anyhow::ensure!(set.wait()?.success());
+    let args = [
+        &SYNTHETIC_ON_LOOPBACK[..],
+        &["--accept", "ask", "--unattended", settings.to_str().unwrap()],
+    ]
+    .concat();
+    let (_host, room) = start_host(&ns, "http://127.0.0.1:8080", &args, None, &art)?;
+    let id = room["id"].as_str().unwrap();
+
+    let x = Xvfb::start(Some(&ns), 1280, 800, &art)?;
+    let app = launch(&ns, &x.display, "127.0.0.1:8090", "127.0.0.1:0", &dirs, &art)?;
+    credentials(&app, &art)?;
+    app.click("#tab-connect-btn")?;
+    app.fill("#view-id", id)?;
+    app.fill("#view-server", "http://127.0.0.1:8080")?;
+    app.click("#view-use-password")?;
+    // A wrong one first: the server's gate (or the host) refuses it.
+    app.fill("#view-password", "not the password at all")?;
+    app.click("#view-connect")?;
+    let refused = app.wait_text("#view-ended", Duration::from_secs(20), "the refusal in words", |t| {
+        t.contains("password")
+    })?;
+    eprintln!("wrong password: {refused}");
+    app.fill("#view-password", PASSWORD)?;
+    app.screenshot(&art.join("viewer-password-form.png"))?;
+    app.click("#view-connect")?;
+    app.wait_text("#view-state", Duration::from_secs(30), "the viewer to connect", |t| {
+        t == "Connected"
+    })
+    .inspect_err(|_| {
+        let _ = app.screenshot(&art.join("failed.png"));
+    })?;
+    wait_for(Duration::from_secs(30), "a decoded picture", || {
+        let v = viewer_state(&app)?;
+        Ok((v["pictures"]["framesDecoded"].as_u64().unwrap_or(0) > 0).then_some(()))
+    })?;
+    app.screenshot(&art.join("viewer-password-connected.png"))?;
+    anyhow::ensure!(!dirs.logs().contains(PASSWORD), "the password in the app's log");
+    Ok(())
+}

@@ -7,7 +7,7 @@ import './style.css';
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import { ConsentGuard } from './consentguard';
-import { presentHost, type HostView } from './hostview';
+import { presentHost, type HostView, type UnattendedStatus } from './hostview';
 import { TransferPanel, type TransferBackend } from './transferpanel';
 import { fromRust } from './transferview';
 import { language, pickLanguage, setLanguage, t, type Key } from './i18n';
@@ -115,6 +115,12 @@ function renderHost(): void {
     $('quality-text').textContent = p.quality.text;
     $('quality-details').textContent = p.quality.details;
   }
+  const ua = view.unattended;
+  const banner = $('unattended-banner');
+  banner.hidden = !ua?.enabled && !ua?.problem;
+  banner.textContent = ua?.enabled
+    ? t(ua.totp ? 'unattended.bannerTotp' : 'unattended.banner')
+    : ua?.problem ? t('unattended.broken', { reason: ua.problem }) : '';
   $<HTMLInputElement>('allow-control').checked = view.control_enabled;
   $<HTMLInputElement>('allow-files').checked = view.files_enabled ?? true;
   const clip = $<HTMLInputElement>('share-clipboard');
@@ -291,6 +297,47 @@ async function saveSettings(e: Event): Promise<void> {
   }
 }
 
+// ---- unattended access --------------------------------------------------------
+
+interface Enrolment { uri: string; qr_svg: string }
+
+async function renderUnattended(): Promise<void> {
+  const s = await invoke<UnattendedStatus>('unattended_status');
+  $('unattended-state').textContent = s.enabled
+    ? t(s.totp ? 'unattended.onTotp' : 'unattended.on')
+    : s.problem ? t('unattended.broken', { reason: s.problem }) : t('unattended.off');
+  $<HTMLInputElement>('ua-autostart').checked = s.autostart;
+  $('ua-disable').hidden = !s.enabled;
+}
+
+async function enableUnattended(e: Event): Promise<void> {
+  e.preventDefault();
+  const status = $('ua-status');
+  const pw = $<HTMLInputElement>('ua-password');
+  const again = $<HTMLInputElement>('ua-again');
+  try {
+    const enrolment = await invoke<Enrolment | null>('enable_unattended', {
+      password: pw.value, again: again.value,
+      totp: $<HTMLInputElement>('ua-totp').checked, control: $<HTMLInputElement>('ua-control').checked,
+    });
+    // Not kept in the page once set.
+    pw.value = '';
+    again.value = '';
+    status.className = 'ok';
+    status.textContent = t('unattended.saved');
+    $('ua-enrol').hidden = !enrolment;
+    if (enrolment) {
+      // The SVG is Rust's own rendering of the URI (qrcode crate), not page input.
+      $('ua-qr').innerHTML = enrolment.qr_svg;
+      $('ua-uri').textContent = enrolment.uri;
+    }
+  } catch (err) {
+    status.className = 'error';
+    status.textContent = String(err);
+  }
+  await renderUnattended();
+}
+
 // ---- tabs -------------------------------------------------------------------
 
 function showTab(name: string): void {
@@ -382,6 +429,22 @@ async function main(): Promise<void> {
   $('stop-sharing').addEventListener('click', () => void invoke('stop_sharing').catch(showError));
   $('new-session').addEventListener('click', () => void invoke('start_sharing').catch(showError));
   $('settings-form').addEventListener('submit', (e) => void saveSettings(e));
+  $('unattended-form').addEventListener('submit', (e) => void enableUnattended(e));
+  $('ua-disable').addEventListener('click', () => {
+    $('ua-enrol').hidden = true;
+    void invoke('disable_unattended').then(renderUnattended).catch(showError);
+  });
+  $('ua-autostart').addEventListener('change', (e) => {
+    void invoke('set_autostart', { on: (e.target as HTMLInputElement).checked }).then(renderUnattended).catch(showError);
+  });
+  $('ua-check-btn').addEventListener('click', () => {
+    void invoke<boolean>('check_totp', { code: $<HTMLInputElement>('ua-check').value }).then((ok) => {
+      const r = $('ua-check-result');
+      r.className = ok ? 'ok' : 'error';
+      r.textContent = t(ok ? 'unattended.codeOk' : 'unattended.codeWrong');
+    }).catch(showError);
+  });
+  await renderUnattended();
   $('open-logs').addEventListener('click', () => void invoke('open_logs_folder').catch((e) => {
     $('settings-status').textContent = String(e);
   }));

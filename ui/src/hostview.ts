@@ -44,7 +44,18 @@ export interface HostView {
   clipboard_available?: boolean;
   /** Who can open the viewer link (null until the server is known). */
   reach?: Reach | null;
+  /** Unattended access, shown plainly while it is on. */
+  unattended?: UnattendedStatus;
   error: string | null;
+}
+
+/** Mirrors the Rust core's `unattended::UnattendedStatus`. */
+export interface UnattendedStatus {
+  enabled: boolean;
+  totp: boolean;
+  control: boolean;
+  autostart: boolean;
+  problem: string | null;
 }
 
 /** Mirrors the Rust core's `sharing::Reach`. */

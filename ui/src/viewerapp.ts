@@ -10,6 +10,7 @@ import { listen } from '@tauri-apps/api/event';
 import { getCurrentWebview } from '@tauri-apps/api/webview';
 import { FrameDecoder, canDecodeH264 } from './decoder';
 import { parseFrameMessage } from './framemsg';
+import { t } from './i18n';
 import { InputCapture } from './input';
 import { presentViewer, type Decoder, type ViewingView } from './viewscreen';
 import type { Notice } from './toasts';
@@ -42,6 +43,15 @@ export class ViewerScreen {
     $('view-form').addEventListener('submit', (e) => {
       e.preventDefault();
       void this.connect();
+    });
+    // Unattended access: the computer's permanent password instead of a code.
+    $('view-use-password').addEventListener('click', () => {
+      const btn = $('view-use-password');
+      const on = btn.getAttribute('aria-pressed') !== 'true';
+      btn.setAttribute('aria-pressed', String(on));
+      btn.textContent = t(on ? 'viewer.useCode' : 'viewer.usePassword');
+      for (const el of document.querySelectorAll<HTMLElement>('#view-form .by-code')) el.hidden = on;
+      for (const el of document.querySelectorAll<HTMLElement>('#view-form .by-password')) el.hidden = !on;
     });
     $('view-leave').addEventListener('click', () => void invoke('view_leave').catch(showError));
     $('view-reconnect').addEventListener('click', () => void invoke('view_reconnect').catch(showError));
@@ -98,6 +108,12 @@ export class ViewerScreen {
   private async connect(): Promise<void> {
     const id = $<HTMLInputElement>('view-id').value;
     const code = $<HTMLInputElement>('view-code').value;
+    const byPassword = $('view-use-password').getAttribute('aria-pressed') === 'true';
+    const passwordInput = $<HTMLInputElement>('view-password');
+    const password = byPassword ? passwordInput.value : null;
+    // Not kept in the form once used.
+    passwordInput.value = '';
+    const totp = byPassword ? $<HTMLInputElement>('view-totp').value.trim() || null : null;
     const server = $<HTMLInputElement>('view-server').value.trim() || null;
     this.pictures?.close();
     this.pictures = new FrameDecoder({
@@ -113,7 +129,7 @@ export class ViewerScreen {
     this.view = null;
     $('view-ended').hidden = true;
     try {
-      await invoke('view_connect', { id, code, server, decode: this.decoder, frames });
+      await invoke('view_connect', { id, join: { code, password, totp }, server, decode: this.decoder, frames });
     } catch (e) {
       this.showError(e);
     }

@@ -131,6 +131,8 @@ pub struct HostView {
     pub clipboard_available: bool,
     /// Who can open the viewer link (None until the server is known).
     pub reach: Option<Reach>,
+    /// Unattended access: shown plainly while it is on.
+    pub unattended: crate::unattended::UnattendedStatus,
     /// Why it ended or failed to start, for people.
     pub error: Option<String>,
 }
@@ -255,6 +257,7 @@ impl HostTracker {
                 clipboard_enabled: true,
                 clipboard_available: false,
                 reach: None,
+                unattended: Default::default(),
                 error: None,
             },
             ice_attempts: 0,
@@ -267,6 +270,10 @@ impl HostTracker {
     /// Who can open the link this share gives out.
     pub fn set_reach(&mut self, reach: Reach) {
         self.view.reach = Some(reach);
+    }
+
+    pub fn set_unattended(&mut self, status: crate::unattended::UnattendedStatus) {
+        self.view.unattended = status;
     }
 
     pub fn view(&self) -> &HostView {

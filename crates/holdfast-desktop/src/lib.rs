@@ -25,5 +25,6 @@ pub mod logs;
 pub mod recovery;
 pub mod settings;
 pub mod sharing;
+pub mod unattended;
 pub mod view_state;
 pub mod viewing;

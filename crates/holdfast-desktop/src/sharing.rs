@@ -146,6 +146,10 @@ pub struct ShareOptions {
     pub allow_loopback: bool,
     /// Where files from viewers land (None: refused).
     pub inbox: Option<std::path::PathBuf>,
+    /// Unattended access (None: off): a viewer with the permanent password
+    /// is admitted without asking. `unattended_status` is what the screen shows.
+    pub unattended: Option<Arc<std::sync::Mutex<holdfast_peer::unattended::UnattendedAccess>>>,
+    pub unattended_status: crate::unattended::UnattendedStatus,
 }
 
 /// The folder received files land in: `HOLDFAST_INBOX`, else the user's Downloads.
@@ -173,6 +177,8 @@ impl ShareOptions {
             ice_bind: std::env::var("HOLDFAST_ICE_BIND").map(|b| vec![b]).unwrap_or_default(),
             allow_loopback: std::env::var("HOLDFAST_ALLOW_LOOPBACK").is_ok_and(|v| v == "1"),
             inbox: inbox_from_env(),
+            unattended: None,
+            unattended_status: Default::default(),
         }
     }
 }
@@ -310,6 +316,7 @@ pub async fn share(
     let grace = Duration::from_secs(s.grace_secs);
     let mut tracker = HostTracker::new(grace);
     tracker.set_reach(target.reach.clone());
+    tracker.set_unattended(opts.unattended_status.clone());
     let signal_url = target.url.clone();
     // Statistics change with every frame; the webview hears only real changes.
     let last_sent = std::sync::Mutex::new(None::<HostView>);
@@ -372,6 +379,7 @@ pub async fn share(
     config.inbox = opts.inbox.clone();
     config.incoming_files = holdfast_peer::transfer::IncomingFiles::Ask;
     config.system_clipboard = true;
+    config.unattended = opts.unattended.clone();
     let mut handle = host::start(config, worker, input).await.map_err(|e| {
         let reason = e.to_string();
         send_notices(tracker.ended(format!("Could not open a room: {reason}")));

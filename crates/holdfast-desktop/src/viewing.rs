@@ -150,6 +150,10 @@ pub struct ViewRequest {
     pub signal_url: Url,
     pub id: String,
     pub code: String,
+    /// Unattended access: the host's permanent password instead of the code,
+    /// and the one-time code if the host asks for one.
+    pub password: Option<zeroize::Zeroizing<String>>,
+    pub totp: Option<String>,
     pub decode: Decode,
 }
 
@@ -160,6 +164,7 @@ impl std::fmt::Debug for ViewRequest {
             .field("signal_url", &self.signal_url.as_str())
             .field("id", &self.id)
             .field("code", &"<redacted>")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("decode", &self.decode)
             .finish()
     }
@@ -262,11 +267,32 @@ pub async fn view(
         Ok(id) => id,
         Err(e) => return Err(fail(&mut tracker, format!("That ID is not right: {e}"))),
     };
-    let code = match RoomCode::parse(&req.code) {
-        Ok(c) => c,
-        Err(e) => return Err(fail(&mut tracker, format!("That code is not right: {e}"))),
+    let login = match &req.password {
+        Some(password) => {
+            let totp = req.totp.clone().filter(|t| !t.trim().is_empty());
+            match holdfast_peer::unattended::login(
+                &req.signal_url,
+                opts.signal_tls.clone(),
+                &id,
+                password.clone(),
+                totp,
+            )
+            .await
+            {
+                Ok(l) => Some(l),
+                Err(e) => return Err(fail(&mut tracker, e.to_string())),
+            }
+        }
+        None => None,
+    };
+    let code = match (&login, RoomCode::parse(&req.code)) {
+        // With the password the code is not used.
+        (Some(_), _) => RoomCode::random(&mut rand::rng()),
+        (None, Ok(c)) => c,
+        (None, Err(e)) => return Err(fail(&mut tracker, format!("That code is not right: {e}"))),
     };
     let mut config = ViewerConfig::new(req.signal_url.clone(), id, code);
+    config.password = login;
     config.tls = opts.signal_tls.clone();
     config.grace = grace;
     config.keepalive.interval = Duration::from_secs(opts.settings.keepalive_secs);
@@ -533,15 +559,18 @@ mod tests {
     }
 
     #[test]
-    fn a_request_never_shows_its_code() {
+    fn a_request_never_shows_its_code_or_password() {
         let req = ViewRequest {
             signal_url: Url::parse("http://10.0.0.1:8080").unwrap(),
             id: "123 456 789".into(),
             code: "ZMYEJ-RBXBZ".into(),
+            password: Some(zeroize::Zeroizing::new("hunter2 but longer".into())),
+            totp: None,
             decode: Decode::Webview,
         };
         let text = format!("{req:?}");
         assert!(!text.contains("ZMYEJ") && text.contains("123 456 789"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[test]
