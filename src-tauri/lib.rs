@@ -134,6 +134,12 @@ fn cancel_transfer(state: State<'_>, peer_id: String, id: u32) -> Result<(), Str
     command(&state, ShareCommand::CancelTransfer { peer_id, id })
 }
 
+/// Files dropped on the host screen, sent to every viewer.
+#[tauri::command]
+fn host_send_files(state: State<'_>, paths: Vec<PathBuf>) -> Result<(), String> {
+    command(&state, ShareCommand::SendFiles(paths))
+}
+
 /// A chat line from the host screen to every viewer.
 #[tauri::command]
 fn host_chat(state: State<'_>, text: String) -> Result<(), String> {
@@ -634,6 +640,7 @@ pub fn run() {
             decide_file,
             cancel_transfer,
             host_chat,
+            host_send_files,
             start_sharing,
             get_settings,
             save_settings,

@@ -1151,6 +1151,9 @@ fn the_app_turns_on_unattended_access_and_admits_the_password_without_asking() -
     // A viewer with ID, password and code: in, with no dialog at the app.
     let pw_file = art.join("password.txt");
     std::fs::write(&pw_file, PASSWORD)?;
+    let inbox = art.join("viewer-inbox");
+    let _ = std::fs::remove_dir_all(&inbox);
+    std::fs::create_dir_all(&inbox)?;
     let room = serde_json::json!({"id": id.replace(' ', ""), "code": "0000000000"});
     let viewer = holdfast_testkit::start_probe_viewer(
         &ns,
@@ -1164,6 +1167,8 @@ fn the_app_turns_on_unattended_access_and_admits_the_password_without_asking() -
             pw_file.to_str().unwrap(),
             "--totp",
             &factor.code_at(now()),
+            "--inbox",
+            inbox.to_str().unwrap(),
         ],
         &art,
     )?;
@@ -1178,6 +1183,26 @@ fn the_app_turns_on_unattended_access_and_admits_the_password_without_asking() -
         t.contains("permanent password")
     })?;
     app.screenshot(&art.join("host-unattended-viewer-en.png"))?;
+    // A file dropped on the host screen goes to the viewer (what a drop does:
+    // WebDriver cannot drop files).
+    anyhow::ensure!(
+        app.execute(
+            "return document.getElementById('host-drop-hint').hidden",
+            serde_json::json!([])
+        )? == false,
+        "the host screen does not say files can be dropped"
+    );
+    let (sent, sha) = holdfast_testkit::files::random_file(&art, "from-the-host.bin", 3 << 20);
+    app.execute(
+        "return window.__TAURI_INTERNALS__.invoke('host_send_files', { paths: [arguments[0]] }).then(() => null)",
+        serde_json::json!([sent.to_str().unwrap()]),
+    )?;
+    let (saved, _) = viewer.next_event(&["file-saved", "transfer-failed"], Duration::from_secs(30))?;
+    anyhow::ensure!(saved["event"] == "file-saved", "{saved}");
+    anyhow::ensure!(
+        holdfast_testkit::files::sha256_file(&inbox.join("from-the-host.bin")) == sha,
+        "the dropped file arrived corrupted"
+    );
     drop(viewer);
 
     // Off: the key, the entry and the banner go.

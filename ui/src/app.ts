@@ -6,6 +6,7 @@
 import './style.css';
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
+import { getCurrentWebview } from '@tauri-apps/api/webview';
 import { ConsentGuard } from './consentguard';
 import { presentHost, type HostView, type UnattendedStatus } from './hostview';
 import { TransferPanel, type TransferBackend } from './transferpanel';
@@ -128,6 +129,7 @@ function renderHost(): void {
   clip.disabled = view.clipboard_available === false;
   clip.parentElement!.title = view.clipboard_available === false ? t('host.clipboardUnavailable') : '';
   const shown = !p.showEnded && view.viewers.length > 0;
+  $('host-drop-hint').hidden = !shown;
   if (hostPanel.root.hidden === shown) hostPanel.root.hidden = !shown;
   if (shown) hostPanel.update();
 }
@@ -423,6 +425,12 @@ async function main(): Promise<void> {
   $('share-clipboard').addEventListener('change', (e) => {
     void invoke('set_clipboard', { enabled: (e.target as HTMLInputElement).checked }).catch(showError);
   });
+  // Files dropped on the window while this screen is shown go to every viewer
+  // (each viewer's person accepts them; viewers without control get none).
+  await getCurrentWebview().onDragDropEvent((e) => {
+    if (e.payload.type !== 'drop' || $('tab-share').hidden || !view?.viewers.length || !e.payload.paths.length) return;
+    void invoke('host_send_files', { paths: e.payload.paths }).catch(showError);
+  }).catch(() => {});
   $('host-transfers').append(hostPanel.root);
   hostPanel.root.hidden = true;
   $('reconnect').addEventListener('click', () => void invoke('reconnect').catch(showError));

@@ -94,7 +94,8 @@ export class ViewerScreen {
     await listen<ViewUpdate>('view-update', (e) => this.onUpdate(e.payload));
     // Files dropped on the window while viewing go to the host.
     await getCurrentWebview().onDragDropEvent((e) => {
-      if (e.payload.type === 'drop' && this.view?.phase === 'connected' && e.payload.paths.length) {
+      const shown = !$('tab-connect').hidden;
+      if (e.payload.type === 'drop' && shown && this.view?.phase === 'connected' && e.payload.paths.length) {
         this.panel.show(true);
         void invoke('view_send_files', { paths: e.payload.paths }).catch(this.showError);
       }

@@ -284,6 +284,9 @@ pub enum ShareCommand {
     },
     /// A chat line to every viewer.
     Chat(String),
+    /// Files dropped on the host screen, to every viewer (each viewer's
+    /// person accepts them; a viewer without control gets none).
+    SendFiles(Vec<PathBuf>),
     Stop,
 }
 
@@ -448,6 +451,11 @@ pub async fn share(
                 }
                 Some(ShareCommand::CancelTransfer { peer_id, id }) => remote.cancel_transfer(&peer_id, id),
                 Some(ShareCommand::Chat(text)) => remote.chat(None, text),
+                Some(ShareCommand::SendFiles(paths)) => {
+                    for p in paths {
+                        remote.send_file(None, p);
+                    }
+                }
                 Some(ShareCommand::Stop) | None => {
                     stop(handle).await;
                     tracker.stopped();
