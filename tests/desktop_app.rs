@@ -1060,6 +1060,33 @@ fn the_host_screen_takes_files_chat_and_clipboard_from_a_viewer() -> anyhow::Res
         browser.eval("navigator.clipboard.readText()")? == "from the host app",
         "the clipboard crossed with sharing off"
     );
+    // The same screen in Chinese: the switches, the panel with the finished
+    // transfer and the chat.
+    app.click("#tab-settings-btn")?;
+    app.select("#set-language", "zh-CN")?;
+    app.click("#settings-save")?;
+    app.wait_text("#settings-status", Duration::from_secs(5), "saved", |t| {
+        t.contains("已保存")
+    })?;
+    app.click("#tab-share-btn")?;
+    app.wait_text(
+        "#host-transfer-panel .xfer-list",
+        Duration::from_secs(10),
+        "the panel in Chinese",
+        |t| t.contains("完成"),
+    )?;
+    // The English toasts from before go; the switches, then the panel.
+    app.execute(
+        "document.querySelectorAll('#toasts button').forEach((b) => b.click()); return null",
+        serde_json::json!([]),
+    )?;
+    std::thread::sleep(Duration::from_millis(300));
+    app.screenshot(&art.join("host-switches-zh.png"))?;
+    app.execute(
+        "document.getElementById('host-transfer-panel').scrollIntoView(); return null",
+        serde_json::json!([]),
+    )?;
+    app.screenshot(&art.join("host-files-chat-zh.png"))?;
     Ok(())
 }
 

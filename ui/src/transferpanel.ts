@@ -4,7 +4,7 @@
 // says from transferview.ts. Files come from a picker or are dropped on the
 // panel or the screen.
 
-import { t } from './i18n';
+import { language, t } from './i18n';
 import type { ChatLine, TransferView } from './transferengine';
 import type { Allowed } from './transfers';
 import { presentTransfer, type Action, type Perspective } from './transferview';
@@ -45,12 +45,29 @@ const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: 
   return e;
 };
 
+/** One transfer's row and the parts a redraw changes. */
+interface Row {
+  li: HTMLLIElement;
+  name: HTMLElement;
+  dir: HTMLElement;
+  bar: HTMLProgressElement;
+  detail: HTMLElement;
+  actions: HTMLElement;
+  /** The language and actions its buttons were made for. */
+  shown: string;
+}
+
 export class TransferPanel {
   readonly root = el('aside', 'xfer-panel');
   private readonly filesNote = el('p', 'xfer-note');
   private readonly drop = el('div', 'xfer-drop');
   private readonly picker = el('input');
   private readonly list = el('ul', 'xfer-list');
+  /** Rows by transfer id, kept across renders: a button replaced between a
+   * person's press and release loses the click (the panel redraws several
+   * times a second while files move). */
+  private readonly rows = new Map<number, Row>();
+  private readonly empty = el('li', 'xfer-empty');
   private readonly clipState = el('p', 'xfer-clip-state');
   private readonly clipHint = el('p', 'xfer-hint');
   private readonly clipSend = el('button', 'xfer-button');
@@ -61,7 +78,7 @@ export class TransferPanel {
   private readonly chatForm = el('form', 'chat-form');
   private clipboardNote: ClipboardNote = null;
   private scheduled = false;
-  private shownChat = -1;
+  private shownChat = '';
   private readonly headings: [HTMLElement, Parameters<typeof t>[0]][] = [];
 
   constructor(
@@ -199,10 +216,13 @@ export class TransferPanel {
     (this.drop.querySelector('button') as HTMLButtonElement).disabled = !canSend;
 
     // Clipboard items are the clipboard section's news, not list entries.
-    const views = (b?.transfers ?? []).filter((v) => v.kind === 'file');
-    this.list.replaceChildren(
-      ...(views.length === 0 ? [el('li', 'xfer-empty', t('xfer.empty'))] : views.slice().reverse().map((v) => this.item(b!, v))),
-    );
+    const views = (b?.transfers ?? []).filter((v) => v.kind === 'file').reverse();
+    this.empty.textContent = t('xfer.empty');
+    const items = b && views.length ? views.map((v) => this.item(b, v)) : [this.empty];
+    for (const id of [...this.rows.keys()]) if (!views.some((v) => v.id === id)) this.rows.delete(id);
+    // Moved only when the rows themselves change, not on every redraw.
+    const current = [...this.list.children];
+    if (current.length !== items.length || current.some((c, i) => c !== items[i])) this.list.replaceChildren(...items);
 
     const clipOn = allowed.control && allowed.clipboard;
     const browser = this.options.browserClipboard;
@@ -220,8 +240,10 @@ export class TransferPanel {
     this.clipCopy.hidden = note !== 'blocked';
 
     const chat = b?.chat ?? [];
-    if (chat.length !== this.shownChat) {
-      this.shownChat = chat.length;
+    // Redrawn when a line comes, or the language changes.
+    const chatShown = `${language()} ${chat.length}`;
+    if (chatShown !== this.shownChat) {
+      this.shownChat = chatShown;
       this.chatLines.replaceChildren(
         ...(chat.length === 0
           ? [el('li', 'chat-empty', t('chat.empty'))]
@@ -237,31 +259,50 @@ export class TransferPanel {
     this.chatInput.placeholder = t('chat.placeholder');
   }
 
+  /** The row for `v`, updated in place; its buttons are replaced only when the actions change. */
   private item(b: TransferBackend, v: TransferView): HTMLLIElement {
     const p = presentTransfer(v, b.waiting(v.id), b.file(v.id) !== null, b.linkDown, this.options.perspective);
-    const li = el('li', `xfer-item state-${p.state}`);
-    li.dataset.id = String(v.id);
-    li.dataset.phase = v.phase;
-    const top = el('div', 'xfer-top');
-    top.append(el('span', 'xfer-name', p.title), el('span', 'xfer-dir', p.direction));
-    const bar = el('progress', 'xfer-bar');
-    bar.max = 1;
-    if (p.progress !== null) bar.value = p.progress;
-    else bar.removeAttribute('value');
-    const detail = el('div', 'xfer-detail', p.detail);
-    const actions = el('div', 'xfer-actions');
-    for (const a of p.actions) actions.append(this.button(b, v, a));
-    li.append(top, bar, detail, actions);
-    return li;
+    let row = this.rows.get(v.id);
+    if (!row) {
+      const li = el('li');
+      li.dataset.id = String(v.id);
+      const top = el('div', 'xfer-top');
+      const name = el('span', 'xfer-name');
+      const dir = el('span', 'xfer-dir');
+      top.append(name, dir);
+      const bar = el('progress', 'xfer-bar');
+      bar.max = 1;
+      const detail = el('div', 'xfer-detail');
+      const actions = el('div', 'xfer-actions');
+      li.append(top, bar, detail, actions);
+      row = { li, name, dir, bar, detail, actions, shown: '' };
+      this.rows.set(v.id, row);
+    }
+    row.li.className = `xfer-item state-${p.state}`;
+    row.li.dataset.phase = v.phase;
+    row.name.textContent = p.title;
+    row.dir.textContent = p.direction;
+    if (p.progress !== null) row.bar.value = p.progress;
+    else row.bar.removeAttribute('value');
+    row.detail.textContent = p.detail;
+    const shown = [language(), ...p.actions].join(' ');
+    if (shown !== row.shown) {
+      row.shown = shown;
+      row.actions.replaceChildren(...p.actions.map((a) => this.button(v.id, a)));
+    }
+    return row.li;
   }
 
-  private button(b: TransferBackend, v: TransferView, a: Action): HTMLButtonElement {
+  private button(id: number, a: Action): HTMLButtonElement {
     const btn = el('button', `xfer-button xfer-${a}`, t(`xfer.${a}`));
     btn.type = 'button';
     btn.addEventListener('click', () => {
-      if (a === 'accept' || a === 'decline') b.decide(v.id, a === 'accept');
-      else if (a === 'cancel') b.cancel(v.id);
-      else if (a === 'save') save(b.file(v.id));
+      // The backend as it is now (the row may outlive the one it was drawn from).
+      const b = this.backend();
+      if (!b) return;
+      if (a === 'accept' || a === 'decline') b.decide(id, a === 'accept');
+      else if (a === 'cancel') b.cancel(id);
+      else if (a === 'save') save(b.file(id));
       this.update();
     });
     return btn;
