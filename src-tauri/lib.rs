@@ -373,9 +373,7 @@ fn disable_unattended(app: AppHandle) -> Result<(), String> {
 /// Whether `code` is what the authenticator app should show now (enrolment check).
 #[tauri::command]
 fn check_totp(state: State<'_>, code: String) -> bool {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = holdfast_desktop::unattended::unix_now();
     state
         .unattended
         .as_ref()

@@ -1146,12 +1146,7 @@ fn the_app_turns_on_unattended_access_and_admits_the_password_without_asking() -
     let factor = SecondFactor::from_secret_hex(secret["totp"].as_str().unwrap()).unwrap();
     anyhow::ensure!(uri.contains("secret="), "{uri}");
     // The enrolment check: the app's code is right, a wrong one is not.
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    };
+    let now = holdfast_peer::unattended::unix_now;
     app.fill("#ua-check", &factor.code_at(now()))?;
     app.click("#ua-check-btn")?;
     app.wait_text("#ua-check-result", Duration::from_secs(5), "the check", |t| {

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use holdfast_auth::password::{derive_key, PasswordGate, PasswordParams};
 use holdfast_auth::totp::SecondFactor;
+use holdfast_peer::unattended::unix_now;
 use holdfast_testkit::{
     artifacts_dir, bin, start_host, start_probe_viewer, start_signal_with, wait_for, Browser, Netns, Proc,
     SYNTHETIC_ON_LOOPBACK,
@@ -98,11 +99,30 @@ fn gate_of(settings: &Path, password: &str) -> anyhow::Result<String> {
     Ok(PasswordGate::from_key(&key).expose().to_owned())
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+/// None of `secrets` in any of `logs` (each must have something in it).
+fn no_secret_in_logs(art: &Path, logs: &[&str], secrets: &[&str]) -> anyhow::Result<()> {
+    for log in logs {
+        let text = std::fs::read_to_string(art.join(log)).unwrap_or_default();
+        anyhow::ensure!(!text.is_empty(), "{log} is empty: wrong file name?");
+        for secret in secrets {
+            anyhow::ensure!(!text.contains(secret), "{log} holds a secret");
+        }
+    }
+    Ok(())
+}
+
+/// The host's settings made with a second factor; the factor, to make codes.
+fn settings_with_totp(art: &Path) -> anyhow::Result<(std::path::PathBuf, SecondFactor, String)> {
+    let settings = art.join("unattended.json");
+    let _ = std::fs::remove_file(art.join("unattended.json.lockout"));
+    let _ = std::fs::remove_file(art.join("unattended.json.room"));
+    let made = set_password(&settings, &["--totp"])?;
+    let uri = made["totp_uri"].as_str().unwrap_or_default();
+    anyhow::ensure!(uri.starts_with("otpauth://totp/Holdfast:"), "{made}");
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&settings)?)?;
+    let secret = file["totp"].as_str().unwrap().to_owned();
+    let factor = SecondFactor::from_secret_hex(&secret).unwrap();
+    Ok((settings, factor, secret))
 }
 
 #[test]
@@ -207,25 +227,13 @@ fn a_permanent_password_admits_without_asking_and_the_host_locks_out_guessers() 
     drop(host_proc);
 
     // Neither the password nor its key in any log.
-    for log in ["signal.log", "host.log", "viewer.log"] {
-        let text = std::fs::read_to_string(art.join(log)).unwrap_or_default();
-        anyhow::ensure!(!text.is_empty(), "{log} is empty: wrong file name?");
-        anyhow::ensure!(!text.contains(PASSWORD), "{log} contains the password");
-        anyhow::ensure!(!text.contains(&key_hex), "{log} contains the password's key");
-    }
-    Ok(())
+    no_secret_in_logs(&art, &["signal.log", "host.log", "viewer.log"], &[PASSWORD, &key_hex])
 }
 
 #[test]
 fn with_totp_on_the_one_time_code_is_required_and_good_once() -> anyhow::Result<()> {
     let art = artifacts_dir("unattended_totp");
-    let settings = art.join("unattended.json");
-    let _ = std::fs::remove_file(art.join("unattended.json.lockout"));
-    let made = set_password(&settings, &["--totp"])?;
-    let uri = made["totp_uri"].as_str().unwrap_or_default().to_owned();
-    anyhow::ensure!(uri.starts_with("otpauth://totp/Holdfast:"), "{made}");
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(&settings)?)?;
-    let factor = SecondFactor::from_secret_hex(file["totp"].as_str().unwrap()).unwrap();
+    let (settings, factor, secret) = settings_with_totp(&art)?;
     let ns = Netns::new()?;
     let _signal = start_signal_with(&ns, "127.0.0.1", &["--max-failures", "100"], &art)?;
     let (host_proc, room) = host(&ns, &settings, &art)?;
@@ -255,15 +263,7 @@ fn with_totp_on_the_one_time_code_is_required_and_good_once() -> anyhow::Result<
         "reused code: {ev}"
     );
     drop(host_proc);
-    let secret = file["totp"].as_str().unwrap();
-    for log in ["signal.log", "host.log", "viewer.log"] {
-        let text = std::fs::read_to_string(art.join(log)).unwrap_or_default();
-        anyhow::ensure!(
-            !text.contains(PASSWORD) && !text.contains(secret),
-            "{log} holds a secret"
-        );
-    }
-    Ok(())
+    no_secret_in_logs(&art, &["signal.log", "host.log", "viewer.log"], &[PASSWORD, &secret])
 }
 
 /// Chromium joins with ID, password and one-time code typed in the page's
@@ -272,13 +272,7 @@ fn with_totp_on_the_one_time_code_is_required_and_good_once() -> anyhow::Result<
 #[test]
 fn chromium_logs_in_with_the_password_and_the_one_time_code() -> anyhow::Result<()> {
     let art = artifacts_dir("unattended_browser");
-    let settings = art.join("unattended.json");
-    let _ = std::fs::remove_file(art.join("unattended.json.lockout"));
-    let _ = std::fs::remove_file(art.join("unattended.json.room"));
-    let made = set_password(&settings, &["--totp"])?;
-    anyhow::ensure!(made["totp_uri"].is_string(), "{made}");
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(&settings)?)?;
-    let factor = SecondFactor::from_secret_hex(file["totp"].as_str().unwrap()).unwrap();
+    let (settings, factor, _) = settings_with_totp(&art)?;
     let ns = Netns::new()?;
     let _signal = start_signal_with(&ns, "127.0.0.1", &["--max-failures", "100"], &art)?;
     let (host_proc, room) = host(&ns, &settings, &art)?;
@@ -326,9 +320,5 @@ fn chromium_logs_in_with_the_password_and_the_one_time_code() -> anyhow::Result<
     anyhow::ensure!(seen.iter().any(|e| e["event"] == "unattended-join"), "{seen:?}");
     anyhow::ensure!(!seen.iter().any(|e| e["event"] == "join-request"), "{seen:?}");
     drop(host_proc);
-    for log in ["signal.log", "host.log"] {
-        let text = std::fs::read_to_string(art.join(log)).unwrap_or_default();
-        anyhow::ensure!(!text.contains(PASSWORD), "{log} contains the password");
-    }
-    Ok(())
+    no_secret_in_logs(&art, &["signal.log", "host.log"], &[PASSWORD])
 }

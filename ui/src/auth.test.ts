@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import vectors from '../../tests/vectors/auth.json';
 import codeVectors from '../../tests/vectors/codes.json';
+import failureVectors from '../../tests/vectors/auth-failures.json';
 import {
+  AUTH_FAILURES,
   AuthError,
   GATE_LEN,
   calculateGenerator,
@@ -131,5 +133,11 @@ describe('codes as people type them', () => {
       expect(canonical, c.input).toBe(c.canonical);
       expect(canonical?.slice(0, GATE_LEN) ?? null, c.input).toBe(c.gate);
     }
+  });
+});
+
+describe('failure names', () => {
+  it('are the ones holdfast-proto sends (tests/vectors/auth-failures.json)', () => {
+    expect([...AUTH_FAILURES]).toEqual(failureVectors.failures);
   });
 });

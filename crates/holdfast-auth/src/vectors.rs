@@ -11,16 +11,10 @@ use crate::binding::{Binding, Fingerprint};
 use crate::cpace;
 use crate::handshake::{fixed_run, Secret, SecretKind};
 
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub(crate) use crate::password::encode_hex as hex;
 
 pub(crate) fn unhex<const N: usize>(s: &str) -> [u8; N] {
-    let v: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect();
-    v.try_into().unwrap()
+    crate::password::decode_hex(s).expect("lower-case hex of the right length")
 }
 
 fn draft() -> Value {

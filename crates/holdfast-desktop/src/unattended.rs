@@ -16,6 +16,8 @@ use holdfast_peer::unattended::{self as access, UnattendedAccess};
 use serde::Serialize;
 use thiserror::Error;
 
+pub use holdfast_peer::unattended::unix_now;
+
 pub const UNATTENDED_FILE: &str = "unattended.json";
 /// The autostart entry's name: the app's identifier (tauri.conf.json).
 pub const AUTOSTART_FILE: &str = "app.holdfast.desktop.desktop";
@@ -135,13 +137,7 @@ impl UnattendedStore {
     /// Turns it off: the key, the lockout, the kept ID and the autostart
     /// entry go.
     pub fn disable(&self) -> Result<(), UnattendedError> {
-        for ext in ["", ".lockout", ".room"] {
-            let p = self.dir.join(format!("{UNATTENDED_FILE}{ext}"));
-            match std::fs::remove_file(&p) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(UnattendedError::Io(p, e)),
-                _ => {}
-            }
-        }
+        access::remove(&self.path()).map_err(|e| UnattendedError::Io(self.path(), e))?;
         self.set_autostart(false, "")
     }
 

@@ -1189,9 +1189,9 @@ impl HostLoop {
         });
         self.remove_viewer(peer, "failed the check").await;
         if password {
-            // The password's own count, kept across restarts; the code is not
-            // what was guessed, so it stays.
-            if let (Some(access), true) = (&self.config.unattended, reason != AuthFailure::LockedOut) {
+            // The password's own count, kept across restarts (a failure while
+            // locked adds nothing); the code is not what was guessed, so it stays.
+            if let Some(access) = &self.config.unattended {
                 let mut a = lock(access);
                 if let Some(locked) = a.lockout.on_failure(unix_now()) {
                     warn!(
@@ -2075,7 +2075,6 @@ impl HostLoop {
                 | Control::AuthConfirm { .. }
                 | Control::AuthReply { .. }
                 | Control::AuthTotpRequired
-                | Control::AuthTotp { .. }
                 | Control::AuthFailed { .. }),
             ) => {
                 v.stats.commands_rejected += 1;

@@ -280,11 +280,7 @@ impl ResumeState {
                 code,
                 message,
                 retry_after_ms,
-            } => {
-                let mut e = SignalError::new(code, message);
-                e.retry_after_ms = retry_after_ms;
-                Incoming::Refused(e)
-            }
+            } => Incoming::Refused(SignalError::received(code, message, retry_after_ms)),
             ServerMessage::RoomClosed { reason } => {
                 self.admitted = false;
                 Incoming::Ended(reason)

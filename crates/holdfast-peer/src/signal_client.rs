@@ -234,7 +234,8 @@ async fn open(config: &SignalConfig) -> Result<Ws, PeerError> {
     open_within(config.url.clone(), config.tls.clone(), config.connect_timeout).await
 }
 
-async fn open_within(
+/// Opens the server's WebSocket (`tls`: trust roots for `wss://`), within `timeout`.
+pub(crate) async fn open_within(
     url: Url,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     timeout: Duration,

@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use holdfast_auth::lockout::Lockout;
 use holdfast_auth::password::{decode_hex, derive_key, encode_hex, PasswordGate, PasswordParams, KEY_BYTES};
 use holdfast_auth::totp::SecondFactor;
-use holdfast_proto::signal::{ClientEnvelope, ClientMessage, ServerEnvelope, ServerMessage, Unattended};
+use holdfast_proto::signal::{ClientEnvelope, ClientMessage, ServerEnvelope, ServerMessage, SignalError, Unattended};
 use holdfast_proto::{RoomId, SessionToken};
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
@@ -131,6 +131,18 @@ pub fn create(path: &Path, password: &str, totp: bool, control: bool) -> Result<
     Ok(factor)
 }
 
+/// Turns unattended access off: the settings at `path` and what is kept
+/// beside them (the lockout, this machine's room) go.
+pub fn remove(path: &Path) -> std::io::Result<()> {
+    for p in [path.to_owned(), beside(path, "lockout"), beside(path, "room")] {
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Reads the settings at `path`, with the lockout kept beside it.
 pub fn load(path: &Path) -> Result<UnattendedAccess, SettingsError> {
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| SettingsError::Io(path.to_owned(), e))?);
@@ -212,7 +224,7 @@ pub async fn login(
     password: Zeroizing<String>,
     totp: Option<String>,
 ) -> Result<PasswordLogin, PeerError> {
-    let params = tokio::time::timeout(LOOKUP_TIMEOUT, lookup(signal_url, tls, id))
+    let params = tokio::time::timeout(LOOKUP_TIMEOUT, lookup(signal_url.clone(), tls, id))
         .await
         .map_err(|_| PeerError::Connect("no answer to the password lookup".into()))??
         .ok_or_else(|| {
@@ -230,15 +242,11 @@ pub async fn login(
 }
 
 async fn lookup(
-    signal_url: &Url,
+    signal_url: Url,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     id: &RoomId,
 ) -> Result<Option<PasswordParams>, PeerError> {
-    let url = crate::signal_client::websocket_url(signal_url)?;
-    let connector = tls.map(tokio_tungstenite::Connector::Rustls);
-    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, connector)
-        .await
-        .map_err(|e| PeerError::Connect(e.to_string()))?;
+    let mut ws = crate::signal_client::open_within(signal_url, tls, LOOKUP_TIMEOUT).await?;
     let ask = ClientEnvelope::new(None, ClientMessage::Lookup { id: id.clone() });
     ws.send(Message::text(ask.to_json()))
         .await
@@ -257,11 +265,7 @@ async fn lookup(
                 code,
                 message,
                 retry_after_ms,
-            } => {
-                let mut e = holdfast_proto::signal::SignalError::new(code, message);
-                e.retry_after_ms = retry_after_ms;
-                return Err(PeerError::Refused(e));
-            }
+            } => return Err(PeerError::Refused(SignalError::received(code, message, retry_after_ms))),
             _ => {}
         }
     }

@@ -524,6 +524,35 @@ mod tests {
         ]
     }
 
+    /// The failure names both languages know (ui/src/auth.ts's AUTH_FAILURES).
+    #[test]
+    fn auth_failure_vectors_match_the_committed_file() {
+        use AuthFailure::*;
+        let all = [
+            Malformed,
+            Intercepted,
+            WrongCode,
+            HostUnproven,
+            NoSecret,
+            WrongPassword,
+            LockedOut,
+            TotpRequired,
+            WrongTotp,
+        ];
+        // Fails to compile when a failure is added and not listed above.
+        let _listed = |f: AuthFailure| match f {
+            Malformed | Intercepted | WrongCode | HostUnproven | NoSecret | WrongPassword | LockedOut
+            | TotpRequired | WrongTotp => (),
+        };
+        crate::check_vectors(
+            "auth-failures.json",
+            serde_json::json!({
+                "about": "Written by holdfast-proto (commands.rs), checked by ui/src/auth.test.ts.",
+                "failures": all,
+            }),
+        );
+    }
+
     #[test]
     fn every_control_round_trips_with_its_version() {
         for c in every_control() {

@@ -706,6 +706,15 @@ impl SignalError {
         }
     }
 
+    /// The error a server's `error` message carries.
+    pub fn received(kind: ErrorKind, message: String, retry_after_ms: Option<u64>) -> Self {
+        SignalError {
+            kind,
+            message,
+            retry_after_ms,
+        }
+    }
+
     pub fn retry_after(mut self, after: std::time::Duration) -> Self {
         self.retry_after_ms = Some(after.as_millis() as u64);
         self

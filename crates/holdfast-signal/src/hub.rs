@@ -803,11 +803,25 @@ impl Hub {
                 break id;
             }
         };
+        self.open_room(now, conn, addr, &id, gate, unattended)
+    }
+
+    /// A new session under `id` (a new nonce and host peer), hosted on `conn`.
+    fn open_room(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        addr: IpAddr,
+        id: &RoomId,
+        gate: CodeGate,
+        unattended: Option<Unattended>,
+    ) -> Outbox {
+        let mut rng = rand::rng();
         let host = PeerId::random(&mut rng);
         self.counters.rooms_created += 1;
-        self.insert_room(now, conn, addr, &id, gate, rng.random(), host);
-        self.rooms.get_mut(&id).expect("inserted").unattended = unattended;
-        vec![reply(conn, self.registered(&id, false, now))]
+        self.insert_room(now, conn, addr, id, gate, rng.random(), host);
+        self.rooms.get_mut(id).expect("inserted").unattended = unattended;
+        vec![reply(conn, self.registered(id, false, now))]
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -900,12 +914,7 @@ impl Hub {
                 if let Err(e) = self.room_allowed(addr) {
                     return err(conn, e);
                 }
-                let mut rng = rand::rng();
-                let host = PeerId::random(&mut rng);
-                self.counters.rooms_created += 1;
-                self.insert_room(now, conn, addr, &id, gate, rng.random(), host);
-                self.rooms.get_mut(&id).expect("inserted").unattended = unattended;
-                vec![reply(conn, self.registered(&id, false, now))]
+                self.open_room(now, conn, addr, &id, gate, unattended)
             }
             None if self.ended.contains_key(&(id.clone(), nonce)) => {
                 self.counters.reconnections_failed += 1;
