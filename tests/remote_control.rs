@@ -104,6 +104,9 @@ fn chromium_viewer_moves_clicks_and_types_on_the_host_and_view_only_stops_it() -
     let mut d = desk(&art)?;
 
     // Pointer: several points, each within 1 px of where the viewer pointed.
+    // The picture must not move in the page meanwhile (the figures in the
+    // bar change twice a second; a bar that grew once moved it by 14 px).
+    let rect_before = d.viewer.eval("window.holdfast.pictureRect()")?;
     for (rx, ry) in [(700.0, 400.0), (10.0, 10.0), (1900.0, 1060.0), (960.0, 540.0)] {
         let ((cx, cy), expect) = d.client_point(rx, ry)?;
         d.viewer.mouse("move", cx, cy)?;
@@ -114,6 +117,12 @@ fn chromium_viewer_moves_clicks_and_types_on_the_host_and_view_only_stops_it() -
         let at = at.map_err(|e| anyhow::anyhow!("{e}; pointer at {:?}, want {expect:?}", d.pointer()))?;
         eprintln!("viewer pointed at remote ({rx},{ry}) -> host pointer {at:?} (want {expect:?})");
     }
+    std::thread::sleep(Duration::from_secs(1));
+    let rect_after = d.viewer.eval("window.holdfast.pictureRect()")?;
+    assert_eq!(
+        rect_after, rect_before,
+        "the remote picture moved in the page while the viewer pointed"
+    );
 
     // Click into the application: it counts the click at that spot.
     let ((cx, cy), expect) = d.client_point(800.0, 300.0)?;

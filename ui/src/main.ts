@@ -214,6 +214,7 @@ setInterval(() => {
   const shown = s.shownP50Ms === null ? '' : ` · to screen ${s.shownP50Ms} ms (p95 ${s.shownP95Ms} ms)`;
   const path = s.hostEstimateKbps === null ? '' : ` · path ${(s.hostEstimateKbps / 1000).toFixed(1)} Mbit/s`;
   infoEl.textContent = `${s.width}×${s.height}${sent} · ${s.fps} fps · latency ${lat}${shown}${path} · ${mode}${relayed}${q}`;
+  infoEl.title = infoEl.textContent;
 }, 500);
 
 declare global {

@@ -813,6 +813,11 @@ struct HostLoop {
     /// as it completes, so a frame slower than the interval costs one tick, not two.
     tick_pending: bool,
     next_capture_at: Instant,
+    /// Rate control held a frame until the path has carried the earlier
+    /// ones: try again then, not at the next tick (a hold of 3 ms must not
+    /// cost a whole frame interval; files sharing the path made it cost
+    /// 30 -> 23 fps).
+    paced_until: Option<Instant>,
     /// How long the last frame took from capture to encoded (rate control
     /// starts a capture that much before the path is free).
     frame_lead: Duration,
@@ -876,6 +881,7 @@ impl HostLoop {
             in_flight: None,
             tick_pending: false,
             next_capture_at: Instant::now(),
+            paced_until: None,
             frame_lead: Duration::ZERO,
             lanes,
             lanes_open: [true, false],
@@ -896,6 +902,7 @@ impl HostLoop {
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / self.config.fps.max(1) as f64));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let result = loop {
+            let paced_until = self.paced_until;
             tokio::select! {
                 _ = &mut stop => break Ok(()),
                 ev = session.next() => match ev {
@@ -927,6 +934,7 @@ impl HostLoop {
                     self.poll_links().await;
                     self.on_tick().await;
                 }
+                _ = sleep_until_some(paced_until) => self.on_tick().await,
             }
         };
         // Input first: nothing any viewer queued is injected from now on.
@@ -2108,6 +2116,7 @@ impl HostLoop {
     }
 
     async fn on_tick(&mut self) {
+        self.paced_until = None;
         if self.in_flight.is_some() {
             self.tick_pending = true;
         }
@@ -2167,7 +2176,10 @@ impl HostLoop {
                     admitted.push((peer.clone(), lane));
                 }
                 FrameDecision::Drop => dropped = true,
-                FrameDecision::Pace(_) => {}
+                FrameDecision::Pace(at) => {
+                    let at = at.max(now + Duration::from_millis(1));
+                    self.paced_until = Some(self.paced_until.map_or(at, |t| t.min(at)));
+                }
             }
         }
         for peer in asked {
@@ -2439,4 +2451,13 @@ async fn registered(
 /// The unattended settings, lock held briefly (never across an await).
 fn lock(access: &std::sync::Mutex<UnattendedAccess>) -> std::sync::MutexGuard<'_, UnattendedAccess> {
     access.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sleeps until `at`, or for ever when there is none (a `select!` branch
+/// that is off).
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
