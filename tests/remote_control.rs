@@ -105,7 +105,7 @@ fn chromium_viewer_moves_clicks_and_types_on_the_host_and_view_only_stops_it() -
 
     // Pointer: several points, each within 1 px of where the viewer pointed.
     // The picture must not move in the page meanwhile (the figures in the
-    // bar change twice a second; a bar that grew once moved it by 14 px).
+    // bar change twice a second; a bar that grew once moved it by 16 px).
     let rect_before = d.viewer.eval("window.holdfast.pictureRect()")?;
     for (rx, ry) in [(700.0, 400.0), (10.0, 10.0), (1900.0, 1060.0), (960.0, 540.0)] {
         let ((cx, cy), expect) = d.client_point(rx, ry)?;
