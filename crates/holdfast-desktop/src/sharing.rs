@@ -11,15 +11,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use holdfast_input::{DisplayGeometry, EnigoInjector, InputWorker};
+use holdfast_input::InputWorker;
 use holdfast_media::encode::EncoderSettings;
 use holdfast_media::worker::MediaWorker;
-use holdfast_media::ScreenSource;
 use holdfast_peer::host::{self, ConsentPolicy, HostConfig, HostRemote};
 use holdfast_peer::rate::RateConfig;
 use holdfast_peer::rtc::RtcOptions;
 use holdfast_proto::commands::DisplayDesc;
 use holdfast_proto::signal::Decision;
+use holdfast_screen::{Preference, Screen};
 use holdfast_signal::{RunningServer, ServerConfig, TlsMode};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -302,9 +302,12 @@ pub enum Update {
     },
 }
 
-/// The displays the app can share.
+/// The displays the app can share (none when the session has no backend:
+/// sharing then says why).
 pub fn displays() -> Vec<DisplayDesc> {
-    host::shareable_displays()
+    holdfast_screen::list_displays(Preference::from_env())
+        .map(|d| holdfast_screen::descs(&d))
+        .unwrap_or_default()
 }
 
 /// Shares the screen until stopped or the session ends. Every change is sent
@@ -345,17 +348,25 @@ pub async fn share(
         bitrate_kbps: rate.start_target_kbps(),
         ..EncoderSettings::default()
     };
-    let displays = displays();
     let display = opts.display as usize;
-    let worker = match MediaWorker::spawn_switchable(ScreenSource::open, display, encoder) {
-        Ok(w) => w,
-        Err(e) => {
-            send_notices(tracker.ended(format!("The screen cannot be captured: {e}")));
-            send_view(&tracker);
-            return Err(ShareError::Capture(e.to_string()));
-        }
+    let mut cannot_capture = |e: String| {
+        send_notices(tracker.ended(format!("The screen cannot be captured: {e}")));
+        send_view(&tracker);
+        Err(ShareError::Capture(e))
     };
-    let input = match InputWorker::spawn(|| EnigoInjector::new(None), DisplayGeometry::of_display(display)) {
+    // Opened here, and closed when sharing ends (on GNOME Wayland this is a
+    // remote-desktop session of the compositor's).
+    let screen = match Screen::open(Preference::from_env()) {
+        Ok(s) => s,
+        Err(e) => return cannot_capture(e.to_string()),
+    };
+    tracing::info!(backend = %screen.kind(), displays = ?screen.displays(), "screen");
+    let displays = screen.display_descs();
+    let worker = match MediaWorker::spawn_switchable(screen.capture_opener(), display, encoder) {
+        Ok(w) => w,
+        Err(e) => return cannot_capture(e.to_string()),
+    };
+    let input = match InputWorker::spawn(screen.injector_opener(), screen.geometry(display)) {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!("input injection unavailable (viewers can only watch): {e}");
@@ -371,6 +382,7 @@ pub async fn share(
     config.grace = grace;
     config.rate = Some(rate);
     config.displays = displays;
+    config.display_geometry = screen.displays().iter().map(|d| d.geometry).collect();
     config.current_display = opts.display;
     config.limits = holdfast_peer::backpressure::QueueLimits::for_bitrate(
         s.quality.bitrate_kbps(),

@@ -17,17 +17,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use holdfast_input::{DisplayGeometry, EnigoInjector, InputWorker};
+use holdfast_input::InputWorker;
 use holdfast_media::encode::{EncoderSettings, Tuning, DEFAULT_BITRATE_KBPS, DEFAULT_FPS};
 use holdfast_media::synthetic::SyntheticSource;
 use holdfast_media::worker::MediaWorker;
-use holdfast_media::ScreenSource;
 use holdfast_peer::backpressure::{QueueLimits, STALL_AFTER, VIDEO_QUEUE_CEILING_BYTES};
 use holdfast_peer::host::{self, ConsentPolicy, HostConfig, HostEvent, HostRemote};
 use holdfast_peer::rate::RateConfig;
 use holdfast_peer::rtc::RtcOptions;
 use holdfast_peer::transfer::{IncomingFiles, TransferOutput};
 use holdfast_proto::signal::Decision;
+use holdfast_screen::Screen;
 use holdfast_session::KEEPALIVE_INTERVAL;
 use holdfast_signal::{ServerConfig, TlsMode};
 use holdfast_transfer::Collision;
@@ -36,7 +36,7 @@ use tracing::{info, warn};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Source {
-    /// The display (X11, Windows, macOS).
+    /// The display (X11, GNOME on Wayland, Windows, macOS).
     Screen,
     /// A generated moving desktop, for machines without a display.
     Synthetic,
@@ -91,6 +91,10 @@ struct Cli {
     /// Display to share (0 is the primary display).
     #[arg(long, default_value_t = 0)]
     display: usize,
+    /// How the screen is captured and input injected: auto (X11, or GNOME's
+    /// remote-desktop API on a Wayland session), x11 or mutter.
+    #[arg(long, env = "HOLDFAST_SCREEN", default_value = "auto")]
+    screen_backend: holdfast_screen::Preference,
     /// What to capture.
     #[arg(long, value_enum, default_value_t = Source::Screen)]
     source: Source,
@@ -226,6 +230,8 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal; logs read by tools stay plain.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
     if let Some(path) = &cli.set_password {
@@ -276,22 +282,25 @@ async fn main() -> anyhow::Result<()> {
         tuning,
     };
     let mut displays = Vec::new();
+    let mut geometries = Vec::new();
     let mut input = None;
     let worker = match cli.source {
         Source::Screen => {
             let display = cli.display;
-            displays = host::shareable_displays();
-            let geometry = DisplayGeometry::of_display(display);
-            match InputWorker::spawn(|| EnigoInjector::new(None), geometry) {
+            let screen = Screen::open(cli.screen_backend).context("opening the screen")?;
+            info!(backend = %screen.kind(), displays = ?screen.displays(), "screen");
+            displays = screen.display_descs();
+            geometries = screen.displays().iter().map(|d| d.geometry).collect();
+            match InputWorker::spawn(screen.injector_opener(), screen.geometry(display)) {
                 Ok(w) => input = Some(w),
                 Err(e) => warn!("input injection unavailable (viewers can only watch): {e}"),
             }
-            MediaWorker::spawn_switchable(ScreenSource::open, display, settings)
+            MediaWorker::spawn_switchable(screen.capture_opener(), display, settings)
         }
         Source::Synthetic => MediaWorker::spawn(|| Ok(SyntheticSource::new(1920, 1080)), settings),
         Source::Noise => MediaWorker::spawn(|| Ok(SyntheticSource::noisy(1920, 1080)), settings),
     }
-    .context("opening the screen (is DISPLAY set?)")?;
+    .context("opening the screen")?;
     info!(dimensions = ?worker.dimensions(), "capturing");
 
     let mut config = HostConfig::new(signal_url);
@@ -338,6 +347,7 @@ async fn main() -> anyhow::Result<()> {
         .then(|| Duration::try_from_secs_f64(cli.relay_recheck_secs))
         .transpose()?;
     config.displays = displays;
+    config.display_geometry = geometries;
     config.rtc = RtcOptions::bound_to(&cli.ice_bind, cli.allow_loopback);
     let unattended_on = unattended.is_some();
     config.unattended = unattended.map(|u| std::sync::Arc::new(std::sync::Mutex::new(u)));

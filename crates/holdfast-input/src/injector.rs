@@ -20,6 +20,28 @@ pub trait Injector {
     fn main_display(&self) -> Result<(u32, u32), InputError>;
 }
 
+/// The injector a backend chose at run time (`holdfast-screen`).
+impl Injector for Box<dyn Injector> {
+    fn move_to(&mut self, x: i32, y: i32) -> Result<(), InputError> {
+        (**self).move_to(x, y)
+    }
+    fn button(&mut self, button: Button, down: bool) -> Result<(), InputError> {
+        (**self).button(button, down)
+    }
+    fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
+        (**self).scroll(dx, dy)
+    }
+    fn key(&mut self, key: Key, down: bool) -> Result<(), InputError> {
+        (**self).key(key, down)
+    }
+    fn text(&mut self, text: &str) -> Result<(), InputError> {
+        (**self).text(text)
+    }
+    fn main_display(&self) -> Result<(u32, u32), InputError> {
+        (**self).main_display()
+    }
+}
+
 /// Real input through `enigo`: XTEST over x11rb on Linux (X11), SendInput on
 /// Windows, CGEvent on macOS.
 ///

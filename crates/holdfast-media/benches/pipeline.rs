@@ -24,6 +24,7 @@ fn stages(c: &mut Criterion) {
                 width: w,
                 height: h,
                 stride: s,
+                serial: None,
             })
         })
     });
@@ -38,6 +39,7 @@ fn stages(c: &mut Criterion) {
                 width: w,
                 height: h,
                 stride: s,
+                serial: None,
             })
             .unwrap()
         })
@@ -56,6 +58,7 @@ fn stages(c: &mut Criterion) {
                     width: fw,
                     height: fh,
                     stride: s,
+                    serial: None,
                 };
                 scaler.resize(&frame, w, h).unwrap().width
             })
@@ -83,6 +86,7 @@ fn stages(c: &mut Criterion) {
                     width: 1920,
                     height: 1080,
                     stride: 1920 * 4,
+                    serial: None,
                 })
                 .unwrap();
                 enc.encode(&img).unwrap()

@@ -1,6 +1,8 @@
 //! Screen capture. [`FrameSource`] abstracts the screen so the pipeline can be
-//! benchmarked and tested on synthetic content; [`ScreenSource`] is the real
+//! benchmarked and tested on synthetic content; [`ScreenSource`] is the X11
 //! one, on `scrap` (X11 SHM on Linux, DXGI on Windows, Quartz on macOS).
+//! Which source a session uses is decided in `holdfast-screen` (Wayland
+//! sessions capture through the compositor's PipeWire stream).
 
 use std::io::ErrorKind;
 
@@ -12,6 +14,10 @@ pub struct BgraFrame<'a> {
     pub width: u32,
     pub height: u32,
     pub stride: u32,
+    /// The source's number for this picture, when it knows which pictures
+    /// are new (a compositor sends a buffer only on damage): equal serials
+    /// are the same picture, so nothing is hashed. `None`: compare pixels.
+    pub serial: Option<u64>,
 }
 
 impl BgraFrame<'_> {
@@ -117,6 +123,7 @@ impl FrameSource for ScreenSource {
                     width,
                     height,
                     stride,
+                    serial: None,
                 }))
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),

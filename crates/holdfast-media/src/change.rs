@@ -30,6 +30,13 @@ impl ChangeDetector {
         h.digest()
     }
 
+    /// The identity of a picture its source numbered ([`BgraFrame::serial`]);
+    /// a detector sees either serials or hashes from one source (it is
+    /// reset when the source changes).
+    pub fn from_serial(serial: u64) -> u64 {
+        serial
+    }
+
     /// Whether `hash` differs from the last frame recorded.
     pub fn changed(&self, hash: u64) -> bool {
         self.last != Some(hash)
@@ -60,6 +67,7 @@ mod tests {
                 width: w,
                 height: h,
                 stride,
+                serial: None,
             })
         };
         let base = frame(&a);

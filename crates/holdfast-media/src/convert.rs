@@ -126,6 +126,7 @@ mod tests {
                 width: w,
                 height: h,
                 stride: w * 4,
+                serial: None,
             };
             let mut img = I420Image::default();
             img.convert_from(&frame).unwrap();
@@ -151,6 +152,7 @@ mod tests {
             width: w,
             height: h,
             stride,
+            serial: None,
         };
         let mut img = I420Image::default();
         img.convert_from(&frame).unwrap();
@@ -166,6 +168,7 @@ mod tests {
             width: 64,
             height: 64,
             stride: 256,
+            serial: None,
         };
         assert!(I420Image::default().convert_from(&frame).is_err());
     }

@@ -135,6 +135,7 @@ impl Downscaler {
             width,
             height,
             stride: width * 4,
+            serial: None,
         })
     }
 }
@@ -183,6 +184,7 @@ mod tests {
                 width: w,
                 height: h,
                 stride,
+                serial: None,
             };
             let mut d = Downscaler::default();
             let small = d.resize(&frame, 160, 90).unwrap();
@@ -203,7 +205,8 @@ mod tests {
                     data: &short,
                     width: 64,
                     height: 64,
-                    stride: 256
+                    stride: 256,
+                    serial: None,
                 },
                 32,
                 32
@@ -215,6 +218,7 @@ mod tests {
             width: 64,
             height: 64,
             stride: 256,
+            serial: None,
         };
         assert!(d.resize(&frame, 0, 32).is_err());
     }

@@ -94,6 +94,7 @@ impl FrameSource for SyntheticSource {
             width: self.width,
             height: self.height,
             stride: self.width * 4,
+            serial: None,
         }))
     }
     fn dimensions(&self) -> (u32, u32) {

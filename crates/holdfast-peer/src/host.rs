@@ -125,6 +125,9 @@ pub struct HostConfig {
     /// The displays this host can share and the one it shares, told to viewers.
     pub displays: Vec<DisplayDesc>,
     pub current_display: u32,
+    /// Where each of `displays` sits for the injector (from the screen
+    /// backend); a display without one is taken to start at the origin.
+    pub display_geometry: Vec<DisplayGeometry>,
     /// How long the session survives without signalling (seed: 300 s).
     pub grace: Duration,
     /// How long a viewer's connection may stay `disconnected` before an ICE restart.
@@ -297,6 +300,7 @@ impl HostConfig {
             control_enabled: true,
             displays: Vec::new(),
             current_display: 0,
+            display_geometry: Vec::new(),
             grace: holdfast_session::GRACE_PERIOD,
             ice_disconnected_timeout: disconnected_timeout(cfg!(windows)),
             relay_recheck: Some(RELAY_RECHECK),
@@ -309,19 +313,6 @@ impl HostConfig {
             unattended: None,
         }
     }
-}
-
-/// The displays this machine can share, as viewers are told of them.
-pub fn shareable_displays() -> Vec<DisplayDesc> {
-    holdfast_media::capture::list_displays()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| DisplayDesc {
-            index: d.index as u32,
-            width: d.width,
-            height: d.height,
-        })
-        .collect()
 }
 
 /// What the host prints once its room exists.
@@ -1396,7 +1387,12 @@ impl HostLoop {
                 }
                 self.stats.screen_size = (w, h);
                 if let Some(input) = &self.input {
-                    let g = DisplayGeometry::of_display(index as usize).unwrap_or(DisplayGeometry::new(0, 0, w, h));
+                    let g = self
+                        .config
+                        .display_geometry
+                        .get(index as usize)
+                        .copied()
+                        .unwrap_or(DisplayGeometry::new(0, 0, w, h));
                     let _ = input.set_geometry(g);
                 }
                 self.next_capture_at = Instant::now();

@@ -22,6 +22,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 pub mod changecode;
 pub mod files;
+pub mod gnome;
 pub mod netem;
 pub mod ratebench;
 pub mod standin;
@@ -812,6 +813,10 @@ pub struct Xvfb {
 }
 
 impl Xvfb {
+    pub fn pid(&self) -> u32 {
+        self._proc.pid()
+    }
+
     /// Starts Xvfb at `width`x`height`, in `ns` if given.
     pub fn start(ns: Option<&Netns>, width: u32, height: u32, log_dir: &Path) -> Result<Self> {
         // A display number no concurrent test uses, and none an earlier run

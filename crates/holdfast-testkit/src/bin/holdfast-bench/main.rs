@@ -15,6 +15,10 @@
 //!   to unshaped, 150 ms RTT, an 8 Mbit/s -> 500 kbit/s -> 8 Mbit/s step):
 //!   change-to-canvas latency, frame rate, bits used, first picture (`rate.rs`).
 //!
+//! - `holdfast-bench capture`: the same 1080p screen on X11 and on Wayland
+//!   (GNOME Mutter, PipeWire): per-stage times, fps into Chromium, host and
+//!   display-server CPU with the screen busy and still (`capture.rs`).
+//!
 //! - `holdfast-bench transfer`: file throughput one way at a time over
 //!   loopback, host and Rust viewer, SHA-256 checked (`transfer.rs`).
 //!
@@ -27,6 +31,7 @@
 
 use std::time::{Duration, Instant};
 
+mod capture;
 mod cluster;
 mod rate;
 mod transfer;
@@ -229,6 +234,9 @@ fn main() -> Result<()> {
     }
     if tuning_name == "transfer" {
         return transfer::run(&args);
+    }
+    if tuning_name == "capture" {
+        return capture::run(&args);
     }
     if tuning_name == "cluster-worker" {
         return cluster::worker(&args);

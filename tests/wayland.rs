@@ -1,0 +1,281 @@
+//! Acceptance (issue 16): Holdfast on a Wayland desktop, against the real
+//! thing. Each test starts a headless GNOME session (Debian's Mutter with
+//! virtual monitors, PipeWire and WirePlumber, on a bus of its own), runs a
+//! Wayland-native window in it (`holdfast-wayland-pattern`: four known
+//! colours, and a report of every pointer and key event it gets), and a
+//! `holdfast-host` that picks its backend by itself (a Wayland session with
+//! GNOME: Mutter's remote-desktop API, frames over PipeWire).
+//!
+//! - A Chromium viewer sees the window's colours, a change within 1 s, and
+//!   its pointer moves, clicks and typed text land in the window.
+//! - A second host session on the same desktop starts the same way: no
+//!   desktop portal exists on the bus, so nothing could have asked anyone.
+//! - Two monitors of different sizes: the viewer picks each, and its
+//!   pointer lands on that monitor's window within 3 px.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use holdfast_testkit::gnome::{self, GnomeSession};
+use holdfast_testkit::pattern::close;
+use holdfast_testkit::{artifacts_dir, bin, start_probe_viewer, start_signal, wait_for, Browser, Netns, Proc};
+use serde_json::Value;
+
+/// What `holdfast-wayland-pattern` paints (its default top-left fill and
+/// the three fixed quadrants), as (r, g, b).
+const FILL: [u8; 3] = [0xd0, 0x30, 0x30];
+const TOP_RIGHT: [u8; 3] = [0x30, 0xd0, 0x30];
+const BOTTOM_LEFT: [u8; 3] = [0x30, 0x30, 0xd0];
+const BOTTOM_RIGHT: [u8; 3] = [0xf0, 0xf0, 0xf0];
+/// Codec and colour-conversion error allowed per channel.
+const TOLERANCE: u8 = 24;
+
+const SIGNAL: &str = "http://127.0.0.1:8080";
+
+/// `holdfast-host` inside `session`, in `ns`, admitting viewers with control.
+fn start_wayland_host(
+    ns: &Netns,
+    session: &GnomeSession,
+    args: &[&str],
+    art: &Path,
+    name: &str,
+) -> anyhow::Result<(Proc, Value)> {
+    let mut cmd = ns.command(bin("holdfast-host"));
+    session.enter(&mut cmd);
+    cmd.args([
+        "--signal",
+        SIGNAL,
+        "--ice-bind",
+        "127.0.0.1:0",
+        "--allow-loopback",
+        "--accept",
+        "control",
+    ])
+    .args(args)
+    .env("RUST_LOG", "info,holdfast_screen=debug");
+    let host = Proc::spawn(name, cmd, art)?;
+    let room = host.json_line(Duration::from_secs(30))?;
+    Ok((host, room))
+}
+
+fn host_log(host: &Proc) -> String {
+    std::fs::read_to_string(&host.log).unwrap_or_default()
+}
+
+/// The next pointer event of the pattern window near `want` (within `tol`
+/// px), skipping others.
+fn pointer_near(pattern: &Proc, want: (f64, f64), tol: f64) -> anyhow::Result<(f64, f64)> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = None;
+    while Instant::now() < deadline {
+        let Ok((ev, _)) = pattern.next_event(&["pointer"], deadline.saturating_duration_since(Instant::now())) else {
+            break;
+        };
+        let at = (ev["x"].as_f64().unwrap_or(-1.0), ev["y"].as_f64().unwrap_or(-1.0));
+        last = Some(at);
+        if (at.0 - want.0).abs() <= tol && (at.1 - want.1).abs() <= tol {
+            return Ok(at);
+        }
+    }
+    anyhow::bail!("the window's pointer never came within {tol} px of {want:?} (last {last:?})")
+}
+
+/// Waits until the viewer shows `colour` at remote pixel (x, y).
+fn wait_colour(
+    viewer: &mut Browser,
+    (x, y): (u32, u32),
+    colour: [u8; 3],
+    within: Duration,
+) -> anyhow::Result<Duration> {
+    let t0 = Instant::now();
+    let mut seen = [0u8; 3];
+    wait_for(within, "the colour in the viewer", || {
+        seen = viewer.sample(x, y)?;
+        Ok(close(seen, colour, TOLERANCE).then_some(()))
+    })
+    .map_err(|e| anyhow::anyhow!("{e}: at ({x},{y}) the viewer shows {seen:02x?}, want {colour:02x?}"))?;
+    Ok(t0.elapsed())
+}
+
+#[test]
+fn chromium_viewer_sees_and_controls_a_wayland_native_window_on_gnome() -> anyhow::Result<()> {
+    gnome::available()?;
+    let art = artifacts_dir("wayland");
+    let session = GnomeSession::start(&[(1920, 1080)], &art)?;
+    let (mut pattern, size) = session.start_pattern(None, &art, "pattern")?;
+    assert_eq!(size, (1920, 1080), "the pattern window is fullscreen");
+
+    let ns = Netns::new()?;
+    let _signal = start_signal(&ns, "127.0.0.1", &art)?;
+    let (host, room) = start_wayland_host(&ns, &session, &[], &art, "host")?;
+    assert!(
+        host_log(&host).contains("backend=mutter"),
+        "the host did not choose Mutter on a GNOME Wayland session:\n{}",
+        host_log(&host)
+    );
+    let mut viewer = Browser::start(Some(&ns), &art)?;
+    viewer.watch(room["viewer_url"].as_str().unwrap(), &art)?;
+
+    // The window's four colours, where the window drew them.
+    for (at, colour) in [
+        ((480, 270), FILL),
+        ((1440, 270), TOP_RIGHT),
+        ((480, 810), BOTTOM_LEFT),
+        ((1440, 810), BOTTOM_RIGHT),
+    ] {
+        wait_colour(&mut viewer, at, colour, Duration::from_secs(10))?;
+    }
+    viewer.screenshot(&art.join("viewer-wayland-pattern.png"))?;
+
+    // A change in the window shows in the viewer within 1 s.
+    let new_fill = [0x20, 0xa0, 0xe0];
+    let t0 = Instant::now();
+    pattern.write_line("fill 20a0e0")?;
+    wait_colour(&mut viewer, (480, 270), new_fill, Duration::from_secs(5))?;
+    let latency = t0.elapsed();
+    eprintln!("a change in the Wayland window reached the viewer in {latency:?}");
+    assert!(latency < Duration::from_secs(1), "the change took {latency:?}");
+
+    // Pointer: the window (fullscreen, so its pixels are the monitor's)
+    // reports where the pointer is.
+    wait_for(Duration::from_secs(10), "the viewer to take control", || {
+        Ok((viewer.eval("window.holdfast.control()")? == true).then_some(()))
+    })?;
+    for (rx, ry) in [(700.0, 400.0), (10.0, 10.0), (1900.0, 1060.0), (960.0, 540.0)] {
+        let ((cx, cy), want) = viewer.point_on_picture((rx + 0.5) / 1920.0, (ry + 0.5) / 1080.0, 1920.0, 1080.0)?;
+        viewer.mouse("move", cx, cy)?;
+        let at = pointer_near(&pattern, (want.0 as f64, want.1 as f64), 1.0)?;
+        eprintln!("viewer pointed at ({rx},{ry}) -> the Wayland window saw {at:?} (want {want:?})");
+    }
+    // A click lands where the pointer is.
+    let ((cx, cy), want) = viewer.point_on_picture(0.3, 0.6, 1920.0, 1080.0)?;
+    viewer.mouse("click", cx, cy)?;
+    let (click, _) = pattern.next_event(&["button"], Duration::from_secs(5))?;
+    assert_eq!(click["button"], 0x110, "left button: {click}");
+    assert_eq!(click["pressed"], true);
+    assert!(
+        (click["x"].as_f64().unwrap() - want.0 as f64).abs() <= 1.0,
+        "{click} vs {want:?}"
+    );
+
+    // Typed text arrives as the same characters.
+    let typed = "Hello, Wayland 123!";
+    viewer.keyboard("type", typed)?;
+    let mut got = String::new();
+    let mut seen = Vec::new();
+    wait_for(Duration::from_secs(10), "the typed text in the window", || {
+        while let Ok((ev, skipped)) = pattern.next_event(&["key"], Duration::from_millis(100)) {
+            if ev["pressed"] == true {
+                got.push_str(ev["utf8"].as_str().unwrap_or_default());
+            }
+            seen.extend(skipped);
+            seen.push(ev);
+        }
+        Ok((got == typed).then_some(()))
+    })
+    .map_err(|e| anyhow::anyhow!("{e}: the window got {got:?} from {seen:?}"))?;
+    viewer.screenshot(&art.join("viewer-wayland-after-input.png"))?;
+    drop(viewer);
+    drop(host);
+    Ok(())
+}
+
+#[test]
+fn a_second_host_session_on_the_same_desktop_needs_no_dialog() -> anyhow::Result<()> {
+    gnome::available()?;
+    let art = artifacts_dir("wayland_second_session");
+    let session = GnomeSession::start(&[(1920, 1080)], &art)?;
+    let (_pattern, _) = session.start_pattern(None, &art, "pattern")?;
+    // No desktop portal runs in this session: there is nothing that could
+    // show a picker or a dialog, and nobody to answer one.
+    let names = session.bus_names()?;
+    assert!(
+        !names.iter().any(|n| n.starts_with("org.freedesktop.portal")),
+        "a portal is on the bus: {names:?}"
+    );
+    let ns = Netns::new()?;
+    let _signal = start_signal(&ns, "127.0.0.1", &art)?;
+    for round in 1..=2 {
+        let t0 = Instant::now();
+        let (host, room) = start_wayland_host(&ns, &session, &[], &art, &format!("host-{round}"))?;
+        let viewer = start_probe_viewer(&ns, SIGNAL, &room, &[], &art)?;
+        wait_for(
+            Duration::from_secs(20),
+            "a decoded keyframe of the Wayland screen",
+            || {
+                let ev = viewer.json_line(Duration::from_secs(20))?;
+                Ok((ev["event"] == "frame" && ev["decoded"] == true && ev["display_width"] == 1920).then_some(()))
+            },
+        )?;
+        eprintln!(
+            "host session {round}: first frame at the viewer {:?} after starting",
+            t0.elapsed()
+        );
+        assert!(
+            host_log(&host).contains("no dialog on this path"),
+            "{}",
+            host_log(&host)
+        );
+        drop(viewer);
+        drop(host);
+    }
+    Ok(())
+}
+
+#[test]
+fn on_two_gnome_monitors_the_viewer_picks_each_and_the_pointer_lands_within_3_px() -> anyhow::Result<()> {
+    gnome::available()?;
+    let art = artifacts_dir("wayland_monitors");
+    let session = GnomeSession::start(&[(1920, 1080), (1280, 1024)], &art)?;
+    let (left, left_size) = session.start_pattern(Some("Meta-0"), &art, "pattern-0")?;
+    let (right, right_size) = session.start_pattern(Some("Meta-1"), &art, "pattern-1")?;
+    assert_eq!((left_size, right_size), ((1920, 1080), (1280, 1024)));
+
+    let ns = Netns::new()?;
+    let _signal = start_signal(&ns, "127.0.0.1", &art)?;
+    let (_host, room) = start_wayland_host(&ns, &session, &["--display", "1"], &art, "host")?;
+    let mut viewer = start_probe_viewer(&ns, SIGNAL, &room, &[], &art)?;
+    viewer.write_line(r#"{"type":"select-display","index":1}"#)?;
+    let displays = wait_for(Duration::from_secs(20), "the host's display list", || {
+        let ev = viewer.json_line(Duration::from_secs(20))?;
+        Ok((ev["event"] == "control" && ev["message"]["type"] == "displays").then(|| ev["message"].clone()))
+    })?;
+    eprintln!("host says: {displays}");
+    assert_eq!(displays["current"], 1);
+    let list = displays["displays"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 2, "{displays}");
+    assert_eq!(
+        (list[0]["width"].as_u64(), list[0]["height"].as_u64()),
+        (Some(1920), Some(1080))
+    );
+    assert_eq!(
+        (list[1]["width"].as_u64(), list[1]["height"].as_u64()),
+        (Some(1280), Some(1024))
+    );
+
+    let mut worst = 0.0f64;
+    for (index, window, (w, h)) in [(1usize, &right, (1280.0, 1024.0)), (0, &left, (1920.0, 1080.0))] {
+        if index == 0 {
+            viewer.write_line(r#"{"type":"select-display","index":0}"#)?;
+        }
+        let (mut told, mut keyframe) = (false, false);
+        wait_for(Duration::from_secs(20), "a keyframe of the chosen monitor", || {
+            let ev = viewer.json_line(Duration::from_secs(20))?;
+            told |= ev["event"] == "control" && ev["message"]["current"] == index;
+            keyframe |= ev["event"] == "frame"
+                && ev["keyframe"] == true
+                && ev["decoded"] == true
+                && ev["display_width"] == w as u64;
+            Ok((told && keyframe).then_some(()))
+        })?;
+        for (nx, ny) in [(0.0, 0.0), (0.25, 0.75), (0.5, 0.5), (1.0, 1.0)] {
+            viewer.write_line(&format!(r#"{{"type":"pointer-move","x":{nx},"y":{ny}}}"#))?;
+            let want = (nx * (w - 1.0), ny * (h - 1.0));
+            let at = pointer_near(window, want, 3.0)?;
+            worst = worst.max((at.0 - want.0).abs()).max((at.1 - want.1).abs());
+            eprintln!("display {index} ({w}x{h}): ({nx},{ny}) -> window saw {at:?} (want {want:?})");
+        }
+    }
+    eprintln!("worst pointer error over both monitors: {worst} px");
+    Ok(())
+}
