@@ -108,16 +108,7 @@ fn join_with_consent(app: &AppDriver, browser: &mut Browser, url: &str, art: &Pa
         t.contains("entered your ID and code")
     })?;
     app.screenshot(&art.join(shot))?;
-    // As a person would: the allow buttons wake a second after the dialog opens.
-    wait_for(Duration::from_secs(5), "the allow button to wake", || {
-        Ok((app.execute(
-            "return !document.getElementById('consent-control').disabled",
-            serde_json::json!([]),
-        )? == serde_json::json!(true))
-        .then_some(()))
-    })?;
-    app.click("#consent-control")?;
-    Ok(())
+    app.click_when_enabled("#consent-control", Duration::from_secs(5))
 }
 
 fn decoded(browser: &mut Browser) -> u64 {

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use holdfast_testkit::gnome::{self, GnomeSession};
 use holdfast_testkit::pattern::close;
-use holdfast_testkit::{artifacts_dir, bin, start_probe_viewer, start_signal, wait_for, Browser, Netns, Proc};
+use holdfast_testkit::{
+    artifacts_dir, bin, start_probe_viewer, start_signal, wait_for, AppDriver, Browser, Netns, Proc,
+};
 use serde_json::Value;
 
 /// What `holdfast-wayland-pattern` paints (its default top-left fill and
@@ -277,5 +279,62 @@ fn on_two_gnome_monitors_the_viewer_picks_each_and_the_pointer_lands_within_3_px
         }
     }
     eprintln!("worst pointer error over both monitors: {worst} px");
+    Ok(())
+}
+
+/// Acceptance 5: the desktop app itself on Wayland (WebKitGTK on the GNOME
+/// session's Wayland socket, no X server anywhere) shows its host screen
+/// and shares that desktop: Chromium, admitted in the app's consent
+/// dialog, sees the Wayland-native window's colours.
+#[test]
+fn the_desktop_app_on_wayland_shows_its_host_screen_and_shares_the_gnome_desktop() -> anyhow::Result<()> {
+    gnome::available()?;
+    let art = artifacts_dir("wayland_app");
+    let session = GnomeSession::start(&[(1920, 1080)], &art)?;
+    let (_pattern, _) = session.start_pattern(None, &art, "pattern")?;
+    let ns = Netns::new()?;
+    let (config, data) = (art.join("config"), art.join("data"));
+    let (config, data) = (config.to_string_lossy(), data.to_string_lossy());
+    let session_env = session.env();
+    let mut env: Vec<(&str, &str)> = session_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend([
+        ("GDK_BACKEND", "wayland"),
+        ("HOLDFAST_ALLOW_LOOPBACK", "1"),
+        ("XDG_CONFIG_HOME", &*config),
+        ("XDG_DATA_HOME", &*data),
+        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+        ("LIBGL_ALWAYS_SOFTWARE", "1"),
+        ("HOLDFAST_SERVE", "127.0.0.1:8080"),
+        ("HOLDFAST_ICE_BIND", "127.0.0.1:0"),
+    ]);
+    let app = AppDriver::launch(Some(&ns), Path::new(env!("CARGO_BIN_EXE_holdfast")), &env, &art)?;
+    let id = app
+        .wait_text("#room-id", Duration::from_secs(60), "the window to show the ID", |t| {
+            t.chars().filter(char::is_ascii_digit).count() >= 6
+        })
+        .inspect_err(|_| {
+            let _ = app.screenshot(&art.join("failed.png"));
+        })?;
+    app.screenshot(&art.join("app-host-wayland.png"))?;
+    let link = app.text("#viewer-link")?;
+    eprintln!("the app on Wayland shows ID {id:?} and {link}");
+    let mut viewer = Browser::start(Some(&ns), &art)?;
+    viewer.open(&link)?;
+    app.wait_text("#consent-body", Duration::from_secs(30), "the consent dialog", |t| {
+        t.contains("entered your ID and code")
+    })?;
+    app.click_when_enabled("#consent-control", Duration::from_secs(5))?;
+    // The pattern's quadrants the app's window does not cover, and the
+    // app's own window (its light page, opened over the pattern's top-left
+    // quadrant): the viewer sees the whole GNOME desktop, the app included.
+    let page = [0xf6, 0xf8, 0xfc];
+    for (at, colour) in [((1440, 270), TOP_RIGHT), ((480, 810), BOTTOM_LEFT), ((480, 270), page)] {
+        wait_colour(&mut viewer, at, colour, Duration::from_secs(20)).inspect_err(|_| {
+            let _ = viewer.screenshot(&art.join("failed-viewer.png"));
+        })?;
+    }
+    viewer.screenshot(&art.join("viewer-of-wayland-app.png"))?;
+    drop(viewer);
+    drop(app);
     Ok(())
 }

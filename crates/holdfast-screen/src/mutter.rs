@@ -60,7 +60,10 @@ trait Context<T> {
 
 impl<T, E: Into<zbus::Error>> Context<T> for Result<T, E> {
     fn ctx(self, what: &'static str) -> Result<T, MutterError> {
-        self.map_err(|e| MutterError::Call { what, source: Box::new(e.into()) })
+        self.map_err(|e| MutterError::Call {
+            what,
+            source: Box::new(e.into()),
+        })
     }
 }
 

@@ -103,14 +103,21 @@ impl GnomeSession {
     /// session's sockets are files, reachable from any namespace) inside
     /// the session.
     pub fn enter<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
-        cmd.env("XDG_RUNTIME_DIR", &self.runtime_dir)
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
-            .env("WAYLAND_DISPLAY", "wayland-0")
-            .env("XDG_SESSION_TYPE", "wayland")
-            .env("XDG_CURRENT_DESKTOP", "GNOME")
-            .env_remove("DISPLAY")
-            // Mutter's own settings: no dconf daemon, no user profile.
-            .env("GSETTINGS_BACKEND", "memory")
+        // GSETTINGS_BACKEND=memory: Mutter's own settings, no dconf daemon.
+        cmd.envs(self.env()).env_remove("DISPLAY")
+    }
+
+    /// What [`enter`](Self::enter) sets, as pairs (for launchers that take
+    /// an environment list).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("XDG_RUNTIME_DIR", self.runtime_dir.to_string_lossy().into_owned()),
+            ("DBUS_SESSION_BUS_ADDRESS", self.bus_address.clone()),
+            ("WAYLAND_DISPLAY", "wayland-0".into()),
+            ("XDG_SESSION_TYPE", "wayland".into()),
+            ("XDG_CURRENT_DESKTOP", "GNOME".into()),
+            ("GSETTINGS_BACKEND", "memory".into()),
+        ]
     }
 
     /// The names on the session bus.

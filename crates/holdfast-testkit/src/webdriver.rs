@@ -33,9 +33,14 @@ impl AppDriver {
     pub fn launch(ns: Option<&Netns>, app: &Path, env: &[(&str, &str)], log_dir: &Path) -> Result<Self> {
         // Ports are per namespace; a free one on the test's loopback is free in a fresh namespace too.
         let (port, native) = (free_port()?, free_port()?);
-        let mut cmd = command_in(ns, "dbus-run-session");
+        // A bus of its own, unless the caller puts the app in a session
+        // that has one (a GNOME session: the app must reach its Mutter).
+        let own_bus = !env.iter().any(|(k, _)| *k == "DBUS_SESSION_BUS_ADDRESS");
+        let mut cmd = command_in(ns, if own_bus { "dbus-run-session" } else { "env" });
+        if own_bus {
+            cmd.arg("--");
+        }
         cmd.args([
-            "--",
             "tauri-driver",
             "--port",
             &port.to_string(),
@@ -131,6 +136,19 @@ impl AppDriver {
             .cmd("GET", &format!("/element/{id}/displayed"), None)?
             .as_bool()
             .unwrap_or(false))
+    }
+
+    /// Clicks `css` once it is enabled, as a person would (the consent
+    /// dialog's allow buttons wake a second after it opens).
+    pub fn click_when_enabled(&self, css: &str, within: Duration) -> Result<()> {
+        wait_for(within, "the button to wake", || {
+            Ok((self.execute(
+                "const e = document.querySelector(arguments[0]); return !!e && !e.disabled",
+                json!([css]),
+            )? == json!(true))
+            .then_some(()))
+        })?;
+        self.click(css)
     }
 
     pub fn click(&self, css: &str) -> Result<()> {
