@@ -344,6 +344,62 @@ fn a_sixty_second_blackout_past_ice_failure_resumes_by_itself() -> anyhow::Resul
     Ok(())
 }
 
+/// The host restarts ICE while the viewer is away; the offers queue at the
+/// server, and when the viewer comes back it gets and answers all of them,
+/// in order. Only the answer to the host's latest offer fits its ICE
+/// session: taking the first (an older offer's) set the wrong credentials,
+/// the restart could never connect, and the session waited for the next
+/// recovery (found by tests/transfer_netns.rs: a rebuild 13 s after the
+/// link returned).
+#[test]
+fn answers_to_restart_offers_queued_in_a_cut_reconnect_on_the_latest_at_once() -> anyhow::Result<()> {
+    let art = artifacts_dir("resilience_queued_restarts");
+    let net = net()?;
+    let Session {
+        signal: _signal,
+        host,
+        mut viewer,
+        ..
+    } = session_with(&net, &[], &[], &[], &art)?;
+    anyhow::ensure!(
+        frames(&viewer.events_for(Duration::from_secs(2))) > 0,
+        "no frames before the cut"
+    );
+    net.viewer_link.blackout()?;
+    let cut = Instant::now();
+    // Two restart offers sent into the dark.
+    for n in 1..=2 {
+        let ev = next_event(&host, &["viewer-recovering"], Duration::from_secs(60))?;
+        anyhow::ensure!(ev["rebuild"] == false, "recovery {n} rebuilt at once: {ev}");
+    }
+    net.viewer_link.restore()?;
+    let restored = Instant::now();
+    // The viewer's reconnect button: no waiting for its signalling backoff.
+    viewer.write_line("reconnect")?;
+    let (first, _) = next_event_keeping(&viewer, &["frame", "closed"], Duration::from_secs(30))?;
+    let back = restored.elapsed();
+    anyhow::ensure!(first["event"] == "frame", "the session ended: {first}");
+    let later = drain(&host);
+    let recoveries = named(&later, &["viewer-recovering"]);
+    eprintln!(
+        "dark {:.1} s (two ICE restarts unanswered); video back {:.2} s after the link returned; \
+         recoveries the host needed after that: {recoveries:?}",
+        (restored - cut).as_secs_f64(),
+        back.as_secs_f64()
+    );
+    // The restart in flight connects: no third restart, no rebuild (one
+    // restart's timeout is 15 s, holdfast_session::ice::RESTART_TIMEOUT).
+    anyhow::ensure!(
+        recoveries.is_empty(),
+        "the latest restart did not connect: {recoveries:?}"
+    );
+    anyhow::ensure!(
+        back < holdfast_session::ice::RESTART_TIMEOUT / 3,
+        "video came back only {back:?} after the link"
+    );
+    Ok(())
+}
+
 #[test]
 fn past_the_grace_window_the_session_ends_cleanly_and_its_credentials_are_dead() -> anyhow::Result<()> {
     let art = artifacts_dir("resilience_past_grace");

@@ -316,7 +316,7 @@ export class ViewerSession {
           this.generation = g;
           this.createPeer();
         }
-        await this.onOffer(msg.sdp);
+        await this.onOffer(msg.sdp, Number(msg.round ?? 0));
         break;
       }
       case 'candidate':
@@ -416,7 +416,8 @@ export class ViewerSession {
     };
   }
 
-  private async onOffer(sdp: string): Promise<void> {
+  /** Answers one offer, naming its round: the host applies only the answer to its latest. */
+  private async onOffer(sdp: string, round: number): Promise<void> {
     const pc = this.pc;
     if (!pc) return;
     await pc.setRemoteDescription({ type: 'offer', sdp });
@@ -424,7 +425,7 @@ export class ViewerSession {
     for (const c of this.pendingCandidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
-    this.send({ type: 'answer', sdp: answer.sdp, generation: this.generation });
+    this.send({ type: 'answer', sdp: answer.sdp, generation: this.generation, round });
   }
 
   private onCommand(data: ArrayBuffer | string): void {

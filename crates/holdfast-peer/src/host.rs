@@ -51,7 +51,7 @@ use holdfast_media::worker::MediaWorker;
 use holdfast_media::{unix_micros, MediaError, Scale};
 use holdfast_proto::commands::{AuthFailure, Command, Control, DisplayDesc, InputEvent};
 use holdfast_proto::signal::{
-    ClientMessage, Decision, Generation, IceCandidate, IceServer, PeerId, ServerMessage, CONSENT_TIMEOUT,
+    ClientMessage, Decision, Generation, IceCandidate, IceServer, OfferRound, PeerId, ServerMessage, CONSENT_TIMEOUT,
 };
 use holdfast_proto::video::{EncodedFrame, FrameChunker, DEFAULT_CHUNK_BYTES};
 use holdfast_proto::{RoomCode, RoomId};
@@ -386,6 +386,9 @@ pub struct ViewerStats {
     pub tuning: Option<&'static str>,
     /// Nothing heard from the viewer for three keepalive intervals.
     pub unresponsive: bool,
+    /// Which peer connection of the session carries it: 0 the first, +1
+    /// for each one rebuilt after ICE restarts kept failing.
+    pub connection: Generation,
     /// The host granted control (not view only) when it admitted this viewer.
     pub control_granted: bool,
     /// The viewer switched itself to view only.
@@ -596,6 +599,9 @@ struct Viewer {
     via_password: bool,
     /// Which peer connection of this session `pc` is (0 first, +1 per rebuild).
     generation: Generation,
+    /// Which offer of `pc` is the current one (+1 per ICE restart): only
+    /// the answer to it is applied.
+    round: OfferRound,
     pc: Arc<dyn PeerConnection>,
     video: Arc<dyn DataChannel>,
     commands: Arc<dyn DataChannel>,
@@ -633,6 +639,7 @@ impl Viewer {
 
     fn stats(&self, now: Instant) -> ViewerStats {
         let mut stats = self.stats.clone();
+        stats.connection = self.generation;
         self.link.fill_stats(now, &mut stats);
         stats.transfer = self.transfer.state.borrow().clone();
         stats
@@ -1547,8 +1554,20 @@ impl HostLoop {
             ServerMessage::PeerState { peer_id, connected, .. } => {
                 info!(peer = %peer_id, connected, "viewer's signalling connection");
             }
-            ServerMessage::Answer { from, sdp, generation } => {
-                if let Some(v) = self.viewers.get_mut(&from).filter(|v| v.generation == generation) {
+            ServerMessage::Answer {
+                from,
+                sdp,
+                generation,
+                round,
+            } => {
+                if let Some(v) = self
+                    .viewers
+                    .get(&from)
+                    .filter(|v| v.generation == generation && v.round != round)
+                {
+                    // Offers queued while the viewer was away all reach it and are all answered.
+                    debug!(peer = %from, round, current = v.round, "ignoring the answer to an earlier offer");
+                } else if let Some(v) = self.viewers.get_mut(&from).filter(|v| v.generation == generation) {
                     v.pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
                     v.remote_set = true;
                     for c in std::mem::take(&mut v.pending) {
@@ -1629,6 +1648,7 @@ impl HostLoop {
             to: Some(peer.clone()),
             sdp: offer.sdp,
             generation,
+            round: 0,
         });
         Ok(OpenedPeer {
             pc,
@@ -1680,6 +1700,7 @@ impl HostLoop {
                 admitted: false,
                 via_password,
                 generation: 0,
+                round: 0,
                 pc,
                 video,
                 commands,
@@ -1736,10 +1757,12 @@ impl HostLoop {
         v.pc.set_local_description(offer.clone()).await?;
         // Candidates for the new ICE session wait for the answer.
         v.remote_set = false;
+        v.round += 1;
         self.signal.send(ClientMessage::Offer {
             to: Some(peer.clone()),
             sdp: offer.sdp,
             generation: v.generation,
+            round: v.round,
         });
         Ok(())
     }
@@ -1758,6 +1781,7 @@ impl HostLoop {
         v.transfer.pace.set_video(v.video.clone());
         v.transfer.send(TransferInput::Channel(opened.transfer));
         v.generation = generation;
+        v.round = 0;
         // New certificates: checked again (with the resume secret) before anything flows.
         v.check = Check::Waiting;
         v.remote_set = false;

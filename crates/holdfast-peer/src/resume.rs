@@ -348,6 +348,7 @@ mod tests {
                 from: PeerId("h".into()),
                 sdp: "o".into(),
                 generation: 0,
+                round: 0,
             },
         };
         assert!(matches!(v.on_message(offer.clone()), Incoming::Deliver(_)));
@@ -379,6 +380,7 @@ mod tests {
             to: None,
             sdp: "a".into(),
             generation: 0,
+            round: 0,
         };
         assert!(
             v.send(answer.clone()).is_none(),
@@ -428,6 +430,7 @@ mod tests {
             to: Some(PeerId("v".into())),
             sdp: format!("o{n}"),
             generation: 0,
+            round: 0,
         }
     }
 

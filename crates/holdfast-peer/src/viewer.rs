@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use holdfast_auth::{Secret, ViewerHandshake};
 use holdfast_proto::commands::{AuthFailure, AuthKind, Command, Control, InputEvent, PONG};
-use holdfast_proto::signal::{ClientMessage, Generation, IceCandidate, ServerMessage};
+use holdfast_proto::signal::{ClientMessage, Generation, IceCandidate, OfferRound, ServerMessage};
 use holdfast_proto::video::{Assembly, EncodedFrame, FrameAssembler};
 use holdfast_proto::{RoomCode, RoomId, SessionToken};
 use holdfast_session::{Keepalive, KeepaliveConfig, KeepaliveEvent};
@@ -335,7 +335,7 @@ async fn run(
                         keepalive = None;
                         generation = 0;
                     }
-                    ServerMessage::Offer { sdp, generation: g, .. } => {
+                    ServerMessage::Offer { sdp, generation: g, round, .. } => {
                         if g < generation && pc.is_some() {
                             debug!(g, generation, "ignoring an offer for an older connection");
                             continue;
@@ -366,7 +366,7 @@ async fn run(
                             }
                         }
                         let p = pc.as_ref().expect("just created");
-                        if let Err(e) = answer(p.as_ref(), &signal, sdp, generation).await {
+                        if let Err(e) = answer(p.as_ref(), &signal, sdp, generation, round).await {
                             warn!("answering failed: {e}");
                             continue;
                         }
@@ -581,11 +581,13 @@ fn trusted_commands(commands: &Option<Arc<dyn DataChannel>>, check: &Check) -> O
     }
 }
 
+/// Answers one offer, naming its round (the host applies only the answer to its latest).
 async fn answer(
     pc: &dyn PeerConnection,
     signal: &SignalSender,
     sdp: String,
     generation: Generation,
+    round: OfferRound,
 ) -> Result<(), PeerError> {
     pc.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
     let answer = pc.create_answer(None).await?;
@@ -594,6 +596,7 @@ async fn answer(
         to: None,
         sdp: answer.sdp,
         generation,
+        round,
     });
     Ok(())
 }

@@ -102,7 +102,14 @@ impl std::fmt::Debug for IceServer {
 /// viewer drops anything about an older one. 0 is the first.
 pub type Generation = u32;
 
-fn is_zero(g: &Generation) -> bool {
+/// Numbers the offers of one peer connection: 0 its first, +1 for each ICE
+/// restart. An answer names the offer it answers, so the offerer applies
+/// only the answer to its current offer: offers queued while the peer was
+/// away are all delivered and all answered when it comes back, and an
+/// answer to an older one would set the wrong ICE credentials.
+pub type OfferRound = u32;
+
+fn is_zero(g: &u32) -> bool {
     *g == 0
 }
 
@@ -168,6 +175,9 @@ pub enum ClientMessage {
         /// Which peer connection of the session this is about (see [`Generation`]).
         #[serde(default, skip_serializing_if = "is_zero")]
         generation: Generation,
+        /// Which offer of that connection (see [`OfferRound`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        round: OfferRound,
     },
     /// Session description answer; `to` is required from a host.
     Answer {
@@ -176,6 +186,9 @@ pub enum ClientMessage {
         sdp: String,
         #[serde(default, skip_serializing_if = "is_zero")]
         generation: Generation,
+        /// The round of the offer this answers.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        round: OfferRound,
     },
     /// A trickled ICE candidate; `to` is required from a host.
     Candidate {
@@ -502,12 +515,16 @@ pub enum ServerMessage {
         sdp: String,
         #[serde(default, skip_serializing_if = "is_zero")]
         generation: Generation,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        round: OfferRound,
     },
     Answer {
         from: PeerId,
         sdp: String,
         #[serde(default, skip_serializing_if = "is_zero")]
         generation: Generation,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        round: OfferRound,
     },
     Candidate {
         from: PeerId,
@@ -910,11 +927,13 @@ mod tests {
                 to: Some(PeerId("p1".into())),
                 sdp: "v=0".into(),
                 generation: 2,
+                round: 3,
             },
             ClientMessage::Answer {
                 to: None,
                 sdp: "v=0".into(),
                 generation: 0,
+                round: 0,
             },
             ClientMessage::Candidate {
                 to: None,

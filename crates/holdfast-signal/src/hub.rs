@@ -502,11 +502,27 @@ impl Hub {
                 }
                 self.consent(now, conn, peer, decision)
             }
-            ClientMessage::Offer { to, sdp, generation } => self.relay(now, conn, seq, to, |from| {
-                ServerMessage::Offer { from, sdp, generation }
+            ClientMessage::Offer {
+                to,
+                sdp,
+                generation,
+                round,
+            } => self.relay(now, conn, seq, to, |from| ServerMessage::Offer {
+                from,
+                sdp,
+                generation,
+                round,
             }),
-            ClientMessage::Answer { to, sdp, generation } => self.relay(now, conn, seq, to, |from| {
-                ServerMessage::Answer { from, sdp, generation }
+            ClientMessage::Answer {
+                to,
+                sdp,
+                generation,
+                round,
+            } => self.relay(now, conn, seq, to, |from| ServerMessage::Answer {
+                from,
+                sdp,
+                generation,
+                round,
             }),
             ClientMessage::Candidate {
                 to,

@@ -165,6 +165,7 @@ impl T {
             to: to.cloned(),
             sdp: sdp.into(),
             generation: 0,
+            round: 0,
         };
         self.send_seq(from, ip(1), seq, msg)
     }
@@ -222,15 +223,21 @@ fn right_code_asks_the_host_and_consent_admits_with_a_token() {
         ClientMessage::Answer {
             to: None,
             sdp: "y".into(),
-            generation: 0,
+            generation: 1,
+            round: 2,
         },
     );
-    assert!(matches!(&out[..], [(to, Some(3), ServerMessage::Answer { from, .. })] if to == "h" && *from == viewer));
+    // Relayed as it came: which connection, and which offer it answers.
+    assert!(
+        matches!(&out[..], [(to, Some(3), ServerMessage::Answer { from, generation: 1, round: 2, .. })] if to == "h" && *from == viewer),
+        "{out:?}"
+    );
     let other = T::requested(&t.join_code("w", ip(3), &id, &code));
     let to_other = ClientMessage::Offer {
         to: Some(other.clone()),
         sdp: "z".into(),
         generation: 0,
+        round: 0,
     };
     assert_eq!(
         error_kind(&t.send("v", ip(2), to_other)),
@@ -590,6 +597,7 @@ fn a_viewer_back_within_the_grace_window_gets_what_it_missed_in_order_once() {
         to: None,
         sdp: "a".into(),
         generation: 1,
+        round: 0,
     };
     assert_eq!(t.send_seq("v4", ip(2), Some(1), answer).len(), 1);
     let _ = host;
@@ -620,6 +628,7 @@ fn messages_a_client_resends_after_a_drop_arrive_once() {
         to: None,
         sdp: sdp.into(),
         generation: 0,
+        round: 0,
     };
     assert_eq!(t.send_seq("v", ip(2), Some(1), answer("a1")).len(), 1);
     assert_eq!(t.send_seq("v", ip(2), Some(2), answer("a2")).len(), 1);
