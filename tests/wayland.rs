@@ -11,7 +11,8 @@
 //! - A second host session on the same desktop starts the same way: no
 //!   desktop portal exists on the bus, so nothing could have asked anyone.
 //! - Two monitors of different sizes: the viewer picks each, and its
-//!   pointer lands on that monitor's window within 3 px.
+//!   pointer lands on that monitor's window within 3 px; the same with the
+//!   monitors at 150 % and 100 % (a fractional scale, and mixed scales).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -255,30 +256,79 @@ fn on_two_gnome_monitors_the_viewer_picks_each_and_the_pointer_lands_within_3_px
         (Some(1280), Some(1024))
     );
 
+    let worst = point_at_each(
+        &mut viewer,
+        1,
+        &[(1, &right, (1280.0, 1024.0), 1.0), (0, &left, (1920.0, 1080.0), 1.0)],
+    )?;
+    eprintln!("worst pointer error over both monitors: {worst} px");
+    Ok(())
+}
+
+/// For each `(index, window, display size, scale)`: the viewer picks the
+/// display (unless it is `current`), gets a keyframe of its full pixel
+/// size, and points at its corners and inside; the window must see each
+/// point within 3 px, in its own (logical) pixels: the display's pixels
+/// over its scale. Returns the worst error, in logical pixels.
+fn point_at_each(
+    viewer: &mut Proc,
+    mut current: usize,
+    displays: &[(usize, &Proc, (f64, f64), f64)],
+) -> anyhow::Result<f64> {
     let mut worst = 0.0f64;
-    for (index, window, (w, h)) in [(1usize, &right, (1280.0, 1024.0)), (0, &left, (1920.0, 1080.0))] {
-        if index == 0 {
-            viewer.write_line(r#"{"type":"select-display","index":0}"#)?;
+    for &(index, window, (w, h), scale) in displays {
+        let mut told = index == current;
+        if !told {
+            viewer.write_line(&format!(r#"{{"type":"select-display","index":{index}}}"#))?;
+            current = index;
         }
-        let (mut told, mut keyframe) = (false, false);
+        let mut keyframe = false;
         wait_for(Duration::from_secs(20), "a keyframe of the chosen monitor", || {
             let ev = viewer.json_line(Duration::from_secs(20))?;
             told |= ev["event"] == "control" && ev["message"]["current"] == index;
             keyframe |= ev["event"] == "frame"
                 && ev["keyframe"] == true
                 && ev["decoded"] == true
-                && ev["display_width"] == w as u64;
+                && ev["display_width"] == w as u64
+                && ev["display_height"] == h as u64;
             Ok((told && keyframe).then_some(()))
         })?;
         for (nx, ny) in [(0.0, 0.0), (0.25, 0.75), (0.5, 0.5), (1.0, 1.0)] {
             viewer.write_line(&format!(r#"{{"type":"pointer-move","x":{nx},"y":{ny}}}"#))?;
-            let want = (nx * (w - 1.0), ny * (h - 1.0));
+            let want = (nx * (w - 1.0) / scale, ny * (h - 1.0) / scale);
             let at = pointer_near(window, want, 3.0)?;
             worst = worst.max((at.0 - want.0).abs()).max((at.1 - want.1).abs());
-            eprintln!("display {index} ({w}x{h}): ({nx},{ny}) -> window saw {at:?} (want {want:?})");
+            eprintln!("display {index} ({w}x{h} at {scale}): ({nx},{ny}) -> window saw {at:?} (want {want:?})");
         }
     }
-    eprintln!("worst pointer error over both monitors: {worst} px");
+    Ok(worst)
+}
+
+/// Monitors at different scales, one of them fractional, as on a laptop
+/// at 150 % with an office monitor at 100 %: each is shared at its full
+/// pixel size, and the viewer's pointer lands where it points on each.
+#[test]
+fn on_monitors_at_150_and_100_percent_each_is_shared_whole_and_the_pointer_lands_within_3_px() -> anyhow::Result<()> {
+    gnome::available()?;
+    let art = artifacts_dir("wayland_scales");
+    let session =
+        GnomeSession::start_with_features(&[(1920, 1080), (1280, 1024)], &["scale-monitor-framebuffer"], &art)?;
+    session.set_scales(&[1.5, 1.0])?;
+    let (left, left_size) = session.start_pattern(Some("Meta-0"), &art, "pattern-0")?;
+    let (right, right_size) = session.start_pattern(Some("Meta-1"), &art, "pattern-1")?;
+    // Windows get logical pixels: 1920x1080 at 150 % is 1280x720.
+    assert_eq!((left_size, right_size), ((1280, 720), (1280, 1024)));
+
+    let ns = Netns::new()?;
+    let _signal = start_signal(&ns, "127.0.0.1", &art)?;
+    let (_host, room) = start_wayland_host(&ns, &session, &[], &art, "host")?;
+    let mut viewer = start_probe_viewer(&ns, SIGNAL, &room, &[], &art)?;
+    let worst = point_at_each(
+        &mut viewer,
+        0,
+        &[(0, &left, (1920.0, 1080.0), 1.5), (1, &right, (1280.0, 1024.0), 1.0)],
+    )?;
+    eprintln!("worst pointer error at 150 % and 100 %: {worst} logical px");
     Ok(())
 }
 

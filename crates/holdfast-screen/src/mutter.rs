@@ -125,11 +125,16 @@ pub struct MutterSession {
     planned: Vec<PlannedDisplay>,
 }
 
-type Spec = (String, String, String, String);
-type Mode = (String, i32, i32, f64, f64, Vec<f64>, HashMap<String, OwnedValue>);
-type Monitor = (Spec, Vec<Mode>, HashMap<String, OwnedValue>);
-type Logical = (i32, i32, f64, u32, bool, Vec<Spec>, HashMap<String, OwnedValue>);
-type State = (u32, Vec<Monitor>, Vec<Logical>, HashMap<String, OwnedValue>);
+/// `DisplayConfig.GetCurrentState`'s reply, as zbus reads it: a monitor's
+/// (connector, vendor, product, serial).
+pub type Spec = (String, String, String, String);
+/// A mode: (id, width, height, refresh, preferred scale, supported scales, properties).
+pub type Mode = (String, i32, i32, f64, f64, Vec<f64>, HashMap<String, OwnedValue>);
+pub type Monitor = (Spec, Vec<Mode>, HashMap<String, OwnedValue>);
+/// A logical monitor: (x, y, scale, transform, primary, monitors, properties).
+pub type Logical = (i32, i32, f64, u32, bool, Vec<Spec>, HashMap<String, OwnedValue>);
+/// (serial, monitors, logical monitors, properties).
+pub type State = (u32, Vec<Monitor>, Vec<Logical>, HashMap<String, OwnedValue>);
 
 /// The monitors and the layout, from `DisplayConfig.GetCurrentState`.
 fn current_state(conn: &Connection) -> Result<(Vec<PhysicalMonitor>, Vec<LogicalMonitor>), MutterError> {

@@ -6,7 +6,12 @@
 //!
 //! Commands made with [`GnomeSession::command`] run inside it: they see its
 //! bus, its PipeWire and its Wayland socket, and no X display.
+//! [`GnomeSession::set_scales`] scales the monitors as the Displays panel
+//! would (`DisplayConfig.ApplyMonitorsConfig`); fractional scales need
+//! Mutter's `scale-monitor-framebuffer` feature, which
+//! [`GnomeSession::start_with_features`] turns on.
 
+use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,6 +34,12 @@ impl GnomeSession {
     /// (the first is the primary), and waits until Mutter's remote-desktop
     /// API is on the bus and PipeWire answers.
     pub fn start(monitors: &[(u32, u32)], log_dir: &Path) -> Result<GnomeSession> {
+        Self::start_with_features(monitors, &[], log_dir)
+    }
+
+    /// As [`start`](Self::start), with Mutter's `experimental-features`
+    /// set (say `scale-monitor-framebuffer`, for fractional scales).
+    pub fn start_with_features(monitors: &[(u32, u32)], features: &[&str], log_dir: &Path) -> Result<GnomeSession> {
         let runtime_dir = std::env::temp_dir().join(format!(
             "holdfast-gnome-{}-{}",
             std::process::id(),
@@ -72,6 +83,21 @@ impl GnomeSession {
             mutter.args(["--virtual-monitor", &format!("{w}x{h}")]);
         }
         mutter.args(["--wayland", "--no-x11"]);
+        if !features.is_empty() {
+            // GLib's keyfile settings backend: Mutter's settings from a file
+            // of this session's own, no dconf daemon.
+            let config = session.runtime_dir.join("config");
+            let dir = config.join("glib-2.0/settings");
+            std::fs::create_dir_all(&dir)?;
+            let list: Vec<String> = features.iter().map(|f| format!("'{f}'")).collect();
+            std::fs::write(
+                dir.join("keyfile"),
+                format!("[org/gnome/mutter]\nexperimental-features=[{}]\n", list.join(", ")),
+            )?;
+            mutter
+                .env("GSETTINGS_BACKEND", "keyfile")
+                .env("XDG_CONFIG_HOME", &config);
+        }
         session.procs.push(Proc::spawn("mutter", mutter, log_dir)?);
         wait_for(Duration::from_secs(30), "Mutter's remote-desktop API", || {
             let names = session.bus_names().unwrap_or_default();
@@ -85,6 +111,87 @@ impl GnomeSession {
             Ok((ready && session.runtime_dir.join("wayland-0").exists()).then_some(()))
         })?;
         Ok(session)
+    }
+
+    /// Sets each monitor's scale (in the order [`start`](Self::start) made
+    /// them; the first stays primary), laid out left to right with their
+    /// tops aligned, and waits until Mutter reports the new layout.
+    pub fn set_scales(&self, scales: &[f64]) -> Result<()> {
+        use holdfast_screen::mutter::{Mode, State};
+        use zbus::zvariant::Value;
+        type LogicalConfig<'a> = (
+            i32,
+            i32,
+            f64,
+            u32,
+            bool,
+            Vec<(String, String, HashMap<String, Value<'a>>)>,
+        );
+        const DEST: &str = "org.gnome.Mutter.DisplayConfig";
+
+        let conn = zbus::blocking::connection::Builder::address(self.bus_address.as_str())?.build()?;
+        let config = zbus::blocking::Proxy::new(&conn, DEST, "/org/gnome/Mutter/DisplayConfig", DEST)?;
+        let (serial, mut monitors, _, props): State = config.call("GetCurrentState", &())?;
+        // Virtual monitors are named Meta-0, Meta-1, ... in the order given.
+        monitors.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
+        anyhow::ensure!(
+            monitors.len() == scales.len(),
+            "{} monitors, {} scales",
+            monitors.len(),
+            scales.len()
+        );
+        // 1: logical layout (positions in logical pixels), 2: physical.
+        let logical_layout = props.get("layout-mode").and_then(|v| u32::try_from(v).ok()) == Some(1);
+        let mut x = 0;
+        let mut layout: Vec<LogicalConfig> = Vec::new();
+        for (i, ((spec, modes, _), scale)) in monitors.iter().zip(scales).enumerate() {
+            let current = |m: &&Mode| m.6.get("is-current").and_then(|v| bool::try_from(v).ok()) == Some(true);
+            let mode = modes
+                .iter()
+                .find(current)
+                .with_context(|| format!("{} has no current mode", spec.0))?;
+            anyhow::ensure!(
+                mode.5.iter().any(|s| (s - scale).abs() < 0.01),
+                "{} ({}x{}) does not take scale {scale}; it takes {:?}",
+                spec.0,
+                mode.1,
+                mode.2,
+                mode.5
+            );
+            // Mutter's own value for the scale (its list holds exact floats).
+            let exact = mode
+                .5
+                .iter()
+                .copied()
+                .find(|s| (s - scale).abs() < 0.01)
+                .unwrap_or(*scale);
+            layout.push((
+                x,
+                0,
+                exact,
+                0,
+                i == 0,
+                vec![(spec.0.clone(), mode.0.clone(), HashMap::new())],
+            ));
+            x += if logical_layout {
+                (mode.1 as f64 / exact).round() as i32
+            } else {
+                mode.1
+            };
+        }
+        // 1: temporary (not stored for the next login).
+        let no_props: HashMap<String, Value> = HashMap::new();
+        let _: () = config.call("ApplyMonitorsConfig", &(serial, 1u32, layout, no_props))?;
+        wait_for(Duration::from_secs(10), "the new monitor scales", || {
+            let (_, _, logical, _): State = config.call("GetCurrentState", &())?;
+            let mut now: Vec<(String, f64)> = logical
+                .iter()
+                .flat_map(|l| l.5.iter().map(move |s| (s.0.clone(), l.2)))
+                .collect();
+            now.sort_by(|a, b| a.0.cmp(&b.0));
+            let done = now.len() == scales.len() && now.iter().zip(scales).all(|((_, a), b)| (a - b).abs() < 0.01);
+            Ok(done.then_some(()))
+        })
     }
 
     /// Mutter's process (for its CPU use).
