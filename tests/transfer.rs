@@ -37,7 +37,7 @@ async fn start_host(server: &RunningServer, inbox: &Path, clipboard: bool, decis
     cfg.consent = ConsentPolicy::Always(decision);
     cfg.inbox = Some(inbox.to_path_buf());
     cfg.incoming_files = IncomingFiles::Allow;
-    cfg.system_clipboard = clipboard;
+    cfg.clipboard = clipboard.then(holdfast_input::ClipboardSource::system);
     let worker = MediaWorker::spawn(|| Ok(SyntheticSource::new(640, 360)), EncoderSettings::default()).unwrap();
     host::start(cfg, worker, None).await.expect("host registers")
 }

@@ -13,6 +13,7 @@
 //! - Two monitors of different sizes: the viewer picks each, and its
 //!   pointer lands on that monitor's window within 3 px; the same with the
 //!   monitors at 150 % and 100 % (a fractional scale, and mixed scales).
+//! - The clipboard both ways through Mutter's session (wl-copy, wl-paste).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -386,5 +387,52 @@ fn the_desktop_app_on_wayland_shows_its_host_screen_and_shares_the_gnome_desktop
     viewer.screenshot(&art.join("viewer-of-wayland-app.png"))?;
     drop(viewer);
     drop(app);
+    Ok(())
+}
+
+/// The clipboard on GNOME Wayland goes through Mutter's remote-desktop
+/// session (Mutter has no wlr-data-control for arboard): text a viewer
+/// shares is what a Wayland client on the host pastes, and text a Wayland
+/// client copies reaches the viewer, whole.
+#[test]
+fn the_clipboard_crosses_both_ways_on_gnome_wayland() -> anyhow::Result<()> {
+    gnome::available()?;
+    let art = artifacts_dir("wayland_clipboard");
+    let session = GnomeSession::start(&[(1280, 720)], &art)?;
+    let ns = Netns::new()?;
+    let _signal = start_signal(&ns, "127.0.0.1", &art)?;
+    let (host, room) = start_wayland_host(&ns, &session, &["--log", "info,holdfast_screen=debug"], &art, "host")?;
+    let mut viewer = start_probe_viewer(&ns, SIGNAL, &room, &[], &art)?;
+    viewer.next_event(&["frame"], Duration::from_secs(20))?;
+
+    // Viewer to host: a Wayland client pastes it (wl-paste, inside the session).
+    let text = "Grüße aus dem Viewer — 你好 ✓";
+    let paste = || -> anyhow::Result<String> {
+        let out = session.command("wl-paste").args(["--no-newline"]).output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let mut pasted = String::new();
+    wait_for(Duration::from_secs(10), "wl-paste shows the viewer's text", || {
+        // Sent again until the session's clipboard switch is on at both ends.
+        viewer.write_line(&format!("clipboard {text}"))?;
+        std::thread::sleep(Duration::from_millis(300));
+        pasted = paste()?;
+        Ok((pasted == text).then_some(()))
+    })
+    .map_err(|e| anyhow::anyhow!("{e}: wl-paste gave {pasted:?}; host log:\n{}", host_log(&host)))?;
+
+    // Host to viewer: a Wayland client copies; the viewer gets the same text.
+    let copied = "copied on the Wayland host — 1 2 3";
+    let status = session.command("wl-copy").arg(copied).status()?;
+    anyhow::ensure!(status.success(), "wl-copy failed");
+    let want = holdfast_testkit::files::sha256_hex(copied.as_bytes());
+    let (ev, _) = viewer
+        .next_event(&["clipboard"], Duration::from_secs(5))
+        .map_err(|e| anyhow::anyhow!("{e}: host log:\n{}", host_log(&host)))?;
+    anyhow::ensure!(ev["sha256"] == want.as_str(), "the viewer got other text: {ev}");
+    eprintln!(
+        "viewer -> host: pasted {pasted:?}; host -> viewer: {} chars, SHA-256 equal",
+        ev["chars"]
+    );
     Ok(())
 }

@@ -393,7 +393,7 @@ pub async fn share(
     // clipboard is this machine's (both behind the screen's switches).
     config.inbox = opts.inbox.clone();
     config.incoming_files = holdfast_peer::transfer::IncomingFiles::Ask;
-    config.system_clipboard = true;
+    config.clipboard = Some(screen.clipboard_source());
     config.unattended = opts.unattended.clone();
     let mut handle = host::start(config, worker, input).await.map_err(|e| {
         let reason = e.to_string();

@@ -284,6 +284,7 @@ async fn main() -> anyhow::Result<()> {
     let mut displays = Vec::new();
     let mut geometries = Vec::new();
     let mut input = None;
+    let mut clipboard = None;
     let worker = match cli.source {
         Source::Screen => {
             let display = cli.display;
@@ -295,6 +296,7 @@ async fn main() -> anyhow::Result<()> {
                 Ok(w) => input = Some(w),
                 Err(e) => warn!("input injection unavailable (viewers can only watch): {e}"),
             }
+            clipboard = (!cli.no_clipboard).then(|| screen.clipboard_source());
             MediaWorker::spawn_switchable(screen.capture_opener(), display, settings)
         }
         Source::Synthetic => MediaWorker::spawn(|| Ok(SyntheticSource::new(1920, 1080)), settings),
@@ -336,7 +338,7 @@ async fn main() -> anyhow::Result<()> {
     };
     config.files_enabled = !cli.no_files;
     config.clipboard_enabled = !cli.no_clipboard;
-    config.system_clipboard = matches!(cli.source, Source::Screen) && !cli.no_clipboard;
+    config.clipboard = clipboard;
     config.keepalive.interval = Duration::from_millis(cli.keepalive_ms.max(10));
     config.current_display = cli.display as u32;
     config.grace = Duration::from_secs_f64(cli.grace_secs);

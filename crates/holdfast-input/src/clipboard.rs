@@ -8,7 +8,9 @@
 //! without XFixes), and never reports back text it set itself, so a
 //! clipboard shared both ways does not echo.
 
+use std::fmt;
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -23,6 +25,55 @@ pub const POLL_EVERY: Duration = Duration::from_millis(250);
 pub trait Clipboard {
     fn get_text(&mut self) -> Option<String>;
     fn set_text(&mut self, text: &str) -> Result<(), String>;
+}
+
+impl Clipboard for Box<dyn Clipboard> {
+    fn get_text(&mut self) -> Option<String> {
+        (**self).get_text()
+    }
+
+    fn set_text(&mut self, text: &str) -> Result<(), String> {
+        (**self).set_text(text)
+    }
+}
+
+type Opener = dyn Fn() -> Result<Box<dyn Clipboard>, InputError> + Send + Sync;
+
+/// Which clipboard a host shares: opened on the clipboard thread by
+/// [`ClipboardWorker::spawn`]. The desktop session decides (holdfast-screen:
+/// arboard's on X11, Mutter's own on GNOME Wayland, which has no
+/// wlr-data-control).
+#[derive(Clone)]
+pub struct ClipboardSource {
+    name: &'static str,
+    open: Arc<Opener>,
+}
+
+impl ClipboardSource {
+    /// The system clipboard through `arboard`.
+    pub fn system() -> Self {
+        Self::new("system", || Ok(Box::new(SystemClipboard::open()?)))
+    }
+
+    pub fn new(
+        name: &'static str,
+        open: impl Fn() -> Result<Box<dyn Clipboard>, InputError> + Send + Sync + 'static,
+    ) -> Self {
+        ClipboardSource {
+            name,
+            open: Arc::new(open),
+        }
+    }
+
+    pub fn open(&self) -> Result<Box<dyn Clipboard>, InputError> {
+        (self.open)()
+    }
+}
+
+impl fmt::Debug for ClipboardSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClipboardSource({})", self.name)
+    }
 }
 
 /// The system clipboard through `arboard`.

@@ -22,7 +22,7 @@ pub mod keys;
 pub mod sequencer;
 pub mod worker;
 
-pub use clipboard::{ClipboardWorker, SystemClipboard};
+pub use clipboard::{Clipboard, ClipboardSource, ClipboardWorker, SystemClipboard};
 pub use controller::InputController;
 pub use geometry::DisplayGeometry;
 pub use injector::{EnigoInjector, Injector};

@@ -81,7 +81,7 @@ use crate::transfer::{
 };
 use crate::unattended::{unix_now, UnattendedAccess};
 use crate::PeerError;
-use holdfast_input::{ClipboardWorker, SystemClipboard};
+use holdfast_input::{ClipboardSource, ClipboardWorker};
 use holdfast_transfer::Collision;
 
 /// Captures per second after this many unchanged frames in a row drop to the idle rate.
@@ -147,9 +147,9 @@ pub struct HostConfig {
     /// the clipboard both ways (each only ever for viewers with control).
     pub files_enabled: bool,
     pub clipboard_enabled: bool,
-    /// Share this machine's clipboard (None: no clipboard, as on a server
-    /// without a desktop). Opened at start; failing to open it is logged.
-    pub system_clipboard: bool,
+    /// This machine's clipboard, to share (None: no clipboard, as on a
+    /// server without a desktop). Opened at start; failing to open it is logged.
+    pub clipboard: Option<ClipboardSource>,
     /// Unattended access: a viewer with the permanent password (and the
     /// one-time code, if the second factor is on) is admitted without asking.
     pub unattended: Option<Arc<std::sync::Mutex<UnattendedAccess>>>,
@@ -309,7 +309,7 @@ impl HostConfig {
             incoming_files: IncomingFiles::Ask,
             files_enabled: true,
             clipboard_enabled: true,
-            system_clipboard: false,
+            clipboard: None,
             unattended: None,
         }
     }
@@ -846,7 +846,10 @@ impl HostLoop {
         code: RoomCode,
     ) -> Self {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let clipboard = config.system_clipboard.then(|| open_clipboard(ev_tx.clone())).flatten();
+        let clipboard = config
+            .clipboard
+            .clone()
+            .and_then(|source| open_clipboard(source, ev_tx.clone()));
         let stats = HostStats {
             control_enabled: config.control_enabled,
             files_enabled: config.files_enabled,
@@ -2382,9 +2385,9 @@ async fn send_frame(chunker: &FrameChunker, v: &mut Viewer, frame: &EncodedFrame
 
 /// Opens this machine's clipboard; what is copied here comes back as
 /// [`Ev::LocalClipboard`].
-fn open_clipboard(ev_tx: mpsc::UnboundedSender<Ev>) -> Option<ClipboardWorker> {
+fn open_clipboard(source: ClipboardSource, ev_tx: mpsc::UnboundedSender<Ev>) -> Option<ClipboardWorker> {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    match ClipboardWorker::spawn(SystemClipboard::open, tx) {
+    match ClipboardWorker::spawn(move || source.open(), tx) {
         Ok(w) => {
             tokio::spawn(async move {
                 while let Some(text) = rx.recv().await {

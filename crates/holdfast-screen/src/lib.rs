@@ -6,7 +6,8 @@
 //!   Wayland support.
 //! - **Mutter** (GNOME on Wayland): one remote-desktop session over D-Bus
 //!   ([`mutter`]) records every monitor as a PipeWire stream
-//!   ([`pipewire`]) and takes pointer and key events ([`mutter_input`]).
+//!   ([`pipewire`]), takes pointer and key events ([`mutter_input`]) and
+//!   shares the clipboard ([`mutter_clipboard`]).
 //!   Nobody is asked anything: this is the API gnome-remote-desktop uses, so
 //!   an unattended machine can be served.
 //!
@@ -19,6 +20,8 @@ pub mod monitors;
 #[cfg(target_os = "linux")]
 pub mod mutter;
 #[cfg(target_os = "linux")]
+pub mod mutter_clipboard;
+#[cfg(target_os = "linux")]
 pub mod mutter_input;
 #[cfg(target_os = "linux")]
 pub mod pipewire;
@@ -27,7 +30,7 @@ use std::fmt;
 #[cfg(target_os = "linux")]
 use std::sync::Arc;
 
-use holdfast_input::{DisplayGeometry, EnigoInjector, Injector, InputError};
+use holdfast_input::{ClipboardSource, DisplayGeometry, EnigoInjector, Injector, InputError};
 use holdfast_media::{FrameSource, MediaError, ScreenSource};
 use holdfast_proto::commands::DisplayDesc;
 
@@ -161,6 +164,20 @@ impl Screen {
                 session.clone(),
                 &self.displays,
             ))),
+        }
+    }
+
+    /// This session's clipboard, for a host to share.
+    pub fn clipboard_source(&self) -> ClipboardSource {
+        match &self.backend {
+            Backend::X11 => ClipboardSource::system(),
+            #[cfg(target_os = "linux")]
+            Backend::Mutter(session) => {
+                let session = session.clone();
+                ClipboardSource::new("mutter", move || {
+                    Ok(Box::new(mutter_clipboard::MutterClipboard::open(&session)?))
+                })
+            }
         }
     }
 

@@ -270,6 +270,11 @@ impl MutterSession {
         to_displays(&self.planned)
     }
 
+    /// The remote-desktop session object (its clipboard).
+    pub(crate) fn session_proxy(&self) -> &Proxy<'static> {
+        &self.session
+    }
+
     /// Calls a method of the remote-desktop session (input events).
     pub(crate) fn notify<B>(&self, method: &'static str, body: &B) -> Result<(), zbus::Error>
     where

@@ -292,7 +292,15 @@ impl Drop for GnomeSession {
 
 /// Whether this machine has what [`GnomeSession`] needs.
 pub fn available() -> Result<()> {
-    for tool in ["mutter", "pipewire", "wireplumber", "dbus-daemon", "gdbus"] {
+    for tool in [
+        "mutter",
+        "pipewire",
+        "wireplumber",
+        "dbus-daemon",
+        "gdbus",
+        "wl-copy",
+        "wl-paste",
+    ] {
         which(tool).with_context(|| format!("{tool} is not installed (scripts/deps.sh installs it)"))?;
     }
     Ok(())

@@ -15,8 +15,11 @@
 //!
 //! Each stdin line is a `commands` message to send, in its wire form; input
 //! events may omit `seq` (the viewer numbers them); `reconnect` and `leave`
-//! act on the session, `send PATH` sends a file and `chat TEXT` a chat line. Tests run it as a separate
-//! process so it can be frozen (SIGSTOP) or put behind a slow link.
+//! act on the session, `send PATH` sends a file, `chat TEXT` a chat line
+//! and `clipboard TEXT` puts text on the host's clipboard (what the host
+//! copies comes as a `clipboard` event with its SHA-256, never the text).
+//! Tests run it as a separate process so it can be frozen (SIGSTOP) or put
+//! behind a slow link.
 
 use clap::Parser;
 use holdfast_media::H264Decoder;
@@ -28,6 +31,7 @@ use holdfast_proto::commands::{Command, Control};
 use holdfast_proto::{RoomCode, RoomId, SessionToken};
 use holdfast_session::KeepaliveConfig;
 use holdfast_testkit::changecode;
+use holdfast_testkit::files::sha256_hex;
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 
@@ -201,7 +205,10 @@ async fn main() -> anyhow::Result<()> {
                     }
                     Some(TransferOutput::Chat(line)) => json!({"event": "chat", "n": line.n, "text": line.text}),
                     Some(TransferOutput::Refused(message)) => json!({"event": "transfer-refused", "message": message}),
-                    // Offers are taken (--inbox); clipboard contents are not printed.
+                    // Clipboard contents are not printed: their digest, to compare.
+                    Some(TransferOutput::Clipboard(text)) => json!({"event": "clipboard",
+                        "chars": text.chars().count(), "sha256": sha256_hex(text.as_bytes())}),
+                    // Offers are taken (--inbox).
                     Some(_) => continue,
                     None => break,
                 };
@@ -324,6 +331,9 @@ fn send_line(v: &viewer::ViewerHandle, line: &str) {
     }
     if let Some(path) = line.strip_prefix("send ") {
         return v.transfer.send(TransferInput::SendFile(path.trim().into()));
+    }
+    if let Some(text) = line.strip_prefix("clipboard ") {
+        return v.transfer.send(TransferInput::SendClipboardText(text.into()));
     }
     if let Some(text) = line.strip_prefix("chat ") {
         return v.transfer.send(TransferInput::Chat(text.into()));
