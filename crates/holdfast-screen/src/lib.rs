@@ -6,8 +6,10 @@
 //!   Wayland support.
 //! - **Mutter** (GNOME on Wayland): one remote-desktop session over D-Bus
 //!   ([`mutter`]) records every monitor as a PipeWire stream
-//!   ([`pipewire`]), takes pointer and key events ([`mutter_input`]) and
-//!   shares the clipboard ([`mutter_clipboard`]).
+//!   ([`pipewire`], [`mutter_capture`]), takes pointer and key events
+//!   ([`mutter_input`]) and shares the clipboard ([`mutter_clipboard`]).
+//!   Mutter ends the session when the monitors change; each of these
+//!   carries on with a new one ([`mutter::MutterLink`]).
 //!   Nobody is asked anything: this is the API gnome-remote-desktop uses, so
 //!   an unattended machine can be served.
 //!
@@ -19,6 +21,8 @@ pub mod detect;
 pub mod monitors;
 #[cfg(target_os = "linux")]
 pub mod mutter;
+#[cfg(target_os = "linux")]
+pub mod mutter_capture;
 #[cfg(target_os = "linux")]
 pub mod mutter_clipboard;
 #[cfg(target_os = "linux")]
@@ -71,7 +75,7 @@ pub struct Screen {
 enum Backend {
     X11,
     #[cfg(target_os = "linux")]
-    Mutter(Arc<mutter::MutterSession>),
+    Mutter(Arc<mutter::MutterLink>),
 }
 
 impl fmt::Debug for Screen {
@@ -101,10 +105,10 @@ impl Screen {
             }),
             #[cfg(target_os = "linux")]
             BackendKind::Mutter => {
-                let session = mutter::MutterSession::start().map_err(|e| ScreenError::Mutter(e.to_string()))?;
-                let displays = session.displays();
+                let link = mutter::MutterLink::start().map_err(|e| ScreenError::Mutter(e.to_string()))?;
+                let displays = link.current().1.displays();
                 Ok(Screen {
-                    backend: Backend::Mutter(Arc::new(session)),
+                    backend: Backend::Mutter(link),
                     displays,
                 })
             }
@@ -141,11 +145,7 @@ impl Screen {
         match &self.backend {
             Backend::X11 => Ok(Box::new(ScreenSource::open(index)?)),
             #[cfg(target_os = "linux")]
-            Backend::Mutter(session) => {
-                let n = self.displays.len();
-                let stream = session.stream(index).ok_or(MediaError::NoSuchDisplay(index, n))?;
-                Ok(Box::new(pipewire::PipeWireSource::open(stream.node_id)?))
-            }
+            Backend::Mutter(link) => Ok(Box::new(mutter_capture::MutterCapture::open(link.clone(), index)?)),
         }
     }
 
@@ -160,10 +160,7 @@ impl Screen {
         match &self.backend {
             Backend::X11 => Ok(Box::new(EnigoInjector::new(None)?)),
             #[cfg(target_os = "linux")]
-            Backend::Mutter(session) => Ok(Box::new(mutter_input::MutterInjector::new(
-                session.clone(),
-                &self.displays,
-            ))),
+            Backend::Mutter(link) => Ok(Box::new(mutter_input::MutterInjector::new(link.clone()))),
         }
     }
 
@@ -172,10 +169,10 @@ impl Screen {
         match &self.backend {
             Backend::X11 => ClipboardSource::system(),
             #[cfg(target_os = "linux")]
-            Backend::Mutter(session) => {
-                let session = session.clone();
+            Backend::Mutter(link) => {
+                let link = link.clone();
                 ClipboardSource::new("mutter", move || {
-                    Ok(Box::new(mutter_clipboard::MutterClipboard::open(&session)?))
+                    Ok(Box::new(mutter_clipboard::MutterClipboard::open(link.clone())?))
                 })
             }
         }

@@ -8,13 +8,19 @@
 //! Mutter ends a session when the D-Bus connection that made it closes, so
 //! the [`MutterSession`] owns its connection and lives as long as sharing
 //! does; dropping it stops the session.
+//!
+//! Mutter also ends it by itself whenever the monitors change (a new scale,
+//! resolution or layout closes every stream, and a closed stream closes
+//! the session). [`MutterLink`] holds the session in use and starts a new
+//! one when a user of it (capture, input, clipboard) finds it gone.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
@@ -52,6 +58,62 @@ pub enum MutterError {
     NoMonitor,
     #[error("Mutter did not start the stream of monitor {0} within {STREAM_TIMEOUT:?}")]
     NoStream(String),
+    #[error("the remote-desktop session ended; the last new one was tried under {RENEW_SPACING:?} ago")]
+    RenewTooSoon,
+}
+
+/// The least time between two attempts at a new session (Mutter may be gone for good).
+pub const RENEW_SPACING: Duration = Duration::from_secs(1);
+
+/// The session in use, numbered: 0 the first, +1 for each one started
+/// after Mutter ended the last (see the module doc).
+pub struct MutterLink {
+    current: Mutex<Current>,
+}
+
+struct Current {
+    generation: u64,
+    session: Arc<MutterSession>,
+    last_renewal: Option<Instant>,
+}
+
+impl MutterLink {
+    pub fn start() -> Result<Arc<MutterLink>, MutterError> {
+        Ok(Arc::new(MutterLink {
+            current: Mutex::new(Current {
+                generation: 0,
+                session: Arc::new(MutterSession::start()?),
+                last_renewal: None,
+            }),
+        }))
+    }
+
+    /// The session in use and its generation.
+    pub fn current(&self) -> (u64, Arc<MutterSession>) {
+        let c = self.current.lock().expect("mutter link");
+        (c.generation, c.session.clone())
+    }
+
+    /// Session `generation` stopped working: starts a new one, unless
+    /// another user of the link already did (then that one).
+    pub fn renew(&self, generation: u64) -> Result<(u64, Arc<MutterSession>), MutterError> {
+        let mut c = self.current.lock().expect("mutter link");
+        if c.generation != generation {
+            return Ok((c.generation, c.session.clone()));
+        }
+        if c.last_renewal.is_some_and(|t| t.elapsed() < RENEW_SPACING) {
+            return Err(MutterError::RenewTooSoon);
+        }
+        c.last_renewal = Some(Instant::now());
+        warn!(
+            generation,
+            "Mutter ended the remote-desktop session (the monitors changed?); starting a new one"
+        );
+        let session = Arc::new(MutterSession::start()?);
+        c.generation += 1;
+        c.session = session;
+        Ok((c.generation, c.session.clone()))
+    }
 }
 
 trait Context<T> {
@@ -121,6 +183,8 @@ pub struct MutterStream {
 /// A started remote-desktop session (see the module doc).
 pub struct MutterSession {
     session: Proxy<'static>,
+    /// Mutter said it closed the session (its `Closed` signal).
+    closed: Arc<AtomicBool>,
     streams: Vec<MutterStream>,
     planned: Vec<PlannedDisplay>,
 }
@@ -194,6 +258,20 @@ impl MutterSession {
         let session_id: String = session
             .get_property("SessionId")
             .ctx("RemoteDesktop.Session.SessionId")?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let closed_signal = session.receive_signal("Closed").ctx("subscribing to Closed")?;
+        let flag = closed.clone();
+        thread::Builder::new()
+            .name("holdfast-mutter-closed".into())
+            .spawn(move || {
+                if closed_signal.into_iter().next().is_some() {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            })
+            .map_err(|e| MutterError::Call {
+                what: "starting a thread",
+                source: Box::new(zbus::Error::Failure(e.to_string())),
+            })?;
 
         let cast = Proxy::new(&conn, SCREEN_CAST, SCREEN_CAST_PATH, SCREEN_CAST).ctx("ScreenCast")?;
         let options = HashMap::from([("remote-desktop-session-id", Value::from(session_id.as_str()))]);
@@ -256,6 +334,7 @@ impl MutterSession {
         );
         Ok(MutterSession {
             session,
+            closed,
             streams,
             planned,
         })
@@ -268,6 +347,11 @@ impl MutterSession {
 
     pub fn displays(&self) -> Vec<Display> {
         to_displays(&self.planned)
+    }
+
+    /// Mutter closed the session (the monitors changed, or it is going away).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// The remote-desktop session object (its clipboard).

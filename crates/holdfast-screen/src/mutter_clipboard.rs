@@ -14,7 +14,8 @@
 //!
 //! Reads are bounded in size ([`MAX_TEXT_BYTES`]) and time
 //! ([`READ_TIMEOUT`]): the other end of the pipe is whatever application
-//! owns the selection.
+//! owns the selection. When Mutter ends the session (the monitors changed),
+//! the clipboard is enabled again on the link's new one.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -27,7 +28,7 @@ use tracing::{debug, warn};
 use zbus::blocking::Proxy;
 use zbus::zvariant::{OwnedFd, OwnedValue, Value};
 
-use crate::mutter::MutterSession;
+use crate::mutter::{MutterLink, MutterSession};
 
 /// The text types this session offers, most specific first (GTK asks for
 /// the first, X11 clients through Xwayland for `UTF8_STRING`).
@@ -93,15 +94,64 @@ struct State {
     current: Option<String>,
 }
 
-/// The session's clipboard (see the module doc).
+/// The clipboard of a [`MutterLink`]'s session (see the module doc).
 pub struct MutterClipboard {
+    link: Arc<MutterLink>,
+    generation: u64,
+    inner: SessionClipboard,
+}
+
+impl MutterClipboard {
+    pub fn open(link: Arc<MutterLink>) -> Result<MutterClipboard, InputError> {
+        let (generation, session) = link.current();
+        Ok(MutterClipboard {
+            inner: SessionClipboard::open(&session)?,
+            link,
+            generation,
+        })
+    }
+
+    /// Moves to the link's newest session if the one in use was replaced.
+    fn follow(&mut self) {
+        let (generation, session) = self.link.current();
+        if session.is_closed() {
+            // Capture or input start the next one.
+            return;
+        }
+        if generation == self.generation {
+            return;
+        }
+        match SessionClipboard::open(&session) {
+            Ok(inner) => {
+                self.inner = inner;
+                self.generation = generation;
+            }
+            Err(e) => warn!("clipboard on the new remote-desktop session: {e}"),
+        }
+    }
+}
+
+impl Clipboard for MutterClipboard {
+    fn get_text(&mut self) -> Option<String> {
+        self.follow();
+        self.inner.get_text()
+    }
+
+    fn set_text(&mut self, text: &str) -> Result<(), String> {
+        self.follow();
+        self.inner.set_text(text)
+    }
+}
+
+/// The clipboard of one session.
+struct SessionClipboard {
     session: Proxy<'static>,
     state: Arc<Mutex<State>>,
 }
 
-impl MutterClipboard {
+impl SessionClipboard {
     /// Enables the session's clipboard and starts answering its signals.
-    pub fn open(mutter: &MutterSession) -> Result<MutterClipboard, InputError> {
+    fn open(mutter: &MutterSession) -> Result<SessionClipboard, InputError> {
         let session = mutter.session_proxy().clone();
         let err = |what: &str, e: zbus::Error| InputError::Open(format!("Mutter clipboard: {what}: {e}"));
         let signals = session
@@ -158,7 +208,7 @@ impl MutterClipboard {
                 }
             })
             .map_err(|e| InputError::Open(format!("cannot start the clipboard thread: {e}")))?;
-        Ok(MutterClipboard { session, state })
+        Ok(SessionClipboard { session, state })
     }
 }
 
@@ -202,7 +252,7 @@ fn read_selection(proxy: &Proxy<'static>, mime: &str) -> Result<String, String> 
     String::from_utf8(bytes).map_err(|_| "not UTF-8".into())
 }
 
-impl Clipboard for MutterClipboard {
+impl SessionClipboard {
     fn get_text(&mut self) -> Option<String> {
         let unread = self.state.lock().expect("clipboard state").unread.take();
         if let Some(mime) = unread {
@@ -229,7 +279,7 @@ impl Clipboard for MutterClipboard {
     }
 }
 
-impl Drop for MutterClipboard {
+impl Drop for SessionClipboard {
     fn drop(&mut self) {
         let _ = self.session.call_method("DisableClipboard", &());
     }

@@ -2,7 +2,8 @@
 //! Pointer positions go to the stream of the display they fall on,
 //! relative to it (Mutter applies the monitor's scale and position); keys
 //! go as keysyms, which Mutter types with the current layout, adding Shift
-//! or AltGr for the level a character needs.
+//! or AltGr for the level a character needs. When Mutter ends the session
+//! (the monitors changed), the injector moves to the link's new one.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use holdfast_input::{DisplayGeometry, Injector, InputError};
 use xkeysym::Keysym;
 
 use crate::monitors;
-use crate::mutter::MutterSession;
+use crate::mutter::{MutterLink, MutterSession};
 use crate::Display;
 
 /// evdev button codes (`linux/input-event-codes.h`), which Mutter takes.
@@ -119,36 +120,68 @@ pub fn text(text: &str) -> Vec<MutterEvent> {
     out
 }
 
-/// The injector over a [`MutterSession`].
+/// The injector over a [`MutterLink`]'s session.
 pub struct MutterInjector {
+    link: Arc<MutterLink>,
+    generation: u64,
     session: Arc<MutterSession>,
     streams: StreamMap,
     main: (u32, u32),
 }
 
 impl MutterInjector {
-    pub fn new(session: Arc<MutterSession>, displays: &[Display]) -> MutterInjector {
-        let paths = (0..displays.len())
-            .filter_map(|i| session.stream(i).map(|s| s.path.clone()))
-            .collect();
-        let injector = MutterInjector {
-            streams: StreamMap::new(displays, paths),
-            main: displays.first().map_or((1, 1), |d| (d.width, d.height)),
+    pub fn new(link: Arc<MutterLink>) -> MutterInjector {
+        let (generation, session) = link.current();
+        let mut injector = MutterInjector {
+            link,
+            generation,
+            streams: StreamMap::new(&[], Vec::new()),
+            main: (1, 1),
             session,
         };
+        injector.adopt();
+        injector
+    }
+
+    /// Takes up `self.session`: its streams, and its keyboard.
+    fn adopt(&mut self) {
+        let displays = self.session.displays();
+        let paths = (0..displays.len())
+            .filter_map(|i| self.session.stream(i).map(|s| s.path.clone()))
+            .collect();
+        self.streams = StreamMap::new(&displays, paths);
+        self.main = displays.first().map_or((1, 1), |d| (d.width, d.height));
         // Mutter adds the keyboard to the seat only when its first key event
         // arrives; windows bind it and take focus a moment later, so the
         // viewer's first few keys were lost (measured: "Hel" of "Hello").
         // One Shift tap now, which no application acts on, makes the keyboard
         // exist before anyone types.
-        if let Err(e) = injector.send_all(vec![key(Key::Shift, true), key(Key::Shift, false)]) {
+        if let Err(e) = self.send_all(vec![key(Key::Shift, true), key(Key::Shift, false)]) {
             tracing::debug!(error = %e, "could not announce the keyboard to Mutter");
         }
-        injector
     }
 
-    fn send(&self, event: MutterEvent) -> Result<(), InputError> {
-        let r = match &event {
+    /// Moves to the link's newest session if another user of it renewed
+    /// it, or starts one if ours was closed.
+    fn follow(&mut self) {
+        let (generation, session) = if self.session.is_closed() {
+            match self.link.renew(self.generation) {
+                Ok(current) => current,
+                Err(_) => return,
+            }
+        } else {
+            self.link.current()
+        };
+        if generation != self.generation {
+            tracing::info!(generation, "injecting into the new remote-desktop session");
+            self.generation = generation;
+            self.session = session;
+            self.adopt();
+        }
+    }
+
+    fn send(&self, event: &MutterEvent) -> Result<(), zbus::Error> {
+        match event {
             MutterEvent::Motion { stream, x, y } => self
                 .session
                 .notify("NotifyPointerMotionAbsolute", &(stream.as_str(), *x, *y)),
@@ -157,37 +190,56 @@ impl MutterInjector {
             MutterEvent::Keysym { keysym, pressed } => {
                 self.session.notify("NotifyKeyboardKeysym", &(*keysym, *pressed))
             }
-        };
-        r.map_err(|e| InputError::Inject(format!("Mutter remote desktop: {e}")))
+        }
     }
 
-    fn send_all(&self, events: Vec<MutterEvent>) -> Result<(), InputError> {
-        events.into_iter().try_for_each(|e| self.send(e))
+    fn send_all(&self, events: Vec<MutterEvent>) -> Result<(), zbus::Error> {
+        events.iter().try_for_each(|e| self.send(e))
+    }
+
+    /// Sends what `make` makes of the current streams; if the session has
+    /// ended, once more on a new one.
+    fn inject(&mut self, make: impl Fn(&StreamMap) -> Result<Vec<MutterEvent>, InputError>) -> Result<(), InputError> {
+        self.follow();
+        let first = self.send_all(make(&self.streams)?);
+        let Err(e) = first else { return Ok(()) };
+        match self.link.renew(self.generation) {
+            Ok((generation, session)) if generation != self.generation => {
+                self.generation = generation;
+                self.session = session;
+                self.adopt();
+                self.send_all(make(&self.streams)?)
+                    .map_err(|e| InputError::Inject(format!("Mutter remote desktop: {e}")))
+            }
+            _ => Err(InputError::Inject(format!("Mutter remote desktop: {e}"))),
+        }
     }
 }
 
 impl Injector for MutterInjector {
     fn move_to(&mut self, x: i32, y: i32) -> Result<(), InputError> {
-        match self.streams.motion(x, y) {
-            Some(e) => self.send(e),
-            None => Err(InputError::Inject("no display to move the pointer on".into())),
-        }
+        self.inject(|streams| {
+            streams
+                .motion(x, y)
+                .map(|e| vec![e])
+                .ok_or_else(|| InputError::Inject("no display to move the pointer on".into()))
+        })
     }
 
     fn button(&mut self, b: Button, down: bool) -> Result<(), InputError> {
-        self.send_all(button(b, down))
+        self.inject(|_| Ok(button(b, down)))
     }
 
     fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
-        self.send_all(scroll(dx, dy))
+        self.inject(|_| Ok(scroll(dx, dy)))
     }
 
     fn key(&mut self, k: Key, down: bool) -> Result<(), InputError> {
-        self.send(key(k, down))
+        self.inject(|_| Ok(vec![key(k, down)]))
     }
 
     fn text(&mut self, t: &str) -> Result<(), InputError> {
-        self.send_all(text(t))
+        self.inject(|_| Ok(text(t)))
     }
 
     fn main_display(&self) -> Result<(u32, u32), InputError> {

@@ -315,6 +315,11 @@ impl PipeWireSource {
         }
     }
 
+    /// Why the stream stopped, once it has (the compositor ended it, or PipeWire failed).
+    pub fn error(&self) -> Option<String> {
+        self.shared.slot.lock().expect("pipewire slot").error.clone()
+    }
+
     /// Frames PipeWire delivered that were malformed (dropped).
     pub fn dropped(&self) -> u64 {
         self.shared.slot.lock().expect("pipewire slot").dropped

@@ -194,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
             _ = transfers_tick.tick(), if cli.transfers_every_ms > 0 => {
                 let s = v.transfer.state.borrow().clone();
                 println!("{}", json!({"event": "transfers", "at_ms": unix_ms(), "connected": s.connected,
-                    "rejected": s.rejected, "transfers": s.transfers}));
+                    "allowed": s.allowed, "rejected": s.rejected, "transfers": s.transfers}));
                 continue;
             }
             out = v.transfer.events.recv() => {

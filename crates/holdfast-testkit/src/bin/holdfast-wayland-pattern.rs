@@ -233,7 +233,22 @@ impl SeatHandler for Pattern {
             emit(json!({"event": "seat", "capability": "pointer"}));
         }
     }
-    fn remove_capability(&mut self, _: &Connection, _: &QueueHandle<Self>, _: wl_seat::WlSeat, _: Capability) {}
+    // A remote-desktop session's devices go when it ends (Mutter ends it
+    // when the monitors change): let go, so the next session's are taken up.
+    fn remove_capability(&mut self, _: &Connection, _: &QueueHandle<Self>, _: wl_seat::WlSeat, cap: Capability) {
+        if cap == Capability::Keyboard {
+            if let Some(k) = self.keyboard.take() {
+                k.release();
+                emit(json!({"event": "seat-lost", "capability": "keyboard"}));
+            }
+        }
+        if cap == Capability::Pointer {
+            if let Some(p) = self.pointer.take() {
+                p.release();
+                emit(json!({"event": "seat-lost", "capability": "pointer"}));
+            }
+        }
+    }
     fn remove_seat(&mut self, _: &Connection, _: &QueueHandle<Self>, _: wl_seat::WlSeat) {}
 }
 
