@@ -221,8 +221,26 @@ fn write_selection(proxy: &Proxy<'static>, serial: u32, text: &str) -> bool {
             return false;
         }
     };
-    let mut pipe = std::fs::File::from(std::os::fd::OwnedFd::from(fd));
+    let mut pipe = blocking(fd);
     pipe.write_all(text.as_bytes()).is_ok()
+}
+
+/// The pipe as a blocking file. Mutter (GLib) creates it with O_NONBLOCK,
+/// so a read before the owner wrote, or a write past the pipe's buffer,
+/// failed with EAGAIN (the clipboard test caught it under load); the
+/// reads are bounded in time by their own thread instead.
+fn blocking(fd: OwnedFd) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::from(std::os::fd::OwnedFd::from(fd));
+    let raw = file.as_raw_fd();
+    // SAFETY: `raw` is an open descriptor owned by `file` for this call.
+    unsafe {
+        let flags = libc::fcntl(raw, libc::F_GETFL);
+        if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
+            libc::fcntl(raw, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    file
 }
 
 /// Reads the selection as `mime`, at most [`MAX_TEXT_BYTES`], within
@@ -232,7 +250,7 @@ fn read_selection(proxy: &Proxy<'static>, mime: &str) -> Result<String, String> 
     let fd: OwnedFd = proxy
         .call("SelectionRead", &(mime,))
         .map_err(|e| format!("SelectionRead: {e}"))?;
-    let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(fd));
+    let pipe = blocking(fd);
     let (tx, rx) = mpsc::channel();
     thread::Builder::new()
         .name("holdfast-clipboard-read".into())

@@ -198,11 +198,15 @@ impl MutterInjector {
     }
 
     /// Sends what `make` makes of the current streams; if the session has
-    /// ended, once more on a new one.
+    /// ended, once more on a new one. Any other refusal is only reported: a
+    /// viewer's odd input must never cost everyone the session.
     fn inject(&mut self, make: impl Fn(&StreamMap) -> Result<Vec<MutterEvent>, InputError>) -> Result<(), InputError> {
         self.follow();
         let first = self.send_all(make(&self.streams)?);
         let Err(e) = first else { return Ok(()) };
+        if !(self.session.is_closed() || session_gone(&e)) {
+            return Err(InputError::Inject(format!("Mutter remote desktop: {e}")));
+        }
         match self.link.renew(self.generation) {
             Ok((generation, session)) if generation != self.generation => {
                 self.generation = generation;
@@ -214,6 +218,34 @@ impl MutterInjector {
             _ => Err(InputError::Inject(format!("Mutter remote desktop: {e}"))),
         }
     }
+}
+
+/// Whether a failed call says the session object is gone (rather than
+/// refusing this one call).
+fn session_gone(e: &zbus::Error) -> bool {
+    match e {
+        zbus::Error::MethodError(name, ..) => gone_by_name(name.as_str()),
+        zbus::Error::FDO(e) => matches!(
+            **e,
+            zbus::fdo::Error::UnknownMethod(_)
+                | zbus::fdo::Error::UnknownObject(_)
+                | zbus::fdo::Error::UnknownInterface(_)
+                | zbus::fdo::Error::ServiceUnknown(_)
+        ),
+        zbus::Error::InputOutput(_) => true,
+        _ => false,
+    }
+}
+
+/// GDBus answers a call on an unexported object with `UnknownMethod`.
+fn gone_by_name(name: &str) -> bool {
+    matches!(
+        name,
+        "org.freedesktop.DBus.Error.UnknownMethod"
+            | "org.freedesktop.DBus.Error.UnknownObject"
+            | "org.freedesktop.DBus.Error.UnknownInterface"
+            | "org.freedesktop.DBus.Error.ServiceUnknown"
+    )
 }
 
 impl Injector for MutterInjector {
@@ -347,5 +379,17 @@ mod tests {
         // 'A' is its own keysym (Mutter adds Shift); 'é' is eacute.
         assert_eq!(presses, [0x68, 0x41, 0x20, 0xe9, 0xff0d]);
         assert_eq!(typed.len(), 10, "each press has its release");
+    }
+
+    #[test]
+    fn only_a_vanished_session_is_worth_a_new_one() {
+        assert!(gone_by_name("org.freedesktop.DBus.Error.UnknownMethod"));
+        assert!(gone_by_name("org.freedesktop.DBus.Error.UnknownObject"));
+        assert!(!gone_by_name("org.freedesktop.DBus.Error.InvalidArgs"));
+        assert!(!gone_by_name("org.freedesktop.DBus.Error.Failed"));
+        assert!(!session_gone(&zbus::Error::Failure("refused".into())));
+        assert!(session_gone(&zbus::Error::FDO(Box::new(
+            zbus::fdo::Error::UnknownObject("/org/gnome/Mutter/RemoteDesktop/Session/u1".into())
+        ))));
     }
 }
