@@ -22,17 +22,12 @@ use std::time::{Duration, Instant};
 
 use holdfast_testkit::gnome::{self, GnomeSession};
 use holdfast_testkit::pattern::close;
+use holdfast_testkit::wayland_pattern::{BOTTOM_LEFT, BOTTOM_RIGHT, FILL, TOP_RIGHT};
 use holdfast_testkit::{
     artifacts_dir, bin, start_probe_viewer, start_signal, wait_for, AppDriver, Browser, Netns, Proc,
 };
 use serde_json::Value;
 
-/// What `holdfast-wayland-pattern` paints (its default top-left fill and
-/// the three fixed quadrants), as (r, g, b).
-const FILL: [u8; 3] = [0xd0, 0x30, 0x30];
-const TOP_RIGHT: [u8; 3] = [0x30, 0xd0, 0x30];
-const BOTTOM_LEFT: [u8; 3] = [0x30, 0x30, 0xd0];
-const BOTTOM_RIGHT: [u8; 3] = [0xf0, 0xf0, 0xf0];
 /// Codec and colour-conversion error allowed per channel.
 const TOLERANCE: u8 = 24;
 

@@ -1563,14 +1563,13 @@ impl HostLoop {
                 generation,
                 round,
             } => {
-                if let Some(v) = self
-                    .viewers
-                    .get(&from)
-                    .filter(|v| v.generation == generation && v.round != round)
-                {
+                let Some(v) = self.viewers.get_mut(&from).filter(|v| v.generation == generation) else {
+                    return Ok(());
+                };
+                if v.round != round {
                     // Offers queued while the viewer was away all reach it and are all answered.
                     debug!(peer = %from, round, current = v.round, "ignoring the answer to an earlier offer");
-                } else if let Some(v) = self.viewers.get_mut(&from).filter(|v| v.generation == generation) {
+                } else {
                     v.pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
                     v.remote_set = true;
                     for c in std::mem::take(&mut v.pending) {

@@ -73,6 +73,21 @@ pub mod pattern {
     }
 }
 
+pub mod wayland_pattern {
+    //! What `holdfast-wayland-pattern` paints (its default top-left fill
+    //! and the three fixed quadrants), as (r, g, b): one definition for the
+    //! window and the tests that look for its colours.
+    pub const FILL: [u8; 3] = [0xd0, 0x30, 0x30];
+    pub const TOP_RIGHT: [u8; 3] = [0x30, 0xd0, 0x30];
+    pub const BOTTOM_LEFT: [u8; 3] = [0x30, 0x30, 0xd0];
+    pub const BOTTOM_RIGHT: [u8; 3] = [0xf0, 0xf0, 0xf0];
+
+    /// A colour as 0xRRGGBB.
+    pub const fn packed(c: [u8; 3]) -> u32 {
+        (c[0] as u32) << 16 | (c[1] as u32) << 8 | c[2] as u32
+    }
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

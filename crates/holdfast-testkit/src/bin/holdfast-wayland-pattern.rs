@@ -16,6 +16,7 @@
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
+use holdfast_testkit::wayland_pattern::{self, packed};
 use serde_json::json;
 use smithay_client_toolkit::compositor::{CompositorHandler, CompositorState};
 use smithay_client_toolkit::output::{OutputHandler, OutputState};
@@ -38,10 +39,10 @@ use wayland_client::protocol::{wl_keyboard, wl_output, wl_pointer, wl_seat, wl_s
 use wayland_client::{Connection, QueueHandle};
 
 /// The quadrants' colours other than the top-left one (RGB).
-const TOP_RIGHT: u32 = 0x30d030;
-const BOTTOM_LEFT: u32 = 0x3030d0;
-const BOTTOM_RIGHT: u32 = 0xf0f0f0;
-const DEFAULT_FILL: u32 = 0xd03030;
+const TOP_RIGHT: u32 = packed(wayland_pattern::TOP_RIGHT);
+const BOTTOM_LEFT: u32 = packed(wayland_pattern::BOTTOM_LEFT);
+const BOTTOM_RIGHT: u32 = packed(wayland_pattern::BOTTOM_RIGHT);
+const DEFAULT_FILL: u32 = packed(wayland_pattern::FILL);
 /// The moving band's width and step per frame, in pixels.
 const BAND_WIDTH: u32 = 64;
 const BAND_STEP: u32 = 24;
