@@ -86,6 +86,17 @@ use holdfast_transfer::Collision;
 
 /// Captures per second after this many unchanged frames in a row drop to the idle rate.
 const IDLE_AFTER_UNCHANGED: u32 = 3;
+/// Video a viewer has not received this long after it was sent is given up
+/// (SCTP partial reliability, RFC 3758): a picture that old is worth less
+/// than the path it would take, and everything sent after it waits behind it
+/// in the ordered channel. The viewer finds the gap in the frame numbers and
+/// asks for a keyframe. Only under rate control, which keeps the queue near
+/// 100 ms, so this acts only when a path falls faster than the controller can
+/// follow (a big frame sent just before a link drops from 8 Mbit/s to 500
+/// kbit/s held the picture for 6-7 s). Without it (`--rate-control fixed`)
+/// the queue is seconds long by design, and the 4 MiB ceiling alone bounds it,
+/// every frame delivered as before.
+const VIDEO_LIFETIME_MS: u16 = 3000;
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -367,6 +378,8 @@ pub struct ViewerStats {
     pub target_kbps: Option<u32>,
     pub queue_delay_ms: Option<f64>,
     pub delivery_kbps: Option<f64>,
+    /// How long ago the oldest unacknowledged byte was due (wall-clock).
+    pub overdue_ms: Option<f64>,
     /// What big frames sent on an idle channel arrived at lately.
     pub burst_kbps: Option<f64>,
     /// Captures rate control held back: delivery was late / the path was
@@ -1626,7 +1639,16 @@ impl HostLoop {
             ordered: false,
             ..Default::default()
         });
-        let video = pc.create_data_channel("video", ordered.clone()).await?;
+        let video = pc
+            .create_data_channel(
+                "video",
+                Some(RTCDataChannelInit {
+                    ordered: true,
+                    max_packet_life_time: self.config.rate.map(|_| VIDEO_LIFETIME_MS),
+                    ..Default::default()
+                }),
+            )
+            .await?;
         let commands = pc.create_data_channel("commands", unordered).await?;
         // Reliable and ordered, polled by the session's transfer task.
         let transfer = pc
@@ -2185,6 +2207,7 @@ impl HostLoop {
             if let Some(bps) = v.link.capacity_bps(now) {
                 tick.capacity_bps = Some(tick.capacity_bps.map_or(bps, |c| c.min(bps)));
             }
+            tick.overdue = tick.overdue.max(v.link.overdue(now).unwrap_or_default());
             if self.in_flight.is_some() || now < self.next_capture_at {
                 continue;
             }
@@ -2210,6 +2233,10 @@ impl HostLoop {
         if dropped {
             // No frame may complete to publish this (idle screen, drops), so publish now.
             self.publish_stats();
+        }
+        // Seen behind between frames counts too: no bigger size for a while.
+        for (policy, t) in self.scale.iter_mut().zip(&lane_ticks) {
+            policy.handle_overdue(now, t.overdue);
         }
         let reqs: Vec<(usize, FrameRequest)> = lane_ticks
             .iter()
@@ -2346,6 +2373,8 @@ impl HostLoop {
 struct LaneTick {
     bitrate_kbps: Option<u32>,
     capacity_bps: Option<f64>,
+    /// The most overdue of its viewers' oldest unacknowledged bytes.
+    overdue: Duration,
     force_keyframe: bool,
     wanted: bool,
 }

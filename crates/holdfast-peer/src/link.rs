@@ -525,6 +525,12 @@ impl ViewerLink {
         self.rate.as_ref().map(|r| r.capacity_bps(now))
     }
 
+    /// How long ago the oldest byte this viewer has not acknowledged was due,
+    /// if rate control runs (see [`crate::rate::RateControl::overdue`]).
+    pub fn overdue(&self, now: Instant) -> Option<Duration> {
+        self.rate.as_ref().map(|r| r.overdue(now))
+    }
+
     /// The next frame's keyframe must be a keyframe (a new display, a new viewer).
     pub fn request_keyframe(&mut self) {
         self.gate.request_keyframe();
@@ -611,6 +617,7 @@ impl ViewerLink {
             stats.target_kbps = Some(rate.target_bps() / 1000);
             stats.queue_delay_ms = Some(rate.queue_delay().as_secs_f64() * 1000.0);
             stats.delivery_kbps = rate.delivery_bps().map(|b| b / 1000.0);
+            stats.overdue_ms = Some(rate.overdue(now).as_secs_f64() * 1000.0);
             stats.burst_kbps = rate.burst_bps(now).map(|b| b / 1000.0);
             (stats.paced_late, stats.paced_bucket) = rate.held_counts();
         }

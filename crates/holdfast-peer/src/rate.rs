@@ -286,6 +286,25 @@ impl RateControl {
         self.last_delay
     }
 
+    /// How long ago the oldest unacknowledged byte was due to have arrived
+    /// (its departure at the capacity, plus the round-trip floor), the last
+    /// two packets not counted (a receiver may hold a lone packet's
+    /// acknowledgement). Unlike [`queue_delay`](Self::queue_delay), which
+    /// counts the bytes behind as time *at the capacity*, this is wall-clock
+    /// time, so it does not shrink when the capacity is overestimated: just
+    /// after a link falls from 8 Mbit/s to 500 kbit/s a queue of small frames
+    /// is 30 ms behind at the old capacity while its oldest byte has waited
+    /// half a second. Zero with nothing outstanding.
+    pub fn overdue(&self, now: Instant) -> Duration {
+        let oldest = self.delivered_total + BURST_TAIL_BYTES;
+        let Some(f) = self.frames.iter().find(|f| f.begin <= oldest && oldest < f.end) else {
+            return Duration::ZERO;
+        };
+        let share = (oldest - f.begin) as f64 / (f.end - f.begin) as f64;
+        let due = f.starts + (f.leaves - f.starts).mul_f64(share) + self.rtt_floor().unwrap_or(Duration::ZERO);
+        now.saturating_duration_since(due)
+    }
+
     /// The delivery rate measured at the last update, if data was moving.
     pub fn delivery_bps(&self) -> Option<f64> {
         self.last_delivery_bps
@@ -953,6 +972,47 @@ mod tests {
             // Samples age out.
             sim.run_for(BURST_WINDOW + Duration::from_secs(1));
             assert_eq!(sim.rate.burst_bps(sim.now), None);
+        }
+    }
+
+    /// Small frames (5 KB every 50 ms, 800 kbit/s) into a path the
+    /// controller believes carries 8 Mbit/s: on a true 8 Mbit/s path nothing
+    /// is overdue beyond a lone packet's delayed acknowledgement; on a path
+    /// that fell to 500 kbit/s the oldest byte has waited about 0.4 s after a
+    /// second, while the lateness at the old capacity still looks harmless.
+    #[test]
+    fn overdue_is_wall_clock_time_however_wrong_the_capacity() {
+        for (path_bps, overdue_within) in [(8_000_000.0, 0.0..0.05), (500_000.0, 0.3..0.5)] {
+            let t0 = Instant::now();
+            let mut rate = RateControl::new(RateConfig {
+                start_bps: 8_000_000.0,
+                ..RateConfig::default()
+            });
+            rate.on_rtt(t0, MS);
+            let (mut sent, mut delivered) = (0u64, 0.0f64);
+            for ms_now in 0..=1000u32 {
+                let now = t0 + MS * ms_now;
+                if ms_now % 50 == 0 && ms_now < 1000 {
+                    rate.on_sent(now, 5000);
+                    sent += 5000;
+                }
+                // Delivered at the path's rate, acknowledged in whole packets
+                // but for a last lone one (held as a delayed SACK would).
+                delivered = (delivered + path_bps / 8.0 / 1000.0).min(sent as f64);
+                let acked = ((delivered as u64 / PACKET) * PACKET).min(sent.saturating_sub(PACKET));
+                rate.on_queue(now, (sent - acked) as usize);
+            }
+            let now = t0 + MS * 1000;
+            let overdue = rate.overdue(now).as_secs_f64();
+            eprintln!(
+                "{path_bps} b/s: overdue {overdue:.3} s, lateness at the capacity {:?}",
+                rate.delay(now)
+            );
+            assert!(
+                overdue_within.contains(&overdue),
+                "overdue {overdue} s on {path_bps} b/s"
+            );
+            assert!(rate.delay(now) < QUEUE_TARGET, "the lateness misses it");
         }
     }
 

@@ -23,6 +23,14 @@
 //! keyframe the new size starts with fits the budget too: measured on this
 //! content, page switches at a quarter of the area were a third of the
 //! keyframe, and counting them alone took the size up and straight back down.
+//! Nor up while the path is behind: if the oldest byte the viewer has not
+//! acknowledged was due more than [`BIG_FRAME_BUDGET`] ago
+//! ([`ScalePolicy::handle_overdue`]), the capacity is out of date, and for
+//! [`UP_WINDOW`] after that no bigger size is tried. A link that falls from
+//! 8 Mbit/s to 500 kbit/s under a queue of small frames shows it within a
+//! second in this wall-clock age, while the capacity still reads 8 Mbit/s:
+//! a step up then put a 300 KB keyframe into a 500 kbit/s path, and the
+//! picture stood still for 6 s behind it.
 //!
 //! The start: nothing is known of the path but the rate controller's start
 //! estimate. The first picture is made small enough to arrive within
@@ -113,6 +121,8 @@ pub struct ScalePolicy {
     changes: u64,
     /// Capacities decided on over the last [`UP_WINDOW`].
     capacities: VecDeque<(Instant, f64)>,
+    /// When the path was last seen behind ([`ScalePolicy::handle_overdue`]).
+    behind_at: Option<Instant>,
     tuning: Tuning,
     tuning_changed_at: Option<Instant>,
 }
@@ -135,6 +145,7 @@ impl ScalePolicy {
             changed_at: None,
             changes: 0,
             capacities: VecDeque::new(),
+            behind_at: None,
             tuning: Tuning::Screen,
             tuning_changed_at: None,
         }
@@ -167,12 +178,23 @@ impl ScalePolicy {
         self.screen_pixels = width as f64 * height as f64;
     }
 
+    /// How long ago the oldest byte the lane's slowest viewer has not
+    /// acknowledged was due ([`crate::rate::RateControl::overdue`]). More
+    /// than [`BIG_FRAME_BUDGET`] says the path carries less than its capacity
+    /// reads: no bigger size for [`UP_WINDOW`].
+    pub fn handle_overdue(&mut self, now: Instant, overdue: Duration) {
+        if overdue > BIG_FRAME_BUDGET {
+            self.behind_at = Some(now);
+        }
+    }
+
     /// The viewers this size is decided for changed (a slow one left for
     /// another encoder): the capacities seen so far were theirs, so going
     /// up no longer waits for them to age out. What frames cost is kept.
     pub fn handle_viewers_changed(&mut self) {
         self.capacities.clear();
         self.changed_at = None;
+        self.behind_at = None;
     }
 
     /// A frame of `bytes` (a keyframe or not) was encoded at `coded` pixels
@@ -321,6 +343,9 @@ impl ScalePolicy {
             && self
                 .changed_at
                 .is_none_or(|t| now.saturating_duration_since(t) >= UP_HOLD)
+            && self
+                .behind_at
+                .is_none_or(|t| now.saturating_duration_since(t) >= UP_WINDOW)
         {
             // Up to the largest whose big change and first keyframe both fit
             // with room to spare, if any is larger than now. The keyframe
@@ -504,6 +529,50 @@ mod tests {
             p.decide(t3 + UP_WINDOW + Duration::from_millis(20), 100_000_000.0),
             Scale::FULL
         );
+    }
+
+    /// The path read 8 Mbit/s and its capacity still does, but what was
+    /// sent a second ago has not arrived: no bigger size (its keyframe would
+    /// queue behind it) until the path has kept up for a whole window.
+    #[test]
+    fn a_path_that_is_behind_is_not_given_a_bigger_size() {
+        let fast = 12_000_000.0;
+        // 2 Mbit/s (a third of each side), then a window at 12 Mbit/s during
+        // which the path is found `overdue` once, a second into it.
+        let run = |overdue: Duration| {
+            let t0 = Instant::now();
+            let mut p = policy();
+            encode_as(&mut p, 300_000.0, true);
+            assert_eq!(p.decide(t0, 2_000_000.0), Scale::step(3));
+            encode(&mut p, 300_000.0);
+            let t1 = hold(&mut p, t0, 2_000_000.0);
+            let mut t = t1;
+            while t < t1 + UP_WINDOW + Duration::from_millis(200) {
+                t += Duration::from_millis(100);
+                let reading = if t == t1 + Duration::from_secs(1) {
+                    overdue
+                } else {
+                    Duration::ZERO
+                };
+                p.handle_overdue(t, reading);
+                p.decide(t, fast);
+            }
+            (p, t)
+        };
+        let (p, _) = run(BIG_FRAME_BUDGET);
+        assert!(p.scale().index() < 3, "up, nothing beyond the budget: {:?}", p.scale());
+
+        let (mut p, t) = run(Duration::from_millis(400));
+        assert_eq!(p.scale(), Scale::step(3), "held: behind within the window");
+        let mut up = p.scale();
+        for i in 1..=10 {
+            up = p.decide(t + Duration::from_millis(100) * i, fast);
+        }
+        assert!(up.index() < 3, "up a window after the path was behind: {up:?}");
+        // Down is never held back.
+        let t = t + Duration::from_secs(2);
+        p.handle_overdue(t, Duration::from_secs(1));
+        assert_eq!(p.decide(t, 500_000.0), Scale::step(4));
     }
 
     #[test]

@@ -241,6 +241,34 @@ fn shape(ns: &Netns, dev: &str, rate_kbit: Option<u32>) -> Result<()> {
     crate::shape_egress(&ns.name, dev, rate_kbit).with_context(|| format!("shaping {dev} to {rate_kbit:?} kbit/s"))
 }
 
+/// Appends one line per viewer of the host's stats file to `trace`: the
+/// phase, the time into it and the rate controller's figures.
+fn trace_host(trace: &mut Option<std::fs::File>, stats_file: &Path, phase: usize, at: Duration) {
+    use std::io::Write;
+    let (Some(out), Some(v)) = (trace.as_mut(), read_json(stats_file)) else {
+        return;
+    };
+    for viewer in v["viewers"].as_array().into_iter().flatten() {
+        let f = |k: &str| viewer[k].as_f64().map_or("-".to_string(), |x| format!("{x:.0}"));
+        let _ = writeln!(
+            out,
+            "phase {phase} t {:6.2} s peer {} estimate {} burst {} delivery {} queued {} delay_ms {} overdue_ms {} sent {} paced_late {} paced_bucket {} size {}",
+            at.as_secs_f64(),
+            viewer["peer_id"].as_str().unwrap_or("?"),
+            f("estimate_kbps"),
+            f("burst_kbps"),
+            f("delivery_kbps"),
+            f("queued_bytes"),
+            f("queue_delay_ms"),
+            f("overdue_ms"),
+            f("bytes_sent"),
+            f("paced_late"),
+            f("paced_bucket"),
+            viewer["coded_size"],
+        );
+    }
+}
+
 /// Runs `scenario`; artefacts (logs) go to `art`.
 pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
     let lan = Lan::new()?;
@@ -316,6 +344,8 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
         ..Default::default()
     };
     let mut bounds = Vec::new(); // (start unix ms, end unix ms) per phase
+                                 // What the host said of its viewers through the run, for a failure's post-mortem.
+    let mut trace = std::fs::File::create(art.join("host-trace.txt")).ok();
     for (i, phase) in scenario.phases.iter().enumerate() {
         if i > 0 {
             shape(&host_ns, &host_link.dev, phase.rate_kbit)?;
@@ -330,6 +360,7 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
         let (mut estimate_kbit, mut sent) = (Vec::new(), vec![(Duration::ZERO, 0)]);
         while t.elapsed() < phase.length {
             std::thread::sleep(Duration::from_millis(250).min(phase.length.saturating_sub(t.elapsed())));
+            trace_host(&mut trace, &stats_file, i, t.elapsed());
             let (bytes, estimate) = host_figures();
             estimate_kbit.extend(estimate.map(|e| (t.elapsed(), e)));
             sent.push((t.elapsed(), bytes.saturating_sub(bytes0)));
