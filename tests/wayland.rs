@@ -462,19 +462,115 @@ fn the_desktop_app_on_wayland_shows_its_host_screen_and_shares_the_gnome_desktop
 /// session (Mutter has no wlr-data-control for arboard): text a viewer
 /// shares is what a Wayland client on the host pastes, and text a Wayland
 /// client copies reaches the viewer, whole.
+/// A GNOME session shared by a host whose probe viewer may use the clipboard.
+struct ClipboardSession {
+    session: GnomeSession,
+    _ns: Netns,
+    _signal: Proc,
+    host: Proc,
+    viewer: Proc,
+}
+
+impl ClipboardSession {
+    fn start(name: &str) -> anyhow::Result<ClipboardSession> {
+        gnome::available()?;
+        let art = artifacts_dir(name);
+        let session = GnomeSession::start(&[(1280, 720)], &art)?;
+        let ns = Netns::new()?;
+        let signal = start_signal(&ns, "127.0.0.1", &art)?;
+        let (host, room) = start_wayland_host(&ns, &session, &["--log", "info,holdfast_screen=debug"], &art, "host")?;
+        let viewer = start_probe_viewer(&ns, SIGNAL, &room, &["--transfers-every-ms", "200"], &art)?;
+        wait_for(Duration::from_secs(20), "the clipboard allowed at the viewer", || {
+            let (ev, _) = viewer.next_event(&["transfers"], Duration::from_secs(20))?;
+            Ok((ev["connected"] == true && ev["allowed"]["clipboard"] == true).then_some(()))
+        })?;
+        Ok(ClipboardSession {
+            session,
+            _ns: ns,
+            _signal: signal,
+            host,
+            viewer,
+        })
+    }
+}
+
+/// Applications on the host are not trusted with the clipboard either: one
+/// that asks to paste a viewer's text and never reads it, and one that
+/// copies more than the 1 MiB the host shares. The first must cost the host
+/// at most its write timeout (a blocking write once held the thread that
+/// answers Mutter for as long as the paster waited: nothing copied after it
+/// reached a viewer); the second is not shared at all. Text copied after
+/// each still arrives, and first.
+#[test]
+fn a_paster_that_never_reads_or_an_oversized_copy_does_not_stall_the_clipboard() -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut c = ClipboardSession::start("wayland_clipboard_hostile")?;
+    let ClipboardSession {
+        session, host, viewer, ..
+    } = &mut c;
+    let host_copy_arrives = |viewer: &Proc, text: &str, within: Duration| -> anyhow::Result<()> {
+        let status = session.command("wl-copy").arg(text).status()?;
+        anyhow::ensure!(status.success(), "wl-copy failed");
+        let want = holdfast_testkit::files::sha256_hex(text.as_bytes());
+        let (ev, _) = viewer
+            .next_event(&["clipboard"], within)
+            .map_err(|e| anyhow::anyhow!("{e}: {text:?} did not reach the viewer; host log:\n{}", host_log(host)))?;
+        anyhow::ensure!(
+            ev["sha256"] == want.as_str(),
+            "the viewer got other text than {text:?}: {ev}"
+        );
+        Ok(())
+    };
+
+    // The viewer's 900 KB (under the limit, far over what the pipes between
+    // the host and a paster buffer) is on the host's clipboard.
+    let big = "0123456789abcdef".repeat(900 * 1024 / 16);
+    viewer.write_line(&format!("clipboard {big}"))?;
+    wait_for(Duration::from_secs(15), "the viewer's text on the host", || {
+        let out = session.command("wl-paste").args(["--no-newline"]).output()?;
+        Ok((out.stdout.len() == big.len()).then_some(()))
+    })?;
+    // A paster that never reads: wl-paste into a pipe nobody drains.
+    let mut stalled = session
+        .command("wl-paste")
+        .args(["--no-newline"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    std::thread::sleep(Duration::from_millis(500));
+    anyhow::ensure!(
+        stalled.try_wait()?.is_none(),
+        "the stalled paster exited: it read everything"
+    );
+    let t = Instant::now();
+    host_copy_arrives(viewer, "copied while a paste stalls", Duration::from_secs(8))?;
+    let after_stall = t.elapsed();
+    let _ = stalled.kill();
+    let _ = stalled.wait();
+
+    // More than the host shares: not sent; what is copied next is.
+    let mut oversized = session.command("wl-copy").stdin(std::process::Stdio::piped()).spawn()?;
+    oversized
+        .stdin
+        .take()
+        .expect("wl-copy's stdin")
+        .write_all("x".repeat(1024 * 1024 + 1).as_bytes())?;
+    anyhow::ensure!(oversized.wait()?.success(), "wl-copy of the oversized text failed");
+    if let Ok((ev, _)) = viewer.next_event(&["clipboard"], Duration::from_secs(4)) {
+        anyhow::bail!("the oversized copy reached the viewer: {} chars", ev["chars"]);
+    }
+    host_copy_arrives(viewer, "copied after the oversized text", Duration::from_secs(5))?;
+    eprintln!(
+        "a copy made while a paste stalled reached the viewer after {after_stall:?}; the oversized copy never did"
+    );
+    Ok(())
+}
+
 #[test]
 fn the_clipboard_crosses_both_ways_on_gnome_wayland() -> anyhow::Result<()> {
-    gnome::available()?;
-    let art = artifacts_dir("wayland_clipboard");
-    let session = GnomeSession::start(&[(1280, 720)], &art)?;
-    let ns = Netns::new()?;
-    let _signal = start_signal(&ns, "127.0.0.1", &art)?;
-    let (host, room) = start_wayland_host(&ns, &session, &["--log", "info,holdfast_screen=debug"], &art, "host")?;
-    let mut viewer = start_probe_viewer(&ns, SIGNAL, &room, &["--transfers-every-ms", "200"], &art)?;
-    wait_for(Duration::from_secs(20), "the clipboard allowed at the viewer", || {
-        let (ev, _) = viewer.next_event(&["transfers"], Duration::from_secs(20))?;
-        Ok((ev["connected"] == true && ev["allowed"]["clipboard"] == true).then_some(()))
-    })?;
+    let mut c = ClipboardSession::start("wayland_clipboard")?;
+    let ClipboardSession {
+        session, host, viewer, ..
+    } = &mut c;
 
     // Viewer to host, once: a Wayland client pastes it (wl-paste, inside the session).
     let text = "Grüße aus dem Viewer — 你好 ✓";
@@ -488,7 +584,7 @@ fn the_clipboard_crosses_both_ways_on_gnome_wayland() -> anyhow::Result<()> {
         pasted = paste()?;
         Ok((pasted == text).then_some(()))
     })
-    .map_err(|e| anyhow::anyhow!("{e}: wl-paste gave {pasted:?}; host log:\n{}", host_log(&host)))?;
+    .map_err(|e| anyhow::anyhow!("{e}: wl-paste gave {pasted:?}; host log:\n{}", host_log(host)))?;
 
     // Host to viewer: a Wayland client copies; the viewer gets the same text.
     let copied = "copied on the Wayland host — 1 2 3";
@@ -497,7 +593,7 @@ fn the_clipboard_crosses_both_ways_on_gnome_wayland() -> anyhow::Result<()> {
     let want = holdfast_testkit::files::sha256_hex(copied.as_bytes());
     let (ev, _) = viewer
         .next_event(&["clipboard"], Duration::from_secs(5))
-        .map_err(|e| anyhow::anyhow!("{e}: host log:\n{}", host_log(&host)))?;
+        .map_err(|e| anyhow::anyhow!("{e}: host log:\n{}", host_log(host)))?;
     anyhow::ensure!(ev["sha256"] == want.as_str(), "the viewer got other text: {ev}");
     eprintln!(
         "viewer -> host: pasted {pasted:?}; host -> viewer: {} chars, SHA-256 equal",

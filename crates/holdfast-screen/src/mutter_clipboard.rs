@@ -13,15 +13,19 @@
 //!   thread writes the text into the pipe `SelectionWrite` gives.
 //!
 //! Reads are bounded in size ([`MAX_TEXT_BYTES`]) and time
-//! ([`READ_TIMEOUT`]): the other end of the pipe is whatever application
-//! owns the selection. When Mutter ends the session (the monitors changed),
+//! ([`READ_TIMEOUT`]), writes in time ([`WRITE_TIMEOUT`]): the other end of
+//! the pipe is whatever application owns the selection or asks to paste, and
+//! one that never writes or never reads must not stall the clipboard (a
+//! blocking write once held the thread that answers Mutter's signals for as
+//! long as a paster did not read). When Mutter ends the session (the monitors changed),
 //! the clipboard is enabled again on the link's new one.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::sync::{mpsc, Arc, Mutex};
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use holdfast_input::{Clipboard, InputError};
 use tracing::{debug, warn};
@@ -37,6 +41,8 @@ pub const TEXT_TYPES: [&str; 3] = ["text/plain;charset=utf-8", "UTF8_STRING", "t
 pub const MAX_TEXT_BYTES: usize = holdfast_proto::transfer::MAX_CLIPBOARD_TEXT_BYTES as usize;
 /// How long the owner of the selection has to hand its text over.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an application pasting a viewer's text has to take it.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Which of `offered` to read text as: the first of [`TEXT_TYPES`] on offer.
 pub fn text_type(offered: &[String]) -> Option<&'static str> {
@@ -212,7 +218,8 @@ impl SessionClipboard {
     }
 }
 
-/// Writes `text` into the pipe Mutter gives for paste `serial`.
+/// Writes `text` into the pipe Mutter gives for paste `serial`, within
+/// [`WRITE_TIMEOUT`].
 fn write_selection(proxy: &Proxy<'static>, serial: u32, text: &str) -> bool {
     let fd: OwnedFd = match proxy.call("SelectionWrite", &(serial,)) {
         Ok(fd) => fd,
@@ -221,52 +228,94 @@ fn write_selection(proxy: &Proxy<'static>, serial: u32, text: &str) -> bool {
             return false;
         }
     };
-    let mut pipe = blocking(fd);
-    pipe.write_all(text.as_bytes()).is_ok()
+    write_bounded(&nonblocking(fd), text.as_bytes(), WRITE_TIMEOUT)
+        .inspect_err(|e| debug!("clipboard: paste {serial} not served: {e}"))
+        .is_ok()
 }
 
-/// The pipe as a blocking file. Mutter (GLib) creates it with O_NONBLOCK,
-/// so a read before the owner wrote, or a write past the pipe's buffer,
-/// failed with EAGAIN (the clipboard test caught it under load); the
-/// reads are bounded in time by their own thread instead.
-fn blocking(fd: OwnedFd) -> std::fs::File {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::File::from(std::os::fd::OwnedFd::from(fd));
-    let raw = file.as_raw_fd();
-    // SAFETY: `raw` is an open descriptor owned by `file` for this call.
-    unsafe {
-        let flags = libc::fcntl(raw, libc::F_GETFL);
-        if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
-            libc::fcntl(raw, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+/// The pipe as a non-blocking file (Mutter's come so; made sure of), read
+/// and written only when `poll` says it is ready, so a deadline holds.
+fn nonblocking(fd: OwnedFd) -> std::fs::File {
+    let fd = std::os::fd::OwnedFd::from(fd);
+    if let Ok(flags) = rustix::fs::fcntl_getfl(&fd) {
+        let _ = rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK);
+    }
+    std::fs::File::from(fd)
+}
+
+/// Waits until `fd` is ready for `events` (or hung up), until `deadline` at the latest.
+fn ready(fd: impl AsFd, events: rustix::event::PollFlags, deadline: Instant) -> Result<(), String> {
+    use rustix::event::{poll, PollFd, Timespec};
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("timed out".into());
+        }
+        let timeout = Timespec {
+            tv_sec: left.as_secs() as _,
+            tv_nsec: left.subsec_nanos() as _,
+        };
+        match poll(&mut [PollFd::new(&fd, events)], Some(&timeout)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
         }
     }
-    file
+}
+
+/// Reads `pipe` to its end: at most `max` bytes, within `timeout`.
+fn read_bounded(mut pipe: &std::fs::File, max: usize, timeout: Duration) -> Result<Vec<u8>, String> {
+    let deadline = Instant::now() + timeout;
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        ready(pipe, rustix::event::PollFlags::IN, deadline)
+            .map_err(|e| format!("the owner did not hand the text over within {timeout:?}: {e}"))?;
+        match pipe.read(&mut buf) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => {
+                bytes.extend_from_slice(&buf[..n]);
+                if bytes.len() > max {
+                    return Err(format!("over {max} bytes: not shared"));
+                }
+            }
+            Err(e) if again(&e) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Whether a read or write that failed so is simply tried again (`poll`
+/// said ready, someone else was quicker; or a signal came).
+fn again(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+    )
+}
+
+/// Writes all of `bytes` into `pipe` within `timeout`.
+fn write_bounded(mut pipe: &std::fs::File, mut bytes: &[u8], timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while !bytes.is_empty() {
+        ready(pipe, rustix::event::PollFlags::OUT, deadline)
+            .map_err(|e| format!("{} bytes not taken within {timeout:?}: {e}", bytes.len()))?;
+        match pipe.write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if again(&e) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
 }
 
 /// Reads the selection as `mime`, at most [`MAX_TEXT_BYTES`], within
-/// [`READ_TIMEOUT`]. The read runs on a thread of its own: an owner that
-/// never closes the pipe leaves only that thread waiting.
+/// [`READ_TIMEOUT`].
 fn read_selection(proxy: &Proxy<'static>, mime: &str) -> Result<String, String> {
     let fd: OwnedFd = proxy
         .call("SelectionRead", &(mime,))
         .map_err(|e| format!("SelectionRead: {e}"))?;
-    let pipe = blocking(fd);
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name("holdfast-clipboard-read".into())
-        .spawn(move || {
-            let mut bytes = Vec::new();
-            let r = pipe.take(MAX_TEXT_BYTES as u64 + 1).read_to_end(&mut bytes);
-            let _ = tx.send(r.map(|_| bytes));
-        })
-        .map_err(|e| e.to_string())?;
-    let bytes = rx
-        .recv_timeout(READ_TIMEOUT)
-        .map_err(|_| format!("the owner did not hand the text over within {READ_TIMEOUT:?}"))?
-        .map_err(|e| e.to_string())?;
-    if bytes.len() > MAX_TEXT_BYTES {
-        return Err(format!("over {MAX_TEXT_BYTES} bytes: not shared"));
-    }
+    let bytes = read_bounded(&nonblocking(fd), MAX_TEXT_BYTES, READ_TIMEOUT)?;
     String::from_utf8(bytes).map_err(|_| "not UTF-8".into())
 }
 
@@ -346,5 +395,74 @@ mod tests {
             OwnedValue::try_from(Value::from(vec!["UTF8_STRING".to_string()])).unwrap(),
         )]);
         assert_eq!(owner_change(&plain), OwnerChange::Text("UTF8_STRING"));
+    }
+
+    /// A pipe as Mutter hands one over: (our end, the application's end).
+    fn pipe_pair(ours_reads: bool) -> (std::fs::File, std::fs::File) {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        let (r, w) = (std::fs::File::from(r), std::fs::File::from(w));
+        let (ours, theirs) = if ours_reads { (r, w) } else { (w, r) };
+        (nonblocking(std::os::fd::OwnedFd::from(ours).into()), theirs)
+    }
+
+    #[test]
+    fn an_owner_that_never_writes_costs_the_timeout_and_no_more() {
+        let (ours, _theirs) = pipe_pair(true);
+        let t = Instant::now();
+        let r = read_bounded(&ours, MAX_TEXT_BYTES, Duration::from_millis(300));
+        assert!(r.is_err(), "{r:?}");
+        let took = t.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+    }
+
+    #[test]
+    fn an_owner_that_writes_past_the_limit_is_cut_off_and_not_read() {
+        let (ours, mut theirs) = pipe_pair(true);
+        let writer = thread::spawn(move || {
+            // Endless text; stops when the reader goes away.
+            let chunk = vec![b'a'; 64 * 1024];
+            while theirs.write_all(&chunk).is_ok() {}
+        });
+        let r = read_bounded(&ours, MAX_TEXT_BYTES, Duration::from_secs(10));
+        assert_eq!(r, Err(format!("over {MAX_TEXT_BYTES} bytes: not shared")));
+        drop(ours);
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn an_owner_that_writes_slowly_within_the_time_is_read_whole() {
+        let (ours, mut theirs) = pipe_pair(true);
+        let writer = thread::spawn(move || {
+            for part in ["Grüße ", "aus ", "dem Host"] {
+                thread::sleep(Duration::from_millis(50));
+                theirs.write_all(part.as_bytes()).unwrap();
+            }
+        });
+        let r = read_bounded(&ours, MAX_TEXT_BYTES, Duration::from_secs(5));
+        writer.join().unwrap();
+        assert_eq!(r.as_deref(), Ok("Grüße aus dem Host".as_bytes()));
+    }
+
+    #[test]
+    fn a_paster_that_never_reads_costs_the_timeout_and_no_more() {
+        let (ours, _theirs) = pipe_pair(false);
+        let text = vec![b'x'; 1024 * 1024]; // far past a pipe's buffer
+        let t = Instant::now();
+        let r = write_bounded(&ours, &text, Duration::from_millis(300));
+        assert!(r.is_err(), "{r:?}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        // One that reads gets every byte.
+        let (ours, mut theirs) = pipe_pair(false);
+        let reader = thread::spawn(move || {
+            let mut got = Vec::new();
+            theirs.read_to_end(&mut got).unwrap();
+            got
+        });
+        write_bounded(&ours, &text, Duration::from_secs(10)).unwrap();
+        drop(ours);
+        assert_eq!(reader.join().unwrap(), text);
     }
 }
