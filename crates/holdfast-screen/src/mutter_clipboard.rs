@@ -17,8 +17,8 @@
 //! the pipe is whatever application owns the selection or asks to paste, and
 //! one that never writes or never reads must not stall the clipboard (a
 //! blocking write once held the thread that answers Mutter's signals for as
-//! long as a paster did not read). When Mutter ends the session (the monitors changed),
-//! the clipboard is enabled again on the link's new one.
+//! long as a paster did not read). When Mutter ends the session (the
+//! monitors changed), the clipboard is enabled again on the link's new one.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

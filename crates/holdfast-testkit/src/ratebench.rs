@@ -243,9 +243,9 @@ fn shape(ns: &Netns, dev: &str, rate_kbit: Option<u32>) -> Result<()> {
 
 /// Appends one line per viewer of the host's stats file to `trace`: the
 /// phase, the time into it and the rate controller's figures.
-fn trace_host(trace: &mut Option<std::fs::File>, stats_file: &Path, phase: usize, at: Duration) {
+fn trace_host(trace: &mut Option<std::fs::File>, v: &Value, phase: usize, at: Duration) {
     use std::io::Write;
-    let (Some(out), Some(v)) = (trace.as_mut(), read_json(stats_file)) else {
+    let Some(out) = trace.as_mut() else {
         return;
     };
     for viewer in v["viewers"].as_array().into_iter().flatten() {
@@ -309,8 +309,7 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
     let (_host, room) = start_host(&host_ns, &url, &args, Some(&x.display), art)?;
     // The fastest viewer (Chromium: a slow second viewer gets less): bytes
     // sent to it, and the host's estimate of its path.
-    let host_figures = || -> (u64, Option<f64>) {
-        let v = read_json(&stats_file).unwrap_or_default();
+    let host_figures = |v: &Value| -> (u64, Option<f64>) {
         let fastest = v["viewers"]
             .as_array()
             .into_iter()
@@ -320,7 +319,7 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
             (v["bytes_sent"].as_u64().unwrap_or(0), v["estimate_kbps"].as_f64())
         })
     };
-    let host_bytes = || host_figures().0;
+    let host_bytes = || host_figures(&read_json(&stats_file).unwrap_or_default()).0;
 
     let mut browser = Browser::start_trusting(Some(&viewer_ns), art, &url)?;
     let opened = unix_ms();
@@ -360,8 +359,9 @@ pub fn run(scenario: &Scenario, art: &Path) -> Result<Report> {
         let (mut estimate_kbit, mut sent) = (Vec::new(), vec![(Duration::ZERO, 0)]);
         while t.elapsed() < phase.length {
             std::thread::sleep(Duration::from_millis(250).min(phase.length.saturating_sub(t.elapsed())));
-            trace_host(&mut trace, &stats_file, i, t.elapsed());
-            let (bytes, estimate) = host_figures();
+            let stats = read_json(&stats_file).unwrap_or_default();
+            trace_host(&mut trace, &stats, i, t.elapsed());
+            let (bytes, estimate) = host_figures(&stats);
             estimate_kbit.extend(estimate.map(|e| (t.elapsed(), e)));
             sent.push((t.elapsed(), bytes.saturating_sub(bytes0)));
             let drops = shaper_drops(&host_ns, &host_link.dev);
